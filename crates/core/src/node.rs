@@ -1,0 +1,317 @@
+//! `Node<P>`: the one place that encodes, expands broadcasts and counts.
+//!
+//! Counting convention: at the sender, point-to-point; a broadcast is n−1
+//! sends; delivery to oneself is free; bytes are wire bytes (header + body).
+//! Client traffic is counted by the runtimes, apart from this.
+
+use crate::codec::{self, DEFAULT_MAX_FRAME};
+use crate::crypto::Crypto;
+use crate::ids::{NodeId, Time};
+use crate::protocol::{
+    Action, Decision, Input, NodeContext, Protocol, Rejection, Request, Status, WireMessage,
+};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Messages and wire bytes of one kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCount {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+impl KindCount {
+    fn add(&mut self, count: u64, bytes: u64) {
+        self.count += count;
+        self.bytes += bytes;
+    }
+}
+
+/// Per-label tallies kept in a small vector: a handful of kinds, looked up on
+/// every message, so a linear scan beats hashing. Iteration is in first-seen
+/// order; exports sort by label.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally<V> {
+    entries: Vec<(&'static str, V)>,
+}
+
+impl<V: Default> Tally<V> {
+    pub fn entry(&mut self, label: &'static str) -> &mut V {
+        let pos = match self.entries.iter().position(|(l, _)| *l == label) {
+            Some(p) => p,
+            None => {
+                self.entries.push((label, V::default()));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[pos].1
+    }
+    pub fn get(&self, label: &str) -> Option<&V> {
+        self.entries
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, v)| v)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &V)> {
+        self.entries.iter().map(|(l, v)| (*l, v))
+    }
+}
+
+impl<V: Default + Clone> Tally<V> {
+    pub fn to_sorted(&self) -> BTreeMap<String, V> {
+        self.entries
+            .iter()
+            .map(|(l, v)| (l.to_string(), v.clone()))
+            .collect()
+    }
+}
+
+/// Everything a node counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MsgStats {
+    pub sent: Tally<KindCount>,
+    pub received: Tally<KindCount>,
+    /// Rejected inputs by reason (malformed frames, bad signatures, …).
+    pub rejected: Tally<u64>,
+    /// Crypto CPU charged by the cost model.
+    pub crypto_cpu: Duration,
+}
+
+impl MsgStats {
+    pub fn total_sent(&self) -> KindCount {
+        let mut t = KindCount::default();
+        for (_, c) in self.sent.iter() {
+            t.add(c.count, c.bytes);
+        }
+        t
+    }
+    pub fn total_rejected(&self) -> u64 {
+        self.rejected.iter().map(|(_, v)| *v).sum()
+    }
+    /// Adds `other` into `self` (to total a cluster).
+    pub fn merge(&mut self, other: &MsgStats) {
+        for (l, c) in other.sent.iter() {
+            self.sent.entry(l).add(c.count, c.bytes);
+        }
+        for (l, c) in other.received.iter() {
+            self.received.entry(l).add(c.count, c.bytes);
+        }
+        for (l, v) in other.rejected.iter() {
+            *self.rejected.entry(l) += v;
+        }
+        self.crypto_cpu += other.crypto_cpu;
+    }
+}
+
+/// What a runtime feeds a node. Frames arrive as bodies (the transport has
+/// stripped the length header).
+#[derive(Debug)]
+pub enum NodeInput<'a, T> {
+    Start,
+    Frame { from: NodeId, body: &'a [u8] },
+    Timeout(T),
+    Request(Request),
+}
+
+/// What a node asks its runtime to do.
+#[derive(Clone, Debug)]
+pub enum Output<T> {
+    /// One encoded body to one peer; a broadcast is n−1 of these sharing one
+    /// buffer.
+    Send {
+        to: NodeId,
+        kind: &'static str,
+        body: Bytes,
+    },
+    SetTimer {
+        timer: T,
+        after: Duration,
+    },
+    CancelTimer(T),
+    Commit(Decision),
+}
+
+/// Reason labels the node itself rejects under.
+pub mod reasons {
+    pub const MALFORMED: &str = "malformed-frame";
+    pub const OVERSIZED: &str = "oversized-frame";
+    pub const UNKNOWN_SENDER: &str = "unknown-sender";
+    pub const FROM_SELF: &str = "spoofed-self";
+    pub const OUTBOUND_TOO_LARGE: &str = "outbound-too-large";
+}
+
+pub struct Node<P: Protocol> {
+    id: NodeId,
+    n: usize,
+    protocol: P,
+    crypto: Arc<dyn Crypto>,
+    stats: MsgStats,
+    max_frame: usize,
+    actions: Vec<Action<P::Message, P::Timer>>,
+    local: VecDeque<P::Message>,
+}
+
+impl<P: Protocol> Node<P> {
+    pub fn new(ctx: NodeContext, cfg: &P::Config) -> Node<P> {
+        let (id, n, crypto) = (ctx.id, ctx.committee.n(), ctx.crypto.clone());
+        Node {
+            id,
+            n,
+            protocol: P::new(ctx, cfg),
+            crypto,
+            stats: MsgStats::default(),
+            max_frame: DEFAULT_MAX_FRAME,
+            actions: Vec::new(),
+            local: VecDeque::new(),
+        }
+    }
+
+    pub fn with_max_frame(mut self, max_frame: usize) -> Self {
+        self.max_frame = max_frame;
+        self
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    pub fn stats(&self) -> &MsgStats {
+        &self.stats
+    }
+    pub fn status(&self) -> Status {
+        self.protocol.status()
+    }
+    pub fn protocol(&self) -> &P {
+        &self.protocol
+    }
+    /// For adversaries that wrap an honest core.
+    pub fn protocol_mut(&mut self) -> &mut P {
+        &mut self.protocol
+    }
+
+    /// Runs one input to completion (including messages the node sends to
+    /// itself) and returns the crypto CPU time it charged.
+    pub fn step(
+        &mut self,
+        now: Time,
+        input: NodeInput<'_, P::Timer>,
+        out: &mut Vec<Output<P::Timer>>,
+    ) -> Duration {
+        let input = match input {
+            NodeInput::Start => Some(Input::Start),
+            NodeInput::Timeout(t) => Some(Input::Timeout(t)),
+            NodeInput::Request(r) => Some(Input::Request(r)),
+            NodeInput::Frame { from, body } => self.decode_frame(from, body),
+        };
+        if let Some(input) = input {
+            self.run(now, input, out);
+        }
+        while let Some(msg) = self.local.pop_front() {
+            self.run(now, Input::Message { from: self.id, msg }, out);
+        }
+        let cpu = self.crypto.take_cpu();
+        self.stats.crypto_cpu += cpu;
+        cpu
+    }
+
+    /// Counts an input the runtime refused before it reached the node (for
+    /// example a frame whose header declared too many bytes).
+    pub fn count_rejected(&mut self, reason: &'static str) {
+        *self.stats.rejected.entry(reason) += 1;
+    }
+
+    fn decode_frame(&mut self, from: NodeId, body: &[u8]) -> Option<Input<P::Message, P::Timer>> {
+        if from.index() >= self.n {
+            self.count_rejected(reasons::UNKNOWN_SENDER);
+            return None;
+        }
+        if from == self.id {
+            self.count_rejected(reasons::FROM_SELF);
+            return None;
+        }
+        match codec::decode::<P::Message>(body, self.max_frame) {
+            Ok(msg) => {
+                self.stats
+                    .received
+                    .entry(msg.kind())
+                    .add(1, codec::wire_len(body.len()));
+                Some(Input::Message { from, msg })
+            }
+            Err(crate::CoreError::FrameTooLarge { .. }) => {
+                self.count_rejected(reasons::OVERSIZED);
+                None
+            }
+            Err(_) => {
+                self.count_rejected(reasons::MALFORMED);
+                None
+            }
+        }
+    }
+
+    fn run(
+        &mut self,
+        now: Time,
+        input: Input<P::Message, P::Timer>,
+        out: &mut Vec<Output<P::Timer>>,
+    ) {
+        let mut actions = std::mem::take(&mut self.actions);
+        if let Err(e) = self.protocol.handle(now, input, &mut actions) {
+            *self.stats.rejected.entry(e.reason()) += 1;
+        }
+        for action in actions.drain(..) {
+            self.emit(action, out);
+        }
+        self.actions = actions;
+    }
+
+    fn emit(&mut self, action: Action<P::Message, P::Timer>, out: &mut Vec<Output<P::Timer>>) {
+        match action {
+            Action::Send { to, msg } if to == self.id => self.local.push_back(msg),
+            Action::Send { to, msg } => {
+                if let Some(body) = self.encode(&msg) {
+                    let kind = msg.kind();
+                    self.stats
+                        .sent
+                        .entry(kind)
+                        .add(1, codec::wire_len(body.len()));
+                    out.push(Output::Send { to, kind, body });
+                }
+            }
+            Action::Broadcast(msg) => {
+                if let Some(body) = self.encode(&msg) {
+                    let kind = msg.kind();
+                    let peers = (self.n - 1) as u64;
+                    self.stats
+                        .sent
+                        .entry(kind)
+                        .add(peers, peers * codec::wire_len(body.len()));
+                    for to in (0..self.n)
+                        .map(|i| NodeId(i as u16))
+                        .filter(|&p| p != self.id)
+                    {
+                        out.push(Output::Send {
+                            to,
+                            kind,
+                            body: body.clone(),
+                        });
+                    }
+                }
+            }
+            Action::SetTimer { timer, after } => out.push(Output::SetTimer { timer, after }),
+            Action::CancelTimer(t) => out.push(Output::CancelTimer(t)),
+            Action::Commit(d) => out.push(Output::Commit(d)),
+        }
+    }
+
+    fn encode(&mut self, msg: &P::Message) -> Option<Bytes> {
+        match codec::encode(msg, self.max_frame) {
+            Ok(b) => Some(b),
+            Err(_) => {
+                self.count_rejected(reasons::OUTBOUND_TOO_LARGE);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Pending requests and exactly-once execution, shared by every protocol.
+//!
+//! `RequestPool` is the FIFO a leader cuts batches from; `Executed` remembers
+//! which requests a replica has already executed so a request included twice
+//! (say, by two primaries around a view change) runs once. Both are bounded.
+
+use crate::ids::{RequestId, Time};
+use crate::protocol::Request;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+/// Request ids already executed, per client: everything at or below
+/// `floor` plus a sparse set above it, compacted as the gap fills. Clients
+/// number requests 0, 1, 2, …, so this stays small; `max_sparse` bounds it
+/// when a client skips numbers (then the oldest entries raise the floor).
+#[derive(Debug, Default, Clone)]
+pub struct Executed {
+    clients: HashMap<u32, ClientWindow>,
+    max_sparse: usize,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ClientWindow {
+    /// Numbers `< next` are all executed.
+    next: u64,
+    above: BTreeSet<u64>,
+}
+
+impl Executed {
+    pub fn new() -> Executed {
+        Executed {
+            clients: HashMap::new(),
+            max_sparse: 1 << 16,
+        }
+    }
+
+    pub fn contains(&self, id: RequestId) -> bool {
+        self.clients
+            .get(&id.client)
+            .is_some_and(|w| id.number < w.next || w.above.contains(&id.number))
+    }
+
+    /// Records `id`; returns false if it was executed before.
+    pub fn insert(&mut self, id: RequestId) -> bool {
+        let max_sparse = self.max_sparse;
+        let w = self.clients.entry(id.client).or_default();
+        if id.number < w.next || !w.above.insert(id.number) {
+            return false;
+        }
+        while w.above.first() == Some(&w.next) {
+            w.above.pop_first();
+            w.next += 1;
+        }
+        while w.above.len() > max_sparse {
+            if let Some(lowest) = w.above.pop_first() {
+                w.next = lowest + 1;
+            }
+        }
+        true
+    }
+
+    /// Entries held (for memory bounds).
+    pub fn retained(&self) -> usize {
+        self.clients.values().map(|w| 1 + w.above.len()).sum()
+    }
+}
+
+/// Requests waiting to be ordered, in arrival order, without duplicates.
+#[derive(Debug)]
+pub struct RequestPool {
+    queue: VecDeque<(Time, Request)>,
+    queued: HashSet<RequestId>,
+    executed: Executed,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl RequestPool {
+    /// `capacity` bounds memory: requests beyond it are dropped and counted.
+    pub fn new(capacity: usize) -> RequestPool {
+        RequestPool {
+            queue: VecDeque::new(),
+            queued: HashSet::new(),
+            executed: Executed::new(),
+            capacity,
+            dropped: 0,
+        }
+    }
+
+    /// Adds a request unless it is queued, executed, or the pool is full.
+    /// Returns true if it was added.
+    pub fn add(&mut self, now: Time, req: Request) -> bool {
+        if self.executed.contains(req.id) || self.queued.contains(&req.id) {
+            return false;
+        }
+        if self.queue.len() >= self.capacity {
+            self.dropped += 1;
+            return false;
+        }
+        self.queued.insert(req.id);
+        self.queue.push_back((now, req));
+        true
+    }
+
+    /// Removes and returns up to `max` requests, oldest first.
+    pub fn take_batch(&mut self, max: usize) -> Vec<Request> {
+        let mut batch = Vec::with_capacity(max.min(self.queue.len()));
+        while batch.len() < max {
+            let Some((_, r)) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued.remove(&r.id);
+            if !self.executed.contains(r.id) {
+                batch.push(r);
+            }
+        }
+        batch
+    }
+
+    /// Looks at up to `max` queued requests without removing them (a leader
+    /// that keeps requests until they commit, e.g. HotStuff).
+    pub fn peek(&self, max: usize) -> impl Iterator<Item = &Request> {
+        self.queue.iter().take(max).map(|(_, r)| r)
+    }
+
+    /// Marks requests executed and drops them from the queue. Returns the ids
+    /// that had not been executed before, in the given order: the requests
+    /// this decision actually executes.
+    pub fn execute<'a>(&mut self, ids: impl IntoIterator<Item = &'a RequestId>) -> Vec<RequestId> {
+        let mut fresh = Vec::new();
+        let mut removed_any = false;
+        for &id in ids {
+            if self.executed.insert(id) {
+                fresh.push(id);
+            }
+            removed_any |= self.queued.remove(&id);
+        }
+        if removed_any {
+            let queued = &self.queued;
+            self.queue.retain(|(_, r)| queued.contains(&r.id));
+        }
+        fresh
+    }
+
+    pub fn is_executed(&self, id: RequestId) -> bool {
+        self.executed.contains(id)
+    }
+    pub fn contains(&self, id: RequestId) -> bool {
+        self.queued.contains(&id)
+    }
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+    /// Arrival time of the oldest waiting request (for `max_delay`).
+    pub fn oldest_arrival(&self) -> Option<Time> {
+        self.queue.front().map(|(t, _)| *t)
+    }
+    /// Requests refused because the pool was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+    /// Entries held: queue plus dedup state.
+    pub fn retained(&self) -> usize {
+        self.queue.len() + self.executed.retained()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn req(client: u32, number: u64) -> Request {
+        Request {
+            id: RequestId { client, number },
+            payload: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn executed_compacts_and_dedups() {
+        let mut e = Executed::new();
+        for n in [2, 0, 1, 5] {
+            assert!(e.insert(RequestId {
+                client: 1,
+                number: n
+            }));
+        }
+        assert!(!e.insert(RequestId {
+            client: 1,
+            number: 1
+        }));
+        assert!(e.contains(RequestId {
+            client: 1,
+            number: 5
+        }));
+        assert!(!e.contains(RequestId {
+            client: 1,
+            number: 4
+        }));
+        assert_eq!(e.retained(), 2, "0..=2 compacted into the floor, 5 sparse");
+    }
+
+    #[test]
+    fn pool_batches_in_order_and_executes_once() {
+        let mut p = RequestPool::new(3);
+        assert!(p.add(Time(1), req(1, 0)));
+        assert!(!p.add(Time(2), req(1, 0)), "duplicate");
+        assert!(p.add(Time(3), req(1, 1)));
+        assert!(p.add(Time(4), req(2, 0)));
+        assert!(!p.add(Time(5), req(2, 1)), "full");
+        assert_eq!(p.dropped(), 1);
+        assert_eq!(p.oldest_arrival(), Some(Time(1)));
+        let fresh = p.execute(&[RequestId {
+            client: 1,
+            number: 1,
+        }]);
+        assert_eq!(fresh.len(), 1);
+        assert!(!p.add(Time(6), req(1, 1)), "executed");
+        let b = p.take_batch(10);
+        assert_eq!(
+            b.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![
+                RequestId {
+                    client: 1,
+                    number: 0
+                },
+                RequestId {
+                    client: 2,
+                    number: 0
+                }
+            ]
+        );
+        assert!(
+            p.execute(&[RequestId {
+                client: 1,
+                number: 1
+            }])
+            .is_empty(),
+            "twice"
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! The sans-IO contract every protocol implements. A protocol never touches
+//! sockets, clocks, threads or randomness: it receives an [`Input`] with the
+//! current time and appends [`Action`]s. The simulator and the QUIC runner
+//! both drive it through [`crate::Node`], so the same code runs in both.
+
+use crate::bytes_array::Digest;
+use crate::committee::Committee;
+use crate::crypto::Crypto;
+use crate::ids::{NodeId, RequestId, Time};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A client transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: RequestId,
+    pub payload: Bytes,
+}
+
+impl Request {
+    /// Digest of the request, binding id and payload.
+    pub fn digest(&self) -> Digest {
+        Digest::of(
+            "bftbench/request/v1",
+            &[
+                &self.id.client.to_le_bytes(),
+                &self.id.number.to_le_bytes(),
+                &self.payload,
+            ],
+        )
+    }
+}
+
+/// Digest binding an ordered batch of requests: the thing PBFT's pre-prepare
+/// and the other protocols' blocks commit to.
+pub fn batch_digest(batch: &[Request]) -> Digest {
+    let mut h = blake3::Hasher::new_derive_key("bftbench/batch/v1");
+    h.update(&(batch.len() as u64).to_le_bytes());
+    for r in batch {
+        h.update(r.digest().as_bytes());
+    }
+    Digest(*h.finalize().as_bytes())
+}
+
+/// One entry of a replica's committed ledger. Decisions form a hash chain:
+/// `parent` is the previous decision's `block`, slots are contiguous from 1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Ledger position, 1, 2, 3, … (PBFT sequence number, QBFT/HotStuff height).
+    pub slot: u64,
+    /// The view/round in which it was decided (informational; agreement is on
+    /// `block`, not on the view).
+    pub view: u64,
+    pub block: Digest,
+    pub parent: Digest,
+    /// Requests ordered by this decision; empty for a null (view-change filler).
+    pub requests: Vec<RequestId>,
+}
+
+/// The genesis hash every ledger starts from.
+pub const GENESIS: Digest = Digest::ZERO;
+
+#[derive(Clone, Debug)]
+pub enum Input<M, T> {
+    /// Sent once, before anything else.
+    Start,
+    Message {
+        from: NodeId,
+        msg: M,
+    },
+    Timeout(T),
+    Request(Request),
+}
+
+#[derive(Clone, Debug)]
+pub enum Action<M, T> {
+    /// To one replica. Sending to oneself is delivered locally, uncounted.
+    Send {
+        to: NodeId,
+        msg: M,
+    },
+    /// To every replica but oneself.
+    Broadcast(M),
+    /// Arms `timer` to fire `after` from now, replacing a pending one with the
+    /// same key.
+    SetTimer {
+        timer: T,
+        after: Duration,
+    },
+    CancelTimer(T),
+    Commit(Decision),
+}
+
+/// A message type the codec can carry and the counters can name.
+pub trait WireMessage:
+    Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static
+{
+    /// The label messages are counted under: `"prepare"`, `"vote"`, ….
+    fn kind(&self) -> &'static str;
+}
+
+/// A protocol's reason for rejecting an input. `reason()` is the stable label
+/// the node counts it under (`"bad-signature"`, `"outside-watermarks"`, …).
+pub trait Rejection: std::error::Error + Send + Sync + 'static {
+    fn reason(&self) -> &'static str;
+}
+
+/// How requests are cut into batches/blocks: at `max_size` requests or
+/// `max_delay` after the first one waits, whichever comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    pub max_size: usize,
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_size: 1,
+            max_delay: Duration::from_millis(1),
+        }
+    }
+}
+
+/// What a protocol is given at construction.
+#[derive(Clone, Debug)]
+pub struct NodeContext {
+    pub id: NodeId,
+    pub committee: Arc<Committee>,
+    pub crypto: Arc<dyn Crypto>,
+    pub batch: BatchConfig,
+}
+
+/// A protocol's observable state, for metrics, tests and memory bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// Current view or round.
+    pub view: u64,
+    /// Number of committed decisions (the last committed slot).
+    pub committed: u64,
+    /// View/round changes this replica has completed.
+    pub view_changes: u64,
+    /// Entries the replica is holding in its logs/pools/trees; must stay
+    /// bounded over a long run.
+    pub retained: usize,
+}
+
+pub trait Protocol: Send + 'static {
+    /// `"pbft"`, `"qbft"`, `"hotstuff"`.
+    const NAME: &'static str;
+    type Message: WireMessage;
+    type Timer: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static;
+    /// The protocol's knobs, the `[pbft]`/`[qbft]`/`[hotstuff]` table of a
+    /// scenario file.
+    type Config: Clone + Debug + Default + Serialize + DeserializeOwned + Send + Sync + 'static;
+    type Error: Rejection;
+
+    fn new(ctx: NodeContext, cfg: &Self::Config) -> Self;
+
+    /// Deterministic: the same inputs at the same times give the same actions.
+    /// An `Err` means the input was rejected (and is counted by reason); the
+    /// actions appended before the error still happen.
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<Self::Message, Self::Timer>,
+        out: &mut Vec<Action<Self::Message, Self::Timer>>,
+    ) -> Result<(), Self::Error>;
+
+    fn status(&self) -> Status;
+}
