@@ -129,6 +129,14 @@ impl Default for BatchConfig {
     }
 }
 
+/// A knob with an impossible value: which key, what value, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub key: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
 /// What a protocol is given at construction.
 #[derive(Clone, Debug)]
 pub struct NodeContext {
@@ -163,6 +171,13 @@ pub trait Protocol: Send + 'static {
     type Error: Rejection;
 
     fn new(ctx: NodeContext, cfg: &Self::Config) -> Self;
+
+    /// Rejects impossible knob values before a run starts, naming the key
+    /// (relative to the protocol's table, e.g. `"checkpoint_interval"`).
+    fn check_config(cfg: &Self::Config) -> Result<(), ConfigIssue> {
+        let _ = cfg;
+        Ok(())
+    }
 
     /// Deterministic: the same inputs at the same times give the same actions.
     /// An `Err` means the input was rejected (and is counted by reason); the
