@@ -1,0 +1,1 @@
+//! Chained HotStuff with BLS-aggregated quorum certificates and a pacemaker, as a sans-IO state machine.

@@ -1,0 +1,1 @@
+//! Castro-Liskov PBFT (signature variant) as a sans-IO state machine.

@@ -1,0 +1,1 @@
+//! QBFT (ConsenSys Dafny spec / Besu semantics) as a sans-IO state machine.

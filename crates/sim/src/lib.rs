@@ -1,0 +1,1 @@
+//! Deterministic discrete-event simulator: network models, faults, load, and a safety oracle.
