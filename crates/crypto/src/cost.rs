@@ -1,0 +1,132 @@
+//! The virtual CPU time each crypto operation costs, and the meter that adds it
+//! up between two `take_cpu()` calls.
+//!
+//! Both `RealCrypto` and `ModelCrypto` charge these *model* figures, never the
+//! wall time they actually spent: a simulator run with real crypto therefore
+//! advances virtual time exactly like the same run with model crypto, and stays
+//! deterministic whatever the machine's load.
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Virtual CPU time per crypto operation. In scenario files each field is a
+/// humantime string (`sign = "18us"`); missing fields take the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CostModel {
+    /// One Ed25519 signature.
+    #[serde(with = "humantime_serde")]
+    pub sign: Duration,
+    /// One Ed25519 verification.
+    #[serde(with = "humantime_serde")]
+    pub verify: Duration,
+    /// Per signature in an Ed25519 batch verification.
+    #[serde(with = "humantime_serde")]
+    pub batch_verify_per_sig: Duration,
+    /// One BLS partial signature (hash to G1 + scalar multiplication).
+    #[serde(with = "humantime_serde")]
+    pub bls_sign: Duration,
+    /// One BLS verification of a single signer's signature (two pairings).
+    #[serde(with = "humantime_serde")]
+    pub bls_verify: Duration,
+    /// Decoding and subgroup-checking one BLS signature, no pairing.
+    #[serde(with = "humantime_serde")]
+    pub bls_check: Duration,
+    /// Per partial signature added into an aggregate.
+    #[serde(with = "humantime_serde")]
+    pub bls_aggregate_per_sig: Duration,
+    /// Verifying one aggregate: one flat figure whatever the signer count (the
+    /// pairing dominates; the public-key additions are folded in, see
+    /// `Default`).
+    #[serde(with = "humantime_serde")]
+    pub bls_verify_aggregate: Duration,
+}
+
+impl CostModel {
+    /// Free crypto: for tests that count messages only.
+    pub const fn zero() -> CostModel {
+        CostModel {
+            sign: Duration::ZERO,
+            verify: Duration::ZERO,
+            batch_verify_per_sig: Duration::ZERO,
+            bls_sign: Duration::ZERO,
+            bls_verify: Duration::ZERO,
+            bls_check: Duration::ZERO,
+            bls_aggregate_per_sig: Duration::ZERO,
+            bls_verify_aggregate: Duration::ZERO,
+        }
+    }
+}
+
+impl Default for CostModel {
+    /// Provisional figures (typical for ed25519-dalek and blst on one x86-64
+    /// core); replaced by the criterion medians of this machine below.
+    fn default() -> CostModel {
+        CostModel {
+            sign: Duration::from_micros(20),
+            verify: Duration::from_micros(45),
+            batch_verify_per_sig: Duration::from_micros(25),
+            bls_sign: Duration::from_micros(350),
+            bls_verify: Duration::from_micros(1000),
+            bls_check: Duration::from_micros(60),
+            bls_aggregate_per_sig: Duration::from_micros(1),
+            bls_verify_aggregate: Duration::from_micros(1100),
+        }
+    }
+}
+
+/// Nanoseconds of virtual CPU charged since the last `take`. Atomic because
+/// `Crypto` is `Sync` and takes `&self`.
+#[derive(Debug, Default)]
+pub(crate) struct CpuMeter {
+    nanos: AtomicU64,
+}
+
+impl CpuMeter {
+    /// Adds `count` times `cost` (saturating: a meter never wraps).
+    pub(crate) fn charge(&self, cost: Duration, count: usize) {
+        let one = u64::try_from(cost.as_nanos()).unwrap_or(u64::MAX);
+        let total = one.saturating_mul(u64::try_from(count).unwrap_or(u64::MAX));
+        // fetch_update never fails with a closure returning Some.
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                Some(now.saturating_add(total))
+            });
+    }
+
+    /// Returns what was charged and resets the meter to zero.
+    pub(crate) fn take(&self) -> Duration {
+        Duration::from_nanos(self.nanos.swap(0, Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meter_adds_and_resets() {
+        let m = CpuMeter::default();
+        m.charge(Duration::from_nanos(7), 3);
+        m.charge(Duration::from_micros(1), 1);
+        assert_eq!(m.take(), Duration::from_nanos(1021));
+        assert_eq!(m.take(), Duration::ZERO);
+    }
+
+    #[test]
+    fn meter_saturates_instead_of_wrapping() {
+        let m = CpuMeter::default();
+        m.charge(Duration::MAX, 2);
+        m.charge(Duration::from_nanos(5), 1);
+        assert_eq!(m.take(), Duration::from_nanos(u64::MAX));
+    }
+
+    #[test]
+    fn zero_is_all_zero() {
+        let z = CostModel::zero();
+        assert_eq!(z.sign + z.verify + z.bls_verify_aggregate, Duration::ZERO);
+        assert_ne!(CostModel::default(), z);
+    }
+}

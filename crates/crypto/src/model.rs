@@ -1,0 +1,287 @@
+//! Model crypto for large simulations: no curve math, but still a real check.
+//!
+//! Each node has two 32-byte model secrets derived from `(seed, id)`. A
+//! "signature" is a blake3 keyed hash of the domain-separated digest under the
+//! signer's secret, stretched to the real size (64 bytes for Ed25519, 48 for a
+//! BLS partial), so forged, mutated, replayed-under-another-domain or
+//! wrong-signer signatures are rejected exactly as with real crypto, and the
+//! wire carries exactly as many bytes. An aggregate is the XOR of its partial
+//! tags plus the signer bitmap; verifying it recomputes the XOR of the signers'
+//! expected tags (one keyed hash per signer — cheap, but linear in the number
+//! of signers, unlike the real one-pairing check).
+//!
+//! Trust assumption: every `ModelCrypto` of a cluster holds all nodes' model
+//! secrets (it must, to verify). A Byzantine node in the simulator is assumed
+//! to sign only through its own `Arc<dyn Crypto>` and never to compute another
+//! node's tags. The adversary code in this workspace keeps to that.
+//!
+//! `bls_check` always succeeds: a model tag has no group structure to check.
+//! CPU time is charged from the [`CostModel`] exactly as `RealCrypto` charges
+//! it, so the simulated latency still reflects crypto.
+
+use crate::cost::{CostModel, CpuMeter};
+use crate::keys::derive_32;
+use crate::{check_aggregate_shape, signer_bitmap};
+use bft_core::{
+    AggregateSignature, BlsPop, BlsPublicKey, BlsSignature, CoreError, Crypto, CryptoKind, Digest,
+    Ed25519PublicKey, Member, NodeId, Signature, SignedItem,
+};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SIGN_SECRET_CONTEXT: &str = "bftbench 2026-11 model crypto: signature secret v1";
+const BLS_SECRET_CONTEXT: &str = "bftbench 2026-11 model crypto: bls secret v1";
+const PUBLIC_CONTEXT: &str = "bftbench 2026-11 model crypto: placeholder public keys v1";
+
+/// Every node's model secrets for one run (shared by a cluster's nodes).
+pub(crate) struct ModelSecrets {
+    sign: Vec<[u8; 32]>,
+    bls: Vec<[u8; 32]>,
+}
+
+impl ModelSecrets {
+    pub(crate) fn new(n: usize, seed: u64) -> ModelSecrets {
+        let ids = (0..n).map(|i| NodeId(u16::try_from(i).unwrap_or(u16::MAX)));
+        ModelSecrets {
+            sign: ids
+                .clone()
+                .map(|id| derive_32(SIGN_SECRET_CONTEXT, seed, id))
+                .collect(),
+            bls: ids
+                .map(|id| derive_32(BLS_SECRET_CONTEXT, seed, id))
+                .collect(),
+        }
+    }
+}
+
+/// Placeholder public identity of the right sizes, hash-derived from
+/// `(seed, id)`: no curve math, so n = 256 sets up in milliseconds.
+pub(crate) fn model_member(seed: u64, id: NodeId) -> Member {
+    let mut bytes = [0u8; 32 + 96 + 48];
+    let mut input = [0u8; 10];
+    input[..8].copy_from_slice(&seed.to_le_bytes());
+    input[8..].copy_from_slice(&id.0.to_le_bytes());
+    blake3::Hasher::new_derive_key(PUBLIC_CONTEXT)
+        .update(&input)
+        .finalize_xof()
+        .fill(&mut bytes);
+    let (ed, rest) = bytes.split_at(32);
+    let (bls, pop) = rest.split_at(96);
+    Member {
+        id,
+        ed25519: Ed25519PublicKey::from_slice(ed).unwrap_or_default(),
+        bls: BlsPublicKey::from_slice(bls).unwrap_or_default(),
+        bls_pop: BlsPop::from_slice(pop).unwrap_or_default(),
+    }
+}
+
+/// `out` = the first `out.len()` bytes of blake3-keyed(secret, digest) in XOF
+/// mode.
+fn tag_into(secret: &[u8; 32], digest: &Digest, out: &mut [u8]) {
+    blake3::Hasher::new_keyed(secret)
+        .update(digest.as_bytes())
+        .finalize_xof()
+        .fill(out);
+}
+
+fn sign_tag(secret: &[u8; 32], digest: &Digest) -> Signature {
+    let mut tag = Signature::ZERO;
+    tag_into(secret, digest, &mut tag.0);
+    tag
+}
+
+fn bls_tag(secret: &[u8; 32], digest: &Digest) -> BlsSignature {
+    let mut tag = BlsSignature::ZERO;
+    tag_into(secret, digest, &mut tag.0);
+    tag
+}
+
+fn xor_into(acc: &mut BlsSignature, part: &BlsSignature) {
+    for (a, p) in acc.0.iter_mut().zip(part.0.iter()) {
+        *a ^= p;
+    }
+}
+
+/// One node's model crypto.
+pub struct ModelCrypto {
+    me: NodeId,
+    secrets: Arc<ModelSecrets>,
+    cost: CostModel,
+    cpu: CpuMeter,
+}
+
+impl ModelCrypto {
+    /// Model crypto for node `id` of an `n`-node run seeded with `seed`.
+    /// Derives all `n` nodes' model secrets; `cluster()` shares one set
+    /// between all nodes instead.
+    pub fn new(n: usize, id: NodeId, seed: u64, cost: CostModel) -> ModelCrypto {
+        ModelCrypto::with_secrets(Arc::new(ModelSecrets::new(n, seed)), id, cost)
+    }
+
+    pub(crate) fn with_secrets(
+        secrets: Arc<ModelSecrets>,
+        id: NodeId,
+        cost: CostModel,
+    ) -> ModelCrypto {
+        ModelCrypto {
+            me: id,
+            secrets,
+            cost,
+            cpu: CpuMeter::default(),
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.secrets.sign.len()
+    }
+
+    fn sign_secret(&self, id: NodeId) -> Result<&[u8; 32], CoreError> {
+        self.secrets
+            .sign
+            .get(id.index())
+            .ok_or(CoreError::UnknownSigner(id))
+    }
+
+    fn bls_secret(&self, id: NodeId) -> Result<&[u8; 32], CoreError> {
+        self.secrets
+            .bls
+            .get(id.index())
+            .ok_or(CoreError::UnknownSigner(id))
+    }
+
+    /// Own secret; a node outside `0..n` signs with an all-zero secret, which
+    /// nobody's verification accepts for a committee member.
+    fn own(&self, secret: Result<&[u8; 32], CoreError>) -> [u8; 32] {
+        secret.copied().unwrap_or([0u8; 32])
+    }
+}
+
+impl fmt::Debug for ModelCrypto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelCrypto")
+            .field("me", &self.me)
+            .field("n", &self.n())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Crypto for ModelCrypto {
+    fn kind(&self) -> CryptoKind {
+        CryptoKind::Model
+    }
+
+    fn me(&self) -> NodeId {
+        self.me
+    }
+
+    fn sign(&self, domain: &'static str, msg: &[u8]) -> Signature {
+        self.cpu.charge(self.cost.sign, 1);
+        let secret = self.own(self.sign_secret(self.me));
+        sign_tag(&secret, &Digest::of(domain, &[msg]))
+    }
+
+    fn verify(
+        &self,
+        signer: NodeId,
+        domain: &'static str,
+        msg: &[u8],
+        sig: &Signature,
+    ) -> Result<(), CoreError> {
+        let secret = self.sign_secret(signer)?;
+        self.cpu.charge(self.cost.verify, 1);
+        if sign_tag(secret, &Digest::of(domain, &[msg])) == *sig {
+            Ok(())
+        } else {
+            Err(CoreError::BadSignature(signer))
+        }
+    }
+
+    fn verify_batch(&self, items: &[SignedItem<'_>]) -> Result<(), CoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let secrets = items
+            .iter()
+            .map(|item| self.sign_secret(item.signer))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.cpu.charge(self.cost.batch_verify_per_sig, items.len());
+        let all_good = items.iter().zip(secrets).all(|(item, secret)| {
+            sign_tag(secret, &Digest::of(item.domain, &[item.msg])) == *item.sig
+        });
+        if all_good {
+            Ok(())
+        } else {
+            Err(CoreError::BadBatch)
+        }
+    }
+
+    fn bls_sign(&self, domain: &'static str, msg: &[u8]) -> BlsSignature {
+        self.cpu.charge(self.cost.bls_sign, 1);
+        let secret = self.own(self.bls_secret(self.me));
+        bls_tag(&secret, &Digest::of(domain, &[msg]))
+    }
+
+    fn bls_verify(
+        &self,
+        signer: NodeId,
+        domain: &'static str,
+        msg: &[u8],
+        sig: &BlsSignature,
+    ) -> Result<(), CoreError> {
+        let secret = self.bls_secret(signer)?;
+        self.cpu.charge(self.cost.bls_verify, 1);
+        if bls_tag(secret, &Digest::of(domain, &[msg])) == *sig {
+            Ok(())
+        } else {
+            Err(CoreError::BadSignature(signer))
+        }
+    }
+
+    /// Always Ok (charged): a model tag has no encoding to get wrong.
+    fn bls_check(&self, _sig: &BlsSignature) -> Result<(), CoreError> {
+        self.cpu.charge(self.cost.bls_check, 1);
+        Ok(())
+    }
+
+    /// XOR of the partial tags; same shape rules as the real aggregate.
+    fn bls_aggregate(
+        &self,
+        parts: &[(NodeId, BlsSignature)],
+    ) -> Result<AggregateSignature, CoreError> {
+        let signers = signer_bitmap(self.n(), parts)?;
+        self.cpu
+            .charge(self.cost.bls_aggregate_per_sig, parts.len());
+        let mut signature = BlsSignature::ZERO;
+        for (_, part) in parts {
+            xor_into(&mut signature, part);
+        }
+        Ok(AggregateSignature { signers, signature })
+    }
+
+    /// Recomputes the XOR of every claimed signer's expected tag: a bitmap
+    /// naming a node that did not sign, or missing one that did, mismatches.
+    fn bls_verify_aggregate(
+        &self,
+        domain: &'static str,
+        msg: &[u8],
+        agg: &AggregateSignature,
+    ) -> Result<(), CoreError> {
+        check_aggregate_shape(self.n(), agg)?;
+        self.cpu.charge(self.cost.bls_verify_aggregate, 1);
+        let digest = Digest::of(domain, &[msg]);
+        let mut expected = BlsSignature::ZERO;
+        for id in agg.signers.iter() {
+            xor_into(&mut expected, &bls_tag(self.bls_secret(id)?, &digest));
+        }
+        if expected == agg.signature {
+            Ok(())
+        } else {
+            Err(CoreError::BadAggregate)
+        }
+    }
+
+    fn take_cpu(&self) -> Duration {
+        self.cpu.take()
+    }
+}
