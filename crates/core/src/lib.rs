@@ -26,8 +26,8 @@ pub use ids::{Height, NodeId, RequestId, Seq, Time, View};
 pub use node::{KindCount, MsgStats, Node, NodeInput, Output, Tally};
 pub use pool::{Executed, RequestPool};
 pub use protocol::{
-    Action, BatchConfig, Decision, GENESIS, Input, NodeContext, Protocol, Rejection, Request,
-    Status, WireMessage, batch_digest,
+    Action, BatchConfig, ConfigIssue, Decision, GENESIS, Input, NodeContext, Protocol, Rejection,
+    Request, Status, WireMessage, batch_digest,
 };
 
 /// Errors of the core: committee setup, the codec and crypto checks.
