@@ -1,1 +1,32 @@
-//! Deterministic discrete-event simulator: network models, faults, load, and a safety oracle.
+//! bft-sim: a deterministic discrete-event simulator for any
+//! [`bft_core::Protocol`].
+//!
+//! Same seed, same run: one RNG, one event heap ordered by (virtual time,
+//! sequence number), no wall clock, no hash-order iteration. Every commit by
+//! an honest replica passes the [`oracle`]; a run's [`SimReport`] carries the
+//! seed and a trace hash so a failure replays exactly.
+
+pub mod clients;
+pub mod config;
+pub mod engine;
+pub mod network;
+pub mod oracle;
+
+pub use clients::LatencySummary;
+pub use config::{
+    DelayModel, Fault, FaultKind, LoadConfig, LoadMode, NetworkConfig, Partition, RegionMatrix,
+    SimConfig,
+};
+pub use engine::{NodeReport, OutboundFilter, SimReport, Simulation};
+
+use bft_core::{ConfigIssue, NodeId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot set up the committee's keys: {0}")]
+    Crypto(#[from] bft_crypto::CryptoError),
+    #[error("a fault names node {node} but the committee has nodes 0..{n}")]
+    NoSuchNode { node: NodeId, n: usize },
+    #[error("{}: {} ({})", .0.key, .0.reason, .0.value)]
+    Protocol(ConfigIssue),
+}

@@ -1,0 +1,169 @@
+//! The load generator's clients, identical for every protocol.
+//!
+//! Each request goes to every replica; a client learns its request committed
+//! when f+1 replicas have reported it (at least one of them honest). Latency
+//! runs from the request's *intended* send time, so an open-loop client whose
+//! system stalls still charges the stall to every request scheduled during it.
+
+use crate::config::{LoadConfig, LoadMode};
+use bft_core::{RequestId, Time};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Debug)]
+struct Pending {
+    intended: Time,
+    replies: usize,
+    /// Submitted by hand (`Simulation::submit`), not by the generator.
+    manual: bool,
+}
+
+#[derive(Debug)]
+pub struct Clients {
+    load: LoadConfig,
+    reply_quorum: usize,
+    next_number: Vec<u64>,
+    issued: u64,
+    pending: HashMap<RequestId, Pending>,
+    latency: Histogram<u64>,
+    committed: u64,
+    committed_measured: u64,
+}
+
+/// Latency percentiles over the measured requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub p999: Duration,
+    pub max: Duration,
+    pub mean: Duration,
+}
+
+impl LatencySummary {
+    pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
+        let q = |p: f64| Duration::from_nanos(h.value_at_quantile(p));
+        LatencySummary {
+            count: h.len(),
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: Duration::from_nanos(h.max()),
+            mean: Duration::from_nanos(h.mean() as u64),
+        }
+    }
+}
+
+/// A new histogram in nanoseconds, 1 µs to 1 hour, 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1_000, 3_600_000_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()))
+}
+
+#[allow(clippy::panic)]
+fn unreachable_histogram() -> Histogram<u64> {
+    // Histogram::new(3) only fails for more than 5 significant digits.
+    panic!("hdrhistogram rejected 3 significant digits")
+}
+
+impl Clients {
+    pub fn new(load: LoadConfig, reply_quorum: usize) -> Clients {
+        Clients {
+            next_number: vec![0; load.clients as usize],
+            load,
+            reply_quorum,
+            issued: 0,
+            pending: HashMap::new(),
+            latency: latency_histogram(),
+            committed: 0,
+            committed_measured: 0,
+        }
+    }
+
+    pub fn load(&self) -> &LoadConfig {
+        &self.load
+    }
+
+    /// May the generator issue another request?
+    pub fn may_issue(&self) -> bool {
+        self.load.total.is_none_or(|t| self.issued < t)
+    }
+
+    /// A new request id for `client`, recorded as pending.
+    pub fn issue(&mut self, client: u32, intended: Time) -> Option<RequestId> {
+        if !self.may_issue() {
+            return None;
+        }
+        let counter = self.next_number.get_mut(client as usize)?;
+        let id = RequestId {
+            client,
+            number: *counter,
+        };
+        *counter += 1;
+        self.issued += 1;
+        self.pending.insert(
+            id,
+            Pending {
+                intended,
+                replies: 0,
+                manual: false,
+            },
+        );
+        Some(id)
+    }
+
+    /// Records a request submitted by hand.
+    pub fn track_manual(&mut self, id: RequestId, intended: Time) {
+        self.pending.insert(
+            id,
+            Pending {
+                intended,
+                replies: 0,
+                manual: true,
+            },
+        );
+    }
+
+    /// One replica reported `id` committed at `now`. Returns the client to
+    /// issue a follow-up for (closed loop), if this reply completed it.
+    pub fn reply(&mut self, id: RequestId, now: Time) -> Option<u32> {
+        let p = self.pending.get_mut(&id)?;
+        p.replies += 1;
+        if p.replies < self.reply_quorum {
+            return None;
+        }
+        let (intended, manual) = (p.intended, p.manual);
+        self.pending.remove(&id);
+        self.committed += 1;
+        if intended >= Time::from_duration(self.load.warmup) {
+            self.committed_measured += 1;
+            let nanos = now.since(intended).as_nanos();
+            let _ = self
+                .latency
+                .record(u64::try_from(nanos).unwrap_or(u64::MAX).max(1_000));
+        }
+        let closed = matches!(self.load.mode, LoadMode::Closed { .. });
+        (closed && !manual).then_some(id.client)
+    }
+
+    pub fn issued(&self) -> u64 {
+        self.issued
+    }
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+    pub fn committed_measured(&self) -> u64 {
+        self.committed_measured
+    }
+    pub fn latency(&self) -> LatencySummary {
+        LatencySummary::from_histogram(&self.latency)
+    }
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.latency
+    }
+}

@@ -1,0 +1,679 @@
+//! The discrete-event engine. One binary heap ordered by (virtual time,
+//! sequence number), one seeded RNG, and `Node<P>` from the core for every
+//! replica, so the counts are the ones the QUIC runtime reports too.
+//!
+//! Virtual CPU: a replica handles one event at a time; an event that arrives
+//! while it is busy waits. Handling costs the crypto the event charged plus
+//! `handling_cpu`, and what the replica sends leaves when it is done.
+
+use crate::SimError;
+use crate::clients::{Clients, LatencySummary};
+use crate::config::{FaultKind, LoadMode, SimConfig};
+use crate::network::{Endpoint, transit};
+use crate::oracle::Oracle;
+use bft_core::codec::{self, DEFAULT_MAX_FRAME};
+use bft_core::{
+    Committee, Crypto, Decision, Digest, KindCount, MsgStats, Node, NodeContext, NodeId, NodeInput,
+    Output, Protocol, Request, RequestId, Status, Time,
+};
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Rewrites or drops what a Byzantine node sends, per recipient.
+pub type OutboundFilter<M> = Box<dyn FnMut(Time, NodeId, M) -> Option<M>>;
+
+enum Event<T> {
+    Start(NodeId),
+    Deliver {
+        to: NodeId,
+        from: NodeId,
+        body: Bytes,
+    },
+    Timer {
+        node: NodeId,
+        timer: T,
+        generation: u64,
+    },
+    RequestArrives {
+        node: NodeId,
+        req: Request,
+    },
+    Replies {
+        requests: Arc<[RequestId]>,
+    },
+    ClientIssue {
+        client: u32,
+    },
+    FaultStarts(usize),
+    FaultEnds(usize),
+}
+
+struct Scheduled<T> {
+    at: Time,
+    seq: u64,
+    event: Event<T>,
+}
+
+impl<T> PartialEq for Scheduled<T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<T> Eq for Scheduled<T> {}
+impl<T> PartialOrd for Scheduled<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Scheduled<T> {
+    /// Reversed: the heap pops the earliest (time, seq) first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct Replica<P: Protocol> {
+    node: Node<P>,
+    busy_until: Time,
+    cpu: Duration,
+    /// Pending timer generations by key: a fired timer whose generation is
+    /// not the pending one was replaced or cancelled, and is dropped.
+    timers: BTreeMap<P::Timer, u64>,
+    /// Down until `Some(restart)` (or forever with `None`).
+    crashed: Option<Option<Time>>,
+    silent: bool,
+    /// Has a fault configured: excluded from liveness figures.
+    faulty: bool,
+    /// Controlled by a test or adversary: excluded from the oracle too.
+    byzantine: bool,
+    filter: Option<OutboundFilter<P::Message>>,
+    ledger: Vec<Decision>,
+}
+
+/// Per-replica figures in a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReport {
+    pub id: NodeId,
+    pub status: Status,
+    pub sent: KindCount,
+    pub rejected: u64,
+    /// Virtual CPU the replica spent (crypto model + handling).
+    pub cpu: Duration,
+    pub faulty: bool,
+    pub byzantine: bool,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct SimReport {
+    pub seed: u64,
+    /// Oracle findings; empty means the run was safe.
+    pub violations: Vec<String>,
+    /// Committed slots, minimum over honest replicas without faults.
+    pub decisions: u64,
+    /// Committed slots, maximum over honest replicas.
+    pub max_decisions: u64,
+    pub requests_issued: u64,
+    /// Requests clients learned committed (f+1 replicas reported them).
+    pub requests_committed: u64,
+    /// Of those, the ones intended after the warm-up.
+    pub requests_measured: u64,
+    /// Protocol traffic summed over all replicas (core counting convention).
+    pub stats: MsgStats,
+    /// Client traffic, apart: requests (to every replica) and replies.
+    pub client_messages: u64,
+    pub client_bytes: u64,
+    pub view_changes: u64,
+    pub latency: LatencySummary,
+    pub trace_hash: Digest,
+    pub end_time: Time,
+    pub events: u64,
+    pub nodes: Vec<NodeReport>,
+}
+
+impl SimReport {
+    /// Requests per second over the measured window.
+    pub fn throughput(&self, warmup: Duration) -> f64 {
+        let window = self
+            .end_time
+            .as_duration()
+            .saturating_sub(warmup)
+            .as_secs_f64();
+        if window > 0.0 {
+            self.requests_measured as f64 / window
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Wire bytes of a reply: (request id, slot, block digest) with a header.
+const REPLY_BYTES: u64 = 4 + 16 + 8 + 32;
+
+pub struct Simulation<P: Protocol> {
+    cfg: SimConfig,
+    committee: Arc<Committee>,
+    cryptos: Vec<Arc<dyn Crypto>>,
+    replicas: Vec<Replica<P>>,
+    queue: BinaryHeap<Scheduled<P::Timer>>,
+    seq: u64,
+    now: Time,
+    rng: ChaCha8Rng,
+    oracle: Oracle,
+    clients: Clients,
+    payload: Bytes,
+    trace: blake3::Hasher,
+    events: u64,
+    next_timer_generation: u64,
+    client_messages: u64,
+    client_bytes: u64,
+    scratch: Vec<Output<P::Timer>>,
+}
+
+impl<P: Protocol> Simulation<P> {
+    pub fn new(cfg: SimConfig, proto: P::Config) -> Result<Simulation<P>, SimError> {
+        P::check_config(&proto).map_err(SimError::Protocol)?;
+        let (committee, cryptos) = bft_crypto::cluster(cfg.nodes, cfg.seed, cfg.crypto, cfg.cost)?;
+        for f in &cfg.faults {
+            if !committee.contains(f.node) {
+                return Err(SimError::NoSuchNode {
+                    node: f.node,
+                    n: committee.n(),
+                });
+            }
+        }
+        let replicas = cryptos
+            .iter()
+            .enumerate()
+            .map(|(i, crypto)| {
+                let ctx = NodeContext {
+                    id: NodeId(i as u16),
+                    committee: committee.clone(),
+                    crypto: crypto.clone(),
+                    batch: cfg.batch,
+                };
+                Replica {
+                    node: Node::new(ctx, &proto),
+                    busy_until: Time::ZERO,
+                    cpu: Duration::ZERO,
+                    timers: BTreeMap::new(),
+                    crashed: None,
+                    silent: false,
+                    faulty: cfg.faults.iter().any(|f| f.node.index() == i),
+                    byzantine: false,
+                    filter: None,
+                    ledger: Vec::new(),
+                }
+            })
+            .collect();
+        let mut sim = Simulation {
+            clients: Clients::new(cfg.load.clone(), committee.weak_quorum()),
+            payload: Bytes::from(vec![0u8; cfg.load.tx_size]),
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            oracle: Oracle::new(committee.n()),
+            committee,
+            cryptos,
+            replicas,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: Time::ZERO,
+            trace: blake3::Hasher::new(),
+            events: 0,
+            next_timer_generation: 0,
+            client_messages: 0,
+            client_bytes: 0,
+            scratch: Vec::new(),
+            cfg,
+        };
+        sim.schedule_start();
+        Ok(sim)
+    }
+
+    fn schedule_start(&mut self) {
+        for id in self.committee.ids().collect::<Vec<_>>() {
+            self.push(Time::ZERO, Event::Start(id));
+        }
+        for i in 0..self.cfg.faults.len() {
+            let f = &self.cfg.faults[i];
+            let (start, end) = (Time::from_duration(f.start), f.end.map(Time::from_duration));
+            self.push(start, Event::FaultStarts(i));
+            if let Some(end) = end {
+                self.push(end, Event::FaultEnds(i));
+            }
+        }
+        let clients = self.cfg.load.clients;
+        match self.cfg.load.mode {
+            LoadMode::Closed { outstanding } => {
+                for client in 0..clients {
+                    for _ in 0..outstanding {
+                        self.push(Time::ZERO, Event::ClientIssue { client });
+                    }
+                }
+            }
+            LoadMode::Open { rate } => {
+                // Client c starts c/rate seconds in, so the clients interleave
+                // into one stream of `rate` requests per second.
+                for client in 0..clients {
+                    let offset = Duration::from_secs_f64(f64::from(client) / rate);
+                    self.push(Time::from_duration(offset), Event::ClientIssue { client });
+                }
+            }
+        }
+    }
+
+    pub fn committee(&self) -> Arc<Committee> {
+        self.committee.clone()
+    }
+
+    pub fn crypto(&self, id: NodeId) -> Arc<dyn Crypto> {
+        match self.cryptos.get(id.index()) {
+            Some(c) => c.clone(),
+            None => self.cryptos[0].clone(),
+        }
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// The replica `id`. Panics on an id outside the committee (a test bug).
+    #[allow(clippy::panic)]
+    pub fn node(&self, id: NodeId) -> &Node<P> {
+        match self.replicas.get(id.index()) {
+            Some(r) => &r.node,
+            None => panic!(
+                "no replica {id:?} in a committee of {}",
+                self.replicas.len()
+            ),
+        }
+    }
+
+    /// Decisions `id` committed (empty unless `keep_ledgers`).
+    pub fn ledger(&self, id: NodeId) -> &[Decision] {
+        self.replicas
+            .get(id.index())
+            .map(|r| r.ledger.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Rewrites or drops what `node` sends (called per recipient); marks it
+    /// Byzantine.
+    pub fn set_outbound_filter(
+        &mut self,
+        node: NodeId,
+        f: impl FnMut(Time, NodeId, P::Message) -> Option<P::Message> + 'static,
+    ) {
+        if let Some(r) = self.replicas.get_mut(node.index()) {
+            r.filter = Some(Box::new(f));
+            r.byzantine = true;
+        }
+    }
+
+    /// Delivers `msg` as if `from` sent it to `to` at `at`; marks `from`
+    /// Byzantine.
+    pub fn inject(&mut self, at: Time, from: NodeId, to: NodeId, msg: P::Message) {
+        if let Some(r) = self.replicas.get_mut(from.index()) {
+            r.byzantine = true;
+        }
+        let Ok(body) = codec::encode(&msg, DEFAULT_MAX_FRAME) else {
+            return;
+        };
+        let at = at.max(self.now);
+        if let Some(d) = transit(
+            &self.cfg.network,
+            &mut self.rng,
+            at,
+            Endpoint::Replica(from),
+            Endpoint::Replica(to),
+        ) {
+            self.push(at.saturating_add(d), Event::Deliver { to, from, body });
+        }
+    }
+
+    /// Submits `req` to every replica at `at`.
+    pub fn submit(&mut self, at: Time, req: Request) {
+        let at = at.max(self.now);
+        self.clients.track_manual(req.id, at);
+        self.send_request(at, req);
+    }
+
+    /// Runs to `cfg.duration` or until no event is left.
+    pub fn run(&mut self) -> SimReport {
+        self.run_until(Time::from_duration(self.cfg.duration));
+        self.report()
+    }
+
+    pub fn run_until(&mut self, limit: Time) {
+        while let Some(top) = self.queue.peek() {
+            if top.at > limit {
+                self.now = limit;
+                return;
+            }
+            if let Some(s) = self.queue.pop() {
+                self.now = s.at;
+                self.dispatch(s.event);
+            }
+        }
+    }
+
+    fn push(&mut self, at: Time, event: Event<P::Timer>) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    fn dispatch(&mut self, event: Event<P::Timer>) {
+        match event {
+            Event::ClientIssue { client } => self.client_issue(client),
+            Event::Replies { requests } => self.replies(&requests),
+            Event::FaultStarts(i) => self.fault(i, true),
+            Event::FaultEnds(i) => self.fault(i, false),
+            node_event => self.node_event(node_event),
+        }
+    }
+
+    fn node_event(&mut self, event: Event<P::Timer>) {
+        let node = match &event {
+            Event::Start(n) => *n,
+            Event::Deliver { to, .. } => *to,
+            Event::Timer { node, .. } => *node,
+            Event::RequestArrives { node, .. } => *node,
+            _ => return,
+        };
+        let Some(replica) = self.replicas.get_mut(node.index()) else {
+            return;
+        };
+        if let Some(restart) = replica.crashed {
+            // A crashed replica loses messages; its timers wait for restart.
+            if let (Event::Timer { .. }, Some(at)) = (&event, restart) {
+                self.push(at, event);
+            }
+            return;
+        }
+        if replica.busy_until > self.now {
+            let at = replica.busy_until;
+            self.push(at, event);
+            return;
+        }
+        if let Event::Timer {
+            timer, generation, ..
+        } = &event
+        {
+            if replica.timers.get(timer) != Some(generation) {
+                return; // replaced or cancelled
+            }
+            replica.timers.remove(timer);
+        }
+        self.events += 1;
+        trace_event(&mut self.trace, self.now, node, &event);
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let input = match &event {
+            Event::Start(_) => NodeInput::Start,
+            Event::Deliver { from, body, .. } => NodeInput::Frame { from: *from, body },
+            Event::Timer { timer, .. } => NodeInput::Timeout(*timer),
+            Event::RequestArrives { req, .. } => NodeInput::Request(req.clone()),
+            _ => return,
+        };
+        let Some(replica) = self.replicas.get_mut(node.index()) else {
+            return;
+        };
+        let cpu = replica.node.step(self.now, input, &mut out) + self.cfg.handling_cpu;
+        replica.cpu += cpu;
+        replica.busy_until = self.now.saturating_add(cpu);
+        let depart = replica.busy_until;
+        for o in out.drain(..) {
+            self.output(node, depart, o);
+        }
+        self.scratch = out;
+    }
+
+    fn output(&mut self, node: NodeId, depart: Time, o: Output<P::Timer>) {
+        match o {
+            Output::Send { to, body, .. } => self.send(node, to, depart, body),
+            Output::SetTimer { timer, after } => {
+                self.next_timer_generation += 1;
+                let generation = self.next_timer_generation;
+                if let Some(r) = self.replicas.get_mut(node.index()) {
+                    r.timers.insert(timer, generation);
+                }
+                self.push(
+                    depart.saturating_add(after),
+                    Event::Timer {
+                        node,
+                        timer,
+                        generation,
+                    },
+                );
+            }
+            Output::CancelTimer(timer) => {
+                if let Some(r) = self.replicas.get_mut(node.index()) {
+                    r.timers.remove(&timer);
+                }
+            }
+            Output::Commit(d) => self.commit(node, depart, d),
+        }
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, depart: Time, body: Bytes) {
+        let Some(r) = self.replicas.get_mut(from.index()) else {
+            return;
+        };
+        if r.silent {
+            return;
+        }
+        let body = match r.filter.as_mut() {
+            None => body,
+            Some(filter) => {
+                let Ok(msg) = codec::decode::<P::Message>(&body, DEFAULT_MAX_FRAME) else {
+                    return;
+                };
+                let Some(msg) = filter(depart, to, msg) else {
+                    return;
+                };
+                let Ok(body) = codec::encode(&msg, DEFAULT_MAX_FRAME) else {
+                    return;
+                };
+                body
+            }
+        };
+        let link = (Endpoint::Replica(from), Endpoint::Replica(to));
+        if let Some(d) = transit(&self.cfg.network, &mut self.rng, depart, link.0, link.1) {
+            self.push(depart.saturating_add(d), Event::Deliver { to, from, body });
+        }
+    }
+
+    fn commit(&mut self, node: NodeId, depart: Time, d: Decision) {
+        let Some(r) = self.replicas.get_mut(node.index()) else {
+            return;
+        };
+        if !r.byzantine {
+            self.oracle.commit(node, &d);
+        }
+        let requests: Arc<[RequestId]> = d.requests.as_slice().into();
+        if self.cfg.keep_ledgers {
+            r.ledger.push(d);
+        }
+        if requests.is_empty() {
+            return;
+        }
+        self.client_messages += requests.len() as u64;
+        self.client_bytes += requests.len() as u64 * REPLY_BYTES;
+        let link = (Endpoint::Replica(node), Endpoint::Clients);
+        if let Some(delay) = transit(&self.cfg.network, &mut self.rng, depart, link.0, link.1) {
+            self.push(depart.saturating_add(delay), Event::Replies { requests });
+        }
+    }
+
+    fn replies(&mut self, requests: &[RequestId]) {
+        for &id in requests {
+            if let Some(client) = self.clients.reply(id, self.now) {
+                self.client_issue(client);
+            }
+        }
+    }
+
+    /// Issues one generated request from `client`; an open-loop client also
+    /// schedules its next one, whatever happened to this one.
+    fn client_issue(&mut self, client: u32) {
+        let Some(id) = self.clients.issue(client, self.now) else {
+            return;
+        };
+        let req = Request {
+            id,
+            payload: self.payload.clone(),
+        };
+        self.send_request(self.now, req);
+        if let LoadMode::Open { rate } = self.cfg.load.mode {
+            let interval = Duration::from_secs_f64(f64::from(self.cfg.load.clients) / rate);
+            let next = self.now.saturating_add(interval);
+            if self.clients.may_issue() && next <= Time::from_duration(self.cfg.duration) {
+                self.push(next, Event::ClientIssue { client });
+            }
+        }
+    }
+
+    fn send_request(&mut self, at: Time, req: Request) {
+        self.oracle.submitted(req.id);
+        let wire = codec::wire_len(
+            codec::encode(&req, DEFAULT_MAX_FRAME)
+                .map(|b| b.len())
+                .unwrap_or(0),
+        );
+        for to in self.committee.ids().collect::<Vec<_>>() {
+            self.client_messages += 1;
+            self.client_bytes += wire;
+            if let Some(d) = transit(
+                &self.cfg.network,
+                &mut self.rng,
+                at,
+                Endpoint::Clients,
+                Endpoint::Replica(to),
+            ) {
+                self.push(
+                    at.saturating_add(d),
+                    Event::RequestArrives {
+                        node: to,
+                        req: req.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn fault(&mut self, index: usize, starts: bool) {
+        let Some(f) = self.cfg.faults.get(index).cloned() else {
+            return;
+        };
+        let Some(r) = self.replicas.get_mut(f.node.index()) else {
+            return;
+        };
+        match (f.kind, starts) {
+            (FaultKind::Crash, true) => r.crashed = Some(f.end.map(Time::from_duration)),
+            (FaultKind::Crash, false) => r.crashed = None,
+            (FaultKind::Silent, s) => r.silent = s,
+        }
+    }
+
+    pub fn report(&self) -> SimReport {
+        let mut stats = MsgStats::default();
+        let mut nodes = Vec::with_capacity(self.replicas.len());
+        for r in &self.replicas {
+            stats.merge(r.node.stats());
+            nodes.push(NodeReport {
+                id: r.node.id(),
+                status: r.node.status(),
+                sent: r.node.stats().total_sent(),
+                rejected: r.node.stats().total_rejected(),
+                cpu: r.cpu,
+                faulty: r.faulty,
+                byzantine: r.byzantine,
+            });
+        }
+        let heads: Vec<u64> = self.oracle.heads().collect();
+        let honest = |i: &usize| self.replicas.get(*i).is_some_and(|r| !r.byzantine);
+        let live = |i: &usize| {
+            self.replicas
+                .get(*i)
+                .is_some_and(|r| !r.byzantine && !r.faulty)
+        };
+        let decisions = (0..heads.len())
+            .filter(live)
+            .map(|i| heads[i])
+            .min()
+            .unwrap_or(0);
+        let max_decisions = (0..heads.len())
+            .filter(honest)
+            .map(|i| heads[i])
+            .max()
+            .unwrap_or(0);
+        let view_changes = nodes
+            .iter()
+            .filter(|n| !n.byzantine)
+            .map(|n| n.status.view_changes)
+            .max();
+        SimReport {
+            seed: self.cfg.seed,
+            violations: self.oracle.violations().to_vec(),
+            decisions,
+            max_decisions,
+            requests_issued: self.clients.issued(),
+            requests_committed: self.clients.committed(),
+            requests_measured: self.clients.committed_measured(),
+            stats,
+            client_messages: self.client_messages,
+            client_bytes: self.client_bytes,
+            view_changes: view_changes.unwrap_or(0),
+            latency: self.clients.latency(),
+            trace_hash: Digest(*self.trace.clone().finalize().as_bytes()),
+            end_time: self.now,
+            events: self.events,
+            nodes,
+        }
+    }
+
+    /// The latency histogram of measured requests (for CDF plots).
+    pub fn latency_histogram(&self) -> &hdrhistogram::Histogram<u64> {
+        self.clients.histogram()
+    }
+}
+
+/// Feeds one handled event into the trace hash: two runs with equal hashes
+/// handled the same events at the same virtual times with the same bytes.
+fn trace_event<T: std::fmt::Debug>(h: &mut blake3::Hasher, now: Time, node: NodeId, e: &Event<T>) {
+    h.update(&now.0.to_le_bytes());
+    h.update(&node.0.to_le_bytes());
+    match e {
+        Event::Start(_) => {
+            h.update(b"S");
+        }
+        Event::Deliver { from, body, .. } => {
+            h.update(b"D");
+            h.update(&from.0.to_le_bytes());
+            h.update(body);
+        }
+        Event::Timer { timer, .. } => {
+            h.update(b"T");
+            h.update(format!("{timer:?}").as_bytes());
+        }
+        Event::RequestArrives { req, .. } => {
+            h.update(b"R");
+            h.update(&req.id.client.to_le_bytes());
+            h.update(&req.id.number.to_le_bytes());
+        }
+        _ => {}
+    }
+}

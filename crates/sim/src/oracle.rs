@@ -1,0 +1,194 @@
+//! The safety oracle: after every commit by an honest replica it checks
+//!
+//! - **agreement**: no two honest replicas commit different blocks in a slot
+//!   (with contiguity below, this is prefix consistency of the ledgers);
+//! - **total order**: each replica commits slots 1, 2, 3, … with no gap;
+//! - **hash chain**: each decision's parent is the replica's previous block;
+//! - **at most once**: a request appears in one slot only, once;
+//! - **validity**: only requests a client submitted are committed (an empty
+//!   decision is a view-change null and is allowed).
+//!
+//! Violations are collected, not panicked on, so a run can report its seed and
+//! everything that went wrong.
+
+use bft_core::{Decision, Digest, GENESIS, NodeId, RequestId};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+#[derive(Debug)]
+pub struct Oracle {
+    /// First block committed at each slot.
+    slots: BTreeMap<u64, Digest>,
+    /// Slot each request was committed in.
+    request_slot: HashMap<RequestId, u64>,
+    /// Every request a client submitted.
+    submitted: HashSet<RequestId>,
+    /// Per replica: last committed (slot, block).
+    heads: Vec<(u64, Digest)>,
+    violations: Vec<String>,
+}
+
+/// Beyond this many, further violations are counted but not described.
+const MAX_DESCRIBED: usize = 100;
+
+impl Oracle {
+    pub fn new(n: usize) -> Oracle {
+        Oracle {
+            slots: BTreeMap::new(),
+            request_slot: HashMap::new(),
+            submitted: HashSet::new(),
+            heads: vec![(0, GENESIS); n],
+            violations: Vec::new(),
+        }
+    }
+
+    pub fn submitted(&mut self, id: RequestId) {
+        self.submitted.insert(id);
+    }
+
+    /// Checks one decision by honest replica `node`.
+    pub fn commit(&mut self, node: NodeId, d: &Decision) {
+        let Some(&(last_slot, last_block)) = self.heads.get(node.index()) else {
+            self.violation(format!("commit by unknown replica {node:?}"));
+            return;
+        };
+        if d.slot != last_slot + 1 {
+            self.violation(format!(
+                "total order: {node:?} committed slot {} after slot {last_slot}",
+                d.slot
+            ));
+        }
+        if d.parent != last_block {
+            self.violation(format!(
+                "hash chain: {node:?} slot {} has parent {:?}, its previous block is {:?}",
+                d.slot, d.parent, last_block
+            ));
+        }
+        match self.slots.get(&d.slot) {
+            Some(first) if *first != d.block => self.violation(format!(
+                "agreement: {node:?} committed {:?} at slot {}, another honest replica {:?}",
+                d.block, d.slot, first
+            )),
+            Some(_) => {}
+            None => {
+                self.slots.insert(d.slot, d.block);
+            }
+        }
+        self.check_requests(node, d);
+        if let Some(head) = self.heads.get_mut(node.index()) {
+            *head = (d.slot, d.block);
+        }
+    }
+
+    fn check_requests(&mut self, node: NodeId, d: &Decision) {
+        let mut seen_here = HashSet::with_capacity(d.requests.len());
+        for &r in &d.requests {
+            if !self.submitted.contains(&r) {
+                self.violation(format!(
+                    "validity: {node:?} committed {r:?}, never submitted"
+                ));
+            }
+            if !seen_here.insert(r) {
+                self.violation(format!(
+                    "at most once: {r:?} twice in slot {} at {node:?}",
+                    d.slot
+                ));
+            }
+            match self.request_slot.get(&r) {
+                Some(&s) if s != d.slot => self.violation(format!(
+                    "at most once: {node:?} committed {r:?} at slot {}, already committed at slot {s}",
+                    d.slot
+                )),
+                Some(_) => {}
+                None => {
+                    self.request_slot.insert(r, d.slot);
+                }
+            }
+        }
+    }
+
+    fn violation(&mut self, what: String) {
+        if self.violations.len() < MAX_DESCRIBED {
+            self.violations.push(what);
+        } else if self.violations.len() == MAX_DESCRIBED {
+            self.violations
+                .push("… further violations not described".into());
+        }
+    }
+
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+
+    /// Last committed slot of each replica.
+    pub fn heads(&self) -> impl Iterator<Item = u64> + '_ {
+        self.heads.iter().map(|(s, _)| *s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(slot: u64, parent: Digest, tag: &[u8], reqs: &[u64]) -> Decision {
+        Decision {
+            slot,
+            view: 0,
+            block: Digest::of("test", &[&slot.to_le_bytes(), tag]),
+            parent,
+            requests: reqs
+                .iter()
+                .map(|&number| RequestId { client: 0, number })
+                .collect(),
+        }
+    }
+
+    fn oracle_with_requests(n: usize, reqs: u64) -> Oracle {
+        let mut o = Oracle::new(n);
+        for number in 0..reqs {
+            o.submitted(RequestId { client: 0, number });
+        }
+        o
+    }
+
+    #[test]
+    fn consistent_ledgers_pass() {
+        let mut o = oracle_with_requests(2, 3);
+        let d1 = decision(1, GENESIS, b"a", &[0, 1]);
+        let d2 = decision(2, d1.block, b"b", &[2]);
+        for node in [NodeId(0), NodeId(1)] {
+            o.commit(node, &d1);
+            o.commit(node, &d2);
+        }
+        assert!(o.violations().is_empty(), "{:?}", o.violations());
+    }
+
+    #[test]
+    fn planted_fork_is_caught() {
+        let mut o = oracle_with_requests(2, 2);
+        o.commit(NodeId(0), &decision(1, GENESIS, b"a", &[0]));
+        o.commit(NodeId(1), &decision(1, GENESIS, b"b", &[1]));
+        assert_eq!(o.violations().len(), 1);
+        assert!(o.violations()[0].starts_with("agreement"));
+    }
+
+    #[test]
+    fn gap_broken_chain_double_commit_and_invented_request_are_caught() {
+        let mut o = oracle_with_requests(1, 2);
+        let d1 = decision(1, GENESIS, b"a", &[0]);
+        o.commit(NodeId(0), &d1);
+        o.commit(NodeId(0), &decision(3, d1.block, b"c", &[]));
+        assert!(o.violations().iter().any(|v| v.starts_with("total order")));
+        o.commit(NodeId(0), &decision(4, GENESIS, b"d", &[]));
+        assert!(o.violations().iter().any(|v| v.starts_with("hash chain")));
+        let head = o.heads[0].1;
+        o.commit(NodeId(0), &decision(5, head, b"e", &[0]));
+        assert!(
+            o.violations()
+                .iter()
+                .any(|v| v.contains("already committed at slot 1"))
+        );
+        let head = o.heads[0].1;
+        o.commit(NodeId(0), &decision(6, head, b"f", &[99]));
+        assert!(o.violations().iter().any(|v| v.starts_with("validity")));
+    }
+}

@@ -1,0 +1,303 @@
+//! A deliberately simple, test-only protocol used to prove the core and the
+//! simulator before (and independently of) the real protocols. Not a product
+//! protocol: it trusts its fixed leader, so an equivocating leader forks it,
+//! which is exactly what the oracle tests need.
+//!
+//! Leader n0 broadcasts PROPOSE(slot, batch); every replica ACKs it to the
+//! leader; on n−f ACKs the leader broadcasts DECIDE(slot) and everyone
+//! commits the batch it holds for the slot. Per decision: 3(n−1) messages.
+//! The leader re-broadcasts an undecided proposal every `resend`.
+
+use bft_core::{
+    Action, Decision, Digest, Input, NodeContext, NodeId, Protocol, Rejection, Request,
+    RequestPool, Signature, Status, Time, WireMessage, batch_digest,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const PROPOSE_DOMAIN: &str = "bftbench/toy/propose/v1";
+const ACK_DOMAIN: &str = "bftbench/toy/ack/v1";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToyMsg {
+    Propose {
+        slot: u64,
+        batch: Vec<Request>,
+        sig: Signature,
+    },
+    Ack {
+        slot: u64,
+        digest: Digest,
+        sig: Signature,
+    },
+    Decide {
+        slot: u64,
+    },
+}
+
+impl WireMessage for ToyMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            ToyMsg::Propose { .. } => "propose",
+            ToyMsg::Ack { .. } => "ack",
+            ToyMsg::Decide { .. } => "decide",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ToyTimer {
+    Batch,
+    Resend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToyError {
+    #[error("bad signature")]
+    BadSignature,
+    #[error("not from the leader")]
+    NotLeader,
+    #[error("stale slot")]
+    Stale,
+}
+
+impl Rejection for ToyError {
+    fn reason(&self) -> &'static str {
+        match self {
+            ToyError::BadSignature => "bad-signature",
+            ToyError::NotLeader => "not-leader",
+            ToyError::Stale => "stale",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ToyConfig {
+    #[serde(with = "humantime_serde")]
+    pub resend: Duration,
+}
+
+pub struct Toy {
+    ctx: NodeContext,
+    cfg: ToyConfig,
+    pool: RequestPool,
+    /// Slot being decided and its batch (leader: the one proposed).
+    proposals: BTreeMap<u64, Vec<Request>>,
+    acks: BTreeMap<NodeId, ()>,
+    in_flight: Option<u64>,
+    last_slot: u64,
+    last_block: Digest,
+}
+
+const LEADER: NodeId = NodeId(0);
+
+impl Toy {
+    fn is_leader(&self) -> bool {
+        self.ctx.id == LEADER
+    }
+
+    fn propose_digest(slot: u64, batch: &[Request]) -> Vec<u8> {
+        let mut m = slot.to_le_bytes().to_vec();
+        m.extend_from_slice(batch_digest(batch).as_bytes());
+        m
+    }
+
+    fn try_propose(&mut self, now: Time, out: &mut Vec<Action<ToyMsg, ToyTimer>>) {
+        if !self.is_leader() || self.in_flight.is_some() || self.pool.is_empty() {
+            return;
+        }
+        let full = self.pool.len() >= self.ctx.batch.max_size;
+        let waited = self
+            .pool
+            .oldest_arrival()
+            .is_some_and(|t| now.since(t) >= self.ctx.batch.max_delay);
+        if !full && !waited {
+            out.push(Action::SetTimer {
+                timer: ToyTimer::Batch,
+                after: self.ctx.batch.max_delay,
+            });
+            return;
+        }
+        let slot = self.last_slot + 1;
+        let batch = self.pool.take_batch(self.ctx.batch.max_size);
+        self.proposals.insert(slot, batch.clone());
+        self.in_flight = Some(slot);
+        self.acks.clear();
+        self.broadcast_proposal(slot, batch, out);
+        let digest = batch_digest(self.proposals.get(&slot).map(Vec::as_slice).unwrap_or(&[]));
+        let sig = self
+            .ctx
+            .crypto
+            .sign(ACK_DOMAIN, &Self::ack_bytes(slot, &digest));
+        out.push(Action::Send {
+            to: LEADER,
+            msg: ToyMsg::Ack { slot, digest, sig },
+        });
+    }
+
+    fn broadcast_proposal(
+        &self,
+        slot: u64,
+        batch: Vec<Request>,
+        out: &mut Vec<Action<ToyMsg, ToyTimer>>,
+    ) {
+        let sig = self
+            .ctx
+            .crypto
+            .sign(PROPOSE_DOMAIN, &Self::propose_digest(slot, &batch));
+        out.push(Action::Broadcast(ToyMsg::Propose { slot, batch, sig }));
+        if self.cfg.resend > Duration::ZERO {
+            out.push(Action::SetTimer {
+                timer: ToyTimer::Resend,
+                after: self.cfg.resend,
+            });
+        }
+    }
+
+    fn ack_bytes(slot: u64, digest: &Digest) -> Vec<u8> {
+        let mut m = slot.to_le_bytes().to_vec();
+        m.extend_from_slice(digest.as_bytes());
+        m
+    }
+
+    fn commit(&mut self, slot: u64, out: &mut Vec<Action<ToyMsg, ToyTimer>>) {
+        if slot != self.last_slot + 1 {
+            return;
+        }
+        let Some(batch) = self.proposals.remove(&slot) else {
+            return;
+        };
+        let digest = batch_digest(&batch);
+        let block = Digest::of(
+            "toy/block",
+            &[
+                self.last_block.as_bytes(),
+                &slot.to_le_bytes(),
+                digest.as_bytes(),
+            ],
+        );
+        let requests = self.pool.execute(batch.iter().map(|r| &r.id));
+        out.push(Action::Commit(Decision {
+            slot,
+            view: 0,
+            block,
+            parent: self.last_block,
+            requests,
+        }));
+        self.last_slot = slot;
+        self.last_block = block;
+    }
+}
+
+impl Protocol for Toy {
+    const NAME: &'static str = "toy";
+    type Message = ToyMsg;
+    type Timer = ToyTimer;
+    type Config = ToyConfig;
+    type Error = ToyError;
+
+    fn new(ctx: NodeContext, cfg: &ToyConfig) -> Toy {
+        Toy {
+            ctx,
+            cfg: cfg.clone(),
+            pool: RequestPool::new(100_000),
+            proposals: BTreeMap::new(),
+            acks: BTreeMap::new(),
+            in_flight: None,
+            last_slot: 0,
+            last_block: bft_core::GENESIS,
+        }
+    }
+
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<ToyMsg, ToyTimer>,
+        out: &mut Vec<Action<ToyMsg, ToyTimer>>,
+    ) -> Result<(), ToyError> {
+        match input {
+            Input::Start => {}
+            Input::Request(r) => {
+                self.pool.add(now, r);
+                self.try_propose(now, out);
+            }
+            Input::Timeout(ToyTimer::Batch) => self.try_propose(now, out),
+            Input::Timeout(ToyTimer::Resend) => {
+                if let Some(slot) = self.in_flight {
+                    let batch = self.proposals.get(&slot).cloned().unwrap_or_default();
+                    self.broadcast_proposal(slot, batch, out);
+                }
+            }
+            Input::Message {
+                from,
+                msg: ToyMsg::Propose { slot, batch, sig },
+            } => {
+                if from != LEADER {
+                    return Err(ToyError::NotLeader);
+                }
+                if slot <= self.last_slot {
+                    return Err(ToyError::Stale);
+                }
+                self.ctx
+                    .crypto
+                    .verify(
+                        from,
+                        PROPOSE_DOMAIN,
+                        &Self::propose_digest(slot, &batch),
+                        &sig,
+                    )
+                    .map_err(|_| ToyError::BadSignature)?;
+                let digest = batch_digest(&batch);
+                self.proposals.insert(slot, batch);
+                let sig = self
+                    .ctx
+                    .crypto
+                    .sign(ACK_DOMAIN, &Self::ack_bytes(slot, &digest));
+                out.push(Action::Send {
+                    to: LEADER,
+                    msg: ToyMsg::Ack { slot, digest, sig },
+                });
+            }
+            Input::Message {
+                from,
+                msg: ToyMsg::Ack { slot, digest, sig },
+            } => {
+                if self.in_flight != Some(slot) {
+                    return Err(ToyError::Stale);
+                }
+                self.ctx
+                    .crypto
+                    .verify(from, ACK_DOMAIN, &Self::ack_bytes(slot, &digest), &sig)
+                    .map_err(|_| ToyError::BadSignature)?;
+                self.acks.insert(from, ());
+                if self.acks.len() == self.ctx.committee.quorum_n_minus_f() {
+                    out.push(Action::Broadcast(ToyMsg::Decide { slot }));
+                    out.push(Action::CancelTimer(ToyTimer::Resend));
+                    self.in_flight = None;
+                    self.commit(slot, out);
+                    self.try_propose(now, out);
+                }
+            }
+            Input::Message {
+                from,
+                msg: ToyMsg::Decide { slot },
+            } => {
+                if from != LEADER {
+                    return Err(ToyError::NotLeader);
+                }
+                self.commit(slot, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            view: 0,
+            committed: self.last_slot,
+            view_changes: 0,
+            retained: self.proposals.len() + self.pool.retained(),
+        }
+    }
+}

@@ -1,0 +1,248 @@
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+//! The simulator proven on the test-only toy protocol: exact counts,
+//! determinism, the oracle, faults, and latency without coordinated omission.
+
+mod common;
+
+use bft_core::{BatchConfig, CryptoKind, NodeId, Request, RequestId, Time};
+use bft_sim::{Fault, LoadConfig, NetworkConfig, Partition, SimConfig, Simulation};
+use bytes::Bytes;
+use common::toy::{Toy, ToyConfig, ToyMsg};
+use std::time::Duration;
+
+fn config(n: usize) -> SimConfig {
+    SimConfig {
+        nodes: n,
+        ..SimConfig::default()
+    }
+}
+
+#[test]
+fn fault_free_counts_are_exact_per_kind() {
+    for n in [4, 7, 10] {
+        let k = 20u64;
+        let cfg = SimConfig {
+            load: LoadConfig::closed(1, 1, 64).with_total(k),
+            ..config(n)
+        };
+        let report = Simulation::<Toy>::new(cfg, ToyConfig::default())
+            .unwrap()
+            .run();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        assert_eq!(report.decisions, k, "n={n}");
+        assert_eq!(report.requests_committed, k);
+        let per = |kind: &str| report.stats.sent.get(kind).unwrap().count;
+        let peers = (n - 1) as u64;
+        assert_eq!(per("propose"), k * peers, "n={n}");
+        assert_eq!(per("ack"), k * peers, "leader's own ack is free; n={n}");
+        assert_eq!(per("decide"), k * peers, "n={n}");
+        // Received equals sent when nothing is lost.
+        assert_eq!(report.stats.received.get("ack").unwrap().count, k * peers);
+        // Client traffic is counted apart: k requests to n replicas.
+        assert!(report.client_messages >= k * n as u64);
+    }
+}
+
+#[test]
+fn same_seed_gives_identical_trace_and_counts() {
+    let cfg = |seed| SimConfig {
+        seed,
+        network: NetworkConfig::uniform(Duration::from_micros(200), Duration::from_millis(5)),
+        load: LoadConfig::open(2_000.0, 4, 128),
+        batch: BatchConfig {
+            max_size: 8,
+            max_delay: Duration::from_millis(2),
+        },
+        duration: Duration::from_secs(2),
+        ..config(7)
+    };
+    let a = Simulation::<Toy>::new(cfg(42), ToyConfig::default())
+        .unwrap()
+        .run();
+    let b = Simulation::<Toy>::new(cfg(42), ToyConfig::default())
+        .unwrap()
+        .run();
+    let c = Simulation::<Toy>::new(cfg(43), ToyConfig::default())
+        .unwrap()
+        .run();
+    assert!(a.decisions > 100, "the run did work: {}", a.decisions);
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(
+        (a.events, a.stats.clone(), a.latency),
+        (b.events, b.stats.clone(), b.latency)
+    );
+    assert_ne!(
+        a.trace_hash, c.trace_hash,
+        "another seed draws other delays"
+    );
+}
+
+#[test]
+fn oracle_catches_an_equivocating_leader() {
+    let cfg = SimConfig {
+        load: LoadConfig::closed(1, 1, 64).with_total(5),
+        ..config(4)
+    };
+    let mut sim = Simulation::<Toy>::new(cfg, ToyConfig::default()).unwrap();
+    let leader_crypto = sim.crypto(NodeId(0));
+    // The leader shows replica 3 an empty batch for every slot: the toy
+    // trusts its leader, so replica 3 commits a different block.
+    sim.set_outbound_filter(NodeId(0), move |_, to, msg| match msg {
+        ToyMsg::Propose { slot, .. } if to == NodeId(3) => {
+            let mut m = slot.to_le_bytes().to_vec();
+            m.extend_from_slice(bft_core::batch_digest(&[]).as_bytes());
+            let sig = leader_crypto.sign("bftbench/toy/propose/v1", &m);
+            Some(ToyMsg::Propose {
+                slot,
+                batch: vec![],
+                sig,
+            })
+        }
+        other => Some(other),
+    });
+    let report = sim.run();
+    assert!(
+        report.violations.iter().any(|v| v.starts_with("agreement")),
+        "{:?}",
+        report.violations
+    );
+}
+
+#[test]
+fn forged_signature_is_rejected_and_counted() {
+    let cfg = SimConfig {
+        load: LoadConfig::none(),
+        ..config(4)
+    };
+    let mut sim = Simulation::<Toy>::new(cfg, ToyConfig::default()).unwrap();
+    // n1 claims to be the leader's proposal: wrong sender.
+    let sig = sim.crypto(NodeId(1)).sign("bftbench/toy/propose/v1", b"x");
+    sim.inject(
+        Time(0),
+        NodeId(1),
+        NodeId(2),
+        ToyMsg::Propose {
+            slot: 1,
+            batch: vec![],
+            sig,
+        },
+    );
+    // Garbage signature claimed from the leader.
+    let forged = bft_core::Signature([7; 64]);
+    sim.inject(
+        Time(0),
+        NodeId(0),
+        NodeId(2),
+        ToyMsg::Propose {
+            slot: 1,
+            batch: vec![],
+            sig: forged,
+        },
+    );
+    let report = sim.run();
+    let rejected = &sim.node(NodeId(2)).stats().rejected;
+    assert_eq!(rejected.get("not-leader"), Some(&1));
+    assert_eq!(rejected.get("bad-signature"), Some(&1));
+    assert!(report.violations.is_empty());
+}
+
+#[test]
+fn crashed_leader_stops_progress_without_violations() {
+    let cfg = SimConfig {
+        load: LoadConfig::closed(1, 1, 64),
+        faults: vec![Fault::crash(NodeId(0), Duration::from_millis(100))],
+        duration: Duration::from_secs(1),
+        ..config(4)
+    };
+    let mut sim = Simulation::<Toy>::new(cfg, ToyConfig::default()).unwrap();
+    let report = sim.run();
+    assert!(report.violations.is_empty());
+    let at_crash = sim.node(NodeId(1)).status().committed;
+    assert!(at_crash > 10, "progress before the crash: {at_crash}");
+    // The toy has no view change, so nothing commits after the crash: the
+    // last decision happened before 100 ms plus one round trip.
+    let last = sim.ledger(NodeId(1)).last().unwrap().slot;
+    assert_eq!(last, at_crash);
+    assert!(sim.node(NodeId(0)).status().committed <= at_crash + 1);
+}
+
+#[test]
+fn open_loop_latency_includes_a_stall_no_coordinated_omission() {
+    // The leader is cut off from 1 s to 2 s of a 3 s run at 200 req/s. An
+    // open-loop client keeps its schedule, so about a third of the requests
+    // wait for the stall to end: the stall shows in p90 and p99.
+    let run = |partition: bool| {
+        let mut cfg = SimConfig {
+            load: LoadConfig::open(200.0, 1, 64),
+            duration: Duration::from_secs(3),
+            ..config(4)
+        };
+        if partition {
+            cfg.network.partitions.push(Partition {
+                start: Duration::from_secs(1),
+                end: Duration::from_secs(2),
+                groups: vec![vec![NodeId(0)], vec![NodeId(1), NodeId(2), NodeId(3)]],
+            });
+        }
+        let resend = ToyConfig {
+            resend: Duration::from_millis(20),
+        };
+        Simulation::<Toy>::new(cfg, resend).unwrap().run()
+    };
+    let calm = run(false);
+    let stalled = run(true);
+    assert!(calm.violations.is_empty() && stalled.violations.is_empty());
+    assert!(
+        calm.latency.p99 < Duration::from_millis(20),
+        "{:?}",
+        calm.latency
+    );
+    assert!(
+        stalled.latency.p99 >= Duration::from_millis(900),
+        "{:?}",
+        stalled.latency
+    );
+    assert!(
+        stalled.latency.p90 >= Duration::from_millis(500),
+        "{:?}",
+        stalled.latency
+    );
+    // The open-loop schedule issued the same requests either way.
+    assert_eq!(calm.requests_issued, stalled.requests_issued);
+}
+
+#[test]
+fn manual_submissions_and_real_crypto_commit() {
+    let cfg = SimConfig {
+        crypto: CryptoKind::Real,
+        load: LoadConfig::none(),
+        ..config(4)
+    };
+    let mut sim = Simulation::<Toy>::new(cfg, ToyConfig::default()).unwrap();
+    for number in 0..3 {
+        let req = Request {
+            id: RequestId { client: 9, number },
+            payload: Bytes::from_static(b"tx"),
+        };
+        sim.submit(Time::from_duration(Duration::from_millis(number * 10)), req);
+    }
+    let report = sim.run();
+    assert!(report.violations.is_empty());
+    assert_eq!(report.requests_committed, 3);
+    assert_eq!(sim.ledger(NodeId(3)).len(), 3);
+}
+
+#[test]
+fn fault_naming_a_missing_node_is_an_error() {
+    let cfg = SimConfig {
+        faults: vec![Fault::crash(NodeId(9), Duration::ZERO)],
+        ..config(4)
+    };
+    let err = Simulation::<Toy>::new(cfg, ToyConfig::default())
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "a fault names node 9 but the committee has nodes 0..4"
+    );
+}
