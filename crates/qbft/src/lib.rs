@@ -1,1 +1,56 @@
-//! QBFT (ConsenSys Dafny spec / Besu semantics) as a sans-IO state machine.
+//! QBFT (ConsenSys Dafny spec / Besu qbft-core semantics) as a sans-IO state
+//! machine implementing [`bft_core::Protocol`].
+//!
+//! - [`messages`]: PROPOSAL, PREPARE, COMMIT, ROUND-CHANGE, signed payloads,
+//!   the block (hash excludes round and seals).
+//! - [`justify`]: the spec's justification predicates as pure functions.
+//! - [`replica`]: the per-height / per-round state machine; its module doc
+//!   lists the safety rules and where each is enforced.
+//! - [`config`]: the `[qbft]` scenario table.
+//!
+//! Quorum q = ⌈2n/3⌉ (`Committee::quorum_qbft`), f+1 = `weak_quorum`.
+//! Fault-free, one request per block, the messages per block are
+//! (n−1) PROPOSAL + n(n−1) PREPARE + n(n−1) COMMIT = (n−1)(2n+1).
+
+pub mod config;
+pub mod error;
+pub mod justify;
+pub mod messages;
+pub mod replica;
+
+pub use config::QbftConfig;
+pub use error::QbftError;
+pub use messages::{Block, QbftMessage};
+pub use replica::{CommitCertificate, Qbft, QbftTimer, proposer};
+
+use bft_core::protocol::ConfigIssue;
+use bft_core::{Action, Input, NodeContext, Protocol, Status, Time};
+
+impl Protocol for Qbft {
+    const NAME: &'static str = "qbft";
+    type Message = QbftMessage;
+    type Timer = QbftTimer;
+    type Config = QbftConfig;
+    type Error = QbftError;
+
+    fn new(ctx: NodeContext, cfg: &QbftConfig) -> Self {
+        Qbft::new(ctx, cfg)
+    }
+
+    fn check_config(cfg: &QbftConfig) -> Result<(), ConfigIssue> {
+        cfg.check()
+    }
+
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<QbftMessage, QbftTimer>,
+        out: &mut Vec<Action<QbftMessage, QbftTimer>>,
+    ) -> Result<(), QbftError> {
+        Qbft::handle(self, now, input, out)
+    }
+
+    fn status(&self) -> Status {
+        Qbft::status(self)
+    }
+}

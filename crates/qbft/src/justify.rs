@@ -1,0 +1,230 @@
+//! The justification predicates of the ConsenSys Dafny spec
+//! (`node_auxiliary_functions.dfy`), as pure functions. They check structure
+//! only and queue every signature they rely on into a [`SignatureBatch`]; the
+//! caller verifies the batch once. Together with the rules in `replica.rs`
+//! these are QBFT's safety rules: QBFT has no locks, safety comes from every
+//! proposal after round 0 being justified.
+
+use crate::error::QbftError;
+use crate::messages::{
+    Block, PreparePayload, Proposal, RoundChange, RoundChangePayload, SignatureBatch, Signed,
+};
+use bft_core::{Digest, NodeId};
+use std::collections::BTreeSet;
+
+/// Committee facts the predicates need.
+#[derive(Clone, Copy, Debug)]
+pub struct Quorum {
+    /// Committee size.
+    pub n: usize,
+    /// ⌈2n/3⌉ (Dafny `quorum`).
+    pub q: usize,
+}
+
+impl Quorum {
+    fn member(&self, id: NodeId) -> Result<(), QbftError> {
+        if id.index() < self.n {
+            Ok(())
+        } else {
+            Err(QbftError::UnknownSigner(id))
+        }
+    }
+
+    fn bounded(&self, len: usize) -> Result<(), QbftError> {
+        if len > self.n {
+            Err(QbftError::OversizedJustification { len })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Safety rule (prepared certificate): `prepares` holds at least q PREPAREs
+/// for exactly `(height, round, digest)`, each from a distinct committee
+/// member (Dafny `validSignedPrepareForHeightRoundAndDigest` over a set of
+/// size ≥ quorum). A duplicate signer rejects the whole certificate rather
+/// than being counted once: honest nodes never send one.
+pub fn check_prepare_certificate(
+    quorum: Quorum,
+    height: u64,
+    round: u64,
+    digest: &Digest,
+    prepares: &[Signed<PreparePayload>],
+    sigs: &mut SignatureBatch,
+) -> Result<(), QbftError> {
+    quorum.bounded(prepares.len())?;
+    let mut seen = BTreeSet::new();
+    for p in prepares {
+        quorum.member(p.author)?;
+        if !seen.insert(p.author) {
+            return Err(QbftError::DuplicateSigner(p.author));
+        }
+        let expected = PreparePayload {
+            height,
+            round,
+            digest: *digest,
+        };
+        if p.payload != expected {
+            return Err(QbftError::PrepareMismatch);
+        }
+        sigs.push(p);
+    }
+    if seen.len() < quorum.q {
+        return Err(QbftError::InsufficientPrepares {
+            got: seen.len(),
+            need: quorum.q,
+        });
+    }
+    Ok(())
+}
+
+/// Safety rule (Dafny `validRoundChange`): a ROUND-CHANGE counted for
+/// `(height, round)` is for exactly that height and round (round ≥ 1), its
+/// prepared round and prepared value are both present or both absent, and a
+/// prepared round is strictly below `round`. Returns the (round, value) pair
+/// when prepared.
+pub fn check_round_change_payload(
+    p: &RoundChangePayload,
+    height: u64,
+    round: u64,
+) -> Result<Option<(u64, Digest)>, QbftError> {
+    if p.height != height || p.round != round {
+        return Err(QbftError::RoundChangeMismatch);
+    }
+    if round == 0 {
+        return Err(QbftError::RoundChangeForRoundZero);
+    }
+    match (p.prepared_round, p.prepared_value) {
+        (None, None) => Ok(None),
+        (Some(pr), Some(pv)) if pr < round => Ok(Some((pr, pv))),
+        (Some(pr), Some(_)) => Err(QbftError::PreparedRoundNotBelow {
+            prepared: pr,
+            round,
+        }),
+        _ => Err(QbftError::PreparedFieldsInconsistent),
+    }
+}
+
+/// A ROUND-CHANGE message as received (Besu `RoundChangeMessageValidator`):
+/// a valid payload for its own (h, r); if prepared, the prepared block hashes
+/// to the prepared value, extends `parent`, and carries a prepared
+/// certificate for (h, prepared round, prepared value); if not prepared, no
+/// block and no prepares. Inconsistent round changes are filtered here, one
+/// by one, so a Byzantine one never reaches the leader's choice of value.
+pub fn check_round_change(
+    quorum: Quorum,
+    parent: &Digest,
+    rc: &RoundChange,
+    sigs: &mut SignatureBatch,
+) -> Result<(), QbftError> {
+    let payload = &rc.signed.payload;
+    quorum.member(rc.signed.author)?;
+    let prepared = check_round_change_payload(payload, payload.height, payload.round)?;
+    match (prepared, &rc.prepared_block) {
+        (None, None) if rc.prepares.is_empty() => {}
+        (None, _) => return Err(QbftError::UnexpectedJustification),
+        (Some(_), None) => return Err(QbftError::PreparedBlockMismatch),
+        (Some((pr, pv)), Some(block)) => {
+            if block.hash() != pv {
+                return Err(QbftError::PreparedBlockMismatch);
+            }
+            check_extends(block, payload.height, parent)?;
+            check_prepare_certificate(quorum, payload.height, pr, &pv, &rc.prepares, sigs)?;
+        }
+    }
+    sigs.push(&rc.signed);
+    Ok(())
+}
+
+/// A block proposed at `height` extends the committed chain.
+pub fn check_extends(block: &Block, height: u64, parent: &Digest) -> Result<(), QbftError> {
+    if block.height == height && block.parent == *parent {
+        Ok(())
+    } else {
+        Err(QbftError::WrongParent)
+    }
+}
+
+/// Safety rule (Dafny `isProposalJustification`), for a proposal whose block
+/// hashes to `digest` and whose round leader is `leader`:
+///
+/// - round 0: no justification; the block is a new block built by `leader`.
+/// - round r > 0: at least q ROUND-CHANGEs for exactly (h, r) from distinct
+///   committee members, each valid by [`check_round_change_payload`]. Then
+///   - if none is prepared, the block is a new block built by `leader`
+///     (and no prepares are attached);
+///   - otherwise the block is the value of the highest prepared round among
+///     them (`isHighestPrepared`), and `prepares` is a prepared certificate
+///     for (h, that round, that value). This is what keeps a value that may
+///     have been decided in an earlier round: the leader cannot swap in its
+///     own.
+///
+/// A Byzantine round change in the set can only raise the "highest prepared"
+/// bar to a value it cannot prove, which makes this proposal invalid; that is
+/// why the leader builds the set only from round changes it has validated
+/// with [`check_round_change`].
+pub fn check_proposal_justification(
+    quorum: Quorum,
+    proposal: &Proposal,
+    digest: &Digest,
+    leader: NodeId,
+    sigs: &mut SignatureBatch,
+) -> Result<(), QbftError> {
+    let (height, round) = (
+        proposal.signed.payload.height,
+        proposal.signed.payload.round,
+    );
+    let new_block_by_leader = |p: &Proposal| {
+        if !p.prepares.is_empty() {
+            Err(QbftError::UnexpectedJustification)
+        } else if p.block.proposer != leader {
+            Err(QbftError::WrongBlockProposer)
+        } else {
+            Ok(())
+        }
+    };
+    if round == 0 {
+        if !proposal.round_changes.is_empty() {
+            return Err(QbftError::UnexpectedJustification);
+        }
+        return new_block_by_leader(proposal);
+    }
+    quorum.bounded(proposal.round_changes.len())?;
+    let mut senders = BTreeSet::new();
+    let mut prepared = Vec::new();
+    for rc in &proposal.round_changes {
+        quorum.member(rc.author)?;
+        if !senders.insert(rc.author) {
+            return Err(QbftError::DuplicateSigner(rc.author));
+        }
+        if let Some(pair) = check_round_change_payload(&rc.payload, height, round)? {
+            prepared.push(pair);
+        }
+        sigs.push(rc);
+    }
+    if senders.len() < quorum.q {
+        return Err(QbftError::InsufficientRoundChanges {
+            got: senders.len(),
+            need: quorum.q,
+        });
+    }
+    let Some(highest_round) = prepared.iter().map(|(r, _)| *r).max() else {
+        return new_block_by_leader(proposal);
+    };
+    // `isHighestPrepared`: any round change of the highest prepared round
+    // may be the one the block matches.
+    let matches_highest = prepared
+        .iter()
+        .any(|(r, v)| *r == highest_round && v == digest);
+    if !matches_highest {
+        return Err(QbftError::NotHighestPrepared);
+    }
+    check_prepare_certificate(
+        quorum,
+        height,
+        highest_round,
+        digest,
+        &proposal.prepares,
+        sigs,
+    )
+}

@@ -1,0 +1,312 @@
+//! QBFT wire messages: PROPOSAL, PREPARE, COMMIT, ROUND-CHANGE, their signed
+//! payloads and the block they agree on.
+//!
+//! Each payload is signed under its own domain tag, so a PREPARE signature
+//! never verifies as a COMMIT. The bytes signed are a fixed little-endian
+//! layout written here (not the wire codec), so they do not depend on serde.
+
+use bft_core::{Crypto, Digest, NodeId, Request, Signature, SignedItem, WireMessage, batch_digest};
+use serde::{Deserialize, Serialize};
+
+pub const DOMAIN_PROPOSAL: &str = "bftbench/qbft/proposal/v1";
+pub const DOMAIN_PREPARE: &str = "bftbench/qbft/prepare/v1";
+pub const DOMAIN_COMMIT: &str = "bftbench/qbft/commit/v1";
+/// The commit seal: a signature over the block hash alone, so q seals prove
+/// the block final whatever round it was decided in.
+pub const DOMAIN_COMMIT_SEAL: &str = "bftbench/qbft/commit-seal/v1";
+pub const DOMAIN_ROUND_CHANGE: &str = "bftbench/qbft/round-change/v1";
+const DOMAIN_BLOCK: &str = "bftbench/qbft/block/v1";
+
+/// A block of the hash-chained ledger. It has no round and no seals, so a
+/// block re-proposed in a later round keeps its hash (agreement is on the
+/// block, not on its round or seals).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub height: u64,
+    pub parent: Digest,
+    /// The validator that built the block; the next height's proposer rotates
+    /// from it.
+    pub proposer: NodeId,
+    pub requests: Vec<Request>,
+}
+
+impl Block {
+    /// Hash over (height, parent, proposer, batch digest).
+    pub fn hash(&self) -> Digest {
+        Digest::of(
+            DOMAIN_BLOCK,
+            &[
+                &self.height.to_le_bytes(),
+                self.parent.as_bytes(),
+                &self.proposer.0.to_le_bytes(),
+                batch_digest(&self.requests).as_bytes(),
+            ],
+        )
+    }
+}
+
+/// A payload that can be signed: its domain and its canonical bytes.
+pub trait Payload {
+    const DOMAIN: &'static str;
+    fn signing_bytes(&self) -> Vec<u8>;
+}
+
+/// PROPOSAL(h, r, digest).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalPayload {
+    pub height: u64,
+    pub round: u64,
+    pub digest: Digest,
+}
+
+/// PREPARE(h, r, digest).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparePayload {
+    pub height: u64,
+    pub round: u64,
+    pub digest: Digest,
+}
+
+/// COMMIT(h, r, digest, seal): `seal` signs `digest` under
+/// [`DOMAIN_COMMIT_SEAL`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitPayload {
+    pub height: u64,
+    pub round: u64,
+    pub digest: Digest,
+    pub seal: Signature,
+}
+
+/// ROUND-CHANGE(h, r, prepared round?, prepared value?). The two options are
+/// separate on the wire, as in the spec, so a receiver must check that they
+/// are both present or both absent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundChangePayload {
+    pub height: u64,
+    pub round: u64,
+    pub prepared_round: Option<u64>,
+    pub prepared_value: Option<Digest>,
+}
+
+impl RoundChangePayload {
+    /// (prepared round, prepared value) if both are present.
+    pub fn prepared(&self) -> Option<(u64, Digest)> {
+        self.prepared_round.zip(self.prepared_value)
+    }
+}
+
+fn hrd_bytes(height: u64, round: u64, digest: &Digest) -> Vec<u8> {
+    let mut b = Vec::with_capacity(48);
+    b.extend_from_slice(&height.to_le_bytes());
+    b.extend_from_slice(&round.to_le_bytes());
+    b.extend_from_slice(digest.as_bytes());
+    b
+}
+
+impl Payload for ProposalPayload {
+    const DOMAIN: &'static str = DOMAIN_PROPOSAL;
+    fn signing_bytes(&self) -> Vec<u8> {
+        hrd_bytes(self.height, self.round, &self.digest)
+    }
+}
+
+impl Payload for PreparePayload {
+    const DOMAIN: &'static str = DOMAIN_PREPARE;
+    fn signing_bytes(&self) -> Vec<u8> {
+        hrd_bytes(self.height, self.round, &self.digest)
+    }
+}
+
+impl Payload for CommitPayload {
+    const DOMAIN: &'static str = DOMAIN_COMMIT;
+    fn signing_bytes(&self) -> Vec<u8> {
+        let mut b = hrd_bytes(self.height, self.round, &self.digest);
+        b.extend_from_slice(self.seal.as_bytes());
+        b
+    }
+}
+
+impl Payload for RoundChangePayload {
+    const DOMAIN: &'static str = DOMAIN_ROUND_CHANGE;
+    fn signing_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(60);
+        b.extend_from_slice(&self.height.to_le_bytes());
+        b.extend_from_slice(&self.round.to_le_bytes());
+        match self.prepared_round {
+            Some(r) => {
+                b.push(1);
+                b.extend_from_slice(&r.to_le_bytes());
+            }
+            None => b.push(0),
+        }
+        match &self.prepared_value {
+            Some(d) => {
+                b.push(1);
+                b.extend_from_slice(d.as_bytes());
+            }
+            None => b.push(0),
+        }
+        b
+    }
+}
+
+/// A payload with its author's signature. Justifications carry these, so the
+/// author is part of the message, not inferred from the sender.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signed<T> {
+    pub author: NodeId,
+    pub payload: T,
+    pub signature: Signature,
+}
+
+impl<T: Payload> Signed<T> {
+    /// Signs `payload` as `crypto.me()`.
+    pub fn sign(crypto: &dyn Crypto, payload: T) -> Signed<T> {
+        let signature = crypto.sign(T::DOMAIN, &payload.signing_bytes());
+        Signed {
+            author: crypto.me(),
+            payload,
+            signature,
+        }
+    }
+}
+
+/// Signatures to verify together: owned message bytes, borrowed as
+/// `SignedItem`s for one `verify_batch` call.
+#[derive(Default)]
+pub struct SignatureBatch {
+    entries: Vec<(NodeId, &'static str, Vec<u8>, Signature)>,
+}
+
+impl SignatureBatch {
+    pub fn push<T: Payload>(&mut self, s: &Signed<T>) {
+        self.entries
+            .push((s.author, T::DOMAIN, s.payload.signing_bytes(), s.signature));
+    }
+
+    /// Adds the commit seal of `c` (a signature over the digest alone).
+    pub fn push_seal(&mut self, c: &Signed<CommitPayload>) {
+        self.entries.push((
+            c.author,
+            DOMAIN_COMMIT_SEAL,
+            c.payload.digest.as_bytes().to_vec(),
+            c.payload.seal,
+        ));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// True if every signature verifies.
+    pub fn verify(&self, crypto: &dyn Crypto) -> bool {
+        match self.entries.as_slice() {
+            [] => true,
+            [(signer, domain, msg, sig)] => crypto.verify(*signer, domain, msg, sig).is_ok(),
+            entries => {
+                let items: Vec<SignedItem<'_>> = entries
+                    .iter()
+                    .map(|(signer, domain, msg, sig)| SignedItem {
+                        signer: *signer,
+                        domain,
+                        msg,
+                        sig,
+                    })
+                    .collect();
+                crypto.verify_batch(&items).is_ok()
+            }
+        }
+    }
+}
+
+/// PROPOSAL: the signed (h, r, digest), the block, and for r > 0 the
+/// justification: q signed ROUND-CHANGE payloads for (h, r) and, if any of
+/// them is prepared, the q PREPAREs of the highest prepared round.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub signed: Signed<ProposalPayload>,
+    pub block: Block,
+    pub round_changes: Vec<Signed<RoundChangePayload>>,
+    pub prepares: Vec<Signed<PreparePayload>>,
+}
+
+/// ROUND-CHANGE: the signed payload plus, when prepared, the prepared block
+/// and the q PREPAREs that prove it was prepared.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundChange {
+    pub signed: Signed<RoundChangePayload>,
+    pub prepared_block: Option<Block>,
+    pub prepares: Vec<Signed<PreparePayload>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QbftMessage {
+    Proposal(Box<Proposal>),
+    Prepare(Signed<PreparePayload>),
+    Commit(Signed<CommitPayload>),
+    RoundChange(Box<RoundChange>),
+}
+
+impl QbftMessage {
+    pub fn height(&self) -> u64 {
+        match self {
+            QbftMessage::Proposal(p) => p.signed.payload.height,
+            QbftMessage::Prepare(p) => p.payload.height,
+            QbftMessage::Commit(c) => c.payload.height,
+            QbftMessage::RoundChange(rc) => rc.signed.payload.height,
+        }
+    }
+
+    pub fn round(&self) -> u64 {
+        match self {
+            QbftMessage::Proposal(p) => p.signed.payload.round,
+            QbftMessage::Prepare(p) => p.payload.round,
+            QbftMessage::Commit(c) => c.payload.round,
+            QbftMessage::RoundChange(rc) => rc.signed.payload.round,
+        }
+    }
+
+    /// The validator that signed the outer payload.
+    pub fn author(&self) -> NodeId {
+        match self {
+            QbftMessage::Proposal(p) => p.signed.author,
+            QbftMessage::Prepare(p) => p.author,
+            QbftMessage::Commit(c) => c.author,
+            QbftMessage::RoundChange(rc) => rc.signed.author,
+        }
+    }
+}
+
+impl WireMessage for QbftMessage {
+    fn kind(&self) -> &'static str {
+        match self {
+            QbftMessage::Proposal(_) => "proposal",
+            QbftMessage::Prepare(_) => "prepare",
+            QbftMessage::Commit(_) => "commit",
+            QbftMessage::RoundChange(_) => "round-change",
+        }
+    }
+}
+
+/// Builds a signed COMMIT with its seal, as `crypto.me()`.
+pub fn signed_commit(
+    crypto: &dyn Crypto,
+    height: u64,
+    round: u64,
+    digest: Digest,
+) -> Signed<CommitPayload> {
+    let seal = crypto.sign(DOMAIN_COMMIT_SEAL, digest.as_bytes());
+    Signed::sign(
+        crypto,
+        CommitPayload {
+            height,
+            round,
+            digest,
+            seal,
+        },
+    )
+}

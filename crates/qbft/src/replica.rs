@@ -1,0 +1,877 @@
+//! The QBFT replica: one consensus instance per height, rounds inside it.
+//!
+//! Transitions follow the ConsenSys Dafny spec (`node.dfy`: `UponProposal`,
+//! `UponPrepare`, `UponCommit`, `UponRoundChange`, `UponRoundTimeout`) and
+//! Besu's qbft-core; each handler names the rule it implements. The safety
+//! rules, all in this file or in `justify.rs`:
+//!
+//! 1. A proposal is accepted only from proposer(h, r), for the current height,
+//!    for a block that extends the committed chain, and — for r > 0 — with a
+//!    justification that passes `check_proposal_justification` (q round
+//!    changes for exactly (h, r); the highest prepared value is re-proposed).
+//! 2. At most one proposal is accepted per round; an older round is never
+//!    re-entered.
+//! 3. A replica PREPAREs only the proposal it accepted, and COMMITs only after
+//!    q PREPAREs for exactly (h, r, digest of that proposal).
+//! 4. A block is decided only with q COMMITs for the same (h, r, digest) from
+//!    distinct validators, each with a valid commit seal over the hash.
+//! 5. A ROUND-CHANGE is counted only if its own prepared certificate checks
+//!    (`check_round_change`); fewer than f+1 round changes for higher rounds
+//!    move nobody.
+
+use crate::config::QbftConfig;
+use crate::error::QbftError;
+use crate::justify::{Quorum, check_extends, check_proposal_justification, check_round_change};
+use crate::messages::{
+    Block, CommitPayload, DOMAIN_COMMIT_SEAL, PreparePayload, Proposal, ProposalPayload,
+    QbftMessage, RoundChange, RoundChangePayload, SignatureBatch, Signed, signed_commit,
+};
+use bft_core::{
+    Action, BatchConfig, Committee, Crypto, Decision, Digest, GENESIS, Input, NodeContext, NodeId,
+    RequestPool, Signature, Status, Time,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// The replica's timers. One of each is pending at most (`SetTimer` replaces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum QbftTimer {
+    /// Expiry of the current round: base · 2^r.
+    Round,
+    /// The round-0 proposer's batch cut / block period.
+    Propose,
+}
+
+type Out = Vec<Action<QbftMessage, QbftTimer>>;
+
+/// Blocks of the current height kept by digest (accepted proposals and the
+/// blocks of validated round changes), so late COMMITs can finalize them.
+const MAX_KNOWN_BLOCKS: usize = 4;
+
+/// proposer(h, r): rotate from the previous block's proposer by 1 + r (Dafny
+/// `proposer`). For height 1 the "previous proposer" is the fixed genesis
+/// proposer n−1, so proposer(1, r) = r mod n, as in the spec.
+pub fn proposer(committee: &Committee, previous_proposer: NodeId, round: u64) -> NodeId {
+    let n = committee.n() as u64;
+    committee.round_robin(u64::from(previous_proposer.0) + 1 + round % n)
+}
+
+/// The genesis proposer, from which height 1 rotates.
+pub fn genesis_proposer(committee: &Committee) -> NodeId {
+    committee.round_robin(committee.n() as u64 - 1)
+}
+
+/// A decided block with the q commit seals that make it final: a proof
+/// anyone with the committee's keys can re-check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitCertificate {
+    pub block: Block,
+    pub digest: Digest,
+    /// The round it was decided in (informational).
+    pub round: u64,
+    pub seals: Vec<(NodeId, Signature)>,
+}
+
+impl CommitCertificate {
+    /// Checks the block hash and q distinct valid seals over it.
+    pub fn verify(&self, crypto: &dyn Crypto, committee: &Committee) -> Result<(), QbftError> {
+        if self.block.hash() != self.digest {
+            return Err(QbftError::DigestMismatch);
+        }
+        let mut signers = BTreeSet::new();
+        for (signer, seal) in &self.seals {
+            if !committee.contains(*signer) {
+                return Err(QbftError::UnknownSigner(*signer));
+            }
+            if !signers.insert(*signer) {
+                return Err(QbftError::DuplicateSigner(*signer));
+            }
+            crypto
+                .verify(*signer, DOMAIN_COMMIT_SEAL, self.digest.as_bytes(), seal)
+                .map_err(|_| QbftError::BadSignature)?;
+        }
+        if signers.len() < committee.quorum_qbft() {
+            return Err(QbftError::InsufficientPrepares {
+                got: signers.len(),
+                need: committee.quorum_qbft(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The last committed block: what the next height builds on.
+#[derive(Clone, Copy, Debug)]
+struct ChainTip {
+    height: u64,
+    hash: Digest,
+    proposer: NodeId,
+    committed_at: Option<Time>,
+}
+
+/// (prepared round, prepared value) with the block and its q PREPAREs: what a
+/// ROUND-CHANGE carries.
+#[derive(Clone, Debug)]
+struct PreparedCertificate {
+    round: u64,
+    digest: Digest,
+    block: Block,
+    prepares: Vec<Signed<PreparePayload>>,
+}
+
+/// State of the consensus instance for one height. Per-validator maps keep
+/// one entry per sender (its latest round), so memory is O(n) whatever a
+/// Byzantine validator sends.
+#[derive(Debug)]
+struct Instance {
+    height: u64,
+    round: u64,
+    /// The proposal accepted in `round` (Dafny `proposalAcceptedForCurrentRound`).
+    accepted: Option<(Digest, Block)>,
+    /// Whether our COMMIT for `round` has gone out.
+    sent_commit: bool,
+    /// Latest prepared round/value of this height (survives round changes).
+    prepared: Option<PreparedCertificate>,
+    known_blocks: VecDeque<(Digest, Block)>,
+    prepares: BTreeMap<NodeId, Signed<PreparePayload>>,
+    commits: BTreeMap<NodeId, Signed<CommitPayload>>,
+    round_changes: BTreeMap<NodeId, RoundChange>,
+}
+
+impl Instance {
+    fn new(height: u64) -> Instance {
+        Instance {
+            height,
+            round: 0,
+            accepted: None,
+            sent_commit: false,
+            prepared: None,
+            known_blocks: VecDeque::new(),
+            prepares: BTreeMap::new(),
+            commits: BTreeMap::new(),
+            round_changes: BTreeMap::new(),
+        }
+    }
+
+    fn remember_block(&mut self, digest: Digest, block: &Block) {
+        if self.known_blocks.iter().any(|(d, _)| *d == digest) {
+            return;
+        }
+        if self.known_blocks.len() >= MAX_KNOWN_BLOCKS {
+            self.known_blocks.pop_front();
+        }
+        self.known_blocks.push_back((digest, block.clone()));
+    }
+
+    fn block(&self, digest: &Digest) -> Option<&Block> {
+        self.known_blocks
+            .iter()
+            .find(|(d, _)| d == digest)
+            .map(|(_, b)| b)
+    }
+
+    fn retained(&self) -> usize {
+        self.known_blocks.len()
+            + self.prepares.len()
+            + self.commits.len()
+            + self.round_changes.len()
+            + usize::from(self.prepared.is_some())
+    }
+}
+
+/// Messages for heights above ours, per sender, bounded per sender: a
+/// flooding peer only ever evicts its own messages.
+#[derive(Debug)]
+struct FutureBuffer {
+    per_peer: BTreeMap<NodeId, VecDeque<QbftMessage>>,
+    cap_per_peer: usize,
+}
+
+impl FutureBuffer {
+    fn push(&mut self, from: NodeId, msg: QbftMessage) -> Result<(), QbftError> {
+        let queue = self.per_peer.entry(from).or_default();
+        if queue.len() >= self.cap_per_peer {
+            return Err(QbftError::FutureBufferFull(from));
+        }
+        queue.push_back(msg);
+        Ok(())
+    }
+
+    /// Removes messages below `height` and returns those at `height`, in
+    /// sender order then arrival order.
+    fn take_height(&mut self, height: u64) -> Vec<(NodeId, QbftMessage)> {
+        let mut ready = Vec::new();
+        for (from, queue) in self.per_peer.iter_mut() {
+            let mut keep = VecDeque::with_capacity(queue.len());
+            for msg in queue.drain(..) {
+                match msg.height().cmp(&height) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal => ready.push((*from, msg)),
+                    std::cmp::Ordering::Greater => keep.push_back(msg),
+                }
+            }
+            *queue = keep;
+        }
+        self.per_peer.retain(|_, q| !q.is_empty());
+        ready
+    }
+
+    fn len(&self) -> usize {
+        self.per_peer.values().map(VecDeque::len).sum()
+    }
+}
+
+/// A QBFT replica (sans-IO).
+#[derive(Debug)]
+pub struct Qbft {
+    id: NodeId,
+    committee: Arc<Committee>,
+    crypto: Arc<dyn Crypto>,
+    batch: BatchConfig,
+    cfg: QbftConfig,
+    quorum: Quorum,
+    weak_quorum: usize,
+    pool: RequestPool,
+    tip: ChainTip,
+    inst: Instance,
+    future: FutureBuffer,
+    view_changes: u64,
+    last_certificate: Option<CommitCertificate>,
+    /// (height, round) the round timer is armed for.
+    round_timer: Option<(u64, u64)>,
+    /// When the propose timer fires, if armed.
+    propose_timer: Option<Time>,
+}
+
+impl Qbft {
+    pub fn new(ctx: NodeContext, cfg: &QbftConfig) -> Qbft {
+        let quorum = Quorum {
+            n: ctx.committee.n(),
+            q: ctx.committee.quorum_qbft(),
+        };
+        let tip = ChainTip {
+            height: 0,
+            hash: GENESIS,
+            proposer: genesis_proposer(&ctx.committee),
+            committed_at: None,
+        };
+        Qbft {
+            id: ctx.id,
+            weak_quorum: ctx.committee.weak_quorum(),
+            committee: ctx.committee,
+            crypto: ctx.crypto,
+            batch: ctx.batch,
+            cfg: cfg.clone(),
+            quorum,
+            pool: RequestPool::new(cfg.pool_capacity),
+            tip,
+            inst: Instance::new(1),
+            future: FutureBuffer {
+                per_peer: BTreeMap::new(),
+                cap_per_peer: cfg.future_buffer_per_peer,
+            },
+            view_changes: 0,
+            last_certificate: None,
+            round_timer: None,
+            propose_timer: None,
+        }
+    }
+
+    /// The height being decided (last committed + 1).
+    pub fn height(&self) -> u64 {
+        self.inst.height
+    }
+
+    /// The current round of the current height.
+    pub fn round(&self) -> u64 {
+        self.inst.round
+    }
+
+    /// Latest (prepared round, prepared value) of the current height.
+    pub fn prepared(&self) -> Option<(u64, Digest)> {
+        self.inst.prepared.as_ref().map(|p| (p.round, p.digest))
+    }
+
+    /// The proof of the last decided block.
+    pub fn last_certificate(&self) -> Option<&CommitCertificate> {
+        self.last_certificate.as_ref()
+    }
+
+    /// proposer(current height, `round`).
+    pub fn proposer_of(&self, round: u64) -> NodeId {
+        proposer(&self.committee, self.tip.proposer, round)
+    }
+
+    /// Hash of the last committed block (the parent of the next one).
+    pub fn tip_hash(&self) -> Digest {
+        self.tip.hash
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            view: self.inst.round,
+            committed: self.tip.height,
+            view_changes: self.view_changes,
+            retained: self.pool.retained() + self.inst.retained() + self.future.len(),
+        }
+    }
+
+    pub fn handle(
+        &mut self,
+        now: Time,
+        input: Input<QbftMessage, QbftTimer>,
+        out: &mut Out,
+    ) -> Result<(), QbftError> {
+        let result = match input {
+            Input::Start => Ok(()),
+            Input::Request(req) => {
+                self.pool.add(now, req);
+                Ok(())
+            }
+            Input::Timeout(QbftTimer::Round) => {
+                self.on_round_timeout(now, out);
+                Ok(())
+            }
+            Input::Timeout(QbftTimer::Propose) => {
+                self.propose_timer = None;
+                Ok(())
+            }
+            Input::Message { from, msg } => self.on_message(now, from, msg, out),
+        };
+        self.settle(now, out);
+        result
+    }
+
+    /// After every input: replay buffered messages of a height we just
+    /// reached, let the round-0 proposer propose, and (re)arm the round timer.
+    fn settle(&mut self, now: Time, out: &mut Out) {
+        loop {
+            let height = self.inst.height;
+            let ready = self.future.take_height(height);
+            for (from, msg) in ready {
+                // A buffered message that turns out invalid was counted as
+                // received when it arrived; dropping it here is all we can do.
+                let _ = self.on_message(now, from, msg, out);
+            }
+            if self.inst.height == height {
+                break;
+            }
+        }
+        self.maybe_propose_new_block(now, out);
+        self.refresh_round_timer(out);
+    }
+
+    /// Routes a peer's message by height: past heights are dropped, future
+    /// heights buffered within a bound, the current height handled.
+    fn on_message(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        msg: QbftMessage,
+        out: &mut Out,
+    ) -> Result<(), QbftError> {
+        let author = msg.author();
+        if author != from {
+            return Err(QbftError::AuthorNotSender { author, from });
+        }
+        if !self.committee.contains(from) {
+            return Err(QbftError::UnknownSigner(from));
+        }
+        let height = msg.height();
+        if height < self.inst.height {
+            return Ok(());
+        }
+        if height > self.inst.height {
+            if height - self.inst.height > self.cfg.future_height_window {
+                return Err(QbftError::TooFarInFuture { height });
+            }
+            return self.future.push(from, msg);
+        }
+        match msg {
+            QbftMessage::Proposal(p) => self.on_proposal(now, *p, out),
+            QbftMessage::Prepare(p) => self.on_prepare(now, p, out),
+            QbftMessage::Commit(c) => self.on_commit(now, c, out),
+            QbftMessage::RoundChange(rc) => self.on_round_change(now, *rc, out),
+        }
+    }
+
+    /// Dafny `UponProposal` / `isValidProposal`. Safety rules 1 and 2: only
+    /// proposer(h, r), only a block extending our chain, only a justified
+    /// proposal for r > 0, and only one proposal per round — for the current
+    /// round if none is accepted yet, or for a higher round (we then move to
+    /// it). Proposals for older rounds are stale and dropped.
+    fn on_proposal(&mut self, now: Time, p: Proposal, out: &mut Out) -> Result<(), QbftError> {
+        let round = p.signed.payload.round;
+        if round < self.inst.round {
+            return Ok(());
+        }
+        if round == self.inst.round && self.inst.accepted.is_some() {
+            return Err(QbftError::DuplicateProposal);
+        }
+        let leader = self.proposer_of(round);
+        if p.signed.author != leader {
+            return Err(QbftError::NotProposer {
+                round,
+                author: p.signed.author,
+                expected: leader,
+            });
+        }
+        if p.block.requests.len() > self.batch.max_size {
+            return Err(QbftError::OversizedBlock {
+                len: p.block.requests.len(),
+                max: self.batch.max_size,
+            });
+        }
+        let digest = p.block.hash();
+        if digest != p.signed.payload.digest {
+            return Err(QbftError::DigestMismatch);
+        }
+        check_extends(&p.block, self.inst.height, &self.tip.hash)?;
+        let mut sigs = SignatureBatch::default();
+        sigs.push(&p.signed);
+        check_proposal_justification(self.quorum, &p, &digest, leader, &mut sigs)?;
+        if !sigs.verify(self.crypto.as_ref()) {
+            return Err(QbftError::BadSignature);
+        }
+        if round > self.inst.round {
+            // A justified proposal for a higher round: move there without a
+            // ROUND-CHANGE of our own (Besu `handleProposalPayload`).
+            self.enter_round(now, round, false, out);
+        }
+        self.accept(now, digest, p.block, out);
+        Ok(())
+    }
+
+    /// Accepting a proposal: remember it and multicast PREPARE(h, r, digest)
+    /// (every validator, proposer included). Our own PREPARE counts at once.
+    fn accept(&mut self, now: Time, digest: Digest, block: Block, out: &mut Out) {
+        self.inst.remember_block(digest, &block);
+        self.inst.accepted = Some((digest, block));
+        let prepare = Signed::sign(
+            self.crypto.as_ref(),
+            PreparePayload {
+                height: self.inst.height,
+                round: self.inst.round,
+                digest,
+            },
+        );
+        out.push(Action::Broadcast(QbftMessage::Prepare(prepare.clone())));
+        self.inst.prepares.insert(self.id, prepare);
+        self.check_prepared(now, out);
+        self.check_decided(now, out);
+    }
+
+    /// Dafny `UponPrepare` (receipt side): a valid PREPARE for this height and
+    /// the current or a later round is kept, one per sender (its latest).
+    fn on_prepare(
+        &mut self,
+        now: Time,
+        p: Signed<PreparePayload>,
+        out: &mut Out,
+    ) -> Result<(), QbftError> {
+        if p.payload.round < self.inst.round {
+            return Ok(());
+        }
+        if let Some(prev) = self.inst.prepares.get(&p.author) {
+            if prev.payload.round > p.payload.round || *prev == p {
+                return Ok(());
+            }
+            if prev.payload.round == p.payload.round {
+                return Err(QbftError::Equivocation(p.author));
+            }
+        }
+        let mut sigs = SignatureBatch::default();
+        sigs.push(&p);
+        if !sigs.verify(self.crypto.as_ref()) {
+            return Err(QbftError::BadSignature);
+        }
+        self.inst.prepares.insert(p.author, p);
+        self.check_prepared(now, out);
+        Ok(())
+    }
+
+    /// Dafny `UponPrepare` (quorum side). Safety rule 3: with q PREPAREs for
+    /// exactly (h, r, digest of the accepted proposal), record the prepared
+    /// round/value with its certificate and multicast COMMIT with our seal.
+    fn check_prepared(&mut self, now: Time, out: &mut Out) {
+        let Some((digest, block)) = &self.inst.accepted else {
+            return;
+        };
+        if self.inst.sent_commit {
+            return;
+        }
+        let round = self.inst.round;
+        let certificate: Vec<Signed<PreparePayload>> = self
+            .inst
+            .prepares
+            .values()
+            .filter(|p| p.payload.round == round && p.payload.digest == *digest)
+            .take(self.quorum.q)
+            .cloned()
+            .collect();
+        if certificate.len() < self.quorum.q {
+            return;
+        }
+        let digest = *digest;
+        self.inst.prepared = Some(PreparedCertificate {
+            round,
+            digest,
+            block: block.clone(),
+            prepares: certificate,
+        });
+        self.inst.sent_commit = true;
+        let commit = signed_commit(self.crypto.as_ref(), self.inst.height, round, digest);
+        out.push(Action::Broadcast(QbftMessage::Commit(commit.clone())));
+        self.inst.commits.insert(self.id, commit);
+        self.check_decided(now, out);
+    }
+
+    /// Dafny `UponCommit` (receipt side): a COMMIT with a valid signature and
+    /// a valid seal over its digest is kept, one per sender (its latest
+    /// round). Commits of earlier rounds of this height are kept too: a
+    /// replica that timed out just before the decision can still finalize.
+    fn on_commit(
+        &mut self,
+        now: Time,
+        c: Signed<CommitPayload>,
+        out: &mut Out,
+    ) -> Result<(), QbftError> {
+        if let Some(prev) = self.inst.commits.get(&c.author) {
+            if prev.payload.round > c.payload.round || *prev == c {
+                return Ok(());
+            }
+            if prev.payload.round == c.payload.round {
+                return Err(QbftError::Equivocation(c.author));
+            }
+        }
+        let mut sigs = SignatureBatch::default();
+        sigs.push(&c);
+        sigs.push_seal(&c);
+        if !sigs.verify(self.crypto.as_ref()) {
+            return Err(QbftError::BadSignature);
+        }
+        self.inst.commits.insert(c.author, c);
+        self.check_decided(now, out);
+        Ok(())
+    }
+
+    /// Safety rule 4 (Dafny `UponCommit`, quorum side): q COMMITs for the same
+    /// (h, r, digest) from distinct validators decide the block with that
+    /// hash, sealed by their q seals. The block must be known (accepted or
+    /// seen in a validated round change); until then we wait.
+    fn check_decided(&mut self, now: Time, out: &mut Out) {
+        let mut tally: BTreeMap<(u64, Digest), Vec<(NodeId, Signature)>> = BTreeMap::new();
+        for c in self.inst.commits.values() {
+            tally
+                .entry((c.payload.round, c.payload.digest))
+                .or_default()
+                .push((c.author, c.payload.seal));
+        }
+        let decided = tally.into_iter().find(|((_, digest), seals)| {
+            seals.len() >= self.quorum.q && self.inst.block(digest).is_some()
+        });
+        if let Some(((round, digest), seals)) = decided {
+            self.decide(now, round, digest, seals, out);
+        }
+    }
+
+    /// The block is final: execute its requests (each at most once), emit the
+    /// decision, and start the next height at round 0.
+    fn decide(
+        &mut self,
+        now: Time,
+        round: u64,
+        digest: Digest,
+        seals: Vec<(NodeId, Signature)>,
+        out: &mut Out,
+    ) {
+        let Some(block) = self.inst.block(&digest).cloned() else {
+            return;
+        };
+        let requests = self.pool.execute(block.requests.iter().map(|r| &r.id));
+        out.push(Action::Commit(Decision {
+            slot: block.height,
+            view: round,
+            block: digest,
+            parent: block.parent,
+            requests,
+        }));
+        self.tip = ChainTip {
+            height: block.height,
+            hash: digest,
+            proposer: block.proposer,
+            committed_at: Some(now),
+        };
+        self.last_certificate = Some(CommitCertificate {
+            block,
+            digest,
+            round,
+            seals,
+        });
+        self.inst = Instance::new(self.tip.height + 1);
+    }
+
+    /// Dafny `UponRoundChange` (receipt side). Safety rule 5: a ROUND-CHANGE
+    /// is kept only if it checks on its own (`check_round_change`), one per
+    /// sender (its latest round); then the f+1 rule and the leader rule run.
+    fn on_round_change(
+        &mut self,
+        now: Time,
+        rc: RoundChange,
+        out: &mut Out,
+    ) -> Result<(), QbftError> {
+        let (author, round) = (rc.signed.author, rc.signed.payload.round);
+        if round < self.inst.round {
+            return Ok(());
+        }
+        if let Some(prev) = self.inst.round_changes.get(&author) {
+            let prev_round = prev.signed.payload.round;
+            if prev_round > round || *prev == rc {
+                return Ok(());
+            }
+            if prev_round == round {
+                return Err(QbftError::Equivocation(author));
+            }
+        }
+        let mut sigs = SignatureBatch::default();
+        check_round_change(self.quorum, &self.tip.hash, &rc, &mut sigs)?;
+        if !sigs.verify(self.crypto.as_ref()) {
+            return Err(QbftError::BadSignature);
+        }
+        if let (Some((_, value)), Some(block)) = (rc.signed.payload.prepared(), &rc.prepared_block)
+        {
+            self.inst.remember_block(value, block);
+        }
+        self.inst.round_changes.insert(author, rc);
+        self.maybe_join_higher_round(now, out);
+        self.maybe_lead_round(now, round, out);
+        self.check_decided(now, out);
+        Ok(())
+    }
+
+    /// Dafny `UponRoundChange`, f+1 branch (Besu `RoundChangeManager`): f+1
+    /// validators with round changes for rounds above ours include an honest
+    /// one that has moved on, so jump to the smallest of those rounds and
+    /// multicast our own ROUND-CHANGE for it. f validators claiming any
+    /// round, however high, move nobody (round inflation is ignored).
+    fn maybe_join_higher_round(&mut self, now: Time, out: &mut Out) {
+        let higher: Vec<u64> = self
+            .inst
+            .round_changes
+            .values()
+            .map(|rc| rc.signed.payload.round)
+            .filter(|&r| r > self.inst.round)
+            .collect();
+        if higher.len() < self.weak_quorum {
+            return;
+        }
+        if let Some(target) = higher.into_iter().min() {
+            self.enter_round(now, target, true, out);
+        }
+    }
+
+    /// Dafny `UponRoundTimeout`: the round expired without a decision; move
+    /// to round + 1 and multicast ROUND-CHANGE with our prepared round/value.
+    fn on_round_timeout(&mut self, now: Time, out: &mut Out) {
+        let armed = self.round_timer.take();
+        if armed != Some((self.inst.height, self.inst.round)) {
+            return;
+        }
+        let next = self.inst.round.saturating_add(1);
+        self.enter_round(now, next, true, out);
+    }
+
+    /// Moves to `round` (always upward): the accepted proposal and our commit
+    /// flag reset, the prepared round/value stays, messages for older rounds
+    /// are pruned. With `announce`, multicasts our ROUND-CHANGE for it,
+    /// carrying the prepared certificate if we have one.
+    fn enter_round(&mut self, now: Time, round: u64, announce: bool, out: &mut Out) {
+        if round <= self.inst.round {
+            return;
+        }
+        self.inst.round = round;
+        self.inst.accepted = None;
+        self.inst.sent_commit = false;
+        self.view_changes += 1;
+        self.inst
+            .round_changes
+            .retain(|_, rc| rc.signed.payload.round >= round);
+        self.inst.prepares.retain(|_, p| p.payload.round >= round);
+        if announce {
+            let rc = self.own_round_change(round);
+            out.push(Action::Broadcast(QbftMessage::RoundChange(Box::new(
+                rc.clone(),
+            ))));
+            self.inst.round_changes.insert(self.id, rc);
+        }
+        self.maybe_lead_round(now, round, out);
+    }
+
+    fn own_round_change(&self, round: u64) -> RoundChange {
+        let prepared = self.inst.prepared.as_ref();
+        let payload = RoundChangePayload {
+            height: self.inst.height,
+            round,
+            prepared_round: prepared.map(|p| p.round),
+            prepared_value: prepared.map(|p| p.digest),
+        };
+        RoundChange {
+            signed: Signed::sign(self.crypto.as_ref(), payload),
+            prepared_block: prepared.map(|p| p.block.clone()),
+            prepares: prepared.map(|p| p.prepares.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Dafny `UponRoundChange`, quorum branch: the proposer of round r ≥ ours
+    /// holding q validated ROUND-CHANGEs for exactly (h, r) proposes, with
+    /// those round changes as justification. If any is prepared, it
+    /// re-proposes the block of the highest prepared round with that round's
+    /// q PREPAREs — never its own block; otherwise it proposes a new block.
+    fn maybe_lead_round(&mut self, now: Time, round: u64, out: &mut Out) {
+        if round == 0 || round < self.inst.round || self.proposer_of(round) != self.id {
+            return;
+        }
+        if round == self.inst.round && self.inst.accepted.is_some() {
+            return;
+        }
+        let for_round: Vec<&RoundChange> = self
+            .inst
+            .round_changes
+            .values()
+            .filter(|rc| rc.signed.payload.round == round)
+            .collect();
+        if for_round.len() < self.quorum.q {
+            return;
+        }
+        if round > self.inst.round {
+            // enter_round calls back here once `round` is current.
+            self.enter_round(now, round, false, out);
+            return;
+        }
+        let highest = for_round
+            .iter()
+            .filter_map(|rc| rc.signed.payload.prepared_round.map(|pr| (pr, *rc)))
+            .max_by_key(|(pr, rc)| (*pr, std::cmp::Reverse(rc.signed.author)))
+            .map(|(_, rc)| rc);
+        // The justification: the highest prepared one first (if any), then
+        // the others in id order, q in all.
+        let mut justification: Vec<Signed<RoundChangePayload>> = Vec::with_capacity(self.quorum.q);
+        if let Some(h) = highest {
+            justification.push(h.signed.clone());
+        }
+        for rc in &for_round {
+            if justification.len() >= self.quorum.q {
+                break;
+            }
+            if highest.is_some_and(|h| h.signed.author == rc.signed.author) {
+                continue;
+            }
+            justification.push(rc.signed.clone());
+        }
+        let (block, prepares) = match highest.and_then(|h| {
+            h.prepared_block
+                .as_ref()
+                .map(|b| (b.clone(), h.prepares.clone()))
+        }) {
+            Some(reproposal) => reproposal,
+            None => (self.new_block(), Vec::new()),
+        };
+        self.propose(now, block, justification, prepares, out);
+    }
+
+    /// Round 0: the proposer of (h, 0) proposes a new block once a batch is
+    /// cut — `max_size` requests, or the oldest has waited `max_delay` — and
+    /// `block_period` has passed since the last commit. Nothing pending:
+    /// nothing proposed (no empty blocks while idle).
+    fn maybe_propose_new_block(&mut self, now: Time, out: &mut Out) {
+        if self.inst.round != 0
+            || self.inst.accepted.is_some()
+            || self.pool.is_empty()
+            || self.proposer_of(0) != self.id
+        {
+            return;
+        }
+        let batch_ready = match self.pool.oldest_arrival() {
+            Some(_) if self.pool.len() >= self.batch.max_size => now,
+            Some(oldest) => oldest.saturating_add(self.batch.max_delay),
+            None => return,
+        };
+        let period_over = self
+            .tip
+            .committed_at
+            .map_or(Time::ZERO, |t| t.saturating_add(self.cfg.block_period));
+        let at = batch_ready.max(period_over);
+        if at > now {
+            if self.propose_timer != Some(at) {
+                self.propose_timer = Some(at);
+                out.push(Action::SetTimer {
+                    timer: QbftTimer::Propose,
+                    after: at.since(now),
+                });
+            }
+            return;
+        }
+        let block = self.new_block();
+        self.propose(now, block, Vec::new(), Vec::new(), out);
+    }
+
+    /// A new block on our tip from the oldest pending requests. Requests stay
+    /// in the pool until a decision executes them.
+    fn new_block(&self) -> Block {
+        Block {
+            height: self.inst.height,
+            parent: self.tip.hash,
+            proposer: self.id,
+            requests: self.pool.peek(self.batch.max_size).cloned().collect(),
+        }
+    }
+
+    /// Multicasts PROPOSAL for the current round and accepts it ourselves.
+    fn propose(
+        &mut self,
+        now: Time,
+        block: Block,
+        round_changes: Vec<Signed<RoundChangePayload>>,
+        prepares: Vec<Signed<PreparePayload>>,
+        out: &mut Out,
+    ) {
+        let digest = block.hash();
+        let signed = Signed::sign(
+            self.crypto.as_ref(),
+            ProposalPayload {
+                height: self.inst.height,
+                round: self.inst.round,
+                digest,
+            },
+        );
+        out.push(Action::Broadcast(QbftMessage::Proposal(Box::new(
+            Proposal {
+                signed,
+                block: block.clone(),
+                round_changes,
+                prepares,
+            },
+        ))));
+        self.accept(now, digest, block, out);
+    }
+
+    /// The round timer runs while there is something to decide: requests
+    /// pending, a proposal accepted, or a round change under way. An idle
+    /// replica has no timer pending (so a finished simulation is quiescent).
+    fn refresh_round_timer(&mut self, out: &mut Out) {
+        let active = !self.pool.is_empty() || self.inst.round > 0 || self.inst.accepted.is_some();
+        let want = active.then_some((self.inst.height, self.inst.round));
+        if want == self.round_timer {
+            return;
+        }
+        match want {
+            Some((_, round)) => out.push(Action::SetTimer {
+                timer: QbftTimer::Round,
+                after: self.cfg.timeout_for_round(round),
+            }),
+            None => out.push(Action::CancelTimer(QbftTimer::Round)),
+        }
+        self.round_timer = want;
+    }
+}
