@@ -1,1 +1,29 @@
-//! Chained HotStuff with BLS-aggregated quorum certificates and a pacemaker, as a sans-IO state machine.
+//! Chained HotStuff (Yin et al., arXiv 1803.05069, Algorithm 4) with
+//! BLS-aggregated quorum certificates and a pacemaker, as a sans-IO state
+//! machine implementing [`bft_core::Protocol`].
+//!
+//! - [`safety`]: the vote, lock and commit rules as pure functions — read it
+//!   first, it is all of the protocol's safety on one screen.
+//! - [`qc`]: the QC rule (one aggregate check, ≥ n−f distinct signers) and
+//!   the next leader's optimistic vote aggregation.
+//! - [`types`]: blocks, QCs, wire messages (`"proposal"`, `"vote"`,
+//!   `"new-view"`, and `"block-request"`/`"block-response"` for block sync).
+//! - [`replica`]: the state machine: proposals, votes, commits, pacemaker.
+//! - [`config`]: the `[hotstuff]` scenario table.
+//!
+//! Messages per decision, fault-free, one request per block: (n−1)
+//! proposals + (n−1) votes = 2(n−1). A run's last three blocks are proposed
+//! and voted on but not committed (see [`replica`] on empty blocks).
+
+pub mod config;
+pub mod error;
+pub mod qc;
+pub mod replica;
+pub mod safety;
+pub mod types;
+
+pub use config::HotStuffConfig;
+pub use error::HotStuffError;
+pub use replica::{CommittedTip, HotStuff};
+pub use safety::{BlockRef, SafetyState};
+pub use types::{Block, Message, NewView, QuorumCert, Timer, VOTE_DOMAIN, Vote, vote_payload};

@@ -1,0 +1,147 @@
+//! `[hotstuff]` knobs of a scenario file.
+
+use bft_core::protocol::ConfigIssue;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Pacemaker and memory knobs. Defaults suit a 1 ms-latency LAN: a view takes
+/// two network delays plus crypto, so 500 ms only fires on a real failure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HotStuffConfig {
+    /// View timer after a view that made progress.
+    #[serde(with = "humantime_serde")]
+    pub view_timeout: Duration,
+    /// Each consecutive failed view multiplies the timer by this (≥ 1).
+    pub backoff: f64,
+    /// Upper bound of the backed-off view timer.
+    #[serde(with = "humantime_serde")]
+    pub max_view_timeout: Duration,
+    /// How many views ahead of the current one a replica buffers proposals,
+    /// votes and new-views (bounds memory against view inflation).
+    pub future_views: u64,
+    /// Requests a replica keeps waiting at most; more are dropped.
+    pub pool_capacity: usize,
+}
+
+impl Default for HotStuffConfig {
+    fn default() -> Self {
+        HotStuffConfig {
+            view_timeout: Duration::from_millis(500),
+            backoff: 2.0,
+            max_view_timeout: Duration::from_secs(30),
+            future_views: 16,
+            pool_capacity: 100_000,
+        }
+    }
+}
+
+impl HotStuffConfig {
+    /// The view timer after `failed` consecutive failed views:
+    /// `min(view_timeout · backoff^failed, max_view_timeout)`.
+    pub fn timeout_after(&self, failed: u32) -> Duration {
+        let exponent = i32::try_from(failed.min(1024)).unwrap_or(1024);
+        let secs = self.view_timeout.as_secs_f64() * self.backoff.powi(exponent);
+        match Duration::try_from_secs_f64(secs) {
+            Ok(d) if d < self.max_view_timeout => d,
+            _ => self.max_view_timeout,
+        }
+    }
+
+    /// Impossible values, naming the key.
+    pub fn check(&self) -> Result<(), ConfigIssue> {
+        let issue = |key: &'static str, value: String, reason: &str| ConfigIssue {
+            key,
+            value,
+            reason: reason.to_string(),
+        };
+        if self.view_timeout.is_zero() {
+            return Err(issue(
+                "view_timeout",
+                format!("{:?}", self.view_timeout),
+                "must be positive",
+            ));
+        }
+        if !(self.backoff.is_finite() && self.backoff >= 1.0) {
+            return Err(issue(
+                "backoff",
+                self.backoff.to_string(),
+                "must be a finite number ≥ 1",
+            ));
+        }
+        if self.max_view_timeout < self.view_timeout {
+            return Err(issue(
+                "max_view_timeout",
+                format!("{:?}", self.max_view_timeout),
+                "must be at least view_timeout",
+            ));
+        }
+        if self.future_views == 0 {
+            return Err(issue("future_views", "0".into(), "must be at least 1"));
+        }
+        if self.pool_capacity == 0 {
+            return Err(issue("pool_capacity", "0".into(), "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        let cfg = HotStuffConfig {
+            view_timeout: Duration::from_millis(100),
+            backoff: 2.0,
+            max_view_timeout: Duration::from_millis(700),
+            ..HotStuffConfig::default()
+        };
+        let got: Vec<u128> = (0..5).map(|k| cfg.timeout_after(k).as_millis()).collect();
+        assert_eq!(got, vec![100, 200, 400, 700, 700]);
+        assert_eq!(cfg.timeout_after(u32::MAX), Duration::from_millis(700));
+    }
+
+    #[test]
+    fn check_names_the_bad_key() {
+        let bad = |cfg: HotStuffConfig| cfg.check().err().map(|i| i.key);
+        let d = HotStuffConfig::default;
+        assert_eq!(d().check(), Ok(()));
+        assert_eq!(
+            bad(HotStuffConfig {
+                view_timeout: Duration::ZERO,
+                ..d()
+            }),
+            Some("view_timeout")
+        );
+        assert_eq!(
+            bad(HotStuffConfig {
+                backoff: 0.5,
+                ..d()
+            }),
+            Some("backoff")
+        );
+        assert_eq!(
+            bad(HotStuffConfig {
+                backoff: f64::NAN,
+                ..d()
+            }),
+            Some("backoff")
+        );
+        assert_eq!(
+            bad(HotStuffConfig {
+                max_view_timeout: Duration::from_millis(1),
+                ..d()
+            }),
+            Some("max_view_timeout")
+        );
+        assert_eq!(
+            bad(HotStuffConfig {
+                future_views: 0,
+                ..d()
+            }),
+            Some("future_views")
+        );
+    }
+}

@@ -1,0 +1,976 @@
+//! The replica: chained HotStuff (Algorithm 4) with a pacemaker, as a sans-IO
+//! state machine.
+//!
+//! Flow of one view v in the steady state:
+//! 1. leader(v) holds QC(v−1) and proposes a block extending it (broadcast);
+//! 2. every replica checks the block and its QC, updates highQC / lock /
+//!    commits (Algorithm 4 `update`), and votes to leader(v+1) if the vote
+//!    rule allows;
+//! 3. leader(v+1) aggregates n−f votes into QC(v), enters v+1 and proposes.
+//!
+//! Replicas other than the next leader enter v+1 when they see QC(v) inside
+//! the proposal of v+1 (QC-driven view synchronisation), or on a timeout.
+//!
+//! **Empty blocks.** A leader proposes only when it has work: a full batch
+//! (or the oldest request has waited `max_delay`), or an uncommitted
+//! non-empty block on the chain it extends. In the second case it proposes
+//! at once, empty if no fresh request waits, because a block is committed
+//! only when three more blocks follow it. So after the last request of a run
+//! exactly three more blocks are proposed and voted on and never committed
+//! (they would be, by later blocks), and an idle cluster sends nothing: no
+//! proposals, no votes and no view timers. With one request per block and
+//! one request outstanding, every request costs four blocks (its own and
+//! three empty ones); every committed block, empty or not, is a decision.
+//!
+//! **View timer.** Armed only while the replica has work (a request waiting
+//! in its pool, or an uncommitted non-empty block on its highest QC's
+//! chain); clients send requests to every replica, so a dead or censoring
+//! leader is noticed by everyone.
+
+use crate::config::HotStuffConfig;
+use crate::error::HotStuffError;
+use crate::qc::{VoteCollector, VoteOutcome, verify_qc};
+use crate::safety::{
+    BlockRef, Candidate, ChainLink, SafetyState, commit_rule, lock_after, safe_to_vote,
+};
+use crate::types::{Block, Message, NewView, QuorumCert, Timer, VOTE_DOMAIN, Vote, vote_payload};
+use bft_core::protocol::ConfigIssue;
+use bft_core::{
+    Action, BatchConfig, Committee, Crypto, Decision, Digest, GENESIS, Height, Input, NodeContext,
+    NodeId, Protocol, Request, RequestId, RequestPool, Status, Time, View,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+type Out = Vec<Action<Message, Timer>>;
+
+/// Blocks whose parent is missing, waiting for a fetch; bounded.
+const MAX_ORPHANS: usize = 64;
+/// Outstanding block fetches; bounded.
+const MAX_FETCHES: usize = 64;
+
+/// The committed tip: the last block executed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommittedTip {
+    pub hash: Digest,
+    pub view: View,
+    pub height: Height,
+}
+
+/// A block waiting for its parent.
+#[derive(Clone, Debug)]
+struct Orphan {
+    from: NodeId,
+    block: Block,
+    /// Arrived as a proposal (may be voted on) rather than a fetch response.
+    proposal: bool,
+}
+
+/// Why the replica enters a new view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ViewEntry {
+    /// Saw a QC for the previous view: the view succeeded.
+    Qc,
+    /// Its own timer expired, or n−f NEW-VIEWs said the view failed.
+    Timeout,
+}
+
+/// A chained HotStuff replica.
+#[derive(Debug)]
+pub struct HotStuff {
+    id: NodeId,
+    committee: Arc<Committee>,
+    crypto: Arc<dyn Crypto>,
+    batch: BatchConfig,
+    cfg: HotStuffConfig,
+
+    // --- safety state: must survive a restart ---
+    safety: SafetyState,
+
+    // --- chain ---
+    /// The block tree above (and including) the committed tip.
+    blocks: BTreeMap<Digest, Block>,
+    /// Highest verified QC (Algorithm 4 `qc_high`).
+    high_qc: QuorumCert,
+    committed: CommittedTip,
+    /// QCs already verified, by (view, block), so none is checked twice.
+    verified_qcs: BTreeMap<(View, Digest), QuorumCert>,
+    /// First valid proposal per view (current and future views).
+    proposals: BTreeMap<View, Digest>,
+    /// Highest view whose proposal the vote rule has been asked about.
+    considered_view: View,
+    pool: RequestPool,
+
+    // --- pacemaker ---
+    view: View,
+    /// Consecutive failed views, the backoff exponent.
+    failed_views: u32,
+    view_changes: u64,
+    view_timer_armed: bool,
+    proposed_in: View,
+    votes: VoteCollector,
+    new_views: BTreeMap<View, BTreeSet<NodeId>>,
+
+    // --- block synchronisation ---
+    fetching: BTreeMap<Digest, NodeId>,
+    orphans: Vec<Orphan>,
+
+    bad_votes_dropped: u64,
+    votes_refused: u64,
+}
+
+impl Protocol for HotStuff {
+    const NAME: &'static str = "hotstuff";
+    type Message = Message;
+    type Timer = Timer;
+    type Config = HotStuffConfig;
+    type Error = HotStuffError;
+
+    fn new(ctx: NodeContext, cfg: &HotStuffConfig) -> Self {
+        let mut blocks = BTreeMap::new();
+        blocks.insert(GENESIS, genesis_block());
+        HotStuff {
+            id: ctx.id,
+            committee: ctx.committee,
+            crypto: ctx.crypto,
+            batch: ctx.batch,
+            cfg: cfg.clone(),
+            safety: SafetyState::default(),
+            blocks,
+            high_qc: QuorumCert::genesis(),
+            committed: CommittedTip {
+                hash: GENESIS,
+                view: View::ZERO,
+                height: Height::ZERO,
+            },
+            verified_qcs: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            considered_view: View::ZERO,
+            pool: RequestPool::new(cfg.pool_capacity),
+            view: View(1),
+            failed_views: 0,
+            view_changes: 0,
+            view_timer_armed: false,
+            proposed_in: View::ZERO,
+            votes: VoteCollector::default(),
+            new_views: BTreeMap::new(),
+            fetching: BTreeMap::new(),
+            orphans: Vec::new(),
+            bad_votes_dropped: 0,
+            votes_refused: 0,
+        }
+    }
+
+    fn check_config(cfg: &HotStuffConfig) -> Result<(), ConfigIssue> {
+        cfg.check()
+    }
+
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<Message, Timer>,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let result = match input {
+            Input::Start => Ok(()),
+            Input::Request(request) => {
+                self.on_request(now, request, out);
+                Ok(())
+            }
+            Input::Timeout(Timer::View) => {
+                self.on_view_timeout(now, out);
+                Ok(())
+            }
+            Input::Timeout(Timer::Batch) => Ok(()),
+            Input::Message { from, msg } => self.on_message(now, from, msg, out),
+        };
+        self.react(now, out);
+        result
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            view: self.view.0,
+            committed: self.committed.height.0,
+            view_changes: self.view_changes,
+            retained: self.retained(),
+        }
+    }
+}
+
+/// The genesis block, stored under the hash [`GENESIS`] (not its own hash).
+fn genesis_block() -> Block {
+    Block {
+        parent: GENESIS,
+        view: View::ZERO,
+        height: Height::ZERO,
+        batch: Vec::new(),
+        justify: QuorumCert::genesis(),
+    }
+}
+
+fn link(hash: Digest, block: &Block) -> ChainLink {
+    ChainLink {
+        hash,
+        view: block.view,
+        parent: block.parent,
+    }
+}
+
+impl HotStuff {
+    // ------------------------------------------------------------------
+    // Accessors (tests, metrics, the later restart issue)
+    // ------------------------------------------------------------------
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    /// Last voted view and lock: what a restart must preserve.
+    pub fn safety_state(&self) -> SafetyState {
+        self.safety
+    }
+    pub fn high_qc(&self) -> &QuorumCert {
+        &self.high_qc
+    }
+    pub fn committed_tip(&self) -> CommittedTip {
+        self.committed
+    }
+    pub fn view(&self) -> View {
+        self.view
+    }
+    /// Votes dropped because their signature failed individual verification.
+    pub fn bad_votes_dropped(&self) -> u64 {
+        self.bad_votes_dropped
+    }
+    /// Valid proposals the vote rule refused.
+    pub fn votes_refused(&self) -> u64 {
+        self.votes_refused
+    }
+    /// Blocks held in the tree (committed tip included).
+    pub fn tree_len(&self) -> usize {
+        self.blocks.len()
+    }
+    pub fn block(&self, hash: &Digest) -> Option<&Block> {
+        self.blocks.get(hash)
+    }
+
+    fn retained(&self) -> usize {
+        self.blocks.len()
+            + self.verified_qcs.len()
+            + self.proposals.len()
+            + self.votes.retained()
+            + self.new_views.values().map(BTreeSet::len).sum::<usize>()
+            + self.fetching.len()
+            + self.orphans.len()
+            + self.pool.retained()
+    }
+
+    fn leader(&self, view: View) -> NodeId {
+        self.committee.round_robin(view.0)
+    }
+
+    fn quorum(&self) -> usize {
+        self.committee.quorum_n_minus_f()
+    }
+
+    fn horizon(&self) -> View {
+        View(self.view.0.saturating_add(self.cfg.future_views))
+    }
+
+    // ------------------------------------------------------------------
+    // Inputs
+    // ------------------------------------------------------------------
+
+    fn on_message(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        msg: Message,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        match msg {
+            Message::Proposal(block) => self.on_proposal(now, from, block, out),
+            Message::Vote(vote) => self.on_vote(now, from, &vote, out),
+            Message::NewView(nv) => self.on_new_view(now, from, nv, out),
+            Message::BlockRequest { block } => self.on_block_request(from, block, out),
+            Message::BlockResponse(block) => self.on_block_response(now, from, block, out),
+        }
+    }
+
+    /// A client request: pool it (the leader batches from the pool, everyone
+    /// uses it to notice a leader that does not make progress).
+    fn on_request(&mut self, now: Time, request: Request, out: &mut Out) {
+        self.pool.add(now, request);
+        self.ensure_view_timer(out);
+    }
+
+    /// Runs after every input: vote for the current view's proposal if the
+    /// vote rule allows, and propose if this replica leads the current view
+    /// and is ready. Repeats while either changes the state (a vote delivered
+    /// to ourselves can form a QC, which moves us into a view we lead).
+    fn react(&mut self, now: Time, out: &mut Out) {
+        loop {
+            let before = (self.view, self.proposed_in, self.safety.last_voted_view);
+            self.maybe_vote(now, out);
+            self.try_propose(now, out);
+            if before == (self.view, self.proposed_in, self.safety.last_voted_view) {
+                break;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Proposals and blocks
+    // ------------------------------------------------------------------
+
+    /// A proposal from `from`. Checks the proposer and the view window, then
+    /// the block itself ([`Self::accept_block`]); the vote happens in
+    /// [`Self::maybe_vote`] once the replica is in the block's view.
+    fn on_proposal(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        block: Block,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let leader = self.leader(block.view);
+        if from != leader {
+            return Err(HotStuffError::WrongProposer {
+                view: block.view,
+                from,
+                leader,
+            });
+        }
+        if block.view < self.view {
+            return Err(HotStuffError::StaleProposal {
+                view: block.view,
+                current: self.view,
+            });
+        }
+        // Bounded buffering: a Byzantine leader of a far view moves no one.
+        if block.view > self.horizon() {
+            return Err(HotStuffError::ViewTooFar {
+                view: block.view,
+                current: self.view,
+            });
+        }
+        let hash = block.hash();
+        if let Some(seen) = self.proposals.get(&block.view) {
+            return Err(if *seen == hash {
+                HotStuffError::DuplicateBlock
+            } else {
+                HotStuffError::EquivocatingProposal { view: block.view }
+            });
+        }
+        let view = block.view;
+        if self.blocks.contains_key(&hash) {
+            // Already fetched as some other block's parent.
+            self.proposals.insert(view, hash);
+            return Ok(());
+        }
+        self.accept_block(now, from, block, hash, true, out)?;
+        if view >= self.view {
+            self.proposals.insert(view, hash);
+        }
+        Ok(())
+    }
+
+    /// Validates a block, stores it and runs Algorithm 4 `update` on it.
+    ///
+    /// Block validity: the parent is the block its QC certifies and the QC
+    /// is from an earlier view (`createLeaf(qc_high.node)`), the QC passes the
+    /// QC rule, the parent is known (otherwise the block waits and the parent
+    /// is fetched), and height = parent height + 1 and QC view = parent view.
+    fn accept_block(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        block: Block,
+        hash: Digest,
+        proposal: bool,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        if block.parent != block.justify.block || block.justify.view >= block.view {
+            return Err(HotStuffError::JustifyMismatch);
+        }
+        if self.blocks.contains_key(&hash) {
+            return Err(HotStuffError::DuplicateBlock);
+        }
+        let qc = self.verified_qc(&block.justify)?;
+        let Some(parent) = self.blocks.get(&block.parent) else {
+            if block.height > self.committed.height {
+                self.fetch_parent(from, &block, out);
+                self.stash_orphan(Orphan {
+                    from,
+                    block,
+                    proposal,
+                });
+            }
+            return Err(HotStuffError::UnknownParent);
+        };
+        if block.height != parent.height.next() || qc.view != parent.view {
+            return Err(HotStuffError::BadHeight {
+                height: block.height,
+            });
+        }
+        self.blocks.insert(hash, block);
+        let update = self.update(now, hash, out);
+        // QC-driven view synchronisation: QC(w) proves view w ended.
+        self.observe_qc(now, qc, out);
+        self.adopt_orphans(now, hash, out);
+        update
+    }
+
+    /// Algorithm 4 `update(b*)`: b'' = b*.justify.node, b' = b''.justify.node,
+    /// b = b'.justify.node. Lock b' if higher (lock rule); commit b when
+    /// b'' → b' → b is a direct three-chain (commit rule).
+    fn update(&mut self, now: Time, b_star: Digest, out: &mut Out) -> Result<(), HotStuffError> {
+        let Some(b2_hash) = self.blocks.get(&b_star).map(|b| b.justify.block) else {
+            return Ok(());
+        };
+        let Some(b2) = self.blocks.get(&b2_hash) else {
+            return Ok(());
+        };
+        let b1_hash = b2.justify.block;
+        let Some(b1) = self.blocks.get(&b1_hash) else {
+            return Ok(());
+        };
+        // Lock rule: the two-chain head b' becomes the lock if higher.
+        self.safety.locked = lock_after(
+            self.safety.locked,
+            BlockRef {
+                hash: b1_hash,
+                view: b1.view,
+            },
+        );
+        let b0_hash = b1.justify.block;
+        let Some(b0) = self.blocks.get(&b0_hash) else {
+            return Ok(());
+        };
+        // Commit rule: only a direct three-chain commits.
+        if commit_rule(&link(b2_hash, b2), &link(b1_hash, b1), &link(b0_hash, b0)) {
+            self.commit_through(now, b0_hash, out)?;
+        }
+        Ok(())
+    }
+
+    /// Commits `hash` and its uncommitted ancestors, oldest first: one
+    /// Decision per block, slot = height. Each request is executed at most
+    /// once (`RequestPool::execute` returns only the fresh ones). Then prunes
+    /// the tree below the new committed block.
+    fn commit_through(
+        &mut self,
+        _now: Time,
+        hash: Digest,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let mut chain = Vec::new();
+        let mut cursor = hash;
+        loop {
+            let Some(block) = self.blocks.get(&cursor) else {
+                return Err(HotStuffError::ConflictingCommit);
+            };
+            if block.height <= self.committed.height {
+                break;
+            }
+            chain.push(cursor);
+            cursor = block.parent;
+        }
+        if chain.is_empty() {
+            return Ok(());
+        }
+        // Safety net: the new blocks must extend the committed tip. With at
+        // most f faults this always holds (that is the theorem).
+        if cursor != self.committed.hash {
+            return Err(HotStuffError::ConflictingCommit);
+        }
+        for block_hash in chain.into_iter().rev() {
+            let Some(block) = self.blocks.get(&block_hash) else {
+                return Err(HotStuffError::ConflictingCommit);
+            };
+            let requests = self.pool.execute(block.batch.iter().map(|r| &r.id));
+            out.push(Action::Commit(Decision {
+                slot: block.height.0,
+                view: block.view.0,
+                block: block_hash,
+                parent: block.parent,
+                requests,
+            }));
+            self.committed = CommittedTip {
+                hash: block_hash,
+                view: block.view,
+                height: block.height,
+            };
+        }
+        self.prune();
+        if self.view_timer_armed && !self.has_work() {
+            self.view_timer_armed = false;
+            out.push(Action::CancelTimer(Timer::View));
+        }
+        Ok(())
+    }
+
+    /// Memory stays flat: drop every block at or below the committed height
+    /// except the committed tip (forks there can never commit), QCs below the
+    /// committed view, and orphans that can no longer matter.
+    fn prune(&mut self) {
+        let tip = self.committed;
+        self.blocks
+            .retain(|hash, b| b.height > tip.height || *hash == tip.hash);
+        self.verified_qcs.retain(|(view, _), _| *view >= tip.view);
+        self.orphans.retain(|o| o.block.height > tip.height);
+    }
+
+    /// Whether `block` has `ancestor` on its parent chain (or is it).
+    fn extends(&self, block: &Block, ancestor: BlockRef) -> bool {
+        let mut cursor = block.parent;
+        loop {
+            if cursor == ancestor.hash {
+                return true;
+            }
+            match self.blocks.get(&cursor) {
+                Some(b) if b.view > ancestor.view => cursor = b.parent,
+                _ => return false,
+            }
+        }
+    }
+
+    /// Requests in uncommitted blocks from `tip` down to the committed block,
+    /// and whether any of those blocks is non-empty.
+    fn uncommitted_chain(&self, tip: Digest) -> (BTreeSet<RequestId>, bool) {
+        let mut ids = BTreeSet::new();
+        let mut pending = false;
+        let mut cursor = tip;
+        while let Some(b) = self.blocks.get(&cursor) {
+            if b.height <= self.committed.height {
+                break;
+            }
+            pending |= !b.batch.is_empty();
+            ids.extend(b.batch.iter().map(|r| r.id));
+            cursor = b.parent;
+        }
+        (ids, pending)
+    }
+
+    fn has_work(&self) -> bool {
+        !self.pool.is_empty() || self.uncommitted_chain(self.high_qc.block).1
+    }
+
+    // ------------------------------------------------------------------
+    // Voting
+    // ------------------------------------------------------------------
+
+    /// Algorithm 4 `onReceiveProposal`: vote for the current view's proposal
+    /// iff the vote rule ([`safe_to_vote`]) holds; the vote goes to
+    /// leader(v+1) (handled in place if that is us).
+    fn maybe_vote(&mut self, now: Time, out: &mut Out) {
+        if self.considered_view >= self.view {
+            return;
+        }
+        let Some(&hash) = self.proposals.get(&self.view) else {
+            return;
+        };
+        let Some(block) = self.blocks.get(&hash) else {
+            return;
+        };
+        self.considered_view = self.view;
+        let candidate = Candidate {
+            view: block.view,
+            justify_view: block.justify.view,
+            extends_locked: self.extends(block, self.safety.locked),
+        };
+        if !safe_to_vote(&self.safety, &candidate) {
+            self.votes_refused += 1;
+            return;
+        }
+        self.safety.last_voted_view = block.view;
+        let vote = Vote {
+            view: block.view,
+            block: hash,
+            signature: self
+                .crypto
+                .bls_sign(VOTE_DOMAIN, &vote_payload(block.view, &hash)),
+        };
+        let next_leader = self.leader(block.view.next());
+        if next_leader == self.id {
+            // Our own vote: counted by nobody, delivered in place. A failure
+            // here would be our own bug, not a peer's input, so it is ignored.
+            let _ = self.on_vote(now, self.id, &vote, out);
+        } else {
+            out.push(Action::Send {
+                to: next_leader,
+                msg: Message::Vote(vote),
+            });
+        }
+    }
+
+    /// A vote for view v at leader(v+1): collected with optimistic
+    /// aggregation; n−f of them for one block form QC(v), which becomes
+    /// highQC and moves us into v+1, where we lead.
+    fn on_vote(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        vote: &Vote,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let target = vote.view.next();
+        if self.leader(target) != self.id {
+            return Err(HotStuffError::NotNextLeader { view: vote.view });
+        }
+        if target < self.view {
+            // Late: we already moved past the view it would certify.
+            return Ok(());
+        }
+        if vote.view > self.horizon() {
+            return Err(HotStuffError::ViewTooFar {
+                view: vote.view,
+                current: self.view,
+            });
+        }
+        let outcome = self.votes.add(&self.committee, &*self.crypto, from, vote)?;
+        match outcome {
+            VoteOutcome::Pending | VoteOutcome::Late => Ok(()),
+            VoteOutcome::Certified { qc, dropped } => {
+                self.verified_qcs.insert((qc.view, qc.block), qc.clone());
+                self.observe_qc(now, qc, out);
+                self.count_dropped(dropped)
+            }
+            VoteOutcome::Dropped { dropped } => self.count_dropped(dropped),
+        }
+    }
+
+    fn count_dropped(&mut self, dropped: usize) -> Result<(), HotStuffError> {
+        if dropped == 0 {
+            return Ok(());
+        }
+        self.bad_votes_dropped += dropped as u64;
+        Err(HotStuffError::BadVoteSignatures { dropped })
+    }
+
+    // ------------------------------------------------------------------
+    // Quorum certificates
+    // ------------------------------------------------------------------
+
+    /// The QC rule with a cache: a QC for (view, block) is verified once;
+    /// afterwards the copy we verified is used, never the peer's bytes.
+    fn verified_qc(&mut self, qc: &QuorumCert) -> Result<QuorumCert, HotStuffError> {
+        if qc.is_genesis() {
+            return Ok(qc.clone());
+        }
+        if let Some(known) = self.verified_qcs.get(&(qc.view, qc.block)) {
+            return Ok(known.clone());
+        }
+        verify_qc(&self.committee, &*self.crypto, qc)?;
+        self.verified_qcs.insert((qc.view, qc.block), qc.clone());
+        Ok(qc.clone())
+    }
+
+    /// A verified QC: Algorithm 4 `updateQCHigh` (highQC only ever comes from
+    /// verified QCs), then QC-driven view synchronisation.
+    fn observe_qc(&mut self, now: Time, qc: QuorumCert, out: &mut Out) {
+        let target = qc.view.next();
+        if qc.view > self.high_qc.view {
+            self.high_qc = qc;
+        }
+        self.enter_view(now, target, ViewEntry::Qc, out);
+    }
+
+    // ------------------------------------------------------------------
+    // Leader
+    // ------------------------------------------------------------------
+
+    /// Proposes in the current view if we lead it, have not proposed yet, and
+    /// are ready: we hold QC(v−1), or n−f NEW-VIEWs for v−1 (then we extend
+    /// the highest QC they carried). What goes in the block: see the module
+    /// doc on empty blocks.
+    fn try_propose(&mut self, now: Time, out: &mut Out) {
+        let view = self.view;
+        if self.leader(view) != self.id || self.proposed_in >= view {
+            return;
+        }
+        let after_timeout = self
+            .new_views
+            .get(&view.prev())
+            .is_some_and(|senders| senders.len() >= self.quorum());
+        if self.high_qc.view.next() != view && !after_timeout {
+            return;
+        }
+        let parent_hash = self.high_qc.block;
+        let Some(parent_height) = self.blocks.get(&parent_hash).map(|b| b.height) else {
+            // We hold a QC for a block we never received: fetch it from one
+            // of its voters; try again when it arrives.
+            let qc = self.high_qc.clone();
+            self.fetch_certified(&qc, out);
+            return;
+        };
+        let (in_flight, pending) = self.uncommitted_chain(parent_hash);
+        let max_size = self.batch.max_size.max(1);
+        let fresh: Vec<Request> = self
+            .pool
+            .peek(in_flight.len().saturating_add(max_size))
+            .filter(|r| !in_flight.contains(&r.id))
+            .take(max_size)
+            .cloned()
+            .collect();
+        if !(fresh.len() >= max_size || pending || (!fresh.is_empty() && self.batch_due(now, out)))
+        {
+            return;
+        }
+        let block = Block {
+            parent: parent_hash,
+            view,
+            height: parent_height.next(),
+            batch: fresh,
+            justify: self.high_qc.clone(),
+        };
+        self.proposed_in = view;
+        out.push(Action::Broadcast(Message::Proposal(block.clone())));
+        // Our own proposal goes through the same checks as anyone's.
+        let _ = self.on_proposal(now, self.id, block, out);
+    }
+
+    /// Whether the oldest waiting request has waited `max_delay`; if not,
+    /// arms the batch timer for the rest. The pool's oldest request may be
+    /// one already in an uncommitted block (requests leave the pool when
+    /// executed); it is older than any fresh one, so a leader never holds a
+    /// fresh request longer than `max_delay`, but may cut earlier.
+    fn batch_due(&mut self, now: Time, out: &mut Out) -> bool {
+        let Some(oldest) = self.pool.oldest_arrival() else {
+            return false;
+        };
+        let waited = now.since(oldest);
+        if waited >= self.batch.max_delay {
+            return true;
+        }
+        out.push(Action::SetTimer {
+            timer: Timer::Batch,
+            after: self.batch.max_delay - waited,
+        });
+        false
+    }
+
+    // ------------------------------------------------------------------
+    // Pacemaker
+    // ------------------------------------------------------------------
+
+    /// Moves to `view` (never back). A QC entry resets the backoff; a timeout
+    /// entry counts a view change. Old votes/new-views/proposals are dropped
+    /// and the view timer restarts.
+    fn enter_view(&mut self, _now: Time, view: View, entry: ViewEntry, out: &mut Out) {
+        if view <= self.view {
+            return;
+        }
+        self.view = view;
+        match entry {
+            ViewEntry::Qc => self.failed_views = 0,
+            ViewEntry::Timeout => {
+                self.failed_views = self.failed_views.saturating_add(1);
+                self.view_changes += 1;
+            }
+        }
+        self.votes.prune_below(view.prev());
+        self.new_views = self.new_views.split_off(&view.prev());
+        self.proposals = self.proposals.split_off(&view);
+        self.restart_view_timer(out);
+    }
+
+    fn restart_view_timer(&mut self, out: &mut Out) {
+        if self.has_work() {
+            self.view_timer_armed = true;
+            out.push(Action::SetTimer {
+                timer: Timer::View,
+                after: self.cfg.timeout_after(self.failed_views),
+            });
+        } else if self.view_timer_armed {
+            self.view_timer_armed = false;
+            out.push(Action::CancelTimer(Timer::View));
+        }
+    }
+
+    fn ensure_view_timer(&mut self, out: &mut Out) {
+        if !self.view_timer_armed && self.has_work() {
+            self.restart_view_timer(out);
+        }
+    }
+
+    /// The view timer expired with work pending: the view failed. Send
+    /// NEW-VIEW(v, highQC) to leader(v+1) and enter v+1 with a backed-off
+    /// timer (pacemaker; O(n) messages per view change).
+    fn on_view_timeout(&mut self, now: Time, out: &mut Out) {
+        self.view_timer_armed = false;
+        if !self.has_work() {
+            return;
+        }
+        // Fetches that went unanswered may be retried from now on.
+        self.fetching.clear();
+        let failed = self.view;
+        let new_view = NewView {
+            view: failed,
+            high_qc: self.high_qc.clone(),
+        };
+        self.enter_view(now, failed.next(), ViewEntry::Timeout, out);
+        let next_leader = self.leader(failed.next());
+        if next_leader == self.id {
+            let _ = self.on_new_view(now, self.id, new_view, out);
+        } else {
+            out.push(Action::Send {
+                to: next_leader,
+                msg: Message::NewView(new_view),
+            });
+        }
+    }
+
+    /// NEW-VIEW(v, qc) at leader(v+1): the QC is checked (QC rule) and may
+    /// raise highQC; n−f distinct senders for v mean view v failed for at
+    /// least f+1 honest replicas, so we enter v+1 and propose on the highest
+    /// QC.
+    fn on_new_view(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        nv: NewView,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let target = nv.view.next();
+        if self.leader(target) != self.id {
+            return Err(HotStuffError::NewViewNotLeader { view: nv.view });
+        }
+        if nv.high_qc.view > nv.view {
+            return Err(HotStuffError::NewViewQcAhead {
+                view: nv.view,
+                qc_view: nv.high_qc.view,
+            });
+        }
+        if nv.view > self.horizon() {
+            return Err(HotStuffError::ViewTooFar {
+                view: nv.view,
+                current: self.view,
+            });
+        }
+        let qc = self.verified_qc(&nv.high_qc)?;
+        if !self.blocks.contains_key(&qc.block) && qc.view > self.high_qc.view {
+            self.fetch(from, qc.block, out);
+        }
+        self.observe_qc(now, qc, out);
+        if target < self.view {
+            return Ok(());
+        }
+        let senders = self.new_views.entry(nv.view).or_default();
+        if !senders.insert(from) {
+            return Err(HotStuffError::DuplicateNewView {
+                from,
+                view: nv.view,
+            });
+        }
+        if senders.len() >= self.quorum() {
+            self.enter_view(now, target, ViewEntry::Timeout, out);
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------
+    // Block synchronisation
+    // ------------------------------------------------------------------
+
+    fn fetch(&mut self, from: NodeId, block: Digest, out: &mut Out) {
+        if from == self.id
+            || self.fetching.contains_key(&block)
+            || self.fetching.len() >= MAX_FETCHES
+        {
+            return;
+        }
+        self.fetching.insert(block, from);
+        out.push(Action::Send {
+            to: from,
+            msg: Message::BlockRequest { block },
+        });
+    }
+
+    /// Asks for a block's missing parent: from one of the parent's voters
+    /// (they hold it), rotating with the backoff so a silent one is skipped
+    /// after a timeout; the sender if it is the only choice.
+    fn fetch_parent(&mut self, from: NodeId, block: &Block, out: &mut Out) {
+        let peer = self.pick_voter(&block.justify).unwrap_or(from);
+        self.fetch(peer, block.parent, out);
+    }
+
+    fn fetch_certified(&mut self, qc: &QuorumCert, out: &mut Out) {
+        if let Some(peer) = self.pick_voter(qc) {
+            self.fetch(peer, qc.block, out);
+        }
+    }
+
+    fn pick_voter(&self, qc: &QuorumCert) -> Option<NodeId> {
+        let voters: Vec<NodeId> = qc
+            .signature
+            .signers
+            .iter()
+            .filter(|&v| v != self.id)
+            .collect();
+        let len = voters.len();
+        if len == 0 {
+            return None;
+        }
+        voters.get(self.failed_views as usize % len).copied()
+    }
+
+    fn on_block_request(
+        &mut self,
+        from: NodeId,
+        block: Digest,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        match self.blocks.get(&block) {
+            Some(b) if block != GENESIS => {
+                out.push(Action::Send {
+                    to: from,
+                    msg: Message::BlockResponse(b.clone()),
+                });
+                Ok(())
+            }
+            _ => Err(HotStuffError::UnknownBlock),
+        }
+    }
+
+    fn on_block_response(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        block: Block,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let hash = block.hash();
+        if self.fetching.remove(&hash).is_none() {
+            return Err(HotStuffError::UnsolicitedBlock);
+        }
+        if self.blocks.contains_key(&hash) || block.height <= self.committed.height {
+            return Ok(());
+        }
+        self.accept_block(now, from, block, hash, false, out)
+    }
+
+    fn stash_orphan(&mut self, orphan: Orphan) {
+        if self.orphans.len() < MAX_ORPHANS {
+            self.orphans.push(orphan);
+        }
+    }
+
+    /// Re-runs blocks that were waiting for `parent`.
+    fn adopt_orphans(&mut self, now: Time, parent: Digest, out: &mut Out) {
+        let (ready, waiting): (Vec<Orphan>, Vec<Orphan>) = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .partition(|o| o.block.parent == parent);
+        self.orphans = waiting;
+        for orphan in ready {
+            // Errors here concern an input already counted once (as
+            // unknown-parent); they are not counted again.
+            let _ = if orphan.proposal {
+                self.on_proposal(now, orphan.from, orphan.block, out)
+            } else {
+                let hash = orphan.block.hash();
+                self.accept_block(now, orphan.from, orphan.block, hash, false, out)
+            };
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The safety rules of chained HotStuff (Yin et al., arXiv 1803.05069,
+//! Algorithm 4), as small pure functions the replica calls. All of HotStuff's
+//! safety is on this screen:
+//!
+//! 1. **Vote rule** ([`safe_to_vote`]): vote for a block iff its view is above
+//!    the last voted view AND (it extends the locked block OR its QC is from a
+//!    view above the locked block's view).
+//! 2. **Lock rule** ([`lock_after`]): on a block b*, with b'' = b*.justify.block
+//!    and b' = b''.justify.block, lock b' if its view is above the locked
+//!    block's view (the head of the two-chain).
+//! 3. **Commit rule** ([`commit_rule`]): with b = b'.justify.block, commit b
+//!    (and its uncommitted ancestors) only if b'' → b' → b are direct parents
+//!    in consecutive views: a three-chain with no gap.
+//! 4. **QC rule** (in `qc.rs`): a QC is used (highQC, lock, commit, view
+//!    change) only after one aggregate check over exactly (view, block) and a
+//!    count of ≥ n−f distinct signers.
+//!
+//! The last voted view and the lock are the state a replica must never lose
+//! ([`SafetyState`]); a restart that forgets them can equivocate.
+
+use bft_core::{Digest, GENESIS, View};
+use serde::{Deserialize, Serialize};
+
+/// A block named by hash and view (what the rules compare).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    pub hash: Digest,
+    pub view: View,
+}
+
+impl BlockRef {
+    pub const GENESIS: BlockRef = BlockRef {
+        hash: GENESIS,
+        view: View::ZERO,
+    };
+}
+
+/// The state the vote rule depends on: `vheight` and `b_lock` of Algorithm 4
+/// (in views rather than heights, as the issue and LibraBFT state them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SafetyState {
+    /// Highest view this replica has voted in.
+    pub last_voted_view: View,
+    /// The locked block b_lock.
+    pub locked: BlockRef,
+}
+
+impl Default for SafetyState {
+    fn default() -> Self {
+        SafetyState {
+            last_voted_view: View::ZERO,
+            locked: BlockRef::GENESIS,
+        }
+    }
+}
+
+/// What the vote rule needs to know about a proposed block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub view: View,
+    /// View of the QC the block carries (b*.justify.view).
+    pub justify_view: View,
+    /// Whether the block has the locked block among its ancestors.
+    pub extends_locked: bool,
+}
+
+/// **Vote rule** (Algorithm 4 `safeNode` with the `vheight` check of
+/// `onReceiveProposal`): vote iff
+/// `view > last_voted_view` AND (`extends_locked` OR `justify_view > locked.view`).
+///
+/// - The first conjunct makes a replica vote at most once per view (no
+///   double vote, hence at most one QC per view).
+/// - The disjunction is the heart of HotStuff: *safety* comes from
+///   `extends_locked`; *liveness* comes from `justify_view > locked.view`,
+///   which lets a replica locked on a block that never reached a three-chain
+///   follow a leader holding a newer QC. AND instead of OR loses liveness
+///   after a view change; dropping the first conjunct (or OR for the outer
+///   AND) allows double votes; `>=` instead of `>` lets a QC from the
+///   locked view unlock a replica onto a conflicting branch.
+pub fn safe_to_vote(state: &SafetyState, block: &Candidate) -> bool {
+    block.view > state.last_voted_view
+        && (block.extends_locked || block.justify_view > state.locked.view)
+}
+
+/// **Lock rule** (Algorithm 4 `update`: `if b'.height > b_lock.height then
+/// b_lock ← b'`): given the two-chain head b' = b*.justify.block.justify.block,
+/// returns the new lock. Locks only move up.
+pub fn lock_after(locked: BlockRef, two_chain_head: BlockRef) -> BlockRef {
+    if two_chain_head.view > locked.view {
+        two_chain_head
+    } else {
+        locked
+    }
+}
+
+/// A block on a QC chain: its hash, view and parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainLink {
+    pub hash: Digest,
+    pub view: View,
+    pub parent: Digest,
+}
+
+/// **Commit rule** (Algorithm 4 `update`: `if (b''.parent = b') ∧ (b'.parent =
+/// b) then onCommit(b)`): b'' = b*.justify.block, b' = b''.justify.block,
+/// b = b'.justify.block. b is committed iff b'' → b' → b are *direct*
+/// parents. In the paper heights equal views (failed views leave dummy
+/// blocks), so "direct parent" means both parent links hold AND the views are
+/// consecutive. Parent links alone are not enough: with a view gap between b
+/// and b', a conflicting block may have gathered a QC in the gap view and
+/// locked other replicas elsewhere (the "indirect chain" bug).
+pub fn commit_rule(b2: &ChainLink, b1: &ChainLink, b0: &ChainLink) -> bool {
+    b2.parent == b1.hash
+        && b1.parent == b0.hash
+        && b2.view == b1.view.next()
+        && b1.view == b0.view.next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(i: u8) -> Digest {
+        Digest([i; 32])
+    }
+
+    fn state(last_voted: u64, locked_view: u64) -> SafetyState {
+        SafetyState {
+            last_voted_view: View(last_voted),
+            locked: BlockRef {
+                hash: digest(9),
+                view: View(locked_view),
+            },
+        }
+    }
+
+    fn candidate(view: u64, justify_view: u64, extends_locked: bool) -> Candidate {
+        Candidate {
+            view: View(view),
+            justify_view: View(justify_view),
+            extends_locked,
+        }
+    }
+
+    /// Locked at view 5 on a branch; a new leader after a view change holds a
+    /// QC from view 6 on another branch. The correct rule votes (liveness
+    /// disjunct). A rule with AND inside safeNode refuses here.
+    #[test]
+    fn vote_rule_follows_a_newer_qc_on_another_branch_and_is_not_and() {
+        let s = state(7, 5);
+        let unlocked_by_newer_qc = candidate(8, 6, false);
+        assert!(safe_to_vote(&s, &unlocked_by_newer_qc));
+        let and_rule = |s: &SafetyState, b: &Candidate| {
+            b.view > s.last_voted_view && b.extends_locked && b.justify_view > s.locked.view
+        };
+        assert!(
+            !and_rule(&s, &unlocked_by_newer_qc),
+            "scenario distinguishes the rules"
+        );
+    }
+
+    /// Locked at view 5; a proposal conflicting with the lock whose QC is from
+    /// view 4 (older than the lock). Voting for it could finish a QC on a
+    /// branch conflicting with a block another replica may already commit.
+    /// The correct rule refuses; a rule that drops the AND with the view
+    /// check (OR everywhere) or uses `>=` accepts.
+    #[test]
+    fn vote_rule_refuses_a_conflicting_block_with_an_older_or_equal_qc() {
+        let s = state(7, 5);
+        for justify_view in [4, 5] {
+            let conflicting = candidate(8, justify_view, false);
+            assert!(!safe_to_vote(&s, &conflicting), "justify {justify_view}");
+        }
+        let ge_rule = |s: &SafetyState, b: &Candidate| {
+            b.view > s.last_voted_view && (b.extends_locked || b.justify_view >= s.locked.view)
+        };
+        assert!(
+            ge_rule(&s, &candidate(8, 5, false)),
+            "scenario distinguishes"
+        );
+    }
+
+    /// A replica that already voted in view 8 refuses any second block of view
+    /// 8 (or lower), even one extending its lock: the outer AND is what stops
+    /// double votes. Weakening the outer AND to OR accepts.
+    #[test]
+    fn vote_rule_votes_once_per_view_outer_and_is_not_or() {
+        let s = state(8, 5);
+        let second_in_same_view = candidate(8, 7, true);
+        assert!(!safe_to_vote(&s, &second_in_same_view));
+        assert!(!safe_to_vote(&s, &candidate(6, 5, true)));
+        assert!(safe_to_vote(&s, &candidate(9, 8, true)));
+        let or_rule = |s: &SafetyState, b: &Candidate| {
+            b.view > s.last_voted_view || b.extends_locked || b.justify_view > s.locked.view
+        };
+        assert!(or_rule(&s, &second_in_same_view), "scenario distinguishes");
+    }
+
+    #[test]
+    fn lock_only_moves_up() {
+        let a = BlockRef {
+            hash: digest(1),
+            view: View(4),
+        };
+        let b = BlockRef {
+            hash: digest(2),
+            view: View(6),
+        };
+        assert_eq!(lock_after(a, b), b);
+        assert_eq!(lock_after(b, a), b);
+        assert_eq!(lock_after(b, b), b);
+    }
+
+    fn link(hash: u8, view: u64, parent: u8) -> ChainLink {
+        ChainLink {
+            hash: digest(hash),
+            view: View(view),
+            parent: digest(parent),
+        }
+    }
+
+    #[test]
+    fn commit_rule_needs_a_direct_three_chain() {
+        let b = link(1, 5, 0);
+        let b1 = link(2, 6, 1);
+        let b2 = link(3, 7, 2);
+        assert!(commit_rule(&b2, &b1, &b));
+    }
+
+    /// b ← b' ← b'' linked by parent hashes, but view 6 failed between b (5)
+    /// and b' (7). The correct rule refuses; a rule that checks only parent
+    /// links (the "indirect chain" bug) accepts.
+    #[test]
+    fn commit_rule_refuses_an_indirect_chain_with_a_view_gap() {
+        let b = link(1, 5, 0);
+        let b1 = link(2, 7, 1);
+        let b2 = link(3, 8, 2);
+        assert!(!commit_rule(&b2, &b1, &b));
+        let gap_after = (link(1, 5, 0), link(2, 6, 1), link(3, 8, 2));
+        assert!(!commit_rule(&gap_after.2, &gap_after.1, &gap_after.0));
+        let links_only = |b2: &ChainLink, b1: &ChainLink, b0: &ChainLink| {
+            b2.parent == b1.hash && b1.parent == b0.hash
+        };
+        assert!(links_only(&b2, &b1, &b), "scenario distinguishes");
+    }
+
+    #[test]
+    fn commit_rule_refuses_a_broken_parent_link() {
+        let b = link(1, 5, 0);
+        let b1 = link(2, 6, 4);
+        let b2 = link(3, 7, 2);
+        assert!(!commit_rule(&b2, &b1, &b));
+    }
+}

@@ -1,0 +1,141 @@
+//! Blocks, quorum certificates and the wire messages.
+//!
+//! A block's hash binds its parent, view, height, batch and the (view, block)
+//! its justify QC certifies. It does not bind the QC's aggregate signature:
+//! two valid aggregates over the same (view, block) certify the same thing.
+
+use bft_core::{
+    AggregateSignature, BlsSignature, Digest, GENESIS, Height, Request, SignerBitmap, View,
+    WireMessage, batch_digest,
+};
+use serde::{Deserialize, Serialize};
+
+/// Domain tag of a vote: a partial BLS signature over exactly
+/// [`vote_payload`]`(view, block)`.
+pub const VOTE_DOMAIN: &str = "bftbench/hotstuff/vote/v1";
+
+/// Domain of the block hash.
+const BLOCK_DOMAIN: &str = "bftbench/hotstuff/block/v1";
+
+/// The bytes a vote signs: the view (little-endian u64) then the block hash.
+/// Nothing else, so a vote for one (view, block) never counts for another.
+pub fn vote_payload(view: View, block: &Digest) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    let (v, h) = out.split_at_mut(8);
+    v.copy_from_slice(&view.0.to_le_bytes());
+    h.copy_from_slice(block.as_bytes());
+    out
+}
+
+/// A quorum certificate: n−f replicas voted for `block` in `view`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumCert {
+    pub view: View,
+    pub block: Digest,
+    /// One aggregate BLS signature over `vote_payload(view, block)` plus the
+    /// signer bitmap.
+    pub signature: AggregateSignature,
+}
+
+impl QuorumCert {
+    /// The QC every replica starts with: it certifies the genesis block at
+    /// view 0 and carries no signature. It is the only QC accepted unsigned.
+    pub fn genesis() -> QuorumCert {
+        QuorumCert {
+            view: View::ZERO,
+            block: GENESIS,
+            signature: AggregateSignature {
+                signers: SignerBitmap::default(),
+                signature: BlsSignature::ZERO,
+            },
+        }
+    }
+
+    pub fn is_genesis(&self) -> bool {
+        *self == QuorumCert::genesis()
+    }
+}
+
+/// A block of the chain. `parent == justify.block` for every valid block
+/// (the leader extends the block its QC certifies, Algorithm 4 `createLeaf`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub parent: Digest,
+    pub view: View,
+    /// Parent's height + 1; the committed height is the ledger slot.
+    pub height: Height,
+    pub batch: Vec<Request>,
+    pub justify: QuorumCert,
+}
+
+impl Block {
+    /// Hash binding parent, view, height, batch and the justified (view, block).
+    pub fn hash(&self) -> Digest {
+        Digest::of(
+            BLOCK_DOMAIN,
+            &[
+                self.parent.as_bytes(),
+                &self.view.0.to_le_bytes(),
+                &self.height.0.to_le_bytes(),
+                batch_digest(&self.batch).as_bytes(),
+                &self.justify.view.0.to_le_bytes(),
+                self.justify.block.as_bytes(),
+            ],
+        )
+    }
+}
+
+/// A replica's vote for `block` in `view`, sent to the leader of `view + 1`.
+/// The voter is the authenticated sender.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub view: View,
+    pub block: Digest,
+    pub signature: BlsSignature,
+}
+
+/// Pacemaker message: "I timed out in `view`; this is my highest QC", sent to
+/// the leader of `view + 1`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewView {
+    pub view: View,
+    pub high_qc: QuorumCert,
+}
+
+/// Everything a HotStuff replica sends.
+///
+/// `Proposal`, `Vote` and `NewView` are the protocol (Algorithm 4 and its
+/// pacemaker). `BlockRequest`/`BlockResponse` are block synchronisation: a
+/// replica that receives a block whose parent it never got (the leader left
+/// it out, or it was down) asks the sender for it. They are never sent in a
+/// fault-free run, so they do not change the steady-state counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    Proposal(Block),
+    Vote(Vote),
+    NewView(NewView),
+    BlockRequest { block: Digest },
+    BlockResponse(Block),
+}
+
+impl WireMessage for Message {
+    fn kind(&self) -> &'static str {
+        match self {
+            Message::Proposal(_) => "proposal",
+            Message::Vote(_) => "vote",
+            Message::NewView(_) => "new-view",
+            Message::BlockRequest { .. } => "block-request",
+            Message::BlockResponse(_) => "block-response",
+        }
+    }
+}
+
+/// The protocol's timers. Each key has at most one pending expiry
+/// (`SetTimer` replaces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// The pacemaker's view timer: expiry means the current view failed.
+    View,
+    /// The leader's batch timer: the oldest request has waited `max_delay`.
+    Batch,
+}
