@@ -1,0 +1,1143 @@
+//! The PBFT replica state machine (Castro & Liskov, OSDI'99 / TOCS 2002,
+//! signature variant). Sans-IO: inputs in, actions out.
+//!
+//! # Safety rules, in one screen
+//!
+//! 1. **Pre-prepare acceptance** (§4.2): a backup accepts PRE-PREPARE(v, n, d)
+//!    only if it is in view v and not changing view, the sender is
+//!    primary(v) and signed it, d = digest(batch), h < n <= H, and it has
+//!    accepted no other pre-prepare for (v, n). → [`Pbft::on_pre_prepare`]
+//! 2. **Prepares come from backups**: the primary sends no PREPARE; one from
+//!    it is rejected, and a second PREPARE from one replica for (v, n) too.
+//!    → [`Pbft::on_prepare`]
+//! 3. **Prepared** = the pre-prepare + 2f matching PREPAREs from distinct
+//!    backups; only then is COMMIT sent. → [`Pbft::check_prepared`]
+//! 4. **Committed-local** = prepared + 2f+1 matching COMMITs of the same view;
+//!    execution is in seq order, each request at most once (RequestPool).
+//!    → [`Pbft::check_committed`], [`Pbft::execute_ready`]
+//! 5. **Watermarks**: every seq is in (h, h+L]; 2f+1 matching CHECKPOINTs make
+//!    a checkpoint stable, move h, and discard the log below.
+//!    → [`Pbft::in_window`], [`Pbft::check_stable`]
+//! 6. **View change**: VIEW-CHANGE carries the stable-checkpoint proof and the
+//!    highest-view prepared certificate for every seq above it; NEW-VIEW's O
+//!    re-proposes the highest-view certificate per seq and nulls in the gaps;
+//!    backups recompute O from V and reject a mismatch. → `certs.rs`,
+//!    [`Pbft::on_new_view`]
+//! 7. **Liveness** (§4.5.2): request timer at backups; f+1 VIEW-CHANGEs for
+//!    higher views make a replica join the smallest; the new-view timer only
+//!    starts once 2f+1 VIEW-CHANGEs for its target arrived; timeouts double per
+//!    failed view.
+
+use crate::certs::{
+    NewViewPlan, Rules, SigBatch, block_hash, check_batch, check_view_change, plan_new_view,
+    push_pre_prepare,
+};
+use crate::config::PbftConfig;
+use crate::error::PbftError;
+use crate::messages::{
+    Checkpoint, NewView, PbftMessage, PrePrepare, PreparedCert, ViewChange, Vote,
+    checkpoint_payload, domain, new_view_payload, pre_prepare_payload, view_change_payload,
+    vote_payload,
+};
+use bft_core::protocol::ConfigIssue;
+use bft_core::{
+    Action, BatchConfig, Committee, Crypto, Decision, Digest, GENESIS, Input, NodeContext, NodeId,
+    Protocol, Request, RequestId, RequestPool, Status, Time, batch_digest,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+type Out = Vec<Action<PbftMessage, PbftTimer>>;
+
+/// PBFT's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PbftTimer {
+    /// Backup, in a view: a request has waited too long (dead or censoring
+    /// primary). Expiry starts a view change.
+    Request,
+    /// Changing view, with 2f+1 VIEW-CHANGEs for the target: NEW-VIEW is late.
+    /// Expiry moves on to the next view.
+    NewView,
+    /// Primary: the oldest pending request has waited `batch.max_delay`.
+    Batch,
+}
+
+/// Timeouts double per failed view; this caps the exponent.
+const MAX_BACKOFF_EXPONENT: u32 = 16;
+
+/// One sequence number's entry in the message log.
+#[derive(Debug, Default)]
+struct Slot {
+    /// The pre-prepare accepted in the current view.
+    pre_prepare: Option<PrePrepare>,
+    /// PREPAREs of the current view, one per replica (any digest).
+    prepares: BTreeMap<NodeId, Vote>,
+    /// COMMITs of the current view, one per replica (any digest).
+    commits: BTreeMap<NodeId, Vote>,
+    /// Prepared in the current view (and COMMIT sent).
+    prepared: bool,
+    /// Committed-local in the current view.
+    committed: bool,
+    /// The prepared certificate from the highest view this replica prepared
+    /// in; survives view changes and goes into VIEW-CHANGE's P.
+    cert: Option<PreparedCert>,
+}
+
+impl Slot {
+    fn entries(&self) -> usize {
+        1 + self.prepares.len()
+            + self.commits.len()
+            + self.cert.as_ref().map_or(0, |c| 1 + c.prepares.len())
+    }
+    /// Forgets the current view's pre-prepare and votes, keeping the
+    /// certificate (the replica's P entry).
+    fn leave_view(&mut self) {
+        self.pre_prepare = None;
+        self.prepares.clear();
+        self.commits.clear();
+        self.prepared = false;
+        self.committed = false;
+    }
+}
+
+/// A PBFT replica.
+pub struct Pbft {
+    id: NodeId,
+    committee: Arc<Committee>,
+    crypto: Arc<dyn Crypto>,
+    batch: BatchConfig,
+    cfg: PbftConfig,
+
+    /// Current view; while changing view, the view being changed to.
+    view: u64,
+    /// False between sending VIEW-CHANGE for `view` and accepting its NEW-VIEW.
+    active: bool,
+    view_changes_done: u64,
+    /// View changes started since a request last executed: timeouts are
+    /// `view_change_timeout * 2^failed_views`.
+    failed_views: u32,
+
+    log: BTreeMap<u64, Slot>,
+    /// h: the last stable checkpoint, with its proof and state digest.
+    low: u64,
+    stable_state: Digest,
+    stable_proof: Vec<Checkpoint>,
+    /// CHECKPOINTs received for seq in (h, H], by seq then replica.
+    checkpoints: BTreeMap<u64, BTreeMap<NodeId, Checkpoint>>,
+    /// This replica's own state digest at checkpoint seqs above h.
+    own_states: BTreeMap<u64, Digest>,
+    last_executed: u64,
+    /// Head of the ledger hash chain (the last executed block).
+    head: Digest,
+    /// Set when 2f+1 replicas proved a checkpoint this replica has not
+    /// reached. Catch-up by state transfer is not implemented (see lib.rs).
+    behind_to: Option<u64>,
+
+    /// Primary: the next seq to assign.
+    next_seq: u64,
+    pool: RequestPool,
+    /// Primary after a view change: requests already re-proposed by O, which
+    /// must not be batched again.
+    reproposed: BTreeSet<RequestId>,
+
+    /// The newest valid VIEW-CHANGE from each replica (bounded by n, whatever
+    /// views a Byzantine replica claims).
+    vc_latest: BTreeMap<NodeId, ViewChange>,
+    /// Normal-case messages for a view this replica has not entered yet, per
+    /// sender, each sender within a quota (bounded against flooding).
+    future: BTreeMap<NodeId, VecDeque<PbftMessage>>,
+
+    request_timer: bool,
+    /// A request executed during this input: restart the request timer.
+    restart_request_timer: bool,
+    new_view_timer: bool,
+    batch_timer: bool,
+}
+
+impl Pbft {
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            committee: &self.committee,
+            checkpoint_interval: self.cfg.checkpoint_interval,
+            window: self.cfg.window,
+            max_batch: self.max_batch(),
+        }
+    }
+    fn max_batch(&self) -> usize {
+        self.batch.max_size.max(1)
+    }
+    fn f(&self) -> usize {
+        self.committee.f()
+    }
+    fn primary(&self, view: u64) -> NodeId {
+        self.committee.round_robin(view)
+    }
+    fn is_primary(&self) -> bool {
+        self.primary(self.view) == self.id
+    }
+    /// H = h + L.
+    fn high(&self) -> u64 {
+        self.low.saturating_add(self.cfg.window)
+    }
+    /// Watermark rule: h < n <= H.
+    fn in_window(&self, seq: u64) -> Result<(), PbftError> {
+        if seq > self.low && seq <= self.high() {
+            Ok(())
+        } else {
+            Err(PbftError::OutsideWatermarks {
+                seq,
+                low: self.low,
+                high: self.high(),
+            })
+        }
+    }
+    fn timeout(&self) -> Duration {
+        self.cfg
+            .view_change_timeout
+            .saturating_mul(1 << self.failed_views.min(MAX_BACKOFF_EXPONENT))
+    }
+    fn future_quota(&self) -> usize {
+        usize::try_from(self.cfg.window)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(3)
+            .saturating_add(16)
+    }
+
+    fn verify(
+        &self,
+        signer: NodeId,
+        domain: &'static str,
+        msg: &[u8],
+        sig: &bft_core::Signature,
+        what: &'static str,
+    ) -> Result<(), PbftError> {
+        self.crypto
+            .verify(signer, domain, msg, sig)
+            .map_err(|_| PbftError::BadSignature { what })
+    }
+
+    fn sign_pre_prepare(&self, view: u64, seq: u64, batch: Vec<Request>) -> PrePrepare {
+        let digest = batch_digest(&batch);
+        let sig = self.crypto.sign(
+            domain::PRE_PREPARE,
+            &pre_prepare_payload(view, seq, &digest),
+        );
+        PrePrepare {
+            view,
+            seq,
+            digest,
+            batch,
+            sig,
+        }
+    }
+
+    fn sign_vote(&self, domain: &'static str, view: u64, seq: u64, digest: Digest) -> Vote {
+        let sig = self
+            .crypto
+            .sign(domain, &vote_payload(view, seq, &digest, self.id));
+        Vote {
+            view,
+            seq,
+            digest,
+            replica: self.id,
+            sig,
+        }
+    }
+
+    // ----- requests and batching --------------------------------------------
+
+    fn on_request(&mut self, now: Time, req: Request) {
+        self.pool.add(now, req);
+    }
+
+    /// Primary, in a view: cut batches while the window has room — a batch at
+    /// `max_size` requests, or when the oldest request has waited
+    /// `max_delay`, whichever comes first (arming the batch timer otherwise).
+    fn propose_ready(&mut self, now: Time, out: &mut Out) {
+        if !self.active || !self.is_primary() {
+            return;
+        }
+        loop {
+            if self.next_seq > self.high() {
+                return; // window full: wait for the next stable checkpoint
+            }
+            let Some(oldest) = self.pool.oldest_arrival() else {
+                if self.batch_timer {
+                    self.batch_timer = false;
+                    out.push(Action::CancelTimer(PbftTimer::Batch));
+                }
+                return;
+            };
+            let due = oldest.saturating_add(self.batch.max_delay);
+            if self.pool.len() < self.max_batch() && due > now {
+                self.batch_timer = true;
+                out.push(Action::SetTimer {
+                    timer: PbftTimer::Batch,
+                    after: due.since(now),
+                });
+                return;
+            }
+            let batch: Vec<Request> = self
+                .pool
+                .take_batch(self.max_batch())
+                .into_iter()
+                .filter(|r| !self.reproposed.contains(&r.id))
+                .collect();
+            if !batch.is_empty() {
+                self.propose(batch, out);
+            }
+        }
+    }
+
+    /// Primary: PRE-PREPARE(v, n, d) with the batch, multicast to backups.
+    fn propose(&mut self, batch: Vec<Request>, out: &mut Out) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let pp = self.sign_pre_prepare(self.view, seq, batch);
+        out.push(Action::Broadcast(PbftMessage::PrePrepare(pp.clone())));
+        self.log.entry(seq).or_default().pre_prepare = Some(pp);
+    }
+
+    // ----- normal case ------------------------------------------------------
+
+    /// Safety rule 1 (§4.2): accept PRE-PREPARE(v, n, d) only in view v, from
+    /// and signed by primary(v), with d bound to the batch, h < n <= H, and no
+    /// other pre-prepare accepted for (v, n). Then multicast PREPARE.
+    fn on_pre_prepare(
+        &mut self,
+        from: NodeId,
+        pp: PrePrepare,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
+        let primary = self.primary(pp.view);
+        if from != primary {
+            return Err(PbftError::NotPrimary {
+                from,
+                view: pp.view,
+            });
+        }
+        self.in_window(pp.seq)?;
+        check_batch(&pp, self.max_batch())?;
+        if let Some(existing) = self.log.get(&pp.seq).and_then(|s| s.pre_prepare.as_ref()) {
+            return Err(if existing.digest == pp.digest {
+                PbftError::DuplicatePrePrepare { seq: pp.seq }
+            } else {
+                PbftError::ConflictingPrePrepare { seq: pp.seq }
+            });
+        }
+        self.verify(
+            primary,
+            domain::PRE_PREPARE,
+            &pre_prepare_payload(pp.view, pp.seq, &pp.digest),
+            &pp.sig,
+            "pre-prepare",
+        )?;
+        self.accept_pre_prepare(pp, out);
+        Ok(())
+    }
+
+    /// Records an accepted pre-prepare and, at a backup, multicasts
+    /// PREPARE(v, n, d, i) and counts it as its own.
+    fn accept_pre_prepare(&mut self, pp: PrePrepare, out: &mut Out) {
+        let (view, seq, digest) = (pp.view, pp.seq, pp.digest);
+        self.log.entry(seq).or_default().pre_prepare = Some(pp);
+        if self.primary(view) != self.id {
+            let prepare = self.sign_vote(domain::PREPARE, view, seq, digest);
+            out.push(Action::Broadcast(PbftMessage::Prepare(prepare.clone())));
+            self.log
+                .entry(seq)
+                .or_default()
+                .prepares
+                .insert(self.id, prepare);
+        }
+        self.check_prepared(seq, out);
+    }
+
+    /// Safety rule 2: PREPAREs come from distinct backups — never the
+    /// primary, never twice from one replica for (v, n).
+    fn on_prepare(&mut self, from: NodeId, p: Vote, out: &mut Out) -> Result<(), PbftError> {
+        if p.replica != from {
+            return Err(PbftError::SenderMismatch {
+                from,
+                signer: p.replica,
+            });
+        }
+        if p.replica == self.primary(p.view) {
+            return Err(PbftError::PrepareFromPrimary(p.replica));
+        }
+        self.in_window(p.seq)?;
+        if self
+            .log
+            .get(&p.seq)
+            .is_some_and(|s| s.prepares.contains_key(&p.replica))
+        {
+            return Err(PbftError::DuplicatePrepare {
+                replica: p.replica,
+                seq: p.seq,
+            });
+        }
+        self.verify(
+            p.replica,
+            domain::PREPARE,
+            &vote_payload(p.view, p.seq, &p.digest, p.replica),
+            &p.sig,
+            "prepare",
+        )?;
+        let seq = p.seq;
+        self.log
+            .entry(seq)
+            .or_default()
+            .prepares
+            .insert(p.replica, p);
+        self.check_prepared(seq, out);
+        Ok(())
+    }
+
+    /// COMMITs may come from any replica, the primary included; one per
+    /// replica for (v, n).
+    fn on_commit(&mut self, from: NodeId, c: Vote, out: &mut Out) -> Result<(), PbftError> {
+        if c.replica != from {
+            return Err(PbftError::SenderMismatch {
+                from,
+                signer: c.replica,
+            });
+        }
+        self.in_window(c.seq)?;
+        if self
+            .log
+            .get(&c.seq)
+            .is_some_and(|s| s.commits.contains_key(&c.replica))
+        {
+            return Err(PbftError::DuplicateCommit {
+                replica: c.replica,
+                seq: c.seq,
+            });
+        }
+        self.verify(
+            c.replica,
+            domain::COMMIT,
+            &vote_payload(c.view, c.seq, &c.digest, c.replica),
+            &c.sig,
+            "commit",
+        )?;
+        let seq = c.seq;
+        self.log
+            .entry(seq)
+            .or_default()
+            .commits
+            .insert(c.replica, c);
+        self.check_committed(seq, out);
+        Ok(())
+    }
+
+    /// Safety rule 3: prepared(m, v, n, i) = the pre-prepare for (v, n, d) and
+    /// 2f PREPAREs matching it from distinct backups (the acceptance rules
+    /// already excluded the primary and duplicates). On becoming prepared,
+    /// keep the certificate and multicast COMMIT(v, n, d, i).
+    fn check_prepared(&mut self, seq: u64, out: &mut Out) {
+        let need = 2 * self.f();
+        let Some(slot) = self.log.get(&seq) else {
+            return;
+        };
+        let Some(pp) = slot.pre_prepare.as_ref().filter(|_| !slot.prepared) else {
+            return;
+        };
+        let matching: Vec<Vote> = slot
+            .prepares
+            .values()
+            .filter(|p| p.view == pp.view && p.digest == pp.digest)
+            .take(need)
+            .cloned()
+            .collect();
+        if matching.len() < need {
+            return;
+        }
+        let cert = PreparedCert {
+            pre_prepare: pp.clone(),
+            prepares: matching,
+        };
+        let commit = self.sign_vote(domain::COMMIT, pp.view, seq, pp.digest);
+        out.push(Action::Broadcast(PbftMessage::Commit(commit.clone())));
+        if let Some(slot) = self.log.get_mut(&seq) {
+            slot.prepared = true;
+            slot.cert = Some(cert);
+            slot.commits.insert(self.id, commit);
+        }
+        self.check_committed(seq, out);
+    }
+
+    /// Safety rule 4: committed-local(m, v, n, i) = prepared + 2f+1 COMMITs
+    /// for the same (v, n, d) from distinct replicas (possibly its own).
+    fn check_committed(&mut self, seq: u64, out: &mut Out) {
+        let need = self.committee.quorum_2f1();
+        let Some(slot) = self.log.get_mut(&seq) else {
+            return;
+        };
+        if !slot.prepared || slot.committed {
+            return;
+        }
+        let Some(pp) = slot.pre_prepare.as_ref() else {
+            return;
+        };
+        let matching = slot
+            .commits
+            .values()
+            .filter(|c| c.view == pp.view && c.digest == pp.digest)
+            .count();
+        if matching >= need {
+            slot.committed = true;
+            self.execute_ready(out);
+        }
+    }
+
+    /// Executes committed slots in seq order: each extends the hash chain and
+    /// executes only the requests not executed before (exactly-once). Every
+    /// K-th seq multicasts a CHECKPOINT of the chain head.
+    fn execute_ready(&mut self, out: &mut Out) {
+        loop {
+            let seq = self.last_executed + 1;
+            let Some(pp) = self
+                .log
+                .get(&seq)
+                .filter(|s| s.committed)
+                .and_then(|s| s.pre_prepare.as_ref())
+            else {
+                return;
+            };
+            let ids: Vec<RequestId> = pp.batch.iter().map(|r| r.id).collect();
+            let (view, digest) = (pp.view, pp.digest);
+            let fresh = self.pool.execute(&ids);
+            for id in &ids {
+                self.reproposed.remove(id);
+            }
+            if !fresh.is_empty() {
+                self.failed_views = 0;
+                // §4.5.2: executing a request restarts the timer while others wait.
+                self.restart_request_timer = true;
+            }
+            let block = block_hash(&self.head, seq, &digest);
+            out.push(Action::Commit(Decision {
+                slot: seq,
+                view,
+                block,
+                parent: self.head,
+                requests: fresh,
+            }));
+            self.head = block;
+            self.last_executed = seq;
+            if seq % self.cfg.checkpoint_interval == 0 {
+                self.send_checkpoint(seq, out);
+            }
+        }
+    }
+
+    // ----- checkpoints and garbage collection -------------------------------
+
+    fn send_checkpoint(&mut self, seq: u64, out: &mut Out) {
+        let state = self.head;
+        let sig = self.crypto.sign(
+            domain::CHECKPOINT,
+            &checkpoint_payload(seq, &state, self.id),
+        );
+        let cp = Checkpoint {
+            seq,
+            state,
+            replica: self.id,
+            sig,
+        };
+        out.push(Action::Broadcast(PbftMessage::Checkpoint(cp.clone())));
+        self.own_states.insert(seq, state);
+        self.checkpoints.entry(seq).or_default().insert(self.id, cp);
+        self.check_stable(seq);
+    }
+
+    fn on_checkpoint(&mut self, from: NodeId, cp: Checkpoint) -> Result<(), PbftError> {
+        if cp.replica != from {
+            return Err(PbftError::SenderMismatch {
+                from,
+                signer: cp.replica,
+            });
+        }
+        if cp.seq % self.cfg.checkpoint_interval != 0 {
+            return Err(PbftError::CheckpointOffInterval { seq: cp.seq });
+        }
+        if cp.seq <= self.low {
+            return Ok(()); // late vote for a checkpoint already stable here
+        }
+        self.in_window(cp.seq)?;
+        if self
+            .checkpoints
+            .get(&cp.seq)
+            .is_some_and(|m| m.contains_key(&cp.replica))
+        {
+            return Err(PbftError::DuplicateCheckpoint {
+                replica: cp.replica,
+                seq: cp.seq,
+            });
+        }
+        self.verify(
+            cp.replica,
+            domain::CHECKPOINT,
+            &checkpoint_payload(cp.seq, &cp.state, cp.replica),
+            &cp.sig,
+            "checkpoint",
+        )?;
+        let seq = cp.seq;
+        self.checkpoints
+            .entry(seq)
+            .or_default()
+            .insert(cp.replica, cp);
+        self.check_stable(seq);
+        Ok(())
+    }
+
+    /// Safety rule 5 (§4.3): 2f+1 CHECKPOINTs for (n, d) make checkpoint n
+    /// stable. A replica moves h only to a checkpoint it has itself reached
+    /// with the same state; otherwise it only learns that it is behind.
+    fn check_stable(&mut self, seq: u64) {
+        let quorum = self.committee.quorum_2f1();
+        let Some(votes) = self.checkpoints.get(&seq) else {
+            return;
+        };
+        match self.own_states.get(&seq) {
+            Some(own) => {
+                let proof: Vec<Checkpoint> = votes
+                    .values()
+                    .filter(|c| c.state == *own)
+                    .take(quorum)
+                    .cloned()
+                    .collect();
+                if proof.len() >= quorum {
+                    let own = *own;
+                    self.advance_low(seq, own, proof);
+                }
+            }
+            None => {
+                let mut by_state: BTreeMap<Digest, usize> = BTreeMap::new();
+                for c in votes.values() {
+                    *by_state.entry(c.state).or_default() += 1;
+                }
+                if by_state.values().any(|&k| k >= quorum) {
+                    self.behind_to = Some(self.behind_to.map_or(seq, |b| b.max(seq)));
+                }
+            }
+        }
+    }
+
+    /// h := n; discard log entries, checkpoints and states at or below n.
+    fn advance_low(&mut self, seq: u64, state: Digest, proof: Vec<Checkpoint>) {
+        if seq <= self.low {
+            return;
+        }
+        self.low = seq;
+        self.stable_state = state;
+        self.stable_proof = proof;
+        self.log = self.log.split_off(&(seq + 1));
+        self.checkpoints = self.checkpoints.split_off(&(seq + 1));
+        self.own_states = self.own_states.split_off(&(seq + 1));
+        if self.behind_to.is_some_and(|b| b <= seq) {
+            self.behind_to = None;
+        }
+    }
+
+    // ----- view change ------------------------------------------------------
+
+    /// Leaves the current view: stops accepting its normal-case messages,
+    /// forgets their votes (certificates stay), and — if this replica was its
+    /// primary — puts its unexecuted proposals back in its pool (they came
+    /// from there; a backup never restores requests a primary made up).
+    fn leave_view(&mut self, now: Time, out: &mut Out) {
+        let was_primary = self.active && self.is_primary();
+        for (&seq, slot) in self.log.iter_mut() {
+            if was_primary && seq > self.last_executed {
+                for r in slot.pre_prepare.iter().flat_map(|pp| &pp.batch) {
+                    self.pool.add(now, r.clone());
+                }
+            }
+            slot.leave_view();
+        }
+        self.reproposed.clear();
+        for (timer, armed) in [
+            (PbftTimer::Request, &mut self.request_timer),
+            (PbftTimer::Batch, &mut self.batch_timer),
+            (PbftTimer::NewView, &mut self.new_view_timer),
+        ] {
+            if *armed {
+                *armed = false;
+                out.push(Action::CancelTimer(timer));
+            }
+        }
+    }
+
+    /// §4.4: move to view `target` and multicast VIEW-CHANGE(v+1, n, C, P, i)
+    /// with the last stable checkpoint's proof C and, for every seq above it,
+    /// the prepared certificate from the highest view.
+    fn start_view_change(&mut self, now: Time, target: u64, out: &mut Out) {
+        self.leave_view(now, out);
+        self.view = target;
+        self.active = false;
+        self.failed_views = self.failed_views.saturating_add(1);
+        let prepared: Vec<PreparedCert> = self
+            .log
+            .range(self.low + 1..=self.high())
+            .filter_map(|(_, s)| s.cert.clone())
+            .collect();
+        let sig = self.crypto.sign(
+            domain::VIEW_CHANGE,
+            &view_change_payload(target, self.low, &self.stable_state, &prepared, self.id),
+        );
+        let vc = ViewChange {
+            new_view: target,
+            stable_seq: self.low,
+            stable_state: self.stable_state,
+            checkpoint_proof: self.stable_proof.clone(),
+            prepared,
+            replica: self.id,
+            sig,
+        };
+        out.push(Action::Broadcast(PbftMessage::ViewChange(vc.clone())));
+        self.vc_latest.insert(self.id, vc);
+        // Messages buffered for views this replica has now skipped are dead.
+        self.drop_future_below(target);
+        self.view_change_progress(now, out);
+    }
+
+    fn on_view_change(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        vc: ViewChange,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
+        if vc.replica != from {
+            return Err(PbftError::SenderMismatch {
+                from,
+                signer: vc.replica,
+            });
+        }
+        if vc.new_view < self.view {
+            return Err(PbftError::StaleView {
+                view: vc.new_view,
+                current: self.view,
+            });
+        }
+        if vc.new_view == self.view && self.active {
+            return Ok(()); // late VIEW-CHANGE for the view already entered
+        }
+        if let Some(prev) = self.vc_latest.get(&from) {
+            if prev.new_view >= vc.new_view {
+                return Ok(()); // duplicate, or older than what it already sent
+            }
+        }
+        let mut sigs = SigBatch::default();
+        check_view_change(&self.rules(), &vc, &mut sigs)?;
+        sigs.verify(self.crypto.as_ref(), "view-change")?;
+        self.vc_latest.insert(from, vc);
+        self.view_change_progress(now, out);
+        Ok(())
+    }
+
+    /// After any VIEW-CHANGE: the f+1 rule, NEW-VIEW at the new primary, and
+    /// the new-view timer.
+    fn view_change_progress(&mut self, now: Time, out: &mut Out) {
+        // Liveness rule (§4.5.2): f+1 VIEW-CHANGEs for views above ours mean
+        // at least one honest replica wants to move: join the smallest.
+        let higher: Vec<u64> = self
+            .vc_latest
+            .values()
+            .filter(|vc| vc.new_view > self.view)
+            .map(|vc| vc.new_view)
+            .collect();
+        if higher.len() > self.f() {
+            if let Some(&target) = higher.iter().min() {
+                self.start_view_change(now, target, out);
+                return;
+            }
+        }
+        if self.active {
+            return;
+        }
+        let quorum = self.committee.quorum_2f1();
+        let for_target = self
+            .vc_latest
+            .values()
+            .filter(|vc| vc.new_view == self.view)
+            .count();
+        if for_target < quorum {
+            return;
+        }
+        if self.is_primary() {
+            self.send_new_view(now, out);
+        } else if !self.new_view_timer {
+            // §4.5.2: the timer starts once 2f+1 VIEW-CHANGEs for v+1 arrived.
+            self.new_view_timer = true;
+            out.push(Action::SetTimer {
+                timer: PbftTimer::NewView,
+                after: self.timeout(),
+            });
+        }
+    }
+
+    /// New primary with 2f+1 VIEW-CHANGEs for its view: V = the first 2f+1 by
+    /// replica id, O = `plan_new_view(V)` signed as pre-prepares of the view.
+    fn send_new_view(&mut self, now: Time, out: &mut Out) {
+        let view = self.view;
+        let quorum = self.committee.quorum_2f1();
+        let v: Vec<ViewChange> = self
+            .vc_latest
+            .values()
+            .filter(|vc| vc.new_view == view)
+            .take(quorum)
+            .cloned()
+            .collect();
+        let plan = plan_new_view(&v);
+        let o: Vec<PrePrepare> = plan
+            .entries
+            .iter()
+            .map(|(seq, _, batch)| self.sign_pre_prepare(view, *seq, batch.clone()))
+            .collect();
+        let sig = self
+            .crypto
+            .sign(domain::NEW_VIEW, &new_view_payload(view, &v, &o));
+        out.push(Action::Broadcast(PbftMessage::NewView(NewView {
+            view,
+            view_changes: v,
+            pre_prepares: o.clone(),
+            sig,
+        })));
+        self.enter_view(now, view, plan, o, out);
+    }
+
+    /// Safety rule 6 at a backup: NEW-VIEW for v+1 from primary(v+1), signed,
+    /// with 2f+1 valid VIEW-CHANGEs for v+1 from distinct replicas, and an O
+    /// equal to the one recomputed from V (same seqs, same digests, each a
+    /// pre-prepare of v+1 signed by its primary and bound to its batch).
+    fn on_new_view(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        nv: NewView,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
+        if nv.view < self.view || (nv.view == self.view && self.active) {
+            return Err(PbftError::StaleView {
+                view: nv.view,
+                current: self.view,
+            });
+        }
+        let primary = self.primary(nv.view);
+        if from != primary {
+            return Err(PbftError::NotPrimary {
+                from,
+                view: nv.view,
+            });
+        }
+        let rules = self.rules();
+        let mut senders = BTreeSet::new();
+        let mut sigs = SigBatch::default();
+        for vc in &nv.view_changes {
+            if vc.new_view != nv.view {
+                return Err(PbftError::BadNewView("VIEW-CHANGE for another view"));
+            }
+            if !senders.insert(vc.replica) {
+                return Err(PbftError::BadNewView("two VIEW-CHANGEs from one replica"));
+            }
+            // A VIEW-CHANGE this replica already verified is not checked twice.
+            if self.vc_latest.get(&vc.replica) != Some(vc) {
+                check_view_change(&rules, vc, &mut sigs)?;
+            }
+        }
+        if senders.len() < rules.quorum() {
+            return Err(PbftError::BadNewView("fewer than 2f+1 VIEW-CHANGEs"));
+        }
+        let plan = plan_new_view(&nv.view_changes);
+        if nv.pre_prepares.len() != plan.entries.len() {
+            return Err(PbftError::NewViewMismatch);
+        }
+        for (pp, (seq, digest, _)) in nv.pre_prepares.iter().zip(&plan.entries) {
+            if pp.view != nv.view || pp.seq != *seq || pp.digest != *digest {
+                return Err(PbftError::NewViewMismatch);
+            }
+            check_batch(pp, rules.max_batch)?;
+            push_pre_prepare(&rules, pp, &mut sigs);
+        }
+        sigs.push(
+            primary,
+            domain::NEW_VIEW,
+            new_view_payload(nv.view, &nv.view_changes, &nv.pre_prepares),
+            nv.sig,
+        );
+        sigs.verify(self.crypto.as_ref(), "new-view")?;
+        if self.view < nv.view || self.active {
+            self.leave_view(now, out);
+        }
+        for vc in &nv.view_changes {
+            self.vc_latest.insert(vc.replica, vc.clone());
+        }
+        self.enter_view(now, nv.view, plan, nv.pre_prepares, out);
+        Ok(())
+    }
+
+    /// Enters view `view` with O: adopts min-s as stable checkpoint if it has
+    /// reached it, accepts every pre-prepare of O (multicasting PREPARE at a
+    /// backup, also for seqs it already executed, so others can complete), and
+    /// replays messages that arrived early for this view.
+    fn enter_view(
+        &mut self,
+        now: Time,
+        view: u64,
+        plan: NewViewPlan,
+        o: Vec<PrePrepare>,
+        out: &mut Out,
+    ) {
+        self.view = view;
+        self.active = true;
+        self.view_changes_done += 1;
+        if self.new_view_timer {
+            self.new_view_timer = false;
+            out.push(Action::CancelTimer(PbftTimer::NewView));
+        }
+        if plan.min_s > self.low {
+            if self.last_executed >= plan.min_s
+                && self.own_states.get(&plan.min_s) == Some(&plan.stable_state)
+            {
+                self.advance_low(plan.min_s, plan.stable_state, plan.stable_proof);
+            } else {
+                self.behind_to = Some(self.behind_to.map_or(plan.min_s, |b| b.max(plan.min_s)));
+            }
+        }
+        self.vc_latest.retain(|_, vc| vc.new_view > view);
+        let primary = self.is_primary();
+        for pp in o {
+            if self.in_window(pp.seq).is_err() {
+                continue;
+            }
+            if primary && pp.seq > self.last_executed {
+                self.reproposed.extend(pp.batch.iter().map(|r| r.id));
+            }
+            self.accept_pre_prepare(pp, out);
+        }
+        self.next_seq = plan.max_s.max(self.low).max(self.last_executed) + 1;
+        self.replay_future(now, out);
+    }
+
+    // ----- messages for views not yet entered -------------------------------
+
+    fn buffer_future(&mut self, from: NodeId, msg: PbftMessage) -> Result<(), PbftError> {
+        let quota = self.future_quota();
+        let queue = self.future.entry(from).or_default();
+        if queue.len() >= quota {
+            return Err(PbftError::FutureBufferFull(from));
+        }
+        queue.push_back(msg);
+        Ok(())
+    }
+
+    fn drop_future_below(&mut self, view: u64) {
+        for queue in self.future.values_mut() {
+            queue.retain(|m| m.normal_case_view().is_some_and(|v| v >= view));
+        }
+        self.future.retain(|_, q| !q.is_empty());
+    }
+
+    /// Delivers buffered messages of the view just entered, in arrival order
+    /// per sender (senders in id order). Their rejections are not counted:
+    /// the node only counts the input being handled.
+    fn replay_future(&mut self, now: Time, out: &mut Out) {
+        self.drop_future_below(self.view);
+        let view = self.view;
+        let mut ready = Vec::new();
+        for (&from, queue) in self.future.iter_mut() {
+            let (now_due, later): (VecDeque<_>, VecDeque<_>) = queue
+                .drain(..)
+                .partition(|m| m.normal_case_view() == Some(view));
+            *queue = later;
+            ready.extend(now_due.into_iter().map(|m| (from, m)));
+        }
+        self.future.retain(|_, q| !q.is_empty());
+        for (from, msg) in ready {
+            let _ = self.on_message(now, from, msg, out);
+        }
+    }
+
+    // ----- dispatch ---------------------------------------------------------
+
+    fn on_message(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        msg: PbftMessage,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
+        if let Some(view) = msg.normal_case_view() {
+            if view < self.view {
+                return Err(PbftError::StaleView {
+                    view,
+                    current: self.view,
+                });
+            }
+            if view > self.view || !self.active {
+                // Early for a view not yet entered (its NEW-VIEW may still be
+                // in flight): keep it, within the sender's quota.
+                return self.buffer_future(from, msg);
+            }
+        }
+        match msg {
+            PbftMessage::PrePrepare(pp) => self.on_pre_prepare(from, pp, out),
+            PbftMessage::Prepare(p) => self.on_prepare(from, p, out),
+            PbftMessage::Commit(c) => self.on_commit(from, c, out),
+            PbftMessage::Checkpoint(cp) => self.on_checkpoint(from, cp),
+            PbftMessage::ViewChange(vc) => self.on_view_change(now, from, vc, out),
+            PbftMessage::NewView(nv) => self.on_new_view(now, from, nv, out),
+        }
+    }
+
+    fn on_timeout(&mut self, now: Time, timer: PbftTimer, out: &mut Out) {
+        match timer {
+            PbftTimer::Request => {
+                self.request_timer = false;
+                // §4.5.2: the primary is dead or censoring — suspect it.
+                if self.active && !self.is_primary() {
+                    self.start_view_change(now, self.view + 1, out);
+                }
+            }
+            PbftTimer::NewView => {
+                self.new_view_timer = false;
+                // §4.5.2: NEW-VIEW for v+1 did not come in time: try v+2.
+                if !self.active {
+                    self.start_view_change(now, self.view + 1, out);
+                }
+            }
+            PbftTimer::Batch => self.batch_timer = false,
+        }
+    }
+
+    /// After every input: the primary batches; a backup keeps its request
+    /// timer running exactly while it waits for a request to execute.
+    fn housekeeping(&mut self, now: Time, out: &mut Out) {
+        self.propose_ready(now, out);
+        let waiting = self.active && !self.is_primary() && !self.pool.is_empty();
+        let restart = std::mem::take(&mut self.restart_request_timer);
+        if waiting && (!self.request_timer || restart) {
+            self.request_timer = true;
+            out.push(Action::SetTimer {
+                timer: PbftTimer::Request,
+                after: self.timeout(),
+            });
+        } else if !waiting && self.request_timer {
+            self.request_timer = false;
+            out.push(Action::CancelTimer(PbftTimer::Request));
+        }
+    }
+
+    // ----- introspection (tests, metrics) -----------------------------------
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    /// h, the last stable checkpoint.
+    pub fn low_watermark(&self) -> u64 {
+        self.low
+    }
+    pub fn last_executed(&self) -> u64 {
+        self.last_executed
+    }
+    /// True between sending VIEW-CHANGE and accepting the NEW-VIEW.
+    pub fn is_changing_view(&self) -> bool {
+        !self.active
+    }
+    /// A stable checkpoint this replica has proof of but has not reached
+    /// (it would need state transfer, which is not implemented).
+    pub fn behind_to(&self) -> Option<u64> {
+        self.behind_to
+    }
+    /// Sequence numbers currently in the log.
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+}
+
+impl Protocol for Pbft {
+    const NAME: &'static str = "pbft";
+    type Message = PbftMessage;
+    type Timer = PbftTimer;
+    type Config = PbftConfig;
+    type Error = PbftError;
+
+    fn new(ctx: NodeContext, cfg: &PbftConfig) -> Pbft {
+        Pbft {
+            id: ctx.id,
+            committee: ctx.committee,
+            crypto: ctx.crypto,
+            batch: ctx.batch,
+            cfg: cfg.clone(),
+            view: 0,
+            active: true,
+            view_changes_done: 0,
+            failed_views: 0,
+            log: BTreeMap::new(),
+            low: 0,
+            stable_state: GENESIS,
+            stable_proof: Vec::new(),
+            checkpoints: BTreeMap::new(),
+            own_states: BTreeMap::new(),
+            last_executed: 0,
+            head: GENESIS,
+            behind_to: None,
+            next_seq: 1,
+            pool: RequestPool::new(cfg.pool_capacity.max(1)),
+            reproposed: BTreeSet::new(),
+            vc_latest: BTreeMap::new(),
+            future: BTreeMap::new(),
+            request_timer: false,
+            restart_request_timer: false,
+            new_view_timer: false,
+            batch_timer: false,
+        }
+    }
+
+    fn check_config(cfg: &PbftConfig) -> Result<(), ConfigIssue> {
+        cfg.check()
+    }
+
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<PbftMessage, PbftTimer>,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
+        let result = match input {
+            Input::Start => Ok(()),
+            Input::Request(req) => {
+                self.on_request(now, req);
+                Ok(())
+            }
+            Input::Timeout(timer) => {
+                self.on_timeout(now, timer, out);
+                Ok(())
+            }
+            Input::Message { from, msg } => self.on_message(now, from, msg, out),
+        };
+        self.housekeeping(now, out);
+        result
+    }
+
+    fn status(&self) -> Status {
+        let log: usize = self.log.values().map(Slot::entries).sum();
+        let checkpoints: usize = self.checkpoints.values().map(BTreeMap::len).sum();
+        let future: usize = self.future.values().map(VecDeque::len).sum();
+        Status {
+            view: self.view,
+            committed: self.last_executed,
+            view_changes: self.view_changes_done,
+            retained: log
+                + checkpoints
+                + self.own_states.len()
+                + self.vc_latest.len()
+                + future
+                + self.reproposed.len()
+                + self.pool.retained(),
+        }
+    }
+}
