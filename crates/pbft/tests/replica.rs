@@ -1,0 +1,664 @@
+//! Replica-level tests: one or a few replicas driven directly through
+//! `Protocol::handle` with hand-built, signed messages.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod common;
+
+use bft_core::{
+    Action, BatchConfig, CryptoKind, GENESIS, Input, NodeId, Protocol, Signature, batch_digest,
+};
+use bft_pbft::{
+    NewView, Pbft, PbftConfig, PbftMessage, PbftTimer, PrePrepare, domain, new_view_payload,
+    plan_new_view,
+};
+use common::{Net, Signer, broadcasts, feed, msg, replica, request};
+use std::time::Duration;
+
+const ONE: BatchConfig = BatchConfig {
+    max_size: 1,
+    max_delay: Duration::from_millis(1),
+};
+
+fn cfg() -> PbftConfig {
+    PbftConfig {
+        checkpoint_interval: 4,
+        window: 8,
+        ..PbftConfig::default()
+    }
+}
+
+/// Backup 1 of a 4-replica committee in view 0 (primary 0), real crypto.
+fn backup() -> (Signer, Pbft) {
+    let s = Signer::new(4, CryptoKind::Real);
+    let r = replica(&s, 1, &cfg(), ONE);
+    (s, r)
+}
+
+// ----- normal case ----------------------------------------------------------
+
+#[test]
+fn one_request_costs_2n_n_minus_1_messages_and_commits_everywhere() {
+    for (n, kind) in [
+        (4, CryptoKind::Real),
+        (5, CryptoKind::Model),
+        (7, CryptoKind::Model),
+    ] {
+        let s = Signer::new(n, kind);
+        let mut net = Net::new(&s, &cfg(), ONE);
+        net.request_all(&request(1, 0));
+        net.run();
+        let n = n as u64;
+        assert_eq!(net.sent("pre-prepare"), n - 1, "n={n}");
+        assert_eq!(net.sent("prepare"), (n - 1) * (n - 1), "n={n}");
+        assert_eq!(net.sent("commit"), n * (n - 1), "n={n}");
+        assert_eq!(net.sent.values().sum::<u64>(), 2 * n * (n - 1), "n={n}");
+        for l in &net.ledgers {
+            assert_eq!(l.len(), 1);
+            assert_eq!(l[0].slot, 1);
+            assert_eq!(l[0].parent, GENESIS);
+            assert_eq!(l[0].requests, vec![request(1, 0).id]);
+        }
+        assert!(net.rejected.is_empty(), "{:?}", net.rejected);
+        assert!(
+            net.timers.is_empty(),
+            "no timer left armed: {:?}",
+            net.timers
+        );
+        net.assert_safe();
+    }
+}
+
+#[test]
+fn prepared_needs_2f_backup_prepares_and_commit_needs_2f_plus_1_commits() {
+    let (s, mut r) = backup();
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    let (out, err) = feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    assert_eq!(err, None);
+    assert!(matches!(broadcasts(&out)[..], [PbftMessage::Prepare(p)] if p.replica == NodeId(1)));
+    // Commits arriving before the replica is prepared do not commit it.
+    for i in [0, 2, 3] {
+        let (out, err) = feed(&mut r, msg(i, PbftMessage::Commit(s.commit(i, 0, 1, d))));
+        assert_eq!(err, None);
+        assert!(
+            out.iter().all(|a| !matches!(a, Action::Commit(_))),
+            "not prepared yet"
+        );
+    }
+    // Own PREPARE + one more backup's = 2f: prepared → COMMIT, and with the
+    // three COMMITs already in, committed-local → execute.
+    let (out, err) = feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d))));
+    assert_eq!(err, None);
+    assert!(
+        broadcasts(&out)
+            .iter()
+            .any(|m| matches!(m, PbftMessage::Commit(_)))
+    );
+    let decided: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Commit(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].requests, vec![request(1, 0).id]);
+    assert_eq!(r.last_executed(), 1);
+}
+
+#[test]
+fn one_backup_prepare_short_of_2f_sends_no_commit() {
+    let (s, mut r) = backup();
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    // A PREPARE for another digest does not match.
+    let (out, err) = feed(
+        &mut r,
+        msg(
+            2,
+            PbftMessage::Prepare(s.prepare(2, 0, 1, batch_digest(&[request(9, 9)]))),
+        ),
+    );
+    assert_eq!(err, None);
+    assert!(broadcasts(&out).is_empty());
+    let (out, _) = feed(&mut r, msg(3, PbftMessage::Prepare(s.prepare(3, 0, 1, d))));
+    assert!(matches!(broadcasts(&out)[..], [PbftMessage::Commit(_)]));
+}
+
+// ----- rejections, each under its own reason --------------------------------
+
+#[test]
+fn pre_prepare_outside_the_watermarks_is_rejected() {
+    let (s, mut r) = backup();
+    for seq in [0, cfg().window + 1] {
+        let pp = s.pre_prepare(0, seq, vec![request(1, 0)]);
+        let (out, err) = feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+        assert_eq!(err, Some("outside-watermarks"), "seq {seq}");
+        assert!(broadcasts(&out).is_empty());
+    }
+    let pp = s.pre_prepare(0, cfg().window, vec![request(1, 0)]);
+    assert_eq!(
+        feed(&mut r, msg(0, PbftMessage::PrePrepare(pp))).1,
+        None,
+        "H itself is inside"
+    );
+}
+
+#[test]
+fn votes_outside_the_watermarks_are_rejected() {
+    let (s, mut r) = backup();
+    let d = batch_digest(&[request(1, 0)]);
+    let far = cfg().window + 1;
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Prepare(s.prepare(2, 0, far, d))),
+    );
+    assert_eq!(err, Some("outside-watermarks"));
+    let (_, err) = feed(&mut r, msg(2, PbftMessage::Commit(s.commit(2, 0, far, d))));
+    assert_eq!(err, Some("outside-watermarks"));
+}
+
+#[test]
+fn bad_signatures_are_rejected() {
+    let (s, mut r) = backup();
+    let mut pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    pp.sig.0[0] ^= 1;
+    assert_eq!(
+        feed(&mut r, msg(0, PbftMessage::PrePrepare(pp))).1,
+        Some("bad-signature")
+    );
+    // Signed by the right key over another seq.
+    let mut p = s.prepare(2, 0, 2, d);
+    p.seq = 1;
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::Prepare(p))).1,
+        Some("bad-signature")
+    );
+    let mut c = s.commit(2, 0, 1, d);
+    c.sig = Signature::ZERO;
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::Commit(c))).1,
+        Some("bad-signature")
+    );
+    // A PREPARE signature does not verify as a COMMIT (domain separation).
+    let p = s.prepare(3, 0, 1, d);
+    let as_commit = PbftMessage::Commit(p);
+    assert_eq!(feed(&mut r, msg(3, as_commit)).1, Some("bad-signature"));
+    let mut cp = s.checkpoint(2, 4, GENESIS);
+    cp.state.0[0] ^= 1;
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::Checkpoint(cp))).1,
+        Some("bad-signature")
+    );
+}
+
+#[test]
+fn prepare_from_the_primary_is_rejected() {
+    let (s, mut r) = backup();
+    let d = batch_digest(&[request(1, 0)]);
+    let (_, err) = feed(&mut r, msg(0, PbftMessage::Prepare(s.prepare(0, 0, 1, d))));
+    assert_eq!(err, Some("prepare-from-primary"));
+}
+
+#[test]
+fn duplicate_prepares_and_commits_from_one_sender_are_rejected() {
+    let (s, mut r) = backup();
+    let d = batch_digest(&[request(1, 0)]);
+    let other = batch_digest(&[request(2, 0)]);
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d)))).1,
+        None
+    );
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d)))).1,
+        Some("duplicate-prepare")
+    );
+    assert_eq!(
+        feed(
+            &mut r,
+            msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, other)))
+        )
+        .1,
+        Some("duplicate-prepare"),
+        "a second digest from one backup is no second vote"
+    );
+    assert_eq!(
+        feed(&mut r, msg(3, PbftMessage::Commit(s.commit(3, 0, 1, d)))).1,
+        None
+    );
+    assert_eq!(
+        feed(&mut r, msg(3, PbftMessage::Commit(s.commit(3, 0, 1, d)))).1,
+        Some("duplicate-commit")
+    );
+}
+
+#[test]
+fn relayed_vote_and_pre_prepare_from_a_backup_are_rejected() {
+    let (s, mut r) = backup();
+    let d = batch_digest(&[request(1, 0)]);
+    let (_, err) = feed(&mut r, msg(3, PbftMessage::Prepare(s.prepare(2, 0, 1, d))));
+    assert_eq!(err, Some("sender-mismatch"));
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::PrePrepare(pp))).1,
+        Some("not-primary")
+    );
+}
+
+#[test]
+fn second_pre_prepare_for_a_slot_is_rejected_and_a_conflicting_one_too() {
+    let (s, mut r) = backup();
+    let a = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let b = s.pre_prepare(0, 1, vec![request(2, 0)]);
+    assert_eq!(
+        feed(&mut r, msg(0, PbftMessage::PrePrepare(a.clone()))).1,
+        None
+    );
+    assert_eq!(
+        feed(&mut r, msg(0, PbftMessage::PrePrepare(b))).1,
+        Some("conflicting-pre-prepare")
+    );
+    assert_eq!(
+        feed(&mut r, msg(0, PbftMessage::PrePrepare(a))).1,
+        Some("duplicate-pre-prepare")
+    );
+}
+
+#[test]
+fn pre_prepare_whose_digest_does_not_bind_its_batch_is_rejected() {
+    let (s, mut r) = backup();
+    let mut pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    pp.batch = vec![request(6, 6)];
+    assert_eq!(
+        feed(&mut r, msg(0, PbftMessage::PrePrepare(pp))).1,
+        Some("digest-mismatch")
+    );
+    let big = s.pre_prepare(0, 1, vec![request(1, 0), request(1, 1)]);
+    assert_eq!(
+        feed(&mut r, msg(0, PbftMessage::PrePrepare(big))).1,
+        Some("batch-too-large")
+    );
+}
+
+#[test]
+fn stale_view_messages_are_rejected_and_future_ones_wait_for_their_view() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let mut r = replica(&s, 2, &cfg(), ONE);
+    // Move replica 2 to view 1 via a NEW-VIEW from primary 1 (empty O).
+    let v: Vec<_> = [0u16, 1, 3]
+        .iter()
+        .map(|&i| s.view_change(i, 1, vec![]))
+        .collect();
+    let nv = new_view(&s, 1, v, vec![]);
+    assert_eq!(feed(&mut r, msg(1, PbftMessage::NewView(nv))).1, None);
+    assert_eq!(r.status().view, 1);
+    let d = batch_digest(&[request(1, 0)]);
+    let (_, err) = feed(&mut r, msg(3, PbftMessage::Prepare(s.prepare(3, 0, 1, d))));
+    assert_eq!(err, Some("stale-view"));
+    // A PRE-PREPARE for view 2 waits; nothing is sent for it yet.
+    let pp = s.pre_prepare(2, 1, vec![request(1, 0)]);
+    let (out, err) = feed(&mut r, msg(2, PbftMessage::PrePrepare(pp)));
+    assert_eq!(err, None);
+    assert!(broadcasts(&out).is_empty());
+}
+
+// ----- checkpoints ----------------------------------------------------------
+
+#[test]
+fn checkpoint_off_the_interval_or_beyond_the_window_is_rejected() {
+    let (s, mut r) = backup();
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, 3, GENESIS))),
+    );
+    assert_eq!(err, Some("checkpoint-off-interval"));
+    let far = cfg().window + cfg().checkpoint_interval;
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, far, GENESIS))),
+    );
+    assert_eq!(err, Some("outside-watermarks"));
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, 4, GENESIS))),
+    );
+    assert_eq!(err, None);
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, 4, GENESIS))),
+    );
+    assert_eq!(err, Some("duplicate-checkpoint"));
+}
+
+#[test]
+fn stable_checkpoint_moves_the_low_watermark_and_discards_the_log() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    for k in 0..10 {
+        net.request_all(&request(1, k));
+        net.run();
+    }
+    net.assert_safe();
+    for (i, node) in net.nodes.iter().enumerate() {
+        assert_eq!(node.last_executed(), 10, "replica {i}");
+        assert_eq!(node.low_watermark(), 8, "checkpoints at 4 and 8 are stable");
+        assert_eq!(node.log_len(), 2, "only seqs 9 and 10 remain");
+    }
+    // K = 4: checkpoints after 4 and 8, each multicast by all n replicas.
+    assert_eq!(net.sent("checkpoint"), 2 * 4 * 3);
+}
+
+#[test]
+fn primary_stops_at_the_high_watermark_until_a_checkpoint_is_stable() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    // Nobody's CHECKPOINT gets through: h stays 0, so H = 8.
+    net.drop = Some(Box::new(|_, _, m| matches!(m, PbftMessage::Checkpoint(_))));
+    for k in 0..12 {
+        net.request_all(&request(1, k));
+    }
+    net.run();
+    for node in &net.nodes {
+        assert_eq!(node.last_executed(), 8, "proposals stop at H = h + L");
+        assert_eq!(node.low_watermark(), 0);
+    }
+    net.drop = None;
+    // The lost CHECKPOINTs for 4 arrive late (by hand): h = 4, H = 12.
+    for i in 0..4u16 {
+        let state = net.ledgers[0][3].block;
+        let cp = s.checkpoint(i, 4, state);
+        for to in (0..4u16).filter(|&t| t != i) {
+            net.queue
+                .push_back((NodeId(i), NodeId(to), PbftMessage::Checkpoint(cp.clone())));
+        }
+    }
+    net.run();
+    for node in &net.nodes {
+        assert_eq!(node.last_executed(), 12, "window moved: the rest commits");
+        assert_eq!(node.low_watermark(), 12, "and checkpoint 12 became stable");
+    }
+    net.assert_safe();
+}
+
+// ----- view change ----------------------------------------------------------
+
+fn new_view(s: &Signer, view: u64, v: Vec<bft_pbft::ViewChange>, o: Vec<PrePrepare>) -> NewView {
+    let primary = s.primary(view);
+    let sig = s.cryptos[primary.index()].sign(domain::NEW_VIEW, &new_view_payload(view, &v, &o));
+    NewView {
+        view,
+        view_changes: v,
+        pre_prepares: o,
+        sig,
+    }
+}
+
+/// V for view 2 (primary 2) where replica 0 prepared A at seq 1 in view 0 and
+/// replica 3 prepared B at seq 1 in view 1; nobody prepared seq 2; replica 2
+/// prepared C at seq 3 in view 0.
+fn mixed_views() -> (Signer, Vec<bft_pbft::ViewChange>) {
+    let s = Signer::new(4, CryptoKind::Real);
+    let a = s.cert(0, 1, vec![request(1, 0)]);
+    let b = s.cert(1, 1, vec![request(2, 0)]);
+    let c = s.cert(0, 3, vec![request(3, 0)]);
+    let v = vec![
+        s.view_change(0, 2, vec![a]),
+        s.view_change(2, 2, vec![c]),
+        s.view_change(3, 2, vec![b]),
+    ];
+    (s, v)
+}
+
+#[test]
+fn o_takes_the_highest_view_certificate_and_fills_gaps_with_nulls() {
+    let (_, v) = mixed_views();
+    let plan = plan_new_view(&v);
+    assert_eq!((plan.min_s, plan.max_s), (0, 3));
+    let digests: Vec<_> = plan.entries.iter().map(|(s, d, _)| (*s, *d)).collect();
+    assert_eq!(
+        digests,
+        vec![
+            (1, batch_digest(&[request(2, 0)])), // view 1 beats view 0
+            (2, batch_digest(&[])),              // no certificate: null
+            (3, batch_digest(&[request(3, 0)])),
+        ]
+    );
+}
+
+#[test]
+fn new_view_with_correct_o_is_accepted_and_o_is_prepared() {
+    let (s, v) = mixed_views();
+    let mut r = replica(&s, 1, &cfg(), ONE);
+    let o = vec![
+        s.pre_prepare(2, 1, vec![request(2, 0)]),
+        s.pre_prepare(2, 2, vec![]),
+        s.pre_prepare(2, 3, vec![request(3, 0)]),
+    ];
+    let (out, err) = feed(&mut r, msg(2, PbftMessage::NewView(new_view(&s, 2, v, o))));
+    assert_eq!(err, None);
+    assert_eq!(r.status().view, 2);
+    assert_eq!(r.status().view_changes, 1);
+    assert!(!r.is_changing_view());
+    let prepared: Vec<(u64, u64)> = broadcasts(&out)
+        .iter()
+        .filter_map(|m| match m {
+            PbftMessage::Prepare(p) => Some((p.view, p.seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(prepared, vec![(2, 1), (2, 2), (2, 3)]);
+}
+
+#[test]
+fn new_view_whose_o_uses_the_lowest_view_certificate_is_rejected() {
+    let (s, v) = mixed_views();
+    let mut r = replica(&s, 1, &cfg(), ONE);
+    let o = vec![
+        s.pre_prepare(2, 1, vec![request(1, 0)]), // view 0's A instead of view 1's B
+        s.pre_prepare(2, 2, vec![]),
+        s.pre_prepare(2, 3, vec![request(3, 0)]),
+    ];
+    let (out, err) = feed(&mut r, msg(2, PbftMessage::NewView(new_view(&s, 2, v, o))));
+    assert_eq!(err, Some("new-view-mismatch"));
+    assert!(broadcasts(&out).is_empty());
+    assert_eq!(r.status().view, 0);
+}
+
+#[test]
+fn new_view_whose_o_has_a_gap_instead_of_a_null_is_rejected() {
+    let (s, v) = mixed_views();
+    let gap = vec![
+        s.pre_prepare(2, 1, vec![request(2, 0)]),
+        s.pre_prepare(2, 3, vec![request(3, 0)]),
+    ];
+    let mut r = replica(&s, 1, &cfg(), ONE);
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::NewView(new_view(&s, 2, v.clone(), gap))),
+    );
+    assert_eq!(err, Some("new-view-mismatch"));
+    // Filling the gap with a client request instead of a null is no better.
+    let filled = vec![
+        s.pre_prepare(2, 1, vec![request(2, 0)]),
+        s.pre_prepare(2, 2, vec![request(4, 0)]),
+        s.pre_prepare(2, 3, vec![request(3, 0)]),
+    ];
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::NewView(new_view(&s, 2, v, filled))),
+    );
+    assert_eq!(err, Some("new-view-mismatch"));
+    assert_eq!(r.status().view, 0);
+}
+
+#[test]
+fn new_view_without_a_quorum_or_from_the_wrong_primary_is_rejected() {
+    let (s, mut v) = mixed_views();
+    let mut r = replica(&s, 1, &cfg(), ONE);
+    let o = vec![
+        s.pre_prepare(2, 1, vec![request(2, 0)]),
+        s.pre_prepare(2, 2, vec![]),
+        s.pre_prepare(2, 3, vec![request(3, 0)]),
+    ];
+    let nv = new_view(&s, 2, v.clone(), o.clone());
+    assert_eq!(
+        feed(&mut r, msg(3, PbftMessage::NewView(nv))).1,
+        Some("not-primary")
+    );
+    v.pop();
+    let short = new_view(&s, 2, v.clone(), o[..1].to_vec());
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::NewView(short))).1,
+        Some("bad-new-view")
+    );
+    v.push(v[0].clone());
+    let dup = new_view(&s, 2, v, o);
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::NewView(dup))).1,
+        Some("bad-new-view")
+    );
+}
+
+#[test]
+fn view_change_with_a_forged_certificate_is_rejected() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let mut r = replica(&s, 1, &cfg(), ONE);
+    // Only f prepares: not a prepared certificate.
+    let mut cert = s.cert(0, 1, vec![request(1, 0)]);
+    cert.prepares.truncate(1);
+    let vc = s.view_change(2, 1, vec![cert]);
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::ViewChange(vc))).1,
+        Some("bad-prepared-cert")
+    );
+    // The primary's PREPARE counted as a backup's.
+    let mut cert = s.cert(0, 1, vec![request(1, 0)]);
+    cert.prepares[1] = s.prepare(0, 0, 1, cert.pre_prepare.digest);
+    let vc = s.view_change(2, 1, vec![cert]);
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::ViewChange(vc))).1,
+        Some("bad-prepared-cert")
+    );
+    // A certificate stripped after signing breaks the VIEW-CHANGE signature.
+    let mut vc = s.view_change(2, 1, vec![s.cert(0, 1, vec![request(1, 0)])]);
+    vc.prepared.clear();
+    assert_eq!(
+        feed(&mut r, msg(2, PbftMessage::ViewChange(vc))).1,
+        Some("bad-signature")
+    );
+}
+
+#[test]
+fn view_change_carries_the_prepared_certificate() {
+    let (s, mut r) = backup();
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d))));
+    let (out, err) = feed(&mut r, Input::Timeout(PbftTimer::Request));
+    assert_eq!(err, None);
+    assert!(r.is_changing_view());
+    let vc = match broadcasts(&out)[..] {
+        [PbftMessage::ViewChange(vc)] => vc.clone(),
+        ref other => panic!("expected one VIEW-CHANGE, got {other:?}"),
+    };
+    assert_eq!((vc.new_view, vc.stable_seq), (1, 0));
+    assert_eq!(vc.prepared.len(), 1);
+    assert_eq!(vc.prepared[0].pre_prepare.digest, d);
+    assert_eq!(vc.prepared[0].prepares.len(), 2);
+    // Another replica accepts it.
+    let mut other = replica(&s, 3, &cfg(), ONE);
+    assert_eq!(
+        feed(&mut other, msg(1, PbftMessage::ViewChange(vc))).1,
+        None
+    );
+}
+
+#[test]
+fn f_plus_1_view_changes_make_a_replica_join_the_smallest_higher_view() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let mut r = replica(&s, 3, &cfg(), ONE);
+    let (out, _) = feed(
+        &mut r,
+        msg(1, PbftMessage::ViewChange(s.view_change(1, 2, vec![]))),
+    );
+    assert!(broadcasts(&out).is_empty(), "f VIEW-CHANGEs are not enough");
+    let (out, _) = feed(
+        &mut r,
+        msg(2, PbftMessage::ViewChange(s.view_change(2, 5, vec![]))),
+    );
+    assert!(matches!(broadcasts(&out)[..], [PbftMessage::ViewChange(vc)] if vc.new_view == 2));
+    assert_eq!(r.status().view, 2);
+}
+
+#[test]
+fn view_inflation_by_f_replicas_moves_nobody_and_stays_bounded() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let mut r = replica(&s, 3, &cfg(), ONE);
+    for view in 1..200u64 {
+        let (out, _) = feed(
+            &mut r,
+            msg(1, PbftMessage::ViewChange(s.view_change(1, view, vec![]))),
+        );
+        assert!(broadcasts(&out).is_empty());
+    }
+    assert_eq!(r.status().view, 0);
+    assert!(r.status().retained <= 2, "one VIEW-CHANGE kept per sender");
+}
+
+#[test]
+fn silent_primary_is_replaced_and_the_pending_request_commits() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    net.silent.insert(NodeId(0));
+    net.request_all(&request(1, 0));
+    net.run();
+    assert!(net.ledgers.iter().all(Vec::is_empty));
+    let backups = [NodeId(1), NodeId(2), NodeId(3)];
+    assert!(
+        backups
+            .iter()
+            .all(|&b| net.timers.contains(&(b, PbftTimer::Request)))
+    );
+    net.fire(PbftTimer::Request, &backups);
+    for &b in &backups {
+        let st = net.nodes[b.index()].status();
+        assert_eq!((st.view, st.view_changes, st.committed), (1, 1, 1), "{b:?}");
+        assert_eq!(net.ledgers[b.index()][0].requests, vec![request(1, 0).id]);
+    }
+    assert_eq!(net.sent("view-change"), 3 * 3);
+    assert_eq!(net.sent("new-view"), 3);
+    net.assert_safe();
+}
+
+#[test]
+fn unanswered_view_change_times_out_into_the_next_view_with_a_doubled_timer() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    // Primary 0 and the next primary 1 are both silent: view 1 never starts.
+    net.silent.extend([NodeId(0), NodeId(1)]);
+    net.request_all(&request(1, 0));
+    net.run();
+    net.fire(PbftTimer::Request, &[NodeId(1), NodeId(2), NodeId(3)]);
+    // 2 and 3 reach only 2 < 2f+1 VIEW-CHANGEs with 1 silent... the silent
+    // node's own view change is not heard, so no new-view timer starts.
+    assert!(!net.timers.contains(&(NodeId(2), PbftTimer::NewView)));
+    // Let node 1 speak again: its VIEW-CHANGE completes the quorum at 2, 3,
+    // and they arm the new-view timer (node 1 itself stays silent as primary).
+    net.silent.remove(&NodeId(1));
+    let vc1 = s.view_change(1, 1, vec![]);
+    for to in [2u16, 3] {
+        net.queue
+            .push_back((NodeId(1), NodeId(to), PbftMessage::ViewChange(vc1.clone())));
+    }
+    net.silent.insert(NodeId(1));
+    net.run();
+    assert!(net.timers.contains(&(NodeId(2), PbftTimer::NewView)));
+    net.fire(PbftTimer::NewView, &[NodeId(2), NodeId(3)]);
+    for b in [2, 3] {
+        assert_eq!(net.nodes[b].status().view, 2, "moved on to view 2");
+        assert!(net.nodes[b].is_changing_view());
+    }
+}
