@@ -1,0 +1,40 @@
+//! bftbench: scenario files, runs, records. The binary in `main.rs` is the
+//! only place `anyhow` appears.
+
+pub mod record;
+pub mod run;
+pub mod scenario;
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{}: cannot read: {source}", .file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", .file.display())]
+    Parse {
+        file: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{}: {key} = {value}: {reason}", .file.display())]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Sim(#[from] bft_sim::SimError),
+    #[error("{}: cannot write: {source}", .file.display())]
+    Write {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode the record: {0}")]
+    Json(#[from] serde_json::Error),
+}

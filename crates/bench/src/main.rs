@@ -1,0 +1,195 @@
+//! `bftbench`: run BFT protocols side by side and measure what each costs.
+
+use anyhow::{Context, Result};
+use bft_core::CryptoKind;
+use bftbench::run;
+use bftbench::scenario::{Overrides, ProtocolName, Runtime, Scenario, display_path};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "bftbench",
+    version,
+    about = "Run PBFT, QBFT and chained HotStuff side by side and measure what each costs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone, Debug, Default)]
+struct OverrideArgs {
+    /// pbft | qbft | hotstuff (overrides `protocol`)
+    #[arg(long)]
+    protocol: Option<ProtocolName>,
+    /// Number of replicas (overrides `nodes`)
+    #[arg(long)]
+    nodes: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// sim | quic
+    #[arg(long)]
+    runtime: Option<Runtime>,
+    /// real | model
+    #[arg(long, value_parser = parse_crypto)]
+    crypto: Option<CryptoKind>,
+    /// e.g. 10s, 500ms
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario, print a summary and write its JSON record.
+    Run {
+        scenario: PathBuf,
+        #[command(flatten)]
+        overrides: OverrideArgs,
+        /// Where to write the JSON record (default: results/<protocol>-n<N>-<runtime>.json)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a scenario file without running it.
+    Validate { scenario: PathBuf },
+}
+
+fn parse_crypto(s: &str) -> Result<CryptoKind, String> {
+    match s {
+        "real" => Ok(CryptoKind::Real),
+        "model" => Ok(CryptoKind::Model),
+        other => Err(format!(
+            "unknown crypto \"{other}\": expected real or model"
+        )),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match main_inner() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn main_inner() -> Result<std::process::ExitCode> {
+    match Cli::parse().command {
+        Command::Run {
+            scenario,
+            overrides,
+            out,
+        } => run_command(&scenario, overrides, out),
+        Command::Validate { scenario } => {
+            let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
+            println!(
+                "{}: ok ({} n={} f={} runtime={:?} crypto={})",
+                display_path(&scenario).display(),
+                s.protocol,
+                s.nodes,
+                s.f(),
+                s.runtime,
+                s.crypto.as_str()
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn overrides(a: OverrideArgs) -> Overrides {
+    Overrides {
+        protocol: a.protocol,
+        nodes: a.nodes,
+        seed: a.seed,
+        runtime: a.runtime,
+        crypto: a.crypto,
+        duration: a.duration,
+    }
+}
+
+fn run_command(
+    path: &Path,
+    args: OverrideArgs,
+    out: Option<PathBuf>,
+) -> Result<std::process::ExitCode> {
+    let scenario = Scenario::load(&display_path(path), &overrides(args))?;
+    if let Some(k) = scenario.faulty_beyond_f() {
+        eprintln!(
+            "warning: {k} faulty nodes exceed f = {}: safety and liveness are not promised",
+            scenario.f()
+        );
+    }
+    let bar = Bar::new(format!("{} n={}", scenario.protocol, scenario.nodes));
+    let record = run::run(&scenario, &mut |fraction| bar.set(fraction))?;
+    bar.finish();
+    print!("{}", run::summary(&record));
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "results/{}-n{}-{}.json",
+            record.protocol, record.n, record.runtime
+        ))
+    });
+    write_json(&out, &record)?;
+    println!("  record                  {}", out.display());
+    if !record.safety_violations.is_empty() {
+        eprintln!(
+            "safety violated; replay with: bftbench run {} --seed {}",
+            path.display(),
+            record.seed
+        );
+        return Ok(std::process::ExitCode::from(1));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A progress bar on stderr that appears only after a second, and only on a
+/// terminal.
+struct Bar {
+    bar: ProgressBar,
+    started: Instant,
+    shown: std::cell::Cell<bool>,
+}
+
+impl Bar {
+    fn new(label: String) -> Bar {
+        let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden());
+        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {percent}% {elapsed}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label);
+        Bar {
+            bar,
+            started: Instant::now(),
+            shown: std::cell::Cell::new(false),
+        }
+    }
+    fn set(&self, fraction: f64) {
+        if !self.shown.get()
+            && self.started.elapsed() > Duration::from_secs(1)
+            && std::io::stderr().is_terminal()
+        {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.shown.set(true);
+        }
+        self.bar.set_position((fraction * 1000.0) as u64);
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

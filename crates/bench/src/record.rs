@@ -1,0 +1,123 @@
+//! The machine-readable result of one run: what `bftbench run` writes and
+//! what sweeps, tables and plots read. Plots are made from these files only.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyMs {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KindRecord {
+    pub count: u64,
+    pub bytes: u64,
+    pub per_decision: f64,
+    pub bytes_per_decision: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub git_rev: String,
+    pub cores: usize,
+    pub os: String,
+    pub arch: String,
+    pub bftbench_version: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub id: u16,
+    pub view: u64,
+    pub committed: u64,
+    pub view_changes: u64,
+    pub retained: usize,
+    pub messages_sent: u64,
+    pub bytes_sent: u64,
+    pub rejected: u64,
+    /// Virtual CPU seconds (sim) or process CPU seconds (quic).
+    pub cpu_s: f64,
+    pub faulty: bool,
+    pub byzantine: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The resolved scenario (file plus overrides), as TOML-compatible JSON.
+    pub scenario: serde_json::Value,
+    pub protocol: String,
+    pub n: usize,
+    pub f: usize,
+    pub runtime: String,
+    pub crypto: String,
+    pub seed: u64,
+    pub git_rev: String,
+    pub environment: Environment,
+    /// Slots committed by every honest replica without a fault.
+    pub decisions: u64,
+    pub requests_issued: u64,
+    pub requests_committed: u64,
+    /// Virtual (sim) or wall-clock (quic) seconds the run covered.
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub throughput_tx_s: f64,
+    pub decisions_per_s: f64,
+    pub latency_ms: LatencyMs,
+    pub messages_per_decision: f64,
+    pub bytes_per_decision: f64,
+    pub messages_by_kind: BTreeMap<String, KindRecord>,
+    pub client_messages: u64,
+    pub client_bytes: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub view_changes: u64,
+    pub safety_violations: Vec<String>,
+    pub nodes: Vec<NodeRecord>,
+    pub events: u64,
+    pub trace_hash: String,
+    pub wall_s: f64,
+    /// Latency CDF points (ms, fraction), for plots.
+    #[serde(default)]
+    pub latency_cdf: Vec<(f64, f64)>,
+}
+
+impl Environment {
+    pub fn current() -> Environment {
+        Environment {
+            git_rev: git_rev(),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            bftbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// `git rev-parse --short HEAD`, with `-dirty` for uncommitted changes, or
+/// "unknown" outside a checkout.
+pub fn git_rev() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(rev) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty { format!("{rev}-dirty") } else { rev }
+        }
+        None => "unknown".to_string(),
+    }
+}

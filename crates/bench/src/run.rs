@@ -1,0 +1,250 @@
+//! One scenario, one run: the protocol is a generic parameter chosen from the
+//! scenario's `protocol` line.
+
+use crate::BenchError;
+use crate::record::{Environment, KindRecord, LatencyMs, NodeRecord, Record};
+use crate::scenario::{ProtocolName, Runtime, Scenario};
+use bft_core::Protocol;
+use bft_sim::{SimConfig, SimReport, Simulation};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Called with the fraction of virtual time done, so a CLI can draw progress.
+pub type Progress<'a> = &'a mut dyn FnMut(f64);
+
+/// Runs a scenario to completion and returns its record.
+pub fn run(scenario: &Scenario, progress: Progress<'_>) -> Result<Record, BenchError> {
+    match scenario.runtime {
+        Runtime::Sim => match scenario.protocol {
+            ProtocolName::Pbft => {
+                run_sim::<bft_pbft::Pbft>(scenario, scenario.pbft.clone(), progress)
+            }
+            ProtocolName::Qbft => {
+                run_sim::<bft_qbft::Qbft>(scenario, scenario.qbft.clone(), progress)
+            }
+            ProtocolName::Hotstuff => {
+                run_sim::<bft_hotstuff::HotStuff>(scenario, scenario.hotstuff.clone(), progress)
+            }
+        },
+        Runtime::Quic => Err(BenchError::Unsupported(
+            "runtime = \"quic\" is not built yet (see the QUIC network issue)".into(),
+        )),
+    }
+}
+
+/// The simulator configuration a scenario describes.
+pub fn sim_config(s: &Scenario) -> SimConfig {
+    SimConfig {
+        nodes: s.nodes,
+        seed: s.seed,
+        crypto: s.crypto,
+        cost: s.cost,
+        duration: s.duration,
+        network: s.network.clone(),
+        load: s.load.clone(),
+        batch: s.batch,
+        faults: s.faults.clone(),
+        keep_ledgers: false,
+        ..SimConfig::default()
+    }
+}
+
+fn run_sim<P: Protocol>(
+    scenario: &Scenario,
+    proto: P::Config,
+    progress: Progress<'_>,
+) -> Result<Record, BenchError> {
+    let started = Instant::now();
+    let mut sim = Simulation::<P>::new(sim_config(scenario), proto)?;
+    let end = scenario.duration;
+    const STEPS: u32 = 100;
+    for step in 1..=STEPS {
+        sim.run_until(bft_core::Time::from_duration(end * step / STEPS));
+        progress(f64::from(step) / f64::from(STEPS));
+    }
+    let report = sim.report();
+    let cdf = latency_cdf(sim.latency_histogram());
+    Ok(record(scenario, &report, cdf, started.elapsed()))
+}
+
+/// Up to ~200 (latency ms, cumulative fraction) points.
+fn latency_cdf(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut points = Vec::new();
+    for i in 0..=200u32 {
+        let q = f64::from(i) / 200.0;
+        points.push((h.value_at_quantile(q) as f64 / 1e6, q));
+    }
+    points.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    points
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Divides, giving 0 for a run that decided nothing.
+fn per(x: u64, decisions: u64) -> f64 {
+    if decisions == 0 {
+        0.0
+    } else {
+        x as f64 / decisions as f64
+    }
+}
+
+pub fn record(s: &Scenario, r: &SimReport, latency_cdf: Vec<(f64, f64)>, wall: Duration) -> Record {
+    let decisions = r.max_decisions;
+    let total = r.stats.total_sent();
+    let messages_by_kind: BTreeMap<String, KindRecord> = r
+        .stats
+        .sent
+        .to_sorted()
+        .into_iter()
+        .map(|(k, c)| {
+            let rec = KindRecord {
+                count: c.count,
+                bytes: c.bytes,
+                per_decision: per(c.count, decisions),
+                bytes_per_decision: per(c.bytes, decisions),
+            };
+            (k, rec)
+        })
+        .collect();
+    let duration_s = r.end_time.as_secs_f64();
+    let env = Environment::current();
+    Record {
+        scenario: serde_json::to_value(s).unwrap_or(serde_json::Value::Null),
+        protocol: s.protocol.to_string(),
+        n: s.nodes,
+        f: s.f(),
+        runtime: "sim".into(),
+        crypto: s.crypto.as_str().into(),
+        seed: s.seed,
+        git_rev: env.git_rev.clone(),
+        environment: env,
+        decisions,
+        requests_issued: r.requests_issued,
+        requests_committed: r.requests_committed,
+        duration_s,
+        warmup_s: s.load.warmup.as_secs_f64(),
+        throughput_tx_s: r.throughput(s.load.warmup),
+        decisions_per_s: if duration_s > 0.0 {
+            decisions as f64 / duration_s
+        } else {
+            0.0
+        },
+        latency_ms: LatencyMs {
+            p50: ms(r.latency.p50),
+            p90: ms(r.latency.p90),
+            p99: ms(r.latency.p99),
+            p999: ms(r.latency.p999),
+            max: ms(r.latency.max),
+            mean: ms(r.latency.mean),
+            count: r.latency.count,
+        },
+        messages_per_decision: per(total.count, decisions),
+        bytes_per_decision: per(total.bytes, decisions),
+        messages_by_kind,
+        client_messages: r.client_messages,
+        client_bytes: r.client_bytes,
+        rejected: r.stats.rejected.to_sorted(),
+        view_changes: r.view_changes,
+        safety_violations: r.violations.clone(),
+        nodes: r
+            .nodes
+            .iter()
+            .map(|n| NodeRecord {
+                id: n.id.0,
+                view: n.status.view,
+                committed: n.status.committed,
+                view_changes: n.status.view_changes,
+                retained: n.status.retained,
+                messages_sent: n.sent.count,
+                bytes_sent: n.sent.bytes,
+                rejected: n.rejected,
+                cpu_s: n.cpu.as_secs_f64(),
+                faulty: n.faulty,
+                byzantine: n.byzantine,
+            })
+            .collect(),
+        events: r.events,
+        trace_hash: r.trace_hash.0.iter().map(|b| format!("{b:02x}")).collect(),
+        wall_s: wall.as_secs_f64(),
+        latency_cdf,
+    }
+}
+
+/// A short human summary of a record.
+pub fn summary(r: &Record) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, k: &str, v: String| out.push_str(&format!("  {k:<24}{v}\n"));
+    out.push_str(&format!(
+        "{} n={} f={} runtime={} crypto={} seed={}\n",
+        r.protocol, r.n, r.f, r.runtime, r.crypto, r.seed
+    ));
+    line(
+        &mut out,
+        "decisions",
+        format!("{} ({:.1}/s)", r.decisions, r.decisions_per_s),
+    );
+    line(
+        &mut out,
+        "requests committed",
+        format!(
+            "{} of {} issued ({:.0} tx/s)",
+            r.requests_committed, r.requests_issued, r.throughput_tx_s
+        ),
+    );
+    let l = &r.latency_ms;
+    line(
+        &mut out,
+        "latency ms",
+        format!(
+            "p50 {:.2}  p90 {:.2}  p99 {:.2}  p999 {:.2}  max {:.2}",
+            l.p50, l.p90, l.p99, l.p999, l.max
+        ),
+    );
+    line(
+        &mut out,
+        "per decision",
+        format!(
+            "{:.2} messages, {:.0} bytes",
+            r.messages_per_decision, r.bytes_per_decision
+        ),
+    );
+    for (kind, k) in &r.messages_by_kind {
+        line(
+            &mut out,
+            &format!("  {kind}"),
+            format!(
+                "{:>10.2} msgs/decision {:>12.0} B/decision",
+                k.per_decision, k.bytes_per_decision
+            ),
+        );
+    }
+    line(&mut out, "view changes", r.view_changes.to_string());
+    let rejected: u64 = r.rejected.values().sum();
+    line(
+        &mut out,
+        "rejected inputs",
+        format!("{rejected} {:?}", r.rejected),
+    );
+    let verdict = if r.safety_violations.is_empty() {
+        "safe (oracle: no violation)".to_string()
+    } else {
+        format!(
+            "{} VIOLATIONS, first: {}",
+            r.safety_violations.len(),
+            r.safety_violations[0]
+        )
+    };
+    line(&mut out, "safety", verdict);
+    line(
+        &mut out,
+        "wall time",
+        format!("{:.2}s ({} events)", r.wall_s, r.events),
+    );
+    out
+}

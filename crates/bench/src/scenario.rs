@@ -1,0 +1,442 @@
+//! Scenario files: one TOML schema drives every run.
+//!
+//! ```toml
+//! protocol = "hotstuff"   # pbft | qbft | hotstuff — the one line to swap
+//! nodes = 4
+//! runtime = "sim"         # sim (quic comes with the network crate)
+//! duration = "10s"
+//! seed = 1
+//! crypto = "model"        # real | model
+//! [load]     mode, rate | outstanding, clients, tx_size, total, warmup
+//! [batch]    max_size, max_delay
+//! [network]  model = fixed | uniform | regions, delay, min, max, loss, partitions
+//! [[faults]] node, behaviour = crash | silent, at, until
+//! [cost]     crypto cost model (virtual CPU per operation)
+//! [pbft] [qbft] [hotstuff]   protocol knobs
+//! [sweep]    protocol = [...], nodes = [...], rate = [...], batch_size = [...], ...
+//! ```
+//!
+//! Unknown keys and impossible values are errors naming the file, the key and
+//! the value.
+
+use crate::BenchError;
+use bft_core::{BatchConfig, CryptoKind, Protocol};
+use bft_crypto::CostModel;
+use bft_hotstuff::HotStuffConfig;
+use bft_pbft::PbftConfig;
+use bft_qbft::QbftConfig;
+use bft_sim::{Fault, LoadConfig, LoadMode, NetworkConfig};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtocolName {
+    Pbft,
+    Qbft,
+    Hotstuff,
+}
+
+impl ProtocolName {
+    pub const ALL: [ProtocolName; 3] = [
+        ProtocolName::Pbft,
+        ProtocolName::Qbft,
+        ProtocolName::Hotstuff,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtocolName::Pbft => "pbft",
+            ProtocolName::Qbft => "qbft",
+            ProtocolName::Hotstuff => "hotstuff",
+        }
+    }
+}
+
+impl fmt::Display for ProtocolName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ProtocolName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pbft" => Ok(ProtocolName::Pbft),
+            "qbft" => Ok(ProtocolName::Qbft),
+            "hotstuff" => Ok(ProtocolName::Hotstuff),
+            other => Err(format!(
+                "unknown protocol \"{other}\": expected pbft, qbft or hotstuff"
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    Sim,
+    Quic,
+}
+
+impl std::str::FromStr for Runtime {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sim" => Ok(Runtime::Sim),
+            "quic" => Ok(Runtime::Quic),
+            other => Err(format!("unknown runtime \"{other}\": expected sim or quic")),
+        }
+    }
+}
+
+/// The axes of a sweep; every combination is one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepAxes {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protocol: Vec<ProtocolName>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<usize>,
+    /// Open-loop offered load, requests/s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate: Vec<f64>,
+    /// Closed-loop requests in flight per client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outstanding: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_size: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tx_size: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seed: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub protocol: ProtocolName,
+    pub nodes: usize,
+    #[serde(default = "default_runtime")]
+    pub runtime: Runtime,
+    #[serde(with = "humantime_serde", default = "default_duration")]
+    pub duration: Duration,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default = "default_crypto")]
+    pub crypto: CryptoKind,
+    #[serde(default)]
+    pub load: LoadConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    #[serde(default)]
+    pub network: NetworkConfig,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+    #[serde(default)]
+    pub cost: CostModel,
+    #[serde(default)]
+    pub pbft: PbftConfig,
+    #[serde(default)]
+    pub qbft: QbftConfig,
+    #[serde(default)]
+    pub hotstuff: HotStuffConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepAxes>,
+}
+
+fn default_runtime() -> Runtime {
+    Runtime::Sim
+}
+fn default_duration() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_crypto() -> CryptoKind {
+    CryptoKind::Model
+}
+
+/// Largest committee a scenario may ask for.
+pub const MAX_NODES: usize = 1024;
+
+/// Flags given on the command line, which override the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub protocol: Option<ProtocolName>,
+    pub nodes: Option<usize>,
+    pub seed: Option<u64>,
+    pub runtime: Option<Runtime>,
+    pub crypto: Option<CryptoKind>,
+    pub duration: Option<Duration>,
+}
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Scenario, BenchError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BenchError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let mut s = Scenario::parse(&text, path)?;
+        s.apply(overrides);
+        s.validate(path)?;
+        Ok(s)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, BenchError> {
+        toml::from_str(text).map_err(|e| BenchError::Parse {
+            file: path.to_path_buf(),
+            source: e,
+        })
+    }
+
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(p) = o.protocol {
+            self.protocol = p;
+        }
+        if let Some(n) = o.nodes {
+            self.nodes = n;
+        }
+        if let Some(s) = o.seed {
+            self.seed = s;
+        }
+        if let Some(r) = o.runtime {
+            self.runtime = r;
+        }
+        if let Some(c) = o.crypto {
+            self.crypto = c;
+        }
+        if let Some(d) = o.duration {
+            self.duration = d;
+        }
+    }
+
+    /// Checks values the schema cannot: the error names file, key and value.
+    pub fn validate(&self, file: &Path) -> Result<(), BenchError> {
+        let bad = |key: &str, value: String, reason: &str| BenchError::Invalid {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            value,
+            reason: reason.to_string(),
+        };
+        if self.nodes < 4 {
+            return Err(bad(
+                "nodes",
+                self.nodes.to_string(),
+                "need at least 4 for f ≥ 1",
+            ));
+        }
+        if self.nodes > MAX_NODES {
+            return Err(bad(
+                "nodes",
+                self.nodes.to_string(),
+                "at most 1024 replicas are supported",
+            ));
+        }
+        if self.duration.is_zero() {
+            return Err(bad(
+                "duration",
+                "0s".into(),
+                "a run needs a positive duration",
+            ));
+        }
+        if self.runtime == Runtime::Quic {
+            return Err(bad(
+                "runtime",
+                "\"quic\"".into(),
+                "the QUIC runtime is not built yet (see the QUIC network issue); use \"sim\"",
+            ));
+        }
+        if self.batch.max_size == 0 {
+            return Err(bad(
+                "batch.max_size",
+                "0".into(),
+                "a batch holds at least one request",
+            ));
+        }
+        let batch_bytes = self.batch.max_size.saturating_mul(self.load.tx_size + 16);
+        if batch_bytes > bft_core::codec::DEFAULT_MAX_FRAME / 2 {
+            return Err(bad(
+                "batch.max_size",
+                self.batch.max_size.to_string(),
+                "batch.max_size × load.tx_size exceeds half the 16 MiB frame limit",
+            ));
+        }
+        if let LoadMode::Closed { outstanding: 0 } = self.load.mode {
+            return Err(bad(
+                "load.outstanding",
+                "0".into(),
+                "a closed-loop client needs at least 1",
+            ));
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            if f.node.index() >= self.nodes {
+                return Err(bad(
+                    &format!("faults[{i}].node"),
+                    f.node.to_string(),
+                    &format!("no such node: nodes are 0..{}", self.nodes),
+                ));
+            }
+            if f.end.is_some_and(|end| end < f.start) {
+                return Err(bad(
+                    &format!("faults[{i}].until"),
+                    format!("{:?}", f.end),
+                    "before `at`",
+                ));
+            }
+        }
+        self.check_protocol_config().map_err(|issue| {
+            bad(
+                &format!("{}.{}", self.protocol, issue.key),
+                issue.value,
+                &issue.reason,
+            )
+        })?;
+        if let Some(sweep) = &self.sweep {
+            if let Some(n) = sweep.nodes.iter().find(|n| **n < 4 || **n > MAX_NODES) {
+                return Err(bad(
+                    "sweep.nodes",
+                    n.to_string(),
+                    "each n must be in 4..=1024",
+                ));
+            }
+            if let Some(r) = sweep.rate.iter().find(|r| !r.is_finite() || **r <= 0.0) {
+                return Err(bad(
+                    "sweep.rate",
+                    r.to_string(),
+                    "rates must be > 0 requests/s",
+                ));
+            }
+            if sweep.batch_size.contains(&0) {
+                return Err(bad(
+                    "sweep.batch_size",
+                    "0".into(),
+                    "a batch holds at least one request",
+                ));
+            }
+            if sweep.outstanding.contains(&0) {
+                return Err(bad(
+                    "sweep.outstanding",
+                    "0".into(),
+                    "at least one in flight",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_protocol_config(&self) -> Result<(), bft_core::ConfigIssue> {
+        match self.protocol {
+            ProtocolName::Pbft => bft_pbft::Pbft::check_config(&self.pbft),
+            ProtocolName::Qbft => bft_qbft::Qbft::check_config(&self.qbft),
+            ProtocolName::Hotstuff => bft_hotstuff::HotStuff::check_config(&self.hotstuff),
+        }
+    }
+
+    /// f for this scenario's n.
+    pub fn f(&self) -> usize {
+        bft_core::committee::max_faulty(self.nodes)
+    }
+
+    /// Nodes with a configured fault beyond f: safety is then not promised.
+    pub fn faulty_beyond_f(&self) -> Option<usize> {
+        let mut nodes: Vec<_> = self.faults.iter().map(|f| f.node).collect();
+        nodes.sort();
+        nodes.dedup();
+        (nodes.len() > self.f()).then_some(nodes.len())
+    }
+}
+
+/// The path shown in messages: relative when possible.
+pub fn display_path(p: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, BenchError> {
+        let s = Scenario::parse(text, Path::new("t.toml"))?;
+        s.validate(Path::new("t.toml"))?;
+        Ok(s)
+    }
+
+    #[test]
+    fn minimal_scenario_gets_defaults() {
+        let s = parse("protocol = \"pbft\"\nnodes = 4\n").unwrap();
+        assert_eq!(
+            (s.runtime, s.crypto, s.seed),
+            (Runtime::Sim, CryptoKind::Model, 1)
+        );
+        assert_eq!(s.duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn too_few_nodes_names_file_key_and_value() {
+        let e = parse("protocol = \"pbft\"\nnodes = 2\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "t.toml: nodes = 2: need at least 4 for f ≥ 1");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let e = parse("protocol = \"pbft\"\nnodes = 4\nnodez = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.toml") && e.contains("nodez"), "{e}");
+        let e = parse("protocol = \"pbft\"\nnodes = 4\n[load]\nrat = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rat"), "{e}");
+        let e = parse("protocol = \"raft\"\nnodes = 4\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("raft"), "{e}");
+    }
+
+    #[test]
+    fn fault_on_missing_node_is_an_error() {
+        let text = "protocol = \"qbft\"\nnodes = 4\n[[faults]]\nnode = 7\nbehaviour = \"crash\"\nat = \"1s\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "t.toml: faults[0].node = 7: no such node: nodes are 0..4"
+        );
+    }
+
+    #[test]
+    fn open_load_without_rate_is_an_error() {
+        let e = parse("protocol = \"pbft\"\nnodes = 4\n[load]\nmode = \"open\"\n").unwrap_err();
+        assert!(e.to_string().contains("needs `rate`"), "{e}");
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let mut s = parse("protocol = \"pbft\"\nnodes = 4\n").unwrap();
+        s.apply(&Overrides {
+            protocol: Some(ProtocolName::Hotstuff),
+            nodes: Some(16),
+            ..Default::default()
+        });
+        assert_eq!((s.protocol, s.nodes), (ProtocolName::Hotstuff, 16));
+    }
+
+    #[test]
+    fn scenario_round_trips_through_toml() {
+        let s = parse(
+            "protocol = \"hotstuff\"\nnodes = 7\n[load]\nmode = \"open\"\nrate = 500\n[network]\nmodel = \"uniform\"\nmin = \"1ms\"\nmax = \"3ms\"\n",
+        )
+        .unwrap();
+        let text = toml::to_string(&s).unwrap();
+        assert_eq!(Scenario::parse(&text, Path::new("x")).unwrap(), s);
+    }
+}
