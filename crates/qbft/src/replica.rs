@@ -634,6 +634,13 @@ impl Qbft {
                 return Err(QbftError::Equivocation(author));
             }
         }
+        let prepared_len = rc.prepared_block.as_ref().map_or(0, |b| b.requests.len());
+        if prepared_len > self.batch.max_size {
+            return Err(QbftError::OversizedBlock {
+                len: prepared_len,
+                max: self.batch.max_size,
+            });
+        }
         let mut sigs = SignatureBatch::default();
         check_round_change(self.quorum, &self.tip.hash, &rc, &mut sigs)?;
         if !sigs.verify(self.crypto.as_ref()) {
