@@ -47,6 +47,8 @@ pub enum PbftError {
     BadNewView(&'static str),
     #[error("NEW-VIEW's O differs from the O recomputed from its V")]
     NewViewMismatch,
+    #[error("invalid state transfer: {0}")]
+    BadState(&'static str),
 }
 
 impl Rejection for PbftError {
@@ -73,6 +75,7 @@ impl Rejection for PbftError {
             PbftError::BadViewChange(_) => "bad-view-change",
             PbftError::BadNewView(_) => "bad-new-view",
             PbftError::NewViewMismatch => "new-view-mismatch",
+            PbftError::BadState(_) => "bad-state",
         }
     }
 }

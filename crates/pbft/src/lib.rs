@@ -14,11 +14,14 @@
 //!
 //! The safety rules are listed in one place at the top of `replica.rs`.
 //!
-//! Not implemented: state transfer. A replica that falls behind a stable
-//! checkpoint (one it has proof of but has not executed up to, e.g. after a
-//! long crash or partition) notices it ([`Pbft::behind_to`]) but cannot
-//! fetch the missing batches, so it stops executing; the others are
-//! unaffected as long as at most f replicas are in that state.
+//! - State transfer ("fetch"/"state" kinds, counted apart): a replica that
+//!   learns of a stable checkpoint above its last executed seq (2f+1
+//!   CHECKPOINTs, or min-s of a NEW-VIEW) fetches the executed batches up to it
+//!   and checks them by re-hashing its ledger chain up to the proven state.
+//!   Replicas keep executed batches for one window below h, so a replica more
+//!   than about 2L behind cannot catch up this way (that would need an
+//!   application snapshot, which would skip ledger slots); it then stays
+//!   behind ([`Pbft::behind_to`]) without harming the others.
 
 mod certs;
 mod config;
@@ -30,7 +33,8 @@ pub use certs::{NewViewPlan, block_hash, plan_new_view};
 pub use config::PbftConfig;
 pub use error::PbftError;
 pub use messages::{
-    Checkpoint, NewView, PbftMessage, PrePrepare, PreparedCert, ViewChange, Vote, domain,
+    Checkpoint, ExecutedBatch, Fetch, NewView, PbftMessage, PrePrepare, PreparedCert,
+    StateTransfer, ViewChange, Vote, domain,
 };
 pub use messages::{
     checkpoint_payload, new_view_payload, pre_prepare_payload, view_change_payload, vote_payload,

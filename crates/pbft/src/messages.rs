@@ -80,6 +80,33 @@ pub struct NewView {
     pub sig: Signature,
 }
 
+/// State transfer request from a replica that is behind a stable checkpoint:
+/// "send me the executed batches from `from_seq` up to your stable
+/// checkpoint". Unsigned: the answer is checked against a checkpoint proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fetch {
+    pub from_seq: u64,
+}
+
+/// One executed slot in a state transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutedBatch {
+    pub seq: u64,
+    pub view: u64,
+    pub batch: Vec<Request>,
+}
+
+/// State transfer answer: the batches executed in `(from_seq - 1, seq]` and
+/// the proof C that checkpoint `seq` with chain head `state` is stable. The
+/// receiver re-hashes the chain from its own head and must arrive at `state`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateTransfer {
+    pub seq: u64,
+    pub state: Digest,
+    pub proof: Vec<Checkpoint>,
+    pub batches: Vec<ExecutedBatch>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PbftMessage {
     PrePrepare(PrePrepare),
@@ -88,6 +115,9 @@ pub enum PbftMessage {
     Checkpoint(Checkpoint),
     ViewChange(ViewChange),
     NewView(NewView),
+    /// State transfer, counted apart from the protocol's kinds.
+    Fetch(Fetch),
+    State(StateTransfer),
 }
 
 impl WireMessage for PbftMessage {
@@ -99,6 +129,8 @@ impl WireMessage for PbftMessage {
             PbftMessage::Checkpoint(_) => "checkpoint",
             PbftMessage::ViewChange(_) => "view-change",
             PbftMessage::NewView(_) => "new-view",
+            PbftMessage::Fetch(_) => "fetch",
+            PbftMessage::State(_) => "state",
         }
     }
 }

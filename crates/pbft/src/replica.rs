@@ -29,15 +29,15 @@
 //!    failed view.
 
 use crate::certs::{
-    NewViewPlan, Rules, SigBatch, block_hash, check_batch, check_view_change, plan_new_view,
-    push_pre_prepare,
+    NewViewPlan, Rules, SigBatch, block_hash, check_batch, check_checkpoint_proof,
+    check_view_change, plan_new_view, push_pre_prepare,
 };
 use crate::config::PbftConfig;
 use crate::error::PbftError;
 use crate::messages::{
-    Checkpoint, NewView, PbftMessage, PrePrepare, PreparedCert, ViewChange, Vote,
-    checkpoint_payload, domain, new_view_payload, pre_prepare_payload, view_change_payload,
-    vote_payload,
+    Checkpoint, ExecutedBatch, Fetch, NewView, PbftMessage, PrePrepare, PreparedCert,
+    StateTransfer, ViewChange, Vote, checkpoint_payload, domain, new_view_payload,
+    pre_prepare_payload, view_change_payload, vote_payload,
 };
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
@@ -61,6 +61,17 @@ pub enum PbftTimer {
     NewView,
     /// Primary: the oldest pending request has waited `batch.max_delay`.
     Batch,
+    /// State transfer: the asked replica did not answer; ask the next one.
+    Fetch,
+}
+
+/// A stable checkpoint this replica has proof of but has not reached.
+#[derive(Debug)]
+struct CatchUp {
+    seq: u64,
+    proof: Vec<Checkpoint>,
+    /// Fetches sent so far (picks the next signer of the proof to ask).
+    asked: usize,
 }
 
 /// Timeouts double per failed view; this caps the exponent.
@@ -131,8 +142,13 @@ pub struct Pbft {
     /// Head of the ledger hash chain (the last executed block).
     head: Digest,
     /// Set when 2f+1 replicas proved a checkpoint this replica has not
-    /// reached. Catch-up by state transfer is not implemented (see lib.rs).
-    behind_to: Option<u64>,
+    /// reached: it is fetching the batches up to it.
+    catch_up: Option<CatchUp>,
+    /// Batches executed in (h − L, last executed], served to lagging replicas.
+    history: BTreeMap<u64, ExecutedBatch>,
+    /// The newest CHECKPOINT above H from each replica: 2f+1 matching ones
+    /// tell a replica it fell more than a window behind.
+    ahead: BTreeMap<NodeId, Checkpoint>,
 
     /// Primary: the next seq to assign.
     next_seq: u64,
@@ -149,6 +165,7 @@ pub struct Pbft {
     future: BTreeMap<NodeId, VecDeque<PbftMessage>>,
 
     request_timer: bool,
+    fetch_timer: bool,
     /// A request executed during this input: restart the request timer.
     restart_request_timer: bool,
     new_view_timer: bool,
@@ -505,31 +522,44 @@ impl Pbft {
             else {
                 return;
             };
-            let ids: Vec<RequestId> = pp.batch.iter().map(|r| r.id).collect();
-            let (view, digest) = (pp.view, pp.digest);
-            let fresh = self.pool.execute(&ids);
-            for id in &ids {
-                self.reproposed.remove(id);
-            }
-            if !fresh.is_empty() {
-                self.failed_views = 0;
-                // §4.5.2: executing a request restarts the timer while others wait.
-                self.restart_request_timer = true;
-            }
-            let block = block_hash(&self.head, seq, &digest);
-            out.push(Action::Commit(Decision {
-                slot: seq,
-                view,
-                block,
-                parent: self.head,
-                requests: fresh,
-            }));
-            self.head = block;
-            self.last_executed = seq;
+            let executed = ExecutedBatch {
+                seq,
+                view: pp.view,
+                batch: pp.batch.clone(),
+            };
+            let digest = pp.digest;
+            self.execute(executed, digest, out);
             if seq % self.cfg.checkpoint_interval == 0 {
                 self.send_checkpoint(seq, out);
             }
         }
+    }
+
+    /// Executes slot `last_executed + 1`: the requests not executed before,
+    /// a Commit extending the hash chain, and the batch kept for lagging
+    /// replicas.
+    fn execute(&mut self, executed: ExecutedBatch, digest: Digest, out: &mut Out) {
+        let ids: Vec<RequestId> = executed.batch.iter().map(|r| r.id).collect();
+        let fresh = self.pool.execute(&ids);
+        for id in &ids {
+            self.reproposed.remove(id);
+        }
+        if !fresh.is_empty() {
+            self.failed_views = 0;
+            // §4.5.2: executing a request restarts the timer while others wait.
+            self.restart_request_timer = true;
+        }
+        let block = block_hash(&self.head, executed.seq, &digest);
+        out.push(Action::Commit(Decision {
+            slot: executed.seq,
+            view: executed.view,
+            block,
+            parent: self.head,
+            requests: fresh,
+        }));
+        self.head = block;
+        self.last_executed = executed.seq;
+        self.history.insert(executed.seq, executed);
     }
 
     // ----- checkpoints and garbage collection -------------------------------
@@ -549,10 +579,15 @@ impl Pbft {
         out.push(Action::Broadcast(PbftMessage::Checkpoint(cp.clone())));
         self.own_states.insert(seq, state);
         self.checkpoints.entry(seq).or_default().insert(self.id, cp);
-        self.check_stable(seq);
+        self.check_stable(seq, out);
     }
 
-    fn on_checkpoint(&mut self, from: NodeId, cp: Checkpoint) -> Result<(), PbftError> {
+    fn on_checkpoint(
+        &mut self,
+        from: NodeId,
+        cp: Checkpoint,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
         if cp.replica != from {
             return Err(PbftError::SenderMismatch {
                 from,
@@ -565,7 +600,9 @@ impl Pbft {
         if cp.seq <= self.low {
             return Ok(()); // late vote for a checkpoint already stable here
         }
-        self.in_window(cp.seq)?;
+        if cp.seq > self.high() {
+            return self.on_checkpoint_ahead(cp, out);
+        }
         if self
             .checkpoints
             .get(&cp.seq)
@@ -588,14 +625,45 @@ impl Pbft {
             .entry(seq)
             .or_default()
             .insert(cp.replica, cp);
-        self.check_stable(seq);
+        self.check_stable(seq, out);
+        Ok(())
+    }
+
+    /// A CHECKPOINT above H: keep the newest per replica (bounded by n); 2f+1
+    /// matching ones prove this replica is more than a window behind.
+    fn on_checkpoint_ahead(&mut self, cp: Checkpoint, out: &mut Out) -> Result<(), PbftError> {
+        if self
+            .ahead
+            .get(&cp.replica)
+            .is_some_and(|prev| prev.seq >= cp.seq)
+        {
+            return Ok(());
+        }
+        self.verify(
+            cp.replica,
+            domain::CHECKPOINT,
+            &checkpoint_payload(cp.seq, &cp.state, cp.replica),
+            &cp.sig,
+            "checkpoint",
+        )?;
+        let (seq, state) = (cp.seq, cp.state);
+        self.ahead.insert(cp.replica, cp);
+        let proof: Vec<Checkpoint> = self
+            .ahead
+            .values()
+            .filter(|c| c.seq == seq && c.state == state)
+            .cloned()
+            .collect();
+        if proof.len() >= self.committee.quorum_2f1() {
+            self.note_behind(seq, proof, out);
+        }
         Ok(())
     }
 
     /// Safety rule 5 (§4.3): 2f+1 CHECKPOINTs for (n, d) make checkpoint n
     /// stable. A replica moves h only to a checkpoint it has itself reached
     /// with the same state; otherwise it only learns that it is behind.
-    fn check_stable(&mut self, seq: u64) {
+    fn check_stable(&mut self, seq: u64, out: &mut Out) {
         let quorum = self.committee.quorum_2f1();
         let Some(votes) = self.checkpoints.get(&seq) else {
             return;
@@ -613,15 +681,16 @@ impl Pbft {
                     self.advance_low(seq, own, proof);
                 }
             }
-            None => {
-                let mut by_state: BTreeMap<Digest, usize> = BTreeMap::new();
+            None if seq > self.last_executed => {
+                let mut by_state: BTreeMap<Digest, Vec<Checkpoint>> = BTreeMap::new();
                 for c in votes.values() {
-                    *by_state.entry(c.state).or_default() += 1;
+                    by_state.entry(c.state).or_default().push(c.clone());
                 }
-                if by_state.values().any(|&k| k >= quorum) {
-                    self.behind_to = Some(self.behind_to.map_or(seq, |b| b.max(seq)));
+                if let Some(proof) = by_state.into_values().find(|p| p.len() >= quorum) {
+                    self.note_behind(seq, proof, out);
                 }
             }
+            None => {}
         }
     }
 
@@ -636,9 +705,125 @@ impl Pbft {
         self.log = self.log.split_off(&(seq + 1));
         self.checkpoints = self.checkpoints.split_off(&(seq + 1));
         self.own_states = self.own_states.split_off(&(seq + 1));
-        if self.behind_to.is_some_and(|b| b <= seq) {
-            self.behind_to = None;
+        self.history = self
+            .history
+            .split_off(&(seq.saturating_sub(self.cfg.window) + 1));
+        self.ahead.retain(|_, c| c.seq > seq);
+    }
+
+    // ----- state transfer ---------------------------------------------------
+
+    /// 2f+1 replicas proved checkpoint `seq` (`proof`), and this replica has
+    /// not executed that far: fetch the batches up to it.
+    fn note_behind(&mut self, seq: u64, proof: Vec<Checkpoint>, out: &mut Out) {
+        if seq <= self.last_executed || self.catch_up.as_ref().is_some_and(|c| c.seq >= seq) {
+            return;
         }
+        self.catch_up = Some(CatchUp {
+            seq,
+            proof,
+            asked: 0,
+        });
+        self.send_fetch(out);
+    }
+
+    /// Asks the next signer of the proof (at least f+1 of them are honest
+    /// and hold the batches) and arms the retry timer.
+    fn send_fetch(&mut self, out: &mut Out) {
+        let me = self.id;
+        let from_seq = self.last_executed + 1;
+        let Some(c) = self.catch_up.as_mut() else {
+            return;
+        };
+        let peers: Vec<NodeId> = c
+            .proof
+            .iter()
+            .map(|cp| cp.replica)
+            .filter(|&r| r != me)
+            .collect();
+        let Some(&to) = peers.get(c.asked % peers.len().max(1)) else {
+            return;
+        };
+        c.asked += 1;
+        out.push(Action::Send {
+            to,
+            msg: PbftMessage::Fetch(Fetch { from_seq }),
+        });
+        self.fetch_timer = true;
+        out.push(Action::SetTimer {
+            timer: PbftTimer::Fetch,
+            after: self.cfg.view_change_timeout,
+        });
+    }
+
+    /// Serves a lagging replica: the batches from `from_seq` up to this
+    /// replica's stable checkpoint, with its proof — if it still has them.
+    fn on_fetch(&mut self, from: NodeId, fetch: Fetch, out: &mut Out) {
+        let covered = self
+            .history
+            .first_key_value()
+            .is_some_and(|(&first, _)| first <= fetch.from_seq);
+        if self.low == 0 || fetch.from_seq > self.low || !covered {
+            return; // nothing stable to give, or already discarded
+        }
+        let batches = self
+            .history
+            .range(fetch.from_seq..=self.low)
+            .map(|(_, b)| b.clone())
+            .collect();
+        out.push(Action::Send {
+            to: from,
+            msg: PbftMessage::State(StateTransfer {
+                seq: self.low,
+                state: self.stable_state,
+                proof: self.stable_proof.clone(),
+                batches,
+            }),
+        });
+    }
+
+    /// Catch-up rule: accept transferred batches only if they continue this
+    /// replica's ledger contiguously and re-hash, from its own head, to the
+    /// state that 2f+1 CHECKPOINTs certify — so a Byzantine responder can
+    /// delay a replica but never change what it executes.
+    fn on_state(&mut self, st: StateTransfer, out: &mut Out) -> Result<(), PbftError> {
+        if st.seq <= self.last_executed {
+            return Ok(()); // stale or unsolicited: nothing to learn
+        }
+        let mut sigs = SigBatch::default();
+        check_checkpoint_proof(&self.rules(), st.seq, &st.state, &st.proof, &mut sigs)?;
+        let first = self.last_executed + 1;
+        let contiguous = st.batches.len() as u64 == st.seq - self.last_executed
+            && st.batches.iter().zip(first..).all(|(b, seq)| b.seq == seq);
+        if !contiguous {
+            return Err(PbftError::BadState("batches do not continue the ledger"));
+        }
+        let digests: Vec<Digest> = st.batches.iter().map(|b| batch_digest(&b.batch)).collect();
+        let head = st
+            .batches
+            .iter()
+            .zip(&digests)
+            .fold(self.head, |head, (b, d)| block_hash(&head, b.seq, d));
+        if head != st.state {
+            return Err(PbftError::BadState("chain does not reach the proven state"));
+        }
+        sigs.verify(self.crypto.as_ref(), "state")?;
+        for (b, d) in st.batches.into_iter().zip(digests) {
+            self.execute(b, d, out);
+        }
+        self.own_states.insert(st.seq, st.state);
+        self.advance_low(st.seq, st.state, st.proof);
+        if self.catch_up.as_ref().is_some_and(|c| c.seq <= st.seq) {
+            self.catch_up = None;
+            if self.fetch_timer {
+                self.fetch_timer = false;
+                out.push(Action::CancelTimer(PbftTimer::Fetch));
+            }
+        } else if self.catch_up.is_some() {
+            self.send_fetch(out);
+        }
+        self.execute_ready(out);
+        Ok(())
     }
 
     // ----- view change ------------------------------------------------------
@@ -903,8 +1088,8 @@ impl Pbft {
                 && self.own_states.get(&plan.min_s) == Some(&plan.stable_state)
             {
                 self.advance_low(plan.min_s, plan.stable_state, plan.stable_proof);
-            } else {
-                self.behind_to = Some(self.behind_to.map_or(plan.min_s, |b| b.max(plan.min_s)));
+            } else if self.last_executed < plan.min_s {
+                self.note_behind(plan.min_s, plan.stable_proof, out);
             }
         }
         self.vc_latest.retain(|_, vc| vc.new_view > view);
@@ -987,9 +1172,14 @@ impl Pbft {
             PbftMessage::PrePrepare(pp) => self.on_pre_prepare(from, pp, out),
             PbftMessage::Prepare(p) => self.on_prepare(from, p, out),
             PbftMessage::Commit(c) => self.on_commit(from, c, out),
-            PbftMessage::Checkpoint(cp) => self.on_checkpoint(from, cp),
+            PbftMessage::Checkpoint(cp) => self.on_checkpoint(from, cp, out),
             PbftMessage::ViewChange(vc) => self.on_view_change(now, from, vc, out),
             PbftMessage::NewView(nv) => self.on_new_view(now, from, nv, out),
+            PbftMessage::Fetch(f) => {
+                self.on_fetch(from, f, out);
+                Ok(())
+            }
+            PbftMessage::State(st) => self.on_state(st, out),
         }
     }
 
@@ -1010,6 +1200,10 @@ impl Pbft {
                 }
             }
             PbftTimer::Batch => self.batch_timer = false,
+            PbftTimer::Fetch => {
+                self.fetch_timer = false;
+                self.send_fetch(out);
+            }
         }
     }
 
@@ -1047,10 +1241,10 @@ impl Pbft {
     pub fn is_changing_view(&self) -> bool {
         !self.active
     }
-    /// A stable checkpoint this replica has proof of but has not reached
-    /// (it would need state transfer, which is not implemented).
+    /// A stable checkpoint this replica has proof of but has not reached yet
+    /// (it is fetching the batches up to it).
     pub fn behind_to(&self) -> Option<u64> {
-        self.behind_to
+        self.catch_up.as_ref().map(|c| c.seq)
     }
     /// Sequence numbers currently in the log.
     pub fn log_len(&self) -> usize {
@@ -1084,13 +1278,16 @@ impl Protocol for Pbft {
             own_states: BTreeMap::new(),
             last_executed: 0,
             head: GENESIS,
-            behind_to: None,
+            catch_up: None,
+            history: BTreeMap::new(),
+            ahead: BTreeMap::new(),
             next_seq: 1,
             pool: RequestPool::new(cfg.pool_capacity.max(1)),
             reproposed: BTreeSet::new(),
             vc_latest: BTreeMap::new(),
             future: BTreeMap::new(),
             request_timer: false,
+            fetch_timer: false,
             restart_request_timer: false,
             new_view_timer: false,
             batch_timer: false,
@@ -1134,6 +1331,8 @@ impl Protocol for Pbft {
             retained: log
                 + checkpoints
                 + self.own_states.len()
+                + self.history.len()
+                + self.ahead.len()
                 + self.vc_latest.len()
                 + future
                 + self.reproposed.len()

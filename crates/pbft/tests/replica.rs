@@ -307,19 +307,13 @@ fn stale_view_messages_are_rejected_and_future_ones_wait_for_their_view() {
 // ----- checkpoints ----------------------------------------------------------
 
 #[test]
-fn checkpoint_off_the_interval_or_beyond_the_window_is_rejected() {
+fn checkpoint_off_the_interval_or_duplicated_is_rejected() {
     let (s, mut r) = backup();
     let (_, err) = feed(
         &mut r,
         msg(2, PbftMessage::Checkpoint(s.checkpoint(2, 3, GENESIS))),
     );
     assert_eq!(err, Some("checkpoint-off-interval"));
-    let far = cfg().window + cfg().checkpoint_interval;
-    let (_, err) = feed(
-        &mut r,
-        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, far, GENESIS))),
-    );
-    assert_eq!(err, Some("outside-watermarks"));
     let (_, err) = feed(
         &mut r,
         msg(2, PbftMessage::Checkpoint(s.checkpoint(2, 4, GENESIS))),
@@ -661,4 +655,150 @@ fn unanswered_view_change_times_out_into_the_next_view_with_a_doubled_timer() {
         assert_eq!(net.nodes[b].status().view, 2, "moved on to view 2");
         assert!(net.nodes[b].is_changing_view());
     }
+}
+
+// ----- state transfer and memory --------------------------------------------
+
+#[test]
+fn checkpoints_above_the_window_from_2f_plus_1_replicas_start_a_fetch() {
+    let (s, mut r) = backup();
+    let far = cfg().window + cfg().checkpoint_interval;
+    let state = batch_digest(&[request(5, 5)]);
+    for i in [0u16, 2] {
+        let (out, err) = feed(
+            &mut r,
+            msg(i, PbftMessage::Checkpoint(s.checkpoint(i, far, state))),
+        );
+        assert_eq!(err, None);
+        assert!(out.is_empty(), "f+1 is not a proof");
+    }
+    let (out, err) = feed(
+        &mut r,
+        msg(3, PbftMessage::Checkpoint(s.checkpoint(3, far, state))),
+    );
+    assert_eq!(err, None);
+    assert_eq!(r.behind_to(), Some(far));
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::Send { msg: PbftMessage::Fetch(f), .. } if f.from_seq == 1
+    )));
+}
+
+#[test]
+fn lagging_replica_catches_up_by_state_transfer_to_the_stable_checkpoint() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    // Replica 3 hears nothing while slots 1..=6 are decided by 0, 1, 2.
+    net.drop = Some(Box::new(|_, to, _| to == NodeId(3)));
+    for k in 0..6 {
+        net.request_all(&request(1, k));
+        net.run();
+    }
+    assert!(net.ledgers[3].is_empty());
+    assert_eq!(net.nodes[0].last_executed(), 6);
+    net.drop = None;
+    for k in 6..12 {
+        net.request_all(&request(1, k));
+        net.run();
+    }
+    // Checkpoint 8 became stable; replica 3 fetched slots 1..=8 and took
+    // part in the rest normally.
+    assert!(net.sent("fetch") >= 1);
+    assert!(net.sent("state") >= 1);
+    for (i, node) in net.nodes.iter().enumerate() {
+        assert_eq!(node.last_executed(), 12, "replica {i}");
+        assert_eq!(node.behind_to(), None, "replica {i}");
+    }
+    assert_eq!(net.ledgers[3].len(), 12);
+    net.assert_safe();
+}
+
+#[test]
+fn state_transfer_that_does_not_reach_the_proven_state_is_rejected() {
+    let s = Signer::new(4, CryptoKind::Real);
+    // Slot 4's true chain: four single-request batches.
+    let batches: Vec<bft_pbft::ExecutedBatch> = (0..4)
+        .map(|k| bft_pbft::ExecutedBatch {
+            seq: k + 1,
+            view: 0,
+            batch: vec![request(1, k)],
+        })
+        .collect();
+    let state = batches.iter().fold(GENESIS, |h, b| {
+        bft_pbft::block_hash(&h, b.seq, &batch_digest(&b.batch))
+    });
+    let proof: Vec<_> = (0..3u16).map(|i| s.checkpoint(i, 4, state)).collect();
+    let mut r = replica(&s, 3, &cfg(), ONE);
+    let st = |b: Vec<bft_pbft::ExecutedBatch>, proof: Vec<_>| {
+        PbftMessage::State(bft_pbft::StateTransfer {
+            seq: 4,
+            state,
+            proof,
+            batches: b,
+        })
+    };
+    // A responder swaps one request: the chain no longer reaches `state`.
+    let mut forged = batches.clone();
+    forged[2].batch = vec![request(9, 9)];
+    assert_eq!(
+        feed(&mut r, msg(0, st(forged, proof.clone()))).1,
+        Some("bad-state")
+    );
+    assert_eq!(
+        feed(&mut r, msg(0, st(batches[1..].to_vec(), proof.clone()))).1,
+        Some("bad-state"),
+        "must start right after the replica's last executed slot"
+    );
+    assert_eq!(
+        feed(&mut r, msg(0, st(batches.clone(), proof[..2].to_vec()))).1,
+        Some("bad-checkpoint-proof")
+    );
+    assert_eq!(r.last_executed(), 0);
+    let (out, err) = feed(&mut r, msg(0, st(batches, proof)));
+    assert_eq!(err, None);
+    assert_eq!(
+        out.iter()
+            .filter(|a| matches!(a, Action::Commit(_)))
+            .count(),
+        4
+    );
+    assert_eq!((r.last_executed(), r.low_watermark()), (4, 4));
+}
+
+#[test]
+fn memory_stays_bounded_by_the_window_over_10_000_decisions() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let cfg = PbftConfig {
+        checkpoint_interval: 16,
+        window: 32,
+        ..PbftConfig::default()
+    };
+    let mut net = Net::new(&s, &cfg, ONE);
+    let mut peak = 0;
+    let mut peak_after_first_thousand = 0;
+    for k in 0..10_000u64 {
+        net.request_all(&request(1, k));
+        net.run();
+        let worst = net.nodes.iter().map(|r| r.status().retained).max().unwrap();
+        peak = peak.max(worst);
+        if k >= 1_000 {
+            peak_after_first_thousand = peak_after_first_thousand.max(worst);
+        }
+    }
+    for node in &net.nodes {
+        assert_eq!(node.last_executed(), 10_000);
+        assert_eq!(node.low_watermark(), 10_000, "10 000 is a checkpoint");
+        assert!(node.log_len() as u64 <= cfg.window);
+    }
+    // Per slot in the window: the pre-prepare, n prepares, n commits and a
+    // certificate (1 + 2f); per checkpoint in the window n votes; plus the
+    // executed history of one window and small constants.
+    let (n, f, l, k) = (4usize, 1usize, 32usize, 16usize);
+    let bound = l * (1 + 2 * n + 2 + 2 * f) + (l / k + 1) * (n + 1) + 2 * l + 4 * n + 16;
+    assert!(peak <= bound, "peak retained {peak} > bound {bound}");
+    assert_eq!(
+        peak, peak_after_first_thousand,
+        "no growth after the first 1 000"
+    );
+    net.assert_safe();
 }
