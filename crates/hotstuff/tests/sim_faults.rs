@@ -9,7 +9,7 @@
 //! adjacent in the rotation; at n = 4 a fault that ends lets progress resume.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use bft_core::{Crypto, NodeId};
+use bft_core::NodeId;
 use bft_hotstuff::{HotStuff, HotStuffConfig, Message, VOTE_DOMAIN, vote_payload};
 use bft_sim::{Fault, LoadConfig, SimConfig, SimReport, Simulation};
 use std::time::Duration;
