@@ -342,10 +342,7 @@ impl HotStuff {
             });
         }
         if block.view < self.view {
-            return Err(HotStuffError::StaleProposal {
-                view: block.view,
-                current: self.view,
-            });
+            return self.on_late_proposal(now, from, block, out);
         }
         // Bounded buffering: a Byzantine leader of a far view moves no one.
         if block.view > self.horizon() {
@@ -373,6 +370,30 @@ impl HotStuff {
             self.proposals.insert(view, hash);
         }
         Ok(())
+    }
+
+    /// A proposal for a view we already left (its successor's QC, or our own
+    /// QC as next-but-one leader, overtook it). It gets no vote, but if it is
+    /// above the committed block it may be an ancestor we need, so it is
+    /// checked and stored like a fetched block.
+    fn on_late_proposal(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        block: Block,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        if block.height <= self.committed.height {
+            return Err(HotStuffError::StaleProposal {
+                view: block.view,
+                current: self.view,
+            });
+        }
+        let hash = block.hash();
+        if self.blocks.contains_key(&hash) {
+            return Ok(());
+        }
+        self.accept_block(now, from, block, hash, false, out)
     }
 
     /// Validates a block, stores it and runs Algorithm 4 `update` on it.
