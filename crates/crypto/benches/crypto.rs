@@ -7,7 +7,9 @@
 //! size matters; model crypto for comparison.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use bft_core::{BlsSignature, Crypto, CryptoKind, NodeId, Signature, SignedItem};
+use bft_core::{
+    AggregateSignature, BlsSignature, Crypto, CryptoKind, Digest, NodeId, Signature, SignedItem,
+};
 use bft_crypto::{CostModel, cluster};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -17,6 +19,8 @@ const DOMAIN: &str = "bftbench/bench/v1";
 const MSG: &[u8] = &[7u8; 200];
 const SIZES: [usize; 4] = [4, 16, 64, 256];
 const LARGEST: usize = 256;
+/// Above the model memo's 64 entries.
+const FRESH_AGGREGATES: usize = 80;
 
 fn nodes(kind: CryptoKind) -> Vec<Arc<dyn Crypto>> {
     cluster(LARGEST, 1, kind, CostModel::zero()).unwrap().1
@@ -83,6 +87,8 @@ fn sized_ops(c: &mut Criterion, kind: CryptoKind, nodes: &[Arc<dyn Crypto>]) {
         g.bench_with_input(BenchmarkId::new("bls_aggregate", n), quorum, |b, quorum| {
             b.iter(|| nodes[0].bls_aggregate(black_box(quorum)).unwrap())
         });
+        // Warm: the same QC again, as each of n nodes verifies it (model
+        // crypto's cluster memo and real crypto's signer-key cache hit).
         let agg = nodes[0].bls_aggregate(quorum).unwrap();
         g.bench_with_input(
             BenchmarkId::new("bls_verify_aggregate", n),
@@ -95,11 +101,50 @@ fn sized_ops(c: &mut Criterion, kind: CryptoKind, nodes: &[Arc<dyn Crypto>]) {
                 })
             },
         );
+        // Cold: every call a QC over another message and signer set (both
+        // caches miss), the cost a leader pays for a fresh QC.
+        let fresh = fresh_aggregates(nodes, n);
+        g.bench_with_input(
+            BenchmarkId::new("bls_verify_aggregate_cold", n),
+            &fresh,
+            |b, fresh| {
+                let mut next = fresh.iter().cycle();
+                b.iter(|| {
+                    let (msg, agg) = next.next().unwrap();
+                    nodes[0]
+                        .bls_verify_aggregate(DOMAIN, msg, black_box(agg))
+                        .unwrap()
+                })
+            },
+        );
     }
     g.finish();
 }
 
+/// More (message, aggregate) pairs than any cache holds, alternating between
+/// two signer sets of `n − 1` (all but the last, all but the first).
+fn fresh_aggregates(nodes: &[Arc<dyn Crypto>], n: usize) -> Vec<(Vec<u8>, AggregateSignature)> {
+    (0..FRESH_AGGREGATES)
+        .map(|k| {
+            let msg = (k as u64).to_le_bytes().to_vec();
+            let signers = if k % 2 == 0 { 0..n - 1 } else { 1..n };
+            let parts: Vec<_> = signers
+                .map(|i| (id(i), nodes[i].bls_sign(DOMAIN, &msg)))
+                .collect();
+            (msg, nodes[0].bls_aggregate(&parts).unwrap())
+        })
+        .collect()
+}
+
+/// What every sign/verify of either kind pays before any key is touched.
+fn domain_digest(c: &mut Criterion) {
+    c.bench_function("domain_digest_200B", |b| {
+        b.iter(|| Digest::of(DOMAIN, &[black_box(MSG)]))
+    });
+}
+
 fn benches(c: &mut Criterion) {
+    domain_digest(c);
     for kind in [CryptoKind::Real, CryptoKind::Model] {
         let nodes = nodes(kind);
         single_ops(c, kind, &nodes);

@@ -7,13 +7,14 @@
 //! wrong-signer signatures are rejected exactly as with real crypto, and the
 //! wire carries exactly as many bytes. An aggregate is the XOR of its partial
 //! tags plus the signer bitmap; verifying it recomputes the XOR of the signers'
-//! expected tags (one keyed hash per signer — cheap, but linear in the number
-//! of signers, unlike the real one-pairing check).
+//! expected tags (one keyed hash per signer, linear in the number of signers
+//! unlike the real one-pairing check; the cluster memoises the last few
+//! results because every node verifies the same QC).
 //!
 //! Trust assumption: every `ModelCrypto` of a cluster holds all nodes' model
 //! secrets (it must, to verify). A Byzantine node in the simulator is assumed
 //! to sign only through its own `Arc<dyn Crypto>` and never to compute another
-//! node's tags. The adversary code in this workspace keeps to that.
+//! node's tags; adversary code must keep to that.
 //!
 //! `bls_check` always succeeds: a model tag has no group structure to check.
 //! CPU time is charged from the [`CostModel`] exactly as `RealCrypto` charges
@@ -22,22 +23,40 @@
 use crate::cost::{CostModel, CpuMeter};
 use crate::keys::derive_32;
 use crate::{check_aggregate_shape, signer_bitmap};
+use bft_core::SignerBitmap;
 use bft_core::{
     AggregateSignature, BlsPop, BlsPublicKey, BlsSignature, CoreError, Crypto, CryptoKind, Digest,
     Ed25519PublicKey, Member, NodeId, Signature, SignedItem,
 };
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SIGN_SECRET_CONTEXT: &str = "bftbench 2026-11 model crypto: signature secret v1";
 const BLS_SECRET_CONTEXT: &str = "bftbench 2026-11 model crypto: bls secret v1";
 const PUBLIC_CONTEXT: &str = "bftbench 2026-11 model crypto: placeholder public keys v1";
 
+/// How many recent (digest, signers) → expected aggregate tags are memoised.
+const AGGREGATE_MEMO_CAPACITY: usize = 64;
+
 /// Every node's model secrets for one run (shared by a cluster's nodes).
 pub(crate) struct ModelSecrets {
     sign: Vec<[u8; 32]>,
     bls: Vec<[u8; 32]>,
+    /// Expected aggregate tags recently computed by any node of the cluster:
+    /// all n nodes verify the same QC, and recomputing it costs one keyed
+    /// hash per signer. A pure function's memo: a hit and a miss give the
+    /// same verdict, so it changes wall time only, never behaviour. Bounded
+    /// (oldest evicted first).
+    recent_aggregates: Mutex<VecDeque<AggregateMemo>>,
+}
+
+/// The expected aggregate tag of `signers` over `digest`.
+struct AggregateMemo {
+    digest: Digest,
+    signers: SignerBitmap,
+    expected: BlsSignature,
 }
 
 impl ModelSecrets {
@@ -51,6 +70,51 @@ impl ModelSecrets {
             bls: ids
                 .map(|id| derive_32(BLS_SECRET_CONTEXT, seed, id))
                 .collect(),
+            recent_aggregates: Mutex::new(VecDeque::with_capacity(AGGREGATE_MEMO_CAPACITY)),
+        }
+    }
+
+    /// XOR of the signers' expected partial tags over `digest`, memoised.
+    fn expected_aggregate(
+        &self,
+        digest: &Digest,
+        signers: &SignerBitmap,
+    ) -> Result<BlsSignature, CoreError> {
+        if let Some(expected) = self.recall(digest, signers) {
+            return Ok(expected);
+        }
+        let mut expected = BlsSignature::ZERO;
+        for id in signers.iter() {
+            let secret = self
+                .bls
+                .get(id.index())
+                .ok_or(CoreError::UnknownSigner(id))?;
+            xor_into(&mut expected, &bls_tag(secret, digest));
+        }
+        self.remember(AggregateMemo {
+            digest: *digest,
+            signers: signers.clone(),
+            expected,
+        });
+        Ok(expected)
+    }
+
+    fn recall(&self, digest: &Digest, signers: &SignerBitmap) -> Option<BlsSignature> {
+        // A poisoned lock only means another thread panicked mid-insert;
+        // skipping the memo is always correct.
+        let memo = self.recent_aggregates.lock().ok()?;
+        memo.iter()
+            .rev()
+            .find(|m| m.digest == *digest && m.signers == *signers)
+            .map(|m| m.expected)
+    }
+
+    fn remember(&self, entry: AggregateMemo) {
+        if let Ok(mut memo) = self.recent_aggregates.lock() {
+            if memo.len() >= AGGREGATE_MEMO_CAPACITY {
+                memo.pop_front();
+            }
+            memo.push_back(entry);
         }
     }
 }
@@ -270,10 +334,7 @@ impl Crypto for ModelCrypto {
         check_aggregate_shape(self.n(), agg)?;
         self.cpu.charge(self.cost.bls_verify_aggregate, 1);
         let digest = Digest::of(domain, &[msg]);
-        let mut expected = BlsSignature::ZERO;
-        for id in agg.signers.iter() {
-            xor_into(&mut expected, &bls_tag(self.bls_secret(id)?, &digest));
-        }
+        let expected = self.secrets.expected_aggregate(&digest, &agg.signers)?;
         if expected == agg.signature {
             Ok(())
         } else {

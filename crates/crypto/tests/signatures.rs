@@ -220,6 +220,71 @@ fn aggregate_whose_bitmap_disagrees_with_the_signers_is_rejected() {
     }
 }
 
+/// Model crypto memoises expected aggregates cluster-wide and real crypto
+/// caches the last signer set's key sum: neither may change a verdict.
+#[test]
+fn aggregate_verdicts_do_not_depend_on_what_was_verified_before() {
+    for kind in KINDS {
+        let c = nodes(7, kind);
+        let sign_by = |who: &[u16], msg: &[u8]| {
+            let parts: Vec<_> = who
+                .iter()
+                .map(|&i| (NodeId(i), c[usize::from(i)].bls_sign(DOMAIN, msg)))
+                .collect();
+            c[0].bls_aggregate(&parts).unwrap()
+        };
+        let first = sign_by(&[0, 1, 2, 3, 4], MSG);
+        let second = sign_by(&[2, 3, 4, 5, 6], MSG);
+        // Each signer set's bitmap with the other set's signature.
+        let forged_first = AggregateSignature {
+            signature: second.signature,
+            ..first.clone()
+        };
+        let forged_second = AggregateSignature {
+            signature: first.signature,
+            ..second.clone()
+        };
+        for round in 0..3 {
+            for verifier in [&c[1], &c[2]] {
+                verifier.bls_verify_aggregate(DOMAIN, MSG, &first).unwrap();
+                assert!(
+                    verifier
+                        .bls_verify_aggregate(DOMAIN, MSG, &forged_first)
+                        .is_err()
+                );
+                verifier.bls_verify_aggregate(DOMAIN, MSG, &second).unwrap();
+                assert!(
+                    verifier
+                        .bls_verify_aggregate(DOMAIN, MSG, &forged_second)
+                        .is_err()
+                );
+                assert!(
+                    verifier
+                        .bls_verify_aggregate(OTHER_DOMAIN, MSG, &first)
+                        .is_err(),
+                    "{kind:?} round {round}: same signers, other domain"
+                );
+            }
+        }
+        // More distinct QCs than the model memo holds (64), then the first
+        // again: still accepted, its forgery still rejected.
+        for k in 0..70u32 {
+            let msg = k.to_le_bytes();
+            let agg = sign_by(&[0, 1, 2, 3, 4], &msg);
+            c[1].bls_verify_aggregate(DOMAIN, &msg, &agg).unwrap();
+            assert!(
+                c[1].bls_verify_aggregate(DOMAIN, MSG, &agg).is_err(),
+                "{kind:?} k={k}"
+            );
+        }
+        c[1].bls_verify_aggregate(DOMAIN, MSG, &first).unwrap();
+        assert!(
+            c[1].bls_verify_aggregate(DOMAIN, MSG, &forged_first)
+                .is_err()
+        );
+    }
+}
+
 #[test]
 fn bls_aggregate_rejects_duplicate_unknown_and_empty() {
     for kind in KINDS {
