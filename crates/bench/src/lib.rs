@@ -1,9 +1,13 @@
 //! bftbench: scenario files, runs, records. The binary in `main.rs` is the
 //! only place `anyhow` appears.
 
+pub mod plot;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod suite;
+pub mod sweep;
 
 use std::path::PathBuf;
 
@@ -35,6 +39,8 @@ pub enum BenchError {
         file: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: cannot draw: {reason}", .file.display())]
+    Plot { file: PathBuf, reason: String },
     #[error("cannot encode the record: {0}")]
     Json(#[from] serde_json::Error),
 }

@@ -55,6 +55,35 @@ enum Command {
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
+    /// Run every point of a scenario's [sweep] axes; one record per point
+    /// plus summary.csv.
+    Sweep {
+        scenario: PathBuf,
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Worker threads (default: all cores)
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Draw the plots (PNG and SVG) for the records in a directory.
+    Plot {
+        dir: PathBuf,
+        /// Where to put the plots (default: the same directory)
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// The main job: run bench-configs/compare.toml (all three protocols),
+    /// write records, CSV, plots and results/index.html, print a table.
+    Compare {
+        /// The suite file
+        #[arg(default_value = "bench-configs/compare.toml")]
+        suite: PathBuf,
+        /// Overrides the suite's out_dir
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 fn parse_crypto(s: &str) -> Result<CryptoKind, String> {
@@ -88,6 +117,38 @@ fn main_inner() -> Result<std::process::ExitCode> {
             overrides,
             out,
         } => run_command(&scenario, overrides, out),
+        Command::Sweep {
+            scenario,
+            out_dir,
+            threads,
+        } => {
+            let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
+            let records = sweep_command(&s, &display_path(&scenario), &out_dir, threads)?;
+            println!(
+                "{} records and summary.csv in {}",
+                records.len(),
+                out_dir.display()
+            );
+            Ok(exit_for(&records))
+        }
+        Command::Plot { dir, out_dir } => {
+            let records = bftbench::sweep::read_records(&dir)?;
+            anyhow::ensure!(
+                !records.is_empty(),
+                "{}: no result records (*.json) found",
+                dir.display()
+            );
+            let files = bftbench::plot::plot(&records, out_dir.as_deref().unwrap_or(&dir))?;
+            for f in &files {
+                println!("{}", f.display());
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Compare {
+            suite,
+            out_dir,
+            threads,
+        } => compare_command(&suite, out_dir, threads),
         Command::Validate { scenario } => {
             let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
             println!(
@@ -102,6 +163,94 @@ fn main_inner() -> Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+fn threads(t: Option<usize>) -> usize {
+    t.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+fn exit_for(records: &[(String, bftbench::record::Record)]) -> std::process::ExitCode {
+    let unsafe_runs: Vec<_> = records
+        .iter()
+        .filter(|(_, r)| !r.safety_violations.is_empty())
+        .collect();
+    for (file, r) in &unsafe_runs {
+        eprintln!(
+            "safety violated in {file} (seed {}): {}",
+            r.seed, r.safety_violations[0]
+        );
+    }
+    if unsafe_runs.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    }
+}
+
+fn sweep_command(
+    s: &Scenario,
+    file: &Path,
+    out_dir: &Path,
+    threads_arg: Option<usize>,
+) -> Result<Vec<(String, bftbench::record::Record)>> {
+    let points = bftbench::sweep::points(s, file)?;
+    let bar = ProgressBar::new(points.len() as u64);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template("{msg:>20} [{bar:30}] {pos}/{len} {elapsed}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(file.display().to_string());
+    let records = bftbench::sweep::run_points(&points, out_dir, threads(threads_arg), &|p, r| {
+        bar.inc(1);
+        bar.set_message(p.name.clone());
+        tracing::info!(point = %p.name, decisions = r.decisions, "done");
+    })?;
+    bar.finish_and_clear();
+    Ok(records)
+}
+
+fn compare_command(
+    suite_path: &Path,
+    out_dir: Option<PathBuf>,
+    threads_arg: Option<usize>,
+) -> Result<std::process::ExitCode> {
+    use bftbench::suite::Suite;
+    let started = Instant::now();
+    let suite = Suite::load(&display_path(suite_path))?;
+    let out = out_dir.unwrap_or_else(|| suite.out_dir.clone());
+    let mut sections = Vec::new();
+    let mut all = Vec::new();
+    for sweep in &suite.sweeps {
+        let scenario = Scenario::load(&display_path(&sweep.scenario), &Overrides::default())?;
+        eprintln!(
+            "== {}: {}",
+            sweep.name,
+            display_path(&sweep.scenario).display()
+        );
+        let dir = out.join(&sweep.name);
+        let records = sweep_command(&scenario, &display_path(&sweep.scenario), &dir, threads_arg)?;
+        for (file, r) in &records {
+            all.push((format!("{}/{file}", sweep.name), r.clone()));
+        }
+        sections.push((sweep.clone(), records));
+    }
+    bftbench::sweep::write_csv(&out, &all)?;
+    let plots = bftbench::plot::plot(&all, &out)?;
+    let html = bftbench::suite::write_html(&out, &plots, &sections, &bftbench::record::git_rev())?;
+    print!("{}", bftbench::report::table(&all));
+    println!(
+        "\nrecords, summary.csv and plots in {}/; open {}",
+        out.display(),
+        html.display()
+    );
+    println!("finished in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(exit_for(&all))
 }
 
 fn overrides(a: OverrideArgs) -> Overrides {

@@ -77,6 +77,11 @@ pub struct Record {
     pub client_bytes: u64,
     pub rejected: BTreeMap<String, u64>,
     pub view_changes: u64,
+    /// Messages and bytes of the protocol's view/round-change kinds.
+    #[serde(default)]
+    pub view_change_messages: u64,
+    #[serde(default)]
+    pub view_change_bytes: u64,
     pub safety_violations: Vec<String>,
     pub nodes: Vec<NodeRecord>,
     pub events: u64,
@@ -85,6 +90,16 @@ pub struct Record {
     /// Latency CDF points (ms, fraction), for plots.
     #[serde(default)]
     pub latency_cdf: Vec<(f64, f64)>,
+}
+
+/// The message kinds each protocol spends on changing view/round.
+pub fn view_change_kinds(protocol: &str) -> &'static [&'static str] {
+    match protocol {
+        "pbft" => &["view-change", "new-view"],
+        "qbft" => &["round-change"],
+        "hotstuff" => &["new-view"],
+        _ => &[],
+    }
 }
 
 impl Environment {

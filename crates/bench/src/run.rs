@@ -112,6 +112,11 @@ pub fn record(s: &Scenario, r: &SimReport, latency_cdf: Vec<(f64, f64)>, wall: D
             (k, rec)
         })
         .collect();
+    let vc_kinds = crate::record::view_change_kinds(s.protocol.as_str());
+    let (vc_messages, vc_bytes) = messages_by_kind
+        .iter()
+        .filter(|(k, _)| vc_kinds.contains(&k.as_str()))
+        .fold((0, 0), |(m, b), (_, k)| (m + k.count, b + k.bytes));
     let duration_s = r.end_time.as_secs_f64();
     let env = Environment::current();
     Record {
@@ -151,6 +156,8 @@ pub fn record(s: &Scenario, r: &SimReport, latency_cdf: Vec<(f64, f64)>, wall: D
         client_bytes: r.client_bytes,
         rejected: r.stats.rejected.to_sorted(),
         view_changes: r.view_changes,
+        view_change_messages: vc_messages,
+        view_change_bytes: vc_bytes,
         safety_violations: r.violations.clone(),
         nodes: r
             .nodes

@@ -1,0 +1,428 @@
+//! Plots, drawn with plotters from result records only (never from logs), as
+//! PNG and SVG. The font is bundled (DejaVu Sans), so no system fontconfig is
+//! needed.
+//!
+//! 1. messages per decision vs n, log–log, fitted slope in the legend;
+//! 2. bytes per decision vs n, same axes;
+//! 3. throughput vs p50 latency as the offered load rises;
+//! 4. latency CDF per protocol;
+//! 5. view-change cost vs n (messages and bytes per view change).
+
+use crate::BenchError;
+use crate::record::Record;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The bundled font is a valid TrueType file; a failure here would
+            // only lose text, so it is ignored rather than fatal.
+            let _ = plotters::style::register_font("sans-serif", style, FONT);
+        }
+    });
+}
+
+/// One line on a chart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub color: RGBColor,
+}
+
+pub fn protocol_color(protocol: &str) -> RGBColor {
+    match protocol {
+        "pbft" => RGBColor(214, 39, 40),
+        "qbft" => RGBColor(31, 119, 180),
+        "hotstuff" => RGBColor(44, 160, 44),
+        _ => RGBColor(100, 100, 100),
+    }
+}
+
+/// Least-squares slope of log(y) against log(x): the exponent k of y ∝ x^k.
+/// `None` with fewer than two usable points or no spread in x.
+pub fn fit_loglog_slope(points: &[(f64, f64)]) -> Option<f64> {
+    let logs: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|(x, y)| *x > 0.0 && *y > 0.0)
+        .map(|(x, y)| (x.ln(), y.ln()))
+        .collect();
+    if logs.len() < 2 {
+        return None;
+    }
+    let k = logs.len() as f64;
+    let mx = logs.iter().map(|p| p.0).sum::<f64>() / k;
+    let my = logs.iter().map(|p| p.1).sum::<f64>() / k;
+    let sxx: f64 = logs.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = logs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
+fn faults(r: &Record) -> usize {
+    r.scenario["faults"]
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or(0)
+}
+
+fn is_open_loop(r: &Record) -> bool {
+    r.scenario["load"]["mode"].as_str() == Some("open")
+}
+
+fn offered_rate(r: &Record) -> f64 {
+    r.scenario["load"]["rate"].as_f64().unwrap_or(0.0)
+}
+
+/// Per protocol, (n, value) for fault-free closed-loop records: the scaling
+/// runs. The first record (by file name) per (protocol, n) is used.
+pub fn scaling_series(records: &[(String, Record)], value: impl Fn(&Record) -> f64) -> Vec<Series> {
+    let mut by: BTreeMap<String, BTreeMap<usize, f64>> = BTreeMap::new();
+    for (_, r) in records
+        .iter()
+        .filter(|(_, r)| faults(r) == 0 && !is_open_loop(r) && r.decisions > 0)
+    {
+        by.entry(r.protocol.clone())
+            .or_default()
+            .entry(r.n)
+            .or_insert_with(|| value(r));
+    }
+    by.into_iter()
+        .map(|(p, pts)| {
+            let points: Vec<(f64, f64)> = pts.into_iter().map(|(n, v)| (n as f64, v)).collect();
+            let label = match fit_loglog_slope(&points) {
+                Some(k) => format!("{p} (slope {k:.2})"),
+                None => p.clone(),
+            };
+            Series {
+                label,
+                points,
+                color: protocol_color(&p),
+            }
+        })
+        .collect()
+}
+
+fn load_series(records: &[(String, Record)]) -> Vec<Series> {
+    let mut by: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    for (_, r) in records
+        .iter()
+        .filter(|(_, r)| faults(r) == 0 && is_open_loop(r))
+    {
+        let point = (offered_rate(r), r.throughput_tx_s, r.latency_ms.p50);
+        by.entry(format!("{} n={} {}", r.protocol, r.n, r.runtime))
+            .or_default()
+            .push(point);
+    }
+    by.into_iter()
+        .map(|(label, mut pts)| {
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let color = protocol_color(label.split(' ').next().unwrap_or(""));
+            Series {
+                label,
+                points: pts.into_iter().map(|(_, x, y)| (x, y.max(1e-3))).collect(),
+                color,
+            }
+        })
+        .collect()
+}
+
+fn cdf_series(records: &[(String, Record)]) -> Vec<Series> {
+    let mut best: BTreeMap<String, &Record> = BTreeMap::new();
+    for (_, r) in records
+        .iter()
+        .filter(|(_, r)| faults(r) == 0 && !r.latency_cdf.is_empty())
+    {
+        let better = |b: &&Record| {
+            (r.n, std::cmp::Reverse(r.latency_ms.count))
+                < (b.n, std::cmp::Reverse(b.latency_ms.count))
+        };
+        let key = format!("{} {}", r.protocol, r.runtime);
+        if best.get(&key).is_none_or(better) {
+            best.insert(key, r);
+        }
+    }
+    best.into_iter()
+        .map(|(key, r)| Series {
+            label: format!("{key} n={}", r.n),
+            points: r
+                .latency_cdf
+                .iter()
+                .map(|(ms, q)| (ms.max(1e-3), *q))
+                .collect(),
+            color: protocol_color(&r.protocol),
+        })
+        .collect()
+}
+
+fn view_change_series(records: &[(String, Record)], bytes: bool) -> Vec<Series> {
+    let mut by: BTreeMap<String, BTreeMap<usize, f64>> = BTreeMap::new();
+    for (_, r) in records
+        .iter()
+        .filter(|(_, r)| faults(r) > 0 && r.view_changes > 0)
+    {
+        let total = if bytes {
+            r.view_change_bytes
+        } else {
+            r.view_change_messages
+        };
+        by.entry(r.protocol.clone())
+            .or_default()
+            .entry(r.n)
+            .or_insert(total as f64 / r.view_changes as f64);
+    }
+    by.into_iter()
+        .map(|(p, pts)| {
+            let points: Vec<(f64, f64)> = pts.into_iter().map(|(n, v)| (n as f64, v)).collect();
+            let label = match fit_loglog_slope(&points) {
+                Some(k) => format!("{p} (slope {k:.2})"),
+                None => p.clone(),
+            };
+            Series {
+                label,
+                points,
+                color: protocol_color(&p),
+            }
+        })
+        .collect()
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (1.0, 10.0);
+    }
+    if log {
+        (lo / 1.5, hi * 1.5)
+    } else {
+        let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.05).max(1e-9);
+        (
+            (lo - pad)
+                .min(0.0)
+                .max(if lo >= 0.0 { 0.0 } else { f64::NEG_INFINITY }),
+            hi + pad,
+        )
+    }
+}
+
+/// A chart with log or linear axes, one line per series.
+fn draw_lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    (x_log, y_log): (bool, bool),
+    series: &[Series],
+) -> DrawResult<DB> {
+    let xr = range(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+        x_log,
+    );
+    let yr = range(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        y_log,
+    );
+    let mut b = ChartBuilder::on(area);
+    b.caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(70);
+    macro_rules! body {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .y_desc(y_desc)
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            for s in series {
+                let color = s.color;
+                chart
+                    .draw_series(LineSeries::new(
+                        s.points.iter().copied(),
+                        color.stroke_width(2),
+                    ))?
+                    .label(s.label.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+                chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .label_font(("sans-serif", 15))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()?;
+        }};
+    }
+    match (x_log, y_log) {
+        (true, true) => {
+            body!(b.build_cartesian_2d((xr.0..xr.1).log_scale(), (yr.0..yr.1).log_scale())?)
+        }
+        (false, true) => body!(b.build_cartesian_2d(xr.0..xr.1, (yr.0..yr.1).log_scale())?),
+        (true, false) => body!(b.build_cartesian_2d((xr.0..xr.1).log_scale(), yr.0..yr.1)?),
+        (false, false) => body!(b.build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)?),
+    }
+    Ok(())
+}
+
+/// One plot: a name and a drawing function over any backend.
+struct Figure {
+    name: &'static str,
+    panels: Vec<Panel>,
+}
+
+struct Panel {
+    title: String,
+    axes: (&'static str, &'static str),
+    log: (bool, bool),
+    series: Vec<Series>,
+}
+
+fn draw_figure<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let areas = root.split_evenly((1, fig.panels.len().max(1)));
+    for (area, p) in areas.iter().zip(&fig.panels) {
+        draw_lines(area, &p.title, p.axes, p.log, &p.series)?;
+    }
+    root.present()
+}
+
+fn figures(records: &[(String, Record)]) -> Vec<Figure> {
+    let mut figs = Vec::new();
+    let msgs = scaling_series(records, |r| r.messages_per_decision);
+    if msgs.iter().any(|s| s.points.len() >= 2) {
+        figs.push(Figure {
+            name: "messages_vs_n",
+            panels: vec![Panel {
+                title: "Protocol messages per decision".into(),
+                axes: ("replicas n", "messages per decision"),
+                log: (true, true),
+                series: msgs,
+            }],
+        });
+        figs.push(Figure {
+            name: "bytes_vs_n",
+            panels: vec![Panel {
+                title: "Protocol bytes per decision".into(),
+                axes: ("replicas n", "bytes per decision"),
+                log: (true, true),
+                series: scaling_series(records, |r| r.bytes_per_decision),
+            }],
+        });
+    }
+    let load = load_series(records);
+    if !load.is_empty() {
+        figs.push(Figure {
+            name: "throughput_latency",
+            panels: vec![Panel {
+                title: "Throughput vs median latency as offered load rises".into(),
+                axes: ("throughput (tx/s)", "p50 latency (ms)"),
+                log: (false, true),
+                series: load,
+            }],
+        });
+    }
+    let cdf = cdf_series(records);
+    if !cdf.is_empty() {
+        figs.push(Figure {
+            name: "latency_cdf",
+            panels: vec![Panel {
+                title: "End-to-end latency CDF".into(),
+                axes: ("latency (ms)", "fraction of requests"),
+                log: (true, false),
+                series: cdf,
+            }],
+        });
+    }
+    let vc = view_change_series(records, false);
+    if !vc.is_empty() {
+        figs.push(Figure {
+            name: "view_change_cost",
+            panels: vec![
+                Panel {
+                    title: "Messages per view change (crashed leader)".into(),
+                    axes: ("replicas n", "messages"),
+                    log: (true, true),
+                    series: vc,
+                },
+                Panel {
+                    title: "Bytes per view change".into(),
+                    axes: ("replicas n", "bytes"),
+                    log: (true, true),
+                    series: view_change_series(records, true),
+                },
+            ],
+        });
+    }
+    figs
+}
+
+/// Draws every plot the records support into `out_dir`; returns the files.
+pub fn plot(records: &[(String, Record)], out_dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
+    register_font();
+    std::fs::create_dir_all(out_dir).map_err(|source| BenchError::Write {
+        file: out_dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for fig in figures(records) {
+        let width = 900 * fig.panels.len() as u32;
+        let png = out_dir.join(format!("{}.png", fig.name));
+        draw_figure(
+            BitMapBackend::new(&png, (width, 600)).into_drawing_area(),
+            &fig,
+        )
+        .map_err(|e| BenchError::Plot {
+            file: png.clone(),
+            reason: e.to_string(),
+        })?;
+        let svg = out_dir.join(format!("{}.svg", fig.name));
+        draw_figure(
+            SVGBackend::new(&svg, (width, 600)).into_drawing_area(),
+            &fig,
+        )
+        .map_err(|e| BenchError::Plot {
+            file: svg.clone(),
+            reason: e.to_string(),
+        })?;
+        written.push(png);
+        written.push(svg);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slope_fit_recovers_exponents() {
+        let square: Vec<(f64, f64)> = [4.0, 7.0, 10.0, 16.0, 64.0]
+            .iter()
+            .map(|n| (*n, 3.0 * n * n))
+            .collect();
+        let linear: Vec<(f64, f64)> = [4.0, 7.0, 10.0, 16.0, 64.0]
+            .iter()
+            .map(|n| (*n, 2.0 * n))
+            .collect();
+        assert!((fit_loglog_slope(&square).unwrap() - 2.0).abs() < 1e-9);
+        assert!((fit_loglog_slope(&linear).unwrap() - 1.0).abs() < 1e-9);
+        assert_eq!(fit_loglog_slope(&[(4.0, 1.0)]), None);
+        assert_eq!(fit_loglog_slope(&[(4.0, 1.0), (4.0, 2.0)]), None);
+    }
+}

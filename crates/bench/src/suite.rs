@@ -1,0 +1,161 @@
+//! `bftbench compare`: a suite of named sweeps, each into its own results
+//! directory, then plots, a CSV of everything and a static HTML report.
+//!
+//! ```toml
+//! out_dir = "results"
+//! [[sweeps]]
+//! name = "scaling"                        # results/scaling/
+//! scenario = "compare/scaling.toml"       # relative to this file
+//! ```
+
+use crate::BenchError;
+use crate::record::Record;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    #[serde(default = "default_out")]
+    pub out_dir: PathBuf,
+    pub sweeps: Vec<SuiteSweep>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteSweep {
+    pub name: String,
+    pub scenario: PathBuf,
+    /// What this sweep shows, for the report.
+    #[serde(default)]
+    pub about: String,
+}
+
+fn default_out() -> PathBuf {
+    PathBuf::from("results")
+}
+
+impl Suite {
+    pub fn load(path: &Path) -> Result<Suite, BenchError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BenchError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let mut suite: Suite = toml::from_str(&text).map_err(|source| BenchError::Parse {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (i, s) in suite.sweeps.iter_mut().enumerate() {
+            let valid = !s.name.is_empty()
+                && s.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(BenchError::Invalid {
+                    file: path.to_path_buf(),
+                    key: format!("sweeps[{i}].name"),
+                    value: format!("\"{}\"", s.name),
+                    reason: "use letters, digits, '-' or '_' (it names a directory)".into(),
+                });
+            }
+            s.scenario = base.join(&s.scenario);
+        }
+        Ok(suite)
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Writes `index.html` in `out_dir`: the plots and a summary table, with
+/// relative links only, so it opens offline.
+pub fn write_html(
+    out_dir: &Path,
+    plots: &[PathBuf],
+    sections: &[(SuiteSweep, Vec<(String, Record)>)],
+    commit: &str,
+) -> Result<PathBuf, BenchError> {
+    let mut h = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>bftbench comparison</title>\
+         <style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}\
+         table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
+         th{background:#f3f3f3}td:first-child{text-align:left}img{max-width:100%;border:1px solid #eee;margin:1em 0}</style>\
+         </head><body><h1>bftbench: PBFT vs QBFT vs chained HotStuff</h1>",
+    );
+    h.push_str(&format!(
+        "<p>Made by <code>bftbench compare</code> at git revision <code>{}</code>. Every number below comes from the JSON records beside this page.</p>",
+        esc(commit)
+    ));
+    for p in plots
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+    {
+        let rel = p.strip_prefix(out_dir).unwrap_or(p);
+        let svg = rel.with_extension("svg");
+        h.push_str(&format!(
+            "<a href=\"{}\"><img src=\"{}\" alt=\"{}\"></a>",
+            esc(&svg.to_string_lossy()),
+            esc(&rel.to_string_lossy()),
+            esc(&rel.to_string_lossy())
+        ));
+    }
+    for (sweep, records) in sections {
+        h.push_str(&format!(
+            "<h2>{}</h2><p>{}</p><table><tr>",
+            esc(&sweep.name),
+            esc(&sweep.about)
+        ));
+        for col in [
+            "protocol",
+            "n",
+            "runtime",
+            "crypto",
+            "offered tx/s",
+            "tx/s",
+            "p50 ms",
+            "p99 ms",
+            "msgs/decision",
+            "bytes/decision",
+            "view changes",
+            "safe",
+        ] {
+            h.push_str(&format!("<th>{col}</th>"));
+        }
+        h.push_str("</tr>");
+        for (file, r) in records {
+            let offered = r.scenario["load"]["rate"]
+                .as_f64()
+                .map(|x| format!("{x:.0}"))
+                .unwrap_or_else(|| "closed".into());
+            h.push_str(&format!(
+                "<tr><td><a href=\"{}/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td>{:.0}</td><td>{}</td><td>{}</td></tr>",
+                esc(&sweep.name),
+                esc(file),
+                esc(&r.protocol),
+                r.n,
+                esc(&r.runtime),
+                esc(&r.crypto),
+                offered,
+                r.throughput_tx_s,
+                r.latency_ms.p50,
+                r.latency_ms.p99,
+                r.messages_per_decision,
+                r.bytes_per_decision,
+                r.view_changes,
+                if r.safety_violations.is_empty() { "yes" } else { "NO" }
+            ));
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</body></html>\n");
+    let path = out_dir.join("index.html");
+    std::fs::write(&path, h).map_err(|source| BenchError::Write {
+        file: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
