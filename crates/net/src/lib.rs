@@ -1,0 +1,209 @@
+//! bft-net: the protocols over real QUIC.
+//!
+//! - [`tls`]: mutual TLS whose certificate key IS the node's Ed25519
+//!   protocol key; peers outside the committee (and the client list) are
+//!   refused at the handshake.
+//! - [`transport`]: one connection per replica pair (lower id dials),
+//!   length-delimited frames on one unidirectional stream per direction,
+//!   redial with backoff, bounded send queues whose drops are counted.
+//! - [`runner`]: one tokio task per replica drives `bft_core::Node<P>`, the
+//!   type the simulator drives, so both count the same messages.
+//! - [`client`]: the load generator with the simulator's client semantics.
+//! - [`local`]: n replicas + clients in one process on 127.0.0.1.
+//! - [`cluster`]: cluster file, key files and [`keygen`], for one node per
+//!   process or host ([`run_node`], [`run_clients`]).
+
+pub mod client;
+pub mod cluster;
+pub mod local;
+pub mod runner;
+pub mod tls;
+pub mod transport;
+pub mod wire;
+
+pub use client::ClientSummary;
+pub use cluster::{ClientEntry, ClusterFile, NodeEntry, keygen, read_client_key, read_node_key};
+pub use local::{LocalCluster, LocalClusterConfig, run_local_cluster};
+pub use runner::{NodeSummary, Snapshot};
+
+use bft_core::codec::DEFAULT_MAX_FRAME;
+use bft_core::{BatchConfig, Crypto, MsgStats, Node, NodeContext, NodeId, Protocol, Status};
+use bft_crypto::{CostModel, RealCrypto, SecretKeys, VerifiedKeys};
+use bft_sim::{LatencySummary, LoadConfig};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors of the network crate; each names the file, key or address at
+/// fault.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cluster file {}: {reason}", path.display())]
+    ClusterFile { path: PathBuf, reason: String },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("cannot bind UDP {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("node {0} is not in the cluster")]
+    NoSuchNode(NodeId),
+    #[error("{0} nodes: at most 65535 are supported")]
+    TooManyNodes(usize),
+    #[error("cluster file has no client key file: add `key_file` to [[clients]] entry 0")]
+    NoClientKey,
+    #[error("certificate: {0}")]
+    Certificate(String),
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("committee: {0}")]
+    Core(bft_core::CoreError),
+    #[error("keys: {0}")]
+    Crypto(bft_crypto::CryptoError),
+    #[error("a node task failed: {0}")]
+    Task(String),
+}
+
+/// What a QUIC run measured; the fields mirror `bft_sim::SimReport`.
+#[derive(Clone, Debug)]
+pub struct QuicReport {
+    /// Protocol traffic summed over the replicas (the core's counters).
+    pub stats: MsgStats,
+    /// Committed slots, minimum over replicas.
+    pub decisions: u64,
+    pub max_decisions: u64,
+    pub requests_issued: u64,
+    pub requests_committed: u64,
+    pub requests_measured: u64,
+    pub latency: LatencySummary,
+    pub latency_histogram: hdrhistogram::Histogram<u64>,
+    /// Client traffic, apart: request copies (one per replica) plus one
+    /// logical reply per request id per replica; bytes are wire bytes.
+    pub client_messages: u64,
+    pub client_bytes: u64,
+    pub view_changes: u64,
+    /// Wall time of the load (first request to end); `run_local_cluster`
+    /// overwrites it with setup + load + quiesce + shutdown.
+    pub wall: Duration,
+    /// Wall time of the load alone: divide `requests_measured` by it (less
+    /// the warm-up) for throughput.
+    pub load_wall: Duration,
+    /// Per replica: CPU seconds of the thread running the replica's node
+    /// task, measured around event handling (decode + protocol + real
+    /// crypto + encode). QUIC/TLS/UDP work of the transport tasks is not in
+    /// it; see `process_cpu_s`.
+    pub cpu_s_per_node: Vec<f64>,
+    /// CPU seconds of the whole process over the run (all replicas, the
+    /// clients and the transport), 0 when not measured.
+    pub process_cpu_s: f64,
+    pub statuses: Vec<Status>,
+    /// Frames/requests/replies dropped because a bounded queue was full.
+    pub dropped_overload: u64,
+    /// Frames lost in writes to connections that broke.
+    pub dropped_link: u64,
+}
+
+impl QuicReport {
+    /// Measured requests per second after `warmup`.
+    pub fn throughput(&self, warmup: Duration) -> f64 {
+        let window = self.load_wall.saturating_sub(warmup).as_secs_f64();
+        if window > 0.0 {
+            self.requests_measured as f64 / window
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Runs replica `id` of `cluster` until `shutdown` resolves, then returns
+/// its counters. Crypto is real; `CostModel::default()` only feeds the
+/// core's crypto-CPU bookkeeping.
+pub async fn run_node<P: Protocol>(
+    cluster: &ClusterFile,
+    id: NodeId,
+    key: SecretKeys,
+    proto: P::Config,
+    batch: BatchConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<NodeSummary, NetError> {
+    P::check_config(&proto).map_err(|i| NetError::Invalid {
+        key: format!("{}.{}", P::NAME, i.key),
+        reason: format!("{} ({})", i.reason, i.value),
+    })?;
+    let committee = Arc::new(cluster.committee()?);
+    let keys = VerifiedKeys::new(&committee).map_err(NetError::Crypto)?;
+    let addr = cluster
+        .nodes
+        .get(id.index())
+        .map(|e| e.address)
+        .ok_or(NetError::NoSuchNode(id))?;
+    let identity = cluster::node_identity(&key, id)?;
+    let crypto = RealCrypto::new(keys, id, key, CostModel::default()).map_err(NetError::Crypto)?;
+    let peer_keys = Arc::new(tls::PeerKeys::new(&committee, cluster.client_keys()?));
+    let server = tls::server_config(&identity, peer_keys.clone())?;
+    let endpoint =
+        quinn::Endpoint::server(server, addr).map_err(|e| NetError::Bind { addr, source: e })?;
+    let ctx = NodeContext {
+        id,
+        committee,
+        crypto: Arc::new(crypto) as Arc<dyn Crypto>,
+        batch,
+    };
+    let setup = runner::ReplicaSetup {
+        id,
+        endpoint,
+        addrs: cluster.addresses(),
+        identity,
+        keys: peer_keys,
+        node: Node::<P>::new(ctx, &proto),
+        max_frame: DEFAULT_MAX_FRAME,
+        send_queue: 65_536,
+    };
+    let (snap_tx, _snap_rx) = tokio::sync::watch::channel(Snapshot::default());
+    runner::run_replica(setup, shutdown, snap_tx).await
+}
+
+/// Runs the load generator against `cluster` as client 0 (the key file the
+/// cluster file names). One generator per cluster: its logical clients are
+/// numbered 0..load.clients, and a second generator with the same numbers
+/// would have its requests deduplicated away.
+pub async fn run_clients(
+    cluster: &ClusterFile,
+    load: LoadConfig,
+    duration: Duration,
+) -> Result<ClientSummary, NetError> {
+    let path = cluster.client_key_path(0).ok_or(NetError::NoClientKey)?;
+    let secret = read_client_key(&path)?;
+    let identity = tls::TlsIdentity::from_ed25519_seed(&secret, "client-0")?;
+    let committee = cluster.committee()?;
+    let replicas = cluster
+        .addresses()
+        .into_iter()
+        .zip(committee.members().iter().map(|m| m.ed25519.0))
+        .collect();
+    let bind = match cluster.nodes.first().map(|n| n.address) {
+        Some(SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
+        _ => SocketAddr::from(([0, 0, 0, 0], 0)),
+    };
+    let endpoint = quinn::Endpoint::client(bind).map_err(|e| NetError::Bind {
+        addr: bind,
+        source: e,
+    })?;
+    let setup = client::ClientSetup {
+        endpoint,
+        identity,
+        replicas,
+        load,
+        duration,
+        send_queue: 65_536,
+    };
+    client::run_load(setup, std::future::pending()).await
+}

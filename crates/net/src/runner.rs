@@ -1,0 +1,441 @@
+//! One tokio task per replica drives `Node<P>` — the same type the simulator
+//! drives — with inbound frames, timers and client requests, and carries out
+//! its outputs: frames to per-peer bounded queues, timers, and replies to
+//! clients for each committed decision.
+//!
+//! Timer semantics are the simulator's: a `SetTimer` for a key replaces the
+//! pending one (the old deadline never fires), `CancelTimer` removes it, and
+//! a timer fires at most once.
+
+use crate::NetError;
+use crate::tls::{PeerKeys, TlsIdentity, client_config};
+use crate::transport::{
+    AcceptCtx, ClientEvent, INBOUND_QUEUE, LinkLosses, PeerEvent, accept_loop, dial_loop,
+    link_writer,
+};
+use crate::wire::Reply;
+use bft_core::{MsgStats, Node, NodeId, NodeInput, Output, Protocol, Status, Time, codec};
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// What a replica reports when it stops.
+#[derive(Clone, Debug, Default)]
+pub struct NodeSummary {
+    pub id: NodeId,
+    /// The core's counters: protocol messages/bytes by kind, rejections by
+    /// reason.
+    pub stats: MsgStats,
+    pub status: Status,
+    /// CPU seconds of the node task's thread while it handled events
+    /// (decode, protocol, real crypto, encode); transport tasks excluded.
+    pub cpu_s: f64,
+    /// Frames dropped because a peer's send queue was full.
+    pub dropped_overload: u64,
+    /// Frames lost in a write to a connection that broke.
+    pub dropped_link: u64,
+    /// Replies dropped because a client's reply queue was full.
+    pub dropped_replies: u64,
+    /// Reply frames sent to clients: one logical reply per request id.
+    pub client_messages: u64,
+    pub client_bytes: u64,
+    pub wall: Duration,
+}
+
+/// What a running replica publishes for its supervisor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    pub status: Status,
+    /// Protocol messages sent so far.
+    pub sent: u64,
+    /// Protocol messages received (decoded) so far.
+    pub received: u64,
+    /// Inputs rejected so far, all reasons.
+    pub rejected: u64,
+}
+
+/// Everything a replica needs to run; the endpoint is already bound.
+pub struct ReplicaSetup<P: Protocol> {
+    pub id: NodeId,
+    pub endpoint: quinn::Endpoint,
+    /// Every replica's address, by id.
+    pub addrs: Vec<SocketAddr>,
+    pub identity: TlsIdentity,
+    pub keys: Arc<PeerKeys>,
+    pub node: Node<P>,
+    pub max_frame: usize,
+    /// Frames queued per peer before new ones are dropped (and counted).
+    pub send_queue: usize,
+}
+
+/// Runs a replica until `shutdown` resolves; then stops every task it
+/// started, closes the endpoint and returns the counters.
+pub async fn run_replica<P: Protocol>(
+    setup: ReplicaSetup<P>,
+    shutdown: impl Future<Output = ()>,
+    snapshots: watch::Sender<Snapshot>,
+) -> Result<NodeSummary, NetError> {
+    let n = setup.addrs.len();
+    let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+    let (clients_tx, clients_rx) = mpsc::channel(INBOUND_QUEUE);
+    let losses = Arc::new(LinkLosses::default());
+    let mut tasks = JoinSet::new();
+    let mut links = Vec::with_capacity(n);
+    let mut link_conns = Vec::with_capacity(n);
+    for j in 0..n {
+        let peer = NodeId(u16::try_from(j).map_err(|_| NetError::TooManyNodes(n))?);
+        if peer == setup.id {
+            links.push(None);
+            link_conns.push(None);
+            continue;
+        }
+        let (out_tx, out_rx) = mpsc::channel(setup.send_queue);
+        let (conn_tx, conn_rx) = mpsc::channel(4);
+        tasks.spawn(link_writer(out_rx, conn_rx, losses.clone()));
+        if peer > setup.id {
+            let expected = setup.keys.replicas.get(j).copied().unwrap_or_default();
+            let cfg = client_config(&setup.identity, expected)?;
+            tasks.spawn(dial_loop(
+                setup.endpoint.clone(),
+                cfg,
+                setup.addrs[j],
+                peer,
+                conn_tx.clone(),
+                inbound_tx.clone(),
+                setup.max_frame,
+            ));
+        }
+        links.push(Some(out_tx));
+        link_conns.push(Some(conn_tx));
+    }
+    let ctx = AcceptCtx {
+        me: setup.id,
+        keys: setup.keys.clone(),
+        link_conns,
+        inbound: inbound_tx,
+        clients: clients_tx,
+        max_frame: setup.max_frame,
+        next_conn: Arc::new(AtomicU64::new(0)),
+    };
+    tasks.spawn(accept_loop(setup.endpoint.clone(), ctx));
+    let mut driver = Driver::new(setup.node, links);
+    driver
+        .run(inbound_rx, clients_rx, shutdown, &snapshots)
+        .await;
+    tasks.shutdown().await;
+    setup.endpoint.close(0u32.into(), b"shutdown");
+    let _ = tokio::time::timeout(Duration::from_millis(500), setup.endpoint.wait_idle()).await;
+    let mut summary = driver.summary();
+    summary.dropped_link = losses.frames.load(Ordering::Relaxed);
+    Ok(summary)
+}
+
+/// Pending timers: by key (for replace/cancel) and by deadline (to fire).
+struct Timers<T: Ord + Copy> {
+    by_key: BTreeMap<T, (Instant, u64)>,
+    queue: BTreeSet<(Instant, u64, T)>,
+    next_generation: u64,
+}
+
+impl<T: Ord + Copy> Timers<T> {
+    fn new() -> Self {
+        Timers {
+            by_key: BTreeMap::new(),
+            queue: BTreeSet::new(),
+            next_generation: 0,
+        }
+    }
+
+    /// Arms `timer` at `at`, replacing a pending one with the same key.
+    fn set(&mut self, timer: T, at: Instant) {
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        if let Some((old_at, old_gen)) = self.by_key.insert(timer, (at, generation)) {
+            self.queue.remove(&(old_at, old_gen, timer));
+        }
+        self.queue.insert((at, generation, timer));
+    }
+
+    fn cancel(&mut self, timer: T) {
+        if let Some((at, generation)) = self.by_key.remove(&timer) {
+            self.queue.remove(&(at, generation, timer));
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.queue.first().map(|(at, _, _)| *at)
+    }
+
+    /// The earliest timer due at `now`, removed.
+    fn pop_due(&mut self, now: Instant) -> Option<T> {
+        let (at, _, _) = self.queue.first()?;
+        if *at > now {
+            return None;
+        }
+        let (_, _, timer) = self.queue.pop_first()?;
+        self.by_key.remove(&timer);
+        Some(timer)
+    }
+}
+
+/// Events handled per wake-up before the driver looks at timers and the
+/// other channel again.
+const DRAIN: usize = 256;
+/// Logical clients remembered for routing replies (bounded against a client
+/// inventing numbers).
+const MAX_ROUTED_CLIENTS: usize = 1 << 20;
+
+struct Driver<P: Protocol> {
+    node: Node<P>,
+    out: Vec<Output<P::Timer>>,
+    links: Vec<Option<mpsc::Sender<Bytes>>>,
+    timers: Timers<P::Timer>,
+    start: Instant,
+    /// Client connection id → its reply queue.
+    client_conns: BTreeMap<u64, mpsc::Sender<Bytes>>,
+    /// Logical client number → the connection that last submitted for it.
+    owner: BTreeMap<u32, u64>,
+    summary: NodeSummary,
+    cpu: Duration,
+}
+
+impl<P: Protocol> Driver<P> {
+    fn new(node: Node<P>, links: Vec<Option<mpsc::Sender<Bytes>>>) -> Self {
+        let id = node.id();
+        Driver {
+            node,
+            out: Vec::new(),
+            links,
+            timers: Timers::new(),
+            start: Instant::now(),
+            client_conns: BTreeMap::new(),
+            owner: BTreeMap::new(),
+            summary: NodeSummary {
+                id,
+                ..NodeSummary::default()
+            },
+            cpu: Duration::ZERO,
+        }
+    }
+
+    fn now(&self) -> Time {
+        Time::from_duration(self.start.elapsed())
+    }
+
+    async fn run(
+        &mut self,
+        mut inbound: mpsc::Receiver<PeerEvent>,
+        mut clients: mpsc::Receiver<ClientEvent>,
+        shutdown: impl Future<Output = ()>,
+        snapshots: &watch::Sender<Snapshot>,
+    ) {
+        tokio::pin!(shutdown);
+        self.step(NodeInput::Start);
+        let mut published = Instant::now();
+        loop {
+            let deadline = self.timers.next_deadline();
+            let sleep = tokio::time::sleep_until(
+                deadline.map_or_else(far_future, tokio::time::Instant::from_std),
+            );
+            tokio::select! {
+                _ = &mut shutdown => break,
+                ev = inbound.recv() => {
+                    let Some(ev) = ev else { break };
+                    let t0 = cpu_now();
+                    self.peer_event(ev);
+                    for _ in 0..DRAIN {
+                        let Ok(ev) = inbound.try_recv() else { break };
+                        self.peer_event(ev);
+                    }
+                    self.cpu += cpu_since(t0);
+                }
+                ev = clients.recv() => {
+                    let Some(ev) = ev else { break };
+                    let t0 = cpu_now();
+                    self.client_event(ev);
+                    for _ in 0..DRAIN {
+                        let Ok(ev) = clients.try_recv() else { break };
+                        self.client_event(ev);
+                    }
+                    self.cpu += cpu_since(t0);
+                }
+                _ = sleep, if deadline.is_some() => {}
+            }
+            let t0 = cpu_now();
+            self.fire_due();
+            self.cpu += cpu_since(t0);
+            if published.elapsed() >= Duration::from_millis(5) {
+                published = Instant::now();
+                snapshots.send_replace(self.snapshot());
+            }
+        }
+        snapshots.send_replace(self.snapshot());
+        self.summary.wall = self.start.elapsed();
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            status: self.node.status(),
+            sent: self.node.stats().total_sent().count,
+            received: self
+                .node
+                .stats()
+                .received
+                .iter()
+                .map(|(_, c)| c.count)
+                .sum(),
+            rejected: self.node.stats().total_rejected(),
+        }
+    }
+
+    fn fire_due(&mut self) {
+        while let Some(timer) = self.timers.pop_due(Instant::now()) {
+            self.step(NodeInput::Timeout(timer));
+        }
+    }
+
+    fn peer_event(&mut self, ev: PeerEvent) {
+        match ev {
+            PeerEvent::Frame { from, body } => self.step(NodeInput::Frame { from, body: &body }),
+            PeerEvent::Rejected(reason) => self.node.count_rejected(reason),
+        }
+    }
+
+    fn client_event(&mut self, ev: ClientEvent) {
+        match ev {
+            ClientEvent::Connected { conn, replies } => {
+                self.client_conns.insert(conn, replies);
+            }
+            ClientEvent::Disconnected { conn } => {
+                self.client_conns.remove(&conn);
+            }
+            ClientEvent::Rejected(reason) => self.node.count_rejected(reason),
+            ClientEvent::Request { conn, req } => {
+                if self.owner.len() < MAX_ROUTED_CLIENTS || self.owner.contains_key(&req.id.client)
+                {
+                    self.owner.insert(req.id.client, conn);
+                }
+                self.step(NodeInput::Request(req));
+            }
+        }
+    }
+
+    fn step(&mut self, input: NodeInput<'_, P::Timer>) {
+        let now = self.now();
+        let mut out = std::mem::take(&mut self.out);
+        self.node.step(now, input, &mut out);
+        for o in out.drain(..) {
+            self.output(o);
+        }
+        self.out = out;
+    }
+
+    fn output(&mut self, o: Output<P::Timer>) {
+        match o {
+            Output::Send { to, body, .. } => self.send(to, body),
+            Output::SetTimer { timer, after } => {
+                let at = Instant::now() + after;
+                self.timers.set(timer, at);
+            }
+            Output::CancelTimer(timer) => self.timers.cancel(timer),
+            Output::Commit(d) => self.reply(d.slot, &d.requests),
+        }
+    }
+
+    fn send(&mut self, to: NodeId, body: Bytes) {
+        let Some(Some(link)) = self.links.get(to.index()) else {
+            return;
+        };
+        if link.try_send(body).is_err() {
+            self.summary.dropped_overload += 1;
+        }
+    }
+
+    /// Sends each submitting connection the ids it submitted, one frame per
+    /// connection per decision.
+    fn reply(&mut self, slot: u64, requests: &[bft_core::RequestId]) {
+        let mut per_conn: BTreeMap<u64, Vec<bft_core::RequestId>> = BTreeMap::new();
+        for id in requests {
+            if let Some(conn) = self.owner.get(&id.client) {
+                per_conn.entry(*conn).or_default().push(*id);
+            }
+        }
+        for (conn, ids) in per_conn {
+            let Some(tx) = self.client_conns.get(&conn) else {
+                continue;
+            };
+            let count = ids.len() as u64;
+            let reply = Reply {
+                slot,
+                requests: ids,
+            };
+            let Ok(body) = codec::encode(&reply, codec::DEFAULT_MAX_FRAME) else {
+                continue;
+            };
+            let bytes = codec::wire_len(body.len());
+            if tx.try_send(body).is_ok() {
+                self.summary.client_messages += count;
+                self.summary.client_bytes += bytes;
+            } else {
+                self.summary.dropped_replies += count;
+            }
+        }
+    }
+
+    fn summary(&self) -> NodeSummary {
+        let mut s = self.summary.clone();
+        s.stats = self.node.stats().clone();
+        s.status = self.node.status();
+        s.cpu_s = self.cpu.as_secs_f64();
+        s
+    }
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400)
+}
+
+fn cpu_now() -> Option<cpu_time::ThreadTime> {
+    cpu_time::ThreadTime::try_now().ok()
+}
+
+fn cpu_since(t0: Option<cpu_time::ThreadTime>) -> Duration {
+    t0.and_then(|t| t.try_elapsed().ok())
+        .unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_replaces_and_cancel_removes() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        t.set(1u8, t0 + Duration::from_millis(10));
+        t.set(1u8, t0 + Duration::from_millis(30));
+        t.set(2u8, t0 + Duration::from_millis(20));
+        t.set(3u8, t0 + Duration::from_millis(5));
+        t.cancel(3u8);
+        assert_eq!(
+            t.pop_due(t0 + Duration::from_millis(15)),
+            None,
+            "1 was moved to 30ms"
+        );
+        assert_eq!(t.pop_due(t0 + Duration::from_millis(25)), Some(2));
+        assert_eq!(t.pop_due(t0 + Duration::from_millis(40)), Some(1));
+        assert_eq!(
+            t.pop_due(t0 + Duration::from_millis(40)),
+            None,
+            "fires once"
+        );
+        assert_eq!(t.next_deadline(), None);
+    }
+}

@@ -1,0 +1,330 @@
+//! Mutual TLS where the certificate's key pair IS the node's Ed25519 protocol
+//! key. There is no CA: a peer is accepted only if the public key in its
+//! (self-signed) certificate equals a key we were told about, and the TLS 1.3
+//! handshake signature is verified against that same key with ring. The
+//! certificate's own self-signature, names and dates are irrelevant — the key
+//! is the identity.
+//!
+//! - A replica accepts a connection from a committee member (replica traffic)
+//!   or from a key on the configured client list (client traffic); anything
+//!   else fails the handshake.
+//! - Whoever dials replica `i` accepts only member `i`'s key.
+
+use crate::NetError;
+use bft_core::{Committee, NodeId};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use std::sync::Arc;
+
+/// ALPN of every bftbench QUIC connection.
+pub const ALPN: &[u8] = b"bftbench/1";
+
+/// An Ed25519 public key as raw 32 bytes.
+pub type RawKey = [u8; 32];
+
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE {
+/// AlgorithmIdentifier { id-Ed25519 }, BIT STRING (0 unused bits) }.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// DER prefix of an Ed25519 PKCS#8 v1 private key (RFC 8410 §7).
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// A certificate and its private key, ready for rustls.
+#[derive(Clone, Debug)]
+pub struct TlsIdentity {
+    pub cert: CertificateDer<'static>,
+    /// PKCS#8 DER of the private key (kept as bytes: the rustls type is not
+    /// `Clone`).
+    key: Vec<u8>,
+    pub public: RawKey,
+}
+
+impl TlsIdentity {
+    /// A self-signed certificate whose key pair is the Ed25519 key with the
+    /// 32-byte secret `seed` (the first half of `SecretKeys::to_bytes`).
+    pub fn from_ed25519_seed(seed: &[u8; 32], name: &str) -> Result<TlsIdentity, NetError> {
+        let mut der = ED25519_PKCS8_PREFIX.to_vec();
+        der.extend_from_slice(seed);
+        let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+            &PrivatePkcs8KeyDer::from(der.as_slice()),
+            &rcgen::PKCS_ED25519,
+        )
+        .map_err(|e| NetError::Certificate(e.to_string()))?;
+        let public = RawKey::try_from(pair.public_key_raw())
+            .map_err(|_| NetError::Certificate("Ed25519 public key is not 32 bytes".into()))?;
+        let params = rcgen::CertificateParams::new(vec![name.to_string()])
+            .map_err(|e| NetError::Certificate(e.to_string()))?;
+        let cert = params
+            .self_signed(&pair)
+            .map_err(|e| NetError::Certificate(e.to_string()))?;
+        Ok(TlsIdentity {
+            cert: cert.der().clone(),
+            key: der,
+            public,
+        })
+    }
+
+    /// blake3 of the certificate DER, hex: printed in the cluster file so an
+    /// operator can compare; the handshake itself pins the key, not this.
+    pub fn fingerprint(&self) -> String {
+        hex(blake3::hash(&self.cert).as_bytes())
+    }
+
+    fn private_key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()))
+    }
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Who a verified peer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    Replica(NodeId),
+    /// Index into the configured client key list.
+    Client(usize),
+}
+
+/// The keys a replica accepts: the committee's Ed25519 keys, in id order, and
+/// the configured client keys.
+#[derive(Clone, Debug)]
+pub struct PeerKeys {
+    pub replicas: Vec<RawKey>,
+    pub clients: Vec<RawKey>,
+}
+
+impl PeerKeys {
+    pub fn new(committee: &Committee, clients: Vec<RawKey>) -> PeerKeys {
+        PeerKeys {
+            replicas: committee.members().iter().map(|m| m.ed25519.0).collect(),
+            clients,
+        }
+    }
+
+    /// Replicas first: a key that is both is treated as the replica.
+    pub fn classify(&self, key: &RawKey) -> Option<Peer> {
+        if let Some(i) = self.replicas.iter().position(|k| k == key) {
+            return u16::try_from(i).ok().map(|i| Peer::Replica(NodeId(i)));
+        }
+        self.clients.iter().position(|k| k == key).map(Peer::Client)
+    }
+}
+
+/// The Ed25519 key of a certificate, or `None` if it is malformed or not
+/// Ed25519.
+pub fn ed25519_key_of(cert: &CertificateDer<'_>) -> Option<RawKey> {
+    let parsed = webpki::EndEntityCert::try_from(cert).ok()?;
+    let spki = parsed.subject_public_key_info();
+    let rest = spki.as_ref().strip_prefix(&ED25519_SPKI_PREFIX[..])?;
+    RawKey::try_from(rest).ok()
+}
+
+/// The peer of an established connection (its certificate passed one of
+/// our verifiers, so this only re-reads the key).
+pub fn peer_of(conn: &quinn::Connection, keys: &PeerKeys) -> Option<Peer> {
+    let identity = conn.peer_identity()?;
+    let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    let key = ed25519_key_of(certs.first()?)?;
+    keys.classify(&key)
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn refused() -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
+}
+
+/// TLS 1.3 handshake signature by the certificate's key (which the caller
+/// has pinned). TLS 1.2 never happens over QUIC and is refused.
+fn verify13(
+    algs: &WebPkiSupportedAlgorithms,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+}
+
+/// Dialer side: accept exactly one key (replica `i`'s).
+#[derive(Debug)]
+struct PinnedServer {
+    expected: RawKey,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match ed25519_key_of(end_entity) {
+            Some(k) if k == self.expected => Ok(ServerCertVerified::assertion()),
+            _ => Err(refused()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify13(&self.algs, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// Acceptor side: any committee key or configured client key.
+#[derive(Debug)]
+struct KnownClients {
+    keys: Arc<PeerKeys>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for KnownClients {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match ed25519_key_of(end_entity).and_then(|k| self.keys.classify(&k)) {
+            Some(_) => Ok(ClientCertVerified::assertion()),
+            None => Err(refused()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify13(&self.algs, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// Transport knobs shared by both sides: keep-alives so a dead peer is
+/// noticed in seconds, large windows so a 500 KB block is not throttled, and
+/// few concurrent streams (we use one per direction) to bound buffering.
+fn transport() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(std::time::Duration::from_millis(500)));
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(std::time::Duration::from_secs(3)).ok());
+    t.max_concurrent_uni_streams(8u32.into());
+    t.max_concurrent_bidi_streams(0u32.into());
+    t.stream_receive_window((16u32 << 20).into());
+    t.receive_window((64u32 << 20).into());
+    t.send_window(64 << 20);
+    Arc::new(t)
+}
+
+/// Server side of a replica's endpoint.
+pub fn server_config(
+    id: &TlsIdentity,
+    keys: Arc<PeerKeys>,
+) -> Result<quinn::ServerConfig, NetError> {
+    let provider = provider();
+    let verifier = Arc::new(KnownClients {
+        keys,
+        algs: provider.signature_verification_algorithms,
+    });
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| NetError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![id.cert.clone()], id.private_key())
+        .map_err(|e| NetError::Tls(e.to_string()))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| NetError::Tls(e.to_string()))?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    cfg.transport_config(transport());
+    Ok(cfg)
+}
+
+/// Client side for dialing the replica whose key is `expected`.
+pub fn client_config(id: &TlsIdentity, expected: RawKey) -> Result<quinn::ClientConfig, NetError> {
+    let provider = provider();
+    let verifier = Arc::new(PinnedServer {
+        expected,
+        algs: provider.signature_verification_algorithms,
+    });
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| NetError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(vec![id.cert.clone()], id.private_key())
+        .map_err(|e| NetError::Tls(e.to_string()))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| NetError::Tls(e.to_string()))?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
+    cfg.transport_config(transport());
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_carries_the_ed25519_key() {
+        let seed = [7u8; 32];
+        let id = TlsIdentity::from_ed25519_seed(&seed, "node-0").unwrap();
+        assert_eq!(ed25519_key_of(&id.cert), Some(id.public));
+        let again = TlsIdentity::from_ed25519_seed(&seed, "node-0").unwrap();
+        assert_eq!(id.fingerprint(), again.fingerprint(), "deterministic");
+        assert_eq!(ed25519_key_of(&CertificateDer::from(vec![1, 2, 3])), None);
+    }
+}

@@ -1,0 +1,335 @@
+//! Connections between replicas, and between clients and replicas.
+//!
+//! One long-lived QUIC connection per replica pair: the lower id dials the
+//! higher, so there are never two. Each side sends on ONE unidirectional
+//! stream it opens on that connection (a frame per message, many frames per
+//! write), and reads every unidirectional stream the other side opens. A
+//! broken connection is redialled with exponential backoff; the acceptor
+//! switches its writer to the newest connection from that peer (a restarted
+//! peer dials again).
+//!
+//! Nothing here decodes protocol messages: readers hand bodies to the node
+//! task, whose `Node::step` decodes and counts them (a malformed body is
+//! counted there by reason and dropped).
+
+use crate::tls::{Peer, PeerKeys, peer_of};
+use crate::wire::{FrameReader, FrameWriter, ReadEnd};
+use bft_core::node::reasons;
+use bft_core::{NodeId, Request, codec};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Reason a stream ended mid-frame (a peer died while writing, usually).
+pub const TRUNCATED: &str = "truncated-frame";
+/// Reason for a client frame that is not a request.
+pub const MALFORMED_CLIENT: &str = "malformed-client-frame";
+/// Reason for an oversized client frame.
+pub const OVERSIZED_CLIENT: &str = "oversized-client-frame";
+
+/// What replica readers hand the node task.
+#[derive(Debug)]
+pub enum PeerEvent {
+    Frame {
+        from: NodeId,
+        body: Bytes,
+    },
+    /// Refused before it reached the node (counted by the node).
+    Rejected(&'static str),
+}
+
+/// What client-connection tasks hand the node task.
+#[derive(Debug)]
+pub enum ClientEvent {
+    Connected {
+        conn: u64,
+        replies: mpsc::Sender<Bytes>,
+    },
+    Request {
+        conn: u64,
+        req: Request,
+    },
+    Rejected(&'static str),
+    Disconnected {
+        conn: u64,
+    },
+}
+
+/// Frames lost because a connection broke under them (not overload).
+#[derive(Debug, Default)]
+pub struct LinkLosses {
+    pub frames: AtomicU64,
+}
+
+/// Frames written per `write_all_chunks` at most.
+const WRITE_BATCH: usize = 512;
+/// Events a reader may queue to the node task before it waits (QUIC flow
+/// control then pushes back on the peer).
+pub const INBOUND_QUEUE: usize = 8192;
+
+/// Dials `addr` until a connection is up, backing off from 20 ms to 2 s.
+pub async fn connect_with_backoff(
+    endpoint: &quinn::Endpoint,
+    cfg: &quinn::ClientConfig,
+    addr: SocketAddr,
+    backoff: &mut Duration,
+) -> quinn::Connection {
+    loop {
+        if let Ok(connecting) = endpoint.connect_with(cfg.clone(), addr, "bftbench") {
+            if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), connecting).await {
+                return conn;
+            }
+        }
+        tokio::time::sleep(*backoff).await;
+        *backoff = (*backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Replica side, `me < peer`: keeps a connection to `peer` up, hands each
+/// new one to the link writer, and reads what the peer sends on it.
+pub async fn dial_loop(
+    endpoint: quinn::Endpoint,
+    cfg: quinn::ClientConfig,
+    addr: SocketAddr,
+    peer: NodeId,
+    conns: mpsc::Sender<quinn::Connection>,
+    inbound: mpsc::Sender<PeerEvent>,
+    max_frame: usize,
+) {
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let conn = connect_with_backoff(&endpoint, &cfg, addr, &mut backoff).await;
+        let up = Instant::now();
+        if conns.send(conn.clone()).await.is_err() {
+            return;
+        }
+        read_replica_conn(conn, peer, inbound.clone(), max_frame).await;
+        if up.elapsed() > Duration::from_secs(1) {
+            backoff = Duration::from_millis(20);
+        }
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// Reads every unidirectional stream of a replica connection until it
+/// closes; frames go to the node task tagged with the authenticated sender.
+pub async fn read_replica_conn(
+    conn: quinn::Connection,
+    from: NodeId,
+    inbound: mpsc::Sender<PeerEvent>,
+    max_frame: usize,
+) {
+    let mut streams = JoinSet::new();
+    loop {
+        tokio::select! {
+            s = conn.accept_uni() => match s {
+                Ok(recv) => {
+                    streams.spawn(read_replica_stream(FrameReader::new(recv, max_frame), from, inbound.clone()));
+                }
+                Err(_) => break,
+            },
+            Some(_) = streams.join_next(), if !streams.is_empty() => {}
+        }
+    }
+    streams.shutdown().await;
+}
+
+async fn read_replica_stream(
+    mut reader: FrameReader,
+    from: NodeId,
+    inbound: mpsc::Sender<PeerEvent>,
+) {
+    loop {
+        let event = match reader.next().await {
+            Ok(body) => PeerEvent::Frame { from, body },
+            Err(ReadEnd::Closed) => return,
+            Err(ReadEnd::Truncated) => PeerEvent::Rejected(TRUNCATED),
+            Err(ReadEnd::Oversized) => {
+                reader.stop();
+                PeerEvent::Rejected(reasons::OVERSIZED)
+            }
+        };
+        let last = matches!(event, PeerEvent::Rejected(_));
+        if inbound.send(event).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The writer of one peer link: sends queued bodies as frames on the
+/// current connection; switches when a newer connection arrives; frames lost
+/// in a failed write are counted in `losses`.
+pub async fn link_writer(
+    mut out: mpsc::Receiver<Bytes>,
+    mut conns: mpsc::Receiver<quinn::Connection>,
+    losses: Arc<LinkLosses>,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let mut next: Option<quinn::Connection> = None;
+    loop {
+        let conn = match next.take() {
+            Some(c) => c,
+            None => match conns.recv().await {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        let Ok(send) = conn.open_uni().await else {
+            continue;
+        };
+        let mut writer = FrameWriter::new(send);
+        loop {
+            tokio::select! {
+                c = conns.recv() => match c {
+                    Some(c) => { next = Some(c); break; }
+                    None => return,
+                },
+                n = out.recv_many(&mut batch, WRITE_BATCH) => {
+                    if n == 0 {
+                        return;
+                    }
+                    let failed = writer.write(&batch).await.is_err();
+                    if failed {
+                        losses.frames.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    }
+                    batch.clear();
+                    if failed {
+                        break;
+                    }
+                }
+                _ = conn.closed() => break,
+            }
+        }
+    }
+}
+
+/// Everything an accepted connection may be routed to.
+#[derive(Clone)]
+pub struct AcceptCtx {
+    pub me: NodeId,
+    pub keys: Arc<PeerKeys>,
+    /// Per peer id: where a connection from a lower id goes (its link writer).
+    pub link_conns: Vec<Option<mpsc::Sender<quinn::Connection>>>,
+    pub inbound: mpsc::Sender<PeerEvent>,
+    pub clients: mpsc::Sender<ClientEvent>,
+    pub max_frame: usize,
+    pub next_conn: Arc<AtomicU64>,
+}
+
+/// Accepts connections until the endpoint closes. The handshake already
+/// refused keys outside the committee and the client list.
+pub async fn accept_loop(endpoint: quinn::Endpoint, ctx: AcceptCtx) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => match incoming {
+                Some(i) => { conns.spawn(handle_incoming(i, ctx.clone())); }
+                None => break,
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.shutdown().await;
+}
+
+async fn handle_incoming(incoming: quinn::Incoming, ctx: AcceptCtx) {
+    let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), incoming).await else {
+        return;
+    };
+    match peer_of(&conn, &ctx.keys) {
+        Some(Peer::Replica(peer)) if peer != ctx.me => {
+            // Only a lower id's connection is ours to write on (it dialled
+            // us); a higher id's extra connection is read, never written.
+            if peer < ctx.me {
+                if let Some(Some(tx)) = ctx.link_conns.get(peer.index()) {
+                    let _ = tx.send(conn.clone()).await;
+                }
+            }
+            read_replica_conn(conn, peer, ctx.inbound.clone(), ctx.max_frame).await;
+        }
+        Some(Peer::Client(_)) => serve_client(conn, ctx).await,
+        _ => conn.close(1u32.into(), b"not a peer of this replica"),
+    }
+}
+
+/// Replies queued per client connection before they are dropped (counted).
+pub const REPLY_QUEUE: usize = 4096;
+
+async fn serve_client(conn: quinn::Connection, ctx: AcceptCtx) {
+    let id = ctx.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = mpsc::channel(REPLY_QUEUE);
+    let connected = ClientEvent::Connected {
+        conn: id,
+        replies: tx,
+    };
+    if ctx.clients.send(connected).await.is_err() {
+        return;
+    }
+    let (conn_tx, conn_rx) = mpsc::channel(1);
+    let _ = conn_tx.send(conn.clone()).await;
+    let losses = Arc::new(LinkLosses::default());
+    tokio::select! {
+        _ = link_writer(rx, conn_rx, losses) => {}
+        _ = read_client_conn(conn.clone(), id, ctx.clients.clone(), ctx.max_frame) => {}
+    }
+    let _ = ctx
+        .clients
+        .send(ClientEvent::Disconnected { conn: id })
+        .await;
+}
+
+async fn read_client_conn(
+    conn: quinn::Connection,
+    id: u64,
+    events: mpsc::Sender<ClientEvent>,
+    max_frame: usize,
+) {
+    let mut streams = JoinSet::new();
+    loop {
+        tokio::select! {
+            s = conn.accept_uni() => match s {
+                Ok(recv) => {
+                    streams.spawn(read_client_stream(FrameReader::new(recv, max_frame), id, events.clone(), max_frame));
+                }
+                Err(_) => break,
+            },
+            Some(_) = streams.join_next(), if !streams.is_empty() => {}
+        }
+    }
+    streams.shutdown().await;
+}
+
+/// Decodes requests in the reader task (in parallel with the node task);
+/// a frame that is not a request is counted and dropped.
+async fn read_client_stream(
+    mut reader: FrameReader,
+    conn: u64,
+    events: mpsc::Sender<ClientEvent>,
+    max_frame: usize,
+) {
+    loop {
+        let event = match reader.next().await {
+            Ok(body) => match codec::decode::<Request>(&body, max_frame) {
+                Ok(req) => ClientEvent::Request { conn, req },
+                Err(_) => ClientEvent::Rejected(MALFORMED_CLIENT),
+            },
+            Err(ReadEnd::Closed) => return,
+            Err(ReadEnd::Truncated) => {
+                let _ = events.send(ClientEvent::Rejected(TRUNCATED)).await;
+                return;
+            }
+            Err(ReadEnd::Oversized) => {
+                reader.stop();
+                let _ = events.send(ClientEvent::Rejected(OVERSIZED_CLIENT)).await;
+                return;
+            }
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
