@@ -45,9 +45,16 @@ pub enum QbftTimer {
 
 type Out = Vec<Action<QbftMessage, QbftTimer>>;
 
-/// Blocks of the current height kept by digest (accepted proposals and the
-/// blocks of validated round changes), so late COMMITs can finalize them.
-const MAX_KNOWN_BLOCKS: usize = 4;
+/// Blocks of the current height kept by (round, digest) — accepted
+/// proposals, proposals that arrived after we left their round, the blocks of
+/// validated round changes — so q COMMITs can finalize whichever one they
+/// seal. At most [`MAX_BLOCKS_PER_ROUND`] per round (an equivocating proposer
+/// fills only its own round's slots) and [`MAX_KNOWN_BLOCKS`] in all, the
+/// oldest rounds evicted first.
+const MAX_KNOWN_BLOCKS: usize = 16;
+const MAX_BLOCKS_PER_ROUND: usize = 2;
+/// Rounds of COMMITs kept per sender within a height.
+const MAX_COMMIT_ROUNDS_PER_SENDER: usize = 4;
 
 /// proposer(h, r): rotate from the previous block's proposer by 1 + r (Dafny
 /// `proposer`). For height 1 the "previous proposer" is the fixed genesis
@@ -133,9 +140,12 @@ struct Instance {
     sent_commit: bool,
     /// Latest prepared round/value of this height (survives round changes).
     prepared: Option<PreparedCertificate>,
-    known_blocks: VecDeque<(Digest, Block)>,
+    known_blocks: BTreeMap<(u64, Digest), Block>,
     prepares: BTreeMap<NodeId, Signed<PreparePayload>>,
-    commits: BTreeMap<NodeId, Signed<CommitPayload>>,
+    /// COMMITs by (sender, round): up to [`MAX_COMMIT_ROUNDS_PER_SENDER`] rounds
+    /// per sender, its highest kept, so a sender's later-round COMMIT does not
+    /// hide the one that completed a quorum in an earlier round.
+    commits: BTreeMap<(NodeId, u64), Signed<CommitPayload>>,
     round_changes: BTreeMap<NodeId, RoundChange>,
 }
 
@@ -147,28 +157,47 @@ impl Instance {
             accepted: None,
             sent_commit: false,
             prepared: None,
-            known_blocks: VecDeque::new(),
+            known_blocks: BTreeMap::new(),
             prepares: BTreeMap::new(),
             commits: BTreeMap::new(),
             round_changes: BTreeMap::new(),
         }
     }
 
-    fn remember_block(&mut self, digest: Digest, block: &Block) {
-        if self.known_blocks.iter().any(|(d, _)| *d == digest) {
+    fn remember_block(&mut self, round: u64, digest: Digest, block: &Block) {
+        let in_round = self
+            .known_blocks
+            .range((round, Digest::ZERO)..)
+            .take_while(|((r, _), _)| *r == round)
+            .count();
+        if self.known_blocks.contains_key(&(round, digest)) || in_round >= MAX_BLOCKS_PER_ROUND {
             return;
         }
-        if self.known_blocks.len() >= MAX_KNOWN_BLOCKS {
-            self.known_blocks.pop_front();
+        self.known_blocks.insert((round, digest), block.clone());
+        while self.known_blocks.len() > MAX_KNOWN_BLOCKS {
+            self.known_blocks.pop_first();
         }
-        self.known_blocks.push_back((digest, block.clone()));
     }
 
     fn block(&self, digest: &Digest) -> Option<&Block> {
         self.known_blocks
             .iter()
-            .find(|(d, _)| d == digest)
+            .find(|((_, d), _)| d == digest)
             .map(|(_, b)| b)
+    }
+
+    /// Keeps at most [`MAX_COMMIT_ROUNDS_PER_SENDER`] rounds of `sender`'s
+    /// COMMITs, dropping its lowest rounds.
+    fn bound_commits_of(&mut self, sender: NodeId) {
+        let rounds: Vec<u64> = self
+            .commits
+            .range((sender, 0)..=(sender, u64::MAX))
+            .map(|((_, r), _)| *r)
+            .collect();
+        let excess = rounds.len().saturating_sub(MAX_COMMIT_ROUNDS_PER_SENDER);
+        for r in rounds.into_iter().take(excess) {
+            self.commits.remove(&(sender, r));
+        }
     }
 
     fn retained(&self) -> usize {
@@ -403,12 +432,8 @@ impl Qbft {
     /// it). Proposals for older rounds are stale and dropped.
     fn on_proposal(&mut self, now: Time, p: Proposal, out: &mut Out) -> Result<(), QbftError> {
         let round = p.signed.payload.round;
-        if round < self.inst.round {
-            return Ok(());
-        }
-        if round == self.inst.round && self.inst.accepted.is_some() {
-            return Err(QbftError::DuplicateProposal);
-        }
+        let stale = round < self.inst.round;
+        let duplicate = round == self.inst.round && self.inst.accepted.is_some();
         let leader = self.proposer_of(round);
         if p.signed.author != leader {
             return Err(QbftError::NotProposer {
@@ -430,6 +455,21 @@ impl Qbft {
         check_extends(&p.block, self.inst.height, &self.tip.hash)?;
         let mut sigs = SignatureBatch::default();
         sigs.push(&p.signed);
+        if stale || duplicate {
+            // Not accepted (rule 2: one proposal per round, never an older
+            // round), but its block is kept: if q COMMITs seal it, the seals
+            // make it final, and we could not finalize a block we never saw.
+            if !sigs.verify(self.crypto.as_ref()) {
+                return Err(QbftError::BadSignature);
+            }
+            self.inst.remember_block(round, digest, &p.block);
+            self.check_decided(now, out);
+            return if duplicate {
+                Err(QbftError::DuplicateProposal)
+            } else {
+                Ok(())
+            };
+        }
         check_proposal_justification(self.quorum, &p, &digest, leader, &mut sigs)?;
         if !sigs.verify(self.crypto.as_ref()) {
             return Err(QbftError::BadSignature);
@@ -446,7 +486,7 @@ impl Qbft {
     /// Accepting a proposal: remember it and multicast PREPARE(h, r, digest)
     /// (every validator, proposer included). Our own PREPARE counts at once.
     fn accept(&mut self, now: Time, digest: Digest, block: Block, out: &mut Out) {
-        self.inst.remember_block(digest, &block);
+        self.inst.remember_block(self.inst.round, digest, &block);
         self.inst.accepted = Some((digest, block));
         let prepare = Signed::sign(
             self.crypto.as_ref(),
@@ -523,27 +563,27 @@ impl Qbft {
         self.inst.sent_commit = true;
         let commit = signed_commit(self.crypto.as_ref(), self.inst.height, round, digest);
         out.push(Action::Broadcast(QbftMessage::Commit(commit.clone())));
-        self.inst.commits.insert(self.id, commit);
+        self.inst.commits.insert((self.id, round), commit);
         self.check_decided(now, out);
     }
 
     /// Dafny `UponCommit` (receipt side): a COMMIT with a valid signature and
-    /// a valid seal over its digest is kept, one per sender (its latest
-    /// round). Commits of earlier rounds of this height are kept too: a
-    /// replica that timed out just before the decision can still finalize.
+    /// a valid seal over its digest is kept, per (sender, round). Commits of
+    /// earlier rounds of this height count too: a replica that moved to a
+    /// later round just before the decision can still finalize.
     fn on_commit(
         &mut self,
         now: Time,
         c: Signed<CommitPayload>,
         out: &mut Out,
     ) -> Result<(), QbftError> {
-        if let Some(prev) = self.inst.commits.get(&c.author) {
-            if prev.payload.round > c.payload.round || *prev == c {
-                return Ok(());
-            }
-            if prev.payload.round == c.payload.round {
-                return Err(QbftError::Equivocation(c.author));
-            }
+        let key = (c.author, c.payload.round);
+        if let Some(prev) = self.inst.commits.get(&key) {
+            return if *prev == c {
+                Ok(())
+            } else {
+                Err(QbftError::Equivocation(c.author))
+            };
         }
         let mut sigs = SignatureBatch::default();
         sigs.push(&c);
@@ -551,7 +591,8 @@ impl Qbft {
         if !sigs.verify(self.crypto.as_ref()) {
             return Err(QbftError::BadSignature);
         }
-        self.inst.commits.insert(c.author, c);
+        self.inst.commits.insert(key, c);
+        self.inst.bound_commits_of(key.0);
         self.check_decided(now, out);
         Ok(())
     }
@@ -646,9 +687,10 @@ impl Qbft {
         if !sigs.verify(self.crypto.as_ref()) {
             return Err(QbftError::BadSignature);
         }
-        if let (Some((_, value)), Some(block)) = (rc.signed.payload.prepared(), &rc.prepared_block)
+        if let (Some((prepared_round, value)), Some(block)) =
+            (rc.signed.payload.prepared(), &rc.prepared_block)
         {
-            self.inst.remember_block(value, block);
+            self.inst.remember_block(prepared_round, value, block);
         }
         self.inst.round_changes.insert(author, rc);
         self.maybe_join_higher_round(now, out);
