@@ -119,6 +119,22 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_scenario_table_with_humantime_and_rejects_unknown_keys() {
+        let cfg: QbftConfig =
+            toml::from_str("round_timeout = \"1s\"\nblock_period = \"250ms\"").unwrap();
+        assert_eq!(cfg.round_timeout, Duration::from_secs(1));
+        assert_eq!(cfg.block_period, Duration::from_millis(250));
+        assert_eq!(
+            cfg.max_timeout_exponent,
+            QbftConfig::default().max_timeout_exponent
+        );
+        let unknown = toml::from_str::<QbftConfig>("round_timout = \"1s\"");
+        assert!(unknown.unwrap_err().to_string().contains("round_timout"));
+        let empty: QbftConfig = toml::from_str("").unwrap();
+        assert_eq!(empty, QbftConfig::default());
+    }
+
+    #[test]
     fn check_names_the_bad_key() {
         assert_eq!(QbftConfig::default().check(), Ok(()));
         let bad = QbftConfig {

@@ -404,3 +404,52 @@ fn jittery_network_with_short_timeouts_never_forks_and_still_commits() {
         "the short timeout did provoke round changes"
     );
 }
+
+#[test]
+fn batches_hold_at_most_max_size_requests_and_fill_under_load() {
+    let cfg = SimConfig {
+        load: LoadConfig::closed(8, 1, 64).with_total(80),
+        batch: bft_core::BatchConfig {
+            max_size: 4,
+            max_delay: Duration::from_millis(2),
+        },
+        ..SimConfig::default()
+    };
+    let mut sim = simulation(cfg);
+    let report = sim.run();
+    assert_safe(&report);
+    assert_eq!(report.requests_committed, 80);
+    for id in sim.committee().ids() {
+        let ledger = sim.ledger(id);
+        assert!(ledger.iter().all(|d| d.requests.len() <= 4));
+        assert_eq!(ledger.iter().map(|d| d.requests.len()).sum::<usize>(), 80);
+        assert!(
+            ledger.len() < 80,
+            "requests were batched: {} blocks",
+            ledger.len()
+        );
+    }
+}
+
+#[test]
+fn block_period_delays_the_next_proposal_in_virtual_time() {
+    let run = |period_ms: u64| {
+        let proto = QbftConfig {
+            block_period: Duration::from_millis(period_ms),
+            ..QbftConfig::default()
+        };
+        let report = Simulation::<Qbft>::new(config(4, 5), proto).unwrap().run();
+        assert_safe(&report);
+        assert_eq!(report.decisions, 5);
+        assert_eq!(
+            report.view_changes, 0,
+            "the period is below the round timeout"
+        );
+        report.latency
+    };
+    let (fast, spaced) = (run(0), run(50));
+    // Without a period a request commits in a few network hops (1 ms each);
+    // with one, requests 2..=5 wait for the period after the previous commit.
+    assert!(fast.p50 < Duration::from_millis(10), "{fast:?}");
+    assert!(spaced.p50 >= Duration::from_millis(45), "{spaced:?}");
+}
