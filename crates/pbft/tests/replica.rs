@@ -802,3 +802,43 @@ fn memory_stays_bounded_by_the_window_over_10_000_decisions() {
     );
     net.assert_safe();
 }
+
+#[test]
+fn timeouts_double_per_failed_view() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let base = cfg().view_change_timeout;
+    let mut r = replica(&s, 3, &cfg(), ONE);
+    let timer_after = |out: &[Action<PbftMessage, PbftTimer>], which: PbftTimer| {
+        out.iter().find_map(|a| match a {
+            Action::SetTimer { timer, after } if *timer == which => Some(*after),
+            _ => None,
+        })
+    };
+    // A waiting request arms the request timer at the base timeout.
+    let (out, _) = feed(&mut r, Input::Request(request(1, 0)));
+    assert_eq!(timer_after(&out, PbftTimer::Request), Some(base));
+    // It expires: VIEW-CHANGE for view 1. With 2f+1 VIEW-CHANGEs for view 1
+    // the new-view timer starts at twice the base.
+    feed(&mut r, Input::Timeout(PbftTimer::Request));
+    feed(
+        &mut r,
+        msg(0, PbftMessage::ViewChange(s.view_change(0, 1, vec![]))),
+    );
+    let (out, _) = feed(
+        &mut r,
+        msg(2, PbftMessage::ViewChange(s.view_change(2, 1, vec![]))),
+    );
+    assert_eq!(timer_after(&out, PbftTimer::NewView), Some(base * 2));
+    // No NEW-VIEW: on to view 2, where the timer doubles again.
+    let (out, _) = feed(&mut r, Input::Timeout(PbftTimer::NewView));
+    assert!(matches!(broadcasts(&out)[..], [PbftMessage::ViewChange(vc)] if vc.new_view == 2));
+    feed(
+        &mut r,
+        msg(0, PbftMessage::ViewChange(s.view_change(0, 2, vec![]))),
+    );
+    let (out, _) = feed(
+        &mut r,
+        msg(1, PbftMessage::ViewChange(s.view_change(1, 2, vec![]))),
+    );
+    assert_eq!(timer_after(&out, PbftTimer::NewView), Some(base * 4));
+}

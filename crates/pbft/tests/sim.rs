@@ -1,0 +1,504 @@
+//! PBFT in the deterministic simulator: exact message counts, faults,
+//! Byzantine primaries, and the oracle (agreement, contiguity, hash chain,
+//! at-most-once, validity) checked in every run.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use bft_core::{
+    BatchConfig, CryptoKind, GENESIS, NodeId, Request, RequestId, Time, WireMessage, batch_digest,
+};
+use bft_pbft::{Pbft, PbftConfig, PbftMessage, PrePrepare, Vote, domain, pre_prepare_payload};
+use bft_sim::{Fault, LoadConfig, SimConfig, SimReport, Simulation};
+use bytes::Bytes;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn sim_config(nodes: usize, load: LoadConfig) -> SimConfig {
+    SimConfig {
+        nodes,
+        seed: 42,
+        load,
+        batch: BatchConfig {
+            max_size: 1,
+            max_delay: Duration::from_millis(1),
+        },
+        ..SimConfig::default()
+    }
+}
+
+fn sent(report: &SimReport, kind: &str) -> u64 {
+    report.stats.sent.get(kind).map_or(0, |c| c.count)
+}
+
+fn rejected(sim: &Simulation<Pbft>, node: u16, reason: &str) -> u64 {
+    sim.node(NodeId(node))
+        .stats()
+        .rejected
+        .get(reason)
+        .copied()
+        .unwrap_or(0)
+}
+
+fn request(client: u32, number: u64, fill: u8) -> Request {
+    Request {
+        id: RequestId { client, number },
+        payload: Bytes::from(vec![fill; 32]),
+    }
+}
+
+/// Honest ledgers: each contiguous from slot 1 and hash-chained (the oracle
+/// checks it too), and equal slot by slot where both have decided.
+fn assert_ledgers_agree(sim: &Simulation<Pbft>, honest: &[u16]) {
+    for &a in honest {
+        let la = sim.ledger(NodeId(a));
+        let mut parent = GENESIS;
+        for (k, d) in la.iter().enumerate() {
+            assert_eq!(d.slot, k as u64 + 1, "replica {a}: no gap");
+            assert_eq!(d.parent, parent, "replica {a}: chain");
+            parent = d.block;
+        }
+        for &b in honest {
+            for (x, y) in la.iter().zip(sim.ledger(NodeId(b))) {
+                assert_eq!(
+                    x.block, y.block,
+                    "replicas {a} and {b} differ at slot {}",
+                    x.slot
+                );
+            }
+        }
+    }
+}
+
+// ----- exact counts ---------------------------------------------------------
+
+#[test]
+fn fault_free_run_costs_exactly_2n_n_minus_1_messages_per_decision() {
+    const K: u64 = 20;
+    for n in [4usize, 5, 6, 7, 10, 16] {
+        let cfg = sim_config(n, LoadConfig::closed(1, 1, 128).with_total(K));
+        let mut sim = Simulation::<Pbft>::new(cfg, PbftConfig::default()).unwrap();
+        let report = sim.run();
+        assert!(
+            report.violations.is_empty(),
+            "n={n}: {:?}",
+            report.violations
+        );
+        assert_eq!(report.decisions, K, "n={n}");
+        assert_eq!(report.requests_committed, K, "n={n}");
+        let n = n as u64;
+        assert_eq!(sent(&report, "pre-prepare"), K * (n - 1), "n={n}");
+        assert_eq!(sent(&report, "prepare"), K * (n - 1) * (n - 1), "n={n}");
+        assert_eq!(sent(&report, "commit"), K * n * (n - 1), "n={n}");
+        assert_eq!(
+            report.stats.total_sent().count,
+            K * 2 * n * (n - 1),
+            "n={n}: nothing else is sent (K < checkpoint interval)"
+        );
+        assert_eq!(report.stats.total_rejected(), 0, "n={n}");
+        assert_eq!(report.view_changes, 0, "n={n}");
+    }
+}
+
+#[test]
+fn fault_free_run_with_real_crypto_counts_exactly_and_checkpoints_every_k() {
+    let pbft = PbftConfig {
+        checkpoint_interval: 5,
+        window: 10,
+        ..PbftConfig::default()
+    };
+    let mut cfg = sim_config(4, LoadConfig::closed(1, 1, 128).with_total(20));
+    cfg.crypto = CryptoKind::Real;
+    let report = Simulation::<Pbft>::new(cfg, pbft).unwrap().run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.decisions, 20);
+    assert_eq!(sent(&report, "pre-prepare"), 20 * 3);
+    assert_eq!(sent(&report, "prepare"), 20 * 9);
+    assert_eq!(sent(&report, "commit"), 20 * 12);
+    // 4 checkpoints (5, 10, 15, 20), each multicast by all 4 replicas.
+    assert_eq!(sent(&report, "checkpoint"), 4 * 4 * 3);
+    assert_eq!(report.stats.total_rejected(), 0);
+}
+
+#[test]
+fn batching_cuts_at_max_size_and_keeps_several_sequence_numbers_in_flight() {
+    let mut cfg = sim_config(4, LoadConfig::closed(4, 8, 64).with_total(640));
+    cfg.batch = BatchConfig {
+        max_size: 8,
+        max_delay: Duration::from_millis(2),
+    };
+    let report = Simulation::<Pbft>::new(cfg, PbftConfig::default())
+        .unwrap()
+        .run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.requests_committed, 640);
+    // Fewer decisions than requests: batches of up to 8.
+    assert!(
+        report.decisions >= 80 && report.decisions < 640,
+        "{}",
+        report.decisions
+    );
+    // Still 2n(n-1) messages per decision.
+    assert_eq!(
+        sent(&report, "pre-prepare") + sent(&report, "prepare") + sent(&report, "commit"),
+        report.decisions * 24
+    );
+}
+
+// ----- crashes and view changes ----------------------------------------------
+
+#[test]
+fn primary_crash_mid_run_changes_view_and_every_request_commits_without_gaps() {
+    let mut cfg = sim_config(4, LoadConfig::closed(2, 2, 128).with_total(300));
+    cfg.faults = vec![Fault::crash(NodeId(0), Duration::from_millis(150))];
+    let mut sim = Simulation::<Pbft>::new(cfg, PbftConfig::default()).unwrap();
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.requests_committed, 300, "before and after the crash");
+    assert!(report.view_changes >= 1);
+    for i in 1..4u16 {
+        let st = sim.node(NodeId(i)).status();
+        assert_eq!(st.view, 1, "replica {i}");
+        assert!(!sim.node(NodeId(i)).protocol().is_changing_view());
+        // Every request exactly once in the ledger.
+        let ids: Vec<RequestId> = sim
+            .ledger(NodeId(i))
+            .iter()
+            .flat_map(|d| d.requests.clone())
+            .collect();
+        let distinct: BTreeSet<_> = ids.iter().copied().collect();
+        assert_eq!((ids.len(), distinct.len()), (300, 300), "replica {i}");
+    }
+    assert_ledgers_agree(&sim, &[1, 2, 3]);
+}
+
+#[test]
+fn crashed_primary_view_change_costs_exactly_n_minus_1_squared_view_changes() {
+    // Primary 0 is down from the start: one view change, then view 1.
+    const K: u64 = 10;
+    let mut cfg = sim_config(4, LoadConfig::closed(1, 1, 128).with_total(K));
+    cfg.faults = vec![Fault::crash(NodeId(0), Duration::ZERO)];
+    let report = Simulation::<Pbft>::new(cfg, PbftConfig::default())
+        .unwrap()
+        .run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.requests_committed, K);
+    assert_eq!(report.view_changes, 1);
+    // 3 live replicas multicast VIEW-CHANGE; the new primary one NEW-VIEW.
+    assert_eq!(sent(&report, "view-change"), 3 * 3);
+    assert_eq!(sent(&report, "new-view"), 3);
+    // Per decision in view 1: 3 pre-prepares, PREPAREs from the 2 live
+    // backups, COMMITs from the 3 live replicas (sends to the dead one count).
+    assert_eq!(sent(&report, "pre-prepare"), K * 3);
+    assert_eq!(sent(&report, "prepare"), K * 2 * 3);
+    assert_eq!(sent(&report, "commit"), K * 3 * 3);
+}
+
+/// Primary 0 (Byzantine only in what it withholds) pre-prepares A at seq 1
+/// and B at seq 2 in view 0, but seq 1 reaches nobody and seq 2 reaches only
+/// backups 1 and 2; its own COMMIT for seq 2 is dropped. So seq 2 is prepared
+/// at 1 and 2 and committed nowhere, and seq 1 has no certificate at all.
+#[test]
+fn prepared_request_is_carried_into_the_new_view_and_an_empty_slot_becomes_null() {
+    let mut cfg = sim_config(4, LoadConfig::none());
+    cfg.duration = Duration::from_secs(5);
+    let mut sim = Simulation::<Pbft>::new(cfg, PbftConfig::default()).unwrap();
+    sim.set_outbound_filter(NodeId(0), |_, to, msg| match &msg {
+        PbftMessage::PrePrepare(pp) if pp.view == 0 && pp.seq == 1 => None,
+        PbftMessage::PrePrepare(pp) if pp.view == 0 && pp.seq == 2 && to == NodeId(3) => None,
+        PbftMessage::Commit(c) if c.view == 0 && c.seq == 2 => None,
+        _ => Some(msg),
+    });
+    let (a, b) = (request(1, 0, 0xa), request(1, 1, 0xb));
+    sim.submit(Time::ZERO, a.clone());
+    sim.submit(Time::ZERO, b.clone());
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.requests_committed, 2);
+    for i in 1..4u16 {
+        let l = sim.ledger(NodeId(i));
+        assert_eq!(l.len(), 3, "replica {i}: null, B, then A re-proposed");
+        assert_eq!(
+            (l[0].slot, l[0].view, l[0].requests.len()),
+            (1, 1, 0),
+            "null"
+        );
+        assert_eq!(l[1].requests, vec![b.id], "B carried by O at its slot");
+        assert_eq!(l[1].view, 1);
+        assert_eq!(l[2].requests, vec![a.id]);
+        assert_eq!(sim.node(NodeId(i)).status().view, 1);
+    }
+    assert_ledgers_agree(&sim, &[1, 2, 3]);
+}
+
+// ----- Byzantine primary ------------------------------------------------------
+
+/// Re-signs a pre-prepare from primary 0 over another batch (same request
+/// ids, different payload), as an equivocating primary would.
+fn equivocate(crypto: &dyn bft_core::Crypto, pp: &PrePrepare, fill: u8) -> PrePrepare {
+    let batch: Vec<Request> = pp
+        .batch
+        .iter()
+        .map(|r| Request {
+            id: r.id,
+            payload: Bytes::from(vec![fill; r.payload.len().max(1)]),
+        })
+        .collect();
+    let digest = batch_digest(&batch);
+    PrePrepare {
+        view: pp.view,
+        seq: pp.seq,
+        digest,
+        sig: crypto.sign(
+            domain::PRE_PREPARE,
+            &pre_prepare_payload(pp.view, pp.seq, &digest),
+        ),
+        batch,
+    }
+}
+
+#[test]
+fn equivocating_primary_cannot_make_honest_replicas_commit_different_batches() {
+    // Two splits: {1,2} vs {3} (a quorum can form around one batch) and
+    // {1} vs {2} vs {3} (none can: view change).
+    for three_way in [false, true] {
+        let pbft = PbftConfig {
+            checkpoint_interval: 8,
+            window: 16,
+            ..PbftConfig::default()
+        };
+        let mut cfg = sim_config(4, LoadConfig::closed(1, 2, 64).with_total(60));
+        cfg.duration = Duration::from_secs(30);
+        let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
+        let crypto = sim.crypto(NodeId(0));
+        sim.set_outbound_filter(NodeId(0), move |_, to, msg| match &msg {
+            PbftMessage::PrePrepare(pp) if pp.view == 0 => match to.0 {
+                3 => Some(PbftMessage::PrePrepare(equivocate(
+                    crypto.as_ref(),
+                    pp,
+                    0x33,
+                ))),
+                2 if three_way => Some(PbftMessage::PrePrepare(equivocate(
+                    crypto.as_ref(),
+                    pp,
+                    0x22,
+                ))),
+                _ => Some(msg),
+            },
+            _ => Some(msg),
+        });
+        let report = sim.run();
+        assert!(
+            report.violations.is_empty(),
+            "three_way={three_way}: {:?}",
+            report.violations
+        );
+        assert_ledgers_agree(&sim, &[1, 2, 3]);
+        assert_eq!(report.requests_committed, 60, "three_way={three_way}");
+        if three_way {
+            assert!(
+                report.view_changes >= 1,
+                "nobody prepares: the primary is replaced"
+            );
+        }
+        // The equivocation is visible in the receivers' rejection counters
+        // only as prepares that do not match; never as a second commit.
+        let committed_slots = sim.ledger(NodeId(1)).len();
+        assert!(
+            committed_slots >= 30,
+            "three_way={three_way}: {committed_slots}"
+        );
+    }
+}
+
+// ----- silent replicas ----------------------------------------------------------
+
+#[test]
+fn f_silent_backups_do_not_stop_progress() {
+    for (n, silent) in [(4usize, vec![3u16]), (7, vec![5, 6])] {
+        let mut cfg = sim_config(n, LoadConfig::closed(1, 1, 128).with_total(50));
+        cfg.faults = silent
+            .iter()
+            .map(|&i| Fault::silent(NodeId(i), Duration::ZERO))
+            .collect();
+        let report = Simulation::<Pbft>::new(cfg, PbftConfig::default())
+            .unwrap()
+            .run();
+        assert!(
+            report.violations.is_empty(),
+            "n={n}: {:?}",
+            report.violations
+        );
+        assert_eq!(report.requests_committed, 50, "n={n}");
+        assert_eq!(report.view_changes, 0, "n={n}: the primary is fine");
+    }
+}
+
+#[test]
+fn f_plus_1_silent_backups_stop_progress_without_a_safety_violation() {
+    let mut cfg = sim_config(4, LoadConfig::closed(1, 1, 128).with_total(50));
+    cfg.duration = Duration::from_secs(5);
+    cfg.faults = vec![
+        Fault::silent(NodeId(2), Duration::ZERO),
+        Fault::silent(NodeId(3), Duration::ZERO),
+    ];
+    let mut sim = Simulation::<Pbft>::new(cfg, PbftConfig::default()).unwrap();
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.requests_committed, 0);
+    assert_eq!(report.max_decisions, 0);
+    // The live backup suspects the primary but cannot gather f+1.
+    assert!(sim.node(NodeId(1)).protocol().is_changing_view());
+    assert_eq!(sim.node(NodeId(0)).status().view, 0);
+}
+
+#[test]
+fn crashed_backup_restarts_and_catches_up_by_state_transfer() {
+    let pbft = PbftConfig {
+        checkpoint_interval: 8,
+        window: 32,
+        ..PbftConfig::default()
+    };
+    let mut cfg = sim_config(4, LoadConfig::closed(1, 1, 128).with_total(200));
+    cfg.faults =
+        vec![Fault::crash(NodeId(3), Duration::from_millis(20)).until(Duration::from_millis(80))];
+    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.requests_committed, 200);
+    assert!(
+        sent(&report, "state") >= 1,
+        "replica 3 fetched what it missed"
+    );
+    let caught_up = sim.node(NodeId(3)).status().committed;
+    assert!(
+        caught_up >= 192,
+        "replica 3 reached the last stable checkpoint: {caught_up}"
+    );
+    assert_ledgers_agree(&sim, &[0, 1, 2, 3]);
+}
+
+// ----- rejections counted by the node -------------------------------------------
+
+#[test]
+fn crafted_bad_messages_are_rejected_and_counted_by_reason() {
+    let mut cfg = sim_config(7, LoadConfig::none());
+    cfg.duration = Duration::from_secs(1);
+    let mut sim = Simulation::<Pbft>::new(cfg, PbftConfig::default()).unwrap();
+    let (byz, primary) = (NodeId(6), NodeId(0));
+    let (cb, cp) = (sim.crypto(byz), sim.crypto(primary));
+    let d = batch_digest(&[request(1, 0, 1)]);
+    let vote = |c: &dyn bft_core::Crypto, who: NodeId, dom: &'static str, seq: u64| Vote {
+        view: 0,
+        seq,
+        digest: d,
+        replica: who,
+        sig: c.sign(dom, &bft_pbft::vote_payload(0, seq, &d, who)),
+    };
+    let at = Time::from_duration(Duration::from_millis(10));
+    let to = NodeId(1);
+    let window = PbftConfig::default().window;
+    // Outside the watermarks.
+    sim.inject(
+        at,
+        byz,
+        to,
+        PbftMessage::Prepare(vote(cb.as_ref(), byz, domain::PREPARE, window + 1)),
+    );
+    // Bad signature: signed for seq 2, claims seq 1.
+    let mut forged = vote(cb.as_ref(), byz, domain::COMMIT, 2);
+    forged.seq = 1;
+    sim.inject(at, byz, to, PbftMessage::Commit(forged));
+    // A PREPARE from the primary.
+    sim.inject(
+        at,
+        primary,
+        to,
+        PbftMessage::Prepare(vote(cp.as_ref(), primary, domain::PREPARE, 1)),
+    );
+    // The same PREPARE twice.
+    let p = vote(cb.as_ref(), byz, domain::PREPARE, 3);
+    sim.inject(at, byz, to, PbftMessage::Prepare(p.clone()));
+    sim.inject(at, byz, to, PbftMessage::Prepare(p));
+    let report = sim.run();
+    assert!(report.violations.is_empty());
+    assert_eq!(rejected(&sim, 1, "outside-watermarks"), 1);
+    assert_eq!(rejected(&sim, 1, "bad-signature"), 1);
+    assert_eq!(rejected(&sim, 1, "prepare-from-primary"), 1);
+    assert_eq!(rejected(&sim, 1, "duplicate-prepare"), 1);
+    assert_eq!(sim.node(NodeId(1)).stats().total_rejected(), 4);
+    assert_eq!(
+        PbftMessage::Prepare(vote(cb.as_ref(), byz, domain::PREPARE, 1)).kind(),
+        "prepare"
+    );
+}
+
+// ----- memory -----------------------------------------------------------------
+
+#[test]
+fn retained_state_after_10_000_decisions_is_bounded_by_the_window() {
+    let pbft = PbftConfig::default(); // K = 128, L = 256
+    let mut cfg = sim_config(4, LoadConfig::closed(1, 1, 16).with_total(10_000));
+    cfg.duration = Duration::from_secs(600);
+    let mut sim = Simulation::<Pbft>::new(cfg, pbft.clone()).unwrap();
+    sim.run_until(Time::from_duration(Duration::from_secs(2)));
+    let early: Vec<usize> = (0..4)
+        .map(|i| sim.node(NodeId(i)).status().retained)
+        .collect();
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.decisions, 10_000);
+    let (n, f, l, k) = (4usize, 1usize, 256usize, 128usize);
+    let bound = l * (1 + 2 * n + 2 + 2 * f) + (l / k + 1) * (n + 1) + 2 * l + 4 * n + 16;
+    for i in 0..4u16 {
+        let node = sim.node(NodeId(i));
+        let retained = node.status().retained;
+        assert!(retained <= bound, "replica {i}: {retained} > {bound}");
+        assert!(
+            node.protocol().log_len() as u64 <= pbft.window,
+            "replica {i}"
+        );
+        assert!(
+            node.protocol().low_watermark() >= 10_000 - 128,
+            "replica {i}"
+        );
+        assert!(early[i as usize] <= bound);
+    }
+}
+
+// ----- sweep for the report (ignored by default) -------------------------------
+
+/// Messages and bytes per decision for n = 4…64 with model crypto, checked
+/// exactly against 2n(n−1); plus the cost of one view change after a
+/// crashed primary. Run with
+/// `cargo test -p bft-pbft --test sim -- --ignored --nocapture scaling`.
+#[test]
+#[ignore = "sweep for the report"]
+fn scaling_messages_per_decision_n4_to_n64() {
+    const K: u64 = 20;
+    println!("n  msgs/decision  2n(n-1)  bytes/decision  vc-msgs  vc+nv-bytes");
+    for n in [4usize, 8, 16, 32, 64] {
+        let cfg = sim_config(n, LoadConfig::closed(1, 1, 128).with_total(K));
+        let report = Simulation::<Pbft>::new(cfg, PbftConfig::default())
+            .unwrap()
+            .run();
+        assert!(report.violations.is_empty());
+        assert_eq!(report.decisions, K);
+        let total = report.stats.total_sent();
+        let formula = 2 * n as u64 * (n as u64 - 1);
+        assert_eq!(total.count, K * formula, "n={n}");
+        let mut cfg = sim_config(n, LoadConfig::closed(1, 1, 128).with_total(1));
+        cfg.faults = vec![Fault::crash(NodeId(0), Duration::ZERO)];
+        let vc = Simulation::<Pbft>::new(cfg, PbftConfig::default())
+            .unwrap()
+            .run();
+        assert!(vc.violations.is_empty());
+        let kind = |k: &str| vc.stats.sent.get(k).copied().unwrap_or_default();
+        println!(
+            "{n:<3}{:>14}{:>9}{:>16}{:>9}{:>13}",
+            total.count / K,
+            formula,
+            total.bytes / K,
+            kind("view-change").count,
+            kind("view-change").bytes + kind("new-view").bytes,
+        );
+    }
+}
