@@ -453,3 +453,73 @@ fn block_period_delays_the_next_proposal_in_virtual_time() {
     assert!(fast.p50 < Duration::from_millis(10), "{fast:?}");
     assert!(spaced.p50 >= Duration::from_millis(45), "{spaced:?}");
 }
+
+/// Control: q = ⌈2n/3⌉ only protects against f Byzantine validators. With
+/// f + 1 = 2 at n = 4 — the proposer showing block A to node 2 and block B to
+/// node 3, both Byzantine validators voting A to node 2 and B to node 3 —
+/// each honest replica sees a full quorum and they decide different blocks.
+/// The oracle must catch it (so the other tests' silence means something).
+#[test]
+fn control_f_plus_1_byzantine_validators_can_fork_and_the_oracle_reports_it() {
+    let mut sim = simulation(config(4, 1));
+    let twin: Rc<RefCell<Option<(Digest, Digest)>>> = Rc::default();
+    for byzantine in [0u16, 1] {
+        let signer = sim.crypto(NodeId(byzantine));
+        let twin = twin.clone();
+        sim.set_outbound_filter(NodeId(byzantine), move |_, to, msg| {
+            if to != NodeId(3) {
+                return Some(msg);
+            }
+            let swap = |d: Digest| match *twin.borrow() {
+                Some((a, b)) if a == d => b,
+                _ => d,
+            };
+            Some(match msg {
+                QbftMessage::Proposal(p) => {
+                    let b = Block {
+                        requests: Vec::new(),
+                        ..p.block.clone()
+                    };
+                    *twin.borrow_mut() = Some((p.block.hash(), b.hash()));
+                    let mut forged = (*p).clone();
+                    forged.signed = Signed::sign(
+                        signer.as_ref(),
+                        ProposalPayload {
+                            digest: b.hash(),
+                            ..p.signed.payload.clone()
+                        },
+                    );
+                    forged.block = b;
+                    QbftMessage::Proposal(Box::new(forged))
+                }
+                QbftMessage::Prepare(p) => QbftMessage::Prepare(Signed::sign(
+                    signer.as_ref(),
+                    bft_qbft::messages::PreparePayload {
+                        digest: swap(p.payload.digest),
+                        ..p.payload
+                    },
+                )),
+                QbftMessage::Commit(c) => QbftMessage::Commit(bft_qbft::messages::signed_commit(
+                    signer.as_ref(),
+                    c.payload.height,
+                    c.payload.round,
+                    swap(c.payload.digest),
+                )),
+                other => other,
+            })
+        });
+    }
+    let report = sim.run();
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.starts_with("agreement") && v.contains("slot 1")),
+        "expected an agreement violation, got {:?}",
+        report.violations
+    );
+    assert_ne!(
+        sim.ledger(NodeId(2))[0].block,
+        sim.ledger(NodeId(3))[0].block
+    );
+}
