@@ -523,3 +523,88 @@ fn control_f_plus_1_byzantine_validators_can_fork_and_the_oracle_reports_it() {
         sim.ledger(NodeId(3))[0].block
     );
 }
+
+/// f Byzantine validators that equivocate in everything they send — a
+/// different block to odd-numbered replicas whenever they propose, and
+/// PREPAREs/COMMITs for that other block to those replicas — on a jittery
+/// network with short timeouts, over many seeds and n = 4…7: never a fork,
+/// and every request is still committed.
+#[test]
+fn f_equivocating_validators_on_a_jittery_network_never_fork() {
+    for seed in 1..=16u64 {
+        let n = 4 + (seed % 4) as usize;
+        let cfg = SimConfig {
+            nodes: n,
+            seed,
+            network: NetworkConfig::uniform(Duration::from_micros(100), Duration::from_millis(4)),
+            load: LoadConfig::closed(2, 1, 64).with_total(20),
+            duration: Duration::from_secs(300),
+            ..SimConfig::default()
+        };
+        let proto = QbftConfig {
+            round_timeout: Duration::from_millis(10),
+            ..QbftConfig::default()
+        };
+        let mut sim = Simulation::<Qbft>::new(cfg, proto).unwrap();
+        let f = sim.committee().f();
+        let twins: Rc<RefCell<Vec<(Digest, Digest)>>> = Rc::default();
+        for byzantine in 0..f {
+            let signer = sim.crypto(NodeId(byzantine as u16));
+            let twins = twins.clone();
+            sim.set_outbound_filter(NodeId(byzantine as u16), move |_, to, msg| {
+                if to.0 % 2 == 0 {
+                    return Some(msg);
+                }
+                let swap = |d: Digest| {
+                    twins
+                        .borrow()
+                        .iter()
+                        .find(|(a, _)| *a == d)
+                        .map_or(d, |(_, b)| *b)
+                };
+                Some(match msg {
+                    QbftMessage::Proposal(p) => {
+                        let other = Block {
+                            requests: Vec::new(),
+                            ..p.block.clone()
+                        };
+                        twins.borrow_mut().push((p.block.hash(), other.hash()));
+                        let mut forged = (*p).clone();
+                        forged.signed = Signed::sign(
+                            signer.as_ref(),
+                            ProposalPayload {
+                                digest: other.hash(),
+                                ..p.signed.payload.clone()
+                            },
+                        );
+                        forged.block = other;
+                        QbftMessage::Proposal(Box::new(forged))
+                    }
+                    QbftMessage::Prepare(p) => QbftMessage::Prepare(Signed::sign(
+                        signer.as_ref(),
+                        bft_qbft::messages::PreparePayload {
+                            digest: swap(p.payload.digest),
+                            ..p.payload
+                        },
+                    )),
+                    QbftMessage::Commit(c) => {
+                        QbftMessage::Commit(bft_qbft::messages::signed_commit(
+                            signer.as_ref(),
+                            c.payload.height,
+                            c.payload.round,
+                            swap(c.payload.digest),
+                        ))
+                    }
+                    other => other,
+                })
+            });
+        }
+        let report = sim.run();
+        assert_safe(&report);
+        assert_eq!(report.requests_committed, 20, "seed {seed}, n = {n}");
+        eprintln!(
+            "seed {seed} n {n} decisions {} max {} vc {}",
+            report.decisions, report.max_decisions, report.view_changes
+        );
+    }
+}
