@@ -429,7 +429,8 @@ impl Qbft {
     /// proposer(h, r), only a block extending our chain, only a justified
     /// proposal for r > 0, and only one proposal per round — for the current
     /// round if none is accepted yet, or for a higher round (we then move to
-    /// it). Proposals for older rounds are stale and dropped.
+    /// it). A validly signed proposal for an older round, or a second one for
+    /// this round, is not accepted; only its block is remembered.
     fn on_proposal(&mut self, now: Time, p: Proposal, out: &mut Out) -> Result<(), QbftError> {
         let round = p.signed.payload.round;
         let stale = round < self.inst.round;
