@@ -271,6 +271,8 @@ pub struct Qbft {
     round_timer: Option<(u64, u64)>,
     /// When the propose timer fires, if armed.
     propose_timer: Option<Time>,
+    /// The height whose buffered messages were last replayed.
+    replayed_height: u64,
 }
 
 impl Qbft {
@@ -304,6 +306,7 @@ impl Qbft {
             last_certificate: None,
             round_timer: None,
             propose_timer: None,
+            replayed_height: 1,
         }
     }
 
@@ -375,16 +378,16 @@ impl Qbft {
     /// After every input: replay buffered messages of a height we just
     /// reached, let the round-0 proposer propose, and (re)arm the round timer.
     fn settle(&mut self, now: Time, out: &mut Out) {
-        loop {
+        // Messages for the current height are never buffered while we are at
+        // it, so the buffer only needs a look after a height change.
+        while self.replayed_height != self.inst.height {
             let height = self.inst.height;
+            self.replayed_height = height;
             let ready = self.future.take_height(height);
             for (from, msg) in ready {
                 // A buffered message that turns out invalid was counted as
                 // received when it arrived; dropping it here is all we can do.
                 let _ = self.on_message(now, from, msg, out);
-            }
-            if self.inst.height == height {
-                break;
             }
         }
         self.maybe_propose_new_block(now, out);
