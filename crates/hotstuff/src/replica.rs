@@ -373,9 +373,10 @@ impl HotStuff {
     }
 
     /// A proposal for a view we already left (its successor's QC, or our own
-    /// QC as next-but-one leader, overtook it). It gets no vote, but if it is
-    /// above the committed block it may be an ancestor we need, so it is
-    /// checked and stored like a fetched block.
+    /// QC as next-but-one leader, overtook it). It gets no vote. It is stored
+    /// only if we are waiting for it (a fetch, or a block whose parent it
+    /// is), so a Byzantine leader replaying or re-forging its past views
+    /// cannot grow the tree.
     fn on_late_proposal(
         &mut self,
         now: Time,
@@ -383,15 +384,17 @@ impl HotStuff {
         block: Block,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
-        if block.height <= self.committed.height {
+        let hash = block.hash();
+        if self.blocks.contains_key(&hash) {
+            return Ok(());
+        }
+        let wanted = self.fetching.contains_key(&hash)
+            || self.orphans.iter().any(|o| o.block.parent == hash);
+        if !wanted || block.height <= self.committed.height {
             return Err(HotStuffError::StaleProposal {
                 view: block.view,
                 current: self.view,
             });
-        }
-        let hash = block.hash();
-        if self.blocks.contains_key(&hash) {
-            return Ok(());
         }
         self.accept_block(now, from, block, hash, false, out)
     }
@@ -435,6 +438,7 @@ impl HotStuff {
             });
         }
         self.blocks.insert(hash, block);
+        self.fetching.remove(&hash);
         let update = self.update(now, hash, out);
         // QC-driven view synchronisation: QC(w) proves view w ended.
         self.observe_qc(now, qc, out);
@@ -962,10 +966,14 @@ impl HotStuff {
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
         let hash = block.hash();
+        if self.blocks.contains_key(&hash) {
+            // It reached us another way meanwhile (a late proposal).
+            return Ok(());
+        }
         if self.fetching.remove(&hash).is_none() {
             return Err(HotStuffError::UnsolicitedBlock);
         }
-        if self.blocks.contains_key(&hash) || block.height <= self.committed.height {
+        if block.height <= self.committed.height {
             return Ok(());
         }
         self.accept_block(now, from, block, hash, false, out)
