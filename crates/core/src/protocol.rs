@@ -39,12 +39,8 @@ impl Request {
 /// Digest binding an ordered batch of requests: the thing PBFT's pre-prepare
 /// and the other protocols' blocks commit to.
 pub fn batch_digest(batch: &[Request]) -> Digest {
-    let mut h = blake3::Hasher::new_derive_key("bftbench/batch/v1");
-    h.update(&(batch.len() as u64).to_le_bytes());
-    for r in batch {
-        h.update(r.digest().as_bytes());
-    }
-    Digest(*h.finalize().as_bytes())
+    let digests: Vec<[u8; 32]> = batch.iter().map(|r| r.digest().0).collect();
+    Digest::of("bftbench/batch/v1", &[&(batch.len() as u64).to_le_bytes(), digests.as_flattened()])
 }
 
 /// One entry of a replica's committed ledger. Decisions form a hash chain:

@@ -52,6 +52,9 @@ enum Event<T> {
     },
     FaultStarts(usize),
     FaultEnds(usize),
+    /// The replica has finished its previous event: take the next from its
+    /// inbox.
+    Wake(NodeId),
 }
 
 struct Scheduled<T> {
@@ -94,6 +97,11 @@ struct Replica<P: Protocol> {
     byzantine: bool,
     filter: Option<OutboundFilter<P::Message>>,
     ledger: Vec<Decision>,
+    /// Events that arrived while the replica was busy, in arrival order; one
+    /// `Wake` is scheduled for when it is free. (Re-scheduling each waiting
+    /// event instead made queues quadratic under load.)
+    inbox: std::collections::VecDeque<Event<P::Timer>>,
+    wake_scheduled: bool,
 }
 
 /// Per-replica figures in a report.
@@ -224,6 +232,8 @@ impl<P: Protocol> Simulation<P> {
                     byzantine: false,
                     filter: None,
                     ledger: Vec::new(),
+                    inbox: std::collections::VecDeque::new(),
+                    wake_scheduled: false,
                 }
             })
             .collect();
@@ -396,6 +406,7 @@ impl<P: Protocol> Simulation<P> {
             Event::Replies { requests } => self.replies(&requests),
             Event::FaultStarts(i) => self.fault(i, true),
             Event::FaultEnds(i) => self.fault(i, false),
+            Event::Wake(node) => self.wake(node),
             node_event => self.node_event(node_event),
         }
     }
@@ -411,16 +422,48 @@ impl<P: Protocol> Simulation<P> {
         let Some(replica) = self.replicas.get_mut(node.index()) else {
             return;
         };
+        if replica.busy_until > self.now || !replica.inbox.is_empty() {
+            replica.inbox.push_back(event);
+            if !replica.wake_scheduled {
+                replica.wake_scheduled = true;
+                let at = replica.busy_until.max(self.now);
+                self.push(at, Event::Wake(node));
+            }
+            return;
+        }
+        self.handle(node, event);
+    }
+
+    /// Handles the next waiting event of `node`, and schedules the one after.
+    fn wake(&mut self, node: NodeId) {
+        let Some(replica) = self.replicas.get_mut(node.index()) else {
+            return;
+        };
+        replica.wake_scheduled = false;
+        let Some(event) = replica.inbox.pop_front() else {
+            return;
+        };
+        self.handle(node, event);
+        let Some(replica) = self.replicas.get_mut(node.index()) else {
+            return;
+        };
+        if !replica.inbox.is_empty() && !replica.wake_scheduled {
+            replica.wake_scheduled = true;
+            let at = replica.busy_until.max(self.now);
+            self.push(at, Event::Wake(node));
+        }
+    }
+
+    /// Feeds one event to a free replica and routes what it outputs.
+    fn handle(&mut self, node: NodeId, event: Event<P::Timer>) {
+        let Some(replica) = self.replicas.get_mut(node.index()) else {
+            return;
+        };
         if let Some(restart) = replica.crashed {
             // A crashed replica loses messages; its timers wait for restart.
             if let (Event::Timer { .. }, Some(at)) = (&event, restart) {
                 self.push(at, event);
             }
-            return;
-        }
-        if replica.busy_until > self.now {
-            let at = replica.busy_until;
-            self.push(at, event);
             return;
         }
         if let Event::Timer {
