@@ -30,14 +30,25 @@ impl Rules<'_> {
     pub fn primary(&self, view: u64) -> NodeId {
         self.committee.round_robin(view)
     }
-    /// 2f+1.
+    /// The PBFT quorum, [`quorum`].
     pub fn quorum(&self) -> usize {
-        self.committee.quorum_2f1()
+        quorum(self.committee)
     }
-    /// 2f: matching PREPAREs (from backups) needed to be prepared.
+    /// Matching PREPAREs from backups needed to be prepared: quorum − 1 (the
+    /// primary's pre-prepare stands for its vote), 2f when n = 3f+1.
     pub fn prepare_quorum(&self) -> usize {
-        2 * self.committee.f()
+        self.quorum().saturating_sub(1)
     }
+}
+
+/// PBFT's quorum: ⌈(n+f+1)/2⌉, which is exactly 2f+1 when n = 3f+1 (the
+/// paper's setting). For other n (5, 6, 8, …) a bare 2f+1 is unsafe: two
+/// quorums of 2f+1 may then intersect only in Byzantine replicas (the IBFT
+/// 1.0 bug); ⌈(n+f+1)/2⌉ makes any two quorums share at least f+1 replicas,
+/// one of them honest, and stays ≤ n − f so f silent replicas cannot block
+/// progress.
+pub fn quorum(committee: &Committee) -> usize {
+    (committee.n() + committee.f() + 1).div_ceil(2)
 }
 
 /// Signatures waiting to be verified together.
@@ -95,7 +106,7 @@ pub fn push_pre_prepare(rules: &Rules<'_>, pp: &PrePrepare, sigs: &mut SigBatch)
 }
 
 /// A prepared certificate is a pre-prepare for (v, n, d), bound to its batch,
-/// plus at least 2f PREPAREs for exactly (v, n, d) from distinct backups of
+/// plus at least quorum − 1 (2f when n = 3f+1) PREPAREs for exactly (v, n, d) from distinct backups of
 /// v — the primary's PREPARE does not count (wrong in the wild: counting the
 /// primary as a preparer).
 pub fn check_prepared_cert(
@@ -126,7 +137,7 @@ pub fn check_prepared_cert(
         );
     }
     if signers.len() < rules.prepare_quorum() {
-        return Err(PbftError::BadPreparedCert("fewer than 2f prepares"));
+        return Err(PbftError::BadPreparedCert("fewer than quorum - 1 prepares"));
     }
     Ok(())
 }
@@ -167,7 +178,9 @@ pub fn check_checkpoint_proof(
         );
     }
     if signers.len() < rules.quorum() {
-        return Err(PbftError::BadCheckpointProof("fewer than 2f+1 checkpoints"));
+        return Err(PbftError::BadCheckpointProof(
+            "fewer than a quorum of checkpoints",
+        ));
     }
     Ok(())
 }
@@ -273,7 +286,7 @@ pub fn plan_new_view(view_changes: &[ViewChange]) -> NewViewPlan {
         }
     }
     let max_s = chosen.keys().next_back().copied().unwrap_or(min_s);
-    let entries = (min_s + 1..=max_s)
+    let entries = (min_s.saturating_add(1)..=max_s)
         .map(|seq| match chosen.get(&seq) {
             Some(pp) => (seq, pp.digest, pp.batch.clone()),
             None => (seq, batch_digest(&[]), Vec::new()),

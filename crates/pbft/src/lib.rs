@@ -29,7 +29,7 @@ mod error;
 mod messages;
 mod replica;
 
-pub use certs::{NewViewPlan, block_hash, plan_new_view};
+pub use certs::{NewViewPlan, block_hash, plan_new_view, quorum};
 pub use config::PbftConfig;
 pub use error::PbftError;
 pub use messages::{

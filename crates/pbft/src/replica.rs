@@ -3,6 +3,9 @@
 //!
 //! # Safety rules, in one screen
 //!
+//! q is the quorum ⌈(n+f+1)/2⌉ (`certs::quorum`): 2f+1 when n = 3f+1, and
+//! large enough that any two quorums share an honest replica for other n.
+//!
 //! 1. **Pre-prepare acceptance** (§4.2): a backup accepts PRE-PREPARE(v, n, d)
 //!    only if it is in view v and not changing view, the sender is
 //!    primary(v) and signed it, d = digest(batch), h < n <= H, and it has
@@ -10,12 +13,12 @@
 //! 2. **Prepares come from backups**: the primary sends no PREPARE; one from
 //!    it is rejected, and a second PREPARE from one replica for (v, n) too.
 //!    → [`Pbft::on_prepare`]
-//! 3. **Prepared** = the pre-prepare + 2f matching PREPAREs from distinct
-//!    backups; only then is COMMIT sent. → [`Pbft::check_prepared`]
-//! 4. **Committed-local** = prepared + 2f+1 matching COMMITs of the same view;
+//! 3. **Prepared** = the pre-prepare + q−1 (2f) matching PREPAREs from
+//!    distinct backups; only then is COMMIT sent. → [`Pbft::check_prepared`]
+//! 4. **Committed-local** = prepared + q (2f+1) matching COMMITs of the same view;
 //!    execution is in seq order, each request at most once (RequestPool).
 //!    → [`Pbft::check_committed`], [`Pbft::execute_ready`]
-//! 5. **Watermarks**: every seq is in (h, h+L]; 2f+1 matching CHECKPOINTs make
+//! 5. **Watermarks**: every seq is in (h, h+L]; q matching CHECKPOINTs make
 //!    a checkpoint stable, move h, and discard the log below.
 //!    → [`Pbft::in_window`], [`Pbft::check_stable`]
 //! 6. **View change**: VIEW-CHANGE carries the stable-checkpoint proof and the
@@ -23,10 +26,18 @@
 //!    re-proposes the highest-view certificate per seq and nulls in the gaps;
 //!    backups recompute O from V and reject a mismatch. → `certs.rs`,
 //!    [`Pbft::on_new_view`]
-//! 7. **Liveness** (§4.5.2): request timer at backups; f+1 VIEW-CHANGEs for
+//! 7. **Catch-up**: transferred batches are executed only if they continue
+//!    the replica's own ledger and re-hash to a state certified by q
+//!    CHECKPOINTs. → [`Pbft::on_state`]
+//! 8. **Liveness** (§4.5.2): request timer at backups; f+1 VIEW-CHANGEs for
 //!    higher views make a replica join the smallest; the new-view timer only
-//!    starts once 2f+1 VIEW-CHANGEs for its target arrived; timeouts double per
+//!    starts once q VIEW-CHANGEs for its target arrived; timeouts double per
 //!    failed view.
+//!
+//! Memory is bounded against Byzantine input: the log only holds seqs in
+//! (h, H] with one vote per replica per seq; one VIEW-CHANGE is kept per
+//! replica (its newest), one above-window CHECKPOINT per replica, and
+//! early normal-case messages within a per-sender quota.
 
 use crate::certs::{
     NewViewPlan, Rules, SigBatch, block_hash, check_batch, check_checkpoint_proof,
@@ -56,7 +67,7 @@ pub enum PbftTimer {
     /// Backup, in a view: a request has waited too long (dead or censoring
     /// primary). Expiry starts a view change.
     Request,
-    /// Changing view, with 2f+1 VIEW-CHANGEs for the target: NEW-VIEW is late.
+    /// Changing view, with q VIEW-CHANGEs for the target: NEW-VIEW is late.
     /// Expiry moves on to the next view.
     NewView,
     /// Primary: the oldest pending request has waited `batch.max_delay`.
@@ -141,12 +152,12 @@ pub struct Pbft {
     last_executed: u64,
     /// Head of the ledger hash chain (the last executed block).
     head: Digest,
-    /// Set when 2f+1 replicas proved a checkpoint this replica has not
+    /// Set when q replicas proved a checkpoint this replica has not
     /// reached: it is fetching the batches up to it.
     catch_up: Option<CatchUp>,
     /// Batches executed in (h − L, last executed], served to lagging replicas.
     history: BTreeMap<u64, ExecutedBatch>,
-    /// The newest CHECKPOINT above H from each replica: 2f+1 matching ones
+    /// The newest CHECKPOINT above H from each replica: q matching ones
     /// tell a replica it fell more than a window behind.
     ahead: BTreeMap<NodeId, Checkpoint>,
 
@@ -310,7 +321,7 @@ impl Pbft {
     /// Primary: PRE-PREPARE(v, n, d) with the batch, multicast to backups.
     fn propose(&mut self, batch: Vec<Request>, out: &mut Out) {
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = seq.saturating_add(1);
         let pp = self.sign_pre_prepare(self.view, seq, batch);
         out.push(Action::Broadcast(PbftMessage::PrePrepare(pp.clone())));
         self.log.entry(seq).or_default().pre_prepare = Some(pp);
@@ -449,11 +460,11 @@ impl Pbft {
     }
 
     /// Safety rule 3: prepared(m, v, n, i) = the pre-prepare for (v, n, d) and
-    /// 2f PREPAREs matching it from distinct backups (the acceptance rules
+    /// q−1 (2f) PREPAREs matching it from distinct backups (the acceptance rules
     /// already excluded the primary and duplicates). On becoming prepared,
     /// keep the certificate and multicast COMMIT(v, n, d, i).
     fn check_prepared(&mut self, seq: u64, out: &mut Out) {
-        let need = 2 * self.f();
+        let need = self.rules().prepare_quorum();
         let Some(slot) = self.log.get(&seq) else {
             return;
         };
@@ -484,10 +495,10 @@ impl Pbft {
         self.check_committed(seq, out);
     }
 
-    /// Safety rule 4: committed-local(m, v, n, i) = prepared + 2f+1 COMMITs
+    /// Safety rule 4: committed-local(m, v, n, i) = prepared + q (2f+1) COMMITs
     /// for the same (v, n, d) from distinct replicas (possibly its own).
     fn check_committed(&mut self, seq: u64, out: &mut Out) {
-        let need = self.committee.quorum_2f1();
+        let need = self.rules().quorum();
         let Some(slot) = self.log.get_mut(&seq) else {
             return;
         };
@@ -629,7 +640,7 @@ impl Pbft {
         Ok(())
     }
 
-    /// A CHECKPOINT above H: keep the newest per replica (bounded by n); 2f+1
+    /// A CHECKPOINT above H: keep the newest per replica (bounded by n); q
     /// matching ones prove this replica is more than a window behind.
     fn on_checkpoint_ahead(&mut self, cp: Checkpoint, out: &mut Out) -> Result<(), PbftError> {
         if self
@@ -654,17 +665,17 @@ impl Pbft {
             .filter(|c| c.seq == seq && c.state == state)
             .cloned()
             .collect();
-        if proof.len() >= self.committee.quorum_2f1() {
+        if proof.len() >= self.rules().quorum() {
             self.note_behind(seq, proof, out);
         }
         Ok(())
     }
 
-    /// Safety rule 5 (§4.3): 2f+1 CHECKPOINTs for (n, d) make checkpoint n
+    /// Safety rule 5 (§4.3): q (2f+1) CHECKPOINTs for (n, d) make checkpoint n
     /// stable. A replica moves h only to a checkpoint it has itself reached
     /// with the same state; otherwise it only learns that it is behind.
     fn check_stable(&mut self, seq: u64, out: &mut Out) {
-        let quorum = self.committee.quorum_2f1();
+        let quorum = self.rules().quorum();
         let Some(votes) = self.checkpoints.get(&seq) else {
             return;
         };
@@ -702,9 +713,9 @@ impl Pbft {
         self.low = seq;
         self.stable_state = state;
         self.stable_proof = proof;
-        self.log = self.log.split_off(&(seq + 1));
-        self.checkpoints = self.checkpoints.split_off(&(seq + 1));
-        self.own_states = self.own_states.split_off(&(seq + 1));
+        self.log = self.log.split_off(&seq.saturating_add(1));
+        self.checkpoints = self.checkpoints.split_off(&seq.saturating_add(1));
+        self.own_states = self.own_states.split_off(&seq.saturating_add(1));
         self.history = self
             .history
             .split_off(&(seq.saturating_sub(self.cfg.window) + 1));
@@ -713,7 +724,7 @@ impl Pbft {
 
     // ----- state transfer ---------------------------------------------------
 
-    /// 2f+1 replicas proved checkpoint `seq` (`proof`), and this replica has
+    /// q replicas proved checkpoint `seq` (`proof`), and this replica has
     /// not executed that far: fetch the batches up to it.
     fn note_behind(&mut self, seq: u64, proof: Vec<Checkpoint>, out: &mut Out) {
         if seq <= self.last_executed || self.catch_up.as_ref().is_some_and(|c| c.seq >= seq) {
@@ -784,7 +795,7 @@ impl Pbft {
 
     /// Catch-up rule: accept transferred batches only if they continue this
     /// replica's ledger contiguously and re-hash, from its own head, to the
-    /// state that 2f+1 CHECKPOINTs certify — so a Byzantine responder can
+    /// state that q CHECKPOINTs certify — so a Byzantine responder can
     /// delay a replica but never change what it executes.
     fn on_state(&mut self, st: StateTransfer, out: &mut Out) -> Result<(), PbftError> {
         if st.seq <= self.last_executed {
@@ -943,7 +954,7 @@ impl Pbft {
         if self.active {
             return;
         }
-        let quorum = self.committee.quorum_2f1();
+        let quorum = self.rules().quorum();
         let for_target = self
             .vc_latest
             .values()
@@ -955,7 +966,7 @@ impl Pbft {
         if self.is_primary() {
             self.send_new_view(now, out);
         } else if !self.new_view_timer {
-            // §4.5.2: the timer starts once 2f+1 VIEW-CHANGEs for v+1 arrived.
+            // §4.5.2: the timer starts once q VIEW-CHANGEs for v+1 arrived.
             self.new_view_timer = true;
             out.push(Action::SetTimer {
                 timer: PbftTimer::NewView,
@@ -964,11 +975,11 @@ impl Pbft {
         }
     }
 
-    /// New primary with 2f+1 VIEW-CHANGEs for its view: V = the first 2f+1 by
+    /// New primary with q VIEW-CHANGEs for its view: V = the first q by
     /// replica id, O = `plan_new_view(V)` signed as pre-prepares of the view.
     fn send_new_view(&mut self, now: Time, out: &mut Out) {
         let view = self.view;
-        let quorum = self.committee.quorum_2f1();
+        let quorum = self.rules().quorum();
         let v: Vec<ViewChange> = self
             .vc_latest
             .values()
@@ -995,7 +1006,7 @@ impl Pbft {
     }
 
     /// Safety rule 6 at a backup: NEW-VIEW for v+1 from primary(v+1), signed,
-    /// with 2f+1 valid VIEW-CHANGEs for v+1 from distinct replicas, and an O
+    /// with q valid VIEW-CHANGEs for v+1 from distinct replicas, and an O
     /// equal to the one recomputed from V (same seqs, same digests, each a
     /// pre-prepare of v+1 signed by its primary and bound to its batch).
     fn on_new_view(
@@ -1034,7 +1045,7 @@ impl Pbft {
             }
         }
         if senders.len() < rules.quorum() {
-            return Err(PbftError::BadNewView("fewer than 2f+1 VIEW-CHANGEs"));
+            return Err(PbftError::BadNewView("fewer than a quorum of VIEW-CHANGEs"));
         }
         let plan = plan_new_view(&nv.view_changes);
         if nv.pre_prepares.len() != plan.entries.len() {
@@ -1103,7 +1114,11 @@ impl Pbft {
             }
             self.accept_pre_prepare(pp, out);
         }
-        self.next_seq = plan.max_s.max(self.low).max(self.last_executed) + 1;
+        self.next_seq = plan
+            .max_s
+            .max(self.low)
+            .max(self.last_executed)
+            .saturating_add(1);
         self.replay_future(now, out);
     }
 
@@ -1189,14 +1204,14 @@ impl Pbft {
                 self.request_timer = false;
                 // §4.5.2: the primary is dead or censoring — suspect it.
                 if self.active && !self.is_primary() {
-                    self.start_view_change(now, self.view + 1, out);
+                    self.start_view_change(now, self.view.saturating_add(1), out);
                 }
             }
             PbftTimer::NewView => {
                 self.new_view_timer = false;
                 // §4.5.2: NEW-VIEW for v+1 did not come in time: try v+2.
                 if !self.active {
-                    self.start_view_change(now, self.view + 1, out);
+                    self.start_view_change(now, self.view.saturating_add(1), out);
                 }
             }
             PbftTimer::Batch => self.batch_timer = false,

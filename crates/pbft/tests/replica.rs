@@ -842,3 +842,114 @@ fn timeouts_double_per_failed_view() {
     );
     assert_eq!(timer_after(&out, PbftTimer::NewView), Some(base * 4));
 }
+
+#[test]
+fn early_prepare_for_the_next_view_is_replayed_after_its_new_view() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let mut r = replica(&s, 2, &cfg(), ONE);
+    let pp = s.pre_prepare(1, 1, vec![]);
+    // Replica 3's PREPARE for view 1 overtakes the NEW-VIEW.
+    let (out, err) = feed(
+        &mut r,
+        msg(3, PbftMessage::Prepare(s.prepare(3, 1, 1, pp.digest))),
+    );
+    assert_eq!(err, None);
+    assert!(out.is_empty());
+    // V: replica 0 had prepared a null at seq 1 in view 0, so O = [null].
+    let v = vec![
+        s.view_change(0, 1, vec![s.cert(0, 1, vec![])]),
+        s.view_change(1, 1, vec![]),
+        s.view_change(3, 1, vec![]),
+    ];
+    let (out, err) = feed(
+        &mut r,
+        msg(1, PbftMessage::NewView(new_view(&s, 1, v, vec![pp]))),
+    );
+    assert_eq!(err, None);
+    // Own PREPARE + the replayed one = 2f: prepared, COMMIT multicast.
+    let kinds: Vec<&str> = broadcasts(&out)
+        .iter()
+        .map(|m| bft_core::WireMessage::kind(*m))
+        .collect();
+    assert_eq!(kinds, vec!["prepare", "commit"]);
+}
+
+#[test]
+fn config_is_the_pbft_table_and_impossible_values_name_their_key() {
+    let cfg: PbftConfig =
+        toml::from_str("checkpoint_interval = 64\nwindow = 128\nview_change_timeout = \"150ms\"")
+            .unwrap();
+    assert_eq!(cfg.checkpoint_interval, 64);
+    assert_eq!(cfg.window, 128);
+    assert_eq!(cfg.view_change_timeout, Duration::from_millis(150));
+    assert_eq!(cfg.pool_capacity, PbftConfig::default().pool_capacity);
+    assert!(
+        toml::from_str::<PbftConfig>("windw = 3").is_err(),
+        "unknown key"
+    );
+    assert_eq!(
+        <Pbft as Protocol>::check_config(&PbftConfig::default()),
+        Ok(())
+    );
+    let bad = |c: PbftConfig| <Pbft as Protocol>::check_config(&c).unwrap_err().key;
+    let d = PbftConfig::default;
+    assert_eq!(
+        bad(PbftConfig {
+            window: 10,
+            checkpoint_interval: 20,
+            ..d()
+        }),
+        "window"
+    );
+    assert_eq!(
+        bad(PbftConfig {
+            checkpoint_interval: 0,
+            ..d()
+        }),
+        "checkpoint_interval"
+    );
+    assert_eq!(
+        bad(PbftConfig {
+            view_change_timeout: Duration::ZERO,
+            ..d()
+        }),
+        "view_change_timeout"
+    );
+    assert_eq!(
+        bad(PbftConfig {
+            pool_capacity: 0,
+            ..d()
+        }),
+        "pool_capacity"
+    );
+}
+
+#[test]
+fn quorum_is_2f_plus_1_at_3f_plus_1_and_intersects_in_an_honest_replica_otherwise() {
+    for n in 4..=100usize {
+        let f = (n - 1) / 3;
+        let (committee, _) = common::keys(n, CryptoKind::Model);
+        let q = bft_pbft::quorum(&committee);
+        assert!(2 * q >= n + f + 1, "n={n}: two quorums share f+1 replicas");
+        assert!(q <= n - f, "n={n}: f silent replicas cannot block a quorum");
+        if n == 3 * f + 1 {
+            assert_eq!(q, 2 * f + 1, "n={n}");
+        }
+    }
+}
+
+#[test]
+fn at_n_5_a_replica_needs_3_backup_prepares_not_2f() {
+    let s = Signer::new(5, CryptoKind::Model);
+    let mut r = replica(&s, 1, &cfg(), ONE);
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    let (out, _) = feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d))));
+    assert!(
+        broadcasts(&out).is_empty(),
+        "2f = 2 backup prepares are not enough at n = 5"
+    );
+    let (out, _) = feed(&mut r, msg(3, PbftMessage::Prepare(s.prepare(3, 0, 1, d))));
+    assert!(matches!(broadcasts(&out)[..], [PbftMessage::Commit(_)]));
+}

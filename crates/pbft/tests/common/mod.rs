@@ -96,7 +96,7 @@ impl Signer {
         let primary = self.primary(view);
         let prepares = (0..self.committee.n() as u16)
             .filter(|&i| NodeId(i) != primary)
-            .take(2 * self.f())
+            .take(bft_pbft::quorum(&self.committee) - 1)
             .map(|i| self.prepare(i, view, seq, pp.digest))
             .collect();
         PreparedCert {
