@@ -2,6 +2,7 @@
 //! only place `anyhow` appears.
 
 pub mod plot;
+pub mod quic;
 pub mod record;
 pub mod report;
 pub mod run;
@@ -41,6 +42,8 @@ pub enum BenchError {
     },
     #[error("{}: cannot draw: {reason}", .file.display())]
     Plot { file: PathBuf, reason: String },
+    #[error(transparent)]
+    Net(#[from] bft_net::NetError),
     #[error("cannot encode the record: {0}")]
     Json(#[from] serde_json::Error),
 }

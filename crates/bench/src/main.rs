@@ -55,6 +55,45 @@ enum Command {
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
+    /// Generate keys and a cluster file for a multi-process or multi-host
+    /// QUIC cluster: DIR/cluster.toml, DIR/node-<i>.key, DIR/client-0.key.
+    Keygen {
+        #[arg(long)]
+        nodes: usize,
+        #[arg(long, default_value = "results/cluster")]
+        out_dir: PathBuf,
+        /// Address of node 0; node i listens on the next ports
+        #[arg(long, default_value = "127.0.0.1:7100")]
+        base_addr: std::net::SocketAddr,
+        /// Derive keys from a seed (tests, reproducible demos); default: OS randomness
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Run one replica of a cluster until SIGINT/SIGTERM; prints its counters.
+    Node {
+        #[arg(long)]
+        cluster: PathBuf,
+        #[arg(long)]
+        id: u16,
+        /// The scenario naming the protocol and its knobs
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Secret key file (default: node-<id>.key beside the cluster file)
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Write the node's counters as JSON here
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run the scenario's load against a running cluster and write a record.
+    Client {
+        #[arg(long)]
+        cluster: PathBuf,
+        #[arg(long)]
+        scenario: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run every point of a scenario's [sweep] axes; one record per point
     /// plus summary.csv.
     Sweep {
@@ -149,6 +188,87 @@ fn main_inner() -> Result<std::process::ExitCode> {
             out_dir,
             threads,
         } => compare_command(&suite, out_dir, threads),
+        Command::Keygen {
+            nodes,
+            out_dir,
+            base_addr,
+            seed,
+        } => {
+            anyhow::ensure!(nodes >= 4, "--nodes {nodes}: need at least 4 for f >= 1");
+            let file = bftbench::quic::keygen(nodes, base_addr, seed, &out_dir)?;
+            println!(
+                "{}: {} nodes, first at {}",
+                out_dir.join("cluster.toml").display(),
+                file.nodes.len(),
+                base_addr
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Node {
+            cluster,
+            id,
+            scenario,
+            key,
+            out,
+        } => {
+            let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
+            eprintln!(
+                "node {id}: {} of {}; Ctrl-C or SIGTERM stops it",
+                s.protocol,
+                cluster.display()
+            );
+            let summary = bftbench::quic::run_node(
+                &cluster,
+                bft_core::NodeId(id),
+                key.as_deref(),
+                &s,
+                bftbench::quic::shutdown_signal(),
+            )?;
+            let json = serde_json::json!({
+                "id": id,
+                "protocol": s.protocol.as_str(),
+                "status": summary.status,
+                "sent": summary.stats.sent.to_sorted(),
+                "received": summary.stats.received.to_sorted(),
+                "rejected": summary.stats.rejected.to_sorted(),
+                "cpu_s": summary.cpu_s,
+                "dropped_overload": summary.dropped_overload,
+                "dropped_link": summary.dropped_link,
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+            if let Some(out) = out {
+                write_json(&out, &json)?;
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Client {
+            cluster,
+            scenario,
+            out,
+        } => {
+            let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
+            let c = bftbench::quic::run_client(&cluster, &s)?;
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            let l = c.latency;
+            let json = serde_json::json!({
+                "protocol": s.protocol.as_str(),
+                "requests_issued": c.requests_issued,
+                "requests_committed": c.requests_committed,
+                "throughput_tx_s": c.throughput(s.load.warmup),
+                "latency_ms": {
+                    "p50": ms(l.p50), "p90": ms(l.p90), "p99": ms(l.p99), "p999": ms(l.p999), "max": ms(l.max),
+                },
+                "client_messages": c.client_messages,
+                "client_bytes": c.client_bytes,
+                "dropped_overload": c.dropped_overload,
+                "wall_s": c.wall.as_secs_f64(),
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+            if let Some(out) = out {
+                write_json(&out, &json)?;
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Validate { scenario } => {
             let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
             println!(

@@ -5,7 +5,7 @@ use crate::BenchError;
 use crate::record::{Environment, KindRecord, LatencyMs, NodeRecord, Record};
 use crate::scenario::{ProtocolName, Runtime, Scenario};
 use bft_core::Protocol;
-use bft_sim::{SimConfig, SimReport, Simulation};
+use bft_sim::{SimConfig, Simulation};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -26,9 +26,18 @@ pub fn run(scenario: &Scenario, progress: Progress<'_>) -> Result<Record, BenchE
                 run_sim::<bft_hotstuff::HotStuff>(scenario, scenario.hotstuff.clone(), progress)
             }
         },
-        Runtime::Quic => Err(BenchError::Unsupported(
-            "runtime = \"quic\" is not built yet (see the QUIC network issue)".into(),
-        )),
+        Runtime::Quic => match scenario.protocol {
+            ProtocolName::Pbft => {
+                crate::quic::run_local::<bft_pbft::Pbft>(scenario, scenario.pbft.clone())
+            }
+            ProtocolName::Qbft => {
+                crate::quic::run_local::<bft_qbft::Qbft>(scenario, scenario.qbft.clone())
+            }
+            ProtocolName::Hotstuff => crate::quic::run_local::<bft_hotstuff::HotStuff>(
+                scenario,
+                scenario.hotstuff.clone(),
+            ),
+        },
     }
 }
 
@@ -62,13 +71,69 @@ fn run_sim<P: Protocol>(
         sim.run_until(bft_core::Time::from_duration(end * step / STEPS));
         progress(f64::from(step) / f64::from(STEPS));
     }
-    let report = sim.report();
-    let cdf = latency_cdf(sim.latency_histogram());
-    Ok(record(scenario, &report, cdf, started.elapsed()))
+    let r = sim.report();
+    let measured = Measured {
+        runtime: "sim",
+        stats: r.stats.clone(),
+        decisions: r.max_decisions,
+        requests_issued: r.requests_issued,
+        requests_committed: r.requests_committed,
+        duration_s: r.end_time.as_secs_f64(),
+        throughput_tx_s: r.throughput(scenario.load.warmup),
+        latency: r.latency,
+        latency_cdf: latency_cdf(sim.latency_histogram()),
+        client_messages: r.client_messages,
+        client_bytes: r.client_bytes,
+        view_changes: r.view_changes,
+        violations: r.violations.clone(),
+        nodes: r
+            .nodes
+            .iter()
+            .map(|n| NodeRecord {
+                id: n.id.0,
+                view: n.status.view,
+                committed: n.status.committed,
+                view_changes: n.status.view_changes,
+                retained: n.status.retained,
+                messages_sent: n.sent.count,
+                bytes_sent: n.sent.bytes,
+                rejected: n.rejected,
+                cpu_s: n.cpu.as_secs_f64(),
+                faulty: n.faulty,
+                byzantine: n.byzantine,
+            })
+            .collect(),
+        events: r.events,
+        trace_hash: r.trace_hash.0.iter().map(|b| format!("{b:02x}")).collect(),
+        wall: started.elapsed(),
+    };
+    Ok(record(scenario, measured))
+}
+
+/// What any runtime measured, before it becomes a [`Record`].
+pub struct Measured {
+    pub runtime: &'static str,
+    pub stats: bft_core::MsgStats,
+    /// Committed slots (the most any honest replica reached).
+    pub decisions: u64,
+    pub requests_issued: u64,
+    pub requests_committed: u64,
+    pub duration_s: f64,
+    pub throughput_tx_s: f64,
+    pub latency: bft_sim::LatencySummary,
+    pub latency_cdf: Vec<(f64, f64)>,
+    pub client_messages: u64,
+    pub client_bytes: u64,
+    pub view_changes: u64,
+    pub violations: Vec<String>,
+    pub nodes: Vec<NodeRecord>,
+    pub events: u64,
+    pub trace_hash: String,
+    pub wall: Duration,
 }
 
 /// Up to ~200 (latency ms, cumulative fraction) points.
-fn latency_cdf(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
+pub fn latency_cdf(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
     if h.is_empty() {
         return Vec::new();
     }
@@ -94,10 +159,10 @@ fn per(x: u64, decisions: u64) -> f64 {
     }
 }
 
-pub fn record(s: &Scenario, r: &SimReport, latency_cdf: Vec<(f64, f64)>, wall: Duration) -> Record {
-    let decisions = r.max_decisions;
-    let total = r.stats.total_sent();
-    let messages_by_kind: BTreeMap<String, KindRecord> = r
+pub fn record(s: &Scenario, m: Measured) -> Record {
+    let decisions = m.decisions;
+    let total = m.stats.total_sent();
+    let messages_by_kind: BTreeMap<String, KindRecord> = m
         .stats
         .sent
         .to_sorted()
@@ -116,70 +181,57 @@ pub fn record(s: &Scenario, r: &SimReport, latency_cdf: Vec<(f64, f64)>, wall: D
     let (vc_messages, vc_bytes) = messages_by_kind
         .iter()
         .filter(|(k, _)| vc_kinds.contains(&k.as_str()))
-        .fold((0, 0), |(m, b), (_, k)| (m + k.count, b + k.bytes));
-    let duration_s = r.end_time.as_secs_f64();
+        .fold((0, 0), |(a, b), (_, k)| (a + k.count, b + k.bytes));
     let env = Environment::current();
+    let l = m.latency;
     Record {
         scenario: serde_json::to_value(s).unwrap_or(serde_json::Value::Null),
         protocol: s.protocol.to_string(),
         n: s.nodes,
         f: s.f(),
-        runtime: "sim".into(),
-        crypto: s.crypto.as_str().into(),
+        runtime: m.runtime.into(),
+        crypto: match m.runtime {
+            "sim" => s.crypto.as_str().into(),
+            _ => "real".into(),
+        },
         seed: s.seed,
         git_rev: env.git_rev.clone(),
         environment: env,
         decisions,
-        requests_issued: r.requests_issued,
-        requests_committed: r.requests_committed,
-        duration_s,
+        requests_issued: m.requests_issued,
+        requests_committed: m.requests_committed,
+        duration_s: m.duration_s,
         warmup_s: s.load.warmup.as_secs_f64(),
-        throughput_tx_s: r.throughput(s.load.warmup),
-        decisions_per_s: if duration_s > 0.0 {
-            decisions as f64 / duration_s
+        throughput_tx_s: m.throughput_tx_s,
+        decisions_per_s: if m.duration_s > 0.0 {
+            decisions as f64 / m.duration_s
         } else {
             0.0
         },
         latency_ms: LatencyMs {
-            p50: ms(r.latency.p50),
-            p90: ms(r.latency.p90),
-            p99: ms(r.latency.p99),
-            p999: ms(r.latency.p999),
-            max: ms(r.latency.max),
-            mean: ms(r.latency.mean),
-            count: r.latency.count,
+            p50: ms(l.p50),
+            p90: ms(l.p90),
+            p99: ms(l.p99),
+            p999: ms(l.p999),
+            max: ms(l.max),
+            mean: ms(l.mean),
+            count: l.count,
         },
         messages_per_decision: per(total.count, decisions),
         bytes_per_decision: per(total.bytes, decisions),
         messages_by_kind,
-        client_messages: r.client_messages,
-        client_bytes: r.client_bytes,
-        rejected: r.stats.rejected.to_sorted(),
-        view_changes: r.view_changes,
+        client_messages: m.client_messages,
+        client_bytes: m.client_bytes,
+        rejected: m.stats.rejected.to_sorted(),
+        view_changes: m.view_changes,
         view_change_messages: vc_messages,
         view_change_bytes: vc_bytes,
-        safety_violations: r.violations.clone(),
-        nodes: r
-            .nodes
-            .iter()
-            .map(|n| NodeRecord {
-                id: n.id.0,
-                view: n.status.view,
-                committed: n.status.committed,
-                view_changes: n.status.view_changes,
-                retained: n.status.retained,
-                messages_sent: n.sent.count,
-                bytes_sent: n.sent.bytes,
-                rejected: n.rejected,
-                cpu_s: n.cpu.as_secs_f64(),
-                faulty: n.faulty,
-                byzantine: n.byzantine,
-            })
-            .collect(),
-        events: r.events,
-        trace_hash: r.trace_hash.0.iter().map(|b| format!("{b:02x}")).collect(),
-        wall_s: wall.as_secs_f64(),
-        latency_cdf,
+        safety_violations: m.violations,
+        nodes: m.nodes,
+        events: m.events,
+        trace_hash: m.trace_hash,
+        wall_s: m.wall.as_secs_f64(),
+        latency_cdf: m.latency_cdf,
     }
 }
 
@@ -238,7 +290,9 @@ pub fn summary(r: &Record) -> String {
         "rejected inputs",
         format!("{rejected} {:?}", r.rejected),
     );
-    let verdict = if r.safety_violations.is_empty() {
+    let verdict = if r.runtime != "sim" {
+        "not checked here (the oracle runs in the simulator)".to_string()
+    } else if r.safety_violations.is_empty() {
         "safe (oracle: no violation)".to_string()
     } else {
         format!(

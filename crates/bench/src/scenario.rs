@@ -244,11 +244,11 @@ impl Scenario {
                 "a run needs a positive duration",
             ));
         }
-        if self.runtime == Runtime::Quic {
+        if self.runtime == Runtime::Quic && !self.faults.is_empty() {
             return Err(bad(
-                "runtime",
-                "\"quic\"".into(),
-                "the QUIC runtime is not built yet (see the QUIC network issue); use \"sim\"",
+                "faults",
+                format!("{} entries", self.faults.len()),
+                "fault injection runs in the simulator only; use runtime = \"sim\"",
             ));
         }
         if self.batch.max_size == 0 {

@@ -231,25 +231,36 @@ pub fn run_points(
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: std::sync::Mutex<Vec<Option<Result<Record, BenchError>>>> =
         std::sync::Mutex::new((0..points.len()).map(|_| None).collect());
+    // Simulated points run in parallel; QUIC points measure wall-clock time
+    // and CPU, so they run alone, one after another, afterwards.
+    let (sim, quic): (Vec<usize>, Vec<usize>) = (0..points.len())
+        .partition(|&i| points[i].scenario.runtime == crate::scenario::Runtime::Sim);
+    let run_one = |i: usize| {
+        let Some(point) = points.get(i) else { return };
+        let result = crate::run::run(&point.scenario, &mut |_| {});
+        if let Ok(r) = &result {
+            done(point, r);
+        }
+        if let Ok(mut slots) = results.lock() {
+            if let Some(slot) = slots.get_mut(i) {
+                *slot = Some(result);
+            }
+        }
+    };
     std::thread::scope(|scope| {
-        for _ in 0..threads.max(1).min(points.len().max(1)) {
+        for _ in 0..threads.max(1).min(sim.len().max(1)) {
             scope.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(point) = points.get(i) else { break };
-                    let result = crate::run::run(&point.scenario, &mut |_| {});
-                    if let Ok(r) = &result {
-                        done(point, r);
-                    }
-                    if let Ok(mut slots) = results.lock() {
-                        if let Some(slot) = slots.get_mut(i) {
-                            *slot = Some(result);
-                        }
-                    }
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&i) = sim.get(k) else { break };
+                    run_one(i);
                 }
             });
         }
     });
+    for i in quic {
+        run_one(i);
+    }
     let slots = results.into_inner().unwrap_or_default();
     let mut records = Vec::with_capacity(points.len());
     for (point, slot) in points.iter().zip(slots) {

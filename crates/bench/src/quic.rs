@@ -1,0 +1,168 @@
+//! `runtime = "quic"`: the same scenario over real QUIC sockets on loopback
+//! (all nodes and clients in this process), and the multi-process commands
+//! (`keygen`, `node`, `client`). Real crypto always.
+
+use crate::BenchError;
+use crate::record::{NodeRecord, Record};
+use crate::run::{Measured, latency_cdf, record};
+use crate::scenario::{ProtocolName, Scenario};
+use bft_core::{NodeId, Protocol};
+use bft_net::{ClusterFile, LocalClusterConfig, NodeSummary};
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Unsupported(format!("cannot start the tokio runtime: {e}")))
+}
+
+/// Runs n replicas and the clients in this process on 127.0.0.1.
+pub fn run_local<P: Protocol>(s: &Scenario, proto: P::Config) -> Result<Record, BenchError> {
+    let cfg = LocalClusterConfig {
+        nodes: s.nodes,
+        seed: s.seed,
+        load: s.load.clone(),
+        batch: s.batch,
+        duration: s.duration,
+        cost: s.cost,
+        ..LocalClusterConfig::default()
+    };
+    let r = runtime()?.block_on(bft_net::run_local_cluster::<P>(cfg, proto))?;
+    let load_s = r.load_wall.as_secs_f64();
+    let measured = Measured {
+        runtime: "quic",
+        stats: r.stats.clone(),
+        decisions: r.max_decisions,
+        requests_issued: r.requests_issued,
+        requests_committed: r.requests_committed,
+        duration_s: load_s,
+        throughput_tx_s: r.throughput(s.load.warmup),
+        latency: r.latency,
+        latency_cdf: latency_cdf(&r.latency_histogram),
+        client_messages: r.client_messages,
+        client_bytes: r.client_bytes,
+        view_changes: r.view_changes,
+        // The oracle lives in the simulator; over QUIC the replicas' own
+        // checks are all there is, so no violations are reported here.
+        violations: Vec::new(),
+        nodes: r
+            .statuses
+            .iter()
+            .enumerate()
+            .map(|(i, st)| NodeRecord {
+                id: i as u16,
+                view: st.view,
+                committed: st.committed,
+                view_changes: st.view_changes,
+                retained: st.retained,
+                cpu_s: r.cpu_s_per_node.get(i).copied().unwrap_or(0.0),
+                ..NodeRecord::default()
+            })
+            .collect(),
+        events: 0,
+        trace_hash: String::new(),
+        wall: r.wall,
+    };
+    Ok(record(s, measured))
+}
+
+/// Writes a cluster file and key files for `nodes` replicas.
+pub fn keygen(
+    nodes: usize,
+    base: std::net::SocketAddr,
+    seed: Option<u64>,
+    out_dir: &Path,
+) -> Result<ClusterFile, BenchError> {
+    Ok(bft_net::keygen(nodes, base, seed, out_dir)?)
+}
+
+/// Runs replica `id` of a cluster until `shutdown`, with the protocol and
+/// knobs of `scenario`.
+pub fn run_node(
+    cluster: &Path,
+    id: NodeId,
+    key: Option<&Path>,
+    scenario: &Scenario,
+    shutdown: impl Future<Output = ()>,
+) -> Result<NodeSummary, BenchError> {
+    let file = ClusterFile::load(cluster)?;
+    let key_path = match key {
+        Some(k) => k.to_path_buf(),
+        None => file.dir.join(format!("node-{}.key", id.0)),
+    };
+    let secret = bft_net::read_node_key(&key_path)?;
+    let rt = runtime()?;
+    let batch = scenario.batch;
+    let summary = match scenario.protocol {
+        ProtocolName::Pbft => rt.block_on(bft_net::run_node::<bft_pbft::Pbft>(
+            &file,
+            id,
+            secret,
+            scenario.pbft.clone(),
+            batch,
+            shutdown,
+        )),
+        ProtocolName::Qbft => rt.block_on(bft_net::run_node::<bft_qbft::Qbft>(
+            &file,
+            id,
+            secret,
+            scenario.qbft.clone(),
+            batch,
+            shutdown,
+        )),
+        ProtocolName::Hotstuff => rt.block_on(bft_net::run_node::<bft_hotstuff::HotStuff>(
+            &file,
+            id,
+            secret,
+            scenario.hotstuff.clone(),
+            batch,
+            shutdown,
+        )),
+    }?;
+    Ok(summary)
+}
+
+/// Runs the scenario's load against a running cluster.
+pub fn run_client(
+    cluster: &Path,
+    scenario: &Scenario,
+) -> Result<bft_net::ClientSummary, BenchError> {
+    let file = ClusterFile::load(cluster)?;
+    let rt = runtime()?;
+    Ok(rt.block_on(bft_net::run_clients(
+        &file,
+        scenario.load.clone(),
+        scenario.duration,
+    ))?)
+}
+
+/// A future that resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Used by tests: a shutdown after a fixed time.
+pub async fn after(d: Duration) {
+    tokio::time::sleep(d).await;
+}
