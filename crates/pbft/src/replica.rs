@@ -405,6 +405,12 @@ impl Pbft {
                 seq: p.seq,
             });
         }
+        if self.log.get(&p.seq).is_some_and(|s| s.prepared) {
+            // Late vote: the certificate is complete and this vote can change
+            // nothing, so it is neither verified nor stored (saves n−q
+            // signature checks per slot).
+            return Ok(());
+        }
         self.verify(
             p.replica,
             domain::PREPARE,
@@ -441,6 +447,9 @@ impl Pbft {
                 replica: c.replica,
                 seq: c.seq,
             });
+        }
+        if self.log.get(&c.seq).is_some_and(|s| s.committed) {
+            return Ok(()); // late vote: already committed-local, nothing to learn
         }
         self.verify(
             c.replica,

@@ -516,7 +516,7 @@ fn retained_state_after_10_000_decisions_is_bounded_by_the_window() {
 #[ignore = "sweep for the report"]
 fn scaling_messages_per_decision_n4_to_n64() {
     const K: u64 = 20;
-    println!("n  msgs/decision  2n(n-1)  bytes/decision  vc-msgs  vc+nv-bytes");
+    println!("n  msgs/decision  2n(n-1)  bytes/decision  p50-latency  vc-msgs  vc+nv-bytes");
     for n in [4usize, 8, 16, 32, 64] {
         let cfg = sim_config(n, LoadConfig::closed(1, 1, 128).with_total(K));
         let report = Simulation::<Pbft>::new(cfg, PbftConfig::default())
@@ -535,10 +535,11 @@ fn scaling_messages_per_decision_n4_to_n64() {
         assert!(vc.violations.is_empty());
         let kind = |k: &str| vc.stats.sent.get(k).copied().unwrap_or_default();
         println!(
-            "{n:<3}{:>14}{:>9}{:>16}{:>9}{:>13}",
+            "{n:<3}{:>14}{:>9}{:>16}{:>13?}{:>9}{:>13}",
             total.count / K,
             formula,
             total.bytes / K,
+            report.latency.p50,
             kind("view-change").count,
             kind("view-change").bytes + kind("new-view").bytes,
         );
