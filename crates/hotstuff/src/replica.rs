@@ -33,13 +33,15 @@ use crate::qc::{VoteCollector, VoteOutcome, verify_qc};
 use crate::safety::{
     BlockRef, Candidate, ChainLink, SafetyState, commit_rule, lock_after, safe_to_vote,
 };
-use crate::types::{Block, Message, NewView, QuorumCert, Timer, VOTE_DOMAIN, Vote, vote_payload};
+use crate::types::{
+    Block, MAX_FETCH_CHAIN, Message, NewView, QuorumCert, Timer, VOTE_DOMAIN, Vote, vote_payload,
+};
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Decision, Digest, GENESIS, Height, Input, NodeContext,
     NodeId, Protocol, Request, RequestId, RequestPool, Status, Time, View,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 type Out = Vec<Action<Message, Timer>>;
@@ -48,6 +50,8 @@ type Out = Vec<Action<Message, Timer>>;
 const MAX_ORPHANS: usize = 64;
 /// Outstanding block fetches; bounded.
 const MAX_FETCHES: usize = 64;
+/// Committed blocks kept to serve fetches; bounded.
+const ARCHIVE: usize = 256;
 
 /// The committed tip: the last block executed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +64,7 @@ pub struct CommittedTip {
 /// A block waiting for its parent.
 #[derive(Clone, Debug)]
 struct Orphan {
+    hash: Digest,
     from: NodeId,
     block: Block,
     /// Arrived as a proposal (may be voted on) rather than a fetch response.
@@ -114,6 +119,10 @@ pub struct HotStuff {
     // --- block synchronisation ---
     fetching: BTreeMap<Digest, NodeId>,
     orphans: Vec<Orphan>,
+    /// The last [`ARCHIVE`] committed blocks (pruned from the tree), kept
+    /// only to serve fetches of replicas that fell behind.
+    archive: BTreeMap<Digest, Block>,
+    archive_order: VecDeque<Digest>,
 
     bad_votes_dropped: u64,
     votes_refused: u64,
@@ -156,6 +165,8 @@ impl Protocol for HotStuff {
             new_views: BTreeMap::new(),
             fetching: BTreeMap::new(),
             orphans: Vec::new(),
+            archive: BTreeMap::new(),
+            archive_order: VecDeque::new(),
             bad_votes_dropped: 0,
             votes_refused: 0,
         }
@@ -262,6 +273,7 @@ impl HotStuff {
             + self.new_views.values().map(BTreeSet::len).sum::<usize>()
             + self.fetching.len()
             + self.orphans.len()
+            + self.archive.len()
             + self.pool.retained()
     }
 
@@ -422,9 +434,13 @@ impl HotStuff {
         }
         let qc = self.verified_qc(&block.justify)?;
         let Some(parent) = self.blocks.get(&block.parent) else {
+            // The QC is verified, so it still moves highQC and our view on
+            // (a replica catching up stays in step with the others).
+            self.observe_qc(now, qc, out);
             if block.height > self.committed.height {
                 self.fetch_parent(from, &block, out);
                 self.stash_orphan(Orphan {
+                    hash,
                     from,
                     block,
                     proposal,
@@ -540,10 +556,48 @@ impl HotStuff {
     /// committed view, and orphans that can no longer matter.
     fn prune(&mut self) {
         let tip = self.committed;
-        self.blocks
-            .retain(|hash, b| b.height > tip.height || *hash == tip.hash);
+        let (keep, dropped): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.blocks)
+            .into_iter()
+            .partition(|(hash, b)| b.height > tip.height || *hash == tip.hash);
+        self.blocks = keep;
+        // Committed ancestors go to the fetch archive; forks are dropped.
+        for (hash, block) in dropped {
+            if block.height > Height::ZERO && self.is_committed_ancestor(&hash, &block) {
+                self.archive.insert(hash, block);
+                self.archive_order.push_back(hash);
+            }
+        }
+        while self.archive_order.len() > ARCHIVE {
+            if let Some(old) = self.archive_order.pop_front() {
+                self.archive.remove(&old);
+            }
+        }
         self.verified_qcs.retain(|(view, _), _| *view >= tip.view);
         self.orphans.retain(|o| o.block.height > tip.height);
+    }
+
+    /// Whether a block just pruned was committed: its child on the committed
+    /// chain is in the tree or the archive. Committed blocks are pruned in
+    /// height order, so checking the committed chain from the tip down to
+    /// the pruned height suffices.
+    fn is_committed_ancestor(&self, hash: &Digest, block: &Block) -> bool {
+        let mut cursor = self.committed.hash;
+        loop {
+            if cursor == *hash {
+                return true;
+            }
+            let Some(b) = self
+                .blocks
+                .get(&cursor)
+                .or_else(|| self.archive.get(&cursor))
+            else {
+                return false;
+            };
+            if b.height <= block.height {
+                return false;
+            }
+            cursor = b.parent;
+        }
     }
 
     /// Whether `block` has `ancestor` on its parent chain (or is it).
@@ -902,6 +956,7 @@ impl HotStuff {
         if from == self.id
             || self.fetching.contains_key(&block)
             || self.fetching.len() >= MAX_FETCHES
+            || self.orphans.iter().any(|o| o.hash == block)
         {
             return;
         }
@@ -946,41 +1001,80 @@ impl HotStuff {
         block: Digest,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
-        match self.blocks.get(&block) {
-            Some(b) if block != GENESIS => {
-                out.push(Action::Send {
-                    to: from,
-                    msg: Message::BlockResponse(b.clone()),
-                });
-                Ok(())
-            }
-            _ => Err(HotStuffError::UnknownBlock),
+        let mut chain = Vec::new();
+        let mut cursor = block;
+        while chain.len() < MAX_FETCH_CHAIN && cursor != GENESIS {
+            let Some(b) = self
+                .blocks
+                .get(&cursor)
+                .or_else(|| self.archive.get(&cursor))
+            else {
+                break;
+            };
+            cursor = b.parent;
+            chain.push(b.clone());
         }
+        if chain.is_empty() {
+            return Err(HotStuffError::UnknownBlock);
+        }
+        out.push(Action::Send {
+            to: from,
+            msg: Message::BlockResponse(chain),
+        });
+        Ok(())
     }
 
+    /// A fetched chain: the block we asked for, then its ancestors. Each must
+    /// be the parent of the one before (hash-linked to what we asked for);
+    /// they are checked like any block and stored oldest first.
     fn on_block_response(
         &mut self,
         now: Time,
         from: NodeId,
-        block: Block,
+        chain: Vec<Block>,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
-        let hash = block.hash();
-        if self.blocks.contains_key(&hash) {
+        let Some(first) = chain.first() else {
+            return Err(HotStuffError::UnsolicitedBlock);
+        };
+        let requested = first.hash();
+        if self.blocks.contains_key(&requested) {
             // It reached us another way meanwhile (a late proposal).
             return Ok(());
         }
-        if self.fetching.remove(&hash).is_none() {
+        if self.fetching.remove(&requested).is_none() || chain.len() > MAX_FETCH_CHAIN {
             return Err(HotStuffError::UnsolicitedBlock);
         }
-        if block.height <= self.committed.height {
-            return Ok(());
+        let mut linked = Vec::with_capacity(chain.len());
+        let mut expected = requested;
+        for block in chain {
+            let hash = block.hash();
+            if hash != expected {
+                return Err(HotStuffError::UnsolicitedBlock);
+            }
+            expected = block.parent;
+            let done = self.blocks.contains_key(&block.parent)
+                || block.height <= self.committed.height.next();
+            linked.push((hash, block));
+            if done {
+                break;
+            }
         }
-        self.accept_block(now, from, block, hash, false, out)
+        let mut result = Ok(());
+        for (hash, block) in linked.into_iter().rev() {
+            if self.blocks.contains_key(&hash) || block.height <= self.committed.height {
+                continue;
+            }
+            let accepted = self.accept_block(now, from, block, hash, false, out);
+            if result.is_ok() {
+                result = accepted;
+            }
+        }
+        result
     }
 
     fn stash_orphan(&mut self, orphan: Orphan) {
-        if self.orphans.len() < MAX_ORPHANS {
+        if self.orphans.len() < MAX_ORPHANS && !self.orphans.iter().any(|o| o.hash == orphan.hash) {
             self.orphans.push(orphan);
         }
     }
@@ -997,8 +1091,7 @@ impl HotStuff {
             let _ = if orphan.proposal {
                 self.on_proposal(now, orphan.from, orphan.block, out)
             } else {
-                let hash = orphan.block.hash();
-                self.accept_block(now, orphan.from, orphan.block, hash, false, out)
+                self.accept_block(now, orphan.from, orphan.block, orphan.hash, false, out)
             };
         }
     }

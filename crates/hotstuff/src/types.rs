@@ -102,6 +102,10 @@ pub struct NewView {
     pub high_qc: QuorumCert,
 }
 
+/// Most blocks one block response carries (the requested one and its
+/// ancestors), so a replica far behind catches up in few round trips.
+pub const MAX_FETCH_CHAIN: usize = 16;
+
 /// Everything a HotStuff replica sends.
 ///
 /// `Proposal`, `Vote` and `NewView` are the protocol (Algorithm 4 and its
@@ -114,8 +118,12 @@ pub enum Message {
     Proposal(Block),
     Vote(Vote),
     NewView(NewView),
-    BlockRequest { block: Digest },
-    BlockResponse(Block),
+    BlockRequest {
+        block: Digest,
+    },
+    /// The requested block first, then up to [`MAX_FETCH_CHAIN`]` − 1` of its
+    /// ancestors, newest to oldest.
+    BlockResponse(Vec<Block>),
 }
 
 impl WireMessage for Message {

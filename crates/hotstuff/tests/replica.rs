@@ -398,11 +398,11 @@ fn unknown_parent_is_fetched_then_the_block_is_voted_on() {
     let (res, _) = deliver(
         &mut r,
         3,
-        Message::BlockResponse(fx.child(&genesis(), 1, vec![]).block),
+        Message::BlockResponse(vec![fx.child(&genesis(), 1, vec![]).block]),
     );
     assert_eq!(reason(res), "unsolicited-block");
 
-    let (res, out) = deliver(&mut r, peer, Message::BlockResponse(b1.block.clone()));
+    let (res, out) = deliver(&mut r, peer, Message::BlockResponse(vec![b1.block.clone()]));
     assert_eq!(reason(res), "ok");
     let votes = votes_sent(&out);
     assert_eq!(votes.len(), 1);
@@ -639,7 +639,11 @@ fn locked_replica_follows_a_newer_qc_on_another_branch() {
             _ => None,
         })
         .unwrap();
-    let (res, out) = deliver(&mut r, peer, Message::BlockResponse(fork.block.clone()));
+    let (res, out) = deliver(
+        &mut r,
+        peer,
+        Message::BlockResponse(vec![fork.block.clone()]),
+    );
     assert_eq!(reason(res), "ok");
     let votes = votes_sent(&out);
     assert_eq!(votes.len(), 1, "voted for d");
