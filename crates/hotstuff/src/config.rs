@@ -87,6 +87,7 @@ impl HotStuffConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -101,6 +102,21 @@ mod tests {
         let got: Vec<u128> = (0..5).map(|k| cfg.timeout_after(k).as_millis()).collect();
         assert_eq!(got, vec![100, 200, 400, 700, 700]);
         assert_eq!(cfg.timeout_after(u32::MAX), Duration::from_millis(700));
+    }
+
+    #[test]
+    fn parses_the_scenario_table_with_defaults_and_rejects_unknown_keys() {
+        let cfg: HotStuffConfig =
+            toml::from_str("view_timeout = \"200ms\"\nbackoff = 1.5\n").unwrap();
+        assert_eq!(cfg.view_timeout, Duration::from_millis(200));
+        assert_eq!(cfg.backoff, 1.5);
+        assert_eq!(
+            cfg.max_view_timeout,
+            HotStuffConfig::default().max_view_timeout
+        );
+        let err = toml::from_str::<HotStuffConfig>("view_timeot = \"1s\"").unwrap_err();
+        assert!(err.to_string().contains("view_timeot"), "{err}");
+        assert!(toml::from_str::<HotStuffConfig>("view_timeout = 5").is_err());
     }
 
     #[test]
