@@ -175,10 +175,10 @@ pub struct Pbft {
     /// sender, each sender within a quota (bounded against flooding).
     future: BTreeMap<NodeId, VecDeque<PbftMessage>>,
 
-    request_timer: bool,
+    /// The request the request timer is running for (the oldest waiting one
+    /// when it was armed), if armed.
+    request_timer: Option<RequestId>,
     fetch_timer: bool,
-    /// A request executed during this input: restart the request timer.
-    restart_request_timer: bool,
     new_view_timer: bool,
     batch_timer: bool,
 }
@@ -566,8 +566,6 @@ impl Pbft {
         }
         if !fresh.is_empty() {
             self.failed_views = 0;
-            // §4.5.2: executing a request restarts the timer while others wait.
-            self.restart_request_timer = true;
         }
         let block = block_hash(&self.head, executed.seq, &digest);
         out.push(Action::Commit(Decision {
@@ -863,8 +861,10 @@ impl Pbft {
             slot.leave_view();
         }
         self.reproposed.clear();
+        if self.request_timer.take().is_some() {
+            out.push(Action::CancelTimer(PbftTimer::Request));
+        }
         for (timer, armed) in [
-            (PbftTimer::Request, &mut self.request_timer),
             (PbftTimer::Batch, &mut self.batch_timer),
             (PbftTimer::NewView, &mut self.new_view_timer),
         ] {
@@ -1210,7 +1210,7 @@ impl Pbft {
     fn on_timeout(&mut self, now: Time, timer: PbftTimer, out: &mut Out) {
         match timer {
             PbftTimer::Request => {
-                self.request_timer = false;
+                self.request_timer = None;
                 // §4.5.2: the primary is dead or censoring — suspect it.
                 if self.active && !self.is_primary() {
                     self.start_view_change(now, self.view.saturating_add(1), out);
@@ -1235,16 +1235,24 @@ impl Pbft {
     /// timer running exactly while it waits for a request to execute.
     fn housekeeping(&mut self, now: Time, out: &mut Out) {
         self.propose_ready(now, out);
+        self.request_timer_rule(out);
+    }
+
+    /// §4.5.2: a backup starts the timer when it waits for a request and the
+    /// timer is not running; it stops it when it no longer waits for *that*
+    /// request, restarting it for the next waiting one. Timing one request at
+    /// a time (not "any progress") is what catches a primary that censors one
+    /// client while ordering everybody else's requests.
+    fn request_timer_rule(&mut self, out: &mut Out) {
         let waiting = self.active && !self.is_primary() && !self.pool.is_empty();
-        let restart = std::mem::take(&mut self.restart_request_timer);
-        if waiting && (!self.request_timer || restart) {
-            self.request_timer = true;
+        let timed_done = self.request_timer.is_some_and(|id| !self.pool.contains(id));
+        if waiting && (self.request_timer.is_none() || timed_done) {
+            self.request_timer = self.pool.peek(1).next().map(|r| r.id);
             out.push(Action::SetTimer {
                 timer: PbftTimer::Request,
                 after: self.timeout(),
             });
-        } else if !waiting && self.request_timer {
-            self.request_timer = false;
+        } else if !waiting && self.request_timer.take().is_some() {
             out.push(Action::CancelTimer(PbftTimer::Request));
         }
     }
@@ -1310,9 +1318,8 @@ impl Protocol for Pbft {
             reproposed: BTreeSet::new(),
             vc_latest: BTreeMap::new(),
             future: BTreeMap::new(),
-            request_timer: false,
+            request_timer: None,
             fetch_timer: false,
-            restart_request_timer: false,
             new_view_timer: false,
             batch_timer: false,
         }

@@ -351,6 +351,55 @@ fn equivocating_primary_cannot_make_honest_replicas_commit_different_batches() {
     }
 }
 
+/// Primary 0 orders everybody's requests except client 0's (it strips them
+/// from its batches and re-signs). Backups time one waiting request at a
+/// time, so the censored request's timer is not reset by the others'
+/// progress: they replace the primary and client 0's requests commit.
+#[test]
+fn censoring_primary_is_replaced_by_the_request_timer() {
+    // Unlimited load for 3 s: the other client never stops making progress.
+    let mut cfg = sim_config(4, LoadConfig::closed(2, 1, 64));
+    cfg.duration = Duration::from_secs(3);
+    let mut sim = Simulation::<Pbft>::new(cfg, PbftConfig::default()).unwrap();
+    let crypto = sim.crypto(NodeId(0));
+    let censored = |r: &Request| r.id.client % 2 == 0;
+    sim.set_outbound_filter(NodeId(0), move |_, _, msg| match &msg {
+        PbftMessage::PrePrepare(pp) if pp.view == 0 && pp.batch.iter().any(censored) => {
+            let batch: Vec<Request> = pp.batch.iter().filter(|r| !censored(r)).cloned().collect();
+            let digest = batch_digest(&batch);
+            Some(PbftMessage::PrePrepare(PrePrepare {
+                view: 0,
+                seq: pp.seq,
+                digest,
+                sig: crypto.sign(
+                    domain::PRE_PREPARE,
+                    &pre_prepare_payload(0, pp.seq, &digest),
+                ),
+                batch,
+            }))
+        }
+        _ => Some(msg),
+    });
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(report.requests_committed > 100);
+    assert!(report.view_changes >= 1, "the censor was replaced");
+    for i in 1..4u16 {
+        assert!(sim.node(NodeId(i)).status().view >= 1);
+        let censored_done = sim
+            .ledger(NodeId(i))
+            .iter()
+            .flat_map(|d| &d.requests)
+            .filter(|id| id.client % 2 == 0)
+            .count();
+        assert!(
+            censored_done >= 1,
+            "replica {i} executed the censored client's requests"
+        );
+    }
+    assert_ledgers_agree(&sim, &[1, 2, 3]);
+}
+
 // ----- silent replicas ----------------------------------------------------------
 
 #[test]
