@@ -953,3 +953,36 @@ fn at_n_5_a_replica_needs_3_backup_prepares_not_2f() {
     let (out, _) = feed(&mut r, msg(3, PbftMessage::Prepare(s.prepare(3, 0, 1, d))));
     assert!(matches!(broadcasts(&out)[..], [PbftMessage::Commit(_)]));
 }
+
+#[test]
+fn prepared_replica_with_2f_commits_does_not_execute_until_the_2f_plus_1st() {
+    let (s, mut r) = backup();
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    let (out, _) = feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d))));
+    assert!(
+        matches!(broadcasts(&out)[..], [PbftMessage::Commit(_)]),
+        "prepared"
+    );
+    // Own COMMIT + replica 2's = 2f: not committed-local.
+    let (out, err) = feed(&mut r, msg(2, PbftMessage::Commit(s.commit(2, 0, 1, d))));
+    assert_eq!(err, None);
+    assert!(out.iter().all(|a| !matches!(a, Action::Commit(_))));
+    // A COMMIT for another digest does not count either.
+    let other = batch_digest(&[request(8, 8)]);
+    let (out, _) = feed(
+        &mut r,
+        msg(3, PbftMessage::Commit(s.commit(3, 0, 1, other))),
+    );
+    assert!(out.iter().all(|a| !matches!(a, Action::Commit(_))));
+    assert_eq!(r.last_executed(), 0);
+    let (out, _) = feed(&mut r, msg(0, PbftMessage::Commit(s.commit(0, 0, 1, d))));
+    assert_eq!(
+        out.iter()
+            .filter(|a| matches!(a, Action::Commit(_)))
+            .count(),
+        1
+    );
+    assert_eq!(r.last_executed(), 1);
+}
