@@ -174,6 +174,15 @@ pub struct Pbft {
     /// Normal-case messages for a view this replica has not entered yet, per
     /// sender, each sender within a quota (bounded against flooding).
     future: BTreeMap<NodeId, VecDeque<PbftMessage>>,
+    /// The highest view among each sender's buffered messages.
+    future_top: BTreeMap<NodeId, u64>,
+    /// The view for which this replica re-sent its VIEW-CHANGE to the new
+    /// primary (once per view) after missing the NEW-VIEW.
+    vc_resent: Option<u64>,
+    /// New primary: the NEW-VIEW it sent, and the replicas it re-sent it to
+    /// (once each) because their VIEW-CHANGE came late.
+    last_new_view: Option<NewView>,
+    nv_resent: BTreeSet<NodeId>,
 
     /// The request the request timer is running for (the oldest waiting one
     /// when it was armed), if armed.
@@ -921,6 +930,10 @@ impl Pbft {
                 signer: vc.replica,
             });
         }
+        if self.active && vc.new_view <= self.view {
+            // A late VIEW-CHANGE: its sender missed this view's NEW-VIEW.
+            self.resend_new_view(from, out);
+        }
         if vc.new_view < self.view {
             return Err(PbftError::StaleView {
                 view: vc.new_view,
@@ -1005,12 +1018,15 @@ impl Pbft {
         let sig = self
             .crypto
             .sign(domain::NEW_VIEW, &new_view_payload(view, &v, &o));
-        out.push(Action::Broadcast(PbftMessage::NewView(NewView {
+        let nv = NewView {
             view,
             view_changes: v,
             pre_prepares: o.clone(),
             sig,
-        })));
+        };
+        out.push(Action::Broadcast(PbftMessage::NewView(nv.clone())));
+        self.last_new_view = Some(nv);
+        self.nv_resent.clear();
         self.enter_view(now, view, plan, o, out);
     }
 
@@ -1133,14 +1149,71 @@ impl Pbft {
 
     // ----- messages for views not yet entered -------------------------------
 
-    fn buffer_future(&mut self, from: NodeId, msg: PbftMessage) -> Result<(), PbftError> {
+    fn buffer_future(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        view: u64,
+        msg: PbftMessage,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
         let quota = self.future_quota();
         let queue = self.future.entry(from).or_default();
         if queue.len() >= quota {
             return Err(PbftError::FutureBufferFull(from));
         }
         queue.push_back(msg);
+        let top = self.future_top.entry(from).or_default();
+        *top = (*top).max(view);
+        self.rejoin_rule(now, out);
         Ok(())
+    }
+
+    /// Liveness after a missed NEW-VIEW (crash, loss): f+1 replicas already
+    /// sending messages of a later view w mean at least one honest replica
+    /// entered w. Ask to join it: a VIEW-CHANGE for w — broadcast if not yet
+    /// changing to w, otherwise re-sent once to primary(w) — which answers a
+    /// late VIEW-CHANGE with its NEW-VIEW ([`Pbft::resend_new_view`]).
+    /// Sending a VIEW-CHANGE is always safe; this only restores liveness.
+    fn rejoin_rule(&mut self, now: Time, out: &mut Out) {
+        let mut tops: Vec<u64> = self.future_top.values().copied().collect();
+        tops.sort_unstable_by(|a, b| b.cmp(a));
+        let Some(&target) = tops.get(self.f()) else {
+            return;
+        };
+        if target > self.view {
+            self.start_view_change(now, target, out);
+        } else if target == self.view && !self.active && self.vc_resent != Some(target) {
+            let mine = self
+                .vc_latest
+                .get(&self.id)
+                .filter(|vc| vc.new_view == target);
+            if let Some(vc) = mine.cloned() {
+                self.vc_resent = Some(target);
+                out.push(Action::Send {
+                    to: self.primary(target),
+                    msg: PbftMessage::ViewChange(vc),
+                });
+            }
+        }
+    }
+
+    /// Primary of the current view: re-sends its NEW-VIEW to a replica whose
+    /// VIEW-CHANGE came after it, once per replica per view.
+    fn resend_new_view(&mut self, to: NodeId, out: &mut Out) {
+        let Some(nv) = self
+            .last_new_view
+            .as_ref()
+            .filter(|nv| nv.view == self.view && self.is_primary())
+        else {
+            return;
+        };
+        if self.nv_resent.insert(to) {
+            out.push(Action::Send {
+                to,
+                msg: PbftMessage::NewView(nv.clone()),
+            });
+        }
     }
 
     fn drop_future_below(&mut self, view: u64) {
@@ -1148,6 +1221,16 @@ impl Pbft {
             queue.retain(|m| m.normal_case_view().is_some_and(|v| v >= view));
         }
         self.future.retain(|_, q| !q.is_empty());
+        self.future_top = self
+            .future
+            .iter()
+            .filter_map(|(&id, q)| {
+                q.iter()
+                    .filter_map(PbftMessage::normal_case_view)
+                    .max()
+                    .map(|v| (id, v))
+            })
+            .collect();
     }
 
     /// Delivers buffered messages of the view just entered, in arrival order
@@ -1164,7 +1247,7 @@ impl Pbft {
             *queue = later;
             ready.extend(now_due.into_iter().map(|m| (from, m)));
         }
-        self.future.retain(|_, q| !q.is_empty());
+        self.drop_future_below(view);
         for (from, msg) in ready {
             let _ = self.on_message(now, from, msg, out);
         }
@@ -1189,7 +1272,7 @@ impl Pbft {
             if view > self.view || !self.active {
                 // Early for a view not yet entered (its NEW-VIEW may still be
                 // in flight): keep it, within the sender's quota.
-                return self.buffer_future(from, msg);
+                return self.buffer_future(now, from, view, msg, out);
             }
         }
         match msg {
@@ -1318,6 +1401,10 @@ impl Protocol for Pbft {
             reproposed: BTreeSet::new(),
             vc_latest: BTreeMap::new(),
             future: BTreeMap::new(),
+            future_top: BTreeMap::new(),
+            vc_resent: None,
+            last_new_view: None,
+            nv_resent: BTreeSet::new(),
             request_timer: None,
             fetch_timer: false,
             new_view_timer: false,
@@ -1365,6 +1452,8 @@ impl Protocol for Pbft {
                 + self.history.len()
                 + self.ahead.len()
                 + self.vc_latest.len()
+                + self.future_top.len()
+                + self.nv_resent.len()
                 + future
                 + self.reproposed.len()
                 + self.pool.retained(),

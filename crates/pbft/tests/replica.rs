@@ -986,3 +986,35 @@ fn prepared_replica_with_2f_commits_does_not_execute_until_the_2f_plus_1st() {
     );
     assert_eq!(r.last_executed(), 1);
 }
+
+#[test]
+fn replica_that_missed_the_new_view_rejoins_when_f_plus_1_replicas_are_in_it() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    net.silent.insert(NodeId(0));
+    // The first NEW-VIEW to replica 3 is lost.
+    let mut lost = false;
+    net.drop = Some(Box::new(move |_, to, m| {
+        let hit = !lost && to == NodeId(3) && matches!(m, PbftMessage::NewView(_));
+        lost |= hit;
+        hit
+    }));
+    net.request_all(&request(1, 0));
+    net.run();
+    net.fire(PbftTimer::Request, &[NodeId(1), NodeId(2), NodeId(3)]);
+    // Replica 3 saw view 1's PRE-PREPARE (from 1) and PREPARE (from 2):
+    // f+1 senders, so it re-sent its VIEW-CHANGE to primary 1, which
+    // re-sent the NEW-VIEW; replica 3 then replayed what it had buffered.
+    for i in 1..4 {
+        let st = net.nodes[i].status();
+        assert_eq!((st.view, st.committed), (1, 1), "replica {i}");
+        assert!(!net.nodes[i].is_changing_view());
+    }
+    assert_eq!(
+        net.sent("new-view"),
+        3 + 1,
+        "one NEW-VIEW broadcast, one re-send"
+    );
+    assert_eq!(net.ledgers[3][0].requests, vec![request(1, 0).id]);
+    net.assert_safe();
+}
