@@ -21,6 +21,10 @@ pub struct PbftConfig {
     /// Requests a replica keeps waiting for ordering; beyond it new requests
     /// are dropped (bounds memory against a flood).
     pub pool_capacity: usize,
+    /// Executed batches kept below the stable checkpoint to serve lagging
+    /// replicas by state transfer. A replica that falls further behind than
+    /// this cannot catch up (it would need an application snapshot).
+    pub state_transfer_depth: u64,
 }
 
 impl Default for PbftConfig {
@@ -30,6 +34,7 @@ impl Default for PbftConfig {
             window: 256,
             view_change_timeout: Duration::from_millis(200),
             pool_capacity: 1 << 16,
+            state_transfer_depth: 256,
         }
     }
 }

@@ -18,10 +18,13 @@
 //!   learns of a stable checkpoint above its last executed seq (2f+1
 //!   CHECKPOINTs, or min-s of a NEW-VIEW) fetches the executed batches up to it
 //!   and checks them by re-hashing its ledger chain up to the proven state.
-//!   Replicas keep executed batches for one window below h, so a replica more
-//!   than about 2L behind cannot catch up this way (that would need an
+//!   Replicas keep executed batches `state_transfer_depth` slots below h, so
+//!   a replica further behind cannot catch up this way (that would need an
 //!   application snapshot, which would skip ledger slots); it then stays
 //!   behind ([`Pbft::behind_to`]) without harming the others.
+//! - A replica that missed a NEW-VIEW rejoins once f+1 replicas send it
+//!   messages of the later view (it re-sends VIEW-CHANGE, the new primary
+//!   re-sends NEW-VIEW).
 
 mod certs;
 mod config;

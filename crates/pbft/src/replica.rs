@@ -155,7 +155,8 @@ pub struct Pbft {
     /// Set when q replicas proved a checkpoint this replica has not
     /// reached: it is fetching the batches up to it.
     catch_up: Option<CatchUp>,
-    /// Batches executed in (h − L, last executed], served to lagging replicas.
+    /// Batches executed in (h − depth, last executed], served to lagging
+    /// replicas (depth = `state_transfer_depth`).
     history: BTreeMap<u64, ExecutedBatch>,
     /// The newest CHECKPOINT above H from each replica: q matching ones
     /// tell a replica it fell more than a window behind.
@@ -734,7 +735,7 @@ impl Pbft {
         self.own_states = self.own_states.split_off(&seq.saturating_add(1));
         self.history = self
             .history
-            .split_off(&(seq.saturating_sub(self.cfg.window) + 1));
+            .split_off(&(seq.saturating_sub(self.cfg.state_transfer_depth) + 1));
         self.ahead.retain(|_, c| c.seq > seq);
     }
 
@@ -754,8 +755,8 @@ impl Pbft {
         self.send_fetch(out);
     }
 
-    /// Asks the next signer of the proof (at least f+1 of them are honest
-    /// and hold the batches) and arms the retry timer.
+    /// Asks the next signer of the proof (at least f+1 of them are honest)
+    /// and arms the retry timer.
     fn send_fetch(&mut self, out: &mut Out) {
         let me = self.id;
         let from_seq = self.last_executed + 1;
@@ -768,7 +769,9 @@ impl Pbft {
             .map(|cp| cp.replica)
             .filter(|&r| r != me)
             .collect();
-        let Some(&to) = peers.get(c.asked % peers.len().max(1)) else {
+        // Each signer is asked once; if none can serve (all discarded the
+        // batches), give up until a newer checkpoint proof shows up.
+        let Some(&to) = peers.get(c.asked) else {
             return;
         };
         c.asked += 1;

@@ -792,9 +792,11 @@ fn memory_stays_bounded_by_the_window_over_10_000_decisions() {
     }
     // Per slot in the window: the pre-prepare, n prepares, n commits and a
     // certificate (1 + 2f); per checkpoint in the window n votes; plus the
-    // executed history of one window and small constants.
+    // executed history (state_transfer_depth below h, up to L above) and
+    // small constants.
     let (n, f, l, k) = (4usize, 1usize, 32usize, 16usize);
-    let bound = l * (1 + 2 * n + 2 + 2 * f) + (l / k + 1) * (n + 1) + 2 * l + 4 * n + 16;
+    let history = cfg.state_transfer_depth as usize + l;
+    let bound = l * (1 + 2 * n + 2 + 2 * f) + (l / k + 1) * (n + 1) + history + 4 * n + 16;
     assert!(peak <= bound, "peak retained {peak} > bound {bound}");
     assert_eq!(
         peak, peak_after_first_thousand,

@@ -192,6 +192,40 @@ fn crashed_primary_view_change_costs_exactly_n_minus_1_squared_view_changes() {
     assert_eq!(sent(&report, "commit"), K * 3 * 3);
 }
 
+/// The primary crashes, the others move to view 1, and the old primary comes
+/// back with its view-0 state: it rejoins view 1 (it sees f+1 replicas in
+/// it and gets the NEW-VIEW re-sent) and catches up by state transfer.
+#[test]
+fn restarted_old_primary_rejoins_the_new_view_and_catches_up() {
+    let pbft = PbftConfig {
+        checkpoint_interval: 16,
+        window: 64,
+        state_transfer_depth: 512,
+        ..PbftConfig::default()
+    };
+    let mut cfg = sim_config(4, LoadConfig::closed(2, 2, 64).with_total(400));
+    cfg.faults =
+        vec![Fault::crash(NodeId(0), Duration::from_millis(50)).until(Duration::from_millis(400))];
+    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
+    // Mid-run, 200 ms after the restart: back in view 1 and caught up to
+    // within a checkpoint interval.
+    sim.run_until(Time::from_duration(Duration::from_millis(600)));
+    let old = sim.node(NodeId(0));
+    assert_eq!(old.status().view, 1, "rejoined view 1");
+    assert!(!old.protocol().is_changing_view());
+    let others = sim.node(NodeId(1)).status().committed;
+    let caught_up = old.status().committed;
+    assert!(
+        caught_up + 16 >= others && caught_up > 100,
+        "{caught_up} vs {others}"
+    );
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.requests_committed, 400);
+    assert!(sent(&report, "state") >= 1);
+    assert_ledgers_agree(&sim, &[0, 1, 2, 3]);
+}
+
 /// Primary 0 (Byzantine only in what it withholds) pre-prepares A at seq 1
 /// and B at seq 2 in view 0, but seq 1 reaches nobody and seq 2 reaches only
 /// backups 1 and 2; its own COMMIT for seq 2 is dropped. So seq 2 is prepared
@@ -538,7 +572,8 @@ fn retained_state_after_10_000_decisions_is_bounded_by_the_window() {
     assert!(report.violations.is_empty(), "{:?}", report.violations);
     assert_eq!(report.decisions, 10_000);
     let (n, f, l, k) = (4usize, 1usize, 256usize, 128usize);
-    let bound = l * (1 + 2 * n + 2 + 2 * f) + (l / k + 1) * (n + 1) + 2 * l + 4 * n + 16;
+    let history = pbft.state_transfer_depth as usize + l;
+    let bound = l * (1 + 2 * n + 2 + 2 * f) + (l / k + 1) * (n + 1) + history + 4 * n + 16;
     for i in 0..4u16 {
         let node = sim.node(NodeId(i));
         let retained = node.status().retained;
