@@ -23,10 +23,9 @@
 use crate::cost::{CostModel, CpuMeter};
 use crate::keys::derive_32;
 use crate::{check_aggregate_shape, signer_bitmap};
-use bft_core::SignerBitmap;
 use bft_core::{
     AggregateSignature, BlsPop, BlsPublicKey, BlsSignature, CoreError, Crypto, CryptoKind, Digest,
-    Ed25519PublicKey, Member, NodeId, Signature, SignedItem,
+    Ed25519PublicKey, Member, NodeId, Signature, SignedItem, SignerBitmap,
 };
 use std::collections::VecDeque;
 use std::fmt;
@@ -40,7 +39,8 @@ const PUBLIC_CONTEXT: &str = "bftbench 2026-11 model crypto: placeholder public 
 /// How many recent (digest, signers) → expected aggregate tags are memoised.
 const AGGREGATE_MEMO_CAPACITY: usize = 64;
 
-/// Every node's model secrets for one run (shared by a cluster's nodes).
+/// Every node's model secrets for one run, plus the aggregate memo (both
+/// shared by a cluster's nodes).
 pub(crate) struct ModelSecrets {
     sign: Vec<[u8; 32]>,
     bls: Vec<[u8; 32]>,
