@@ -737,6 +737,9 @@ impl Pbft {
             .history
             .split_off(&(seq.saturating_sub(self.cfg.state_transfer_depth) + 1));
         self.ahead.retain(|_, c| c.seq > seq);
+        if self.catch_up.as_ref().is_some_and(|c| c.seq <= seq) {
+            self.catch_up = None; // reached (by execution or by transfer)
+        }
     }
 
     // ----- state transfer ---------------------------------------------------
@@ -843,14 +846,11 @@ impl Pbft {
         }
         self.own_states.insert(st.seq, st.state);
         self.advance_low(st.seq, st.state, st.proof);
-        if self.catch_up.as_ref().is_some_and(|c| c.seq <= st.seq) {
-            self.catch_up = None;
-            if self.fetch_timer {
-                self.fetch_timer = false;
-                out.push(Action::CancelTimer(PbftTimer::Fetch));
-            }
-        } else if self.catch_up.is_some() {
-            self.send_fetch(out);
+        if self.catch_up.is_some() {
+            self.send_fetch(out); // a newer checkpoint is still ahead
+        } else if self.fetch_timer {
+            self.fetch_timer = false;
+            out.push(Action::CancelTimer(PbftTimer::Fetch));
         }
         self.execute_ready(out);
         Ok(())
@@ -1312,6 +1312,13 @@ impl Pbft {
             PbftTimer::Batch => self.batch_timer = false,
             PbftTimer::Fetch => {
                 self.fetch_timer = false;
+                if self
+                    .catch_up
+                    .as_ref()
+                    .is_some_and(|c| c.seq <= self.last_executed)
+                {
+                    self.catch_up = None; // caught up by normal execution
+                }
                 self.send_fetch(out);
             }
         }
