@@ -46,6 +46,11 @@ pub fn protocol_color(protocol: &str) -> RGBColor {
     }
 }
 
+/// The shade used for real-network (QUIC) curves beside simulated ones.
+fn darker(c: RGBColor) -> RGBColor {
+    RGBColor(c.0 / 2, c.1 / 2, c.2 / 2)
+}
+
 /// Least-squares slope of log(y) against log(x): the exponent k of y ∝ x^k.
 /// `None` with fewer than two usable points or no spread in x.
 pub fn fit_loglog_slope(points: &[(f64, f64)]) -> Option<f64> {
@@ -123,7 +128,10 @@ fn load_series(records: &[(String, Record)]) -> Vec<Series> {
     by.into_iter()
         .map(|(label, mut pts)| {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let color = protocol_color(label.split(' ').next().unwrap_or(""));
+            let mut color = protocol_color(label.split(' ').next().unwrap_or(""));
+            if label.ends_with("quic") {
+                color = darker(color);
+            }
             Series {
                 label,
                 points: pts.into_iter().map(|(_, x, y)| (x, y.max(1e-3))).collect(),
@@ -156,7 +164,11 @@ fn cdf_series(records: &[(String, Record)]) -> Vec<Series> {
                 .iter()
                 .map(|(ms, q)| (ms.max(1e-3), *q))
                 .collect(),
-            color: protocol_color(&r.protocol),
+            color: if r.runtime == "quic" {
+                darker(protocol_color(&r.protocol))
+            } else {
+                protocol_color(&r.protocol)
+            },
         })
         .collect()
 }

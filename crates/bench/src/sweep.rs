@@ -184,36 +184,6 @@ pub fn read_records(dir: &Path) -> Result<Vec<(String, Record)>, BenchError> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::ProtocolName;
-
-    #[test]
-    fn axes_expand_in_a_fixed_order() {
-        let text = "protocol = \"pbft\"\nnodes = 4\n[sweep]\nprotocol = [\"pbft\", \"hotstuff\"]\nnodes = [4, 7]\nbatch_size = [1, 10]\n";
-        let s = Scenario::parse(text, Path::new("s.toml")).unwrap();
-        let pts = points(&s, Path::new("s.toml")).unwrap();
-        assert_eq!(pts.len(), 8);
-        assert_eq!(pts[0].name, "pbft-n4-b1");
-        assert_eq!(pts[7].name, "hotstuff-n7-b10");
-        assert_eq!(pts[7].scenario.protocol, ProtocolName::Hotstuff);
-        assert_eq!(
-            (pts[7].scenario.nodes, pts[7].scenario.batch.max_size),
-            (7, 10)
-        );
-        assert!(pts.iter().all(|p| p.scenario.sweep.is_none()));
-    }
-
-    #[test]
-    fn an_invalid_point_names_the_key() {
-        let text = "protocol = \"pbft\"\nnodes = 4\n[sweep]\nnodes = [4, 3]\n";
-        let s = Scenario::parse(text, Path::new("s.toml")).unwrap();
-        let e = s.validate(Path::new("s.toml")).unwrap_err().to_string();
-        assert_eq!(e, "s.toml: sweep.nodes = 3: each n must be in 4..=1024");
-    }
-}
-
 /// Runs the points on `threads` worker threads (each simulation is single
 /// threaded and independent, so results do not depend on the interleaving),
 /// writes `<out_dir>/<name>.json` per point and `summary.csv`, and returns
@@ -284,4 +254,34 @@ pub fn run_points(
     }
     write_csv(out_dir, &records)?;
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::ProtocolName;
+
+    #[test]
+    fn axes_expand_in_a_fixed_order() {
+        let text = "protocol = \"pbft\"\nnodes = 4\n[sweep]\nprotocol = [\"pbft\", \"hotstuff\"]\nnodes = [4, 7]\nbatch_size = [1, 10]\n";
+        let s = Scenario::parse(text, Path::new("s.toml")).unwrap();
+        let pts = points(&s, Path::new("s.toml")).unwrap();
+        assert_eq!(pts.len(), 8);
+        assert_eq!(pts[0].name, "pbft-n4-b1");
+        assert_eq!(pts[7].name, "hotstuff-n7-b10");
+        assert_eq!(pts[7].scenario.protocol, ProtocolName::Hotstuff);
+        assert_eq!(
+            (pts[7].scenario.nodes, pts[7].scenario.batch.max_size),
+            (7, 10)
+        );
+        assert!(pts.iter().all(|p| p.scenario.sweep.is_none()));
+    }
+
+    #[test]
+    fn an_invalid_point_names_the_key() {
+        let text = "protocol = \"pbft\"\nnodes = 4\n[sweep]\nnodes = [4, 3]\n";
+        let s = Scenario::parse(text, Path::new("s.toml")).unwrap();
+        let e = s.validate(Path::new("s.toml")).unwrap_err().to_string();
+        assert_eq!(e, "s.toml: sweep.nodes = 3: each n must be in 4..=1024");
+    }
 }
