@@ -309,11 +309,14 @@ impl Pbft {
             };
             let due = oldest.saturating_add(self.batch.max_delay);
             if self.pool.len() < self.max_batch() && due > now {
-                self.batch_timer = true;
-                out.push(Action::SetTimer {
-                    timer: PbftTimer::Batch,
-                    after: due.since(now),
-                });
+                // Armed for the oldest request; it stays the oldest until cut.
+                if !self.batch_timer {
+                    self.batch_timer = true;
+                    out.push(Action::SetTimer {
+                        timer: PbftTimer::Batch,
+                        after: due.since(now),
+                    });
+                }
                 return;
             }
             let batch: Vec<Request> = self

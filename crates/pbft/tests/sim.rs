@@ -629,3 +629,22 @@ fn scaling_messages_per_decision_n4_to_n64() {
         );
     }
 }
+
+#[test]
+fn lone_request_is_cut_into_a_batch_after_max_delay() {
+    let mut cfg = sim_config(4, LoadConfig::closed(1, 1, 64).with_total(20));
+    cfg.batch = BatchConfig {
+        max_size: 8,
+        max_delay: Duration::from_millis(5),
+    };
+    let report = Simulation::<Pbft>::new(cfg, PbftConfig::default())
+        .unwrap()
+        .run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    // Never 8 waiting: every batch is cut by the timer, one request each.
+    assert_eq!((report.requests_committed, report.decisions), (20, 20));
+    assert!(
+        report.latency.p50 >= Duration::from_millis(5),
+        "waited for max_delay"
+    );
+}
