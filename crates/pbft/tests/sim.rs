@@ -648,3 +648,29 @@ fn lone_request_is_cut_into_a_batch_after_max_delay() {
         "waited for max_delay"
     );
 }
+
+/// Message loss without retransmission: PBFT recovers through view changes,
+/// NEW-VIEW re-sends and state transfer. Safety must hold on every seed.
+#[test]
+fn lossy_network_stays_safe_and_keeps_committing() {
+    for seed in 1..=6u64 {
+        let mut cfg = sim_config(4, LoadConfig::closed(2, 2, 64).with_total(200));
+        cfg.seed = seed;
+        cfg.duration = Duration::from_secs(60);
+        cfg.network = NetworkConfig::uniform(Duration::from_micros(500), Duration::from_millis(2));
+        cfg.network.loss = 0.02;
+        let pbft = PbftConfig {
+            checkpoint_interval: 8,
+            window: 32,
+            view_change_timeout: Duration::from_millis(50),
+            ..PbftConfig::default()
+        };
+        let report = Simulation::<Pbft>::new(cfg, pbft).unwrap().run();
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        assert_eq!(report.requests_committed, 200, "seed {seed}");
+    }
+}
