@@ -209,5 +209,38 @@ fn sim_decisions(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, backup_block, justified_proposal, sim_decisions);
+/// The raw crypto the paths above pay, on this machine at this moment, to
+/// read their figures against: one Ed25519 sign, one verify, and a batch
+/// verification of 7 (a round-1 proposal at n = 4: 1 + 3 + 3).
+fn crypto_baseline(c: &mut Criterion) {
+    const DOMAIN: &str = "bftbench/bench/v1";
+    let cl = cluster(4, 1, CryptoKind::Real, CostModel::zero()).unwrap();
+    let msg = [7u8; 48];
+    let sig = cl.1[1].sign(DOMAIN, &msg);
+    let items: Vec<bft_core::SignedItem<'_>> = (0..7)
+        .map(|_| bft_core::SignedItem {
+            signer: NodeId(1),
+            domain: DOMAIN,
+            msg: &msg,
+            sig: &sig,
+        })
+        .collect();
+    let mut g = c.benchmark_group("qbft/crypto_baseline");
+    g.bench_function("ed25519_sign", |b| b.iter(|| cl.1[0].sign(DOMAIN, &msg)));
+    g.bench_function("ed25519_verify", |b| {
+        b.iter(|| cl.1[0].verify(NodeId(1), DOMAIN, &msg, &sig).unwrap())
+    });
+    g.bench_function("ed25519_verify_batch_7", |b| {
+        b.iter(|| cl.1[0].verify_batch(&items).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    crypto_baseline,
+    backup_block,
+    justified_proposal,
+    sim_decisions
+);
 criterion_main!(benches);
