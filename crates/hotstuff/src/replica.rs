@@ -195,8 +195,8 @@ impl Protocol for HotStuff {
             Input::Timeout(Timer::Batch) => Ok(()),
             Input::Message { from, msg } => self.on_message(now, from, msg, out),
         };
-        self.react(now, out);
-        result
+        let reaction = self.react(now, out);
+        result.and(reaction)
     }
 
     fn status(&self) -> Status {
@@ -320,13 +320,20 @@ impl HotStuff {
     /// vote rule allows, and propose if this replica leads the current view
     /// and is ready. Repeats while either changes the state (a vote delivered
     /// to ourselves can form a QC, which moves us into a view we lead).
-    fn react(&mut self, now: Time, out: &mut Out) {
+    ///
+    /// The only error it reports is bad votes found when our own vote
+    /// completed a quorum (they are counted like any other bad vote).
+    fn react(&mut self, now: Time, out: &mut Out) -> Result<(), HotStuffError> {
+        let mut result = Ok(());
         loop {
             let before = (self.view, self.proposed_in, self.safety.last_voted_view);
-            self.maybe_vote(now, out);
+            let voted = self.maybe_vote(now, out);
+            if result.is_ok() {
+                result = voted;
+            }
             self.try_propose(now, out);
             if before == (self.view, self.proposed_in, self.safety.last_voted_view) {
-                break;
+                return result;
             }
         }
     }
@@ -642,15 +649,15 @@ impl HotStuff {
     /// Algorithm 4 `onReceiveProposal`: vote for the current view's proposal
     /// iff the vote rule ([`safe_to_vote`]) holds; the vote goes to
     /// leader(v+1) (handled in place if that is us).
-    fn maybe_vote(&mut self, now: Time, out: &mut Out) {
+    fn maybe_vote(&mut self, now: Time, out: &mut Out) -> Result<(), HotStuffError> {
         if self.considered_view >= self.view {
-            return;
+            return Ok(());
         }
         let Some(&hash) = self.proposals.get(&self.view) else {
-            return;
+            return Ok(());
         };
         let Some(block) = self.blocks.get(&hash) else {
-            return;
+            return Ok(());
         };
         self.considered_view = self.view;
         let candidate = Candidate {
@@ -660,7 +667,7 @@ impl HotStuff {
         };
         if !safe_to_vote(&self.safety, &candidate) {
             self.votes_refused += 1;
-            return;
+            return Ok(());
         }
         self.safety.last_voted_view = block.view;
         let vote = Vote {
@@ -672,14 +679,14 @@ impl HotStuff {
         };
         let next_leader = self.leader(block.view.next());
         if next_leader == self.id {
-            // Our own vote: counted by nobody, delivered in place. A failure
-            // here would be our own bug, not a peer's input, so it is ignored.
-            let _ = self.on_vote(now, self.id, &vote, out);
+            // Our own vote: counted by nobody, delivered in place.
+            self.on_vote(now, self.id, &vote, out)
         } else {
             out.push(Action::Send {
                 to: next_leader,
                 msg: Message::Vote(vote),
             });
+            Ok(())
         }
     }
 

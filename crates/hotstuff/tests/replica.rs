@@ -555,6 +555,9 @@ fn direct_three_chain_commits_the_first_block_with_slot_and_parent() {
         (2, b1.hash, 0)
     );
     assert_eq!(r.tree_len(), 4, "pruned below the committed block");
+    let safety = r.safety_state();
+    assert_eq!(safety.last_voted_view, View(5), "voted in every view");
+    assert_eq!(safety.locked.hash, b3.hash);
 }
 
 /// b1 (view 1) ← b2 (view 2) ← b3 (view 4) ← b4 (view 5) ← b5 (view 6):
