@@ -674,3 +674,71 @@ fn lossy_network_stays_safe_and_keeps_committing() {
         assert_eq!(report.requests_committed, 200, "seed {seed}");
     }
 }
+
+/// n = 7 (f = 2): the primary of view 0 and the primary of view 1 both
+/// crash. View 1 never starts (its NEW-VIEW timer expires), view 2 does.
+#[test]
+fn two_consecutive_dead_primaries_are_skipped_at_n_7() {
+    for seed in 1..=4u64 {
+        let mut cfg = sim_config(7, LoadConfig::closed(2, 2, 64).with_total(150));
+        cfg.seed = seed;
+        cfg.network = NetworkConfig::uniform(Duration::from_micros(500), Duration::from_millis(2));
+        cfg.faults = vec![
+            Fault::crash(NodeId(0), Duration::from_millis(30)),
+            Fault::crash(NodeId(1), Duration::from_millis(30)),
+        ];
+        let mut sim = Simulation::<Pbft>::new(cfg, PbftConfig::default()).unwrap();
+        let report = sim.run();
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        assert_eq!(report.requests_committed, 150, "seed {seed}");
+        for i in 2..7u16 {
+            assert_eq!(
+                sim.node(NodeId(i)).status().view,
+                2,
+                "seed {seed} replica {i}"
+            );
+        }
+        assert_ledgers_agree(&sim, &[2, 3, 4, 5, 6]);
+    }
+}
+
+/// Equivocation under random delays, several seeds: whatever order the
+/// conflicting pre-prepares arrive in, honest ledgers never diverge.
+#[test]
+fn equivocation_under_random_delays_never_splits_honest_ledgers() {
+    for seed in 1..=6u64 {
+        let mut cfg = sim_config(4, LoadConfig::closed(2, 2, 64).with_total(100));
+        cfg.seed = seed;
+        cfg.duration = Duration::from_secs(30);
+        cfg.network = NetworkConfig::uniform(Duration::from_micros(200), Duration::from_millis(3));
+        let pbft = PbftConfig {
+            checkpoint_interval: 8,
+            window: 32,
+            ..PbftConfig::default()
+        };
+        let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
+        let crypto = sim.crypto(NodeId(0));
+        sim.set_outbound_filter(NodeId(0), move |_, to, msg| match &msg {
+            PbftMessage::PrePrepare(pp) if pp.view == 0 && (pp.seq + u64::from(to.0)) % 2 == 0 => {
+                Some(PbftMessage::PrePrepare(equivocate(
+                    crypto.as_ref(),
+                    pp,
+                    to.0 as u8,
+                )))
+            }
+            _ => Some(msg),
+        });
+        let report = sim.run();
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        assert_ledgers_agree(&sim, &[1, 2, 3]);
+        assert_eq!(report.requests_committed, 100, "seed {seed}");
+    }
+}
