@@ -310,3 +310,45 @@ fn crash_restart_and_reordering_many_seeds_is_safe_and_live() {
         assert_eq!(report.requests_committed, 120, "seed {seed} n={n}");
     }
 }
+
+/// View inflation: Byzantine node 3 floods every replica with NEW-VIEWs and
+/// proposals for views around 10^12 (where it is the leader) and with
+/// block requests. Nobody's view moves, nothing is buffered for them, and
+/// the run completes as if they were not there.
+#[test]
+fn far_future_views_from_a_byzantine_replica_move_no_one() {
+    let mut s = sim(config(4, vec![]));
+    let huge = 4 * 250_000_000_000 + 3;
+    let bogus = bft_hotstuff::Block {
+        parent: bft_core::GENESIS,
+        view: bft_core::View(huge),
+        height: bft_core::Height(1),
+        batch: vec![],
+        justify: bft_hotstuff::QuorumCert::genesis(),
+    };
+    for k in 0..200u64 {
+        let at = bft_core::Time::from_duration(Duration::from_millis(k));
+        for to in 0..3u16 {
+            let nv = Message::NewView(bft_hotstuff::NewView {
+                view: bft_core::View(huge + 4 * k),
+                high_qc: bft_hotstuff::QuorumCert::genesis(),
+            });
+            s.inject(at, NodeId(3), NodeId(to), nv);
+            s.inject(at, NodeId(3), NodeId(to), Message::Proposal(bogus.clone()));
+        }
+    }
+    let report = s.run();
+    assert_safe_and_done(&report);
+    assert!(rejected(&report, "view-too-far") >= 3 * 200);
+    let mut clean = sim(config(4, vec![]));
+    clean.run();
+    for i in 0..3u16 {
+        let status = s.node(NodeId(i)).status();
+        let unflooded = clean.node(NodeId(i)).status();
+        assert_eq!(status.view, unflooded.view, "node {i}");
+        assert_eq!(
+            status.retained, unflooded.retained,
+            "node {i}: nothing kept"
+        );
+    }
+}
