@@ -184,6 +184,9 @@ pub struct Pbft {
     /// (once each) because their VIEW-CHANGE came late.
     last_new_view: Option<NewView>,
     nv_resent: BTreeSet<NodeId>,
+    /// Replicas whose VIEW-CHANGE for the current view has been seen; a
+    /// second one means its sender missed the NEW-VIEW.
+    vc_seen_in_view: BTreeSet<NodeId>,
 
     /// The request the request timer is running for (the oldest waiting one
     /// when it was armed), if armed.
@@ -936,8 +939,13 @@ impl Pbft {
                 signer: vc.replica,
             });
         }
-        if self.active && vc.new_view <= self.view {
-            // A late VIEW-CHANGE: its sender missed this view's NEW-VIEW.
+        // A VIEW-CHANGE for an older view, or a second one for this view,
+        // means its sender missed this view's NEW-VIEW. (The first one for
+        // this view arriving after NEW-VIEW is just slow: NEW-VIEW is on its
+        // way to it.)
+        let missed = vc.new_view < self.view
+            || (vc.new_view == self.view && !self.vc_seen_in_view.insert(from));
+        if self.active && missed {
             self.resend_new_view(from, out);
         }
         if vc.new_view < self.view {
@@ -1134,6 +1142,12 @@ impl Pbft {
                 self.note_behind(plan.min_s, plan.stable_proof, out);
             }
         }
+        self.vc_seen_in_view = self
+            .vc_latest
+            .iter()
+            .filter(|(_, vc)| vc.new_view == view)
+            .map(|(&id, _)| id)
+            .collect();
         self.vc_latest.retain(|_, vc| vc.new_view > view);
         let primary = self.is_primary();
         for pp in o {
@@ -1205,7 +1219,7 @@ impl Pbft {
     }
 
     /// Primary of the current view: re-sends its NEW-VIEW to a replica whose
-    /// VIEW-CHANGE came after it, once per replica per view.
+    /// VIEW-CHANGE shows it missed it, once per replica per view.
     fn resend_new_view(&mut self, to: NodeId, out: &mut Out) {
         let Some(nv) = self
             .last_new_view
@@ -1418,6 +1432,7 @@ impl Protocol for Pbft {
             vc_resent: None,
             last_new_view: None,
             nv_resent: BTreeSet::new(),
+            vc_seen_in_view: BTreeSet::new(),
             request_timer: None,
             fetch_timer: false,
             new_view_timer: false,
@@ -1467,6 +1482,7 @@ impl Protocol for Pbft {
                 + self.vc_latest.len()
                 + self.future_top.len()
                 + self.nv_resent.len()
+                + self.vc_seen_in_view.len()
                 + future
                 + self.reproposed.len()
                 + self.pool.retained(),

@@ -171,6 +171,22 @@ fn primary_crash_mid_run_changes_view_and_every_request_commits_without_gaps() {
 }
 
 #[test]
+fn view_change_at_n_7_sends_no_extra_new_view_for_slow_view_changes() {
+    // 6 live replicas, quorum 5: one VIEW-CHANGE reaches the new primary
+    // after its NEW-VIEW. That replica gets the broadcast NEW-VIEW anyway,
+    // so nothing is re-sent.
+    let mut cfg = sim_config(7, LoadConfig::closed(1, 1, 128).with_total(5));
+    cfg.faults = vec![Fault::crash(NodeId(0), Duration::ZERO)];
+    let report = Simulation::<Pbft>::new(cfg, PbftConfig::default())
+        .unwrap()
+        .run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.requests_committed, 5);
+    assert_eq!(sent(&report, "view-change"), 6 * 6);
+    assert_eq!(sent(&report, "new-view"), 6);
+}
+
+#[test]
 fn crashed_primary_view_change_costs_exactly_n_minus_1_squared_view_changes() {
     // Primary 0 is down from the start: one view change, then view 1.
     const K: u64 = 10;
