@@ -189,7 +189,7 @@ impl Protocol for HotStuff {
                 Ok(())
             }
             Input::Timeout(Timer::View) => {
-                self.on_view_timeout(now, out);
+                self.on_view_timeout(out);
                 Ok(())
             }
             Input::Timeout(Timer::Batch) => Ok(()),
@@ -302,8 +302,8 @@ impl HotStuff {
     ) -> Result<(), HotStuffError> {
         match msg {
             Message::Proposal(block) => self.on_proposal(now, from, block, out),
-            Message::Vote(vote) => self.on_vote(now, from, &vote, out),
-            Message::NewView(nv) => self.on_new_view(now, from, nv, out),
+            Message::Vote(vote) => self.on_vote(from, &vote, out),
+            Message::NewView(nv) => self.on_new_view(from, nv, out),
             Message::BlockRequest { block } => self.on_block_request(from, block, out),
             Message::BlockResponse(block) => self.on_block_response(now, from, block, out),
         }
@@ -327,7 +327,7 @@ impl HotStuff {
         let mut result = Ok(());
         loop {
             let before = (self.view, self.proposed_in, self.safety.last_voted_view);
-            let voted = self.maybe_vote(now, out);
+            let voted = self.maybe_vote(out);
             if result.is_ok() {
                 result = voted;
             }
@@ -443,7 +443,7 @@ impl HotStuff {
         let Some(parent) = self.blocks.get(&block.parent) else {
             // The QC is verified, so it still moves highQC and our view on
             // (a replica catching up stays in step with the others).
-            self.observe_qc(now, qc, out);
+            self.observe_qc(qc, out);
             if block.height > self.committed.height {
                 self.fetch_parent(from, &block, out);
                 self.stash_orphan(Orphan {
@@ -462,9 +462,9 @@ impl HotStuff {
         }
         self.blocks.insert(hash, block);
         self.fetching.remove(&hash);
-        let update = self.update(now, hash, out);
+        let update = self.update(hash, out);
         // QC-driven view synchronisation: QC(w) proves view w ended.
-        self.observe_qc(now, qc, out);
+        self.observe_qc(qc, out);
         self.adopt_orphans(now, hash, out);
         update
     }
@@ -472,7 +472,7 @@ impl HotStuff {
     /// Algorithm 4 `update(b*)`: b'' = b*.justify.node, b' = b''.justify.node,
     /// b = b'.justify.node. Lock b' if higher (lock rule); commit b when
     /// b'' → b' → b is a direct three-chain (commit rule).
-    fn update(&mut self, now: Time, b_star: Digest, out: &mut Out) -> Result<(), HotStuffError> {
+    fn update(&mut self, b_star: Digest, out: &mut Out) -> Result<(), HotStuffError> {
         let Some(b2_hash) = self.blocks.get(&b_star).map(|b| b.justify.block) else {
             return Ok(());
         };
@@ -497,7 +497,7 @@ impl HotStuff {
         };
         // Commit rule: only a direct three-chain commits.
         if commit_rule(&link(b2_hash, b2), &link(b1_hash, b1), &link(b0_hash, b0)) {
-            self.commit_through(now, b0_hash, out)?;
+            self.commit_through(b0_hash, out)?;
         }
         Ok(())
     }
@@ -506,12 +506,7 @@ impl HotStuff {
     /// Decision per block, slot = height. Each request is executed at most
     /// once (`RequestPool::execute` returns only the fresh ones). Then prunes
     /// the tree below the new committed block.
-    fn commit_through(
-        &mut self,
-        _now: Time,
-        hash: Digest,
-        out: &mut Out,
-    ) -> Result<(), HotStuffError> {
+    fn commit_through(&mut self, hash: Digest, out: &mut Out) -> Result<(), HotStuffError> {
         let mut chain = Vec::new();
         let mut cursor = hash;
         loop {
@@ -649,7 +644,7 @@ impl HotStuff {
     /// Algorithm 4 `onReceiveProposal`: vote for the current view's proposal
     /// iff the vote rule ([`safe_to_vote`]) holds; the vote goes to
     /// leader(v+1) (handled in place if that is us).
-    fn maybe_vote(&mut self, now: Time, out: &mut Out) -> Result<(), HotStuffError> {
+    fn maybe_vote(&mut self, out: &mut Out) -> Result<(), HotStuffError> {
         if self.considered_view >= self.view {
             return Ok(());
         }
@@ -680,7 +675,7 @@ impl HotStuff {
         let next_leader = self.leader(block.view.next());
         if next_leader == self.id {
             // Our own vote: counted by nobody, delivered in place.
-            self.on_vote(now, self.id, &vote, out)
+            self.on_vote(self.id, &vote, out)
         } else {
             out.push(Action::Send {
                 to: next_leader,
@@ -693,13 +688,7 @@ impl HotStuff {
     /// A vote for view v at leader(v+1): collected with optimistic
     /// aggregation; n−f of them for one block form QC(v), which becomes
     /// highQC and moves us into v+1, where we lead.
-    fn on_vote(
-        &mut self,
-        now: Time,
-        from: NodeId,
-        vote: &Vote,
-        out: &mut Out,
-    ) -> Result<(), HotStuffError> {
+    fn on_vote(&mut self, from: NodeId, vote: &Vote, out: &mut Out) -> Result<(), HotStuffError> {
         let target = vote.view.next();
         if self.leader(target) != self.id {
             return Err(HotStuffError::NotNextLeader { view: vote.view });
@@ -719,7 +708,7 @@ impl HotStuff {
             VoteOutcome::Pending | VoteOutcome::Late => Ok(()),
             VoteOutcome::Certified { qc, dropped } => {
                 self.verified_qcs.insert((qc.view, qc.block), qc.clone());
-                self.observe_qc(now, qc, out);
+                self.observe_qc(qc, out);
                 self.count_dropped(dropped)
             }
             VoteOutcome::Dropped { dropped } => self.count_dropped(dropped),
@@ -754,12 +743,12 @@ impl HotStuff {
 
     /// A verified QC: Algorithm 4 `updateQCHigh` (highQC only ever comes from
     /// verified QCs), then QC-driven view synchronisation.
-    fn observe_qc(&mut self, now: Time, qc: QuorumCert, out: &mut Out) {
+    fn observe_qc(&mut self, qc: QuorumCert, out: &mut Out) {
         let target = qc.view.next();
         if qc.view > self.high_qc.view {
             self.high_qc = qc;
         }
-        self.enter_view(now, target, ViewEntry::Qc, out);
+        self.enter_view(target, ViewEntry::Qc, out);
     }
 
     // ------------------------------------------------------------------
@@ -843,7 +832,7 @@ impl HotStuff {
     /// Moves to `view` (never back). A QC entry resets the backoff; a timeout
     /// entry counts a view change. Old votes/new-views/proposals are dropped
     /// and the view timer restarts.
-    fn enter_view(&mut self, _now: Time, view: View, entry: ViewEntry, out: &mut Out) {
+    fn enter_view(&mut self, view: View, entry: ViewEntry, out: &mut Out) {
         if view <= self.view {
             return;
         }
@@ -883,7 +872,7 @@ impl HotStuff {
     /// The view timer expired with work pending: the view failed. Send
     /// NEW-VIEW(v, highQC) to leader(v+1) and enter v+1 with a backed-off
     /// timer (pacemaker; O(n) messages per view change).
-    fn on_view_timeout(&mut self, now: Time, out: &mut Out) {
+    fn on_view_timeout(&mut self, out: &mut Out) {
         self.view_timer_armed = false;
         if !self.has_work() {
             return;
@@ -895,10 +884,10 @@ impl HotStuff {
             view: failed,
             high_qc: self.high_qc.clone(),
         };
-        self.enter_view(now, failed.next(), ViewEntry::Timeout, out);
+        self.enter_view(failed.next(), ViewEntry::Timeout, out);
         let next_leader = self.leader(failed.next());
         if next_leader == self.id {
-            let _ = self.on_new_view(now, self.id, new_view, out);
+            let _ = self.on_new_view(self.id, new_view, out);
         } else {
             out.push(Action::Send {
                 to: next_leader,
@@ -913,7 +902,6 @@ impl HotStuff {
     /// QC.
     fn on_new_view(
         &mut self,
-        now: Time,
         from: NodeId,
         nv: NewView,
         out: &mut Out,
@@ -938,7 +926,7 @@ impl HotStuff {
         if !self.blocks.contains_key(&qc.block) && qc.view > self.high_qc.view {
             self.fetch(from, qc.block, out);
         }
-        self.observe_qc(now, qc, out);
+        self.observe_qc(qc, out);
         if target < self.view {
             return Ok(());
         }
@@ -950,7 +938,7 @@ impl HotStuff {
             });
         }
         if senders.len() >= self.quorum() {
-            self.enter_view(now, target, ViewEntry::Timeout, out);
+            self.enter_view(target, ViewEntry::Timeout, out);
         }
         Ok(())
     }
