@@ -22,11 +22,14 @@
 //! | 32 | 2 015          | 2 015       | 278 287     |
 //! | 64 | 8 127          | 8 127       | 1 113 903   |
 //!
-//! Not implemented: block synchronisation. A replica that misses every
-//! message of a height it must decide (partitioned away for a whole height,
-//! or more than `future_height_window` heights behind) cannot catch up, since
-//! QBFT's four message kinds carry no state transfer; Besu does this with a
-//! separate block-sync protocol.
+//! Catch-up: QBFT's four message kinds carry no state transfer (Besu runs a
+//! separate block-sync protocol). Here a replica that announces a
+//! ROUND-CHANGE for a height its peers have decided gets the decided
+//! PROPOSALs and COMMITs of up to `future_height_window` heights relayed by
+//! f+1 of them, counted under their usual kinds; it never happens in a run
+//! where nobody falls behind. A replica further behind than the archive
+//! cannot catch up.
+//!
 
 pub mod config;
 pub mod error;

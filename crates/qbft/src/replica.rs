@@ -127,6 +127,23 @@ struct PreparedCertificate {
     prepares: Vec<Signed<PreparePayload>>,
 }
 
+/// A block of the current height and, if it came in one, the signed
+/// PROPOSAL that carried it (relayed to lagging replicas once decided).
+#[derive(Clone, Debug)]
+struct KnownBlock {
+    block: Block,
+    proposal: Option<Box<Proposal>>,
+}
+
+/// A decided height as relayed to a replica still deciding it: the PROPOSAL
+/// that carried the block and the q COMMITs that decided it, all signed by
+/// their authors, so the receiver checks them as if they came first-hand.
+#[derive(Clone, Debug)]
+struct DecidedHeight {
+    proposal: Option<Box<Proposal>>,
+    commits: Vec<Signed<CommitPayload>>,
+}
+
 /// State of the consensus instance for one height. Per-validator maps keep
 /// one entry per sender (its latest round), so memory is O(n) whatever a
 /// Byzantine validator sends.
@@ -140,7 +157,7 @@ struct Instance {
     sent_commit: bool,
     /// Latest prepared round/value of this height (survives round changes).
     prepared: Option<PreparedCertificate>,
-    known_blocks: BTreeMap<(u64, Digest), Block>,
+    known_blocks: BTreeMap<(u64, Digest), KnownBlock>,
     prepares: BTreeMap<NodeId, Signed<PreparePayload>>,
     /// COMMITs by (sender, round): up to [`MAX_COMMIT_ROUNDS_PER_SENDER`] rounds
     /// per sender, its highest kept, so a sender's later-round COMMIT does not
@@ -164,7 +181,13 @@ impl Instance {
         }
     }
 
-    fn remember_block(&mut self, round: u64, digest: Digest, block: &Block) {
+    fn remember_block(
+        &mut self,
+        round: u64,
+        digest: Digest,
+        block: &Block,
+        proposal: Option<&Proposal>,
+    ) {
         let in_round = self
             .known_blocks
             .range((round, Digest::ZERO)..)
@@ -173,17 +196,25 @@ impl Instance {
         if self.known_blocks.contains_key(&(round, digest)) || in_round >= MAX_BLOCKS_PER_ROUND {
             return;
         }
-        self.known_blocks.insert((round, digest), block.clone());
+        let known = KnownBlock {
+            block: block.clone(),
+            proposal: proposal.map(|p| Box::new(p.clone())),
+        };
+        self.known_blocks.insert((round, digest), known);
         while self.known_blocks.len() > MAX_KNOWN_BLOCKS {
             self.known_blocks.pop_first();
         }
     }
 
-    fn block(&self, digest: &Digest) -> Option<&Block> {
+    fn known(&self, digest: &Digest) -> Option<&KnownBlock> {
         self.known_blocks
             .iter()
             .find(|((_, d), _)| d == digest)
-            .map(|(_, b)| b)
+            .map(|(_, k)| k)
+    }
+
+    fn block(&self, digest: &Digest) -> Option<&Block> {
+        self.known(digest).map(|k| &k.block)
     }
 
     /// Keeps at most [`MAX_COMMIT_ROUNDS_PER_SENDER`] rounds of `sender`'s
@@ -273,6 +304,11 @@ pub struct Qbft {
     propose_timer: Option<Time>,
     /// The height whose buffered messages were last replayed.
     replayed_height: u64,
+    /// The last `future_height_window` decided heights, for lagging peers.
+    archive: BTreeMap<u64, DecidedHeight>,
+    /// Per lagging peer, the (height, round) of the last round change we
+    /// answered with a relay.
+    relayed: BTreeMap<NodeId, (u64, u64)>,
 }
 
 impl Qbft {
@@ -307,6 +343,8 @@ impl Qbft {
             round_timer: None,
             propose_timer: None,
             replayed_height: 1,
+            archive: BTreeMap::new(),
+            relayed: BTreeMap::new(),
         }
     }
 
@@ -345,7 +383,11 @@ impl Qbft {
             view: self.inst.round,
             committed: self.tip.height,
             view_changes: self.view_changes,
-            retained: self.pool.retained() + self.inst.retained() + self.future.len(),
+            retained: self.pool.retained()
+                + self.inst.retained()
+                + self.future.len()
+                + self.archive.len()
+                + self.relayed.len(),
         }
     }
 
@@ -403,15 +445,24 @@ impl Qbft {
         msg: QbftMessage,
         out: &mut Out,
     ) -> Result<(), QbftError> {
+        // PROPOSALs and COMMITs may be relayed (see `help_lagging_peer`):
+        // they are checked against their author's signature, whoever
+        // delivers them. The other kinds come from their author only.
         let author = msg.author();
-        if author != from {
+        let relayable = matches!(msg, QbftMessage::Proposal(_) | QbftMessage::Commit(_));
+        if author != from && !relayable {
             return Err(QbftError::AuthorNotSender { author, from });
         }
-        if !self.committee.contains(from) {
-            return Err(QbftError::UnknownSigner(from));
+        for id in [from, author] {
+            if !self.committee.contains(id) {
+                return Err(QbftError::UnknownSigner(id));
+            }
         }
         let height = msg.height();
         if height < self.inst.height {
+            if let QbftMessage::RoundChange(rc) = &msg {
+                self.help_lagging_peer(from, rc, out);
+            }
             return Ok(());
         }
         if height > self.inst.height {
@@ -425,6 +476,50 @@ impl Qbft {
             QbftMessage::Prepare(p) => self.on_prepare(now, p, out),
             QbftMessage::Commit(c) => self.on_commit(now, c, out),
             QbftMessage::RoundChange(rc) => self.on_round_change(now, *rc, out),
+        }
+    }
+
+    /// Catch-up, outside the Dafny spec (which leaves block sync to the
+    /// environment): a peer announcing a round change for a height we have
+    /// decided is behind. f+1 designated helpers (the peer's f+1 successors
+    /// in id order, so at least one honest) send it, once per (height, round)
+    /// it announces, the PROPOSAL and q COMMITs of every archived height from
+    /// its own on, each signed by its author, so it decides them through its
+    /// ordinary checks. Never triggered when nobody falls behind, so it adds
+    /// nothing to fault-free counts.
+    fn help_lagging_peer(&mut self, from: NodeId, rc: &RoundChange, out: &mut Out) {
+        let n = self.committee.n();
+        let distance = (self.id.index() + n - from.index()) % n;
+        if distance == 0 || distance > self.weak_quorum {
+            return;
+        }
+        let announced = (rc.signed.payload.height, rc.signed.payload.round);
+        if self
+            .relayed
+            .get(&from)
+            .is_some_and(|&seen| seen >= announced)
+        {
+            return;
+        }
+        let mut sigs = SignatureBatch::default();
+        sigs.push(&rc.signed);
+        if !sigs.verify(self.crypto.as_ref()) {
+            return;
+        }
+        self.relayed.insert(from, announced);
+        for decided in self.archive.range(announced.0..).map(|(_, d)| d) {
+            if let Some(p) = &decided.proposal {
+                out.push(Action::Send {
+                    to: from,
+                    msg: QbftMessage::Proposal(p.clone()),
+                });
+            }
+            for c in &decided.commits {
+                out.push(Action::Send {
+                    to: from,
+                    msg: QbftMessage::Commit(c.clone()),
+                });
+            }
         }
     }
 
@@ -466,7 +561,7 @@ impl Qbft {
             if !sigs.verify(self.crypto.as_ref()) {
                 return Err(QbftError::BadSignature);
             }
-            self.inst.remember_block(round, digest, &p.block);
+            self.inst.remember_block(round, digest, &p.block, Some(&p));
             self.check_decided(now, out);
             return if duplicate {
                 Err(QbftError::DuplicateProposal)
@@ -483,15 +578,17 @@ impl Qbft {
             // ROUND-CHANGE of our own (Besu `handleProposalPayload`).
             self.enter_round(now, round, false, out);
         }
-        self.accept(now, digest, p.block, out);
+        self.accept(now, digest, &p, out);
         Ok(())
     }
 
     /// Accepting a proposal: remember it and multicast PREPARE(h, r, digest)
     /// (every validator, proposer included). Our own PREPARE counts at once.
-    fn accept(&mut self, now: Time, digest: Digest, block: Block, out: &mut Out) {
-        self.inst.remember_block(self.inst.round, digest, &block);
-        self.inst.accepted = Some((digest, block));
+    fn accept(&mut self, now: Time, digest: Digest, proposal: &Proposal, out: &mut Out) {
+        let block = &proposal.block;
+        self.inst
+            .remember_block(self.inst.round, digest, block, Some(proposal));
+        self.inst.accepted = Some((digest, block.clone()));
         let prepare = Signed::sign(
             self.crypto.as_ref(),
             PreparePayload {
@@ -606,18 +703,27 @@ impl Qbft {
     /// hash, sealed by their q seals. The block must be known (accepted or
     /// seen in a validated round change); until then we wait.
     fn check_decided(&mut self, now: Time, out: &mut Out) {
-        let mut tally: BTreeMap<(u64, Digest), Vec<(NodeId, Signature)>> = BTreeMap::new();
+        let mut tally: BTreeMap<(u64, Digest), usize> = BTreeMap::new();
         for c in self.inst.commits.values() {
-            tally
+            *tally
                 .entry((c.payload.round, c.payload.digest))
-                .or_default()
-                .push((c.author, c.payload.seal));
+                .or_default() += 1;
         }
-        let decided = tally.into_iter().find(|((_, digest), seals)| {
-            seals.len() >= self.quorum.q && self.inst.block(digest).is_some()
-        });
-        if let Some(((round, digest), seals)) = decided {
-            self.decide(now, round, digest, seals, out);
+        let decided = tally
+            .into_iter()
+            .find(|((_, digest), count)| {
+                *count >= self.quorum.q && self.inst.block(digest).is_some()
+            })
+            .map(|(key, _)| key);
+        if let Some((round, digest)) = decided {
+            let commits = self
+                .inst
+                .commits
+                .values()
+                .filter(|c| c.payload.round == round && c.payload.digest == digest)
+                .cloned()
+                .collect();
+            self.decide(now, round, digest, commits, out);
         }
     }
 
@@ -628,12 +734,13 @@ impl Qbft {
         now: Time,
         round: u64,
         digest: Digest,
-        seals: Vec<(NodeId, Signature)>,
+        commits: Vec<Signed<CommitPayload>>,
         out: &mut Out,
     ) {
-        let Some(block) = self.inst.block(&digest).cloned() else {
+        let Some(known) = self.inst.known(&digest).cloned() else {
             return;
         };
+        let block = known.block;
         let requests = self.pool.execute(block.requests.iter().map(|r| &r.id));
         out.push(Action::Commit(Decision {
             slot: block.height,
@@ -648,12 +755,23 @@ impl Qbft {
             proposer: block.proposer,
             committed_at: Some(now),
         };
+        let seals = commits.iter().map(|c| (c.author, c.payload.seal)).collect();
         self.last_certificate = Some(CommitCertificate {
             block,
             digest,
             round,
             seals,
         });
+        self.archive.insert(
+            self.tip.height,
+            DecidedHeight {
+                proposal: known.proposal,
+                commits,
+            },
+        );
+        while self.archive.len() as u64 > self.cfg.future_height_window {
+            self.archive.pop_first();
+        }
         self.inst = Instance::new(self.tip.height + 1);
     }
 
@@ -694,7 +812,7 @@ impl Qbft {
         if let (Some((prepared_round, value)), Some(block)) =
             (rc.signed.payload.prepared(), &rc.prepared_block)
         {
-            self.inst.remember_block(prepared_round, value, block);
+            self.inst.remember_block(prepared_round, value, block, None);
         }
         self.inst.round_changes.insert(author, rc);
         self.maybe_join_higher_round(now, out);
@@ -898,15 +1016,16 @@ impl Qbft {
                 digest,
             },
         );
+        let proposal = Proposal {
+            signed,
+            block,
+            round_changes,
+            prepares,
+        };
         out.push(Action::Broadcast(QbftMessage::Proposal(Box::new(
-            Proposal {
-                signed,
-                block: block.clone(),
-                round_changes,
-                prepares,
-            },
+            proposal.clone(),
         ))));
-        self.accept(now, digest, block, out);
+        self.accept(now, digest, &proposal, out);
     }
 
     /// The round timer runs while there is something to decide: requests

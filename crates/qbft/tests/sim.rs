@@ -608,3 +608,29 @@ fn f_equivocating_validators_on_a_jittery_network_never_fork() {
         );
     }
 }
+
+/// A replica that crashes and restarts many heights behind gets the decided
+/// PROPOSALs and COMMITs relayed when it announces a round change for its
+/// stale height, and decides every block the others decided.
+#[test]
+fn restarted_replica_catches_up_from_relayed_proposals_and_commits() {
+    let cfg = SimConfig {
+        faults: vec![
+            Fault::crash(NodeId(3), Duration::from_millis(10)).until(Duration::from_millis(400)),
+        ],
+        load: LoadConfig::closed(1, 1, 128).with_total(120),
+        ..config(4, 0)
+    };
+    let mut sim = simulation(cfg);
+    let report = sim.run();
+    assert_safe(&report);
+    assert_eq!(report.requests_committed, 120);
+    let full = sim.ledger(NodeId(0)).len();
+    assert_eq!(full, 120);
+    assert_eq!(
+        sim.ledger(NodeId(3)).len(),
+        full,
+        "the restarted replica caught up"
+    );
+    assert_eq!(sim.ledger(NodeId(3)), sim.ledger(NodeId(0)));
+}
