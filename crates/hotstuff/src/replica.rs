@@ -990,6 +990,8 @@ impl HotStuff {
         voters.get(self.failed_views as usize % len).copied()
     }
 
+    /// Serves a fetch: the block and up to `MAX_FETCH_CHAIN − 1` of its
+    /// ancestors, from the tree or the archive of committed blocks.
     fn on_block_request(
         &mut self,
         from: NodeId,

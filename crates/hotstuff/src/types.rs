@@ -121,8 +121,8 @@ pub enum Message {
     BlockRequest {
         block: Digest,
     },
-    /// The requested block first, then up to [`MAX_FETCH_CHAIN`]` − 1` of its
-    /// ancestors, newest to oldest.
+    /// The requested block first, then some of its ancestors, newest to
+    /// oldest: at most [`MAX_FETCH_CHAIN`] blocks.
     BlockResponse(Vec<Block>),
 }
 
