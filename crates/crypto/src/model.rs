@@ -140,13 +140,23 @@ pub(crate) fn model_member(seed: u64, id: NodeId) -> Member {
     }
 }
 
-/// `out` = the first `out.len()` bytes of blake3-keyed(secret, digest) in XOF
-/// mode.
+/// `out` = blake3-keyed(secret, digest), one-shot (a single compression),
+/// widened to `out.len()` bytes: bytes past the first 32 are a fixed mix of
+/// the first 32. Unforgeable without `secret` all the same, since the widening
+/// is a function of the keyed hash; it runs for every simulated signature, so
+/// it avoids a streaming hasher and XOF output.
 fn tag_into(secret: &[u8; 32], digest: &Digest, out: &mut [u8]) {
-    blake3::Hasher::new_keyed(secret)
-        .update(digest.as_bytes())
-        .finalize_xof()
-        .fill(out);
+    let hash = blake3::keyed_hash(secret, digest.as_bytes());
+    let h = hash.as_bytes();
+    for (i, b) in out.iter_mut().enumerate() {
+        let lane = i / 32;
+        let base = h[i % 32];
+        *b = if lane == 0 {
+            base
+        } else {
+            base.rotate_left(lane as u32) ^ h[(i * 7 + lane) % 32] ^ (lane as u8).wrapping_mul(0x9d)
+        };
+    }
 }
 
 fn sign_tag(secret: &[u8; 32], digest: &Digest) -> Signature {
