@@ -661,3 +661,79 @@ fn check_config_is_wired_into_the_protocol() {
         Err("round_timeout")
     );
 }
+
+/// Decides height 1 at `replica` (not node 0) with the proposal from node 0
+/// and prepares/commits from `others` (plus its own).
+fn decide_height_1(net: &TestNet, replica: &mut Qbft, others: [u16; 2]) -> bft_core::Digest {
+    let block = block1(0, 1);
+    let d = block.hash();
+    deliver(replica, 0, net.proposal(0, 0, &block, vec![], vec![]))
+        .0
+        .unwrap();
+    for s in others {
+        deliver(replica, s, QbftMessage::Prepare(net.prepare(s, 1, 0, d)))
+            .0
+            .unwrap();
+    }
+    for s in others {
+        deliver(replica, s, net.commit(s, 1, 0, d)).0.unwrap();
+    }
+    assert_eq!(replica.height(), 2);
+    d
+}
+
+#[test]
+fn relayed_proposal_and_commits_are_checked_against_their_authors_and_decide() {
+    let net = TestNet::new(4, CryptoKind::Real);
+    let mut lagging = net.replica(3);
+    let block = block1(0, 1);
+    let d = block.hash();
+    // Node 1 relays node 0's proposal and the commits of nodes 0, 1, 2.
+    deliver(&mut lagging, 1, net.proposal(0, 0, &block, vec![], vec![]))
+        .0
+        .unwrap();
+    let mut out = Vec::new();
+    for s in [0, 1, 2] {
+        let (r, o) = deliver(&mut lagging, 1, net.commit(s, 1, 0, d));
+        r.unwrap();
+        out.extend(o);
+    }
+    assert_eq!(decisions(&out).len(), 1);
+    assert_eq!(lagging.height(), 2);
+    // A relayed commit with a forged seal is still refused.
+    let mut forged = bft_qbft::messages::signed_commit(net.crypto(2), 2, 0, d);
+    forged.payload.seal = forged.signature;
+    let (r, _) = deliver(&mut lagging, 1, QbftMessage::Commit(forged));
+    assert!(r.is_err());
+}
+
+#[test]
+fn stale_round_change_is_answered_once_by_designated_helpers_with_the_decided_height() {
+    let net = TestNet::new(4, CryptoKind::Real);
+    let mut helper = net.replica(1);
+    let d = decide_height_1(&net, &mut helper, [0, 2]);
+    // Node 3 is still at height 1; its f+1 = 2 successors 0 and 1 help.
+    let (r, out) = deliver(&mut helper, 3, net.round_change(3, 1, 1, None, &[]));
+    r.unwrap();
+    let sent: Vec<(u16, &'static str)> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { to, msg } => Some((to.0, bft_core::WireMessage::kind(msg))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![(3, "proposal"), (3, "commit"), (3, "commit"), (3, "commit")]
+    );
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::Send { msg: QbftMessage::Commit(c), .. } if c.payload.digest == d
+    )));
+    // The same announcement again: nothing more.
+    let (_, out) = deliver(&mut helper, 3, net.round_change(3, 1, 1, None, &[]));
+    assert!(out.is_empty());
+    // Node 2's successors are 3 and 0: node 1 does not answer it.
+    let (_, out) = deliver(&mut helper, 2, net.round_change(2, 1, 1, None, &[]));
+    assert!(out.is_empty());
+}
