@@ -26,9 +26,9 @@
 //! separate block-sync protocol). Here a replica that announces a
 //! ROUND-CHANGE for a height its peers have decided gets the decided
 //! PROPOSALs and COMMITs of up to `future_height_window` heights relayed by
-//! f+1 of them, counted under their usual kinds; it never happens in a run
-//! where nobody falls behind. A replica further behind than the archive
-//! cannot catch up.
+//! f+1 of them (from an archive of the last 64), counted under their usual
+//! kinds; it never happens in a run where nobody falls behind. A replica
+//! further behind than the archive cannot catch up.
 //!
 
 pub mod config;

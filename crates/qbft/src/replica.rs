@@ -53,6 +53,9 @@ type Out = Vec<Action<QbftMessage, QbftTimer>>;
 /// oldest rounds evicted first.
 const MAX_KNOWN_BLOCKS: usize = 16;
 const MAX_BLOCKS_PER_ROUND: usize = 2;
+/// Decided heights kept to relay to lagging peers (a relay sends at most
+/// `future_height_window` of them, what the peer can buffer).
+const ARCHIVE_HEIGHTS: usize = 64;
 /// Rounds of COMMITs kept per sender within a height.
 const MAX_COMMIT_ROUNDS_PER_SENDER: usize = 4;
 
@@ -304,7 +307,7 @@ pub struct Qbft {
     propose_timer: Option<Time>,
     /// The height whose buffered messages were last replayed.
     replayed_height: u64,
-    /// The last `future_height_window` decided heights, for lagging peers.
+    /// The last [`ARCHIVE_HEIGHTS`] decided heights, for lagging peers.
     archive: BTreeMap<u64, DecidedHeight>,
     /// Per lagging peer, the (height, round) of the last round change we
     /// answered with a relay.
@@ -483,9 +486,10 @@ impl Qbft {
     /// environment): a peer announcing a round change for a height we have
     /// decided is behind. f+1 designated helpers (the peer's f+1 successors
     /// in id order, so at least one honest) send it, once per (height, round)
-    /// it announces, the PROPOSAL and q COMMITs of every archived height from
-    /// its own on, each signed by its author, so it decides them through its
-    /// ordinary checks. Never triggered when nobody falls behind, so it adds
+    /// it announces, the PROPOSAL and q COMMITs of the archived heights from
+    /// its own on (as many as it buffers), each signed by its author, so it
+    /// decides them through its ordinary checks; its next round change at
+    /// its new height asks for the next ones. Never triggered when nobody falls behind, so it adds
     /// nothing to fault-free counts.
     fn help_lagging_peer(&mut self, from: NodeId, rc: &RoundChange, out: &mut Out) {
         let n = self.committee.n();
@@ -507,7 +511,8 @@ impl Qbft {
             return;
         }
         self.relayed.insert(from, announced);
-        for decided in self.archive.range(announced.0..).map(|(_, d)| d) {
+        let window = announced.0..announced.0.saturating_add(self.cfg.future_height_window);
+        for decided in self.archive.range(window).map(|(_, d)| d) {
             if let Some(p) = &decided.proposal {
                 out.push(Action::Send {
                     to: from,
@@ -769,7 +774,7 @@ impl Qbft {
                 commits,
             },
         );
-        while self.archive.len() as u64 > self.cfg.future_height_window {
+        while self.archive.len() > ARCHIVE_HEIGHTS {
             self.archive.pop_first();
         }
         self.inst = Instance::new(self.tip.height + 1);

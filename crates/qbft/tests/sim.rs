@@ -634,3 +634,34 @@ fn restarted_replica_catches_up_from_relayed_proposals_and_commits() {
     );
     assert_eq!(sim.ledger(NodeId(3)), sim.ledger(NodeId(0)));
 }
+
+/// The same, far behind: short timeouts let the others decide several
+/// relays' worth of heights (but fewer than the 64 archived) while the
+/// replica is down, so it catches up over several relays, one per round
+/// change at each new height.
+#[test]
+fn replica_far_behind_catches_up_over_several_relays() {
+    let down = Duration::from_millis(200);
+    let cfg = SimConfig {
+        faults: vec![Fault::crash(NodeId(3), Duration::from_millis(10)).until(down)],
+        load: LoadConfig::closed(1, 1, 128).with_total(300),
+        duration: Duration::from_secs(60),
+        ..config(4, 0)
+    };
+    let proto = QbftConfig {
+        round_timeout: Duration::from_millis(10),
+        ..QbftConfig::default()
+    };
+    let mut sim = Simulation::<Qbft>::new(cfg, proto).unwrap();
+    sim.run_until(Time::from_duration(down));
+    let behind = sim.ledger(NodeId(0)).len() - sim.ledger(NodeId(3)).len();
+    assert!(
+        (17..64).contains(&behind),
+        "{behind} heights behind: adjust the test"
+    );
+    let report = sim.run();
+    assert_safe(&report);
+    assert_eq!(report.requests_committed, 300);
+    assert_eq!(sim.ledger(NodeId(3)).len(), 300, "caught up");
+    assert!(sim.ledger(NodeId(3)) == sim.ledger(NodeId(0)));
+}
