@@ -126,6 +126,8 @@ pub struct HotStuff {
 
     bad_votes_dropped: u64,
     votes_refused: u64,
+    /// Our last vote, re-sent in NEW-VIEW (see [`NewView`]).
+    last_vote: Option<Vote>,
 }
 
 impl Protocol for HotStuff {
@@ -169,6 +171,7 @@ impl Protocol for HotStuff {
             archive_order: VecDeque::new(),
             bad_votes_dropped: 0,
             votes_refused: 0,
+            last_vote: None,
         }
     }
 
@@ -672,6 +675,7 @@ impl HotStuff {
                 .crypto
                 .bls_sign(VOTE_DOMAIN, &vote_payload(block.view, &hash)),
         };
+        self.last_vote = Some(vote.clone());
         let next_leader = self.leader(block.view.next());
         if next_leader == self.id {
             // Our own vote: counted by nobody, delivered in place.
@@ -703,6 +707,17 @@ impl HotStuff {
                 current: self.view,
             });
         }
+        self.collect_vote(from, vote, out)
+    }
+
+    /// Adds a vote to the collector; a formed QC becomes highQC and moves us
+    /// into the next view.
+    fn collect_vote(
+        &mut self,
+        from: NodeId,
+        vote: &Vote,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
         let outcome = self.votes.add(&self.committee, &*self.crypto, from, vote)?;
         match outcome {
             VoteOutcome::Pending | VoteOutcome::Late => Ok(()),
@@ -844,7 +859,9 @@ impl HotStuff {
                 self.view_changes += 1;
             }
         }
-        self.votes.prune_below(view.prev());
+        // Votes of the previous view may still complete a QC; so may votes
+        // of the one before, re-sent inside NEW-VIEWs (see `NewView`).
+        self.votes.prune_below(View(view.0.saturating_sub(2)));
         self.new_views = self.new_views.split_off(&view.prev());
         self.proposals = self.proposals.split_off(&view);
         self.restart_view_timer(out);
@@ -880,9 +897,11 @@ impl HotStuff {
         // Fetches that went unanswered may be retried from now on.
         self.fetching.clear();
         let failed = self.view;
+        let high_qc_view = self.high_qc.view;
         let new_view = NewView {
             view: failed,
             high_qc: self.high_qc.clone(),
+            last_vote: self.last_vote.clone().filter(|v| v.view > high_qc_view),
         };
         self.enter_view(failed.next(), ViewEntry::Timeout, out);
         let next_leader = self.leader(failed.next());
@@ -927,8 +946,21 @@ impl HotStuff {
             self.fetch(from, qc.block, out);
         }
         self.observe_qc(qc, out);
+        // The sender's vote for the failed view (or the one before), whose
+        // next leader never proposed: rebuild that QC here if n−f arrive.
+        let mut vote_result = Ok(());
+        if let Some(vote) = &nv.last_vote {
+            let recent = vote.view.next() >= nv.view && vote.view <= nv.view;
+            if recent && vote.view > self.high_qc.view {
+                vote_result = match self.collect_vote(from, vote, out) {
+                    // Already delivered directly: the same vote, not an offence.
+                    Err(HotStuffError::DuplicateVote { .. }) => Ok(()),
+                    other => other,
+                };
+            }
+        }
         if target < self.view {
-            return Ok(());
+            return vote_result;
         }
         let senders = self.new_views.entry(nv.view).or_default();
         if !senders.insert(from) {
@@ -940,7 +972,7 @@ impl HotStuff {
         if senders.len() >= self.quorum() {
             self.enter_view(target, ViewEntry::Timeout, out);
         }
-        Ok(())
+        vote_result
     }
 
     // ------------------------------------------------------------------

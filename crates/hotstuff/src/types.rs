@@ -96,10 +96,19 @@ pub struct Vote {
 
 /// Pacemaker message: "I timed out in `view`; this is my highest QC", sent to
 /// the leader of `view + 1`.
+///
+/// It also carries the sender's last vote when that vote is newer than its
+/// highest QC (the vote went to a next leader that never proposed). The
+/// leader of `view + 1` aggregates n−f such votes into the lost QC, so a
+/// dead next leader costs one view, not the three-chain. Without this, one
+/// crashed replica at n = 4 under round-robin leaders would stop every
+/// commit: its view and the view before it would both fail in every round
+/// of four, never leaving three consecutive certified views.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewView {
     pub view: View,
     pub high_qc: QuorumCert,
+    pub last_vote: Option<Vote>,
 }
 
 /// Most blocks one block response carries (the requested one and its

@@ -713,6 +713,7 @@ fn leader_proposes_after_n_minus_f_new_views_on_the_highest_qc() {
         Message::NewView(NewView {
             view: View(view),
             high_qc: QuorumCert::genesis(),
+            last_vote: None,
         })
     };
     let (res, out) = deliver(&mut r, 0, nv(1));
@@ -738,18 +739,62 @@ fn new_view_inflation_and_bad_qcs_move_no_one() {
     let far = Message::NewView(NewView {
         view: View(1 + 4 * 1_000_000),
         high_qc: QuorumCert::genesis(),
+        last_vote: None,
     });
     assert_eq!(reason(deliver(&mut r, 0, far).0), "view-too-far");
     let weak = Message::NewView(NewView {
         view: View(5),
         high_qc: fx.qc(4, Digest([1; 32]), &[0, 1]),
+        last_vote: None,
     });
     assert_eq!(reason(deliver(&mut r, 0, weak).0), "qc-too-few-signers");
     let ahead = Message::NewView(NewView {
         view: View(1),
         high_qc: fx.qc(4, Digest([1; 32]), &[0, 1, 3]),
+        last_vote: None,
     });
     assert_eq!(reason(deliver(&mut r, 0, ahead).0), "new-view-qc-ahead");
     assert_eq!(r.view(), View(1));
     assert!(r.high_qc().is_genesis());
+}
+
+/// Node 2 (leader of view 2) is dead, so the votes for b1 (view 1) went
+/// nowhere and views 1 and 2 time out. Node 3 leads view 3: the NEW-VIEWs
+/// for view 2 carry each sender's vote for b1, and from n−f of them node 3
+/// rebuilds QC(b1) and extends b1 instead of falling back to genesis.
+#[test]
+fn leader_rebuilds_a_lost_qc_from_votes_carried_in_new_views() {
+    let fx = Fixture::new(4);
+    let mut r = fx.replica(3);
+    must(step(&mut r, Input::Request(request(0))));
+    let b1 = fx.child(&genesis(), 1, vec![request(0)]);
+    let out = must(fx.propose(&mut r, &b1));
+    assert_eq!(votes_sent(&out)[0].0, NodeId(2), "vote to the dead leader");
+    must(step(&mut r, Input::Timeout(Timer::View)));
+    let out = must(step(&mut r, Input::Timeout(Timer::View)));
+    assert!(proposals_sent(&out).is_empty(), "own NEW-VIEW only: 1 of 3");
+    let nv = |from: u16| {
+        let Message::Vote(vote) = fx.vote(from, 1, b1.hash) else {
+            unreachable!()
+        };
+        Message::NewView(NewView {
+            view: View(2),
+            high_qc: QuorumCert::genesis(),
+            last_vote: Some(vote),
+        })
+    };
+    let out = must(deliver(&mut r, 0, nv(0)));
+    assert!(proposals_sent(&out).is_empty());
+    let out = must(deliver(&mut r, 1, nv(1)));
+    let proposals = proposals_sent(&out);
+    assert_eq!(proposals.len(), 1);
+    let b3 = &proposals[0];
+    assert_eq!(
+        (b3.view, b3.parent, b3.justify.view),
+        (View(3), b1.hash, View(1))
+    );
+    assert_eq!(
+        verify_qc(&fx.committee, &*fx.cryptos[0], &b3.justify),
+        Ok(())
+    );
 }
