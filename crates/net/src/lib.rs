@@ -149,8 +149,7 @@ pub async fn run_node<P: Protocol>(
     let crypto = RealCrypto::new(keys, id, key, CostModel::default()).map_err(NetError::Crypto)?;
     let peer_keys = Arc::new(tls::PeerKeys::new(&committee, cluster.client_keys()?));
     let server = tls::server_config(&identity, peer_keys.clone())?;
-    let endpoint =
-        quinn::Endpoint::server(server, addr).map_err(|e| NetError::Bind { addr, source: e })?;
+    let endpoint = crate::tls::bind_endpoint(addr, Some(server))?;
     let ctx = NodeContext {
         id,
         committee,
@@ -193,10 +192,7 @@ pub async fn run_clients(
         Some(SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
         _ => SocketAddr::from(([0, 0, 0, 0], 0)),
     };
-    let endpoint = quinn::Endpoint::client(bind).map_err(|e| NetError::Bind {
-        addr: bind,
-        source: e,
-    })?;
+    let endpoint = crate::tls::bind_endpoint(bind, None)?;
     let setup = client::ClientSetup {
         endpoint,
         identity,

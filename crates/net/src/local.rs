@@ -134,7 +134,7 @@ impl<P: Protocol> LocalCluster<P> {
             .ok_or(NetError::NoSuchNode(id))?;
         let identity = node_identity(secret, id)?;
         let server = server_config(&identity, self.peer_keys.clone())?;
-        quinn::Endpoint::server(server, addr).map_err(|e| NetError::Bind { addr, source: e })
+        crate::tls::bind_endpoint(addr, Some(server))
     }
 
     /// Starts replica `id` with fresh protocol state on its bound endpoint.
@@ -254,10 +254,7 @@ impl<P: Protocol> LocalCluster<P> {
         duration: Duration,
     ) -> Result<ClientSetup, NetError> {
         let bind = SocketAddr::from(([127, 0, 0, 1], 0));
-        let endpoint = quinn::Endpoint::client(bind).map_err(|e| NetError::Bind {
-            addr: bind,
-            source: e,
-        })?;
+        let endpoint = crate::tls::bind_endpoint(bind, None)?;
         let replicas = self
             .addrs
             .iter()
