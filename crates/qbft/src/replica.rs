@@ -439,8 +439,9 @@ impl Qbft {
         self.refresh_round_timer(out);
     }
 
-    /// Routes a peer's message by height: past heights are dropped, future
-    /// heights buffered within a bound, the current height handled.
+    /// Routes a peer's message by height: past heights are dropped (a
+    /// ROUND-CHANGE for one may earn its sender a relay), future heights
+    /// buffered within a bound, the current height handled.
     fn on_message(
         &mut self,
         now: Time,
