@@ -666,3 +666,42 @@ fn replica_far_behind_catches_up_over_several_relays() {
     assert_eq!(sim.ledger(NodeId(3)).len(), 300, "caught up");
     assert!(sim.ledger(NodeId(3)) == sim.ledger(NodeId(0)));
 }
+
+/// A 2|2 split at n = 4 leaves no side with q = 3: nothing is decided while
+/// it lasts (safety), and once it heals the round changes re-align the
+/// replicas and every request commits at every replica (liveness after GST).
+#[test]
+fn partition_without_quorum_stalls_safely_then_heals_and_commits_everything() {
+    let split = bft_sim::Partition {
+        start: Duration::from_millis(20),
+        end: Duration::from_millis(1_500),
+        groups: vec![vec![NodeId(0), NodeId(1)], vec![NodeId(2), NodeId(3)]],
+    };
+    let cfg = SimConfig {
+        network: NetworkConfig {
+            partitions: vec![split],
+            ..NetworkConfig::fixed(Duration::from_millis(1))
+        },
+        load: LoadConfig::closed(2, 1, 64).with_total(40),
+        duration: Duration::from_secs(120),
+        ..SimConfig::default()
+    };
+    let mut sim = simulation(cfg);
+    sim.run_until(Time::from_duration(Duration::from_millis(25)));
+    let before: Vec<usize> = (0..4).map(|i| sim.ledger(NodeId(i)).len()).collect();
+    sim.run_until(Time::from_duration(Duration::from_millis(1_400)));
+    for i in 0..4u16 {
+        assert!(
+            sim.ledger(NodeId(i)).len() <= before[usize::from(i)] + 1,
+            "replica {i} decided during the split"
+        );
+    }
+    let report = sim.run();
+    assert_safe(&report);
+    assert_eq!(report.requests_committed, 40);
+    assert_eq!(
+        report.decisions, report.max_decisions,
+        "no replica left behind"
+    );
+    assert!(report.view_changes >= 1);
+}
