@@ -49,8 +49,10 @@ type Out = Vec<Action<QbftMessage, QbftTimer>>;
 /// proposals, proposals that arrived after we left their round, the blocks of
 /// validated round changes — so q COMMITs can finalize whichever one they
 /// seal. At most [`MAX_BLOCKS_PER_ROUND`] per round (an equivocating proposer
-/// fills only its own round's slots) and [`MAX_KNOWN_BLOCKS`] in all, the
-/// oldest rounds evicted first.
+/// fills only its own round's slots) and [`MAX_KNOWN_BLOCKS`] in all; when
+/// full, the block fewest validators committed goes first (the oldest round
+/// on a tie), so a block COMMITs point to is never crowded out by blocks
+/// nobody honest committed (`Instance::remember_block`).
 const MAX_KNOWN_BLOCKS: usize = 16;
 const MAX_BLOCKS_PER_ROUND: usize = 2;
 /// Decided heights kept to relay to lagging peers (a relay sends at most
@@ -184,6 +186,20 @@ impl Instance {
         }
     }
 
+    /// Keeps `block` under (round, digest), within the bounds above.
+    ///
+    /// Liveness rule (review finding 1): a full round or a full store does
+    /// not refuse a block outright; it evicts the block least worth keeping
+    /// (see [`Instance::keep_priority`]), the newcomer itself on a tie. A
+    /// decided block has q ≥ f+1 distinct committers, more than any block
+    /// only Byzantine validators committed, so once its COMMITs are in it
+    /// displaces an equivocating proposer's made-up blocks instead of being
+    /// dropped — otherwise a replica holding q COMMITs could never store the
+    /// block they seal and would be stranded at this height. Memory stays
+    /// bounded: the per-round and total caps are unchanged.
+    ///
+    /// A block already known under (round, digest) only gains the PROPOSAL
+    /// that carried it if it had none (finding 6: the relay needs it).
     fn remember_block(
         &mut self,
         round: u64,
@@ -191,12 +207,10 @@ impl Instance {
         block: &Block,
         proposal: Option<&Proposal>,
     ) {
-        let in_round = self
-            .known_blocks
-            .range((round, Digest::ZERO)..)
-            .take_while(|((r, _), _)| *r == round)
-            .count();
-        if self.known_blocks.contains_key(&(round, digest)) || in_round >= MAX_BLOCKS_PER_ROUND {
+        if let Some(known) = self.known_blocks.get_mut(&(round, digest)) {
+            if known.proposal.is_none() {
+                known.proposal = proposal.map(|p| Box::new(p.clone()));
+            }
             return;
         }
         let known = KnownBlock {
@@ -204,9 +218,66 @@ impl Instance {
             proposal: proposal.map(|p| Box::new(p.clone())),
         };
         self.known_blocks.insert((round, digest), known);
-        while self.known_blocks.len() > MAX_KNOWN_BLOCKS {
-            self.known_blocks.pop_first();
+        self.bound_round(round, digest);
+        self.bound_total();
+    }
+
+    /// Enforces [`MAX_BLOCKS_PER_ROUND`]: while `round` holds too many
+    /// blocks, evicts the one with the lowest keep priority, the `newcomer`
+    /// first on a tie (an equivocating proposer's third uncommitted block
+    /// never displaces the first two).
+    fn bound_round(&mut self, round: u64, newcomer: Digest) {
+        loop {
+            let in_round: Vec<Digest> = self
+                .known_blocks
+                .range((round, Digest::ZERO)..)
+                .take_while(|((r, _), _)| *r == round)
+                .map(|((_, d), _)| *d)
+                .collect();
+            if in_round.len() <= MAX_BLOCKS_PER_ROUND {
+                return;
+            }
+            let victim = in_round
+                .into_iter()
+                .min_by_key(|d| (self.keep_priority(d), *d != newcomer));
+            if let Some(d) = victim {
+                self.known_blocks.remove(&(round, d));
+            }
         }
+    }
+
+    /// Enforces [`MAX_KNOWN_BLOCKS`]: evicts the block with the lowest keep
+    /// priority, the oldest round first on a tie (so Byzantine later-round
+    /// blocks cannot evict a block that COMMITs point to).
+    fn bound_total(&mut self) {
+        while self.known_blocks.len() > MAX_KNOWN_BLOCKS {
+            let victim = self
+                .known_blocks
+                .keys()
+                .min_by_key(|(r, d)| (self.keep_priority(d), *r))
+                .copied();
+            if let Some(key) = victim {
+                self.known_blocks.remove(&key);
+            }
+        }
+    }
+
+    /// How much a block is worth keeping: the accepted and the prepared
+    /// block always stay (we voted for them); any other block ranks by the
+    /// distinct validators with a verified COMMIT for its digest at this
+    /// height (Byzantine ones alone reach at most f).
+    fn keep_priority(&self, digest: &Digest) -> usize {
+        let ours = self.accepted.as_ref().is_some_and(|(d, _)| d == digest)
+            || self.prepared.as_ref().is_some_and(|p| p.digest == *digest);
+        if ours {
+            return usize::MAX;
+        }
+        self.commits
+            .values()
+            .filter(|c| c.payload.digest == *digest)
+            .map(|c| c.author)
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     fn known(&self, digest: &Digest) -> Option<&KnownBlock> {
@@ -214,6 +285,26 @@ impl Instance {
             .iter()
             .find(|((_, d), _)| d == digest)
             .map(|(_, k)| k)
+    }
+
+    /// The entry to archive for a block decided in `round` (finding 6): the
+    /// one with the PROPOSAL of the decided round if we have it, else any
+    /// entry of that block with a PROPOSAL (a lagging peer can store the
+    /// block from a proposal of any round), else any entry of that block
+    /// (learned only from a ROUND-CHANGE: the relay then sends only COMMITs).
+    fn for_archive(&self, round: u64, digest: &Digest) -> Option<&KnownBlock> {
+        let with_proposal = |k: &&KnownBlock| k.proposal.is_some();
+        self.known_blocks
+            .get(&(round, *digest))
+            .filter(with_proposal)
+            .or_else(|| {
+                self.known_blocks
+                    .iter()
+                    .filter(|((_, d), _)| d == digest)
+                    .map(|(_, k)| k)
+                    .find(with_proposal)
+            })
+            .or_else(|| self.known(digest))
     }
 
     fn block(&self, digest: &Digest) -> Option<&Block> {
@@ -514,16 +605,20 @@ impl Qbft {
         self.relayed.insert(from, announced);
         let window = announced.0..announced.0.saturating_add(self.cfg.future_height_window);
         for decided in self.archive.range(window).map(|(_, d)| d) {
-            if let Some(p) = &decided.proposal {
-                out.push(Action::Send {
-                    to: from,
-                    msg: QbftMessage::Proposal(p.clone()),
-                });
-            }
+            // COMMITs first: the peer then already holds the seals when the
+            // PROPOSAL arrives, so its block outranks any block an
+            // equivocating proposer filled that round with (see
+            // `remember_block`) and is stored and decided at once.
             for c in &decided.commits {
                 out.push(Action::Send {
                     to: from,
                     msg: QbftMessage::Commit(c.clone()),
+                });
+            }
+            if let Some(p) = &decided.proposal {
+                out.push(Action::Send {
+                    to: from,
+                    msg: QbftMessage::Proposal(p.clone()),
                 });
             }
         }
@@ -592,9 +687,10 @@ impl Qbft {
     /// (every validator, proposer included). Our own PREPARE counts at once.
     fn accept(&mut self, now: Time, digest: Digest, proposal: &Proposal, out: &mut Out) {
         let block = &proposal.block;
+        // Accepted first, so `remember_block` never evicts the block we vote for.
+        self.inst.accepted = Some((digest, block.clone()));
         self.inst
             .remember_block(self.inst.round, digest, block, Some(proposal));
-        self.inst.accepted = Some((digest, block.clone()));
         let prepare = Signed::sign(
             self.crypto.as_ref(),
             PreparePayload {
@@ -743,7 +839,7 @@ impl Qbft {
         commits: Vec<Signed<CommitPayload>>,
         out: &mut Out,
     ) {
-        let Some(known) = self.inst.known(&digest).cloned() else {
+        let Some(known) = self.inst.for_archive(round, &digest).cloned() else {
             return;
         };
         let block = known.block;

@@ -705,3 +705,86 @@ fn partition_without_quorum_stalls_safely_then_heals_and_commits_everything() {
     );
     assert!(report.view_changes >= 1);
 }
+
+/// A signed round-0 PROPOSAL of `block` at height 1 by `signer`'s node.
+fn forged_proposal(signer: &dyn bft_core::Crypto, block: Block) -> QbftMessage {
+    let signed = Signed::sign(
+        signer,
+        ProposalPayload {
+            height: block.height,
+            round: 0,
+            digest: block.hash(),
+        },
+    );
+    QbftMessage::Proposal(Box::new(bft_qbft::messages::Proposal {
+        signed,
+        block,
+        round_changes: Vec::new(),
+        prepares: Vec::new(),
+    }))
+}
+
+/// Review finding 1: the Byzantine proposer of (1, 0) sends the real block V
+/// to nodes 1 and 2 but two other validly signed blocks X and Y to node 3,
+/// filling node 3's round-0 block slots; 0, 1 and 2 decide V, then node 0
+/// goes silent. Node 3 holds q COMMITs for V and must still be able to
+/// store V (relayed PROPOSAL) and decide it, or nodes 1 and 2 are 2 < q and
+/// the cluster halts. Asserts every honest replica commits every request.
+#[test]
+fn equivocating_proposer_filling_a_round_with_two_blocks_cannot_strand_a_replica() {
+    let total = 10;
+    let cfg = SimConfig {
+        duration: Duration::from_secs(120),
+        ..config(4, total)
+    };
+    let mut sim = simulation(cfg);
+    let signer = sim.crypto(NodeId(0));
+    let x = Block {
+        height: 1,
+        parent: bft_core::GENESIS,
+        proposer: NodeId(0),
+        requests: Vec::new(),
+    };
+    let y = Block {
+        requests: vec![bft_core::Request {
+            id: bft_core::RequestId {
+                client: 9_999,
+                number: 1,
+            },
+            payload: bytes::Bytes::from_static(b"y"),
+        }],
+        ..x.clone()
+    };
+    assert_ne!(x.hash(), y.hash());
+    sim.inject(
+        Time::ZERO,
+        NodeId(0),
+        NodeId(3),
+        forged_proposal(signer.as_ref(), y),
+    );
+    let silent = Rc::new(std::cell::Cell::new(false));
+    sim.set_outbound_filter(NodeId(0), move |_, to, msg| {
+        // Silent for good from its first message above height 1.
+        if silent.get() || msg.height() >= 2 {
+            silent.set(true);
+            return None;
+        }
+        match &msg {
+            QbftMessage::Proposal(p) if p.signed.payload.round == 0 && to == NodeId(3) => {
+                Some(forged_proposal(signer.as_ref(), x.clone()))
+            }
+            _ => Some(msg),
+        }
+    });
+    let report = sim.run();
+    assert_safe(&report);
+    let reference = sim.ledger(NodeId(1)).to_vec();
+    assert_eq!(
+        reference.len() as u64,
+        total,
+        "honest replicas kept committing"
+    );
+    for id in [2, 3].map(NodeId) {
+        assert_eq!(sim.ledger(id), reference.as_slice(), "replica {id:?}");
+    }
+}
