@@ -34,6 +34,8 @@ pub enum HotStuffError {
     JustifyMismatch,
     #[error("block height {height} is not its parent's height + 1")]
     BadHeight { height: Height },
+    #[error("block carries {len} requests, more than the batch maximum {max}")]
+    OversizedBlock { len: usize, max: usize },
     #[error("block's parent is unknown (fetch requested)")]
     UnknownParent,
     #[error("block response that was not asked for")]
@@ -80,6 +82,7 @@ impl Rejection for HotStuffError {
             HotStuffError::EquivocatingProposal { .. } => "equivocating-proposal",
             HotStuffError::JustifyMismatch => "justify-mismatch",
             HotStuffError::BadHeight { .. } => "bad-height",
+            HotStuffError::OversizedBlock { .. } => "oversized-block",
             HotStuffError::UnknownParent => "unknown-parent",
             HotStuffError::UnsolicitedBlock => "unsolicited-block",
             HotStuffError::UnknownBlock => "unknown-block",

@@ -427,6 +427,7 @@ impl HotStuff {
     /// is from an earlier view (`createLeaf(qc_high.node)`), the QC passes the
     /// QC rule, the parent is known (otherwise the block waits and the parent
     /// is fetched), and height = parent height + 1 and QC view = parent view.
+    /// The batch fits `max_size` ([`Self::check_batch_size`]).
     fn accept_block(
         &mut self,
         now: Time,
@@ -436,6 +437,7 @@ impl HotStuff {
         proposal: bool,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
+        self.check_batch_size(&block)?;
         if block.parent != block.justify.block || block.justify.view >= block.view {
             return Err(HotStuffError::JustifyMismatch);
         }
@@ -470,6 +472,20 @@ impl HotStuff {
         self.observe_qc(qc, out);
         self.adopt_orphans(now, hash, out);
         update
+    }
+
+    /// Rule: a block carries at most `max_size` requests (the most an honest
+    /// leader cuts, see [`Self::try_propose`]), so a Byzantine leader cannot
+    /// make everyone vote on, store and serve an arbitrarily large block.
+    fn check_batch_size(&self, block: &Block) -> Result<(), HotStuffError> {
+        let max = self.batch.max_size.max(1);
+        if block.batch.len() > max {
+            return Err(HotStuffError::OversizedBlock {
+                len: block.batch.len(),
+                max,
+            });
+        }
+        Ok(())
     }
 
     /// Algorithm 4 `update(b*)`: b'' = b*.justify.node, b' = b''.justify.node,

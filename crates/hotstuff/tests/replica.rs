@@ -370,6 +370,25 @@ fn proposal_checks_reject_bad_blocks() {
     assert!(votes_sent(&out).is_empty(), "never a second vote in a view");
 }
 
+/// A block carrying more requests than the batch `max_size` (1 here) is
+/// rejected as `oversized-block` before anything else: not stored, no vote.
+/// Without the check a Byzantine leader's huge block is voted on and kept.
+#[test]
+fn oversized_block_is_rejected_and_gets_no_vote() {
+    let fx = Fixture::new(4);
+    let mut r = fx.replica(0);
+    let big = fx.child(&genesis(), 1, vec![request(0), request(1)]);
+    let (res, out) = fx.propose(&mut r, &big);
+    assert_eq!(reason(res), "oversized-block");
+    assert!(votes_sent(&out).is_empty());
+    assert!(r.block(&big.hash).is_none());
+    // The view is not burnt: the leader's valid block is still voted on.
+    let ok = fx.child(&genesis(), 1, vec![request(0)]);
+    let (res, out) = fx.propose(&mut r, &ok);
+    assert_eq!(reason(res), "ok");
+    assert_eq!(votes_sent(&out).len(), 1);
+}
+
 /// A block whose parent never arrived is held, the parent is fetched from
 /// one of its voters, and once it arrives the held block is processed and
 /// voted on.
