@@ -36,6 +36,8 @@ pub enum HotStuffError {
     BadHeight { height: Height },
     #[error("block carries {len} requests, more than the batch maximum {max}")]
     OversizedBlock { len: usize, max: usize },
+    #[error("unknown parent certified in view {qc_view}, before our committed view {committed}")]
+    ParentBelowCommit { qc_view: View, committed: View },
     #[error("block's parent is unknown (fetch requested)")]
     UnknownParent,
     #[error("block response that was not asked for")]
@@ -83,6 +85,7 @@ impl Rejection for HotStuffError {
             HotStuffError::JustifyMismatch => "justify-mismatch",
             HotStuffError::BadHeight { .. } => "bad-height",
             HotStuffError::OversizedBlock { .. } => "oversized-block",
+            HotStuffError::ParentBelowCommit { .. } => "parent-below-commit",
             HotStuffError::UnknownParent => "unknown-parent",
             HotStuffError::UnsolicitedBlock => "unsolicited-block",
             HotStuffError::UnknownBlock => "unknown-block",

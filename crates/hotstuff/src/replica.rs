@@ -46,7 +46,8 @@ use std::sync::Arc;
 
 type Out = Vec<Action<Message, Timer>>;
 
-/// Blocks whose parent is missing, waiting for a fetch; bounded.
+/// Blocks whose parent is missing, waiting for a fetch; bounded. Each
+/// sender holds at most `MAX_ORPHANS / n` of them (at least one).
 const MAX_ORPHANS: usize = 64;
 /// Outstanding block fetches; bounded.
 const MAX_FETCHES: usize = 64;
@@ -267,6 +268,14 @@ impl HotStuff {
     pub fn block(&self, hash: &Digest) -> Option<&Block> {
         self.blocks.get(hash)
     }
+    /// Blocks held waiting for their parent.
+    pub fn orphans_len(&self) -> usize {
+        self.orphans.len()
+    }
+    /// Outstanding block fetches.
+    pub fn fetching_len(&self) -> usize {
+        self.fetching.len()
+    }
 
     fn retained(&self) -> usize {
         self.blocks.len()
@@ -444,6 +453,9 @@ impl HotStuff {
         if self.blocks.contains_key(&hash) {
             return Err(HotStuffError::DuplicateBlock);
         }
+        if !self.blocks.contains_key(&block.parent) {
+            self.check_orphan(&block)?;
+        }
         let qc = self.verified_qc(&block.justify)?;
         let Some(parent) = self.blocks.get(&block.parent) else {
             // The QC is verified, so it still moves highQC and our view on
@@ -472,6 +484,31 @@ impl HotStuff {
         self.observe_qc(qc, out);
         self.adopt_orphans(now, hash, out);
         update
+    }
+
+    /// Rules for a block whose parent we lack, checked before its QC costs a
+    /// pairing and before it takes an orphan or fetch slot:
+    /// - its QC is not older than our committed block. A QC that old
+    ///   certifies a committed block already pruned or a fork below the
+    ///   committed block: the parent can never be adopted.
+    /// - its height is reachable from our committed block: heights grow by
+    ///   one per block and views by at least one, so a descendant at view v
+    ///   is at most `v − committed view` blocks above the committed height.
+    fn check_orphan(&self, block: &Block) -> Result<(), HotStuffError> {
+        let tip = self.committed;
+        if block.justify.view < tip.view {
+            return Err(HotStuffError::ParentBelowCommit {
+                qc_view: block.justify.view,
+                committed: tip.view,
+            });
+        }
+        let reach = block.view.0.saturating_sub(tip.view.0);
+        if block.height.0 > tip.height.0.saturating_add(reach) {
+            return Err(HotStuffError::BadHeight {
+                height: block.height,
+            });
+        }
+        Ok(())
     }
 
     /// Rule: a block carries at most `max_size` requests (the most an honest
@@ -594,7 +631,9 @@ impl HotStuff {
             }
         }
         self.verified_qcs.retain(|(view, _), _| *view >= tip.view);
-        self.orphans.retain(|o| o.block.height > tip.height);
+        // Orphans at or below the committed height, or certified before the
+        // committed block, can never join the committed chain.
+        self.retain_orphans(|o| o.block.height > tip.height && o.block.justify.view >= tip.view);
     }
 
     /// Whether a block just pruned was committed: its child on the committed
@@ -880,6 +919,7 @@ impl HotStuff {
         self.votes.prune_below(View(view.0.saturating_sub(2)));
         self.new_views = self.new_views.split_off(&view.prev());
         self.proposals = self.proposals.split_off(&view);
+        self.prune_stale_orphans();
         self.restart_view_timer(out);
     }
 
@@ -1118,10 +1158,74 @@ impl HotStuff {
         result
     }
 
+    /// Holds a block until its parent arrives. The pool is bounded so that
+    /// no sender can keep it full: each sender holds at most its share
+    /// (`MAX_ORPHANS / n`, at least one) and at its cap its own oldest orphan
+    /// makes room; when the pool is full anyway (n > `MAX_ORPHANS`), the
+    /// oldest orphan of the sender holding most makes room. So while
+    /// n ≤ `MAX_ORPHANS` a flooding Byzantine leader only evicts its own.
     fn stash_orphan(&mut self, orphan: Orphan) {
-        if self.orphans.len() < MAX_ORPHANS && !self.orphans.iter().any(|o| o.hash == orphan.hash) {
-            self.orphans.push(orphan);
+        if self.orphans.iter().any(|o| o.hash == orphan.hash) {
+            return;
         }
+        let from = orphan.from;
+        self.orphans.push(orphan);
+        let cap = (MAX_ORPHANS / self.committee.n().max(1)).max(1);
+        let own = self.orphans.iter().filter(|o| o.from == from).count();
+        if own > cap {
+            if let Some(oldest) = self.orphans.iter().position(|o| o.from == from) {
+                self.drop_orphan(oldest);
+            }
+        }
+        if self.orphans.len() > MAX_ORPHANS {
+            if let Some(victim) = self.oldest_of_heaviest_sender() {
+                self.drop_orphan(victim);
+            }
+        }
+    }
+
+    /// Index of the oldest orphan among those of the sender(s) holding most.
+    fn oldest_of_heaviest_sender(&self) -> Option<usize> {
+        let mut held: BTreeMap<NodeId, usize> = BTreeMap::new();
+        for o in &self.orphans {
+            *held.entry(o.from).or_default() += 1;
+        }
+        let most = held.values().copied().max()?;
+        self.orphans
+            .iter()
+            .position(|o| held.get(&o.from) == Some(&most))
+    }
+
+    /// Removes the orphan at `index`, and the fetch of its parent unless
+    /// another orphan still waits for it, so an evicted orphan frees its
+    /// fetch slot too.
+    fn drop_orphan(&mut self, index: usize) {
+        if index >= self.orphans.len() {
+            return;
+        }
+        let gone = self.orphans.remove(index);
+        if !self
+            .orphans
+            .iter()
+            .any(|o| o.block.parent == gone.block.parent)
+        {
+            self.fetching.remove(&gone.block.parent);
+        }
+    }
+
+    /// Keeps the orphans satisfying `keep`; the others go with their fetches.
+    fn retain_orphans(&mut self, keep: impl Fn(&Orphan) -> bool) {
+        while let Some(index) = self.orphans.iter().position(|o| !keep(o)) {
+            self.drop_orphan(index);
+        }
+    }
+
+    /// Rule: an orphan more than `future_views` views behind ours is dropped
+    /// (its parent's fetch with it); its view is long over, and a replica
+    /// that still needs its parent gets it through a later block's fetch.
+    fn prune_stale_orphans(&mut self) {
+        let oldest = View(self.view.0.saturating_sub(self.cfg.future_views));
+        self.retain_orphans(|o| o.block.view >= oldest);
     }
 
     /// Re-runs blocks that were waiting for `parent`.

@@ -428,6 +428,93 @@ fn unknown_parent_is_fetched_then_the_block_is_voted_on() {
     assert_eq!((votes[0].1.view, votes[0].1.block), (View(2), b2.hash));
 }
 
+fn block_requests(out: &Actions) -> Vec<(u16, Digest)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                to,
+                msg: Message::BlockRequest { block },
+            } => Some((to.0, *block)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// n = 10, replica 0 (leads views 10, 20). b1..b5 commit b1 and b2, and b1
+/// is pruned. The Byzantine leader of view 19 (node 9, inside the window)
+/// then floods proposals whose parent we lack:
+/// - 70 with the genuine but old QC(b1) and height u64::MAX (its parent is
+///   committed and pruned, it can never be adopted): rejected before the
+///   pairing check, nothing held;
+/// - 40 with fresh QCs over unknown blocks and a plausible height: held,
+///   but at most the sender's share of the orphan pool (64 / n = 6), each
+///   eviction releasing its fetch.
+///
+/// Afterwards an honest proposal whose parent we missed is still held, its
+/// parent fetched, and voted on. Before the fix the 64 orphan slots stayed
+/// full for ever and the honest block was dropped: no vote.
+#[test]
+fn byzantine_orphan_flood_stays_bounded_and_honest_orphans_still_get_voted() {
+    let fx = Fixture::new(10);
+    let mut r = fx.replica(0);
+    let chain: Vec<Link> = (1..=5).fold(vec![genesis()], |mut c, v| {
+        let next = fx.child(c.last().unwrap(), v, vec![]);
+        c.push(next);
+        c
+    });
+    for b in &chain[1..] {
+        must(fx.propose(&mut r, b));
+    }
+    assert_eq!(r.committed_tip().hash, chain[2].hash);
+    assert!(r.block(&chain[1].hash).is_none(), "b1 pruned");
+
+    let old_qc = fx.qc(1, chain[1].hash, &fx.quorum());
+    for k in 0..70 {
+        let block = Block {
+            parent: chain[1].hash,
+            view: View(19),
+            height: Height(u64::MAX),
+            batch: vec![request(100 + k)],
+            justify: old_qc.clone(),
+        };
+        let (res, out) = deliver(&mut r, 9, Message::Proposal(block));
+        assert_eq!(reason(res), "parent-below-commit");
+        assert!(block_requests(&out).is_empty(), "no fetch for it");
+    }
+    for k in 0..40u8 {
+        let block = Block {
+            parent: Digest([k; 32]),
+            view: View(19),
+            height: Height(6),
+            batch: vec![],
+            justify: fx.qc(4, Digest([k; 32]), &fx.quorum()),
+        };
+        let (res, _) = deliver(&mut r, 9, Message::Proposal(block));
+        assert_eq!(reason(res), "unknown-parent");
+    }
+    assert!(r.orphans_len() <= 6, "orphans held: {}", r.orphans_len());
+    assert!(r.fetching_len() <= 6, "fetches held: {}", r.fetching_len());
+    assert_eq!(r.view(), View(5));
+
+    // Honest: b6 (view 6) never reached us; b7 (view 7) extends it.
+    let b6 = fx.child(&chain[5], 6, vec![]);
+    let b7 = fx.child(&b6, 7, vec![]);
+    let (res, out) = fx.propose(&mut r, &b7);
+    assert_eq!(reason(res), "unknown-parent");
+    let asked = block_requests(&out);
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].1, b6.hash);
+    let (res, out) = deliver(
+        &mut r,
+        asked[0].0,
+        Message::BlockResponse(vec![b6.block.clone()]),
+    );
+    assert_eq!(reason(res), "ok");
+    let votes = votes_sent(&out);
+    assert_eq!(votes.len(), 1, "the honest orphan is voted on");
+    assert_eq!((votes[0].1.view, votes[0].1.block), (View(7), b7.hash));
+}
+
 // ---------------------------------------------------------------------------
 // Votes at the next leader: optimistic aggregation
 // ---------------------------------------------------------------------------
