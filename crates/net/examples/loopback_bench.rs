@@ -10,6 +10,7 @@
 
 use bft_core::{BatchConfig, Protocol};
 use bft_hotstuff::{HotStuff, HotStuffConfig};
+use bft_net::tls::PathProfile;
 use bft_net::{LocalClusterConfig, QuicReport, run_local_cluster};
 use bft_pbft::{Pbft, PbftConfig};
 use bft_qbft::{Qbft, QbftConfig};
@@ -28,6 +29,11 @@ fn config(rate: f64, secs: u64, batch: usize) -> LocalClusterConfig {
             max_delay: Duration::from_millis(5),
         },
         duration: Duration::from_secs(secs),
+        path: if std::env::var_os("BENCH_CUBIC").is_some() {
+            PathProfile::Network
+        } else {
+            PathProfile::Loopback
+        },
         ..LocalClusterConfig::default()
     }
 }

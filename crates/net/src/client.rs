@@ -70,6 +70,8 @@ pub struct ClientSetup {
     pub duration: Duration,
     /// Request copies queued per replica before new ones are dropped.
     pub send_queue: usize,
+    /// Congestion control profile of the connections this side dials.
+    pub profile: crate::tls::PathProfile,
 }
 
 /// Runs the load until `duration` has passed, `total` requests have all
@@ -87,7 +89,7 @@ pub async fn run_load(
     for &(addr, key) in &setup.replicas {
         let (out_tx, out_rx) = mpsc::channel(setup.send_queue);
         let (conn_tx, conn_rx) = mpsc::channel(4);
-        let cfg = client_config(&setup.identity, key)?;
+        let cfg = client_config(&setup.identity, key, setup.profile)?;
         tasks.spawn(link_writer(out_rx, conn_rx, losses.clone()));
         tasks.spawn(replica_loop(
             setup.endpoint.clone(),

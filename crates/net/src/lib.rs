@@ -148,7 +148,7 @@ pub async fn run_node<P: Protocol>(
     let identity = cluster::node_identity(&key, id)?;
     let crypto = RealCrypto::new(keys, id, key, CostModel::default()).map_err(NetError::Crypto)?;
     let peer_keys = Arc::new(tls::PeerKeys::new(&committee, cluster.client_keys()?));
-    let server = tls::server_config(&identity, peer_keys.clone())?;
+    let server = tls::server_config(&identity, peer_keys.clone(), tls::PathProfile::Network)?;
     let endpoint = crate::tls::bind_endpoint(addr, Some(server))?;
     let ctx = NodeContext {
         id,
@@ -165,6 +165,7 @@ pub async fn run_node<P: Protocol>(
         node: Node::<P>::new(ctx, &proto),
         max_frame: DEFAULT_MAX_FRAME,
         send_queue: 65_536,
+        profile: tls::PathProfile::Network,
     };
     let (snap_tx, _snap_rx) = tokio::sync::watch::channel(Snapshot::default());
     runner::run_replica(setup, shutdown, snap_tx).await
@@ -200,6 +201,7 @@ pub async fn run_clients(
         load,
         duration,
         send_queue: 65_536,
+        profile: tls::PathProfile::Network,
     };
     client::run_load(setup, std::future::pending()).await
 }

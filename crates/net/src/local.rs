@@ -5,7 +5,7 @@
 use crate::client::{ClientSetup, ClientSummary, run_load};
 use crate::cluster::{client_secret_from_seed, node_identity};
 use crate::runner::{NodeSummary, ReplicaSetup, Snapshot, run_replica};
-use crate::tls::{PeerKeys, TlsIdentity, server_config};
+use crate::tls::{PathProfile, PeerKeys, TlsIdentity, server_config};
 use crate::{NetError, QuicReport};
 use bft_core::codec::DEFAULT_MAX_FRAME;
 use bft_core::{BatchConfig, Committee, Crypto, MsgStats, Node, NodeContext, NodeId, Protocol};
@@ -34,6 +34,9 @@ pub struct LocalClusterConfig {
     /// How long to wait, after the load ends, for the replicas to stop
     /// sending (so per-decision counts are complete), at most.
     pub quiesce: Duration,
+    /// Congestion control: `Network` (Cubic, the default) or `Loopback`
+    /// (fixed window; what the benchmark uses, see `tls::PathProfile`).
+    pub path: PathProfile,
 }
 
 impl Default for LocalClusterConfig {
@@ -47,6 +50,7 @@ impl Default for LocalClusterConfig {
             cost: CostModel::default(),
             send_queue: 65_536,
             quiesce: Duration::from_secs(2),
+            path: PathProfile::Network,
         }
     }
 }
@@ -133,7 +137,7 @@ impl<P: Protocol> LocalCluster<P> {
             .get(id.index())
             .ok_or(NetError::NoSuchNode(id))?;
         let identity = node_identity(secret, id)?;
-        let server = server_config(&identity, self.peer_keys.clone())?;
+        let server = server_config(&identity, self.peer_keys.clone(), self.cfg.path)?;
         crate::tls::bind_endpoint(addr, Some(server))
     }
 
@@ -167,6 +171,7 @@ impl<P: Protocol> LocalCluster<P> {
             node: Node::<P>::new(ctx, &self.proto),
             max_frame: DEFAULT_MAX_FRAME,
             send_queue: self.cfg.send_queue,
+            profile: self.cfg.path,
         };
         let (stop, stop_rx) = oneshot::channel::<()>();
         let (snap_tx, snapshots) = watch::channel(Snapshot::default());
@@ -268,6 +273,7 @@ impl<P: Protocol> LocalCluster<P> {
             load,
             duration,
             send_queue: self.cfg.send_queue,
+            profile: self.cfg.path,
         };
         Ok(setup)
     }

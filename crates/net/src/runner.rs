@@ -73,6 +73,8 @@ pub struct ReplicaSetup<P: Protocol> {
     pub max_frame: usize,
     /// Frames queued per peer before new ones are dropped (and counted).
     pub send_queue: usize,
+    /// Congestion control profile of the connections this side dials.
+    pub profile: crate::tls::PathProfile,
 }
 
 /// Runs a replica until `shutdown` resolves; then stops every task it
@@ -101,7 +103,7 @@ pub async fn run_replica<P: Protocol>(
         tasks.spawn(link_writer(out_rx, conn_rx, losses.clone()));
         if peer > setup.id {
             let expected = setup.keys.replicas.get(j).copied().unwrap_or_default();
-            let cfg = client_config(&setup.identity, expected)?;
+            let cfg = client_config(&setup.identity, expected, setup.profile)?;
             tasks.spawn(dial_loop(
                 setup.endpoint.clone(),
                 cfg,
@@ -380,11 +382,15 @@ impl<P: Protocol> Driver<P> {
                 continue;
             };
             let bytes = codec::wire_len(body.len());
-            if tx.try_send(body).is_ok() {
-                self.summary.client_messages += count;
-                self.summary.client_bytes += bytes;
-            } else {
-                self.summary.dropped_replies += count;
+            match tx.try_send(body) {
+                Ok(()) => {
+                    self.summary.client_messages += count;
+                    self.summary.client_bytes += bytes;
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => self.summary.dropped_replies += count,
+                // The client hung up (typically: it had f+1 replies and
+                // finished); nobody is waiting for this reply.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
     }

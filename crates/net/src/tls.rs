@@ -253,14 +253,71 @@ impl ClientCertVerifier for KnownClients {
     }
 }
 
+/// What the connections run over: a loopback cluster (all nodes in this
+/// process or host) or a real network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathProfile {
+    /// Congestion control off (a fixed 16 MiB window). On loopback there is
+    /// no shared bottleneck to be fair to; Cubic read the queueing inside a
+    /// busy 2-core process as congestion and paced 400 KB blocks out over
+    /// tens of milliseconds.
+    Loopback,
+    /// quinn's default (Cubic): required on any shared network.
+    Network,
+}
+
+/// A congestion "controller" with a constant window (loopback only).
+#[derive(Clone, Debug)]
+struct FixedWindow(u64);
+
+impl quinn::congestion::Controller for FixedWindow {
+    fn on_congestion_event(
+        &mut self,
+        _now: std::time::Instant,
+        _sent: std::time::Instant,
+        _is_persistent_congestion: bool,
+        _lost_bytes: u64,
+    ) {
+    }
+    fn on_mtu_update(&mut self, _new_mtu: u16) {}
+    fn window(&self) -> u64 {
+        self.0
+    }
+    fn clone_box(&self) -> Box<dyn quinn::congestion::Controller> {
+        Box::new(self.clone())
+    }
+    fn initial_window(&self) -> u64 {
+        self.0
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+#[derive(Debug)]
+struct FixedWindowFactory(u64);
+
+impl quinn::congestion::ControllerFactory for FixedWindowFactory {
+    fn build(
+        self: Arc<Self>,
+        _now: std::time::Instant,
+        _current_mtu: u16,
+    ) -> Box<dyn quinn::congestion::Controller> {
+        Box::new(FixedWindow(self.0))
+    }
+}
+
 /// Largest UDP payload MTU discovery probes for.
 pub const MTU_UPPER_BOUND: u16 = 1472;
 
 /// Transport knobs shared by both sides: keep-alives so a dead peer is
 /// noticed in seconds, large windows so a 500 KB block is not throttled, and
 /// few concurrent streams (we use one per direction) to bound buffering.
-fn transport() -> Arc<quinn::TransportConfig> {
+fn transport(profile: PathProfile) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
+    if profile == PathProfile::Loopback {
+        t.congestion_controller_factory(Arc::new(FixedWindowFactory(16 << 20)));
+    }
     t.keep_alive_interval(Some(std::time::Duration::from_millis(500)));
     t.max_idle_timeout(quinn::IdleTimeout::try_from(std::time::Duration::from_secs(3)).ok());
     t.max_concurrent_uni_streams(8u32.into());
@@ -305,6 +362,7 @@ pub fn bind_endpoint(
 pub fn server_config(
     id: &TlsIdentity,
     keys: Arc<PeerKeys>,
+    profile: PathProfile,
 ) -> Result<quinn::ServerConfig, NetError> {
     let provider = provider();
     let verifier = Arc::new(KnownClients {
@@ -321,12 +379,16 @@ pub fn server_config(
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| NetError::Tls(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    cfg.transport_config(transport());
+    cfg.transport_config(transport(profile));
     Ok(cfg)
 }
 
 /// Client side for dialing the replica whose key is `expected`.
-pub fn client_config(id: &TlsIdentity, expected: RawKey) -> Result<quinn::ClientConfig, NetError> {
+pub fn client_config(
+    id: &TlsIdentity,
+    expected: RawKey,
+    profile: PathProfile,
+) -> Result<quinn::ClientConfig, NetError> {
     let provider = provider();
     let verifier = Arc::new(PinnedServer {
         expected,
@@ -343,7 +405,7 @@ pub fn client_config(id: &TlsIdentity, expected: RawKey) -> Result<quinn::Client
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| NetError::Tls(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
-    cfg.transport_config(transport());
+    cfg.transport_config(transport(profile));
     Ok(cfg)
 }
 

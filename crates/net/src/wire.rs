@@ -15,7 +15,7 @@ pub enum ReadEnd {
     /// A header declared more than the cap: the rest of the stream cannot be
     /// framed, so the caller counts it and stops this stream (only).
     Oversized,
-    /// The stream ended in the middle of a frame.
+    /// The peer finished the stream in the middle of a frame.
     Truncated,
 }
 
@@ -47,8 +47,10 @@ impl FrameReader {
             }
             match self.recv.read_chunk(READ_CHUNK, true).await {
                 Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk.bytes),
-                Ok(None) | Err(_) if self.buf.is_empty() => return Err(ReadEnd::Closed),
-                Ok(None) | Err(_) => return Err(ReadEnd::Truncated),
+                Ok(None) if !self.buf.is_empty() => return Err(ReadEnd::Truncated),
+                // A connection lost mid-frame (peer crashed, shutdown) is a
+                // lost connection, not a malformed frame.
+                Ok(None) | Err(_) => return Err(ReadEnd::Closed),
             }
         }
     }

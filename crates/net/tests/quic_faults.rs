@@ -8,7 +8,7 @@ use bft_core::{BatchConfig, NodeId};
 use bft_crypto::SecretKeys;
 use bft_net::client::run_load;
 use bft_net::cluster::node_identity;
-use bft_net::tls::{TlsIdentity, client_config};
+use bft_net::tls::{PathProfile, TlsIdentity, client_config};
 use bft_net::{LocalCluster, LocalClusterConfig};
 use bft_pbft::{Pbft, PbftConfig};
 use bft_sim::LoadConfig;
@@ -42,7 +42,7 @@ fn key_of(id: u16) -> [u8; 32] {
 /// client certificate may only show once the server closes the connection.
 async fn handshake_survives(who: &TlsIdentity, expected: [u8; 32], addr: SocketAddr) -> bool {
     let ep = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-    let cfg = client_config(who, expected).unwrap();
+    let cfg = client_config(who, expected, PathProfile::Network).unwrap();
     let attempt = async {
         let conn = ep.connect_with(cfg, addr, "bftbench").ok()?.await.ok()?;
         // Give the server its chance to refuse us.
@@ -106,7 +106,7 @@ async fn garbage_frames_are_counted_and_dropped_while_the_cluster_commits() {
     let ep = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     let conn = ep
         .connect_with(
-            client_config(&member3, key_of(0)).unwrap(),
+            client_config(&member3, key_of(0), PathProfile::Network).unwrap(),
             node0,
             "bftbench",
         )
