@@ -53,6 +53,8 @@ const MAX_ORPHANS: usize = 64;
 const MAX_FETCHES: usize = 64;
 /// Committed blocks kept to serve fetches; bounded.
 const ARCHIVE: usize = 256;
+/// Verified QCs cached; bounded (the lowest views are evicted first).
+const MAX_VERIFIED_QCS: usize = 256;
 
 /// The committed tip: the last block executed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -275,6 +277,10 @@ impl HotStuff {
     /// Outstanding block fetches.
     pub fn fetching_len(&self) -> usize {
         self.fetching.len()
+    }
+    /// QCs held in the verification cache.
+    pub fn verified_qcs_len(&self) -> usize {
+        self.verified_qcs.len()
     }
 
     fn retained(&self) -> usize {
@@ -777,7 +783,7 @@ impl HotStuff {
         match outcome {
             VoteOutcome::Pending | VoteOutcome::Late => Ok(()),
             VoteOutcome::Certified { qc, dropped } => {
-                self.verified_qcs.insert((qc.view, qc.block), qc.clone());
+                self.cache_qc(&qc);
                 self.observe_qc(qc, out);
                 self.count_dropped(dropped)
             }
@@ -807,8 +813,18 @@ impl HotStuff {
             return Ok(known.clone());
         }
         verify_qc(&self.committee, &*self.crypto, qc)?;
-        self.verified_qcs.insert((qc.view, qc.block), qc.clone());
+        self.cache_qc(qc);
         Ok(qc.clone())
+    }
+
+    /// Rule: the cache is bounded; beyond [`MAX_VERIFIED_QCS`] the QC of the
+    /// lowest view goes (it is the least likely to be seen again, and a
+    /// miss only costs one more verification).
+    fn cache_qc(&mut self, qc: &QuorumCert) {
+        self.verified_qcs.insert((qc.view, qc.block), qc.clone());
+        while self.verified_qcs.len() > MAX_VERIFIED_QCS {
+            self.verified_qcs.pop_first();
+        }
     }
 
     /// A verified QC: Algorithm 4 `updateQCHigh` (highQC only ever comes from
@@ -997,11 +1013,17 @@ impl HotStuff {
                 current: self.view,
             });
         }
-        let qc = self.verified_qc(&nv.high_qc)?;
-        if !self.blocks.contains_key(&qc.block) && qc.view > self.high_qc.view {
-            self.fetch(from, qc.block, out);
+        // Rule: a QC no newer than our highQC can neither raise highQC nor
+        // move our view (we are past highQC's view already), so it is neither
+        // verified nor cached; the NEW-VIEW still counts towards n−f. Peers
+        // replaying every past QC thus cost no pairing and no memory.
+        if nv.high_qc.view > self.high_qc.view {
+            let qc = self.verified_qc(&nv.high_qc)?;
+            if !self.blocks.contains_key(&qc.block) {
+                self.fetch(from, qc.block, out);
+            }
+            self.observe_qc(qc, out);
         }
-        self.observe_qc(qc, out);
         // The sender's vote for the failed view (or the one before), whose
         // next leader never proposed: rebuild that QC here if n−f arrive.
         let mut vote_result = Ok(());

@@ -26,8 +26,12 @@ struct Fixture {
 
 impl Fixture {
     fn new(n: usize) -> Fixture {
-        let (committee, cryptos) =
-            bft_crypto::cluster(n, 5, CryptoKind::Real, CostModel::zero()).unwrap();
+        Fixture::with_cost(n, CostModel::zero())
+    }
+
+    /// Real crypto charging `cost` (read back with `take_cpu`).
+    fn with_cost(n: usize, cost: CostModel) -> Fixture {
+        let (committee, cryptos) = bft_crypto::cluster(n, 5, CryptoKind::Real, cost).unwrap();
         Fixture { committee, cryptos }
     }
 
@@ -903,4 +907,94 @@ fn leader_rebuilds_a_lost_qc_from_votes_carried_in_new_views() {
         verify_qc(&fx.committee, &*fx.cryptos[0], &b3.justify),
         Ok(())
     );
+}
+
+/// n = 7, replica 0 (leads view 7): b1..b6 commit b1..b3, highQC is QC(5).
+/// A peer replays 30 genuine QCs of views 1 and 2 inside NEW-VIEW(6)s.
+/// None can raise highQC or move the view, so none is verified (only
+/// aggregate verification is charged here, and nothing is charged) or
+/// cached. Before the fix each cost a pairing and a cache entry that no
+/// commit in an idle cluster would ever prune. A newer QC is still checked
+/// and adopted.
+#[test]
+fn replayed_old_qcs_in_new_views_cost_no_verification_and_no_memory() {
+    let cost = CostModel {
+        bls_verify_aggregate: Duration::from_millis(1),
+        ..CostModel::zero()
+    };
+    let fx = Fixture::with_cost(7, cost);
+    let mut r = fx.replica(0);
+    let chain: Vec<Link> = (1..=6).fold(vec![genesis()], |mut c, v| {
+        let next = fx.child(c.last().unwrap(), v, vec![]);
+        c.push(next);
+        c
+    });
+    for b in &chain[1..] {
+        must(fx.propose(&mut r, b));
+    }
+    assert_eq!(r.committed_tip().view, View(3));
+    assert_eq!(r.high_qc().view, View(5));
+    let old: Vec<QuorumCert> = (0..30u8)
+        .map(|k| fx.qc(1 + u64::from(k % 2), Digest([k; 32]), &fx.quorum()))
+        .collect();
+    let cached = r.verified_qcs_len();
+    fx.cryptos[0].take_cpu();
+    for qc in old {
+        let _ = deliver(
+            &mut r,
+            1,
+            Message::NewView(NewView {
+                view: View(6),
+                high_qc: qc,
+                last_vote: None,
+            }),
+        );
+    }
+    assert_eq!(fx.cryptos[0].take_cpu(), Duration::ZERO, "no pairing paid");
+    assert!(
+        r.verified_qcs_len() <= cached,
+        "cache grew from {cached} to {}",
+        r.verified_qcs_len()
+    );
+    // A QC newer than highQC is still verified and raises highQC.
+    let fresh = fx.qc(6, chain[6].hash, &fx.quorum());
+    let (res, _) = deliver(
+        &mut r,
+        2,
+        Message::NewView(NewView {
+            view: View(6),
+            high_qc: fresh,
+            last_vote: None,
+        }),
+    );
+    assert_eq!(reason(res), "ok");
+    assert_eq!(fx.cryptos[0].take_cpu(), Duration::from_millis(1));
+    assert_eq!(r.high_qc().view, View(6));
+}
+
+/// The QC cache is bounded even when every QC is new and genuine: 300 QCs
+/// of rising views arrive in NEW-VIEWs (n = 4, replica 0 leads views
+/// 4k; each QC moves it on), with no commit to prune the cache. At most
+/// 256 stay cached.
+#[test]
+fn verified_qc_cache_is_bounded_without_commits() {
+    let fx = Fixture::new(4);
+    let mut r = fx.replica(0);
+    for v in 1..=300u64 {
+        let qc = fx.qc(v, Digest([(v % 251) as u8; 32]), &fx.quorum());
+        // The first view ≥ v whose next view replica 0 leads.
+        let view = v / 4 * 4 + 3;
+        let from = 1 + (v % 3) as u16;
+        let _ = deliver(
+            &mut r,
+            from,
+            Message::NewView(NewView {
+                view: View(view),
+                high_qc: qc,
+                last_vote: None,
+            }),
+        );
+    }
+    assert_eq!(r.high_qc().view, View(300), "every QC was adopted");
+    assert!(r.verified_qcs_len() <= 256, "{}", r.verified_qcs_len());
 }
