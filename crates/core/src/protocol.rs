@@ -40,7 +40,10 @@ impl Request {
 /// and the other protocols' blocks commit to.
 pub fn batch_digest(batch: &[Request]) -> Digest {
     let digests: Vec<[u8; 32]> = batch.iter().map(|r| r.digest().0).collect();
-    Digest::of("bftbench/batch/v1", &[&(batch.len() as u64).to_le_bytes(), digests.as_flattened()])
+    Digest::of(
+        "bftbench/batch/v1",
+        &[&(batch.len() as u64).to_le_bytes(), digests.as_flattened()],
+    )
 }
 
 /// One entry of a replica's committed ledger. Decisions form a hash chain:
