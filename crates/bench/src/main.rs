@@ -60,7 +60,8 @@ enum Command {
     Keygen {
         #[arg(long)]
         nodes: usize,
-        #[arg(long, default_value = "results/cluster")]
+        /// Directory for cluster.toml and the secret key files (keep it out of results/)
+        #[arg(long)]
         out_dir: PathBuf,
         /// Address of node 0; node i listens on the next ports
         #[arg(long, default_value = "127.0.0.1:7100")]
