@@ -141,36 +141,65 @@ fn load_series(records: &[(String, Record)]) -> Vec<Series> {
         .collect()
 }
 
+/// Per protocol and runtime, the latency CDF at the highest offered load the
+/// system still sustained (≥ 90 % of it committed) at the smallest n: the
+/// latency a user gets short of saturation. Without open-loop records, the
+/// fault-free record at the smallest n with the most samples.
 fn cdf_series(records: &[(String, Record)]) -> Vec<Series> {
-    let mut best: BTreeMap<String, &Record> = BTreeMap::new();
-    for (_, r) in records
-        .iter()
-        .filter(|(_, r)| faults(r) == 0 && !r.latency_cdf.is_empty())
-    {
-        let better = |b: &&Record| {
-            (r.n, std::cmp::Reverse(r.latency_ms.count))
-                < (b.n, std::cmp::Reverse(b.latency_ms.count))
-        };
-        let key = format!("{} {}", r.protocol, r.runtime);
-        if best.get(&key).is_none_or(better) {
-            best.insert(key, r);
-        }
+    let usable = || {
+        records
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| faults(r) == 0 && !r.latency_cdf.is_empty())
+    };
+    let mut groups: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
+    for r in usable() {
+        groups
+            .entry(format!("{} {}", r.protocol, r.runtime))
+            .or_default()
+            .push(r);
     }
-    best.into_iter()
-        .map(|(key, r)| Series {
-            label: format!("{key} n={}", r.n),
+    let mut out = Vec::new();
+    for (key, rs) in groups {
+        let min_n = rs.iter().map(|r| r.n).min().unwrap_or(0);
+        let at_n: Vec<&Record> = rs.into_iter().filter(|r| r.n == min_n).collect();
+        let open: Vec<&Record> = at_n.iter().copied().filter(|r| is_open_loop(r)).collect();
+        let sustained = |r: &&Record| r.throughput_tx_s >= 0.9 * offered_rate(r);
+        let pick = if open.is_empty() {
+            at_n.iter().copied().max_by_key(|r| r.latency_ms.count)
+        } else {
+            open.iter()
+                .copied()
+                .filter(sustained)
+                .max_by(|a, b| offered_rate(a).total_cmp(&offered_rate(b)))
+                .or_else(|| {
+                    open.iter()
+                        .copied()
+                        .min_by(|a, b| offered_rate(a).total_cmp(&offered_rate(b)))
+                })
+        };
+        let Some(r) = pick else { continue };
+        let label = if is_open_loop(r) {
+            format!("{key} n={} at {:.0} tx/s", r.n, offered_rate(r))
+        } else {
+            format!("{key} n={}", r.n)
+        };
+        let base = protocol_color(&r.protocol);
+        out.push(Series {
+            label,
             points: r
                 .latency_cdf
                 .iter()
                 .map(|(ms, q)| (ms.max(1e-3), *q))
                 .collect(),
             color: if r.runtime == "quic" {
-                darker(protocol_color(&r.protocol))
+                darker(base)
             } else {
-                protocol_color(&r.protocol)
+                base
             },
-        })
-        .collect()
+        });
+    }
+    out
 }
 
 fn view_change_series(records: &[(String, Record)], bytes: bool) -> Vec<Series> {

@@ -155,17 +155,11 @@ pub fn write_csv(dir: &Path, records: &[(String, Record)]) -> Result<PathBuf, Be
     Ok(path)
 }
 
-/// Reads every record (`*.json` that parses as one) in `dir`, sorted by file
-/// name.
+/// Reads every record (`*.json` that parses as one) in `dir` and its
+/// subdirectories, sorted by path; names are relative to `dir`.
 pub fn read_records(dir: &Path) -> Result<Vec<(String, Record)>, BenchError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| BenchError::Read {
-        file: dir.to_path_buf(),
-        source,
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let mut files = Vec::new();
+    collect_json(dir, &mut files)?;
     files.sort();
     let mut out = Vec::new();
     for f in files {
@@ -175,13 +169,29 @@ pub fn read_records(dir: &Path) -> Result<Vec<(String, Record)>, BenchError> {
         })?;
         if let Ok(r) = serde_json::from_str::<Record>(&text) {
             let name = f
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+                .strip_prefix(dir)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .into_owned();
             out.push((name, r));
         }
     }
     Ok(out)
+}
+
+fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), BenchError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| BenchError::Read {
+        file: dir.to_path_buf(),
+        source,
+    })?;
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if path.is_dir() {
+            collect_json(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// Runs the points on `threads` worker threads (each simulation is single
