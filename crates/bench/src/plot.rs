@@ -98,6 +98,11 @@ pub fn scaling_series(records: &[(String, Record)], value: impl Fn(&Record) -> f
             .entry(r.n)
             .or_insert_with(|| value(r));
     }
+    series_vs_n(by)
+}
+
+/// One line per protocol over n, labelled with its fitted log–log slope.
+fn series_vs_n(by: BTreeMap<String, BTreeMap<usize, f64>>) -> Vec<Series> {
     by.into_iter()
         .map(|(p, pts)| {
             let points: Vec<(f64, f64)> = pts.into_iter().map(|(n, v)| (n as f64, v)).collect();
@@ -218,20 +223,7 @@ fn view_change_series(records: &[(String, Record)], bytes: bool) -> Vec<Series> 
             .entry(r.n)
             .or_insert(total as f64 / r.view_changes as f64);
     }
-    by.into_iter()
-        .map(|(p, pts)| {
-            let points: Vec<(f64, f64)> = pts.into_iter().map(|(n, v)| (n as f64, v)).collect();
-            let label = match fit_loglog_slope(&points) {
-                Some(k) => format!("{p} (slope {k:.2})"),
-                None => p.clone(),
-            };
-            Series {
-                label,
-                points,
-                color: protocol_color(&p),
-            }
-        })
-        .collect()
+    series_vs_n(by)
 }
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
