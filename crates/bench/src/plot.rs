@@ -1,6 +1,6 @@
 //! Plots, drawn with plotters from result records only (never from logs), as
-//! PNG and SVG. The font is bundled (DejaVu Sans), so no system fontconfig is
-//! needed.
+//! PNG and SVG. The font is bundled (DejaVu Sans, crate `bft-plotfont`), so
+//! no system fontconfig is needed.
 //!
 //! 1. messages per decision vs n, log–log, fitted slope in the legend;
 //! 2. bytes per decision vs n, same axes;
@@ -14,19 +14,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
-
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-static REGISTER: Once = Once::new();
 
 fn register_font() {
-    REGISTER.call_once(|| {
-        for style in [FontStyle::Normal, FontStyle::Bold] {
-            // The bundled font is a valid TrueType file; a failure here would
-            // only lose text, so it is ignored rather than fatal.
-            let _ = plotters::style::register_font("sans-serif", style, FONT);
-        }
-    });
+    bft_plotfont::register();
 }
 
 /// One line on a chart.

@@ -11,7 +11,7 @@ use bft_core::{
     AggregateSignature, BlsSignature, Crypto, CryptoKind, Digest, NodeId, Signature, SignedItem,
 };
 use bft_crypto::{CostModel, cluster};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -153,4 +153,10 @@ fn benches(c: &mut Criterion) {
 }
 
 criterion_group!(crypto, benches);
-criterion_main!(crypto);
+/// criterion_main! with the bundled font registered first, so criterion's
+/// plots render whatever plotters features the build unified.
+fn main() {
+    bft_plotfont::register();
+    crypto();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -15,7 +15,7 @@ use bft_crypto::CostModel;
 use bft_hotstuff::qc::{VoteCollector, VoteOutcome, verify_qc};
 use bft_hotstuff::{HotStuff, HotStuffConfig, QuorumCert, VOTE_DOMAIN, Vote, vote_payload};
 use bft_sim::{LoadConfig, SimConfig, Simulation};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use std::hint::black_box;
 
 const SIZES: [usize; 3] = [4, 16, 64];
@@ -106,4 +106,10 @@ fn simulated_cluster(c: &mut Criterion) {
 }
 
 criterion_group!(benches, votes_and_qc, simulated_cluster);
-criterion_main!(benches);
+/// criterion_main! with the bundled font registered first, so criterion's
+/// plots render whatever plotters features the build unified.
+fn main() {
+    bft_plotfont::register();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

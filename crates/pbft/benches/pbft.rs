@@ -13,7 +13,7 @@ use bft_pbft::{
 };
 use bft_sim::{LoadConfig, SimConfig, Simulation};
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,4 +164,10 @@ fn cluster_throughput(c: &mut Criterion) {
 }
 
 criterion_group!(benches, hot_path, cluster_throughput);
-criterion_main!(benches);
+/// criterion_main! with the bundled font registered first, so criterion's
+/// plots render whatever plotters features the build unified.
+fn main() {
+    bft_plotfont::register();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

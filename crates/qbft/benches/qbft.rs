@@ -24,7 +24,7 @@ use bft_qbft::messages::{
 use bft_qbft::{Qbft, QbftConfig};
 use bft_sim::{LoadConfig, SimConfig, Simulation};
 use bytes::Bytes;
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use std::sync::Arc;
 
 type Cluster = (Arc<Committee>, Vec<Arc<dyn Crypto>>);
@@ -243,4 +243,10 @@ criterion_group!(
     justified_proposal,
     sim_decisions
 );
-criterion_main!(benches);
+/// criterion_main! with the bundled font registered first, so criterion's
+/// plots render whatever plotters features the build unified.
+fn main() {
+    bft_plotfont::register();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -8,16 +8,18 @@ mod toy;
 
 use bft_core::BatchConfig;
 use bft_sim::{LoadConfig, SimConfig, Simulation};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use std::time::Duration;
 use toy::{Toy, ToyConfig};
 
 fn scenario(n: usize) -> SimConfig {
     SimConfig {
         nodes: n,
-        load: LoadConfig::closed(8, 8, 128).with_total(4_000 / n as u64 * 16),
+        // One request per decision, as in examples/speed.rs: protocol
+        // messages (3(n-1) per decision) dominate the n request arrivals.
+        load: LoadConfig::closed(4, 4, 128).with_total(40_000 / n as u64),
         batch: BatchConfig {
-            max_size: 16,
+            max_size: 1,
             max_delay: Duration::from_millis(1),
         },
         duration: Duration::from_secs(600),
@@ -51,4 +53,10 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+/// criterion_main! with the bundled font registered first, so criterion's
+/// plots render whatever plotters features the build unified.
+fn main() {
+    bft_plotfont::register();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
