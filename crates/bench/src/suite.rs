@@ -146,7 +146,11 @@ pub fn write_html(
                 r.messages_per_decision,
                 r.bytes_per_decision,
                 r.view_changes,
-                if r.safety_violations.is_empty() { "yes" } else { "NO" }
+                match (r.runtime.as_str(), r.safety_violations.is_empty()) {
+                    ("sim", true) => "yes",
+                    ("sim", false) => "NO",
+                    _ => "n/a (oracle runs in the simulator)",
+                }
             ));
         }
         h.push_str("</table>");
