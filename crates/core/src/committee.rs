@@ -6,6 +6,7 @@
 use crate::CoreError;
 use crate::crypto::{BlsPop, BlsPublicKey, Ed25519PublicKey};
 use crate::ids::NodeId;
+use crate::leaders::LeaderSchedule;
 use serde::{Deserialize, Serialize};
 
 /// One replica's public identity.
@@ -24,6 +25,7 @@ pub struct Member {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committee {
     members: Vec<Member>,
+    leaders: LeaderSchedule,
 }
 
 impl Committee {
@@ -44,7 +46,26 @@ impl Committee {
                 });
             }
         }
-        Ok(Committee { members })
+        let leaders = LeaderSchedule::round_robin(n);
+        Ok(Committee { members, leaders })
+    }
+
+    /// The same committee with another leader schedule (checked: every
+    /// leader a member, every member in the rotation).
+    pub fn with_leaders(mut self, leaders: LeaderSchedule) -> Result<Committee, CoreError> {
+        leaders.check(self.n())?;
+        self.leaders = leaders;
+        Ok(self)
+    }
+
+    /// The leader schedule (round-robin unless set by `with_leaders`).
+    pub fn leaders(&self) -> &LeaderSchedule {
+        &self.leaders
+    }
+
+    /// The leader of view (round, height) `k` under the committee's schedule.
+    pub fn leader(&self, k: u64) -> NodeId {
+        self.leaders.leader(k)
     }
 
     pub fn n(&self) -> usize {

@@ -7,15 +7,18 @@
 //! - [`codec`]: postcard frames with a length header and a size cap.
 //! - [`node`]: `Node<P>`, the only place messages are encoded and counted.
 
+pub mod adversary;
 pub mod bytes_array;
 pub mod codec;
 pub mod committee;
 pub mod crypto;
 pub mod ids;
+pub mod leaders;
 pub mod node;
 pub mod pool;
 pub mod protocol;
 
+pub use adversary::{Adversarial, Attack, Forgery, Mutation, TamperContext};
 pub use bytes_array::Digest;
 pub use committee::{Committee, Member};
 pub use crypto::{
@@ -23,6 +26,7 @@ pub use crypto::{
     Signature, SignedItem, SignerBitmap,
 };
 pub use ids::{Height, NodeId, RequestId, Seq, Time, View};
+pub use leaders::LeaderSchedule;
 pub use node::{KindCount, MsgStats, Node, NodeInput, Output, Tally};
 pub use pool::{Executed, RequestPool};
 pub use protocol::{
@@ -39,6 +43,8 @@ pub enum CoreError {
     CommitteeTooLarge { n: usize },
     #[error("committee member at position {position} has id {id}; ids must be 0..n in order")]
     CommitteeOrder { position: usize, id: NodeId },
+    #[error("leader schedule: {0}")]
+    LeaderSchedule(String),
 
     #[error("frame of {len} bytes exceeds the maximum of {max}")]
     FrameTooLarge { len: usize, max: usize },

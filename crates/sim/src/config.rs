@@ -2,7 +2,7 @@
 //! faults. These types are also the `[network]`, `[load]` and `[[faults]]`
 //! tables of a scenario file, hence serde with `deny_unknown_fields`.
 
-use bft_core::{BatchConfig, CryptoKind, NodeId};
+use bft_core::{BatchConfig, CryptoKind, LeaderSchedule, NodeId};
 use bft_crypto::CostModel;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -23,6 +23,8 @@ pub struct SimConfig {
     pub load: LoadConfig,
     pub batch: BatchConfig,
     pub faults: Vec<Fault>,
+    /// Who leads each view; `None` is round-robin.
+    pub leaders: Option<LeaderSchedule>,
     /// Keep every node's committed decisions (tests read them); off for long
     /// sweeps to keep memory flat.
     pub keep_ledgers: bool,
@@ -41,6 +43,7 @@ impl Default for SimConfig {
             load: LoadConfig::default(),
             batch: BatchConfig::default(),
             faults: Vec::new(),
+            leaders: None,
             keep_ledgers: true,
         }
     }

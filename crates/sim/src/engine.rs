@@ -203,6 +203,14 @@ impl<P: Protocol> Simulation<P> {
     pub fn new(cfg: SimConfig, proto: P::Config) -> Result<Simulation<P>, SimError> {
         P::check_config(&proto).map_err(SimError::Protocol)?;
         let (committee, cryptos) = bft_crypto::cluster(cfg.nodes, cfg.seed, cfg.crypto, cfg.cost)?;
+        let committee = match &cfg.leaders {
+            None => committee,
+            Some(schedule) => Arc::new(
+                Committee::clone(&committee)
+                    .with_leaders(schedule.clone())
+                    .map_err(SimError::Leaders)?,
+            ),
+        };
         for f in &cfg.faults {
             if !committee.contains(f.node) {
                 return Err(SimError::NoSuchNode {

@@ -27,6 +27,8 @@ pub enum SimError {
     Crypto(#[from] bft_crypto::CryptoError),
     #[error("a fault names node {node} but the committee has nodes 0..{n}")]
     NoSuchNode { node: NodeId, n: usize },
+    #[error("{0}")]
+    Leaders(bft_core::CoreError),
     #[error("{}: {} ({})", .0.key, .0.reason, .0.value)]
     Protocol(ConfigIssue),
 }
