@@ -26,12 +26,14 @@
 //!   messages of the later view (it re-sends VIEW-CHANGE, the new primary
 //!   re-sends NEW-VIEW).
 
+mod byzantine;
 mod certs;
 mod config;
 mod error;
 mod messages;
 mod replica;
 
+pub use byzantine::{capped_timeout, liveness_bound};
 pub use certs::{NewViewPlan, block_hash, plan_new_view, quorum};
 pub use config::PbftConfig;
 pub use error::PbftError;

@@ -86,7 +86,7 @@ struct CatchUp {
 }
 
 /// Timeouts double per failed view; this caps the exponent.
-const MAX_BACKOFF_EXPONENT: u32 = 16;
+pub(crate) const MAX_BACKOFF_EXPONENT: u32 = 16;
 
 /// One sequence number's entry in the message log.
 #[derive(Debug, Default)]
