@@ -7,6 +7,8 @@
 //! - [`replica`]: the per-height / per-round state machine; its module doc
 //!   lists the safety rules and where each is enforced.
 //! - [`config`]: the `[qbft]` scenario table.
+//! - [`byzantine`]: the attacks a Byzantine replica mounts and the
+//!   liveness bound ([`bft_core::Adversarial`]).
 //!
 //! Quorum q = ⌈2n/3⌉ (`Committee::quorum_qbft`), f+1 = `weak_quorum`.
 //! Fault-free, one request per block, the messages per block are
@@ -31,6 +33,7 @@
 //! further behind than the archive cannot catch up.
 //!
 
+pub mod byzantine;
 pub mod config;
 pub mod error;
 pub mod justify;
