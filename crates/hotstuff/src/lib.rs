@@ -15,6 +15,7 @@
 //! proposals + (n−1) votes = 2(n−1). A run's last three blocks are proposed
 //! and voted on but not committed (see [`replica`] on empty blocks).
 
+pub mod byzantine;
 pub mod config;
 pub mod error;
 pub mod qc;
