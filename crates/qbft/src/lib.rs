@@ -10,6 +10,10 @@
 //! - [`byzantine`]: the attacks a Byzantine replica mounts and the
 //!   liveness bound ([`bft_core::Adversarial`]).
 //!
+//! Proposers follow the committee's leader schedule (`Committee::leader`):
+//! proposer(h, r) = leader(slot(h) + r), which under the default round-robin
+//! schedule is the Dafny spec's rotation (see [`replica::proposer`]).
+//!
 //! Quorum q = ⌈2n/3⌉ (`Committee::quorum_qbft`), f+1 = `weak_quorum`.
 //! Fault-free, one request per block, the messages per block are
 //! (n−1) PROPOSAL + n(n−1) PREPARE + n(n−1) COMMIT = (n−1)(2n+1).
@@ -43,7 +47,7 @@ pub mod replica;
 pub use config::QbftConfig;
 pub use error::QbftError;
 pub use messages::{Block, QbftMessage};
-pub use replica::{CommitCertificate, Qbft, QbftTimer, proposer};
+pub use replica::{CommitCertificate, Qbft, QbftTimer, next_round0_slot, proposer};
 
 use bft_core::protocol::ConfigIssue;
 use bft_core::{Action, Input, NodeContext, Protocol, Status, Time};

@@ -61,17 +61,42 @@ const ARCHIVE_HEIGHTS: usize = 64;
 /// Rounds of COMMITs kept per sender within a height.
 const MAX_COMMIT_ROUNDS_PER_SENDER: usize = 4;
 
-/// proposer(h, r): rotate from the previous block's proposer by 1 + r (Dafny
-/// `proposer`). For height 1 the "previous proposer" is the fixed genesis
-/// proposer n−1, so proposer(1, r) = r mod n, as in the spec.
-pub fn proposer(committee: &Committee, previous_proposer: NodeId, round: u64) -> NodeId {
-    let n = committee.n() as u64;
-    committee.round_robin(u64::from(previous_proposer.0) + 1 + round % n)
+/// proposer(h, r) = `committee.leader(slot(h) + r)`: the leader schedule
+/// (`Committee::leader`, round-robin unless the committee sets another)
+/// walked from height h's round-0 slot by r. Dafny `proposer` rotates from
+/// the previous block's proposer by 1 + r; here the schedule index of that
+/// proposer is tracked instead of its id, so that a schedule other than
+/// round-robin decides (see [`next_round0_slot`]). Under round-robin
+/// (`leader(k) = k mod n`) this is exactly the spec's sequence: slot(1) = 0,
+/// so proposer(1, r) = r mod n, and slot(h + 1) ≡ proposer(h's block) + 1.
+/// The round is added without `mod n` so that a rotation longer than n
+/// (a favoured leader listed several times) is walked through in full and
+/// reaches every member; under round-robin `(s + r) mod n` is unchanged.
+pub fn proposer(committee: &Committee, round0_slot: u64, round: u64) -> NodeId {
+    committee.leader(round0_slot.saturating_add(round))
 }
 
-/// The genesis proposer, from which height 1 rotates.
-pub fn genesis_proposer(committee: &Committee) -> NodeId {
-    committee.round_robin(committee.n() as u64 - 1)
+/// The round-0 slot of the height after a block proposed by `block_proposer`
+/// at a height whose round-0 slot was `round0_slot`: one past the first slot
+/// at or after `round0_slot` that `block_proposer` leads.
+///
+/// Why the first such slot and not the decided round's: honest replicas may
+/// decide the same block in different rounds (q COMMITs of an earlier and of
+/// a re-proposing later round), and a re-proposed block keeps its original
+/// proposer (the hash excludes the round), so only the block itself is
+/// common knowledge — `block.proposer`, checked at its first proposal to be
+/// proposer(h, r₀). Under round-robin the first slot ≥ s led by p is
+/// ≡ p (mod n), which gives the spec's "previous proposer + 1". The schedule
+/// names every member within `prefix + rotation` slots; a proposer not found
+/// there (impossible for a validated block) moves the schedule on by one.
+pub fn next_round0_slot(committee: &Committee, round0_slot: u64, block_proposer: NodeId) -> u64 {
+    let schedule = committee.leaders();
+    let span = (schedule.prefix.len() + schedule.rotation.len()) as u64;
+    (0..span)
+        .map(|k| round0_slot.saturating_add(k))
+        .find(|&k| committee.leader(k) == block_proposer)
+        .unwrap_or(round0_slot)
+        .saturating_add(1)
 }
 
 /// A decided block with the q commit seals that make it final: a proof
@@ -118,7 +143,8 @@ impl CommitCertificate {
 struct ChainTip {
     height: u64,
     hash: Digest,
-    proposer: NodeId,
+    /// The schedule slot of round 0 of the next height (see [`proposer`]).
+    next_round0_slot: u64,
     committed_at: Option<Time>,
 }
 
@@ -414,7 +440,7 @@ impl Qbft {
         let tip = ChainTip {
             height: 0,
             hash: GENESIS,
-            proposer: genesis_proposer(&ctx.committee),
+            next_round0_slot: 0,
             committed_at: None,
         };
         Qbft {
@@ -464,7 +490,7 @@ impl Qbft {
 
     /// proposer(current height, `round`).
     pub fn proposer_of(&self, round: u64) -> NodeId {
-        proposer(&self.committee, self.tip.proposer, round)
+        proposer(&self.committee, self.tip.next_round0_slot, round)
     }
 
     /// Hash of the last committed block (the parent of the next one).
@@ -854,7 +880,11 @@ impl Qbft {
         self.tip = ChainTip {
             height: block.height,
             hash: digest,
-            proposer: block.proposer,
+            next_round0_slot: next_round0_slot(
+                &self.committee,
+                self.tip.next_round0_slot,
+                block.proposer,
+            ),
             committed_at: Some(now),
         };
         let seals = commits.iter().map(|c| (c.author, c.payload.seal)).collect();
