@@ -4,7 +4,7 @@
 use crate::BenchError;
 use crate::record::{Environment, KindRecord, LatencyMs, NodeRecord, Record};
 use crate::scenario::{ProtocolName, Runtime, Scenario};
-use bft_core::Protocol;
+use bft_core::Adversarial;
 use bft_sim::{SimConfig, Simulation};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -58,7 +58,7 @@ pub fn sim_config(s: &Scenario) -> SimConfig {
     }
 }
 
-fn run_sim<P: Protocol>(
+fn run_sim<P: Adversarial>(
     scenario: &Scenario,
     proto: P::Config,
     progress: Progress<'_>,

@@ -8,16 +8,16 @@
 
 use crate::SimError;
 use crate::clients::{Clients, LatencySummary};
-use crate::config::{FaultKind, LoadMode, SimConfig};
+use crate::config::{Fault, FaultKind, LoadMode, SimConfig};
 use crate::network::{Endpoint, transit};
 use crate::oracle::Oracle;
 use bft_core::codec::{self, DEFAULT_MAX_FRAME};
 use bft_core::{
-    Committee, Crypto, Decision, Digest, KindCount, MsgStats, Node, NodeContext, NodeId, NodeInput,
-    Output, Protocol, Request, RequestId, Status, Time,
+    Adversarial, Committee, Crypto, Decision, Digest, KindCount, MsgStats, Node, NodeContext,
+    NodeId, NodeInput, Output, Request, RequestId, Status, TamperContext, Time,
 };
 use bytes::Bytes;
-use rand::SeedableRng;
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -28,10 +28,15 @@ use std::time::Duration;
 /// Rewrites or drops what a Byzantine node sends, per recipient.
 pub type OutboundFilter<M> = Box<dyn FnMut(Time, NodeId, M) -> Option<M>>;
 
+/// Events name replicas by *instance*: instance i < n is node i, and with
+/// Twins instance n + j is the twin of `twins.nodes[j]` (same id and keys,
+/// its own state).
 enum Event<T> {
     Start(NodeId),
     Deliver {
+        /// Receiving instance.
         to: NodeId,
+        /// Sender's identity (what the receiving core sees).
         from: NodeId,
         body: Bytes,
     },
@@ -81,8 +86,14 @@ impl<T> Ord for Scheduled<T> {
     }
 }
 
-struct Replica<P: Protocol> {
+/// A Byzantine replica's own earlier messages kept for stale replays.
+const REPLAY_HISTORY: usize = 32;
+
+struct Replica<P: Adversarial> {
     node: Node<P>,
+    /// Counters of earlier incarnations (a crash with amnesia starts a new
+    /// `Node`); reports add them.
+    retired: MsgStats,
     busy_until: Time,
     cpu: Duration,
     /// Pending timer generations by key: a fired timer whose generation is
@@ -90,7 +101,10 @@ struct Replica<P: Protocol> {
     timers: BTreeMap<P::Timer, u64>,
     /// Down until `Some(restart)` (or forever with `None`).
     crashed: Option<Option<Time>>,
-    silent: bool,
+    /// Indexes into `cfg.faults` of the faults this instance has.
+    faults: Vec<usize>,
+    /// Its own earlier messages, for `StaleReplay`.
+    history: std::collections::VecDeque<Bytes>,
     /// Has a fault configured: excluded from liveness figures.
     faulty: bool,
     /// Controlled by a test or adversary: excluded from the oracle too.
@@ -179,8 +193,11 @@ fn request_body_len(req: &Request) -> usize {
 /// Wire bytes of a reply: (request id, slot, block digest) with a header.
 const REPLY_BYTES: u64 = 4 + 16 + 8 + 32;
 
-pub struct Simulation<P: Protocol> {
+pub struct Simulation<P: Adversarial> {
     cfg: SimConfig,
+    proto: P::Config,
+    /// Instances of each identity: `[id]`, plus its twin's instance.
+    instances_of: Vec<Vec<NodeId>>,
     committee: Arc<Committee>,
     cryptos: Vec<Arc<dyn Crypto>>,
     replicas: Vec<Replica<P>>,
@@ -199,7 +216,7 @@ pub struct Simulation<P: Protocol> {
     scratch: Vec<Output<P::Timer>>,
 }
 
-impl<P: Protocol> Simulation<P> {
+impl<P: Adversarial> Simulation<P> {
     pub fn new(cfg: SimConfig, proto: P::Config) -> Result<Simulation<P>, SimError> {
         P::check_config(&proto).map_err(SimError::Protocol)?;
         let (committee, cryptos) = bft_crypto::cluster(cfg.nodes, cfg.seed, cfg.crypto, cfg.cost)?;
@@ -219,25 +236,39 @@ impl<P: Protocol> Simulation<P> {
                 });
             }
         }
-        let replicas = cryptos
-            .iter()
+        let n = committee.n();
+        let twinned: Vec<NodeId> = match &cfg.twins {
+            None => Vec::new(),
+            Some(t) => {
+                t.check(n).map_err(SimError::Twins)?;
+                t.nodes.clone()
+            }
+        };
+        if n + twinned.len() > usize::from(u16::MAX) {
+            return Err(SimError::Twins("too many instances".into()));
+        }
+        let identities = (0..n)
+            .map(|i| NodeId(i as u16))
+            .chain(twinned.iter().copied());
+        let replicas = identities
             .enumerate()
-            .map(|(i, crypto)| {
-                let ctx = NodeContext {
-                    id: NodeId(i as u16),
-                    committee: committee.clone(),
-                    crypto: crypto.clone(),
-                    batch: cfg.batch,
-                };
+            .map(|(instance, id)| {
+                let ctx = node_context(&committee, &cryptos, id, &cfg);
+                let faults: Vec<usize> = (0..cfg.faults.len())
+                    .filter(|&k| instance < n && cfg.faults[k].node == id)
+                    .collect();
+                let twin = twinned.contains(&id);
                 Replica {
                     node: Node::new(ctx, &proto),
+                    retired: MsgStats::default(),
                     busy_until: Time::ZERO,
                     cpu: Duration::ZERO,
                     timers: BTreeMap::new(),
                     crashed: None,
-                    silent: false,
-                    faulty: cfg.faults.iter().any(|f| f.node.index() == i),
-                    byzantine: false,
+                    faulty: !faults.is_empty() || twin,
+                    byzantine: twin || faults.iter().any(|&k| cfg.faults[k].kind.is_byzantine()),
+                    faults,
+                    history: std::collections::VecDeque::new(),
                     filter: None,
                     ledger: Vec::new(),
                     inbox: std::collections::VecDeque::new(),
@@ -245,7 +276,13 @@ impl<P: Protocol> Simulation<P> {
                 }
             })
             .collect();
+        let mut instances_of: Vec<Vec<NodeId>> = (0..n).map(|i| vec![NodeId(i as u16)]).collect();
+        for (j, id) in twinned.iter().enumerate() {
+            instances_of[id.index()].push(NodeId((n + j) as u16));
+        }
         let mut sim = Simulation {
+            proto,
+            instances_of,
             clients: Clients::new(cfg.load.clone(), committee.weak_quorum()),
             payload: Bytes::from(vec![0u8; cfg.load.tx_size]),
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
@@ -322,6 +359,13 @@ impl<P: Protocol> Simulation<P> {
     /// The replica `id`. Panics on an id outside the committee (a test bug).
     #[allow(clippy::panic)]
     pub fn node(&self, id: NodeId) -> &Node<P> {
+        self.instance(id)
+    }
+
+    /// Instance `i` (`i < n`: node i; `n + j`: the twin of `twins.nodes[j]`).
+    /// Panics outside `0..instances()` (a test bug).
+    #[allow(clippy::panic)]
+    pub fn instance(&self, id: NodeId) -> &Node<P> {
         match self.replicas.get(id.index()) {
             Some(r) => &r.node,
             None => panic!(
@@ -329,6 +373,11 @@ impl<P: Protocol> Simulation<P> {
                 self.replicas.len()
             ),
         }
+    }
+
+    /// Replicas running, twins included.
+    pub fn instances(&self) -> usize {
+        self.replicas.len()
     }
 
     /// Decisions `id` committed (empty unless `keep_ledgers`).
@@ -427,6 +476,11 @@ impl<P: Protocol> Simulation<P> {
             Event::RequestArrives { node, .. } => *node,
             _ => return,
         };
+        if let Event::RequestArrives { req, .. } = &event {
+            if self.censors(node, req.id.client) {
+                return;
+            }
+        }
         let Some(replica) = self.replicas.get_mut(node.index()) else {
             return;
         };
@@ -534,32 +588,153 @@ impl<P: Protocol> Simulation<P> {
         }
     }
 
+    /// Sends what instance `from`'s core addressed to identity `to`: through
+    /// the test filter and the faults active now, then to every instance of
+    /// `to` its sender can reach (Twins partitions, then the network model).
     fn send(&mut self, from: NodeId, to: NodeId, depart: Time, body: Bytes) {
-        let Some(r) = self.replicas.get_mut(from.index()) else {
+        let Some(mut bodies) = self.filtered(from, to, body) else {
             return;
         };
-        if r.silent {
-            return;
-        }
-        let body = match r.filter.as_mut() {
-            None => body,
-            Some(filter) => {
-                let Ok(msg) = codec::decode::<P::Message>(&body, DEFAULT_MAX_FRAME) else {
-                    return;
-                };
-                let Some(msg) = filter(depart, to, msg) else {
-                    return;
-                };
-                let Ok(body) = codec::encode(&msg, DEFAULT_MAX_FRAME) else {
-                    return;
-                };
-                body
+        let mut depart = depart;
+        let faults = self
+            .replicas
+            .get(from.index())
+            .map(|r| r.faults.clone())
+            .unwrap_or_default();
+        for k in faults {
+            let Some(f) = self.cfg.faults.get(k) else {
+                continue;
+            };
+            if !f.active_at(self.now.as_duration()) {
+                continue;
             }
-        };
-        let link = (Endpoint::Replica(from), Endpoint::Replica(to));
-        if let Some(d) = transit(&self.cfg.network, &mut self.rng, depart, link.0, link.1) {
-            self.push(depart.saturating_add(d), Event::Deliver { to, from, body });
+            match &f.kind {
+                FaultKind::Crash { .. } | FaultKind::Censor { .. } => {}
+                FaultKind::Silent => return,
+                FaultKind::Omission { peers } if peers.contains(&to) => return,
+                FaultKind::Omission { .. } => {}
+                FaultKind::Delay { by } => depart = depart.saturating_add(*by),
+                FaultKind::StaleReplay => bodies = self.with_replay(from, bodies),
+                FaultKind::Attack(attack) => bodies = self.tampered(*attack, from, to, bodies),
+            }
         }
+        let sender = self.identity(from);
+        let targets = self
+            .instances_of
+            .get(to.index())
+            .cloned()
+            .unwrap_or_default();
+        for body in bodies {
+            for &target in &targets {
+                if !self.twins_connected(from, target) {
+                    continue;
+                }
+                let link = (Endpoint::Replica(sender), Endpoint::Replica(to));
+                if let Some(d) = transit(&self.cfg.network, &mut self.rng, depart, link.0, link.1) {
+                    self.push(
+                        depart.saturating_add(d),
+                        Event::Deliver {
+                            to: target,
+                            from: sender,
+                            body: body.clone(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// The test API's outbound filter, if one is set.
+    fn filtered(&mut self, from: NodeId, to: NodeId, body: Bytes) -> Option<Vec<Bytes>> {
+        let r = self.replicas.get_mut(from.index())?;
+        let Some(filter) = r.filter.as_mut() else {
+            return Some(vec![body]);
+        };
+        let msg = codec::decode::<P::Message>(&body, DEFAULT_MAX_FRAME).ok()?;
+        let msg = filter(self.now, to, msg)?;
+        codec::encode(&msg, DEFAULT_MAX_FRAME).ok().map(|b| vec![b])
+    }
+
+    /// Each body, plus (when it has one) a random earlier message of the
+    /// same sender; the body joins the sender's history.
+    fn with_replay(&mut self, from: NodeId, mut bodies: Vec<Bytes>) -> Vec<Bytes> {
+        let Some(r) = self.replicas.get_mut(from.index()) else {
+            return bodies;
+        };
+        let replay = (!r.history.is_empty())
+            .then(|| self.rng.gen_range(0..r.history.len()))
+            .and_then(|i| r.history.get(i).cloned());
+        for b in &bodies {
+            if r.history.len() == REPLAY_HISTORY {
+                r.history.pop_front();
+            }
+            r.history.push_back(b.clone());
+        }
+        bodies.extend(replay);
+        bodies
+    }
+
+    /// The protocol's attack on each body (`None` from `tamper`: unchanged).
+    fn tampered(
+        &mut self,
+        attack: bft_core::Attack,
+        from: NodeId,
+        to: NodeId,
+        bodies: Vec<Bytes>,
+    ) -> Vec<Bytes> {
+        let me = self.identity(from);
+        let crypto = self.crypto(me);
+        let mut out = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let Ok(msg) = codec::decode::<P::Message>(&body, DEFAULT_MAX_FRAME) else {
+                continue;
+            };
+            let ctx = TamperContext {
+                me,
+                to,
+                now: self.now,
+                committee: &self.committee,
+                crypto: crypto.as_ref(),
+                entropy: self.rng.next_u64(),
+            };
+            match P::tamper(attack, &msg, &ctx) {
+                None => out.push(body),
+                Some(msgs) => out.extend(
+                    msgs.iter()
+                        .filter_map(|m| codec::encode(m, DEFAULT_MAX_FRAME).ok()),
+                ),
+            }
+        }
+        out
+    }
+
+    /// The identity (node id) instance `i` runs as.
+    fn identity(&self, instance: NodeId) -> NodeId {
+        self.replicas
+            .get(instance.index())
+            .map_or(instance, |r| r.node.id())
+    }
+
+    /// Twins: may instance `a` reach instance `b` now?
+    fn twins_connected(&self, a: NodeId, b: NodeId) -> bool {
+        self.cfg
+            .twins
+            .as_ref()
+            .is_none_or(|t| t.connected(self.now.as_duration(), a.0, b.0))
+    }
+
+    /// Is instance `node` censoring `client` now?
+    fn censors(&self, node: NodeId, client: u32) -> bool {
+        let Some(r) = self.replicas.get(node.index()) else {
+            return false;
+        };
+        r.faults
+            .iter()
+            .filter_map(|&k| self.cfg.faults.get(k))
+            .any(|f| {
+                matches!(&f.kind, FaultKind::Censor { clients } if clients.contains(&client))
+                    && f.active_at(self.now.as_duration())
+            })
     }
 
     fn commit(&mut self, node: NodeId, depart: Time, d: Decision) {
@@ -573,7 +748,8 @@ impl<P: Protocol> Simulation<P> {
         if self.cfg.keep_ledgers {
             r.ledger.push(d);
         }
-        if requests.is_empty() {
+        // A twin is a second instance of an identity that already replies.
+        if requests.is_empty() || node.index() >= self.committee.n() {
             return;
         }
         self.client_messages += requests.len() as u64;
@@ -617,14 +793,17 @@ impl<P: Protocol> Simulation<P> {
         let wire = codec::wire_len(request_body_len(&req));
         for i in 0..self.replicas.len() {
             let to = NodeId(i as u16);
-            self.client_messages += 1;
-            self.client_bytes += wire;
+            let id = self.identity(to);
+            if i < self.committee.n() {
+                self.client_messages += 1;
+                self.client_bytes += wire;
+            }
             if let Some(d) = transit(
                 &self.cfg.network,
                 &mut self.rng,
                 at,
                 Endpoint::Clients,
-                Endpoint::Replica(to),
+                Endpoint::Replica(id),
             ) {
                 self.push(
                     at.saturating_add(d),
@@ -637,18 +816,90 @@ impl<P: Protocol> Simulation<P> {
         }
     }
 
+    /// A crash starts or ends; other faults are checked when they act.
     fn fault(&mut self, index: usize, starts: bool) {
         let Some(f) = self.cfg.faults.get(index).cloned() else {
+            return;
+        };
+        let FaultKind::Crash { amnesia } = f.kind else {
             return;
         };
         let Some(r) = self.replicas.get_mut(f.node.index()) else {
             return;
         };
-        match (f.kind, starts) {
-            (FaultKind::Crash, true) => r.crashed = Some(f.end.map(Time::from_duration)),
-            (FaultKind::Crash, false) => r.crashed = None,
-            (FaultKind::Silent, s) => r.silent = s,
+        if starts {
+            r.crashed = Some(f.end.map(Time::from_duration));
+            return;
         }
+        r.crashed = None;
+        if amnesia {
+            self.reincarnate(&f);
+        }
+    }
+
+    /// Restart with amnesia: a fresh core that remembers nothing (no last
+    /// voted view, lock or prepared certificate, no pool), booted now.
+    fn reincarnate(&mut self, f: &Fault) {
+        let ctx = node_context(&self.committee, &self.cryptos, f.node, &self.cfg);
+        let Some(r) = self.replicas.get_mut(f.node.index()) else {
+            return;
+        };
+        let old = std::mem::replace(&mut r.node, Node::new(ctx, &self.proto));
+        r.retired.merge(old.stats());
+        r.timers.clear();
+        r.inbox.clear();
+        self.push(self.now, Event::Start(f.node));
+    }
+
+    /// When the network is whole again: the end of the last partition, Twins
+    /// round and bounded fault. (Faults without an end never heal; their
+    /// replicas are left out of the liveness check.)
+    pub fn heal_time(&self) -> Time {
+        let partitions = self.cfg.network.partitions.iter().map(|p| p.end);
+        let twins = self.cfg.twins.iter().map(|t| t.heal());
+        let faults = self.cfg.faults.iter().filter_map(|f| f.end);
+        Time::from_duration(
+            partitions
+                .chain(twins)
+                .chain(faults)
+                .max()
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Liveness after the network heals: runs to `heal`, then `bound` more,
+    /// and names every replica that must be live — honest, no twin, and no
+    /// fault active at or after `heal` — but committed nothing in between.
+    /// Requests must keep arriving (open-loop load) for this to be fair.
+    pub fn check_liveness(&mut self, heal: Time, bound: Duration) -> Vec<String> {
+        self.run_until(heal);
+        let before: Vec<u64> = self
+            .replicas
+            .iter()
+            .map(|r| r.node.status().committed)
+            .collect();
+        let end = heal.saturating_add(bound);
+        self.run_until(end);
+        let heal_d = heal.as_duration();
+        let mut stuck = Vec::new();
+        for (i, r) in self.replicas.iter().enumerate().take(self.committee.n()) {
+            let still_faulty = r
+                .faults
+                .iter()
+                .filter_map(|&k| self.cfg.faults.get(k))
+                .any(|f| f.end.is_none_or(|e| e > heal_d) || f.kind.is_byzantine());
+            if r.byzantine || still_faulty || r.filter.is_some() {
+                continue;
+            }
+            let after = r.node.status().committed;
+            if after <= before[i] {
+                stuck.push(format!(
+                    "liveness: node {i} committed nothing between the heal at {heal_d:?} and {:?} (bound {bound:?}; stuck at {after} decisions)",
+                    end.as_duration()
+                ));
+            }
+        }
+        stuck
     }
 
     pub fn report(&self) -> SimReport {
@@ -656,6 +907,7 @@ impl<P: Protocol> Simulation<P> {
         let mut nodes = Vec::with_capacity(self.replicas.len());
         for r in &self.replicas {
             stats.merge(r.node.stats());
+            stats.merge(&r.retired);
             nodes.push(NodeReport {
                 id: r.node.id(),
                 status: r.node.status(),
@@ -711,6 +963,22 @@ impl<P: Protocol> Simulation<P> {
     /// The latency histogram of measured requests (for CDF plots).
     pub fn latency_histogram(&self) -> &hdrhistogram::Histogram<u64> {
         self.clients.histogram()
+    }
+}
+
+/// What an instance of `id` is told at boot (`id` is a member: checked in
+/// `new`, and `cluster` gives one crypto per member).
+fn node_context(
+    committee: &Arc<Committee>,
+    cryptos: &[Arc<dyn Crypto>],
+    id: NodeId,
+    cfg: &SimConfig,
+) -> NodeContext {
+    NodeContext {
+        id,
+        committee: committee.clone(),
+        crypto: cryptos[id.index()].clone(),
+        batch: cfg.batch,
     }
 }
 

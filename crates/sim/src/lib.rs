@@ -14,8 +14,8 @@ pub mod oracle;
 
 pub use clients::LatencySummary;
 pub use config::{
-    DelayModel, Fault, FaultKind, LoadConfig, LoadMode, NetworkConfig, Partition, RegionMatrix,
-    SimConfig,
+    BEHAVIOURS, DelayModel, Fault, FaultKind, FaultTable, LoadConfig, LoadMode, NetworkConfig,
+    Partition, RegionMatrix, SimConfig, Twins,
 };
 pub use engine::{NodeReport, OutboundFilter, SimReport, Simulation};
 
@@ -29,6 +29,8 @@ pub enum SimError {
     NoSuchNode { node: NodeId, n: usize },
     #[error("{0}")]
     Leaders(bft_core::CoreError),
+    #[error("twins: {0}")]
+    Twins(String),
     #[error("{}: {} ({})", .0.key, .0.reason, .0.value)]
     Protocol(ConfigIssue),
 }

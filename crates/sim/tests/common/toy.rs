@@ -301,3 +301,11 @@ impl Protocol for Toy {
         }
     }
 }
+
+/// The toy has no attacks of its own; the simulator's generic faults
+/// (crash, silence, omission, delay, replay, censorship) still apply.
+impl bft_core::Adversarial for Toy {
+    fn liveness_bound(cfg: &ToyConfig, _n: usize) -> Duration {
+        cfg.resend * 4 + Duration::from_secs(1)
+    }
+}
