@@ -296,7 +296,7 @@ impl HotStuff {
     }
 
     fn leader(&self, view: View) -> NodeId {
-        self.committee.round_robin(view.0)
+        self.committee.leader(view.0)
     }
 
     fn quorum(&self) -> usize {

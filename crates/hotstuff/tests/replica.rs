@@ -74,7 +74,7 @@ impl Fixture {
 
     /// Delivers `link`'s block as a proposal from its view's leader.
     fn propose(&self, r: &mut HotStuff, link: &Link) -> (Result<(), HotStuffError>, Actions) {
-        let leader = self.committee.round_robin(link.view);
+        let leader = self.committee.leader(link.view);
         deliver(r, leader.0, Message::Proposal(link.block.clone()))
     }
 
