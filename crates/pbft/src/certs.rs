@@ -28,7 +28,7 @@ pub struct Rules<'a> {
 
 impl Rules<'_> {
     pub fn primary(&self, view: u64) -> NodeId {
-        self.committee.round_robin(view)
+        self.committee.leader(view)
     }
     /// The PBFT quorum, [`quorum`].
     pub fn quorum(&self) -> usize {

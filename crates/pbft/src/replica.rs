@@ -212,7 +212,7 @@ impl Pbft {
         self.committee.f()
     }
     fn primary(&self, view: u64) -> NodeId {
-        self.committee.round_robin(view)
+        self.committee.leader(view)
     }
     fn is_primary(&self) -> bool {
         self.primary(self.view) == self.id

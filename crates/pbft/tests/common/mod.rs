@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use bft_core::{
-    Action, BatchConfig, Committee, Crypto, CryptoKind, Decision, Digest, Input, NodeContext,
-    NodeId, Protocol, Rejection, Request, RequestId, Time, WireMessage, batch_digest,
+    Action, Adversarial, Attack, BatchConfig, Committee, Crypto, CryptoKind, Decision, Digest,
+    Input, NodeContext, NodeId, Protocol, Rejection, Request, RequestId, TamperContext, Time,
+    WireMessage, batch_digest,
 };
 use bft_crypto::CostModel;
 use bft_pbft::{
@@ -41,7 +42,7 @@ impl Signer {
         self.committee.f()
     }
     pub fn primary(&self, view: u64) -> NodeId {
-        self.committee.round_robin(view)
+        self.committee.leader(view)
     }
     pub fn pre_prepare(&self, view: u64, seq: u64, batch: Vec<Request>) -> PrePrepare {
         let digest = batch_digest(&batch);
@@ -180,6 +181,12 @@ pub struct Net {
     /// Drops a message (from, to, msg) when it returns true.
     pub drop: Option<DropFn>,
     pub now: Time,
+    /// A Byzantine replica: its honest core's messages pass, once per
+    /// recipient, through `<Pbft as Adversarial>::tamper` with this attack.
+    pub byzantine: Option<(NodeId, Attack)>,
+    pub committee: Arc<Committee>,
+    pub cryptos: Vec<Arc<dyn Crypto>>,
+    entropy: u64,
 }
 
 impl Net {
@@ -198,6 +205,35 @@ impl Net {
             silent: BTreeSet::new(),
             drop: None,
             now: Time(1),
+            byzantine: None,
+            committee: Arc::clone(&signer.committee),
+            cryptos: signer.cryptos.clone(),
+            entropy: 0,
+        }
+    }
+
+    /// Queues `m` from `from` to `to`, through the Byzantine replica's
+    /// attack if `from` is it; counts what is actually sent.
+    fn emit(&mut self, from: NodeId, to: NodeId, m: PbftMessage) {
+        let attack = self.byzantine.filter(|(b, _)| *b == from).map(|(_, a)| a);
+        let msgs = match attack {
+            None => vec![m],
+            Some(attack) => {
+                self.entropy += 1;
+                let ctx = TamperContext {
+                    me: from,
+                    to,
+                    now: self.now,
+                    committee: &self.committee,
+                    crypto: self.cryptos[from.index()].as_ref(),
+                    entropy: self.entropy,
+                };
+                <Pbft as Adversarial>::tamper(attack, &m, &ctx).unwrap_or_else(|| vec![m])
+            }
+        };
+        for m in msgs {
+            *self.sent.entry(m.kind()).or_default() += 1;
+            self.queue.push_back((from, to, m));
         }
     }
 
@@ -212,15 +248,13 @@ impl Net {
                     if self.silent.contains(&at) {
                         continue;
                     }
-                    *self.sent.entry(m.kind()).or_default() += (self.n - 1) as u64;
                     for to in (0..self.n as u16).map(NodeId).filter(|&p| p != at) {
-                        self.queue.push_back((at, to, m.clone()));
+                        self.emit(at, to, m.clone());
                     }
                 }
                 Action::Send { to, msg } => {
                     if !self.silent.contains(&at) {
-                        *self.sent.entry(msg.kind()).or_default() += 1;
-                        self.queue.push_back((at, to, msg));
+                        self.emit(at, to, msg);
                     }
                 }
                 Action::SetTimer { timer, .. } => {
