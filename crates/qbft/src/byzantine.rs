@@ -1,11 +1,42 @@
 //! What a Byzantine QBFT replica does to the messages its honest core emits
 //! ([`bft_core::Adversarial`]), and how long after the network heals QBFT is
 //! guaranteed to make progress again.
+//!
+//! Every attack signs with the Byzantine replica's own keys only
+//! (`TamperContext::crypto`); entries of certificates signed by others are
+//! copied, dropped, repeated or re-labelled, never re-signed. Attacks that
+//! re-sign a payload apply only to messages the replica authored itself (not
+//! to the decided PROPOSALs and COMMITs it relays to a lagging peer, which
+//! pass unchanged). What each attack does, and what an honest replica makes
+//! of it (`QbftError::reason`):
+//!
+//! | attack | applies to | sent instead | honest receiver |
+//! |---|---|---|---|
+//! | `equivocate` | own PROPOSAL, odd-id recipients | the same (h, r) for another block (the batch minus its last request), re-signed, same justification | accepts one proposal per round; a re-proposal's other block is `not-highest-prepared` |
+//! | `double-vote` | own PREPARE, COMMIT | the vote and one for another digest at the same (h, r), seal included (odd recipients get the other first) | keeps the first, the second is `equivocation` |
+//! | `forge(below-quorum)` | own ROUND-CHANGE with a prepared certificate, own PROPOSAL for r > 0 | q − 1 entries in every certificate | `insufficient-prepares` / `insufficient-round-changes` |
+//! | `forge(duplicate-signers)` | same | the last entry replaced by the first | `duplicate-signer` |
+//! | `forge(wrong-round)` | same | every entry re-labelled round + 1 (signatures still over the old round) | `prepare-mismatch` / `round-change-mismatch` |
+//! | `forge(wrong-digest)` | prepare certificates (ROUND-CHANGE, re-proposing PROPOSAL) | every PREPARE re-labelled with another digest | `prepare-mismatch` |
+//! | `inflate-view(k)` | every message | the message and a validly signed ROUND-CHANGE for (h, r + k) | f of them move nobody; one entry per sender (bounded) |
+//! | `mutate(round-plus-one)` | own messages | round + 1, re-signed | PROPOSAL `not-proposer` (or unjustified); votes and round changes are valid and only useless |
+//! | `mutate(round-minus-one)` | own messages of round ≥ 1 | round − 1, re-signed | PROPOSAL `not-proposer`; ROUND-CHANGE for round 0 `round-change-for-round-zero`, prepared round no longer below `prepared-round-not-below`; stale votes ignored |
+//! | `mutate(stale-digest)` | own PROPOSAL, prepared ROUND-CHANGE | the parent's hash as digest / prepared value, re-signed | `digest-mismatch` / `prepared-block-mismatch` |
+//! | `mutate(swap-sender)` | own messages | author set to another replica (signature still ours) | PREPARE, ROUND-CHANGE `author-not-sender`; COMMIT `bad-signature`; PROPOSAL `not-proposer` or `bad-signature` |
+//! | `bad-signature` | every message | byte 0 of every signature (seals and justification entries too) flipped | `bad-signature` |
+//!
+//! PREPARE and COMMIT carry no parent hash, so `stale-digest` does not apply
+//! to them (a stateless tamper cannot know the previous block's hash).
 
 use crate::config::QbftConfig;
-use crate::messages::QbftMessage;
+use crate::messages::{
+    Block, CommitPayload, PreparePayload, Proposal, ProposalPayload, QbftMessage, RoundChange,
+    RoundChangePayload, Signed, signed_commit,
+};
 use crate::replica::Qbft;
-use bft_core::{Adversarial, Attack, TamperContext};
+use bft_core::{
+    Adversarial, Attack, Crypto, Digest, Forgery, Mutation, NodeId, Signature, TamperContext,
+};
 use std::time::Duration;
 
 /// Rounds, besides the ones led by faulty proposers, that the liveness bound
@@ -60,13 +91,355 @@ impl Adversarial for Qbft {
         msg: &QbftMessage,
         ctx: &TamperContext<'_>,
     ) -> Option<Vec<QbftMessage>> {
-        let _ = (attack, msg, ctx);
-        None
+        match attack {
+            Attack::Equivocate => equivocate(msg, ctx),
+            Attack::DoubleVote => double_vote(msg, ctx),
+            Attack::Forge(forgery) => forge(forgery, msg, ctx),
+            Attack::InflateView(by) => inflate_round(by, msg, ctx),
+            Attack::Mutate(mutation) => mutate(mutation, msg, ctx),
+            Attack::BadSignature => Some(vec![with_bad_signatures(msg)]),
+        }
     }
 
     fn liveness_bound(cfg: &QbftConfig, n: usize) -> Duration {
         liveness_bound(cfg, n)
     }
+}
+
+/// Whether the Byzantine replica signed `msg` itself (relayed decided
+/// messages are someone else's).
+fn own(msg: &QbftMessage, ctx: &TamperContext<'_>) -> bool {
+    msg.author() == ctx.me
+}
+
+/// Odd-id recipients get the conflicting version (the Twins-style split).
+fn gets_conflicting_version(to: NodeId) -> bool {
+    to.0 % 2 == 1
+}
+
+/// A digest no honest replica voted for, derived from `digest`.
+pub fn conflicting_digest(digest: &Digest) -> Digest {
+    Digest::of(
+        "bftbench/qbft/byzantine/conflicting/v1",
+        &[digest.as_bytes()],
+    )
+}
+
+/// Another block for the same slot: the same height, parent and proposer
+/// (so it passes `check_extends` and the proposer check) with the batch's
+/// last request left out. An empty block has no such variant.
+pub fn alternative_block(block: &Block) -> Option<Block> {
+    let mut other = block.clone();
+    other.requests.pop()?;
+    Some(other)
+}
+
+/// `equivocate`: odd-id recipients get a PROPOSAL for the same (h, r) and
+/// another block, validly signed, with the honest proposal's justification.
+fn equivocate(msg: &QbftMessage, ctx: &TamperContext<'_>) -> Option<Vec<QbftMessage>> {
+    let QbftMessage::Proposal(p) = msg else {
+        return None;
+    };
+    if !own(msg, ctx) || !gets_conflicting_version(ctx.to) {
+        return None;
+    }
+    let block = alternative_block(&p.block)?;
+    let signed = Signed::sign(
+        ctx.crypto,
+        ProposalPayload {
+            digest: block.hash(),
+            ..p.signed.payload.clone()
+        },
+    );
+    Some(vec![QbftMessage::Proposal(Box::new(Proposal {
+        signed,
+        block,
+        round_changes: p.round_changes.clone(),
+        prepares: p.prepares.clone(),
+    }))])
+}
+
+/// `double-vote`: besides each own PREPARE or COMMIT, one for another digest
+/// at the same (h, r), validly signed (a COMMIT with a valid seal over the
+/// other digest). Odd-id recipients get the conflicting vote first.
+fn double_vote(msg: &QbftMessage, ctx: &TamperContext<'_>) -> Option<Vec<QbftMessage>> {
+    if !own(msg, ctx) {
+        return None;
+    }
+    let other = match msg {
+        QbftMessage::Prepare(p) => QbftMessage::Prepare(Signed::sign(
+            ctx.crypto,
+            PreparePayload {
+                digest: conflicting_digest(&p.payload.digest),
+                ..p.payload.clone()
+            },
+        )),
+        QbftMessage::Commit(c) => QbftMessage::Commit(signed_commit(
+            ctx.crypto,
+            c.payload.height,
+            c.payload.round,
+            conflicting_digest(&c.payload.digest),
+        )),
+        QbftMessage::Proposal(_) | QbftMessage::RoundChange(_) => return None,
+    };
+    Some(if gets_conflicting_version(ctx.to) {
+        vec![other, msg.clone()]
+    } else {
+        vec![msg.clone(), other]
+    })
+}
+
+/// `forge`: every certificate the message carries is forged — the PREPAREs
+/// of a prepared ROUND-CHANGE; the ROUND-CHANGE set and (if re-proposing)
+/// the PREPARE set of a PROPOSAL for r > 0. Only the outer payload, ours,
+/// keeps a valid signature. `wrong-digest` needs a digest in the
+/// certificate, so it applies to PREPARE sets only.
+fn forge(forgery: Forgery, msg: &QbftMessage, ctx: &TamperContext<'_>) -> Option<Vec<QbftMessage>> {
+    if !own(msg, ctx) {
+        return None;
+    }
+    let q = ctx.committee.quorum_qbft();
+    match msg {
+        QbftMessage::RoundChange(rc) if !rc.prepares.is_empty() => {
+            let mut rc = rc.clone();
+            forge_prepares(forgery, q, &mut rc.prepares);
+            Some(vec![QbftMessage::RoundChange(rc)])
+        }
+        QbftMessage::Proposal(p) if !p.round_changes.is_empty() => {
+            if forgery == Forgery::WrongDigest && p.prepares.is_empty() {
+                return None;
+            }
+            let mut p = p.clone();
+            if forgery != Forgery::WrongDigest {
+                forge_set(forgery, q, &mut p.round_changes, |rc| {
+                    rc.round = rc.round.saturating_add(1);
+                });
+            }
+            forge_prepares(forgery, q, &mut p.prepares);
+            Some(vec![QbftMessage::Proposal(p)])
+        }
+        _ => None,
+    }
+}
+
+fn forge_prepares(forgery: Forgery, q: usize, prepares: &mut Vec<Signed<PreparePayload>>) {
+    match forgery {
+        Forgery::WrongDigest => forge_set(forgery, q, prepares, |p| {
+            p.digest = conflicting_digest(&p.digest);
+        }),
+        _ => forge_set(forgery, q, prepares, |p| {
+            p.round = p.round.saturating_add(1);
+        }),
+    }
+}
+
+/// One forged certificate: `below-quorum` keeps q − 1 entries,
+/// `duplicate-signers` repeats the first signer in place of the last,
+/// `wrong-round` / `wrong-digest` re-label every entry with `relabel`
+/// (the signatures stay over what was really signed).
+fn forge_set<T: Clone>(
+    forgery: Forgery,
+    q: usize,
+    entries: &mut Vec<Signed<T>>,
+    relabel: impl Fn(&mut T),
+) {
+    match forgery {
+        Forgery::BelowQuorum => entries.truncate(q.saturating_sub(1)),
+        Forgery::DuplicateSigners => {
+            if let Some(first) = entries.first().cloned() {
+                if entries.len() >= 2 {
+                    entries.pop();
+                }
+                entries.push(first);
+            }
+        }
+        Forgery::WrongRound | Forgery::WrongDigest => {
+            for entry in entries.iter_mut() {
+                relabel(&mut entry.payload);
+            }
+        }
+    }
+}
+
+/// `inflate-view(k)`: besides each message, a validly signed ROUND-CHANGE
+/// for (its height, its round + k), carrying the message's prepared
+/// certificate if it is a prepared ROUND-CHANGE (still valid: the prepared
+/// round stays below the higher round). k = 0 does not apply.
+fn inflate_round(by: u64, msg: &QbftMessage, ctx: &TamperContext<'_>) -> Option<Vec<QbftMessage>> {
+    if by == 0 {
+        return None;
+    }
+    let (prepared, prepared_block, prepares) = match msg {
+        QbftMessage::RoundChange(rc) => (
+            rc.signed.payload.prepared(),
+            rc.prepared_block.clone(),
+            rc.prepares.clone(),
+        ),
+        _ => (None, None, Vec::new()),
+    };
+    let inflated = RoundChange {
+        signed: Signed::sign(
+            ctx.crypto,
+            RoundChangePayload {
+                height: msg.height(),
+                round: msg.round().saturating_add(by),
+                prepared_round: prepared.map(|(r, _)| r),
+                prepared_value: prepared.map(|(_, v)| v),
+            },
+        ),
+        prepared_block,
+        prepares,
+    };
+    Some(vec![
+        msg.clone(),
+        QbftMessage::RoundChange(Box::new(inflated)),
+    ])
+}
+
+/// `mutate`: one field of an own message off, re-signed with our key.
+fn mutate(
+    mutation: Mutation,
+    msg: &QbftMessage,
+    ctx: &TamperContext<'_>,
+) -> Option<Vec<QbftMessage>> {
+    if !own(msg, ctx) {
+        return None;
+    }
+    let mutated = match mutation {
+        Mutation::RoundPlusOne => with_round(msg, msg.round().saturating_add(1), ctx.crypto),
+        Mutation::RoundMinusOne => with_round(msg, msg.round().checked_sub(1)?, ctx.crypto),
+        Mutation::StaleDigest => with_stale_digest(msg, ctx.crypto)?,
+        Mutation::SwapSender => with_author(msg, swapped_author(ctx)),
+    };
+    Some(vec![mutated])
+}
+
+/// `msg` for round `round`, re-signed (a COMMIT's seal is over the digest
+/// alone and stays valid).
+fn with_round(msg: &QbftMessage, round: u64, crypto: &dyn Crypto) -> QbftMessage {
+    match msg {
+        QbftMessage::Proposal(p) => {
+            let mut p = p.clone();
+            p.signed = Signed::sign(
+                crypto,
+                ProposalPayload {
+                    round,
+                    ..p.signed.payload.clone()
+                },
+            );
+            QbftMessage::Proposal(p)
+        }
+        QbftMessage::Prepare(v) => QbftMessage::Prepare(Signed::sign(
+            crypto,
+            PreparePayload {
+                round,
+                ..v.payload.clone()
+            },
+        )),
+        QbftMessage::Commit(c) => {
+            QbftMessage::Commit(Signed::sign(crypto, commit_for_round(c, round)))
+        }
+        QbftMessage::RoundChange(rc) => {
+            let mut rc = rc.clone();
+            rc.signed = Signed::sign(
+                crypto,
+                RoundChangePayload {
+                    round,
+                    ..rc.signed.payload.clone()
+                },
+            );
+            QbftMessage::RoundChange(rc)
+        }
+    }
+}
+
+fn commit_for_round(c: &Signed<CommitPayload>, round: u64) -> CommitPayload {
+    CommitPayload {
+        round,
+        ..c.payload.clone()
+    }
+}
+
+/// `stale-digest`: the parent's hash (the previous block) where the current
+/// block's belongs — a PROPOSAL's digest, a prepared ROUND-CHANGE's prepared
+/// value — re-signed. Votes carry no parent hash: not applicable.
+fn with_stale_digest(msg: &QbftMessage, crypto: &dyn Crypto) -> Option<QbftMessage> {
+    match msg {
+        QbftMessage::Proposal(p) => {
+            let mut p = p.clone();
+            p.signed = Signed::sign(
+                crypto,
+                ProposalPayload {
+                    digest: p.block.parent,
+                    ..p.signed.payload.clone()
+                },
+            );
+            Some(QbftMessage::Proposal(p))
+        }
+        QbftMessage::RoundChange(rc) => {
+            let parent = rc.prepared_block.as_ref()?.parent;
+            let mut rc = rc.clone();
+            rc.signed = Signed::sign(
+                crypto,
+                RoundChangePayload {
+                    prepared_value: Some(parent),
+                    ..rc.signed.payload.clone()
+                },
+            );
+            Some(QbftMessage::RoundChange(rc))
+        }
+        QbftMessage::Prepare(_) | QbftMessage::Commit(_) => None,
+    }
+}
+
+/// Another member, chosen by the run's entropy.
+fn swapped_author(ctx: &TamperContext<'_>) -> NodeId {
+    let n = ctx.committee.n().max(2) as u64;
+    let step = 1 + ctx.entropy % (n - 1);
+    let id = (u64::from(ctx.me.0) + step) % n;
+    NodeId(u16::try_from(id).unwrap_or(0))
+}
+
+/// `swap-sender`: the outer author field names `author`; the signature stays
+/// the sender's own.
+fn with_author(msg: &QbftMessage, author: NodeId) -> QbftMessage {
+    let mut msg = msg.clone();
+    match &mut msg {
+        QbftMessage::Proposal(p) => p.signed.author = author,
+        QbftMessage::Prepare(v) => v.author = author,
+        QbftMessage::Commit(c) => c.author = author,
+        QbftMessage::RoundChange(rc) => rc.signed.author = author,
+    }
+    msg
+}
+
+fn flip(signature: &mut Signature) {
+    signature.0[0] ^= 0x01;
+}
+
+/// `bad-signature`: byte 0 of every signature in the message flipped — the
+/// outer one, a COMMIT's seal, and every justification entry.
+fn with_bad_signatures(msg: &QbftMessage) -> QbftMessage {
+    let mut msg = msg.clone();
+    match &mut msg {
+        QbftMessage::Proposal(p) => {
+            flip(&mut p.signed.signature);
+            p.round_changes
+                .iter_mut()
+                .for_each(|rc| flip(&mut rc.signature));
+            p.prepares.iter_mut().for_each(|v| flip(&mut v.signature));
+        }
+        QbftMessage::Prepare(v) => flip(&mut v.signature),
+        QbftMessage::Commit(c) => {
+            flip(&mut c.signature);
+            flip(&mut c.payload.seal);
+        }
+        QbftMessage::RoundChange(rc) => {
+            flip(&mut rc.signed.signature);
+            rc.prepares.iter_mut().for_each(|v| flip(&mut v.signature));
+        }
+    }
+    msg
 }
 
 #[cfg(test)]
