@@ -12,10 +12,16 @@
 //! - [`local`]: n replicas + clients in one process on 127.0.0.1.
 //! - [`cluster`]: cluster file, key files and [`keygen`], for one node per
 //!   process or host ([`run_node`], [`run_clients`]).
+//! - [`metrics`], [`metrics_http`]: per-replica Prometheus metrics (the
+//!   core's counters, exported) served as `GET /metrics` when asked
+//!   ([`NodeOptions::metrics`], [`LocalClusterConfig::metrics`]); metric
+//!   names are listed in [`metrics`].
 
 pub mod client;
 pub mod cluster;
 pub mod local;
+pub mod metrics;
+pub mod metrics_http;
 pub mod runner;
 pub mod tls;
 pub mod transport;
@@ -68,6 +74,11 @@ pub enum NetError {
     Core(bft_core::CoreError),
     #[error("keys: {0}")]
     Crypto(bft_crypto::CryptoError),
+    #[error("cannot serve metrics on TCP {addr}: {source}")]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("a node task failed: {0}")]
     Task(String),
 }
@@ -123,6 +134,15 @@ impl QuicReport {
     }
 }
 
+/// What a node run may add to the cluster file's settings.
+#[derive(Clone, Debug, Default)]
+pub struct NodeOptions {
+    /// Serve `GET /metrics` (Prometheus/OpenMetrics text) on this TCP
+    /// address while the node runs; bound before the node starts. None:
+    /// no endpoint, no metrics bookkeeping.
+    pub metrics: Option<SocketAddr>,
+}
+
 /// Runs replica `id` of `cluster` until `shutdown` resolves, then returns
 /// its counters. Crypto is real; `CostModel::default()` only feeds the
 /// core's crypto-CPU bookkeeping.
@@ -132,6 +152,28 @@ pub async fn run_node<P: Protocol>(
     key: SecretKeys,
     proto: P::Config,
     batch: BatchConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<NodeSummary, NetError> {
+    run_node_with::<P>(
+        cluster,
+        id,
+        key,
+        proto,
+        batch,
+        NodeOptions::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`run_node`] with [`NodeOptions`] (e.g. a metrics endpoint).
+pub async fn run_node_with<P: Protocol>(
+    cluster: &ClusterFile,
+    id: NodeId,
+    key: SecretKeys,
+    proto: P::Config,
+    batch: BatchConfig,
+    options: NodeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<NodeSummary, NetError> {
     P::check_config(&proto).map_err(|i| NetError::Invalid {
@@ -150,6 +192,10 @@ pub async fn run_node<P: Protocol>(
     let peer_keys = Arc::new(tls::PeerKeys::new(&committee, cluster.client_keys()?));
     let server = tls::server_config(&identity, peer_keys.clone(), tls::PathProfile::Network)?;
     let endpoint = crate::tls::bind_endpoint(addr, Some(server))?;
+    let metrics = options.metrics.map(metrics_http::bind).transpose()?;
+    if let Some(Ok(bound)) = metrics.as_ref().map(std::net::TcpListener::local_addr) {
+        tracing::info!(node = id.0, %bound, "serving GET /metrics");
+    }
     let ctx = NodeContext {
         id,
         committee,
@@ -166,6 +212,7 @@ pub async fn run_node<P: Protocol>(
         max_frame: DEFAULT_MAX_FRAME,
         send_queue: 65_536,
         profile: tls::PathProfile::Network,
+        metrics,
     };
     let (snap_tx, _snap_rx) = tokio::sync::watch::channel(Snapshot::default());
     runner::run_replica(setup, shutdown, snap_tx).await

@@ -37,6 +37,10 @@ pub struct LocalClusterConfig {
     /// Congestion control: `Network` (Cubic, the default) or `Loopback`
     /// (fixed window; what the benchmark uses, see `tls::PathProfile`).
     pub path: PathProfile,
+    /// Serve each replica's `GET /metrics` over TCP: replica i on this
+    /// address's port + i, or, with port 0, on an ephemeral port each
+    /// (see [`LocalCluster::metrics_addr`]). None: no metrics.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Default for LocalClusterConfig {
@@ -51,6 +55,7 @@ impl Default for LocalClusterConfig {
             send_queue: 65_536,
             quiesce: Duration::from_secs(2),
             path: PathProfile::Network,
+            metrics: None,
         }
     }
 }
@@ -70,6 +75,8 @@ pub struct LocalCluster<P: Protocol> {
     secrets: Vec<SecretKeys>,
     peer_keys: Arc<PeerKeys>,
     addrs: Vec<SocketAddr>,
+    /// Where each replica serves `/metrics` (as bound; kept over restarts).
+    metrics_addrs: Vec<Option<SocketAddr>>,
     endpoints: Vec<Option<quinn::Endpoint>>,
     running: Vec<Option<Running>>,
     /// Summaries of replicas that were killed, by id, in kill order.
@@ -106,6 +113,7 @@ impl<P: Protocol> LocalCluster<P> {
             endpoints: Vec::new(),
             running: Vec::new(),
             addrs: Vec::new(),
+            metrics_addrs: Vec::new(),
             killed: Vec::new(),
             cfg,
             proto,
@@ -124,6 +132,11 @@ impl<P: Protocol> LocalCluster<P> {
             cluster.addrs.push(addr);
             cluster.endpoints.push(Some(ep));
             cluster.running.push(None);
+            let metrics = match cluster.cfg.metrics {
+                Some(base) => Some(metrics_addr_for(base, id)?),
+                None => None,
+            };
+            cluster.metrics_addrs.push(metrics);
         }
         for &id in &ids {
             cluster.launch(id)?;
@@ -154,6 +167,7 @@ impl<P: Protocol> LocalCluster<P> {
             .and_then(Option::take)
             .ok_or(NetError::NoSuchNode(id))?;
         let identity = node_identity(&secret, id)?;
+        let metrics = self.bind_metrics(id)?;
         let crypto = RealCrypto::new(self.keys.clone(), id, secret, self.cfg.cost)
             .map_err(NetError::Crypto)?;
         let ctx = NodeContext {
@@ -172,6 +186,7 @@ impl<P: Protocol> LocalCluster<P> {
             max_frame: DEFAULT_MAX_FRAME,
             send_queue: self.cfg.send_queue,
             profile: self.cfg.path,
+            metrics,
         };
         let (stop, stop_rx) = oneshot::channel::<()>();
         let (snap_tx, snapshots) = watch::channel(Snapshot::default());
@@ -190,6 +205,29 @@ impl<P: Protocol> LocalCluster<P> {
             });
         }
         Ok(())
+    }
+
+    /// Binds replica `id`'s metrics listener at its address, remembering
+    /// the port the OS chose for port 0 (a restart binds the same one).
+    fn bind_metrics(&mut self, id: NodeId) -> Result<Option<std::net::TcpListener>, NetError> {
+        let Some(slot) = self.metrics_addrs.get_mut(id.index()) else {
+            return Err(NetError::NoSuchNode(id));
+        };
+        let Some(addr) = *slot else {
+            return Ok(None);
+        };
+        let listener = crate::metrics_http::bind(addr)?;
+        *slot = Some(
+            listener
+                .local_addr()
+                .map_err(|source| NetError::MetricsBind { addr, source })?,
+        );
+        Ok(Some(listener))
+    }
+
+    /// Where replica `id` serves `GET /metrics` (None without metrics).
+    pub fn metrics_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.metrics_addrs.get(id.index()).copied().flatten()
     }
 
     pub fn addr(&self, id: NodeId) -> Option<SocketAddr> {
@@ -314,6 +352,22 @@ impl<P: Protocol> LocalCluster<P> {
     pub fn killed(&self) -> &[NodeSummary] {
         &self.killed
     }
+}
+
+/// Replica `id`'s metrics address: `base`'s port + id, or port 0 (chosen
+/// by the OS) when `base`'s port is 0.
+pub fn metrics_addr_for(base: SocketAddr, id: NodeId) -> Result<SocketAddr, NetError> {
+    if base.port() == 0 {
+        return Ok(base);
+    }
+    let port = base
+        .port()
+        .checked_add(id.0)
+        .ok_or_else(|| NetError::Invalid {
+            key: "metrics".to_string(),
+            reason: format!("{base}: port + {} is beyond 65535", id.0),
+        })?;
+    Ok(SocketAddr::new(base.ip(), port))
 }
 
 async fn stop(r: Running) -> Result<NodeSummary, NetError> {

@@ -8,6 +8,8 @@
 //! a timer fires at most once.
 
 use crate::NetError;
+use crate::metrics::{MetricsState, NodeMetrics, RunnerFigures};
+use crate::metrics_http::RefreshRequest;
 use crate::tls::{PeerKeys, TlsIdentity, client_config};
 use crate::transport::{
     AcceptCtx, ClientEvent, INBOUND_QUEUE, LinkLosses, PeerEvent, accept_loop, dial_loop,
@@ -75,6 +77,10 @@ pub struct ReplicaSetup<P: Protocol> {
     pub send_queue: usize,
     /// Congestion control profile of the connections this side dials.
     pub profile: crate::tls::PathProfile,
+    /// A bound (non-blocking) TCP listener to serve `GET /metrics` on while
+    /// the replica runs (see [`crate::metrics_http::bind`]); None: no
+    /// metrics.
+    pub metrics: Option<std::net::TcpListener>,
 }
 
 /// Runs a replica until `shutdown` resolves; then stops every task it
@@ -127,9 +133,24 @@ pub async fn run_replica<P: Protocol>(
         next_conn: Arc::new(AtomicU64::new(0)),
     };
     tasks.spawn(accept_loop(setup.endpoint.clone(), ctx));
-    let mut driver = Driver::new(setup.node, links);
+    let mut driver = Driver::new(setup.node, links, losses.clone());
+    let mut refresh_rx = None;
+    if let Some(listener) = setup.metrics {
+        let addr = listener.local_addr().unwrap_or_else(|_| unspecified());
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .map_err(|source| NetError::MetricsBind { addr, source })?;
+        let metrics = Arc::new(NodeMetrics::new(setup.id));
+        let (refresh_tx, rx) = mpsc::channel(METRICS_REFRESH_QUEUE);
+        tasks.spawn(crate::metrics_http::serve(
+            listener,
+            metrics.clone(),
+            refresh_tx,
+        ));
+        driver.metrics = Some(MetricsState::new(metrics));
+        refresh_rx = Some(rx);
+    }
     driver
-        .run(inbound_rx, clients_rx, shutdown, &snapshots)
+        .run(inbound_rx, clients_rx, refresh_rx, shutdown, &snapshots)
         .await;
     tasks.shutdown().await;
     setup.endpoint.close(0u32.into(), b"shutdown");
@@ -190,6 +211,11 @@ impl<T: Ord + Copy> Timers<T> {
 /// Events handled per wake-up before the driver looks at timers and the
 /// other channel again.
 const DRAIN: usize = 256;
+/// How often, at most, the replica publishes its [`Snapshot`].
+const PUBLISH_EVERY: Duration = Duration::from_millis(5);
+/// Scrapes that may wait for a metrics refresh at once (more are served
+/// without one).
+const METRICS_REFRESH_QUEUE: usize = 16;
 /// Logical clients remembered for routing replies (bounded against a client
 /// inventing numbers).
 const MAX_ROUTED_CLIENTS: usize = 1 << 20;
@@ -206,10 +232,18 @@ struct Driver<P: Protocol> {
     owner: BTreeMap<u32, u64>,
     summary: NodeSummary,
     cpu: Duration,
+    /// Frames lost in broken writes (the link writers count them).
+    losses: Arc<LinkLosses>,
+    /// Prometheus bookkeeping, when an endpoint serves it.
+    metrics: Option<MetricsState>,
 }
 
 impl<P: Protocol> Driver<P> {
-    fn new(node: Node<P>, links: Vec<Option<mpsc::Sender<Bytes>>>) -> Self {
+    fn new(
+        node: Node<P>,
+        links: Vec<Option<mpsc::Sender<Bytes>>>,
+        losses: Arc<LinkLosses>,
+    ) -> Self {
         let id = node.id();
         Driver {
             node,
@@ -224,6 +258,8 @@ impl<P: Protocol> Driver<P> {
                 ..NodeSummary::default()
             },
             cpu: Duration::ZERO,
+            losses,
+            metrics: None,
         }
     }
 
@@ -235,13 +271,18 @@ impl<P: Protocol> Driver<P> {
         &mut self,
         mut inbound: mpsc::Receiver<PeerEvent>,
         mut clients: mpsc::Receiver<ClientEvent>,
+        mut refreshes: Option<mpsc::Receiver<RefreshRequest>>,
         shutdown: impl Future<Output = ()>,
         snapshots: &watch::Sender<Snapshot>,
     ) {
         tokio::pin!(shutdown);
         self.step(NodeInput::Start);
         let mut published = Instant::now();
+        // Handled events not yet published: a wake-up is armed for them, so
+        // a replica that goes idle still publishes its last state.
+        let mut unpublished = false;
         loop {
+            let publish_at = tokio::time::Instant::from_std(published + PUBLISH_EVERY);
             let deadline = self.timers.next_deadline();
             let sleep = tokio::time::sleep_until(
                 deadline.map_or_else(far_future, tokio::time::Instant::from_std),
@@ -269,17 +310,51 @@ impl<P: Protocol> Driver<P> {
                     self.cpu += cpu_since(t0);
                 }
                 _ = sleep, if deadline.is_some() => {}
+                _ = tokio::time::sleep_until(publish_at), if unpublished => {}
+                Some(ack) = next_refresh(&mut refreshes) => {
+                    self.refresh_metrics(inbound.len(), clients.len());
+                    let _ = ack.send(());
+                }
             }
             let t0 = cpu_now();
             self.fire_due();
             self.cpu += cpu_since(t0);
-            if published.elapsed() >= Duration::from_millis(5) {
+            unpublished = published.elapsed() < PUBLISH_EVERY;
+            if !unpublished {
                 published = Instant::now();
                 snapshots.send_replace(self.snapshot());
+            }
+            if self.metrics.as_ref().is_some_and(MetricsState::due) {
+                self.refresh_metrics(inbound.len(), clients.len());
             }
         }
         snapshots.send_replace(self.snapshot());
         self.summary.wall = self.start.elapsed();
+        self.refresh_metrics(inbound.len(), clients.len());
+    }
+
+    /// Copies the core's counters and the runner's figures into the
+    /// Prometheus registry (no-op without metrics).
+    fn refresh_metrics(&mut self, inbound_depth: usize, clients_depth: usize) {
+        let Some(state) = self.metrics.as_mut() else {
+            return;
+        };
+        let figures = RunnerFigures {
+            inbound_depth,
+            clients_depth,
+            outbound_depths: self
+                .links
+                .iter()
+                .map(|l| l.as_ref().map(|tx| tx.max_capacity() - tx.capacity()))
+                .collect(),
+            dropped_overload: self.summary.dropped_overload,
+            dropped_replies: self.summary.dropped_replies,
+            dropped_link: self.losses.frames.load(Ordering::Relaxed),
+            client_messages: self.summary.client_messages,
+            client_bytes: self.summary.client_bytes,
+            cpu_s: self.cpu.as_secs_f64(),
+        };
+        state.refresh(self.node.stats(), &self.node.status(), &figures);
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -324,6 +399,9 @@ impl<P: Protocol> Driver<P> {
                 {
                     self.owner.insert(req.id.client, conn);
                 }
+                if let Some(m) = self.metrics.as_mut() {
+                    m.arrivals.arrive(req.id, Instant::now());
+                }
                 self.step(NodeInput::Request(req));
             }
         }
@@ -347,7 +425,12 @@ impl<P: Protocol> Driver<P> {
                 self.timers.set(timer, at);
             }
             Output::CancelTimer(timer) => self.timers.cancel(timer),
-            Output::Commit(d) => self.reply(d.slot, &d.requests),
+            Output::Commit(d) => {
+                if let Some(m) = self.metrics.as_mut() {
+                    m.committed(&d.requests, Instant::now());
+                }
+                self.reply(d.slot, &d.requests);
+            }
         }
     }
 
@@ -402,6 +485,20 @@ impl<P: Protocol> Driver<P> {
         s.cpu_s = self.cpu.as_secs_f64();
         s
     }
+}
+
+/// The next scrape's refresh request; never resolves without an endpoint.
+async fn next_refresh(
+    refreshes: &mut Option<mpsc::Receiver<RefreshRequest>>,
+) -> Option<RefreshRequest> {
+    match refreshes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
 }
 
 fn far_future() -> tokio::time::Instant {

@@ -56,7 +56,7 @@ async fn quic<P: Protocol>(proto: P::Config, total: u64) -> QuicReport {
     run_local_cluster::<P>(cfg, proto).await.unwrap()
 }
 
-fn sim<P: Protocol>(proto: P::Config, total: u64) -> SimReport {
+fn sim<P: bft_core::Adversarial>(proto: P::Config, total: u64) -> SimReport {
     let cfg = SimConfig {
         nodes: 4,
         seed: 1,
