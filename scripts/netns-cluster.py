@@ -553,6 +553,8 @@ def run_cluster(args, sh: Shell, m: dict) -> int:
     try:
         if not sh.dry:
             out.mkdir(parents=True, exist_ok=True)
+            for stale in ("client.json", "relay-stats.json", "netns-run.json"):
+                (out / stale).unlink(missing_ok=True)
         else:
             sh.note(f"remove leftovers: every namespace matching {args.prefix}{{hub,c,n<i>}}")
             sh.note(f"mkdir -p {out}")
