@@ -277,12 +277,11 @@ async fn scraped_counters_equal_each_replicas_summary() {
         .await
         .unwrap();
     load_and_quiesce(&cluster, total).await;
-    let mut scrapes = Vec::new();
-    for i in 0..4u16 {
-        let addr = cluster.metrics_addr(NodeId(i)).unwrap();
-        let (status, body) = get(addr, "/metrics").await;
-        assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
-        scrapes.push(parse(&body));
+    let addrs: Vec<SocketAddr> = (0..4u16)
+        .map(|i| cluster.metrics_addr(NodeId(i)).unwrap())
+        .collect();
+    let scrapes = scrape_when_delivered(&addrs, total).await;
+    for &addr in &addrs {
         let (status, _) = get(addr, "/").await;
         assert_eq!(status, "HTTP/1.1 404 Not Found");
         let (status, _) = get(addr, "/metrics/other").await;
@@ -342,13 +341,14 @@ async fn bad_requests_get_an_error_and_the_replica_keeps_running() {
 
     // The replica (and its endpoint) still work.
     load_and_quiesce(&cluster, 5).await;
-    let (status, body) = get(addr, "/metrics").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    let samples = parse(&body);
+    let addrs: Vec<SocketAddr> = (0..4u16)
+        .map(|i| cluster.metrics_addr(NodeId(i)).unwrap())
+        .collect();
+    let scrapes = scrape_when_delivered(&addrs, 5).await;
     let summaries = cluster.stop().await.unwrap();
-    let node1 = &summaries[1];
-    assert!(node1.status.committed >= 5);
-    assert_scrape_equals_summary(&samples, node1);
+    for (samples, summary) in scrapes.iter().zip(&summaries) {
+        assert_scrape_equals_summary(samples, summary);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,4 +381,129 @@ fn replica_i_serves_on_base_port_plus_i() {
     );
     let high: SocketAddr = "127.0.0.1:65535".parse().unwrap();
     assert!(bft_net::local::metrics_addr_for(high, NodeId(1)).is_err());
+}
+
+/// An address on 127.0.0.1 that was free a moment ago (TCP or UDP).
+fn free_addr(udp: bool) -> SocketAddr {
+    if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    }
+}
+
+/// `bftbench node --metrics ADDR`'s path: four `run_node_with` replicas
+/// from a cluster file, a load from `run_clients`, and each replica's
+/// scrape (once two scrapes agree) equal to the summary it returns at
+/// shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_node_serves_metrics_equal_to_its_summary() {
+    let dir = std::env::temp_dir().join(format!("net-metrics-{}", std::process::id()));
+    let mut file = bft_net::keygen(4, "127.0.0.1:1".parse().unwrap(), Some(3), &dir).unwrap();
+    for node in &mut file.nodes {
+        node.address = free_addr(true);
+    }
+    let metrics: Vec<SocketAddr> = (0..4).map(|_| free_addr(false)).collect();
+    let mut stops = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, addr) in metrics.iter().enumerate() {
+        let id = NodeId(i as u16);
+        let key = bft_net::read_node_key(&dir.join(format!("node-{i}.key"))).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let file = file.clone();
+        let options = bft_net::NodeOptions {
+            metrics: Some(*addr),
+        };
+        nodes.push(tokio::spawn(async move {
+            bft_net::run_node_with::<Pbft>(
+                &file,
+                id,
+                key,
+                pbft_cfg(),
+                BatchConfig::default(),
+                options,
+                async move {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+        }));
+        stops.push(stop);
+    }
+    // Up: the metrics listener is bound after the QUIC endpoint.
+    for addr in &metrics {
+        let mut up = false;
+        for _ in 0..200 {
+            if TcpStream::connect(addr).await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(up, "{addr} never listened");
+    }
+    let total = 6;
+    let load = LoadConfig::closed(1, 1, 128).with_total(total);
+    let clients = bft_net::run_clients(&file, load, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(clients.requests_committed, total);
+    let scrapes = scrape_when_delivered(&metrics, total).await;
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for (node, samples) in nodes.into_iter().zip(&scrapes) {
+        let summary = node.await.unwrap().unwrap();
+        assert_scrape_equals_summary(samples, &summary);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Scrapes every replica until all committed `total` and, kind by kind,
+/// the cluster received every message it sent (bounded wait: a link may
+/// still be redialling). Replicas with patient timers then send nothing
+/// more, so the scrapes are final.
+async fn scrape_when_delivered(addrs: &[SocketAddr], total: u64) -> Vec<Vec<Sample>> {
+    let mut scrapes = Vec::new();
+    for _ in 0..300 {
+        scrapes.clear();
+        for addr in addrs {
+            let (status, body) = get(*addr, "/metrics").await;
+            assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+            scrapes.push(parse(&body));
+        }
+        if all_delivered(&scrapes, total) {
+            return scrapes;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never quiet: {scrapes:?}");
+}
+
+/// Every replica of `scrapes` committed `total`, and per kind the messages
+/// sent add up to the messages received.
+fn all_delivered(scrapes: &[Vec<Sample>], total: u64) -> bool {
+    let sum = |name: &str| {
+        let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+        for samples in scrapes {
+            for s in samples.iter().filter(|s| s.name == name) {
+                *by_kind.entry(s.labels["kind"].clone()).or_default() += s.value as u64;
+            }
+        }
+        by_kind
+    };
+    let committed = scrapes.iter().all(|samples| {
+        samples
+            .iter()
+            .any(|s| s.name == "bft_decisions_total" && s.value as u64 >= total)
+    });
+    committed
+        && sum("bft_messages_sent_total") == sum("bft_messages_received_total")
+        && sum("bft_message_bytes_sent_total") == sum("bft_message_bytes_received_total")
 }
