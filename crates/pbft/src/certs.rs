@@ -24,6 +24,9 @@ pub struct Rules<'a> {
     pub checkpoint_interval: u64,
     pub window: u64,
     pub max_batch: usize,
+    /// The planted bug, if any (feature `mutants`).
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::config::PbftMutant>,
 }
 
 impl Rules<'_> {
@@ -32,7 +35,20 @@ impl Rules<'_> {
     }
     /// The PBFT quorum, [`quorum`].
     pub fn quorum(&self) -> usize {
+        #[cfg(feature = "mutants")]
+        if self.mutant == Some(crate::config::PbftMutant::Quorum2f) {
+            // MUTANT(quorum-2f): 2f instead of ⌈(n+f+1)/2⌉.
+            return 2 * self.committee.f();
+        }
         quorum(self.committee)
+    }
+    /// O computed from V ([`plan_new_view`]) under these rules.
+    pub fn plan_new_view(&self, view_changes: &[ViewChange]) -> NewViewPlan {
+        #[cfg(feature = "mutants")]
+        if self.mutant == Some(crate::config::PbftMutant::OSetLowestView) {
+            return plan_new_view_by(view_changes, Prefer::LowestView);
+        }
+        plan_new_view(view_changes)
     }
     /// Matching PREPAREs from backups needed to be prepared: quorum − 1 (the
     /// primary's pre-prepare stands for its vote), 2f when n = 3f+1.
@@ -259,6 +275,18 @@ pub struct NewViewPlan {
 /// Certificates from one view for one seq always agree (2f prepares each,
 /// quorum intersection), so the tie-break on digest is only for determinism.
 pub fn plan_new_view(view_changes: &[ViewChange]) -> NewViewPlan {
+    plan_new_view_by(view_changes, Prefer::HighestView)
+}
+
+/// Which certificate O takes per seq: the real rule, or the planted bug.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prefer {
+    HighestView,
+    #[cfg(feature = "mutants")]
+    LowestView,
+}
+
+fn plan_new_view_by(view_changes: &[ViewChange], prefer: Prefer) -> NewViewPlan {
     let mut min_s = 0;
     let mut stable_state = GENESIS;
     let mut stable_proof = Vec::new();
@@ -278,7 +306,14 @@ pub fn plan_new_view(view_changes: &[ViewChange]) -> NewViewPlan {
         let better = match chosen.get(&pp.seq) {
             None => true,
             Some(cur) => {
-                (pp.view, std::cmp::Reverse(pp.digest)) > (cur.view, std::cmp::Reverse(cur.digest))
+                let higher = (pp.view, std::cmp::Reverse(pp.digest))
+                    > (cur.view, std::cmp::Reverse(cur.digest));
+                match prefer {
+                    Prefer::HighestView => higher,
+                    // MUTANT(o-set-lowest-view): the certificate from the lowest view wins.
+                    #[cfg(feature = "mutants")]
+                    Prefer::LowestView => pp.view < cur.view,
+                }
             }
         };
         if better {

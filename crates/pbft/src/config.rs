@@ -25,6 +25,28 @@ pub struct PbftConfig {
     /// replicas by state transfer. A replica that falls further behind than
     /// this cannot catch up (it would need an application snapshot).
     pub state_transfer_depth: u64,
+    /// One deliberately broken rule, for the fuzzer's controls (feature
+    /// `mutants`; `mutant = "quorum-2f"` in the `[pbft]` table). `None`: the
+    /// real rules.
+    #[cfg(feature = "mutants")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<PbftMutant>,
+}
+
+/// A planted bug: one PBFT rule broken at the one place it lives (each site
+/// is marked `// MUTANT(<name>):`). A control for the oracle and the fuzzer:
+/// a scenario that finds it shows the checker can see that bug.
+#[cfg(feature = "mutants")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PbftMutant {
+    /// NEW-VIEW's O re-proposes, per seq, the prepared certificate from the
+    /// LOWEST view in V instead of the highest (TOCS 2002 §4.4 inverted).
+    OSetLowestView,
+    /// The quorum is 2f instead of ⌈(n+f+1)/2⌉ (2f+1 at n = 3f+1): two
+    /// quorums need not share a replica at all.
+    #[serde(rename = "quorum-2f")]
+    Quorum2f,
 }
 
 impl Default for PbftConfig {
@@ -35,6 +57,8 @@ impl Default for PbftConfig {
             view_change_timeout: Duration::from_millis(200),
             pool_capacity: 1 << 16,
             state_transfer_depth: 256,
+            #[cfg(feature = "mutants")]
+            mutant: None,
         }
     }
 }

@@ -36,6 +36,8 @@ mod replica;
 pub use byzantine::{capped_timeout, liveness_bound};
 pub use certs::{NewViewPlan, block_hash, plan_new_view, quorum};
 pub use config::PbftConfig;
+#[cfg(feature = "mutants")]
+pub use config::PbftMutant;
 pub use error::PbftError;
 pub use messages::{
     Checkpoint, ExecutedBatch, Fetch, NewView, PbftMessage, PrePrepare, PreparedCert,

@@ -41,7 +41,7 @@
 
 use crate::certs::{
     NewViewPlan, Rules, SigBatch, block_hash, check_batch, check_checkpoint_proof,
-    check_view_change, plan_new_view, push_pre_prepare,
+    check_view_change, push_pre_prepare,
 };
 use crate::config::PbftConfig;
 use crate::error::PbftError;
@@ -72,6 +72,11 @@ pub enum PbftTimer {
     NewView,
     /// Primary: the oldest pending request has waited `batch.max_delay`.
     Batch,
+    /// Changing view: re-multicast this replica's VIEW-CHANGE (a partition
+    /// or loss may have dropped it, and nobody else re-sends it). Without it
+    /// replicas that lost each other's VIEW-CHANGEs wait forever: the
+    /// new-view timer only starts once q of them arrived.
+    Resend,
     /// State transfer: the asked replica did not answer; ask the next one.
     Fetch,
 }
@@ -194,6 +199,7 @@ pub struct Pbft {
     fetch_timer: bool,
     new_view_timer: bool,
     batch_timer: bool,
+    resend_timer: bool,
 }
 
 impl Pbft {
@@ -203,6 +209,8 @@ impl Pbft {
             checkpoint_interval: self.cfg.checkpoint_interval,
             window: self.cfg.window,
             max_batch: self.max_batch(),
+            #[cfg(feature = "mutants")]
+            mutant: self.cfg.mutant,
         }
     }
     fn max_batch(&self) -> usize {
@@ -885,6 +893,7 @@ impl Pbft {
         for (timer, armed) in [
             (PbftTimer::Batch, &mut self.batch_timer),
             (PbftTimer::NewView, &mut self.new_view_timer),
+            (PbftTimer::Resend, &mut self.resend_timer),
         ] {
             if *armed {
                 *armed = false;
@@ -921,6 +930,7 @@ impl Pbft {
         };
         out.push(Action::Broadcast(PbftMessage::ViewChange(vc.clone())));
         self.vc_latest.insert(self.id, vc);
+        self.arm_resend(out);
         // Messages buffered for views this replica has now skipped are dead.
         self.drop_future_below(target);
         self.view_change_progress(now, out);
@@ -1023,7 +1033,7 @@ impl Pbft {
             .take(quorum)
             .cloned()
             .collect();
-        let plan = plan_new_view(&v);
+        let plan = self.rules().plan_new_view(&v);
         let o: Vec<PrePrepare> = plan
             .entries
             .iter()
@@ -1086,7 +1096,7 @@ impl Pbft {
         if senders.len() < rules.quorum() {
             return Err(PbftError::BadNewView("fewer than a quorum of VIEW-CHANGEs"));
         }
-        let plan = plan_new_view(&nv.view_changes);
+        let plan = rules.plan_new_view(&nv.view_changes);
         if nv.pre_prepares.len() != plan.entries.len() {
             return Err(PbftError::NewViewMismatch);
         }
@@ -1129,9 +1139,14 @@ impl Pbft {
         self.view = view;
         self.active = true;
         self.view_changes_done += 1;
-        if self.new_view_timer {
-            self.new_view_timer = false;
-            out.push(Action::CancelTimer(PbftTimer::NewView));
+        for (timer, armed) in [
+            (PbftTimer::NewView, &mut self.new_view_timer),
+            (PbftTimer::Resend, &mut self.resend_timer),
+        ] {
+            if *armed {
+                *armed = false;
+                out.push(Action::CancelTimer(timer));
+            }
         }
         if plan.min_s > self.low {
             if self.last_executed >= plan.min_s
@@ -1327,6 +1342,21 @@ impl Pbft {
                 }
             }
             PbftTimer::Batch => self.batch_timer = false,
+            PbftTimer::Resend => {
+                self.resend_timer = false;
+                // Retransmission (§4.5 assumes messages are re-sent until
+                // received): still changing view, multicast the same
+                // VIEW-CHANGE again.
+                let mine = self
+                    .vc_latest
+                    .get(&self.id)
+                    .filter(|vc| !self.active && vc.new_view == self.view)
+                    .cloned();
+                if let Some(vc) = mine {
+                    out.push(Action::Broadcast(PbftMessage::ViewChange(vc)));
+                    self.arm_resend(out);
+                }
+            }
             PbftTimer::Fetch => {
                 self.fetch_timer = false;
                 if self
@@ -1338,6 +1368,17 @@ impl Pbft {
                 }
                 self.send_fetch(out);
             }
+        }
+    }
+
+    /// Arms the VIEW-CHANGE retransmission timer (at the current timeout).
+    fn arm_resend(&mut self, out: &mut Out) {
+        if !self.resend_timer {
+            self.resend_timer = true;
+            out.push(Action::SetTimer {
+                timer: PbftTimer::Resend,
+                after: self.timeout(),
+            });
         }
     }
 
@@ -1436,6 +1477,7 @@ impl Protocol for Pbft {
             request_timer: None,
             fetch_timer: false,
             new_view_timer: false,
+            resend_timer: false,
             batch_timer: false,
         }
     }

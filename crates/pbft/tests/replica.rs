@@ -657,6 +657,37 @@ fn unanswered_view_change_times_out_into_the_next_view_with_a_doubled_timer() {
     }
 }
 
+/// A partition drops every VIEW-CHANGE for view 1: nobody has a quorum, so
+/// no new-view timer runs. The retransmission timer re-multicasts each
+/// replica's VIEW-CHANGE once the network is back, and view 1 starts.
+#[test]
+fn dropped_view_changes_are_retransmitted_until_a_quorum_hears_them() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    net.silent.insert(NodeId(0));
+    net.request_all(&request(1, 0));
+    net.run();
+    net.drop = Some(Box::new(|_, _, m| matches!(m, PbftMessage::ViewChange(_))));
+    let backups = [NodeId(1), NodeId(2), NodeId(3)];
+    net.fire(PbftTimer::Request, &backups);
+    for &b in &backups {
+        assert!(net.nodes[b.index()].is_changing_view());
+        assert!(!net.timers.contains(&(b, PbftTimer::NewView)));
+        assert!(net.timers.contains(&(b, PbftTimer::Resend)), "{b:?}");
+    }
+    assert_eq!(net.sent("view-change"), 3 * 3);
+    // Healed: the retransmitted VIEW-CHANGEs reach everyone.
+    net.drop = None;
+    net.fire(PbftTimer::Resend, &backups);
+    assert_eq!(net.sent("view-change"), 2 * 3 * 3);
+    for &b in &backups {
+        let st = net.nodes[b.index()].status();
+        assert_eq!((st.view, st.committed), (1, 1), "{b:?}");
+        assert!(!net.timers.contains(&(b, PbftTimer::Resend)), "cancelled");
+    }
+    net.assert_safe();
+}
+
 // ----- state transfer and memory --------------------------------------------
 
 #[test]
