@@ -6,6 +6,9 @@
 //! cargo run --release -p bft-net --example loopback_bench -- [protocols] [rates] [seconds] [batch]
 //! cargo run --release -p bft-net --example loopback_bench -- hotstuff,pbft,qbft 10000,25000,50000,100000 5 800
 //! ```
+//!
+//! BENCH_METRICS=127.0.0.1:9100 serves each replica's `/metrics` (replica i
+//! on port 9100 + i) during the runs, to measure what the bookkeeping costs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bft_core::{BatchConfig, Protocol};
@@ -34,6 +37,9 @@ fn config(rate: f64, secs: u64, batch: usize) -> LocalClusterConfig {
         } else {
             PathProfile::Loopback
         },
+        metrics: std::env::var("BENCH_METRICS")
+            .ok()
+            .map(|a| a.parse().expect("BENCH_METRICS: an IP:port")),
         ..LocalClusterConfig::default()
     }
 }
