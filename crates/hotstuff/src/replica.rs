@@ -30,9 +30,7 @@
 use crate::config::HotStuffConfig;
 use crate::error::HotStuffError;
 use crate::qc::{VoteCollector, VoteOutcome, verify_qc};
-use crate::safety::{
-    BlockRef, Candidate, ChainLink, SafetyState, commit_rule, lock_after, safe_to_vote,
-};
+use crate::safety::{BlockRef, Candidate, ChainLink, SafetyState, lock_after};
 use crate::types::{
     Block, MAX_FETCH_CHAIN, Message, NewView, QuorumCert, Timer, VOTE_DOMAIN, Vote, vote_payload,
 };
@@ -299,6 +297,24 @@ impl HotStuff {
         self.committee.leader(view.0)
     }
 
+    /// The vote rule ([`crate::safety::safe_to_vote`]; a planted mutant under the
+    /// `mutants` feature).
+    fn vote_rule(&self, candidate: &Candidate) -> bool {
+        #[cfg(feature = "mutants")]
+        return crate::safety::safe_to_vote_as(self.cfg.mutant, &self.safety, candidate);
+        #[cfg(not(feature = "mutants"))]
+        return crate::safety::safe_to_vote(&self.safety, candidate);
+    }
+
+    /// The commit rule ([`crate::safety::commit_rule`]; a planted mutant under the
+    /// `mutants` feature).
+    fn commit_rule(&self, b2: &ChainLink, b1: &ChainLink, b0: &ChainLink) -> bool {
+        #[cfg(feature = "mutants")]
+        return crate::safety::commit_rule_as(self.cfg.mutant, b2, b1, b0);
+        #[cfg(not(feature = "mutants"))]
+        return crate::safety::commit_rule(b2, b1, b0);
+    }
+
     fn quorum(&self) -> usize {
         self.committee.quorum_n_minus_f()
     }
@@ -558,7 +574,7 @@ impl HotStuff {
             return Ok(());
         };
         // Commit rule: only a direct three-chain commits.
-        if commit_rule(&link(b2_hash, b2), &link(b1_hash, b1), &link(b0_hash, b0)) {
+        if self.commit_rule(&link(b2_hash, b2), &link(b1_hash, b1), &link(b0_hash, b0)) {
             self.commit_through(b0_hash, out)?;
         }
         Ok(())
@@ -706,7 +722,7 @@ impl HotStuff {
     // ------------------------------------------------------------------
 
     /// Algorithm 4 `onReceiveProposal`: vote for the current view's proposal
-    /// iff the vote rule ([`safe_to_vote`]) holds; the vote goes to
+    /// iff the vote rule ([`crate::safety::safe_to_vote`]) holds; the vote goes to
     /// leader(v+1) (handled in place if that is us).
     fn maybe_vote(&mut self, out: &mut Out) -> Result<(), HotStuffError> {
         if self.considered_view >= self.view {
@@ -724,7 +740,7 @@ impl HotStuff {
             justify_view: block.justify.view,
             extends_locked: self.extends(block, self.safety.locked),
         };
-        if !safe_to_vote(&self.safety, &candidate) {
+        if !self.vote_rule(&candidate) {
             self.votes_refused += 1;
             return Ok(());
         }
@@ -968,7 +984,12 @@ impl HotStuff {
         }
         // Fetches that went unanswered may be retried from now on.
         self.fetching.clear();
-        let failed = self.view;
+        self.time_out_of(self.view, out);
+    }
+
+    /// View `failed` (≥ ours) failed: send NEW-VIEW(failed, highQC) to
+    /// leader(failed+1) and enter failed+1 with a backed-off timer.
+    fn time_out_of(&mut self, failed: View, out: &mut Out) {
         let high_qc_view = self.high_qc.view;
         let new_view = NewView {
             view: failed,
@@ -1047,8 +1068,18 @@ impl HotStuff {
                 view: nv.view,
             });
         }
-        if senders.len() >= self.quorum() {
+        let count = senders.len();
+        if count >= self.quorum() {
             self.enter_view(target, ViewEntry::Timeout, out);
+        } else if count > self.committee.f() && nv.view >= self.view {
+            // Catch-up rule (Bracha-style amplification): f+1 distinct
+            // senders timed out of view v, so at least one honest replica
+            // did; we time out of v too, at once (our NEW-VIEW(v) comes back
+            // here and counts). Without it, two halves of the committee a
+            // few views apart after a partition time out in step forever
+            // and never gather n−f NEW-VIEWs for one view. f Byzantine
+            // senders alone move no one.
+            self.time_out_of(nv.view, out);
         }
         vote_result
     }

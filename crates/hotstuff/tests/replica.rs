@@ -812,8 +812,10 @@ fn view_timer_runs_only_with_work_and_backs_off() {
     assert_eq!(r.status().view_changes, 3);
 }
 
-/// Node 2 leads view 2. After view 1 fails it proposes only once n−f = 3
-/// NEW-VIEWs for view 1 arrived, extending the highest QC among them.
+/// Node 2 leads view 2. After view 1 fails it proposes once n−f = 3
+/// NEW-VIEWs for view 1 are in, extending the highest QC among them. One
+/// other NEW-VIEW moves nothing; the second makes f+1, so node 2 times out
+/// of view 1 itself (catch-up rule) and its own NEW-VIEW is the third.
 #[test]
 fn leader_proposes_after_n_minus_f_new_views_on_the_highest_qc() {
     let fx = Fixture::new(4);
@@ -829,16 +831,18 @@ fn leader_proposes_after_n_minus_f_new_views_on_the_highest_qc() {
     let (res, out) = deliver(&mut r, 0, nv(1));
     assert_eq!(reason(res), "ok");
     assert!(proposals_sent(&out).is_empty());
+    assert_eq!(r.view(), View(1), "one sender (≤ f) moves no one");
     assert_eq!(reason(deliver(&mut r, 0, nv(1)).0), "duplicate-new-view");
     assert_eq!(reason(deliver(&mut r, 1, nv(2)).0), "new-view-not-leader");
     let (_, out) = deliver(&mut r, 1, nv(1));
-    assert!(proposals_sent(&out).is_empty(), "two of three");
-    let (_, out) = deliver(&mut r, 3, nv(1));
     let proposals = proposals_sent(&out);
-    assert_eq!(proposals.len(), 1);
+    assert_eq!(proposals.len(), 1, "f+1 others, then our own NEW-VIEW");
     assert_eq!(proposals[0].view, View(2));
     assert!(proposals[0].justify.is_genesis());
     assert_eq!(proposals[0].batch, vec![request(0)]);
+    let (res, out) = deliver(&mut r, 3, nv(1));
+    assert_eq!(reason(res), "ok");
+    assert!(proposals_sent(&out).is_empty(), "already proposed");
     assert_eq!(r.status().view_changes, 1);
 }
 
