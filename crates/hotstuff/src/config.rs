@@ -22,6 +22,31 @@ pub struct HotStuffConfig {
     pub future_views: u64,
     /// Requests a replica keeps waiting at most; more are dropped.
     pub pool_capacity: usize,
+    /// One deliberately broken safety rule (`mutant = "..."`), for testing
+    /// that the oracle and the fuzzer catch it. `None`: the real rules.
+    #[cfg(feature = "mutants")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<HotStuffMutant>,
+}
+
+/// A planted bug: one safety rule of [`crate::safety`] weakened. Each lives
+/// where the real rule does, marked `// MUTANT(<name>):`.
+#[cfg(feature = "mutants")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HotStuffMutant {
+    /// Vote rule with the inner OR replaced by AND: `view > last voted AND
+    /// (extends locked AND justify view > locked view)`. Only liveness can
+    /// suffer: a replica locked on one branch never follows a newer QC on
+    /// another.
+    VoteRuleAnd,
+    /// Vote rule with the outer AND replaced by OR: `view > last voted OR
+    /// (extends locked OR justify view > locked view)`. Votes twice in a
+    /// view and for blocks conflicting with the lock.
+    VoteRuleOr,
+    /// Commit rule by parent links only: b'' → b' → b commits b even with a
+    /// view gap (the "indirect chain" bug).
+    CommitIndirectChain,
 }
 
 impl Default for HotStuffConfig {
@@ -32,6 +57,8 @@ impl Default for HotStuffConfig {
             max_view_timeout: Duration::from_secs(30),
             future_views: 16,
             pool_capacity: 100_000,
+            #[cfg(feature = "mutants")]
+            mutant: None,
         }
     }
 }

@@ -24,6 +24,8 @@ pub mod safety;
 pub mod types;
 
 pub use config::HotStuffConfig;
+#[cfg(feature = "mutants")]
+pub use config::HotStuffMutant;
 pub use error::HotStuffError;
 pub use replica::{CommittedTip, HotStuff};
 pub use safety::{BlockRef, SafetyState};

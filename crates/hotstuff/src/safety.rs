@@ -116,6 +116,48 @@ pub fn commit_rule(b2: &ChainLink, b1: &ChainLink, b0: &ChainLink) -> bool {
         && b1.view == b0.view.next()
 }
 
+/// The vote rule the replica runs: [`safe_to_vote`], or the planted mutant
+/// `[hotstuff] mutant` selects (feature `mutants`).
+#[cfg(feature = "mutants")]
+pub fn safe_to_vote_as(
+    mutant: Option<crate::config::HotStuffMutant>,
+    state: &SafetyState,
+    block: &Candidate,
+) -> bool {
+    use crate::config::HotStuffMutant;
+    match mutant {
+        // MUTANT(vote-rule-and): the inner OR of the vote rule is AND.
+        Some(HotStuffMutant::VoteRuleAnd) => {
+            block.view > state.last_voted_view
+                && (block.extends_locked && block.justify_view > state.locked.view)
+        }
+        // MUTANT(vote-rule-or): the outer AND of the vote rule is OR.
+        Some(HotStuffMutant::VoteRuleOr) => {
+            block.view > state.last_voted_view
+                || (block.extends_locked || block.justify_view > state.locked.view)
+        }
+        _ => safe_to_vote(state, block),
+    }
+}
+
+/// The commit rule the replica runs: [`commit_rule`], or the planted mutant
+/// (feature `mutants`).
+#[cfg(feature = "mutants")]
+pub fn commit_rule_as(
+    mutant: Option<crate::config::HotStuffMutant>,
+    b2: &ChainLink,
+    b1: &ChainLink,
+    b0: &ChainLink,
+) -> bool {
+    match mutant {
+        // MUTANT(commit-indirect-chain): parent links only, views may gap.
+        Some(crate::config::HotStuffMutant::CommitIndirectChain) => {
+            b2.parent == b1.hash && b1.parent == b0.hash
+        }
+        _ => commit_rule(b2, b1, b0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
