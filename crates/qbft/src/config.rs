@@ -24,6 +24,31 @@ pub struct QbftConfig {
     pub future_height_window: u64,
     /// Pending client requests held at most.
     pub pool_capacity: usize,
+    /// One deliberately broken rule, for the fuzzer's controls (feature
+    /// `mutants`; `mutant = "quorum-2f1"` in the `[qbft]` table). `None`:
+    /// the real rules.
+    #[cfg(feature = "mutants")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<QbftMutant>,
+}
+
+/// A planted bug: one QBFT rule broken at the one place it lives (each site
+/// is marked `// MUTANT(<name>):`). A control for the oracle and the fuzzer:
+/// a scenario that finds it shows the checker can see that bug.
+#[cfg(feature = "mutants")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QbftMutant {
+    /// A proposer after a round change proposes its own fresh block instead
+    /// of the highest prepared value the round changes justify (and the
+    /// justification check no longer asks for it), the "leader proposes its
+    /// own value when a prepared one exists" bug.
+    IgnoreHighestPrepared,
+    /// Quorum 2f+1 instead of ⌈2n/3⌉: equal at n = 3f+1, smaller at n = 6
+    /// (3 instead of 4), where two quorums need not share an honest replica
+    /// (the IBFT 1.0 bug).
+    #[serde(rename = "quorum-2f1")]
+    Quorum2f1,
 }
 
 impl Default for QbftConfig {
@@ -35,6 +60,8 @@ impl Default for QbftConfig {
             future_buffer_per_peer: 64,
             future_height_window: 8,
             pool_capacity: 100_000,
+            #[cfg(feature = "mutants")]
+            mutant: None,
         }
     }
 }
@@ -43,6 +70,11 @@ impl Default for QbftConfig {
 pub const MAX_TIMEOUT_EXPONENT: u32 = 20;
 
 impl QbftConfig {
+    /// Whether mutant `m` is planted (always false without the feature).
+    #[cfg(feature = "mutants")]
+    pub fn planted(&self, m: QbftMutant) -> bool {
+        self.mutant == Some(m)
+    }
     /// Timeout of round `round`: base · 2^min(round, cap).
     pub fn timeout_for_round(&self, round: u64) -> Duration {
         let exp = u32::try_from(round)
@@ -132,6 +164,21 @@ mod tests {
         assert!(unknown.unwrap_err().to_string().contains("round_timout"));
         let empty: QbftConfig = toml::from_str("").unwrap();
         assert_eq!(empty, QbftConfig::default());
+    }
+
+    #[cfg(feature = "mutants")]
+    #[test]
+    fn mutant_is_selected_by_its_kebab_case_name_and_absent_by_default() {
+        let cfg: QbftConfig = toml::from_str("mutant = \"quorum-2f1\"").unwrap();
+        assert_eq!(cfg.mutant, Some(QbftMutant::Quorum2f1));
+        assert!(cfg.planted(QbftMutant::Quorum2f1));
+        let cfg: QbftConfig = toml::from_str("mutant = \"ignore-highest-prepared\"").unwrap();
+        assert_eq!(cfg.mutant, Some(QbftMutant::IgnoreHighestPrepared));
+        assert_eq!(QbftConfig::default().mutant, None);
+        let unknown = toml::from_str::<QbftConfig>("mutant = \"lowest-view\"");
+        assert!(unknown.is_err());
+        let round_trip = toml::to_string(&QbftConfig::default()).unwrap();
+        assert!(!round_trip.contains("mutant"), "{round_trip}");
     }
 
     #[test]

@@ -19,9 +19,25 @@ pub struct Quorum {
     pub n: usize,
     /// ⌈2n/3⌉ (Dafny `quorum`).
     pub q: usize,
+    /// Mutant `ignore-highest-prepared` planted (feature `mutants`).
+    #[cfg(feature = "mutants")]
+    pub ignore_highest_prepared: bool,
 }
 
 impl Quorum {
+    /// Whether the `ignore-highest-prepared` mutant is planted (never
+    /// without the feature).
+    pub fn ignores_highest_prepared(&self) -> bool {
+        #[cfg(feature = "mutants")]
+        {
+            self.ignore_highest_prepared
+        }
+        #[cfg(not(feature = "mutants"))]
+        {
+            false
+        }
+    }
+
     fn member(&self, id: NodeId) -> Result<(), QbftError> {
         if id.index() < self.n {
             Ok(())
@@ -207,6 +223,11 @@ pub fn check_proposal_justification(
             got: senders.len(),
             need: quorum.q,
         });
+    }
+    // MUTANT(ignore-highest-prepared): the prepared values are ignored, so
+    // the leader's own new block passes where the highest prepared one must.
+    if quorum.ignores_highest_prepared() {
+        return new_block_by_leader(proposal);
     }
     let Some(highest_round) = prepared.iter().map(|(r, _)| *r).max() else {
         return new_block_by_leader(proposal);

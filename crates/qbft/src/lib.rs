@@ -45,6 +45,8 @@ pub mod messages;
 pub mod replica;
 
 pub use config::QbftConfig;
+#[cfg(feature = "mutants")]
+pub use config::QbftMutant;
 pub use error::QbftError;
 pub use messages::{Block, QbftMessage};
 pub use replica::{CommitCertificate, Qbft, QbftTimer, next_round0_slot, proposer};

@@ -20,6 +20,8 @@
 //!    move nobody.
 
 use crate::config::QbftConfig;
+#[cfg(feature = "mutants")]
+use crate::config::QbftMutant;
 use crate::error::QbftError;
 use crate::justify::{Quorum, check_extends, check_proposal_justification, check_round_change};
 use crate::messages::{
@@ -97,6 +99,18 @@ pub fn next_round0_slot(committee: &Committee, round0_slot: u64, block_proposer:
         .find(|&k| committee.leader(k) == block_proposer)
         .unwrap_or(round0_slot)
         .saturating_add(1)
+}
+
+/// q = ⌈2n/3⌉ (Dafny `quorum`): any two quorums share at least one honest
+/// replica when at most f = ⌊(n−1)/3⌋ are faulty.
+fn quorum_size(committee: &Committee, cfg: &QbftConfig) -> usize {
+    // MUTANT(quorum-2f1): 2f+1 in place of ⌈2n/3⌉ (3 instead of 4 at n = 6).
+    #[cfg(feature = "mutants")]
+    if cfg.planted(QbftMutant::Quorum2f1) {
+        return committee.quorum_2f1();
+    }
+    let _ = cfg;
+    committee.quorum_qbft()
 }
 
 /// A decided block with the q commit seals that make it final: a proof
@@ -435,7 +449,9 @@ impl Qbft {
     pub fn new(ctx: NodeContext, cfg: &QbftConfig) -> Qbft {
         let quorum = Quorum {
             n: ctx.committee.n(),
-            q: ctx.committee.quorum_qbft(),
+            q: quorum_size(&ctx.committee, cfg),
+            #[cfg(feature = "mutants")]
+            ignore_highest_prepared: cfg.planted(QbftMutant::IgnoreHighestPrepared),
         };
         let tip = ChainTip {
             height: 0,
@@ -1057,6 +1073,9 @@ impl Qbft {
             .filter_map(|rc| rc.signed.payload.prepared_round.map(|pr| (pr, *rc)))
             .max_by_key(|(pr, rc)| (*pr, std::cmp::Reverse(rc.signed.author)))
             .map(|(_, rc)| rc);
+        // MUTANT(ignore-highest-prepared): the leader forgets the prepared
+        // value and proposes its own new block.
+        let highest = highest.filter(|_| !self.quorum.ignores_highest_prepared());
         // The justification: the highest prepared one first (if any), then
         // the others in id order, q in all.
         let mut justification: Vec<Signed<RoundChangePayload>> = Vec::with_capacity(self.quorum.q);

@@ -1,0 +1,323 @@
+#![cfg(feature = "mutants")]
+//! Controls for the oracle and the fuzzer: each planted bug of
+//! `QbftConfig::mutant` is caught in a deterministic simulator scenario
+//! (an agreement violation), and the same scenario without the mutant is
+//! safe and live. Run with
+//! `cargo test -p bft-qbft --features mutants --test mutants`.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use bft_core::{Adversarial, NodeId};
+use bft_qbft::{Qbft, QbftConfig, QbftMutant};
+use bft_sim::{Fault, FaultKind, LoadConfig, NetworkConfig, Partition, SimConfig, Simulation};
+use std::time::Duration;
+
+fn ms(x: u64) -> Duration {
+    Duration::from_millis(x)
+}
+
+fn ids(xs: &[u16]) -> Vec<NodeId> {
+    xs.iter().copied().map(NodeId).collect()
+}
+
+/// A scenario as the fuzzer would generate it.
+#[derive(Clone, Debug)]
+struct Shape {
+    n: usize,
+    /// Uniform one-way delay bounds.
+    delay: (Duration, Duration),
+    partitions: Vec<Partition>,
+    faults: Vec<Fault>,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    violations: Vec<String>,
+    /// Honest replicas that committed nothing within the liveness bound
+    /// after the heal.
+    stuck: Vec<String>,
+}
+
+/// Runs `shape` with `seed` under open-loop load (requests keep arriving).
+/// With `check_live`, liveness is checked from the heal for
+/// `liveness_bound`; then the run goes on 2 s so that late conflicting
+/// commits reach the oracle. Without, it runs to 3 s after the heal (a
+/// broken run may never be live again, and waiting out the bound is slow).
+fn run_with(shape: &Shape, seed: u64, mutant: Option<QbftMutant>, check_live: bool) -> Outcome {
+    let cfg = SimConfig {
+        nodes: shape.n,
+        seed,
+        network: NetworkConfig {
+            partitions: shape.partitions.clone(),
+            ..NetworkConfig::uniform(shape.delay.0, shape.delay.1)
+        },
+        load: LoadConfig::open(100.0, 4, 64),
+        faults: shape.faults.clone(),
+        duration: Duration::from_secs(600),
+        ..SimConfig::default()
+    };
+    let proto = QbftConfig {
+        mutant,
+        ..QbftConfig::default()
+    };
+    let bound = Qbft::liveness_bound(&proto, shape.n);
+    let mut sim = Simulation::<Qbft>::new(cfg, proto).unwrap();
+    let heal = sim.heal_time();
+    let stuck = if check_live {
+        sim.check_liveness(heal, bound)
+    } else {
+        sim.run_until(heal.saturating_add(ms(1_000)));
+        Vec::new()
+    };
+    let after = sim.now().saturating_add(ms(2_000));
+    sim.run_until(after);
+    Outcome {
+        violations: sim.report().violations,
+        stuck,
+    }
+}
+
+/// The mutant's run: does the oracle see a violation?
+fn broken(shape: &Shape, seed: u64, mutant: QbftMutant) -> Outcome {
+    run_with(shape, seed, Some(mutant), false)
+}
+
+/// The control: the same scenario with the real rules, liveness checked.
+fn control(shape: &Shape, seed: u64) -> Outcome {
+    run_with(shape, seed, None, true)
+}
+
+fn split(at: (u64, u64), groups: &[&[u16]]) -> Partition {
+    Partition {
+        start: ms(at.0),
+        end: ms(at.1),
+        groups: groups.iter().map(|g| ids(g)).collect(),
+    }
+}
+
+/// quorum-2f1 at n = 6 (q = 3 instead of 4): each half of a 3 | 3 split is a
+/// "quorum", so both halves decide their own blocks at the same heights.
+fn halves_3_3(from: u64, to: u64) -> Shape {
+    Shape {
+        n: 6,
+        delay: (ms(1), ms(20)),
+        partitions: vec![split((from, to), &[&[0, 1, 2], &[3, 4, 5]])],
+        faults: Vec::new(),
+    }
+}
+
+#[test]
+fn quorum_2f1_lets_both_halves_of_a_3_3_split_decide_at_n6() {
+    let shape = halves_3_3(500, 2_500);
+    for seed in 1..=5 {
+        let broken = broken(&shape, seed, QbftMutant::Quorum2f1);
+        assert!(
+            broken.violations.iter().any(|v| v.contains("agreement")),
+            "seed {seed}: {broken:?}"
+        );
+        let control = control(&shape, seed);
+        assert!(control.violations.is_empty(), "seed {seed}: {control:?}");
+        assert!(control.stuck.is_empty(), "seed {seed}: {control:?}");
+    }
+}
+
+/// SplitMix64: the explorer's own deterministic randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, k: u64) -> u64 {
+        self.next() % k.max(1)
+    }
+}
+
+/// A fuzzer-like random shape: n in {4, 6, 7}, 1–3 two-group partitions in
+/// the first 2 s lasting 20 ms – 1.5 s, uniform 1–`max` ms delays, and up to
+/// f benign faults (crash, delay, omission) in the first 2 s.
+fn random_shape(rng: &mut Rng, fixed_n: Option<usize>) -> Shape {
+    let n = [4usize, 6, 7][rng.below(3) as usize];
+    let n = fixed_n.unwrap_or(n);
+    let f = (n - 1) / 3;
+    let max_delay = [5u64, 20, 50][rng.below(3) as usize];
+    let mut partitions = Vec::new();
+    for _ in 0..1 + rng.below(3) {
+        let start = rng.below(2_000);
+        let len = 20 + rng.below(1_500);
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for i in 0..n as u16 {
+            if rng.below(2) == 0 {
+                a.push(NodeId(i))
+            } else {
+                b.push(NodeId(i))
+            }
+        }
+        partitions.push(Partition {
+            start: ms(start),
+            end: ms(start + len),
+            groups: vec![a, b],
+        });
+    }
+    let mut faults = Vec::new();
+    for _ in 0..rng.below(f as u64 + 1) {
+        let node = NodeId(rng.below(n as u64) as u16);
+        if faults.iter().any(|x: &Fault| x.node == node) {
+            continue;
+        }
+        let start = ms(rng.below(2_000));
+        let kind = match rng.below(3) {
+            0 => FaultKind::Crash { amnesia: false },
+            1 => FaultKind::Delay {
+                by: ms(5 + rng.below(300)),
+            },
+            _ => FaultKind::Omission {
+                peers: (0..n as u16)
+                    .filter(|&p| p != node.0 && rng.below(2) == 0)
+                    .map(NodeId)
+                    .collect(),
+            },
+        };
+        let end = start + ms(20 + rng.below(1_500));
+        faults.push(Fault {
+            node,
+            kind,
+            start,
+            end: Some(end),
+        });
+    }
+    Shape {
+        n,
+        delay: (ms(1), ms(max_delay)),
+        partitions,
+        faults,
+    }
+}
+
+/// The commit-boundary family: n = 4, node `crashed` down (a benign crash
+/// with restart) from 300 ms to 1.5 s, and node `isolated` cut off from the
+/// rest from `from` for `len` ms.
+fn crash_then_isolate(crashed: u16, isolated: u16, from: u64, len: u64, max_delay: u64) -> Shape {
+    let rest: Vec<u16> = (0..4).filter(|&i| i != isolated).collect();
+    Shape {
+        n: 4,
+        delay: (ms(1), ms(max_delay)),
+        partitions: vec![split((from, from + len), &[&[isolated], &rest])],
+        faults: vec![Fault {
+            node: NodeId(crashed),
+            kind: FaultKind::Crash { amnesia: false },
+            start: ms(300),
+            end: Some(ms(1_500)),
+        }],
+    }
+}
+
+/// ignore-highest-prepared: node 3 is down (benign crash, restarts at
+/// 1.5 s) so the other three are exactly a quorum; when node X is cut off
+/// (`{X} | {rest}` from `from` for 4 s) just after the other two sent their
+/// COMMITs of the height in progress but before its own left, X alone
+/// decides the block V. The rest time out with V prepared; once node 3 is
+/// back, a proposer with q ROUND-CHANGEs proposes its own fresh block
+/// instead of V, and they decide it: two blocks at one height. Without the
+/// mutant the proposer re-proposes V.
+#[test]
+fn ignore_highest_prepared_decides_a_second_block_after_a_lone_decider_is_cut_off() {
+    // (isolated node, partition start in ms, seed), from the grid sweep.
+    for (isolated, from, seed) in [(0u16, 562u64, 163u64), (1, 586, 487), (2, 541, 742)] {
+        let shape = crash_then_isolate(3, isolated, from, 4_000, 20);
+        let broken = broken(&shape, seed, QbftMutant::IgnoreHighestPrepared);
+        assert!(
+            broken.violations.iter().any(|v| v.contains("agreement")),
+            "seed {seed}: {broken:?}"
+        );
+        let control = control(&shape, seed);
+        assert!(control.violations.is_empty(), "seed {seed}: {control:?}");
+        assert!(control.stuck.is_empty(), "seed {seed}: {control:?}");
+    }
+}
+
+/// Sweeps the commit-boundary family.
+/// `cargo test -p bft-qbft --features mutants --test mutants explore_boundary -- --ignored --nocapture`
+#[test]
+#[ignore = "exploration, prints hit rates"]
+fn explore_boundary() {
+    let tries: u64 = std::env::var("TRIES")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(200);
+    let max_delay: u64 = std::env::var("MAXD")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(20);
+    let len: u64 = std::env::var("LEN")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1_000);
+    let mut rng = Rng(11);
+    let mut hits = 0;
+    for k in 0..tries {
+        let (isolated, from) = if std::env::var("GRID").is_ok() {
+            ((k / 300) as u16 % 3, 400 + k % 300)
+        } else {
+            (rng.below(3) as u16, 400 + rng.below(800))
+        };
+        let shape = crash_then_isolate(3, isolated, from, len, max_delay);
+        let seed = 1 + k;
+        let out = broken(&shape, seed, QbftMutant::IgnoreHighestPrepared);
+        if !out.violations.is_empty() {
+            hits += 1;
+            let control = control(&shape, seed);
+            println!(
+                "HIT seed {seed} isolated {isolated} from {from}: control violations {} stuck {}",
+                control.violations.len(),
+                control.stuck.len(),
+            );
+        }
+    }
+    println!("boundary: {hits} of {tries} violate");
+}
+
+/// Explores random shapes for a mutant and prints the ones that violate.
+/// `MUTANT=ignore-highest-prepared TRIES=500 cargo test -p bft-qbft
+/// --features mutants --test mutants explore -- --ignored --nocapture`
+#[test]
+#[ignore = "exploration, prints hit rates"]
+fn explore() {
+    let mutant: QbftMutant = std::env::var("MUTANT")
+        .ok()
+        .and_then(|m| toml::Value::String(m).try_into().ok())
+        .unwrap_or(QbftMutant::IgnoreHighestPrepared);
+    let tries: u64 = std::env::var("TRIES")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(200);
+    let mut rng = Rng(std::env::var("EXPLORE_SEED")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(7));
+    let mut hits = 0;
+    for k in 0..tries {
+        let shape = random_shape(
+            &mut rng,
+            std::env::var("N").ok().and_then(|t| t.parse().ok()),
+        );
+        let seed = 1 + k;
+        let out = broken(&shape, seed, mutant);
+        if !out.violations.is_empty() {
+            hits += 1;
+            let control = control(&shape, seed);
+            println!(
+                "HIT seed {seed}: control violations {} stuck {}\n  {shape:?}\n  {:?}",
+                control.violations.len(),
+                control.stuck.len(),
+                out.violations.first()
+            );
+        }
+    }
+    println!("{mutant:?}: {hits} of {tries} random shapes violate");
+}
