@@ -112,6 +112,41 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Run seeded random fault (or Twins) scenarios under the oracle and the
+    /// liveness check; on a violation print the seed and a minimal scenario
+    /// that `bftbench run` replays, and exit with 1.
+    Fuzz {
+        /// pbft | qbft | hotstuff
+        #[arg(long)]
+        protocol: ProtocolName,
+        /// How many scenarios
+        #[arg(long, default_value_t = 1000)]
+        scenarios: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Twins scenarios (f identities run twice) instead of fault lists
+        #[arg(long)]
+        twins: bool,
+        /// Faulty identities per scenario (default f; f+1 is a control that
+        /// must find a violation)
+        #[arg(long)]
+        faulty: Option<usize>,
+        /// A scenario whose [pbft]/[qbft]/[hotstuff] table to use (e.g. a
+        /// mutant); its protocol and nodes are replaced by the flags
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Worker threads (default: all cores)
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Keep going after the first violation
+        #[arg(long)]
+        all: bool,
+        /// Write each minimal violating scenario here as fuzz-<protocol>-<seed>.toml
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
     /// The main job: run bench-configs/compare.toml (all three protocols),
     /// write records, CSV, plots and results/index.html, print a table.
     Compare {
@@ -124,6 +159,71 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn fuzz_command(
+    opts: &bftbench::fuzz::FuzzOptions,
+    out_dir: Option<&Path>,
+) -> Result<std::process::ExitCode> {
+    let n = opts.base.nodes;
+    let f = opts.base.f();
+    let mode = if opts.twins { "twins" } else { "faults" };
+    let faulty = opts.faulty.unwrap_or(f);
+    eprintln!(
+        "fuzz {} n={n} f={f}: {} {mode} scenarios, {faulty} faulty identities each, seed {}",
+        opts.base.protocol, opts.scenarios, opts.seed
+    );
+    let summary = bftbench::fuzz::fuzz(opts)?;
+    println!(
+        "{} n={n} {mode}: {} scenarios in {:.1}s ({:.0}/s, {:.0}/min, {} events), {} violating",
+        opts.base.protocol,
+        summary.runs,
+        summary.wall.as_secs_f64(),
+        summary.per_second(),
+        summary.per_second() * 60.0,
+        summary.events,
+        summary.findings.len()
+    );
+    for finding in &summary.findings {
+        println!(
+            "\nVIOLATION in case {} (seed {}):",
+            finding.case, finding.case_seed
+        );
+        for p in finding.problems.iter().take(5) {
+            println!("  {p}");
+        }
+        let text = bftbench::fuzz::to_toml(&finding.minimal);
+        let header = format!(
+            "# Minimal scenario from `bftbench fuzz --protocol {} --nodes {n} --seed {}{}` case {}.\n# Replay: bftbench run <this file>\n",
+            opts.base.protocol,
+            opts.seed,
+            if opts.twins { " --twins" } else { "" },
+            finding.case
+        );
+        match out_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let path = dir.join(format!(
+                    "fuzz-{}-{}.toml",
+                    opts.base.protocol, finding.case_seed
+                ));
+                std::fs::write(&path, format!("{header}{text}"))
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("  minimal scenario: {}", path.display());
+            }
+            None => println!("--- minimal scenario ---\n{header}{text}--- end ---"),
+        }
+    }
+    Ok(if summary.findings.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    })
 }
 
 fn parse_crypto(s: &str) -> Result<CryptoKind, String> {
@@ -157,6 +257,39 @@ fn main_inner() -> Result<std::process::ExitCode> {
             overrides,
             out,
         } => run_command(&scenario, overrides, out),
+        Command::Fuzz {
+            protocol,
+            scenarios,
+            seed,
+            nodes,
+            twins,
+            faulty,
+            config,
+            threads,
+            all,
+            out_dir,
+        } => {
+            let mut base = match &config {
+                Some(path) => Scenario::load(&display_path(path), &Overrides::default())?,
+                None => Scenario::parse(
+                    &format!("protocol = \"{protocol}\"\nnodes = {nodes}\n"),
+                    Path::new("(flags)"),
+                )?,
+            };
+            base.protocol = protocol;
+            base.nodes = nodes;
+            base.validate(Path::new("(flags)"))?;
+            let opts = bftbench::fuzz::FuzzOptions {
+                base,
+                scenarios,
+                seed,
+                twins,
+                faulty,
+                threads: threads.unwrap_or_else(default_threads),
+                stop_at_first: !all,
+            };
+            fuzz_command(&opts, out_dir.as_deref())
+        }
         Command::Sweep {
             scenario,
             out_dir,

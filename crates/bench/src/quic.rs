@@ -48,6 +48,7 @@ pub fn run_local<P: Protocol>(s: &Scenario, proto: P::Config) -> Result<Record, 
         // The oracle lives in the simulator; over QUIC the replicas' own
         // checks are all there is, so no violations are reported here.
         violations: Vec::new(),
+        liveness: None,
         nodes: r
             .statuses
             .iter()

@@ -83,6 +83,9 @@ pub struct Record {
     #[serde(default)]
     pub view_change_bytes: u64,
     pub safety_violations: Vec<String>,
+    /// The liveness check after the network heals (simulator runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<crate::run::LivenessRecord>,
     pub nodes: Vec<NodeRecord>,
     pub events: u64,
     pub trace_hash: String,

@@ -53,9 +53,88 @@ pub fn sim_config(s: &Scenario) -> SimConfig {
         load: s.load.clone(),
         batch: s.batch,
         faults: s.faults.clone(),
+        // Checked by `Scenario::validate`; an invalid table falls back to
+        // round-robin rather than panicking here.
+        leaders: s.leader_schedule().ok().flatten(),
+        twins: s.twins.clone(),
         keep_ledgers: false,
         ..SimConfig::default()
     }
+}
+
+/// What the liveness check after the network heals found.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LivenessRecord {
+    /// False when the scenario has no fault to heal from, too many faults
+    /// (liveness is promised for at most f), or too short a duration.
+    pub checked: bool,
+    /// Why it was not checked, if it was not.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub skipped: String,
+    pub heal_s: f64,
+    pub bound_s: f64,
+    /// One line per honest replica that committed nothing within the bound.
+    pub failures: Vec<String>,
+}
+
+/// A finished simulation and its liveness verdict.
+pub struct Simulated<P: Adversarial> {
+    pub sim: Simulation<P>,
+    pub report: bft_sim::SimReport,
+    pub liveness: LivenessRecord,
+}
+
+/// Runs a scenario in the simulator: to the heal time, the liveness check
+/// (when the scenario has faults and at most f of them), then to the end.
+/// `bftbench run` and `bftbench fuzz` both come here, so a fuzz finding
+/// replays exactly with `bftbench run`.
+pub fn simulate<P: Adversarial>(
+    scenario: &Scenario,
+    proto: P::Config,
+    progress: Progress<'_>,
+) -> Result<Simulated<P>, BenchError> {
+    let bound = P::liveness_bound(&proto, scenario.nodes);
+    let mut sim = Simulation::<P>::new(sim_config(scenario), proto)?;
+    let end = bft_core::Time::from_duration(scenario.duration);
+    let heal = sim.heal_time();
+    let mut liveness = LivenessRecord {
+        heal_s: heal.as_secs_f64(),
+        bound_s: bound.as_secs_f64(),
+        ..LivenessRecord::default()
+    };
+    let disturbed = !scenario.faults.is_empty()
+        || !scenario.network.partitions.is_empty()
+        || scenario.twins.is_some();
+    liveness.skipped = if !disturbed {
+        "no fault or partition to heal from".into()
+    } else if let Some(k) = scenario.faulty_beyond_f() {
+        format!("{k} faulty nodes, more than f = {}", scenario.f())
+    } else if heal.saturating_add(bound) > end {
+        format!(
+            "duration {:?} is shorter than heal {:?} + bound {bound:?}",
+            scenario.duration,
+            heal.as_duration()
+        )
+    } else {
+        String::new()
+    };
+    if liveness.skipped.is_empty() {
+        liveness.checked = true;
+        liveness.failures = sim.check_liveness(heal, bound);
+    }
+    const STEPS: u32 = 100;
+    for step in 1..=STEPS {
+        sim.run_until(bft_core::Time::from_duration(
+            scenario.duration * step / STEPS,
+        ));
+        progress(f64::from(step) / f64::from(STEPS));
+    }
+    let report = sim.report();
+    Ok(Simulated {
+        sim,
+        report,
+        liveness,
+    })
 }
 
 fn run_sim<P: Adversarial>(
@@ -64,14 +143,12 @@ fn run_sim<P: Adversarial>(
     progress: Progress<'_>,
 ) -> Result<Record, BenchError> {
     let started = Instant::now();
-    let mut sim = Simulation::<P>::new(sim_config(scenario), proto)?;
-    let end = scenario.duration;
-    const STEPS: u32 = 100;
-    for step in 1..=STEPS {
-        sim.run_until(bft_core::Time::from_duration(end * step / STEPS));
-        progress(f64::from(step) / f64::from(STEPS));
-    }
-    let r = sim.report();
+    let Simulated {
+        sim,
+        report: r,
+        liveness,
+    } = simulate::<P>(scenario, proto, progress)?;
+
     let measured = Measured {
         runtime: "sim",
         stats: r.stats.clone(),
@@ -86,6 +163,7 @@ fn run_sim<P: Adversarial>(
         client_bytes: r.client_bytes,
         view_changes: r.view_changes,
         violations: r.violations.clone(),
+        liveness: Some(liveness),
         nodes: r
             .nodes
             .iter()
@@ -126,6 +204,8 @@ pub struct Measured {
     pub client_bytes: u64,
     pub view_changes: u64,
     pub violations: Vec<String>,
+    /// The simulator's liveness check (None for real runs).
+    pub liveness: Option<LivenessRecord>,
     pub nodes: Vec<NodeRecord>,
     pub events: u64,
     pub trace_hash: String,
@@ -227,6 +307,7 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         view_change_messages: vc_messages,
         view_change_bytes: vc_bytes,
         safety_violations: m.violations,
+        liveness: m.liveness,
         nodes: m.nodes,
         events: m.events,
         trace_hash: m.trace_hash,
@@ -302,6 +383,19 @@ pub fn summary(r: &Record) -> String {
         )
     };
     line(&mut out, "safety", verdict);
+    if let Some(l) = &r.liveness {
+        let verdict = if !l.checked {
+            format!("not checked ({})", l.skipped)
+        } else if l.failures.is_empty() {
+            format!(
+                "live (every honest node committed within {:.2}s of the heal at {:.2}s)",
+                l.bound_s, l.heal_s
+            )
+        } else {
+            format!("VIOLATED: {}", l.failures[0])
+        };
+        line(&mut out, "liveness", verdict);
+    }
     line(
         &mut out,
         "wall time",

@@ -10,7 +10,12 @@
 //! [load]     mode, rate | outstanding, clients, tx_size, total, warmup
 //! [batch]    max_size, max_delay
 //! [network]  model = fixed | uniform | regions, delay, min, max, loss, partitions
-//! [[faults]] node, behaviour = crash | silent, at, until
+//! [[faults]] node, behaviour, at, until + the behaviour's parameter:
+//!            crash (amnesia), silent, omission (peers), delay (delay),
+//!            stale-replay, censor (clients), equivocate, double-vote,
+//!            forge (forgery), inflate-view (by), mutate (mutation), bad-signature
+//! [leaders]  placement = round-robin | fixed | latency-aware, node, weight, prefix
+//! [twins]    nodes, round, partitions (per round, groups of instances)
 //! [cost]     crypto cost model (virtual CPU per operation)
 //! [pbft] [qbft] [hotstuff]   protocol knobs
 //! [sweep]    protocol = [...], nodes = [...], rate = [...], batch_size = [...], ...
@@ -20,12 +25,12 @@
 //! the value.
 
 use crate::BenchError;
-use bft_core::{BatchConfig, CryptoKind, Protocol};
+use bft_core::{BatchConfig, CryptoKind, LeaderSchedule, NodeId, Protocol};
 use bft_crypto::CostModel;
 use bft_hotstuff::HotStuffConfig;
 use bft_pbft::PbftConfig;
 use bft_qbft::QbftConfig;
-use bft_sim::{Fault, LoadConfig, LoadMode, NetworkConfig};
+use bft_sim::{DelayModel, Fault, LoadConfig, LoadMode, NetworkConfig, Twins};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -144,7 +149,47 @@ pub struct Scenario {
     #[serde(default)]
     pub hotstuff: HotStuffConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaders: Option<LeadersTable>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twins: Option<Twins>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepAxes>,
+}
+
+/// Where leaders sit: the `[leaders]` table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// Leader of view k is node k mod n.
+    #[default]
+    RoundRobin,
+    /// `node` is favoured.
+    Fixed,
+    /// The node with the lowest latency to a quorum (from the region matrix)
+    /// is favoured.
+    LatencyAware,
+}
+
+/// `[leaders]`: which node leads each view. A favoured node leads `weight`
+/// views in a row, then every member leads one in turn (so a crashed
+/// favourite is rotated past, and every honest node gets to lead).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadersTable {
+    #[serde(default)]
+    pub placement: Placement,
+    /// `fixed`: the favoured node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeId>,
+    /// Views the favourite leads in a row. Default: 1 for PBFT (its primary
+    /// keeps its view until a view change anyway), 3n for QBFT and HotStuff,
+    /// whose leaders rotate every height/view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<usize>,
+    /// Leaders pinned for the first views, before the placement applies
+    /// (Twins scenarios schedule leaders this way).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefix: Vec<NodeId>,
 }
 
 fn default_runtime() -> Runtime {
@@ -244,6 +289,19 @@ impl Scenario {
                 "a run needs a positive duration",
             ));
         }
+        if let Some(t) = &self.twins {
+            if self.runtime == Runtime::Quic {
+                return Err(bad(
+                    "twins",
+                    format!("{} nodes", t.nodes.len()),
+                    "Twins run in the simulator only; use runtime = \"sim\"",
+                ));
+            }
+            t.check(self.nodes)
+                .map_err(|e| bad("twins", format!("{:?}", t.nodes), &e))?;
+        }
+        self.leader_schedule()
+            .map_err(|(key, value, reason)| bad(&key, value, &reason))?;
         if self.runtime == Runtime::Quic && !self.faults.is_empty() {
             return Err(bad(
                 "faults",
@@ -337,6 +395,87 @@ impl Scenario {
         }
     }
 
+    /// The leader schedule `[leaders]` asks for (`None`: round-robin).
+    /// Errors are (key, value, reason).
+    pub fn leader_schedule(&self) -> Result<Option<LeaderSchedule>, (String, String, String)> {
+        let Some(t) = &self.leaders else {
+            return Ok(None);
+        };
+        let n = self.nodes;
+        let weight = t.weight.unwrap_or(match self.protocol {
+            ProtocolName::Pbft => 1,
+            ProtocolName::Qbft | ProtocolName::Hotstuff => 3 * n,
+        });
+        let favourite = match t.placement {
+            Placement::RoundRobin => None,
+            Placement::Fixed => match t.node {
+                Some(id) if id.index() < n => Some(id),
+                Some(id) => {
+                    return Err((
+                        "leaders.node".into(),
+                        id.to_string(),
+                        format!("no such node: nodes are 0..{n}"),
+                    ));
+                }
+                None => {
+                    return Err((
+                        "leaders.node".into(),
+                        "(missing)".into(),
+                        "placement = \"fixed\" needs the node to favour".into(),
+                    ));
+                }
+            },
+            Placement::LatencyAware => match &self.network.delay {
+                DelayModel::Regions(m) => {
+                    let q = self.quorum();
+                    Some(NodeId(u16::try_from(m.best_leader(n, q)).unwrap_or(0)))
+                }
+                _ => {
+                    return Err((
+                        "leaders.placement".into(),
+                        "\"latency-aware\"".into(),
+                        "needs network.model = \"regions\" to know the latencies".into(),
+                    ));
+                }
+            },
+        };
+        let schedule = match favourite {
+            None => LeaderSchedule::round_robin(n),
+            Some(id) => LeaderSchedule::favouring(n, id, weight),
+        }
+        .with_prefix(t.prefix.clone());
+        schedule.check(n).map_err(|e| {
+            (
+                "leaders.prefix".into(),
+                format!("{:?}", t.prefix),
+                e.to_string(),
+            )
+        })?;
+        Ok(Some(schedule))
+    }
+
+    /// The quorum size of this scenario's protocol.
+    pub fn quorum(&self) -> usize {
+        let n = self.nodes;
+        match self.protocol {
+            // PBFT's quorum is ⌈(n+f+1)/2⌉ (crates/pbft).
+            ProtocolName::Pbft => (n + self.f() + 1).div_ceil(2),
+            ProtocolName::Qbft => bft_core::committee::quorum_two_thirds(n),
+            ProtocolName::Hotstuff => bft_core::committee::quorum_n_minus_f(n),
+        }
+    }
+
+    /// Nodes that are faulty in any way: a configured fault or a twin.
+    pub fn faulty_nodes(&self) -> Vec<NodeId> {
+        let mut nodes: Vec<NodeId> = self.faults.iter().map(|f| f.node).collect();
+        if let Some(t) = &self.twins {
+            nodes.extend(t.nodes.iter().copied());
+        }
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
     /// f for this scenario's n.
     pub fn f(&self) -> usize {
         bft_core::committee::max_faulty(self.nodes)
@@ -344,9 +483,7 @@ impl Scenario {
 
     /// Nodes with a configured fault beyond f: safety is then not promised.
     pub fn faulty_beyond_f(&self) -> Option<usize> {
-        let mut nodes: Vec<_> = self.faults.iter().map(|f| f.node).collect();
-        nodes.sort();
-        nodes.dedup();
+        let nodes = self.faulty_nodes();
         (nodes.len() > self.f()).then_some(nodes.len())
     }
 }

@@ -126,6 +126,30 @@ impl RegionMatrix {
             .unwrap_or(0)
     }
 
+    /// How long node `i` of `n` waits to hear from a quorum of `q` (itself
+    /// included, at zero): the q-th smallest one-way latency from it.
+    pub fn quorum_latency(&self, i: usize, n: usize, q: usize) -> Duration {
+        let mut lat: Vec<Duration> = (0..n)
+            .map(|j| {
+                if i == j {
+                    Duration::ZERO
+                } else {
+                    self.one_way(self.region_of(i), self.region_of(j))
+                }
+            })
+            .collect();
+        lat.sort();
+        lat.get(q.saturating_sub(1)).copied().unwrap_or_default()
+    }
+
+    /// The node with the lowest latency to a quorum of `q` (lowest id on a
+    /// tie): the latency-aware leader.
+    pub fn best_leader(&self, n: usize, q: usize) -> usize {
+        (0..n)
+            .min_by_key(|&i| (self.quorum_latency(i, n, q), i))
+            .unwrap_or(0)
+    }
+
     pub fn one_way(&self, from_region: usize, to_region: usize) -> Duration {
         let ms = self
             .one_way_ms

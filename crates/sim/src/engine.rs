@@ -867,39 +867,62 @@ impl<P: Adversarial> Simulation<P> {
         )
     }
 
-    /// Liveness after the network heals: runs to `heal`, then `bound` more,
-    /// and names every replica that must be live — honest, no twin, and no
-    /// fault active at or after `heal` — but committed nothing in between.
+    /// Liveness after the network heals: runs to `heal`, then until every
+    /// replica that must be live — honest, not a twin, no fault active at or
+    /// after `heal` — has committed something new, or `bound` has passed.
+    /// Returns one line per replica that committed nothing in time (empty:
+    /// live). It stops early (in steps of virtual time) once all have, so the
+    /// simulation's clock is then somewhere in `[heal, heal + bound]`.
     /// Requests must keep arriving (open-loop load) for this to be fair.
     pub fn check_liveness(&mut self, heal: Time, bound: Duration) -> Vec<String> {
         self.run_until(heal);
-        let before: Vec<u64> = self
-            .replicas
+        let must_be_live = self.must_be_live(heal);
+        let before: Vec<u64> = must_be_live
             .iter()
-            .map(|r| r.node.status().committed)
+            .map(|&i| self.replicas[i].node.status().committed)
             .collect();
-        let end = heal.saturating_add(bound);
-        self.run_until(end);
-        let heal_d = heal.as_duration();
-        let mut stuck = Vec::new();
-        for (i, r) in self.replicas.iter().enumerate().take(self.committee.n()) {
-            let still_faulty = r
-                .faults
+        let progressed = |sim: &Self| {
+            must_be_live
                 .iter()
-                .filter_map(|&k| self.cfg.faults.get(k))
-                .any(|f| f.end.is_none_or(|e| e > heal_d) || f.kind.is_byzantine());
-            if r.byzantine || still_faulty || r.filter.is_some() {
-                continue;
-            }
-            let after = r.node.status().committed;
-            if after <= before[i] {
+                .zip(&before)
+                .all(|(&i, &b)| sim.replicas[i].node.status().committed > b)
+        };
+        let end = heal.saturating_add(bound);
+        let step = (bound / 64).max(Duration::from_millis(1));
+        let mut t = heal;
+        while t < end && !progressed(self) {
+            t = t.saturating_add(step).min(end);
+            self.run_until(t);
+        }
+        let mut stuck = Vec::new();
+        for (&i, &b) in must_be_live.iter().zip(&before) {
+            let after = self.replicas[i].node.status().committed;
+            if after <= b {
                 stuck.push(format!(
-                    "liveness: node {i} committed nothing between the heal at {heal_d:?} and {:?} (bound {bound:?}; stuck at {after} decisions)",
+                    "liveness: node {i} committed nothing between the heal at {:?} and {:?} (bound {bound:?}; stuck at {after} decisions)",
+                    heal.as_duration(),
                     end.as_duration()
                 ));
             }
         }
         stuck
+    }
+
+    /// Replicas that must make progress after `heal`: honest, not twins, not
+    /// under a test filter, and with no fault still active at `heal`.
+    fn must_be_live(&self, heal: Time) -> Vec<usize> {
+        let heal = heal.as_duration();
+        (0..self.committee.n())
+            .filter(|&i| {
+                let r = &self.replicas[i];
+                let still_faulty = r
+                    .faults
+                    .iter()
+                    .filter_map(|&k| self.cfg.faults.get(k))
+                    .any(|f| f.end.is_none_or(|e| e > heal) || f.kind.is_byzantine());
+                !r.byzantine && !still_faulty && r.filter.is_none()
+            })
+            .collect()
     }
 
     pub fn report(&self) -> SimReport {
