@@ -42,7 +42,7 @@ use std::time::Duration;
 /// Slack for message delivery and batching after the last timer fires.
 const DELIVERY_SLACK: Duration = Duration::from_secs(1);
 
-/// The largest timeout a replica ever arms: `view_change_timeout · 2^16`
+/// The largest timeout a replica ever arms: `view_change_timeout · 2^6`
 /// (timeouts double per failed view, the exponent capped, §4.5.2).
 pub fn capped_timeout(cfg: &PbftConfig) -> Duration {
     cfg.view_change_timeout
@@ -52,7 +52,7 @@ pub fn capped_timeout(cfg: &PbftConfig) -> Duration {
 /// The liveness bound of PBFT, from the config's timeouts:
 ///
 /// `bound = T + (n + 1) · 3T + (f + 1) · t₀ + 1 s`, with `t₀` =
-/// `view_change_timeout`, `T = t₀ · 2^16` (the capped back-off), `f = ⌊(n−1)/3⌋`.
+/// `view_change_timeout`, `T = t₀ · 2^6` (the capped back-off), `f = ⌊(n−1)/3⌋`.
 ///
 /// Derivation. When the network heals, every honest replica's armed timer
 /// (request, VIEW-CHANGE retransmission or new-view) has at most T left:

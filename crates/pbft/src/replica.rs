@@ -90,8 +90,11 @@ struct CatchUp {
     asked: usize,
 }
 
-/// Timeouts double per failed view; this caps the exponent.
-pub(crate) const MAX_BACKOFF_EXPONENT: u32 = 16;
+/// Timeouts double per failed view; this caps the exponent: at most 64 times
+/// the base (12.8 s at the default 200 ms), far above any message delay the
+/// timeout must outgrow, and small enough that the liveness bound
+/// ([`crate::liveness_bound`]) is minutes, not days.
+pub(crate) const MAX_BACKOFF_EXPONENT: u32 = 6;
 
 /// One sequence number's entry in the message log.
 #[derive(Debug, Default)]

@@ -455,3 +455,18 @@ fn tamper_leaves_messages_it_does_not_apply_to_alone() {
     let fetch = PbftMessage::Fetch(bft_pbft::Fetch { from_seq: 3 });
     assert_eq!(t(Attack::BadSignature, &fetch, &ctx(1, 2)), None);
 }
+
+#[test]
+fn liveness_bound_is_3_capped_timeouts_per_view_for_n_plus_1_views() {
+    // T = 200 ms · 2^6 = 12.8 s; n = 4, f = 1:
+    // T + 5 · 3T + 2 · 200 ms + 1 s = 12.8 + 192 + 0.4 + 1 = 206.2 s.
+    let cfg = PbftConfig::default();
+    assert_eq!(
+        bft_pbft::capped_timeout(&cfg),
+        Duration::from_millis(12_800)
+    );
+    assert_eq!(
+        <Pbft as Adversarial>::liveness_bound(&cfg, 4),
+        Duration::from_millis(206_200)
+    );
+}

@@ -5,9 +5,14 @@
 //! `cargo test -p bft-pbft --features mutants --test mutants`.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use bft_core::{Adversarial, BatchConfig, NodeId, Time};
-use bft_pbft::{Pbft, PbftConfig, PbftMutant};
+use bft_core::{Adversarial, BatchConfig, Crypto, NodeId, Time};
+use bft_pbft::{
+    Pbft, PbftConfig, PbftMessage, PbftMutant, PreparedCert, ViewChange, domain,
+    view_change_payload,
+};
 use bft_sim::{LoadConfig, NetworkConfig, Partition, SimConfig, SimReport, Simulation};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn ms(x: u64) -> Duration {
@@ -33,9 +38,26 @@ struct Outcome {
 }
 
 fn run(cfg: SimConfig, proto: PbftConfig, heal: Duration) -> Outcome {
+    run_with(cfg, proto, heal, |_| {})
+}
+
+fn run_with(
+    cfg: SimConfig,
+    proto: PbftConfig,
+    heal: Duration,
+    setup: impl FnOnce(&mut Simulation<Pbft>),
+) -> Outcome {
     let bound = <Pbft as Adversarial>::liveness_bound(&proto, cfg.nodes);
+    let mutated = proto.mutant.is_some();
     let mut sim = Simulation::<Pbft>::new(cfg, proto).unwrap();
-    let stuck = sim.check_liveness(Time::from_duration(heal), bound);
+    setup(&mut sim);
+    // A planted bug is looked for by the oracle only (a run with a safety
+    // violation may also stall, and would then run to the whole bound).
+    let stuck = if mutated {
+        Vec::new()
+    } else {
+        sim.check_liveness(Time::from_duration(heal), bound)
+    };
     sim.run();
     Outcome {
         report: sim.report(),
@@ -114,4 +136,145 @@ fn sweep_quorum_2f() {
         real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
     }
     println!("quorum-2f split halves: {bug_hits}/100 violate; control bad in {real_bad}/100");
+}
+
+// ----- o-set-lowest-view --------------------------------------------------------
+
+fn resign(crypto: &dyn Crypto, mut vc: ViewChange) -> ViewChange {
+    vc.sig = crypto.sign(
+        domain::VIEW_CHANGE,
+        &view_change_payload(
+            vc.new_view,
+            vc.stable_seq,
+            &vc.stable_state,
+            &vc.prepared,
+            vc.replica,
+        ),
+    );
+    vc
+}
+
+/// Byzantine replica 3 (f = 1), signing only with its own key:
+/// - in view 0 it withholds its PREPAREs and COMMITs, so it alone collects
+///   prepared certificates of view 0 (it hears replica 1's PREPAREs; nobody
+///   hears its own);
+/// - its VIEW-CHANGE for view 1 hides those certificates (re-signed);
+/// - its VIEW-CHANGEs for later views carry them again in place of the
+///   newer certificates its core holds for the same seqs: genuine but stale
+///   certificates, as an honest replica that missed view 1 would send.
+fn stale_certificate_replayer(
+    crypto: Arc<dyn Crypto>,
+) -> impl FnMut(Time, NodeId, PbftMessage) -> Option<PbftMessage> {
+    let mut stash: BTreeMap<u64, PreparedCert> = BTreeMap::new();
+    move |_, _, m| match m {
+        PbftMessage::Prepare(v) | PbftMessage::Commit(v) if v.view == 0 => None,
+        PbftMessage::ViewChange(mut vc) if vc.new_view == 1 => {
+            for c in vc.prepared.drain(..) {
+                if c.pre_prepare.view == 0 {
+                    stash.insert(c.pre_prepare.seq, c);
+                }
+            }
+            Some(PbftMessage::ViewChange(resign(crypto.as_ref(), vc)))
+        }
+        PbftMessage::ViewChange(mut vc) if vc.new_view >= 2 => {
+            for c in vc.prepared.iter_mut() {
+                if let Some(old) = stash.get(&c.pre_prepare.seq) {
+                    *c = old.clone();
+                }
+            }
+            Some(PbftMessage::ViewChange(resign(crypto.as_ref(), vc)))
+        }
+        other => Some(other),
+    }
+}
+
+/// n = 4, open load 50 tx/s from 4 clients, batches of up to 4, uniform
+/// delays 1 ms to `max_delay_ms`, replica 3 Byzantine
+/// ([`stale_certificate_replayer`]), and two partitions:
+/// {0,1,3} | {2} from 0 to 1.5 s (2 misses view 0 and view 1), then
+/// {1} | {0,2,3} from 1.5 s to 3 s (view 1's primary cut off: view 2, led
+/// by 2, is formed by V = {0, 2, 3}).
+///
+/// In view 0 only replica 3 prepares anything, so view 1's O is empty and
+/// primary 1 batches afresh: slot 1 gets another batch B ≠ A, committed by 0,
+/// 1, 3. View 2's V holds, for slot 1, replica 0's view-1 certificate (B)
+/// and replica 3's view-0 one (A). The real rule re-proposes B; the mutant
+/// re-proposes A, which replica 2 (which never executed slot 1) commits.
+fn stale_certificate_scenario(seed: u64, max_delay_ms: u64) -> SimConfig {
+    let mut network = NetworkConfig::uniform(ms(1), ms(max_delay_ms));
+    network.partitions = vec![
+        Partition {
+            start: ms(0),
+            end: ms(1500),
+            groups: vec![nodes(&[0, 1, 3]), nodes(&[2])],
+        },
+        Partition {
+            start: ms(1500),
+            end: ms(3000),
+            groups: vec![nodes(&[1]), nodes(&[0, 2, 3])],
+        },
+    ];
+    SimConfig {
+        nodes: 4,
+        seed,
+        duration: Duration::from_secs(8),
+        network,
+        load: LoadConfig::open(50.0, 4, 64),
+        batch: BatchConfig {
+            max_size: 4,
+            max_delay: ms(5),
+        },
+        ..SimConfig::default()
+    }
+}
+
+fn run_stale_certificate(seed: u64, max_delay_ms: u64, mutant: Option<PbftMutant>) -> Outcome {
+    run_with(
+        stale_certificate_scenario(seed, max_delay_ms),
+        pbft(mutant),
+        ms(3000),
+        |sim| {
+            let crypto = sim.crypto(NodeId(3));
+            sim.set_outbound_filter(NodeId(3), stale_certificate_replayer(crypto));
+        },
+    )
+}
+
+#[test]
+fn o_set_lowest_view_re_proposes_a_stale_certificate_and_the_real_rule_does_not() {
+    for seed in [1, 2, 3] {
+        let bug = run_stale_certificate(seed, 1, Some(PbftMutant::OSetLowestView));
+        assert!(
+            bug.report
+                .violations
+                .iter()
+                .any(|v| v.contains("agreement")),
+            "seed {seed}: {:?}",
+            bug.report.violations
+        );
+        let real = run_stale_certificate(seed, 1, None);
+        assert!(
+            real.report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            real.report.violations
+        );
+        assert!(real.stuck.is_empty(), "seed {seed}: {:?}", real.stuck);
+    }
+}
+
+#[test]
+#[ignore]
+fn sweep_o_set_lowest_view() {
+    for max_delay in [1, 5, 20] {
+        let (mut bug_hits, mut real_bad) = (0, 0);
+        for seed in 0..100 {
+            let bug = run_stale_certificate(seed, max_delay, Some(PbftMutant::OSetLowestView));
+            bug_hits += usize::from(!bug.report.violations.is_empty());
+            let real = run_stale_certificate(seed, max_delay, None);
+            real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
+        }
+        println!(
+            "o-set-lowest-view, delays 1-{max_delay} ms: {bug_hits}/100 violate; control bad in {real_bad}/100"
+        );
+    }
 }
