@@ -8,7 +8,7 @@
 //! Run: `cargo test -p bft-hotstuff --features mutants --test mutants`.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use bft_core::{Adversarial, NodeId, Time};
+use bft_core::{Adversarial, LeaderSchedule, NodeId, Time};
 use bft_hotstuff::{HotStuff, HotStuffConfig, HotStuffMutant};
 use bft_sim::{Fault, LoadConfig, NetworkConfig, Partition, SimConfig, Simulation, Twins};
 use std::time::Duration;
@@ -58,6 +58,9 @@ enum Shape {
     /// between two groups: one twin with two honest nodes (a quorum with
     /// the twin), the other twin with the third honest node.
     TwinsQuorum,
+    /// `TwinsQuorum` with 150 ms rounds and node 0 (the twinned one)
+    /// favoured by the leader schedule: it leads 3 views of every 6.
+    TwinsFavoured,
 }
 
 fn split(rng: &mut Rng, items: &[u16]) -> Vec<Vec<u16>> {
@@ -83,6 +86,7 @@ fn scenario(shape: Shape, seed: u64) -> SimConfig {
     let mut partitions = Vec::new();
     let mut faults = Vec::new();
     let mut twins = None;
+    let mut leaders = None;
     match shape {
         Shape::Partitions | Shape::PartitionsCrash => {
             for _ in 0..1 + rng.below(3) {
@@ -108,7 +112,7 @@ fn scenario(shape: Shape, seed: u64) -> SimConfig {
                 partitions: rounds,
             });
         }
-        Shape::TwinsQuorum => {
+        Shape::TwinsQuorum | Shape::TwinsFavoured => {
             let rounds = (0..12)
                 .map(|_| {
                     let lone = 1 + rng.below(3) as u16;
@@ -119,9 +123,15 @@ fn scenario(shape: Shape, seed: u64) -> SimConfig {
                 .collect();
             twins = Some(Twins {
                 nodes: vec![NodeId(0)],
-                round: Duration::from_millis(300),
+                round: Duration::from_millis(match shape {
+                    Shape::TwinsFavoured => 150,
+                    _ => 300,
+                }),
                 partitions: rounds,
             });
+            if let Shape::TwinsFavoured = shape {
+                leaders = Some(LeaderSchedule::favouring(4, NodeId(0), 3));
+            }
         }
     }
     SimConfig {
@@ -135,6 +145,7 @@ fn scenario(shape: Shape, seed: u64) -> SimConfig {
         load: LoadConfig::open(100.0, 1, 128),
         faults,
         twins,
+        leaders,
         ..SimConfig::default()
     }
 }
@@ -171,6 +182,7 @@ fn search() {
         .unwrap_or(50);
     let shapes = match std::env::var("MUTANT_SHAPE").as_deref() {
         Ok("twins-quorum") => vec![Shape::TwinsQuorum],
+        Ok("twins-favoured") => vec![Shape::TwinsFavoured],
         _ => vec![
             Shape::Partitions,
             Shape::PartitionsCrash,
@@ -241,6 +253,97 @@ fn vote_rule_and_loses_liveness_after_the_heal() {
         );
         assert_eq!(mutant.stuck.len(), 4, "seed {seed}: {:?}", mutant.stuck);
         let control = run(scenario(Shape::Partitions, seed), None);
+        assert!(
+            control.violations.is_empty(),
+            "seed {seed}: {:?}",
+            control.violations
+        );
+        assert!(control.stuck.is_empty(), "seed {seed}: {:?}", control.stuck);
+    }
+}
+
+/// Node 0 (Byzantine, the one of f = 1) leads views 7–10 (schedule
+/// `favouring(4, 0, 4)`: rotation 0,0,0,0,1,2,3). In view 10 it sends the
+/// honest block b10 (QC(9): node 3 commits b7) to node 3 only, and to nodes
+/// 1 and 2 a fork f10 on QC(6) — below their lock (b8) and conflicting with
+/// b7 — and votes for f10 itself. The real vote rule refuses f10 (older QC,
+/// does not extend the lock): view 10 fails and is recovered. A vote rule
+/// that ignores the lock votes: QC(f10), the next leaders extend it (a
+/// higher QC), and nodes 1 and 2 commit f10 at the height where node 3
+/// committed b7.
+fn fork_below_the_lock(seed: u64, mutant: Option<HotStuffMutant>) -> Outcome {
+    use bft_hotstuff::{Block, Message, QuorumCert, VOTE_DOMAIN, Vote, vote_payload};
+    use std::collections::BTreeMap;
+    let cfg = SimConfig {
+        nodes: 4,
+        seed,
+        duration: Duration::from_secs(20),
+        network: NetworkConfig::uniform(Duration::from_millis(1), Duration::from_millis(5)),
+        load: LoadConfig::open(100.0, 1, 128),
+        leaders: Some(LeaderSchedule::favouring(4, NodeId(0), 4)),
+        ..SimConfig::default()
+    };
+    let mut sim = Simulation::<HotStuff>::new(cfg, protocol(mutant)).unwrap();
+    let crypto = sim.crypto(NodeId(0));
+    let mut justified: BTreeMap<u64, (QuorumCert, bft_core::Height)> = BTreeMap::new();
+    let mut fork: Option<Block> = None;
+    sim.set_outbound_filter(NodeId(0), move |_, to, msg| match msg {
+        Message::Proposal(block) => {
+            justified.insert(block.view.0, (block.justify.clone(), block.height));
+            if block.view.0 != 10 || to == NodeId(3) {
+                return Some(Message::Proposal(block));
+            }
+            let (qc, height) = justified.get(&7)?.clone();
+            let f = fork.get_or_insert_with(|| Block {
+                parent: qc.block,
+                view: block.view,
+                height,
+                batch: Vec::new(),
+                justify: qc,
+            });
+            Some(Message::Proposal(f.clone()))
+        }
+        Message::Vote(vote) if vote.view.0 == 10 => {
+            let f = fork.as_ref()?.hash();
+            Some(Message::Vote(Vote {
+                view: vote.view,
+                block: f,
+                signature: crypto.bls_sign(VOTE_DOMAIN, &vote_payload(vote.view, &f)),
+            }))
+        }
+        other => Some(other),
+    });
+    // The attack is over by view 11 (≈ 0.1 s); the bound is measured from 1 s.
+    let proto = protocol(mutant);
+    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
+    let heal = Time::from_duration(Duration::from_secs(1));
+    let stuck = sim.check_liveness(heal, bound);
+    Outcome {
+        violations: sim.report().violations,
+        stuck,
+    }
+}
+
+/// `vote-rule-or` (outer AND → OR; in the replica, where each view's
+/// proposal is considered once, that is "ignore the lock") in the fork
+/// scenario above, seeds 1..=10: nodes 1 and 2 vote for the fork f10 and
+/// certify it, node 3 and the Byzantine core (both committed b7 above f10's
+/// parent) cannot attach it, so the fork has two honest voters and the
+/// main chain one: no quorum anywhere, and no honest replica commits again
+/// (a liveness failure, not an agreement violation: the fork never reaches
+/// a 3-chain). The real vote rule refuses f10, view 10 times out, and the
+/// run is safe and live.
+#[test]
+fn vote_rule_or_follows_a_fork_below_the_lock_and_stalls() {
+    for seed in 1..=10 {
+        let mutant = fork_below_the_lock(seed, Some(HotStuffMutant::VoteRuleOr));
+        assert!(
+            mutant.violations.is_empty(),
+            "seed {seed}: {:?}",
+            mutant.violations
+        );
+        assert_eq!(mutant.stuck.len(), 3, "seed {seed}: {:?}", mutant.stuck);
+        let control = fork_below_the_lock(seed, None);
         assert!(
             control.violations.is_empty(),
             "seed {seed}: {:?}",
