@@ -62,6 +62,12 @@ const MAX_BLOCKS_PER_ROUND: usize = 2;
 const ARCHIVE_HEIGHTS: usize = 64;
 /// Rounds of COMMITs kept per sender within a height.
 const MAX_COMMIT_ROUNDS_PER_SENDER: usize = 4;
+/// Different digests COMMITted by one sender in one round that are kept (an
+/// honest sender commits one; a Byzantine one gains nothing by being
+/// counted towards two, quorum intersection is about honest votes).
+const MAX_COMMIT_DIGESTS_PER_ROUND: usize = 2;
+/// COMMITs kept per sender within a height.
+const MAX_COMMITS_PER_SENDER: usize = MAX_COMMIT_ROUNDS_PER_SENDER * MAX_COMMIT_DIGESTS_PER_ROUND;
 
 /// proposer(h, r) = `committee.leader(slot(h) + r)`: the leader schedule
 /// (`Committee::leader`, round-robin unless the committee sets another)
@@ -204,10 +210,14 @@ struct Instance {
     prepared: Option<PreparedCertificate>,
     known_blocks: BTreeMap<(u64, Digest), KnownBlock>,
     prepares: BTreeMap<NodeId, Signed<PreparePayload>>,
-    /// COMMITs by (sender, round): up to [`MAX_COMMIT_ROUNDS_PER_SENDER`] rounds
-    /// per sender, its highest kept, so a sender's later-round COMMIT does not
-    /// hide the one that completed a quorum in an earlier round.
-    commits: BTreeMap<(NodeId, u64), Signed<CommitPayload>>,
+    /// COMMITs by (sender, round, digest): up to [`MAX_COMMITS_PER_SENDER`]
+    /// per sender, its highest rounds kept, so a sender's later-round COMMIT
+    /// does not hide the one that completed a quorum in an earlier round; up
+    /// to [`MAX_COMMIT_DIGESTS_PER_ROUND`] digests per (sender, round), so a
+    /// double-voting validator's conflicting COMMIT, arriving first, does not
+    /// shut out its COMMIT for the block a quorum decided (which a lagging
+    /// replica needs from the relay to decide it).
+    commits: BTreeMap<(NodeId, u64, Digest), Signed<CommitPayload>>,
     round_changes: BTreeMap<NodeId, RoundChange>,
 }
 
@@ -351,17 +361,22 @@ impl Instance {
         self.known(digest).map(|k| &k.block)
     }
 
-    /// Keeps at most [`MAX_COMMIT_ROUNDS_PER_SENDER`] rounds of `sender`'s
-    /// COMMITs, dropping its lowest rounds.
+    /// `sender`'s COMMITs, lowest round first.
+    fn commit_keys_of(&self, sender: NodeId) -> Vec<(NodeId, u64, Digest)> {
+        self.commits
+            .range((sender, 0, Digest::ZERO)..)
+            .take_while(|((author, _, _), _)| *author == sender)
+            .map(|(key, _)| *key)
+            .collect()
+    }
+
+    /// Keeps at most [`MAX_COMMITS_PER_SENDER`] of `sender`'s COMMITs,
+    /// dropping its lowest rounds.
     fn bound_commits_of(&mut self, sender: NodeId) {
-        let rounds: Vec<u64> = self
-            .commits
-            .range((sender, 0)..=(sender, u64::MAX))
-            .map(|((_, r), _)| *r)
-            .collect();
-        let excess = rounds.len().saturating_sub(MAX_COMMIT_ROUNDS_PER_SENDER);
-        for r in rounds.into_iter().take(excess) {
-            self.commits.remove(&(sender, r));
+        let keys = self.commit_keys_of(sender);
+        let excess = keys.len().saturating_sub(MAX_COMMITS_PER_SENDER);
+        for key in keys.into_iter().take(excess) {
+            self.commits.remove(&key);
         }
     }
 
@@ -808,27 +823,38 @@ impl Qbft {
         self.inst.sent_commit = true;
         let commit = signed_commit(self.crypto.as_ref(), self.inst.height, round, digest);
         out.push(Action::Broadcast(QbftMessage::Commit(commit.clone())));
-        self.inst.commits.insert((self.id, round), commit);
+        self.inst.commits.insert((self.id, round, digest), commit);
         self.check_decided(now, out);
     }
 
     /// Dafny `UponCommit` (receipt side): a COMMIT with a valid signature and
-    /// a valid seal over its digest is kept, per (sender, round). Commits of
-    /// earlier rounds of this height count too: a replica that moved to a
-    /// later round just before the decision can still finalize.
+    /// a valid seal over its digest is kept, per (sender, round, digest).
+    /// Commits of earlier rounds of this height count too: a replica that
+    /// moved to a later round just before the decision can still finalize.
+    /// A second digest from one sender in one round is kept (see
+    /// `Instance::commits`); a third is refused as equivocation.
     fn on_commit(
         &mut self,
         now: Time,
         c: Signed<CommitPayload>,
         out: &mut Out,
     ) -> Result<(), QbftError> {
-        let key = (c.author, c.payload.round);
+        let key = (c.author, c.payload.round, c.payload.digest);
         if let Some(prev) = self.inst.commits.get(&key) {
             return if *prev == c {
                 Ok(())
             } else {
                 Err(QbftError::Equivocation(c.author))
             };
+        }
+        let same_round = self
+            .inst
+            .commit_keys_of(c.author)
+            .into_iter()
+            .filter(|(_, r, _)| *r == c.payload.round)
+            .count();
+        if same_round >= MAX_COMMIT_DIGESTS_PER_ROUND {
+            return Err(QbftError::Equivocation(c.author));
         }
         let mut sigs = SignatureBatch::default();
         sigs.push(&c);

@@ -127,29 +127,66 @@ fn equivocate_sends_odd_recipients_another_validly_signed_block_for_the_same_slo
 }
 
 #[test]
-fn double_vote_is_detected_as_equivocation_and_the_first_vote_stays() {
+fn double_prepare_is_refused_as_equivocation_and_the_first_stays() {
     let net = TestNet::new(4, CryptoKind::Real);
     let (proposal, block) = round0_proposal(&net);
-    let d = block.hash();
-    for vote in [
-        QbftMessage::Prepare(net.prepare(0, 1, 0, d)),
-        net.commit(0, 1, 0, d),
-    ] {
-        for to in [2u16, 3] {
-            let pair = tamper(&net, Attack::DoubleVote, 0, to, &vote).unwrap();
-            assert_eq!(pair.len(), 2);
-            let honest_first = to % 2 == 0;
-            assert_eq!(pair[usize::from(!honest_first)], vote);
-            let mut replica = net.replica(to);
-            deliver(&mut replica, 0, proposal.clone()).0.unwrap();
-            deliver(&mut replica, 0, pair[0].clone()).0.unwrap();
-            let (r, out) = deliver(&mut replica, 0, pair[1].clone());
-            assert_eq!(r.unwrap_err().reason(), "equivocation");
-            assert!(out.is_empty());
-        }
+    let vote = QbftMessage::Prepare(net.prepare(0, 1, 0, block.hash()));
+    for to in [2u16, 3] {
+        let pair = tamper(&net, Attack::DoubleVote, 0, to, &vote).unwrap();
+        assert_eq!(pair.len(), 2);
+        let honest_first = to % 2 == 0;
+        assert_eq!(pair[usize::from(!honest_first)], vote);
+        let mut replica = net.replica(to);
+        deliver(&mut replica, 0, proposal.clone()).0.unwrap();
+        deliver(&mut replica, 0, pair[0].clone()).0.unwrap();
+        let (r, out) = deliver(&mut replica, 0, pair[1].clone());
+        assert_eq!(r.unwrap_err().reason(), "equivocation");
+        assert!(out.is_empty());
     }
     // Proposals and round changes are not votes.
     assert_eq!(tamper(&net, Attack::DoubleVote, 0, 1, &proposal), None);
+}
+
+/// A double-voting validator's conflicting COMMIT arriving first must not
+/// shut out its COMMIT for the block a quorum decided: a replica that lags
+/// behind gets exactly those q COMMITs relayed, and could otherwise never
+/// decide that height (found by the simulator: honest replicas stranded at
+/// three different heights). Both are kept; a third digest is refused.
+#[test]
+fn double_commit_keeps_both_digests_so_the_decided_one_still_counts() {
+    let net = TestNet::new(4, CryptoKind::Real);
+    let (proposal, block) = round0_proposal(&net);
+    let d = block.hash();
+    let pair = tamper(&net, Attack::DoubleVote, 0, 3, &net.commit(0, 1, 0, d)).unwrap();
+    let mut replica = net.replica(3);
+    deliver(&mut replica, 0, proposal).0.unwrap();
+    // The conflicting COMMIT first, then the real one: both kept.
+    deliver(&mut replica, 0, pair[0].clone()).0.unwrap();
+    deliver(&mut replica, 0, pair[1].clone()).0.unwrap();
+    let third = net.commit(
+        0,
+        1,
+        0,
+        bft_qbft::byzantine::conflicting_digest(&pair_digest(&pair[0])),
+    );
+    let (r, _) = deliver(&mut replica, 0, third);
+    assert_eq!(r.unwrap_err().reason(), "equivocation");
+    // With node 0's real COMMIT counted, two more decide the block.
+    deliver(&mut replica, 1, net.commit(1, 1, 0, d)).0.unwrap();
+    let (r, out) = deliver(&mut replica, 2, net.commit(2, 1, 0, d));
+    r.unwrap();
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, bft_core::Action::Commit(c) if c.block == d))
+    );
+    assert_eq!(replica.height(), 2);
+}
+
+fn pair_digest(msg: &QbftMessage) -> bft_core::Digest {
+    match msg {
+        QbftMessage::Commit(c) => c.payload.digest,
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -321,3 +321,27 @@ fn explore() {
     }
     println!("{mutant:?}: {hits} of {tries} random shapes violate");
 }
+
+/// Hit rates of quorum-2f1 on 3 | 3 splits by start and length.
+/// `cargo test -p bft-qbft --features mutants --test mutants sweep_halves -- --ignored --nocapture`
+#[test]
+#[ignore = "exploration, prints hit rates"]
+fn sweep_halves() {
+    let seeds: u64 = std::env::var("SEEDS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(50);
+    for from in [0u64, 500, 1_500] {
+        for len in [200u64, 500, 800, 1_200, 1_600, 2_000] {
+            let shape = halves_3_3(from, from + len);
+            let hits = (1..=seeds)
+                .filter(|&seed| {
+                    !broken(&shape, seed, QbftMutant::Quorum2f1)
+                        .violations
+                        .is_empty()
+                })
+                .count();
+            println!("3|3 split from {from} ms for {len} ms: {hits} of {seeds} seeds violate");
+        }
+    }
+}
