@@ -165,3 +165,55 @@ fn well_signed_conflicting_messages_never_split_the_honest_replicas() {
         report.stats.rejected.to_sorted()
     );
 }
+
+/// Every attack over many seeds, with and without round changes; prints
+/// failures instead of stopping at the first.
+/// `cargo test -p bft-qbft --test attacks sweep -- --ignored --nocapture`
+#[test]
+#[ignore = "sweep, prints failures"]
+fn sweep() {
+    let seeds: u64 = std::env::var("SEEDS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(30);
+    let attacks = [
+        Attack::Equivocate,
+        Attack::DoubleVote,
+        Attack::InflateView(1),
+        Attack::InflateView(1_000_000),
+        Attack::BadSignature,
+        Attack::Forge(Forgery::BelowQuorum),
+        Attack::Forge(Forgery::DuplicateSigners),
+        Attack::Forge(Forgery::WrongRound),
+        Attack::Forge(Forgery::WrongDigest),
+        Attack::Mutate(Mutation::RoundPlusOne),
+        Attack::Mutate(Mutation::RoundMinusOne),
+        Attack::Mutate(Mutation::StaleDigest),
+        Attack::Mutate(Mutation::SwapSender),
+    ];
+    let mut failures = 0;
+    for attack in attacks {
+        for round_changes in [false, true] {
+            for seed in 1..=seeds {
+                let (report, sim) = run(attack, round_changes, seed);
+                let retained = honest(round_changes)
+                    .iter()
+                    .map(|&id| sim.node(id).status().retained)
+                    .max()
+                    .unwrap_or(0);
+                if !report.violations.is_empty()
+                    || report.requests_committed != REQUESTS
+                    || retained > RETAINED_CAP
+                {
+                    failures += 1;
+                    println!(
+                        "FAIL {attack:?} rc {round_changes} seed {seed}: committed {} retained {retained} {:?}",
+                        report.requests_committed,
+                        report.violations.first()
+                    );
+                }
+            }
+        }
+    }
+    println!("{failures} failures");
+}

@@ -261,8 +261,11 @@ fn explore_boundary() {
     let mut rng = Rng(11);
     let mut hits = 0;
     for k in 0..tries {
-        let (isolated, from) = if std::env::var("GRID").is_ok() {
-            ((k / 300) as u16 % 3, 400 + k % 300)
+        let env = |key: &str| std::env::var(key).ok().and_then(|t| t.parse::<u64>().ok());
+        let (isolated, from) = if let (Some(i), Some(f)) = (env("ISOLATED"), env("FROM")) {
+            (i as u16, f)
+        } else if let Some(from0) = env("GRID") {
+            ((k / 300) as u16 % 3, from0 + k % 300)
         } else {
             (rng.below(3) as u16, 400 + rng.below(800))
         };
