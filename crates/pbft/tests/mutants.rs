@@ -10,7 +10,9 @@ use bft_pbft::{
     Pbft, PbftConfig, PbftMessage, PbftMutant, PreparedCert, ViewChange, domain,
     view_change_payload,
 };
-use bft_sim::{LoadConfig, NetworkConfig, Partition, SimConfig, SimReport, Simulation};
+use bft_sim::{
+    Fault, FaultKind, LoadConfig, NetworkConfig, Partition, SimConfig, SimReport, Simulation,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,14 +75,21 @@ fn run_with(
 /// after two view changes in view 2 (primary 2), with different batches at
 /// the same slots.
 fn split_halves(seed: u64) -> SimConfig {
+    split_variant(seed, 4, ms(500), ms(2000))
+}
+
+/// [`split_halves`] with `n` replicas split into ids `0..n/2` and the rest,
+/// from `start` to `end`.
+fn split_variant(seed: u64, n: u16, start: Duration, end: Duration) -> SimConfig {
     let mut network = NetworkConfig::uniform(ms(1), ms(20));
+    let (a, b): (Vec<u16>, Vec<u16>) = (0..n).partition(|&i| i < n / 2);
     network.partitions = vec![Partition {
-        start: ms(500),
-        end: ms(2000),
-        groups: vec![nodes(&[0, 1]), nodes(&[2, 3])],
+        start,
+        end,
+        groups: vec![nodes(&a), nodes(&b)],
     }];
     SimConfig {
-        nodes: 4,
+        nodes: usize::from(n),
         seed,
         duration: Duration::from_secs(6),
         network,
@@ -117,6 +126,31 @@ fn quorum_2f_splits_the_halves_of_a_partition_and_the_real_quorum_does_not() {
         );
         assert!(real.stuck.is_empty(), "seed {seed}: {:?}", real.stuck);
         assert!(real.report.decisions > 0);
+    }
+}
+
+#[test]
+#[ignore]
+fn sweep_quorum_2f_shapes() {
+    for (n, start, end) in [
+        (4, 500, 1000),
+        (4, 200, 600),
+        (5, 500, 2000),
+        (7, 500, 2000),
+        (8, 500, 2000),
+    ] {
+        let mut hits = 0;
+        let mut real_bad = 0;
+        for seed in 0..30 {
+            let cfg = split_variant(seed, n, ms(start), ms(end));
+            let bug = run(cfg.clone(), pbft(Some(PbftMutant::Quorum2f)), ms(end));
+            hits += usize::from(!bug.report.violations.is_empty());
+            let real = run(cfg, pbft(None), ms(end));
+            real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
+        }
+        println!(
+            "quorum-2f n={n} halves {start}-{end} ms: {hits}/30 violate; control bad {real_bad}/30"
+        );
     }
 }
 
@@ -275,6 +309,147 @@ fn sweep_o_set_lowest_view() {
         }
         println!(
             "o-set-lowest-view, delays 1-{max_delay} ms: {bug_hits}/100 violate; control bad in {real_bad}/100"
+        );
+    }
+}
+
+/// The same bug with benign faults only (what a fuzzer generating partitions
+/// and silent replicas can hit): n = 4, open load 50 tx/s from 4 clients,
+/// batches of up to 4, uniform delays 1 ms to `max_delay_ms`;
+/// replica 3 silent from 0 to 150 ms; partitions {0,1,3} | {2} from 0 to
+/// 150 ms, {0,1,2} | {3} from 150 ms to 1.5 s, {1} | {0,2,3} from 1.6 s to
+/// 3 s. Replica 3 alone prepares slot 1 in view 0 (it hears 1's PREPARE,
+/// nobody hears its own), misses view 1 (which fills slot 1 with a null
+/// request or a fresh batch), and in view 2 (V = {0, 2, 3}) its stale
+/// certificate wins under the mutant: replica 3 commits A at slot 1 where
+/// the others committed the view-1 batch.
+fn benign_stale_certificate(seed: u64, max_delay_ms: u64) -> SimConfig {
+    benign_variant(seed, max_delay_ms, true, true)
+}
+
+/// [`benign_stale_certificate`] with the silent fault and the first
+/// partition optional (which ingredients the bug needs).
+fn benign_variant(seed: u64, max_delay_ms: u64, silent: bool, cut_2_first: bool) -> SimConfig {
+    let mut network = NetworkConfig::uniform(ms(1), ms(max_delay_ms));
+    if cut_2_first {
+        network.partitions.push(Partition {
+            start: ms(0),
+            end: ms(150),
+            groups: vec![nodes(&[0, 1, 3]), nodes(&[2])],
+        });
+    }
+    network.partitions.extend([
+        Partition {
+            start: ms(150),
+            end: ms(1500),
+            groups: vec![nodes(&[0, 1, 2]), nodes(&[3])],
+        },
+        Partition {
+            start: ms(1600),
+            end: ms(3000),
+            groups: vec![nodes(&[1]), nodes(&[0, 2, 3])],
+        },
+    ]);
+    SimConfig {
+        nodes: 4,
+        seed,
+        duration: Duration::from_secs(8),
+        network,
+        load: LoadConfig::open(50.0, 4, 64),
+        batch: BatchConfig {
+            max_size: 4,
+            max_delay: ms(5),
+        },
+        faults: if silent {
+            vec![Fault {
+                node: NodeId(3),
+                kind: FaultKind::Silent,
+                start: ms(0),
+                end: Some(ms(150)),
+            }]
+        } else {
+            Vec::new()
+        },
+        ..SimConfig::default()
+    }
+}
+
+#[test]
+#[ignore]
+fn sweep_o_set_lowest_view_ingredients() {
+    for (silent, cut_2_first) in [(false, true), (true, false), (false, false)] {
+        let mut hits = Vec::new();
+        let mut real_bad = 0;
+        for seed in 0..30 {
+            let cfg = benign_variant(seed, 20, silent, cut_2_first);
+            let bug = run(
+                cfg.clone(),
+                pbft(Some(PbftMutant::OSetLowestView)),
+                ms(3000),
+            );
+            if !bug.report.violations.is_empty() {
+                hits.push(seed);
+            }
+            let real = run(cfg, pbft(None), ms(3000));
+            real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
+        }
+        println!(
+            "o-set-lowest-view silent={silent} cut-2-first={cut_2_first}, delays 1-20 ms: {}/30 violate {hits:?}; control bad {real_bad}/30",
+            hits.len()
+        );
+    }
+}
+
+#[test]
+fn o_set_lowest_view_is_found_with_benign_faults_and_the_real_rule_is_safe_and_live() {
+    for seed in [1, 2, 3] {
+        let cfg = benign_stale_certificate(seed, 20);
+        let bug = run(
+            cfg.clone(),
+            pbft(Some(PbftMutant::OSetLowestView)),
+            ms(3000),
+        );
+        assert!(
+            bug.report
+                .violations
+                .iter()
+                .any(|v| v.contains("agreement")),
+            "seed {seed}: {:?}",
+            bug.report.violations
+        );
+        let real = run(cfg, pbft(None), ms(3000));
+        assert!(
+            real.report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            real.report.violations
+        );
+        assert!(real.stuck.is_empty(), "seed {seed}: {:?}", real.stuck);
+        assert!(real.report.decisions > 0);
+    }
+}
+
+#[test]
+#[ignore]
+fn sweep_o_set_lowest_view_benign() {
+    for max_delay in [1, 5, 20] {
+        let (mut bug_hits, mut real_bad) = (0, 0);
+        let mut hit_seeds = Vec::new();
+        for seed in 0..100 {
+            let cfg = benign_stale_certificate(seed, max_delay);
+            let bug = run(
+                cfg.clone(),
+                pbft(Some(PbftMutant::OSetLowestView)),
+                ms(3000),
+            );
+            if !bug.report.violations.is_empty() {
+                bug_hits += 1;
+                hit_seeds.push(seed);
+            }
+            let real = run(cfg, pbft(None), ms(3000));
+            real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
+        }
+        println!(
+            "o-set-lowest-view benign, delays 1-{max_delay} ms: {bug_hits}/100 violate (seeds {hit_seeds:?}); control bad in {real_bad}/100"
         );
     }
 }
