@@ -453,3 +453,15 @@ fn sweep_o_set_lowest_view_benign() {
         );
     }
 }
+
+#[test]
+fn the_mutant_is_selected_by_the_pbft_table_of_a_scenario_file() {
+    let cfg: PbftConfig = toml::from_str("mutant = \"quorum-2f\"").unwrap();
+    assert_eq!(cfg.mutant, Some(PbftMutant::Quorum2f));
+    let cfg: PbftConfig = toml::from_str("mutant = \"o-set-lowest-view\"").unwrap();
+    assert_eq!(cfg.mutant, Some(PbftMutant::OSetLowestView));
+    let cfg: PbftConfig = toml::from_str("").unwrap();
+    assert_eq!(cfg, PbftConfig::default());
+    assert!(!toml::to_string(&cfg).unwrap().contains("mutant"));
+    assert!(toml::from_str::<PbftConfig>("mutant = \"quorum-2f1\"").is_err());
+}
