@@ -24,7 +24,17 @@
 //!   behind ([`Pbft::behind_to`]) without harming the others.
 //! - A replica that missed a NEW-VIEW rejoins once f+1 replicas send it
 //!   messages of the later view (it re-sends VIEW-CHANGE, the new primary
-//!   re-sends NEW-VIEW).
+//!   re-sends NEW-VIEW). While changing view a replica re-multicasts its
+//!   VIEW-CHANGE every timeout, so VIEW-CHANGEs a partition dropped do not
+//!   stall the view change forever.
+//! - The primary of view v is `committee.leader(v)` (round-robin unless the
+//!   committee carries another [`bft_core::LeaderSchedule`]).
+//! - [`bft_core::Adversarial`] (`byzantine.rs`): what a Byzantine replica
+//!   does to PBFT's messages for each [`bft_core::Attack`], and
+//!   [`liveness_bound`].
+//! - Feature `mutants`: `PbftConfig::mutant` plants one broken rule
+//!   (`o-set-lowest-view`, `quorum-2f`), a control for the oracle and the
+//!   fuzzer; each site is marked `// MUTANT(<name>):`.
 
 mod byzantine;
 mod certs;

@@ -32,7 +32,8 @@
 //! 8. **Liveness** (§4.5.2): request timer at backups; f+1 VIEW-CHANGEs for
 //!    higher views make a replica join the smallest; the new-view timer only
 //!    starts once q VIEW-CHANGEs for its target arrived; timeouts double per
-//!    failed view.
+//!    failed view (capped at 64× the base); a replica changing view
+//!    re-multicasts its VIEW-CHANGE every timeout until the NEW-VIEW comes.
 //!
 //! Memory is bounded against Byzantine input: the log only holds seqs in
 //! (h, H] with one vote per replica per seq; one VIEW-CHANGE is kept per
