@@ -73,6 +73,10 @@ const SYNC_ROUNDS: u64 = 3;
 /// 4. `block_period` delays a round-0 proposal, and one `round_timeout`
 ///    covers the message delays of the deciding round.
 ///
+/// A schedule that lists a faulty favourite w times in a row
+/// (`LeaderSchedule::favouring`) needs w − 1 more rounds than this; the
+/// bound does not see the schedule, so such scenarios must allow for it.
+///
 /// It is generous (each round is charged at the capped timeout) but finite.
 /// With the defaults (200 ms, cap 8) and n = 4 it is 5 · 51.2 s + 0.2 s.
 pub fn liveness_bound(cfg: &QbftConfig, n: usize) -> Duration {
