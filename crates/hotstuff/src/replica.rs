@@ -641,6 +641,13 @@ impl HotStuff {
             .partition(|(hash, b)| b.height > tip.height || *hash == tip.hash);
         self.blocks = keep;
         // Committed ancestors go to the fetch archive; forks are dropped.
+        // Highest first: `is_committed_ancestor` walks down from the
+        // committed tip through the tree and the archive, so a block's
+        // committed child must be archived before it (in hash order, a
+        // commit of several blocks at once archived only some of them, and
+        // a replica catching up could never fetch the rest).
+        let mut dropped: Vec<(Digest, Block)> = dropped.into_iter().collect();
+        dropped.sort_by_key(|(_, b)| std::cmp::Reverse(b.height));
         for (hash, block) in dropped {
             if block.height > Height::ZERO && self.is_committed_ancestor(&hash, &block) {
                 self.archive.insert(hash, block);
