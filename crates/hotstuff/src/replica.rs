@@ -1113,9 +1113,25 @@ impl HotStuff {
     /// Asks for a block's missing parent: from one of the parent's voters
     /// (they hold it), rotating with the backoff so a silent one is skipped
     /// after a timeout; the sender if it is the only choice.
+    ///
+    /// Rule: if the parent is itself an orphan, the block actually missing
+    /// is further down: follow the orphans' parent links to the first
+    /// ancestor held neither in the tree nor as an orphan, and fetch that
+    /// (from a voter of the QC certifying it). Otherwise a fetch that was
+    /// lost, cleared on a view timeout or dropped with a stale orphan is
+    /// never retried: every new block's parent is an orphan already.
     fn fetch_parent(&mut self, from: NodeId, block: &Block, out: &mut Out) {
-        let peer = self.pick_voter(&block.justify).unwrap_or(from);
-        self.fetch(peer, block.parent, out);
+        let mut missing = block.parent;
+        let mut certified_by = &block.justify;
+        for _ in 0..self.orphans.len() {
+            let Some(orphan) = self.orphans.iter().find(|o| o.hash == missing) else {
+                break;
+            };
+            missing = orphan.block.parent;
+            certified_by = &orphan.block.justify;
+        }
+        let peer = self.pick_voter(certified_by).unwrap_or(from);
+        self.fetch(peer, missing, out);
     }
 
     fn fetch_certified(&mut self, qc: &QuorumCert, out: &mut Out) {
