@@ -143,6 +143,9 @@ enum Command {
         /// Keep going after the first violation
         #[arg(long)]
         all: bool,
+        /// One line per case on stderr
+        #[arg(long)]
+        verbose: bool,
         /// Write each minimal violating scenario here as fuzz-<protocol>-<seed>.toml
         #[arg(long)]
         out_dir: Option<PathBuf>,
@@ -267,6 +270,7 @@ fn main_inner() -> Result<std::process::ExitCode> {
             config,
             threads,
             all,
+            verbose,
             out_dir,
         } => {
             let mut base = match &config {
@@ -287,6 +291,7 @@ fn main_inner() -> Result<std::process::ExitCode> {
                 faulty,
                 threads: threads.unwrap_or_else(default_threads),
                 stop_at_first: !all,
+                verbose,
             };
             fuzz_command(&opts, out_dir.as_deref())
         }

@@ -93,6 +93,26 @@ pub fn simulate<P: Adversarial>(
     proto: P::Config,
     progress: Progress<'_>,
 ) -> Result<Simulated<P>, BenchError> {
+    simulate_until::<P>(scenario, proto, progress, Stop::AtDuration)
+}
+
+/// Where a simulation stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// At the scenario's `duration` (what `bftbench run` does).
+    AtDuration,
+    /// As soon as the liveness check is decided (the fuzzer: a replay with
+    /// `bftbench run` runs the same events first, then more).
+    AfterLivenessCheck,
+}
+
+/// [`simulate`], stopping where `stop` says.
+pub fn simulate_until<P: Adversarial>(
+    scenario: &Scenario,
+    proto: P::Config,
+    progress: Progress<'_>,
+    stop: Stop,
+) -> Result<Simulated<P>, BenchError> {
     let bound = P::liveness_bound(&proto, scenario.nodes);
     let mut sim = Simulation::<P>::new(sim_config(scenario), proto)?;
     let end = bft_core::Time::from_duration(scenario.duration);
@@ -123,7 +143,11 @@ pub fn simulate<P: Adversarial>(
         liveness.failures = sim.check_liveness(heal, bound);
     }
     const STEPS: u32 = 100;
-    for step in 1..=STEPS {
+    let steps = match stop {
+        Stop::AfterLivenessCheck if liveness.checked => 0,
+        _ => STEPS,
+    };
+    for step in 1..=steps {
         sim.run_until(bft_core::Time::from_duration(
             scenario.duration * step / STEPS,
         ));

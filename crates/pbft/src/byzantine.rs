@@ -32,7 +32,7 @@ use crate::messages::{
     checkpoint_payload, domain, new_view_payload, pre_prepare_payload, view_change_payload,
     vote_payload,
 };
-use crate::replica::{MAX_BACKOFF_EXPONENT, Pbft};
+use crate::replica::Pbft;
 use bft_core::{
     Adversarial, Attack, Crypto, Digest, Forgery, GENESIS, Mutation, NodeId, Request, Signature,
     TamperContext, batch_digest,
@@ -42,17 +42,18 @@ use std::time::Duration;
 /// Slack for message delivery and batching after the last timer fires.
 const DELIVERY_SLACK: Duration = Duration::from_secs(1);
 
-/// The largest timeout a replica ever arms: `view_change_timeout · 2^6`
+/// The largest timeout a replica ever arms: `view_change_timeout ·
+/// 2^max_backoff_exponent`
 /// (timeouts double per failed view, the exponent capped, §4.5.2).
 pub fn capped_timeout(cfg: &PbftConfig) -> Duration {
     cfg.view_change_timeout
-        .saturating_mul(1u32 << MAX_BACKOFF_EXPONENT)
+        .saturating_mul(1u32 << cfg.max_backoff_exponent.min(16))
 }
 
 /// The liveness bound of PBFT, from the config's timeouts:
 ///
 /// `bound = T + (n + 1) · 3T + (f + 1) · t₀ + 1 s`, with `t₀` =
-/// `view_change_timeout`, `T = t₀ · 2^6` (the capped back-off), `f = ⌊(n−1)/3⌋`.
+/// `view_change_timeout`, `T = t₀ · 2^max_backoff_exponent` (the capped back-off), `f = ⌊(n−1)/3⌋`.
 ///
 /// Derivation. When the network heals, every honest replica's armed timer
 /// (request, VIEW-CHANGE retransmission or new-view) has at most T left:

@@ -18,6 +18,9 @@ pub struct PbftConfig {
     /// Base of the request / new-view timer; it doubles per failed view.
     #[serde(with = "humantime_serde")]
     pub view_change_timeout: Duration,
+    /// The doubling stops at `view_change_timeout · 2^max_backoff_exponent`
+    /// (at most 16).
+    pub max_backoff_exponent: u32,
     /// Requests a replica keeps waiting for ordering; beyond it new requests
     /// are dropped (bounds memory against a flood).
     pub pool_capacity: usize,
@@ -55,6 +58,7 @@ impl Default for PbftConfig {
             checkpoint_interval: 128,
             window: 256,
             view_change_timeout: Duration::from_millis(200),
+            max_backoff_exponent: 6,
             pool_capacity: 1 << 16,
             state_transfer_depth: 256,
             #[cfg(feature = "mutants")]
@@ -71,6 +75,13 @@ impl PbftConfig {
             value,
             reason: reason.to_string(),
         };
+        if self.max_backoff_exponent > 16 {
+            return Err(issue(
+                "max_backoff_exponent",
+                self.max_backoff_exponent.to_string(),
+                "at most 16 (a 2^16 back-off is already hours)",
+            ));
+        }
         if self.checkpoint_interval == 0 {
             return Err(issue(
                 "checkpoint_interval",

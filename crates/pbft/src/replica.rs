@@ -91,12 +91,6 @@ struct CatchUp {
     asked: usize,
 }
 
-/// Timeouts double per failed view; this caps the exponent: at most 64 times
-/// the base (12.8 s at the default 200 ms), far above any message delay the
-/// timeout must outgrow, and small enough that the liveness bound
-/// ([`crate::liveness_bound`]) is minutes, not days.
-pub(crate) const MAX_BACKOFF_EXPONENT: u32 = 6;
-
 /// One sequence number's entry in the message log.
 #[derive(Debug, Default)]
 struct Slot {
@@ -248,7 +242,7 @@ impl Pbft {
     fn timeout(&self) -> Duration {
         self.cfg
             .view_change_timeout
-            .saturating_mul(1 << self.failed_views.min(MAX_BACKOFF_EXPONENT))
+            .saturating_mul(1 << self.failed_views.min(self.cfg.max_backoff_exponent.min(16)))
     }
     fn future_quota(&self) -> usize {
         usize::try_from(self.cfg.window)

@@ -458,7 +458,7 @@ fn tamper_leaves_messages_it_does_not_apply_to_alone() {
 
 #[test]
 fn liveness_bound_is_3_capped_timeouts_per_view_for_n_plus_1_views() {
-    // T = 200 ms · 2^6 = 12.8 s; n = 4, f = 1:
+    // T = 200 ms · 2^6 (the default max_backoff_exponent) = 12.8 s; n = 4, f = 1:
     // T + 5 · 3T + 2 · 200 ms + 1 s = 12.8 + 192 + 0.4 + 1 = 206.2 s.
     let cfg = PbftConfig::default();
     assert_eq!(
