@@ -397,6 +397,15 @@ impl HotStuff {
         if block.view < self.view {
             return self.on_late_proposal(now, from, block, out);
         }
+        // A replica left far behind (cut off while the others went on
+        // without it) catches up on the QC a far proposal carries: a valid
+        // QC proves its view ended (QC-driven view synchronisation), so it
+        // is as safe to follow here as inside any block. Only a QC above
+        // our highQC is checked, so replays cost nothing.
+        if block.view > self.horizon() && block.justify.view > self.high_qc.view {
+            let qc = self.verified_qc(&block.justify)?;
+            self.observe_qc(qc, out);
+        }
         // Bounded buffering: a Byzantine leader of a far view moves no one.
         if block.view > self.horizon() {
             return Err(HotStuffError::ViewTooFar {

@@ -401,3 +401,50 @@ fn lagging_replica_catches_up_after_two_partitions() {
     assert!(stuck.is_empty(), "{stuck:?}");
     assert!(s.report().violations.is_empty());
 }
+
+/// Regression (mutant search control, seed 52): node 0 is cut off for
+/// about two seconds while the other three go on, so it ends more than
+/// `future_views` views behind; every proposal it then sees is "too far".
+/// It catches up on the QC such a proposal carries (QC-driven view
+/// synchronisation), fetches the chain and commits again.
+#[test]
+fn replica_far_behind_catches_up_on_a_far_proposals_qc() {
+    use bft_core::{Adversarial, Time};
+    use bft_sim::{NetworkConfig, Partition};
+    let ids = |v: &[u16]| v.iter().map(|&i| NodeId(i)).collect::<Vec<_>>();
+    let ms = Duration::from_millis;
+    let cfg = SimConfig {
+        nodes: 4,
+        seed: 52,
+        duration: Duration::from_secs(40),
+        network: NetworkConfig {
+            partitions: vec![
+                Partition {
+                    start: ms(1472),
+                    end: ms(2886),
+                    groups: vec![ids(&[0]), ids(&[1, 2, 3])],
+                },
+                Partition {
+                    start: ms(873),
+                    end: ms(1803),
+                    groups: vec![ids(&[1, 2, 3]), ids(&[0])],
+                },
+            ],
+            ..NetworkConfig::uniform(ms(1), ms(20))
+        },
+        load: LoadConfig::open(100.0, 1, 128),
+        ..SimConfig::default()
+    };
+    let proto = HotStuffConfig {
+        view_timeout: ms(100),
+        max_view_timeout: ms(800),
+        ..HotStuffConfig::default()
+    };
+    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
+    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
+    let heal = s.heal_time();
+    assert_eq!(heal, Time::from_duration(ms(2886)));
+    let stuck = s.check_liveness(heal, bound);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    assert!(s.report().violations.is_empty());
+}
