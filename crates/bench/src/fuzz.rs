@@ -248,7 +248,7 @@ fn cap_back_off(s: &mut Scenario) {
 fn duration_for(s: &Scenario) -> Duration {
     let heal = [
         s.network.partitions.iter().map(|p| p.end).max(),
-        s.faults.iter().filter_map(|f| f.end).max(),
+        s.faults.iter().map(|f| f.end.unwrap_or(f.start)).max(),
         s.twins.as_ref().map(Twins::heal),
     ]
     .into_iter()

@@ -851,13 +851,14 @@ impl<P: Adversarial> Simulation<P> {
         self.push(self.now, Event::Start(f.node));
     }
 
-    /// When the network is whole again: the end of the last partition, Twins
-    /// round and bounded fault. (Faults without an end never heal; their
-    /// replicas are left out of the liveness check.)
+    /// When the network is stable again: the end of the last partition, Twins
+    /// round and bounded fault, or the start of the last fault that never
+    /// ends (from then on the faulty set is fixed, at most f, and the honest
+    /// replicas must make progress without the faulty ones).
     pub fn heal_time(&self) -> Time {
         let partitions = self.cfg.network.partitions.iter().map(|p| p.end);
         let twins = self.cfg.twins.iter().map(|t| t.heal());
-        let faults = self.cfg.faults.iter().filter_map(|f| f.end);
+        let faults = self.cfg.faults.iter().map(|f| f.end.unwrap_or(f.start));
         Time::from_duration(
             partitions
                 .chain(twins)
@@ -888,7 +889,11 @@ impl<P: Adversarial> Simulation<P> {
                 .all(|(&i, &b)| sim.replicas[i].node.status().committed > b)
         };
         let end = heal.saturating_add(bound);
-        let step = (bound / 64).max(Duration::from_millis(1));
+        // Fine steps, so the stop (and `now()` after it) measures recovery
+        // to within 5 ms of virtual time.
+        let step = Duration::from_millis(5)
+            .min(bound)
+            .max(Duration::from_millis(1));
         let mut t = heal;
         while t < end && !progressed(self) {
             t = t.saturating_add(step).min(end);
