@@ -9,7 +9,10 @@
 //! - [`types`]: blocks, QCs, wire messages (`"proposal"`, `"vote"`,
 //!   `"new-view"`, and `"block-request"`/`"block-response"` for block sync).
 //! - [`replica`]: the state machine: proposals, votes, commits, pacemaker.
-//! - [`config`]: the `[hotstuff]` scenario table.
+//! - [`config`]: the `[hotstuff]` scenario table (and, with the `mutants`
+//!   feature, `mutant = "..."`: one planted safety bug, for the fuzzer).
+//! - [`byzantine`]: what a Byzantine replica does to its messages
+//!   (`bft_core::Adversarial`) and the liveness bound after a heal.
 //!
 //! Messages per decision, fault-free, one request per block: (n−1)
 //! proposals + (n−1) votes = 2(n−1). A run's last three blocks are proposed
