@@ -59,64 +59,210 @@ pub enum DelayModel {
     Fixed(Duration),
     /// Uniform in `[min, max]`; messages may overtake each other.
     Uniform { min: Duration, max: Duration },
-    /// One-way latency between regions plus uniform jitter.
+    /// One-way latency between regions plus uniform jitter (and per-link
+    /// loss) from a region matrix.
     Regions(RegionMatrix),
 }
 
-/// Named regions with one-way latencies, and where each node and the clients
-/// sit. Usually loaded from a data file under `bench-configs/`.
+/// Named regions with one-way latencies, per-link jitter and loss, and where
+/// each node and the clients sit. Usually loaded from a data file under
+/// `bench-configs/regions/` (`[network] regions_file`); checked, with
+/// placements resolved to region indexes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RegionTable", into = "RegionTable")]
 pub struct RegionMatrix {
     /// Region names, in matrix order.
     pub regions: Vec<String>,
     /// `one_way_ms[a][b]`: one-way latency from region a to region b.
     pub one_way_ms: Vec<Vec<f64>>,
+    /// `jitter_ms[a][b]`: each message from a to b takes an extra delay
+    /// uniform in `[0, jitter_ms[a][b]]` (empty: none).
+    pub jitter_ms: Vec<Vec<f64>>,
+    /// `loss[a][b]`: probability that a replica-to-replica message from a
+    /// to b is lost (empty: none). Clients' messages are never lost.
+    pub loss: Vec<Vec<f64>>,
     /// Region index of each node; node i sits in `placement[i % len]`.
     pub placement: Vec<usize>,
     /// Region index where clients sit.
-    #[serde(default)]
     pub client_region: usize,
+    /// Extra jitter bound added to every link's `jitter_ms`.
+    pub jitter: Duration,
+}
+
+/// A region named by its index in `regions` or by its name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RegionRef {
+    Index(usize),
+    Name(String),
+}
+
+impl Default for RegionRef {
+    fn default() -> Self {
+        RegionRef::Index(0)
+    }
+}
+
+impl std::fmt::Display for RegionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegionRef::Index(i) => write!(f, "{i}"),
+            RegionRef::Name(n) => write!(f, "\"{n}\""),
+        }
+    }
+}
+
+/// The `[network.regions]` table as written (or merged from a
+/// `regions_file`): regions by index or by name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionTable {
+    pub regions: Vec<String>,
+    pub one_way_ms: Vec<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jitter_ms: Vec<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loss: Vec<Vec<f64>>,
+    pub placement: Vec<RegionRef>,
+    #[serde(default)]
+    pub client_region: RegionRef,
     #[serde(default, with = "humantime_serde")]
     pub jitter: Duration,
 }
 
-impl RegionMatrix {
-    /// Checks shape and values; the error names the offending key.
-    pub fn check(&self) -> Result<(), String> {
-        let k = self.regions.len();
+/// Checks a k×k matrix of finite values in `range`; the error names `key`.
+fn check_matrix(
+    key: &str,
+    m: &[Vec<f64>],
+    k: usize,
+    range: std::ops::RangeInclusive<f64>,
+    what: &str,
+) -> Result<(), String> {
+    if m.len() != k || m.iter().any(|row| row.len() != k) {
+        let rows: Vec<usize> = m.iter().map(Vec::len).collect();
+        return Err(format!(
+            "{key}: must be a {k}×{k} matrix, one row per region (got rows of lengths {rows:?})"
+        ));
+    }
+    for (a, row) in m.iter().enumerate() {
+        for (b, v) in row.iter().enumerate() {
+            if !v.is_finite() || !range.contains(v) {
+                return Err(format!("{key}[{a}][{b}] = {v}: {what}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl TryFrom<RegionTable> for RegionMatrix {
+    type Error = String;
+    fn try_from(t: RegionTable) -> Result<Self, String> {
+        let k = t.regions.len();
         if k == 0 {
             return Err("regions: at least one region is needed".into());
         }
-        if self.one_way_ms.len() != k || self.one_way_ms.iter().any(|row| row.len() != k) {
-            return Err(format!(
-                "one_way_ms: must be a {k}×{k} matrix, one row per region"
-            ));
+        let mut names: Vec<&String> = t.regions.iter().collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("regions: \"{}\" is named twice", w[0]));
         }
-        if let Some(v) = self
-            .one_way_ms
-            .iter()
-            .flatten()
-            .find(|v| !v.is_finite() || **v < 0.0)
-        {
-            return Err(format!(
-                "one_way_ms: {v} is not a latency (need a finite value ≥ 0)"
-            ));
+        check_matrix(
+            "one_way_ms",
+            &t.one_way_ms,
+            k,
+            0.0..=f64::MAX,
+            "not a latency (need a finite value ≥ 0)",
+        )?;
+        if !t.jitter_ms.is_empty() {
+            check_matrix(
+                "jitter_ms",
+                &t.jitter_ms,
+                k,
+                0.0..=f64::MAX,
+                "not a jitter bound (need a finite value ≥ 0)",
+            )?;
         }
-        if self.placement.is_empty() {
-            return Err("placement: name a region index for each node".into());
+        if !t.loss.is_empty() {
+            check_matrix("loss", &t.loss, k, 0.0..=1.0, "not a probability in [0, 1]")?;
         }
-        if let Some(p) = self
+        if t.placement.is_empty() {
+            return Err("placement: name a region (name or index) for each node".into());
+        }
+        let resolve = |key: &str, r: &RegionRef| -> Result<usize, String> {
+            match r {
+                RegionRef::Index(i) if *i < k => Ok(*i),
+                RegionRef::Index(i) => Err(format!(
+                    "{key} = {i}: region index out of range, there are {k} regions (0..{k})"
+                )),
+                RegionRef::Name(n) => t.regions.iter().position(|x| x == n).ok_or_else(|| {
+                    format!(
+                        "{key} = \"{n}\": no such region; regions are {}",
+                        t.regions.join(", ")
+                    )
+                }),
+            }
+        };
+        let placement = t
             .placement
             .iter()
-            .chain([&self.client_region])
-            .find(|p| **p >= k)
-        {
-            return Err(format!(
-                "placement/client_region: region index {p} but only {k} regions"
-            ));
+            .enumerate()
+            .map(|(i, r)| resolve(&format!("placement[{i}]"), r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let client_region = resolve("client_region", &t.client_region)?;
+        Ok(RegionMatrix {
+            regions: t.regions,
+            one_way_ms: t.one_way_ms,
+            jitter_ms: t.jitter_ms,
+            loss: t.loss,
+            placement,
+            client_region,
+            jitter: t.jitter,
+        })
+    }
+}
+
+impl From<RegionMatrix> for RegionTable {
+    fn from(m: RegionMatrix) -> RegionTable {
+        let name = |i: usize| {
+            m.regions
+                .get(i)
+                .map_or(RegionRef::Index(i), |n| RegionRef::Name(n.clone()))
+        };
+        RegionTable {
+            placement: m.placement.iter().map(|&i| name(i)).collect(),
+            client_region: name(m.client_region),
+            regions: m.regions,
+            one_way_ms: m.one_way_ms,
+            jitter_ms: m.jitter_ms,
+            loss: m.loss,
+            jitter: m.jitter,
         }
-        Ok(())
+    }
+}
+
+impl RegionMatrix {
+    /// Regions by name: `one_way_ms` and node placement; no jitter, no loss.
+    pub fn new(
+        regions: &[&str],
+        one_way_ms: Vec<Vec<f64>>,
+        placement: &[&str],
+        client_region: &str,
+    ) -> Result<RegionMatrix, String> {
+        RegionMatrix::try_from(RegionTable {
+            regions: regions.iter().map(|r| (*r).to_string()).collect(),
+            one_way_ms,
+            placement: placement
+                .iter()
+                .map(|r| RegionRef::Name((*r).to_string()))
+                .collect(),
+            client_region: RegionRef::Name(client_region.to_string()),
+            ..RegionTable::default()
+        })
+    }
+
+    /// Checks shape and values; the error names the offending key.
+    pub fn check(&self) -> Result<(), String> {
+        RegionMatrix::try_from(RegionTable::from(self.clone())).map(|_| ())
     }
 
     pub fn region_of(&self, node: usize) -> usize {
@@ -150,13 +296,27 @@ impl RegionMatrix {
             .unwrap_or(0)
     }
 
+    fn entry(m: &[Vec<f64>], a: usize, b: usize) -> f64 {
+        m.get(a)
+            .and_then(|r| r.get(b))
+            .copied()
+            .unwrap_or(0.0)
+            .max(0.0)
+    }
+
     pub fn one_way(&self, from_region: usize, to_region: usize) -> Duration {
-        let ms = self
-            .one_way_ms
-            .get(from_region)
-            .and_then(|r| r.get(to_region))
-            .copied();
-        Duration::from_secs_f64(ms.unwrap_or(0.0).max(0.0) / 1000.0)
+        Duration::from_secs_f64(Self::entry(&self.one_way_ms, from_region, to_region) / 1000.0)
+    }
+
+    /// Upper bound of the jitter added to a message from region a to b.
+    pub fn jitter_bound(&self, from_region: usize, to_region: usize) -> Duration {
+        self.jitter
+            + Duration::from_secs_f64(Self::entry(&self.jitter_ms, from_region, to_region) / 1000.0)
+    }
+
+    /// Probability that a replica message from region a to b is lost.
+    pub fn link_loss(&self, from_region: usize, to_region: usize) -> f64 {
+        Self::entry(&self.loss, from_region, to_region).min(1.0)
     }
 }
 
@@ -206,8 +366,10 @@ pub struct NetworkTable {
         skip_serializing_if = "Option::is_none"
     )]
     pub max: Option<Duration>,
+    /// `model = "regions"`: the matrix, inline or merged from the data file
+    /// a scenario names with `regions_file` (see `bftbench::scenario`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub regions: Option<RegionMatrix>,
+    pub regions: Option<RegionTable>,
     #[serde(default)]
     pub loss: f64,
     #[serde(default)]
@@ -238,8 +400,9 @@ impl TryFrom<NetworkTable> for NetworkConfig {
                 let Some(m) = t.regions else {
                     return Err("model = \"regions\" needs a [network.regions] table".into());
                 };
-                m.check().map_err(|e| format!("network.regions.{e}"))?;
-                DelayModel::Regions(m)
+                DelayModel::Regions(
+                    RegionMatrix::try_from(m).map_err(|e| format!("network.regions.{e}"))?,
+                )
             }
             other => {
                 return Err(format!(
@@ -281,7 +444,7 @@ impl From<NetworkConfig> for NetworkTable {
             }
             DelayModel::Regions(m) => {
                 t.model = Some("regions".into());
-                t.regions = Some(m);
+                t.regions = Some(RegionTable::from(m));
             }
         }
         t

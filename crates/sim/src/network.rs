@@ -14,8 +14,11 @@ pub enum Endpoint {
 }
 
 /// Delay of one message, or `None` if it is lost or cut by a partition.
-/// Loss and partitions apply to replica-to-replica traffic only: the load
-/// generator's clients are not the system under test.
+/// Loss (the network's `loss`, then a region matrix's per-link `loss`) and
+/// partitions apply to replica-to-replica traffic only: the load
+/// generator's clients are not the system under test. Each loss probability
+/// draws from the RNG only when it is above zero, so a matrix without loss
+/// replays the same trace as before.
 pub fn transit(
     net: &NetworkConfig,
     rng: &mut ChaCha8Rng,
@@ -26,6 +29,12 @@ pub fn transit(
     if let (Endpoint::Replica(a), Endpoint::Replica(b)) = (from, to) {
         if net.loss > 0.0 && rng.gen_bool(net.loss) {
             return None;
+        }
+        if let DelayModel::Regions(m) = &net.delay {
+            let p = m.link_loss(m.region_of(a.index()), m.region_of(b.index()));
+            if p > 0.0 && rng.gen_bool(p) {
+                return None;
+            }
         }
         if partitioned(net, now, a, b) {
             return None;
@@ -43,7 +52,8 @@ fn delay(model: &DelayModel, rng: &mut ChaCha8Rng, from: Endpoint, to: Endpoint)
                 Endpoint::Replica(id) => m.region_of(id.index()),
                 Endpoint::Clients => m.client_region,
             };
-            m.one_way(region(from), region(to)) + uniform(rng, Duration::ZERO, m.jitter)
+            let (a, b) = (region(from), region(to));
+            m.one_way(a, b) + uniform(rng, Duration::ZERO, m.jitter_bound(a, b))
         }
     }
 }
