@@ -9,7 +9,7 @@
 
 use crate::BenchError;
 use crate::run::{Stop, simulate_until};
-use crate::scenario::{LeadersTable, ProtocolName, Runtime, Scenario};
+use crate::scenario::{LeadersTable, Placement, ProtocolName, Runtime, Scenario};
 use bft_core::{Attack, BatchConfig, CryptoKind, Forgery, Mutation, NodeId};
 use bft_sim::{Fault, FaultKind, LoadConfig, NetworkConfig, Partition, Twins};
 use rand::seq::SliceRandom;
@@ -223,6 +223,18 @@ pub fn generate(opts: &FuzzOptions, seed: u64) -> Scenario {
         });
     } else {
         s.twins = None;
+        // One time in three a faulty replica is the favoured leader, leading
+        // 2–5 views in a row: what a Byzantine leader needs to build forks
+        // on certificates it held back.
+        s.leaders = match chosen.first() {
+            Some(&favourite) if rng.gen_bool(1.0 / 3.0) => Some(LeadersTable {
+                placement: Placement::Fixed,
+                node: Some(favourite),
+                weight: Some(rng.gen_range(2..=5)),
+                prefix: Vec::new(),
+            }),
+            _ => None,
+        };
         s.faults = chosen
             .into_iter()
             .map(|node| random_fault(&mut rng, n, node))
@@ -445,6 +457,11 @@ fn smaller(s: &Scenario) -> Vec<Scenario> {
             }
             out.push(c);
         }
+    }
+    if s.leaders.as_ref().is_some_and(|l| l.prefix.is_empty()) {
+        let mut c = s.clone();
+        c.leaders = None;
+        out.push(c);
     }
     if let Some(l) = &s.leaders {
         if !l.prefix.is_empty() {

@@ -85,6 +85,9 @@ pub struct TamperContext<'a> {
     pub entropy: u64,
 }
 
+/// How many of its own earlier messages a tampering replica remembers.
+pub const TAMPER_HISTORY: usize = 64;
+
 /// What the fault-injection layer needs from a protocol.
 pub trait Adversarial: Protocol {
     /// What the Byzantine replica sends to `ctx.to` in place of `msg`.
@@ -97,6 +100,21 @@ pub trait Adversarial: Protocol {
     ) -> Option<Vec<Self::Message>> {
         let _ = (attack, msg, ctx);
         None
+    }
+
+    /// [`Adversarial::tamper`] with the Byzantine replica's memory: the
+    /// messages its honest core sent before this one (oldest first, the
+    /// last [`TAMPER_HISTORY`] of them). Attacks that need an older
+    /// certificate — a fork built on a QC the replica held earlier — look
+    /// there. The default ignores the history.
+    fn tamper_with_history(
+        attack: Attack,
+        msg: &Self::Message,
+        history: &[Self::Message],
+        ctx: &TamperContext<'_>,
+    ) -> Option<Vec<Self::Message>> {
+        let _ = history;
+        Self::tamper(attack, msg, ctx)
     }
 
     /// How long after the network heals (at most f faulty replicas, all

@@ -18,7 +18,7 @@ pub mod node;
 pub mod pool;
 pub mod protocol;
 
-pub use adversary::{Adversarial, Attack, Forgery, Mutation, TamperContext};
+pub use adversary::{Adversarial, Attack, Forgery, Mutation, TAMPER_HISTORY, TamperContext};
 pub use bytes_array::Digest;
 pub use committee::{Committee, Member};
 pub use crypto::{

@@ -105,6 +105,9 @@ struct Replica<P: Adversarial> {
     faults: Vec<usize>,
     /// Its own earlier messages, for `StaleReplay`.
     history: std::collections::VecDeque<Bytes>,
+    /// What its honest core sent before (decoded, distinct, oldest first),
+    /// for attacks that need an older certificate.
+    sent: std::collections::VecDeque<P::Message>,
     /// Has a fault configured: excluded from liveness figures.
     faulty: bool,
     /// Controlled by a test or adversary: excluded from the oracle too.
@@ -269,6 +272,7 @@ impl<P: Adversarial> Simulation<P> {
                     byzantine: twin || faults.iter().any(|&k| cfg.faults[k].kind.is_byzantine()),
                     faults,
                     history: std::collections::VecDeque::new(),
+                    sent: std::collections::VecDeque::new(),
                     filter: None,
                     ledger: Vec::new(),
                     inbox: std::collections::VecDeque::new(),
@@ -675,6 +679,8 @@ impl<P: Adversarial> Simulation<P> {
     }
 
     /// The protocol's attack on each body (`None` from `tamper`: unchanged).
+    /// The replica's memory of what its core sent before is passed along,
+    /// and this body joins it (once per broadcast, not per recipient).
     fn tampered(
         &mut self,
         attack: bft_core::Attack,
@@ -684,6 +690,11 @@ impl<P: Adversarial> Simulation<P> {
     ) -> Vec<Bytes> {
         let me = self.identity(from);
         let crypto = self.crypto(me);
+        let mut sent = self
+            .replicas
+            .get_mut(from.index())
+            .map(|r| std::mem::take(&mut r.sent))
+            .unwrap_or_default();
         let mut out = Vec::with_capacity(bodies.len());
         for body in bodies {
             let Ok(msg) = codec::decode::<P::Message>(&body, DEFAULT_MAX_FRAME) else {
@@ -697,13 +708,27 @@ impl<P: Adversarial> Simulation<P> {
                 crypto: crypto.as_ref(),
                 entropy: self.rng.next_u64(),
             };
-            match P::tamper(attack, &msg, &ctx) {
-                None => out.push(body),
+            let history = sent.make_contiguous();
+            match P::tamper_with_history(attack, &msg, history, &ctx) {
+                None => out.push(body.clone()),
                 Some(msgs) => out.extend(
                     msgs.iter()
                         .filter_map(|m| codec::encode(m, DEFAULT_MAX_FRAME).ok()),
                 ),
             }
+            let seen = sent
+                .back()
+                .and_then(|last| codec::encode(last, DEFAULT_MAX_FRAME).ok())
+                .is_some_and(|last| last == body);
+            if !seen {
+                if sent.len() == bft_core::TAMPER_HISTORY {
+                    sent.pop_front();
+                }
+                sent.push_back(msg);
+            }
+        }
+        if let Some(r) = self.replicas.get_mut(from.index()) {
+            r.sent = sent;
         }
         out
     }
