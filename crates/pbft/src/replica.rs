@@ -33,11 +33,14 @@
 //!    higher views make a replica join the smallest; the new-view timer only
 //!    starts once q VIEW-CHANGEs for its target arrived; timeouts double per
 //!    failed view (capped at 64× the base); a replica changing view
-//!    re-multicasts its VIEW-CHANGE every timeout until the NEW-VIEW comes.
+//!    re-multicasts its VIEW-CHANGE every timeout until the NEW-VIEW comes,
+//!    and answers a replica still changing to its previous view with its
+//!    VIEW-CHANGE for that view.
 //!
 //! Memory is bounded against Byzantine input: the log only holds seqs in
-//! (h, H] with one vote per replica per seq; one VIEW-CHANGE is kept per
-//! replica (its newest), one above-window CHECKPOINT per replica, and
+//! (h, H] with one vote per replica per seq; two VIEW-CHANGEs are kept per
+//! replica (its newest and the lowest still useful: a newer one does not
+//! withdraw an older one, §4.4), one above-window CHECKPOINT per replica, and
 //! early normal-case messages within a per-sender quota.
 
 use crate::certs::{
@@ -126,6 +129,81 @@ impl Slot {
     }
 }
 
+/// The valid VIEW-CHANGEs this replica holds, per sender and target view.
+///
+/// Castro–Liskov (TOCS 2002 §4.4) keep every valid VIEW-CHANGE in the log: a
+/// replica that later sends VIEW-CHANGE(v+2) has not withdrawn its
+/// VIEW-CHANGE(v+1), which still counts towards primary(v+1)'s quorum and a
+/// backup's new-view timer for v+1. Keeping only each sender's newest one
+/// (as this replica once did) loses such quorums: with n = 4, replicas 1 and
+/// 2 changing to view 1 and replica 3 already on to view 2 (its new-view
+/// timer saw the omitting primary 0's VIEW-CHANGE, which 1 and 2 never get),
+/// 3's VIEW-CHANGE(2) overwrote its VIEW-CHANGE(1) at 1 and 2, so neither
+/// view 1 (two VIEW-CHANGEs left) nor view 2 (one, short of f+1) could ever
+/// complete.
+///
+/// Bounded against Byzantine senders: at most [`VcLog::PER_REPLICA`] (two)
+/// per sender. For another replica it keeps the newest (for the f+1 rule)
+/// and the lowest not below this replica's view (the one it needs a quorum
+/// of next), and drops views this replica has passed. Of its own it keeps
+/// the two most recent, to answer replicas still changing to the previous
+/// view ([`Pbft::answer_lagging`]).
+#[derive(Debug, Default)]
+struct VcLog(BTreeMap<NodeId, BTreeMap<u64, ViewChange>>);
+
+impl VcLog {
+    const PER_REPLICA: usize = 2;
+
+    fn get(&self, replica: NodeId, view: u64) -> Option<&ViewChange> {
+        self.0.get(&replica).and_then(|m| m.get(&view))
+    }
+    /// The sender's VIEW-CHANGE for the highest view.
+    fn newest(&self, replica: NodeId) -> Option<&ViewChange> {
+        self.0
+            .get(&replica)
+            .and_then(|m| m.last_key_value())
+            .map(|(_, vc)| vc)
+    }
+    /// Every sender's newest VIEW-CHANGE, by sender id.
+    fn newest_each(&self) -> impl Iterator<Item = &ViewChange> {
+        self.0
+            .values()
+            .filter_map(|m| m.last_key_value().map(|(_, vc)| vc))
+    }
+    /// The VIEW-CHANGEs for exactly `view`, by sender id.
+    fn for_view(&self, view: u64) -> impl Iterator<Item = &ViewChange> {
+        self.0.values().filter_map(move |m| m.get(&view))
+    }
+    fn insert(&mut self, me: NodeId, vc: ViewChange) {
+        let own = vc.replica == me;
+        let m = self.0.entry(vc.replica).or_default();
+        m.insert(vc.new_view, vc);
+        while m.len() > Self::PER_REPLICA {
+            let victim = if own {
+                m.first_key_value().map(|(&v, _)| v)
+            } else {
+                m.range(..).rev().nth(1).map(|(&v, _)| v)
+            };
+            match victim {
+                Some(v) => m.remove(&v),
+                None => break,
+            };
+        }
+    }
+    /// Forgets other replicas' VIEW-CHANGEs for views below `view`.
+    fn drop_below(&mut self, me: NodeId, view: u64) {
+        for (&id, m) in self.0.iter_mut() {
+            if id != me {
+                m.retain(|&v, _| v >= view);
+            }
+        }
+        self.0.retain(|_, m| !m.is_empty());
+    }
+    fn len(&self) -> usize {
+        self.0.values().map(BTreeMap::len).sum()
+    }
+}
+
 /// A PBFT replica.
 pub struct Pbft {
     id: NodeId,
@@ -172,9 +250,12 @@ pub struct Pbft {
     /// must not be batched again.
     reproposed: BTreeSet<RequestId>,
 
-    /// The newest valid VIEW-CHANGE from each replica (bounded by n, whatever
-    /// views a Byzantine replica claims).
-    vc_latest: BTreeMap<NodeId, ViewChange>,
+    /// Valid VIEW-CHANGEs, a few per replica (bounded whatever views a
+    /// Byzantine replica claims): see [`VcLog`].
+    vc_log: VcLog,
+    /// When this replica last answered each replica's stale VIEW-CHANGE
+    /// with its own for that view (at most once per timeout each).
+    vc_answered: BTreeMap<NodeId, Time>,
     /// Normal-case messages for a view this replica has not entered yet, per
     /// sender, each sender within a quota (bounded against flooding).
     future: BTreeMap<NodeId, VecDeque<PbftMessage>>,
@@ -927,7 +1008,8 @@ impl Pbft {
             sig,
         };
         out.push(Action::Broadcast(PbftMessage::ViewChange(vc.clone())));
-        self.vc_latest.insert(self.id, vc);
+        self.vc_log.insert(self.id, vc);
+        self.vc_log.drop_below(self.id, target);
         self.arm_resend(out);
         // Messages buffered for views this replica has now skipped are dead.
         self.drop_future_below(target);
@@ -956,6 +1038,9 @@ impl Pbft {
         if self.active && missed {
             self.resend_new_view(from, out);
         }
+        if vc.new_view < self.view && !self.active {
+            self.answer_lagging(now, from, vc.new_view, out);
+        }
         if vc.new_view < self.view {
             return Err(PbftError::StaleView {
                 view: vc.new_view,
@@ -965,17 +1050,42 @@ impl Pbft {
         if vc.new_view == self.view && self.active {
             return Ok(()); // late VIEW-CHANGE for the view already entered
         }
-        if let Some(prev) = self.vc_latest.get(&from) {
-            if prev.new_view >= vc.new_view {
-                return Ok(()); // duplicate, or older than what it already sent
-            }
+        if self.vc_log.get(from, vc.new_view).is_some() {
+            return Ok(()); // duplicate (a retransmission)
         }
+        // An older VIEW-CHANGE than the sender's newest is still kept: it is
+        // not withdrawn by the newer one (§4.4, see `VcLog`).
         let mut sigs = SigBatch::default();
         check_view_change(&self.rules(), &vc, &mut sigs)?;
         sigs.verify(self.crypto.as_ref(), "view-change")?;
-        self.vc_latest.insert(from, vc);
+        self.vc_log.insert(self.id, vc);
         self.view_change_progress(now, out);
         Ok(())
+    }
+
+    /// Retransmission (TOCS 2002 §4.5 assumes messages between correct
+    /// replicas are re-sent until received): a replica still changing to an
+    /// older view u (its VIEW-CHANGE(u) arrived here, where the view is
+    /// already past u) may have missed this replica's VIEW-CHANGE(u), lost to
+    /// a partition before this one moved on — and the periodic re-multicast
+    /// only repeats the newest. Without it the replicas left at u may never
+    /// collect q VIEW-CHANGE(u)s, so primary(u) never sends NEW-VIEW and their
+    /// new-view timers never start. At most once per timeout per replica.
+    fn answer_lagging(&mut self, now: Time, to: NodeId, view: u64, out: &mut Out) {
+        let Some(mine) = self.vc_log.get(self.id, view).cloned() else {
+            return;
+        };
+        let due = self
+            .vc_answered
+            .get(&to)
+            .is_none_or(|&last| now >= last.saturating_add(self.timeout()));
+        if due {
+            self.vc_answered.insert(to, now);
+            out.push(Action::Send {
+                to,
+                msg: PbftMessage::ViewChange(mine),
+            });
+        }
     }
 
     /// After any VIEW-CHANGE: the f+1 rule, NEW-VIEW at the new primary, and
@@ -984,8 +1094,8 @@ impl Pbft {
         // Liveness rule (§4.5.2): f+1 VIEW-CHANGEs for views above ours mean
         // at least one honest replica wants to move: join the smallest.
         let higher: Vec<u64> = self
-            .vc_latest
-            .values()
+            .vc_log
+            .newest_each()
             .filter(|vc| vc.new_view > self.view)
             .map(|vc| vc.new_view)
             .collect();
@@ -999,11 +1109,7 @@ impl Pbft {
             return;
         }
         let quorum = self.rules().quorum();
-        let for_target = self
-            .vc_latest
-            .values()
-            .filter(|vc| vc.new_view == self.view)
-            .count();
+        let for_target = self.vc_log.for_view(self.view).count();
         if for_target < quorum {
             return;
         }
@@ -1024,13 +1130,7 @@ impl Pbft {
     fn send_new_view(&mut self, now: Time, out: &mut Out) {
         let view = self.view;
         let quorum = self.rules().quorum();
-        let v: Vec<ViewChange> = self
-            .vc_latest
-            .values()
-            .filter(|vc| vc.new_view == view)
-            .take(quorum)
-            .cloned()
-            .collect();
+        let v: Vec<ViewChange> = self.vc_log.for_view(view).take(quorum).cloned().collect();
         let plan = self.rules().plan_new_view(&v);
         let o: Vec<PrePrepare> = plan
             .entries
@@ -1087,7 +1187,7 @@ impl Pbft {
                 return Err(PbftError::BadNewView("two VIEW-CHANGEs from one replica"));
             }
             // A VIEW-CHANGE this replica already verified is not checked twice.
-            if self.vc_latest.get(&vc.replica) != Some(vc) {
+            if self.vc_log.get(vc.replica, vc.new_view) != Some(vc) {
                 check_view_change(&rules, vc, &mut sigs)?;
             }
         }
@@ -1116,7 +1216,7 @@ impl Pbft {
             self.leave_view(now, out);
         }
         for vc in &nv.view_changes {
-            self.vc_latest.insert(vc.replica, vc.clone());
+            self.vc_log.insert(self.id, vc.clone());
         }
         self.enter_view(now, nv.view, plan, nv.pre_prepares, out);
         Ok(())
@@ -1155,13 +1255,9 @@ impl Pbft {
                 self.note_behind(plan.min_s, plan.stable_proof, out);
             }
         }
-        self.vc_seen_in_view = self
-            .vc_latest
-            .iter()
-            .filter(|(_, vc)| vc.new_view == view)
-            .map(|(&id, _)| id)
-            .collect();
-        self.vc_latest.retain(|_, vc| vc.new_view > view);
+        self.vc_seen_in_view = self.vc_log.for_view(view).map(|vc| vc.replica).collect();
+        self.vc_log.drop_below(self.id, view.saturating_add(1));
+        self.vc_answered.clear();
         let primary = self.is_primary();
         for pp in o {
             if self.in_window(pp.seq).is_err() {
@@ -1217,10 +1313,7 @@ impl Pbft {
         if target > self.view {
             self.start_view_change(now, target, out);
         } else if target == self.view && !self.active && self.vc_resent != Some(target) {
-            let mine = self
-                .vc_latest
-                .get(&self.id)
-                .filter(|vc| vc.new_view == target);
+            let mine = self.vc_log.get(self.id, target);
             if let Some(vc) = mine.cloned() {
                 self.vc_resent = Some(target);
                 out.push(Action::Send {
@@ -1346,8 +1439,8 @@ impl Pbft {
                 // received): still changing view, multicast the same
                 // VIEW-CHANGE again.
                 let mine = self
-                    .vc_latest
-                    .get(&self.id)
+                    .vc_log
+                    .newest(self.id)
                     .filter(|vc| !self.active && vc.new_view == self.view)
                     .cloned();
                 if let Some(vc) = mine {
@@ -1465,7 +1558,8 @@ impl Protocol for Pbft {
             next_seq: 1,
             pool: RequestPool::new(cfg.pool_capacity.max(1)),
             reproposed: BTreeSet::new(),
-            vc_latest: BTreeMap::new(),
+            vc_log: VcLog::default(),
+            vc_answered: BTreeMap::new(),
             future: BTreeMap::new(),
             future_top: BTreeMap::new(),
             vc_resent: None,
@@ -1519,7 +1613,8 @@ impl Protocol for Pbft {
                 + self.own_states.len()
                 + self.history.len()
                 + self.ahead.len()
-                + self.vc_latest.len()
+                + self.vc_log.len()
+                + self.vc_answered.len()
                 + self.future_top.len()
                 + self.nv_resent.len()
                 + self.vc_seen_in_view.len()

@@ -599,7 +599,10 @@ fn view_inflation_by_f_replicas_moves_nobody_and_stays_bounded() {
         assert!(broadcasts(&out).is_empty());
     }
     assert_eq!(r.status().view, 0);
-    assert!(r.status().retained <= 2, "one VIEW-CHANGE kept per sender");
+    assert!(
+        r.status().retained <= 2,
+        "two VIEW-CHANGEs kept per sender (its lowest and its newest)"
+    );
 }
 
 #[test]

@@ -941,3 +941,68 @@ fn every_attack_by_one_replica_is_safe_live_and_bounded() {
         }
     }
 }
+
+/// Regression (fuzzer finding, `bftbench fuzz --protocol pbft --seed 1` case
+/// 51): the view-0 primary omits everything to backups 1 and 2 from 267 ms,
+/// and {0, 1, 3} | {2} are partitioned from 478 ms to 1188 ms. Replicas 0
+/// and 3 collect VIEW-CHANGE(1) from {0, 1, 3}, time out and move on to view
+/// 2; 1 and 2 (which never see 0's VIEW-CHANGEs) stay changing to view 1.
+/// Replica 1, primary of view 1, had 3's VIEW-CHANGE(1) — but keeping only
+/// each sender's newest, 3's VIEW-CHANGE(2) replaced it, so after the heal 1
+/// held two VIEW-CHANGE(1)s (no NEW-VIEW) and one VIEW-CHANGE(2) (short of
+/// the f+1 join rule): no replica ever completed a view change. Castro–Liskov
+/// keep every valid VIEW-CHANGE (TOCS 2002 §4.4): 1 sends NEW-VIEW(1), 1 and
+/// 2 time out in view 1 and join 0 and 3 in view 2, whose primary 2 gets all
+/// the VIEW-CHANGEs it needs from 1, 2 and 3.
+#[test]
+fn omitting_primary_and_partition_do_not_split_the_view_change() {
+    use bft_core::Adversarial;
+    use bft_sim::{FaultKind, Partition};
+    let ms = Duration::from_millis;
+    let mut network = NetworkConfig::uniform(ms(1), ms(21));
+    network.partitions = vec![Partition {
+        start: ms(478),
+        end: ms(1188),
+        groups: vec![vec![NodeId(0), NodeId(1), NodeId(3)]],
+    }];
+    let cfg = SimConfig {
+        nodes: 4,
+        seed: 1_213_656_871_855_349_618,
+        duration: ms(28_288),
+        network,
+        load: LoadConfig::open(50.0, 2, 32),
+        batch: BatchConfig {
+            max_size: 1,
+            max_delay: ms(2),
+        },
+        faults: vec![Fault {
+            node: NodeId(0),
+            kind: FaultKind::Omission {
+                peers: vec![NodeId(1), NodeId(2)],
+            },
+            start: ms(267),
+            end: None,
+        }],
+        ..SimConfig::default()
+    };
+    let pbft = PbftConfig {
+        max_backoff_exponent: 3,
+        ..PbftConfig::default()
+    };
+    let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
+    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
+    let stuck = sim.check_liveness(Time::from_duration(ms(1188)), bound);
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    assert!(report.view_changes >= 1, "a view change completed");
+    // Replicas 1, 2 and 3 keep committing under the new primary.
+    for i in 1..4u16 {
+        assert!(
+            sim.node(NodeId(i)).status().committed > 100,
+            "replica {i}: {:?}",
+            sim.node(NodeId(i)).status()
+        );
+    }
+    assert_ledgers_agree(&sim, &[1, 2, 3]);
+}
