@@ -52,6 +52,11 @@ enum Command {
         /// Where to write the JSON record (default: results/<protocol>-n<N>-<runtime>.json)
         #[arg(long)]
         out: Option<PathBuf>,
+        /// QUIC runs only: serve each replica's Prometheus `GET /metrics`,
+        /// replica i on this address's port + i (port 0: ephemeral ports,
+        /// logged at info level)
+        #[arg(long, value_name = "BASE")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
@@ -85,6 +90,10 @@ enum Command {
         /// Write the node's counters as JSON here
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Serve Prometheus `GET /metrics` on this TCP address (e.g.
+        /// 0.0.0.0:9100) while the node runs
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Run the scenario's load against a running cluster and write a record.
     Client {
@@ -259,7 +268,8 @@ fn main_inner() -> Result<std::process::ExitCode> {
             scenario,
             overrides,
             out,
-        } => run_command(&scenario, overrides, out),
+            metrics,
+        } => run_command(&scenario, overrides, out, metrics),
         Command::Fuzz {
             protocol,
             scenarios,
@@ -349,18 +359,23 @@ fn main_inner() -> Result<std::process::ExitCode> {
             scenario,
             key,
             out,
+            metrics,
         } => {
             let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
             eprintln!(
-                "node {id}: {} of {}; Ctrl-C or SIGTERM stops it",
+                "node {id}: {} of {}; Ctrl-C or SIGTERM stops it{}",
                 s.protocol,
-                cluster.display()
+                cluster.display(),
+                metrics
+                    .map(|m| format!("; GET http://{m}/metrics"))
+                    .unwrap_or_default()
             );
-            let summary = bftbench::quic::run_node(
+            let summary = bftbench::quic::run_node_with(
                 &cluster,
                 bft_core::NodeId(id),
                 key.as_deref(),
                 &s,
+                &bftbench::quic::QuicOptions { metrics },
                 bftbench::quic::shutdown_signal(),
             )?;
             let json = serde_json::json!({
@@ -527,8 +542,15 @@ fn run_command(
     path: &Path,
     args: OverrideArgs,
     out: Option<PathBuf>,
+    metrics: Option<std::net::SocketAddr>,
 ) -> Result<std::process::ExitCode> {
     let scenario = Scenario::load(&display_path(path), &overrides(args))?;
+    anyhow::ensure!(
+        metrics.is_none() || scenario.runtime == Runtime::Quic,
+        "--metrics {}: the simulator has no replicas to scrape (runtime = \"sim\"); \
+         use it with --runtime quic or `bftbench node`",
+        metrics.map(|m| m.to_string()).unwrap_or_default()
+    );
     if let Some(k) = scenario.faulty_beyond_f() {
         eprintln!(
             "warning: {k} faulty nodes exceed f = {}: safety and liveness are not promised",
@@ -536,7 +558,20 @@ fn run_command(
         );
     }
     let bar = Bar::new(format!("{} n={}", scenario.protocol, scenario.nodes));
-    let record = run::run(&scenario, &mut |fraction| bar.set(fraction))?;
+    let record = match metrics {
+        Some(base) => {
+            eprintln!(
+                "serving GET /metrics: replica i on {base} with port + i for the run's length"
+            );
+            bftbench::quic::run_scenario(
+                &scenario,
+                &bftbench::quic::QuicOptions {
+                    metrics: Some(base),
+                },
+            )?
+        }
+        None => run::run(&scenario, &mut |fraction| bar.set(fraction))?,
+    };
     bar.finish();
     print!("{}", run::summary(&record));
     let out = out.unwrap_or_else(|| {

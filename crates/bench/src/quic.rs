@@ -19,8 +19,58 @@ fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
         .map_err(|e| BenchError::Unsupported(format!("cannot start the tokio runtime: {e}")))
 }
 
+/// What a QUIC run may add to the scenario (command-line flags).
+#[derive(Clone, Debug, Default)]
+pub struct QuicOptions {
+    /// Serve each replica's `GET /metrics`: in-process replica i on this
+    /// address's port + i (port 0: an ephemeral port each); for `node`,
+    /// exactly this address.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// The scenario's `[leaders]` as a leader schedule for a committee of `n`
+/// (the cluster's size, whatever the scenario's `nodes` says), the one the
+/// simulator would use.
+pub fn leader_schedule(
+    s: &Scenario,
+    n: usize,
+    file: &Path,
+) -> Result<Option<bft_core::LeaderSchedule>, BenchError> {
+    let mut s = s.clone();
+    s.nodes = n;
+    s.leader_schedule()
+        .map_err(|(key, value, reason)| BenchError::Invalid {
+            file: file.to_path_buf(),
+            key,
+            value,
+            reason,
+        })
+}
+
 /// Runs n replicas and the clients in this process on 127.0.0.1.
 pub fn run_local<P: Protocol>(s: &Scenario, proto: P::Config) -> Result<Record, BenchError> {
+    run_local_with::<P>(s, proto, &QuicOptions::default())
+}
+
+/// Runs the scenario over QUIC in this process, with `options`: the
+/// protocol from the scenario's `protocol` line.
+pub fn run_scenario(s: &Scenario, options: &QuicOptions) -> Result<Record, BenchError> {
+    match s.protocol {
+        ProtocolName::Pbft => run_local_with::<bft_pbft::Pbft>(s, s.pbft.clone(), options),
+        ProtocolName::Qbft => run_local_with::<bft_qbft::Qbft>(s, s.qbft.clone(), options),
+        ProtocolName::Hotstuff => {
+            run_local_with::<bft_hotstuff::HotStuff>(s, s.hotstuff.clone(), options)
+        }
+    }
+}
+
+/// [`run_local`] with [`QuicOptions`]. The committee leads by the
+/// scenario's `[leaders]` exactly as in the simulator.
+pub fn run_local_with<P: Protocol>(
+    s: &Scenario,
+    proto: P::Config,
+    options: &QuicOptions,
+) -> Result<Record, BenchError> {
     let cfg = LocalClusterConfig {
         nodes: s.nodes,
         seed: s.seed,
@@ -28,6 +78,8 @@ pub fn run_local<P: Protocol>(s: &Scenario, proto: P::Config) -> Result<Record, 
         batch: s.batch,
         duration: s.duration,
         cost: s.cost,
+        metrics: options.metrics,
+        leaders: leader_schedule(s, s.nodes, Path::new("(scenario)"))?,
         ..LocalClusterConfig::default()
     };
     let r = runtime()?.block_on(bft_net::run_local_cluster::<P>(cfg, proto))?;
@@ -89,7 +141,32 @@ pub fn run_node(
     scenario: &Scenario,
     shutdown: impl Future<Output = ()>,
 ) -> Result<NodeSummary, BenchError> {
+    run_node_with(
+        cluster,
+        id,
+        key,
+        scenario,
+        &QuicOptions::default(),
+        shutdown,
+    )
+}
+
+/// [`run_node`] with [`QuicOptions`] (a metrics endpoint). The committee
+/// leads by the scenario's `[leaders]` for the cluster file's n, as the
+/// simulator would: every node of a cluster must get the same scenario.
+pub fn run_node_with(
+    cluster: &Path,
+    id: NodeId,
+    key: Option<&Path>,
+    scenario: &Scenario,
+    options: &QuicOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<NodeSummary, BenchError> {
     let file = ClusterFile::load(cluster)?;
+    let node_options = bft_net::NodeOptions {
+        metrics: options.metrics,
+        leaders: leader_schedule(scenario, file.nodes.len(), Path::new("(scenario)"))?,
+    };
     let key_path = match key {
         Some(k) => k.to_path_buf(),
         None => file.dir.join(format!("node-{}.key", id.0)),
@@ -98,28 +175,31 @@ pub fn run_node(
     let rt = runtime()?;
     let batch = scenario.batch;
     let summary = match scenario.protocol {
-        ProtocolName::Pbft => rt.block_on(bft_net::run_node::<bft_pbft::Pbft>(
+        ProtocolName::Pbft => rt.block_on(bft_net::run_node_with::<bft_pbft::Pbft>(
             &file,
             id,
             secret,
             scenario.pbft.clone(),
             batch,
+            node_options,
             shutdown,
         )),
-        ProtocolName::Qbft => rt.block_on(bft_net::run_node::<bft_qbft::Qbft>(
+        ProtocolName::Qbft => rt.block_on(bft_net::run_node_with::<bft_qbft::Qbft>(
             &file,
             id,
             secret,
             scenario.qbft.clone(),
             batch,
+            node_options,
             shutdown,
         )),
-        ProtocolName::Hotstuff => rt.block_on(bft_net::run_node::<bft_hotstuff::HotStuff>(
+        ProtocolName::Hotstuff => rt.block_on(bft_net::run_node_with::<bft_hotstuff::HotStuff>(
             &file,
             id,
             secret,
             scenario.hotstuff.clone(),
             batch,
+            node_options,
             shutdown,
         )),
     }?;

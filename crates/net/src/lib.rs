@@ -141,6 +141,10 @@ pub struct NodeOptions {
     /// address while the node runs; bound before the node starts. None:
     /// no endpoint, no metrics bookkeeping.
     pub metrics: Option<SocketAddr>,
+    /// Who leads each view (`Committee::with_leaders`): the same schedule
+    /// the simulator uses for the scenario's `[leaders]`, so every node of
+    /// the cluster must be given the same one. None: round-robin.
+    pub leaders: Option<bft_core::LeaderSchedule>,
 }
 
 /// Runs replica `id` of `cluster` until `shutdown` resolves, then returns
@@ -180,7 +184,10 @@ pub async fn run_node_with<P: Protocol>(
         key: format!("{}.{}", P::NAME, i.key),
         reason: format!("{} ({})", i.reason, i.value),
     })?;
-    let committee = Arc::new(cluster.committee()?);
+    let committee = Arc::new(local::with_leaders(
+        cluster.committee()?,
+        options.leaders.as_ref(),
+    )?);
     let keys = VerifiedKeys::new(&committee).map_err(NetError::Crypto)?;
     let addr = cluster
         .nodes

@@ -8,7 +8,9 @@ use crate::runner::{NodeSummary, ReplicaSetup, Snapshot, run_replica};
 use crate::tls::{PathProfile, PeerKeys, TlsIdentity, server_config};
 use crate::{NetError, QuicReport};
 use bft_core::codec::DEFAULT_MAX_FRAME;
-use bft_core::{BatchConfig, Committee, Crypto, MsgStats, Node, NodeContext, NodeId, Protocol};
+use bft_core::{
+    BatchConfig, Committee, Crypto, LeaderSchedule, MsgStats, Node, NodeContext, NodeId, Protocol,
+};
 use bft_crypto::{CostModel, RealCrypto, SecretKeys, VerifiedKeys};
 use bft_sim::LoadConfig;
 use std::net::SocketAddr;
@@ -41,6 +43,9 @@ pub struct LocalClusterConfig {
     /// address's port + i, or, with port 0, on an ephemeral port each
     /// (see [`LocalCluster::metrics_addr`]). None: no metrics.
     pub metrics: Option<SocketAddr>,
+    /// Who leads each view (`Committee::with_leaders`), the simulator's
+    /// `SimConfig::leaders`; None: round-robin.
+    pub leaders: Option<LeaderSchedule>,
 }
 
 impl Default for LocalClusterConfig {
@@ -56,6 +61,7 @@ impl Default for LocalClusterConfig {
             quiesce: Duration::from_secs(2),
             path: PathProfile::Network,
             metrics: None,
+            leaders: None,
         }
     }
 }
@@ -104,7 +110,10 @@ impl<P: Protocol> LocalCluster<P> {
             .zip(&secrets)
             .map(|(&id, s)| s.member(id))
             .collect();
-        let committee = Arc::new(Committee::new(members).map_err(NetError::Core)?);
+        let committee = Arc::new(with_leaders(
+            Committee::new(members).map_err(NetError::Core)?,
+            cfg.leaders.as_ref(),
+        )?);
         let keys = VerifiedKeys::new(&committee).map_err(NetError::Crypto)?;
         let client =
             TlsIdentity::from_ed25519_seed(&client_secret_from_seed(cfg.seed, 0), "client-0")?;
@@ -351,6 +360,23 @@ impl<P: Protocol> LocalCluster<P> {
 
     pub fn killed(&self) -> &[NodeSummary] {
         &self.killed
+    }
+}
+
+/// The committee with `leaders` as its leader schedule (unchanged, i.e.
+/// round-robin, for None); a schedule naming a non-member is refused.
+pub fn with_leaders(
+    committee: Committee,
+    leaders: Option<&LeaderSchedule>,
+) -> Result<Committee, NetError> {
+    match leaders {
+        None => Ok(committee),
+        Some(l) => committee
+            .with_leaders(l.clone())
+            .map_err(|e| NetError::Invalid {
+                key: "leaders".into(),
+                reason: e.to_string(),
+            }),
     }
 }
 

@@ -419,6 +419,7 @@ async fn run_node_serves_metrics_equal_to_its_summary() {
         let file = file.clone();
         let options = bft_net::NodeOptions {
             metrics: Some(*addr),
+            ..Default::default()
         };
         nodes.push(tokio::spawn(async move {
             bft_net::run_node_with::<Pbft>(
