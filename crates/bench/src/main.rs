@@ -103,6 +103,10 @@ enum Command {
         scenario: PathBuf,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write a result record (what `bftbench plot` and
+        /// `summary.csv` read) here
+        #[arg(long)]
+        record: Option<PathBuf>,
     },
     /// Run every point of a scenario's [sweep] axes; one record per point
     /// plus summary.csv.
@@ -399,9 +403,14 @@ fn main_inner() -> Result<std::process::ExitCode> {
             cluster,
             scenario,
             out,
+            record,
         } => {
             let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
             let c = bftbench::quic::run_client(&cluster, &s)?;
+            if let Some(path) = record {
+                let n = bft_net::ClusterFile::load(&cluster)?.nodes.len();
+                write_json(&path, &bftbench::quic::client_record(&s, n, &c))?;
+            }
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             let l = c.latency;
             let json = serde_json::json!({

@@ -220,6 +220,37 @@ pub fn run_client(
     ))?)
 }
 
+/// A record of a `bftbench client` run against a cluster of `n`, for
+/// `bftbench plot` and `summary.csv`: latency, throughput and client traffic
+/// as measured by the client. Protocol message counts and per-node CPU live
+/// in each node's own JSON (`bftbench node --out`), so they are zero here.
+pub fn client_record(s: &Scenario, n: usize, c: &bft_net::ClientSummary) -> Record {
+    let mut s = s.clone();
+    s.nodes = n;
+    s.runtime = crate::scenario::Runtime::Quic;
+    let measured = Measured {
+        runtime: "quic",
+        stats: bft_core::MsgStats::default(),
+        decisions: 0,
+        requests_issued: c.requests_issued,
+        requests_committed: c.requests_committed,
+        duration_s: c.wall.as_secs_f64(),
+        throughput_tx_s: c.throughput(s.load.warmup),
+        latency: c.latency,
+        latency_cdf: latency_cdf(&c.latency_histogram),
+        client_messages: c.client_messages,
+        client_bytes: c.client_bytes,
+        view_changes: 0,
+        violations: Vec::new(),
+        liveness: None,
+        nodes: Vec::new(),
+        events: 0,
+        trace_hash: String::new(),
+        wall: c.wall,
+    };
+    record(&s, measured)
+}
+
 /// A future that resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     #[cfg(unix)]

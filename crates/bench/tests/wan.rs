@@ -289,3 +289,58 @@ fn a_bad_regions_file_names_the_problem() {
     assert!(e.contains("s.toml") && e.contains("client_regio"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn metrics_flag_is_refused_for_the_simulator() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bftbench"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args([
+            "run",
+            "bench-configs/quickstart.toml",
+            "--metrics",
+            "127.0.0.1:0",
+            "--out",
+            "/tmp/wan-never-written.json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--metrics 127.0.0.1:0") && stderr.contains("--runtime quic"),
+        "{stderr}"
+    );
+    assert!(!Path::new("/tmp/wan-never-written.json").exists());
+}
+
+#[test]
+fn quic_leader_schedule_is_the_simulators() {
+    // `bftbench node` builds its committee's schedule for the cluster
+    // file's n with the same code the simulator's SimConfig.leaders uses.
+    let s = Scenario::parse(WITH_FILE_INLINE, Path::new("s.toml")).unwrap();
+    let sim = bftbench::run::sim_config(&s).leaders.unwrap();
+    let quic = bftbench::quic::leader_schedule(&s, 4, Path::new("s.toml"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sim, quic);
+    // Latency-aware: node 1 (the first near node; node 0 is far) is
+    // favoured for 3n = 12 views, then every node leads one from node 2 on.
+    assert!((0..12).all(|k| quic.leader(k).0 == 1));
+    assert_eq!(
+        (12..15).map(|k| quic.leader(k).0).collect::<Vec<_>>(),
+        [2, 3, 0]
+    );
+}
+
+const WITH_FILE_INLINE: &str = r#"
+protocol = "hotstuff"
+nodes = 4
+[network]
+model = "regions"
+[network.regions]
+regions = ["near", "far"]
+one_way_ms = [[1.0, 80.0], [80.0, 1.0]]
+placement = ["far", "near", "near", "near"]
+[leaders]
+placement = "latency-aware"
+"#;
