@@ -224,13 +224,14 @@ pub fn generate(opts: &FuzzOptions, seed: u64) -> Scenario {
     } else {
         s.twins = None;
         // One time in three a faulty replica is the favoured leader, leading
-        // 2–5 views in a row: what a Byzantine leader needs to build forks
+        // 2–5 views in a row (at most n, which the protocols' liveness
+        // bounds allow for): what a Byzantine leader needs to build forks
         // on certificates it held back.
         s.leaders = match chosen.first() {
             Some(&favourite) if rng.gen_bool(1.0 / 3.0) => Some(LeadersTable {
                 placement: Placement::Fixed,
                 node: Some(favourite),
-                weight: Some(rng.gen_range(2..=5)),
+                weight: Some(rng.gen_range(2..=5.min(n))),
                 prefix: Vec::new(),
             }),
             _ => None,
@@ -275,10 +276,18 @@ fn duration_for(s: &Scenario) -> Duration {
 
 fn liveness_bound(s: &Scenario) -> Duration {
     use bft_core::Adversarial;
+    let n = s.nodes;
+    let leaders = s
+        .leader_schedule()
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| bft_core::LeaderSchedule::round_robin(n));
     match s.protocol {
-        ProtocolName::Pbft => bft_pbft::Pbft::liveness_bound(&s.pbft, s.nodes),
-        ProtocolName::Qbft => bft_qbft::Qbft::liveness_bound(&s.qbft, s.nodes),
-        ProtocolName::Hotstuff => bft_hotstuff::HotStuff::liveness_bound(&s.hotstuff, s.nodes),
+        ProtocolName::Pbft => bft_pbft::Pbft::liveness_bound_for(&s.pbft, n, &leaders),
+        ProtocolName::Qbft => bft_qbft::Qbft::liveness_bound_for(&s.qbft, n, &leaders),
+        ProtocolName::Hotstuff => {
+            bft_hotstuff::HotStuff::liveness_bound_for(&s.hotstuff, n, &leaders)
+        }
     }
 }
 

@@ -113,8 +113,8 @@ pub fn simulate_until<P: Adversarial>(
     progress: Progress<'_>,
     stop: Stop,
 ) -> Result<Simulated<P>, BenchError> {
-    let bound = P::liveness_bound(&proto, scenario.nodes);
-    let mut sim = Simulation::<P>::new(sim_config(scenario), proto)?;
+    let mut sim = Simulation::<P>::new(sim_config(scenario), proto.clone())?;
+    let bound = P::liveness_bound_for(&proto, scenario.nodes, sim.committee().leaders());
     let end = bft_core::Time::from_duration(scenario.duration);
     let heal = sim.heal_time();
     let mut liveness = LivenessRecord {

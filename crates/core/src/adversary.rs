@@ -15,6 +15,7 @@
 use crate::committee::Committee;
 use crate::crypto::Crypto;
 use crate::ids::{NodeId, Time};
+use crate::leaders::LeaderSchedule;
 use crate::protocol::Protocol;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -122,4 +123,13 @@ pub trait Adversarial: Protocol {
     /// guaranteed to commit something new, when requests keep arriving.
     /// Stated per protocol from its timeouts; the fuzzer checks it.
     fn liveness_bound(cfg: &Self::Config, n: usize) -> Duration;
+
+    /// The liveness bound under a given leader schedule. A schedule that
+    /// lets f faulty replicas lead more views in a row than round-robin
+    /// (a favoured leader) can need longer; protocols whose bound depends
+    /// on it override this. The default is [`Adversarial::liveness_bound`].
+    fn liveness_bound_for(cfg: &Self::Config, n: usize, leaders: &LeaderSchedule) -> Duration {
+        let _ = leaders;
+        Self::liveness_bound(cfg, n)
+    }
 }

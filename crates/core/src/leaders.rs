@@ -70,6 +70,38 @@ impl LeaderSchedule {
             .unwrap_or(NodeId(0))
     }
 
+    /// The most consecutive views (in the prefix followed by the rotation,
+    /// which repeats) whose leaders are at most `f` distinct nodes: how many
+    /// views in a row f faulty replicas can lead at worst. Round-robin gives
+    /// f; a favourite of weight w gives w + f − 1.
+    pub fn longest_faulty_run(&self, f: usize) -> usize {
+        if f == 0 || self.rotation.is_empty() {
+            return 0;
+        }
+        let views: Vec<NodeId> = self
+            .prefix
+            .iter()
+            .chain(self.rotation.iter().cycle().take(2 * self.rotation.len()))
+            .copied()
+            .collect();
+        let mut longest = 0;
+        for start in 0..views.len() {
+            let mut distinct: Vec<NodeId> = Vec::new();
+            let mut len = 0;
+            for &leader in &views[start..] {
+                if !distinct.contains(&leader) {
+                    if distinct.len() == f {
+                        break;
+                    }
+                    distinct.push(leader);
+                }
+                len += 1;
+            }
+            longest = longest.max(len);
+        }
+        longest.min(views.len())
+    }
+
     /// Every named leader is a member and the rotation names every member.
     pub fn check(&self, n: usize) -> Result<(), CoreError> {
         if let Some(&id) = self
@@ -118,6 +150,18 @@ mod tests {
             rr_from_2.rotation,
             [NodeId(2), NodeId(3), NodeId(0), NodeId(1)]
         );
+    }
+
+    #[test]
+    fn longest_faulty_run_counts_views_f_nodes_can_lead_in_a_row() {
+        assert_eq!(LeaderSchedule::round_robin(4).longest_faulty_run(1), 1);
+        assert_eq!(LeaderSchedule::round_robin(7).longest_faulty_run(2), 2);
+        let favour = LeaderSchedule::favouring(4, NodeId(1), 5);
+        // [1,1,1,1,1,2,3,0]: the favourite's 5 views; with f = 2 the view
+        // before or after joins them.
+        assert_eq!(favour.longest_faulty_run(1), 5);
+        assert_eq!(favour.longest_faulty_run(2), 6);
+        assert_eq!(LeaderSchedule::round_robin(4).longest_faulty_run(0), 0);
     }
 
     #[test]

@@ -35,7 +35,8 @@ use crate::messages::{
 };
 use crate::replica::Qbft;
 use bft_core::{
-    Adversarial, Attack, Crypto, Digest, Forgery, Mutation, NodeId, Signature, TamperContext,
+    Adversarial, Attack, Crypto, Digest, Forgery, LeaderSchedule, Mutation, NodeId, Signature,
+    TamperContext,
 };
 use std::time::Duration;
 
@@ -73,15 +74,30 @@ const SYNC_ROUNDS: u64 = 3;
 /// 4. `block_period` delays a round-0 proposal, and one `round_timeout`
 ///    covers the message delays of the deciding round.
 ///
-/// A schedule that lists a faulty favourite w times in a row
-/// (`LeaderSchedule::favouring`) needs w − 1 more rounds than this; the
-/// bound does not see the schedule, so such scenarios must allow for it.
+/// A schedule that lets f faulty replicas propose more than f rounds in a
+/// row (a faulty favourite listed w times, `LeaderSchedule::favouring`)
+/// needs more rounds: [`liveness_bound_for`] charges the schedule's
+/// `longest_faulty_run(f)` in place of f.
 ///
 /// It is generous (each round is charged at the capped timeout) but finite.
 /// With the defaults (200 ms, cap 8) and n = 4 it is 5 · 51.2 s + 0.2 s.
 pub fn liveness_bound(cfg: &QbftConfig, n: usize) -> Duration {
     let f = n.saturating_sub(1) / 3;
-    let rounds = (f as u64).saturating_add(1).saturating_add(SYNC_ROUNDS);
+    bound_with_faulty_run(cfg, f)
+}
+
+/// [`liveness_bound`] under `leaders`: step 3 needs
+/// `leaders.longest_faulty_run(f)` + 1 common rounds.
+pub fn liveness_bound_for(cfg: &QbftConfig, n: usize, leaders: &LeaderSchedule) -> Duration {
+    let f = n.saturating_sub(1) / 3;
+    bound_with_faulty_run(cfg, leaders.longest_faulty_run(f).max(f))
+}
+
+/// (faulty_run + 1 + SYNC_ROUNDS) capped rounds, plus the slack of step 4.
+fn bound_with_faulty_run(cfg: &QbftConfig, faulty_run: usize) -> Duration {
+    let rounds = (faulty_run as u64)
+        .saturating_add(1)
+        .saturating_add(SYNC_ROUNDS);
     let t_max = cfg.timeout_for_round(u64::from(cfg.max_timeout_exponent));
     t_max
         .saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
@@ -107,6 +123,10 @@ impl Adversarial for Qbft {
 
     fn liveness_bound(cfg: &QbftConfig, n: usize) -> Duration {
         liveness_bound(cfg, n)
+    }
+
+    fn liveness_bound_for(cfg: &QbftConfig, n: usize, leaders: &LeaderSchedule) -> Duration {
+        liveness_bound_for(cfg, n, leaders)
     }
 }
 
@@ -461,5 +481,24 @@ mod tests {
         assert_eq!(liveness_bound(&cfg, 4), Duration::from_millis(4_100));
         // n = 7: f = 2, 6 rounds.
         assert_eq!(liveness_bound(&cfg, 7), Duration::from_millis(4_900));
+    }
+
+    /// A faulty favourite proposing 5 rounds in a row costs 4 more capped
+    /// rounds than round-robin's f = 1 (the fuzzer found the plain bound too
+    /// short for exactly this schedule).
+    #[test]
+    fn liveness_bound_for_a_favoured_leader_charges_its_run() {
+        let cfg = QbftConfig {
+            round_timeout: Duration::from_millis(100),
+            max_timeout_exponent: 3,
+            ..QbftConfig::default()
+        };
+        let rr = LeaderSchedule::round_robin(4);
+        assert_eq!(liveness_bound_for(&cfg, 4, &rr), liveness_bound(&cfg, 4));
+        let favour = LeaderSchedule::favouring(4, NodeId(1), 5);
+        assert_eq!(
+            liveness_bound_for(&cfg, 4, &favour),
+            Duration::from_millis(4_100 + 4 * 800)
+        );
     }
 }

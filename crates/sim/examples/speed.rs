@@ -11,11 +11,21 @@ use bft_sim::{LoadConfig, SimConfig, Simulation};
 use std::time::{Duration, Instant};
 use toy::{Toy, ToyConfig};
 
+/// `SPEED_N=64 SPEED_REQUESTS=20000` picks one size and fewer requests
+/// (for profiling under valgrind).
 fn main() {
-    for n in [4usize, 64, 256] {
+    let sizes: Vec<usize> = match std::env::var("SPEED_N").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => vec![n],
+        None => vec![4, 64, 256],
+    };
+    let requests: u64 = std::env::var("SPEED_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    for n in sizes {
         let cfg = SimConfig {
             nodes: n,
-            load: LoadConfig::closed(4, 4, 128).with_total(200_000 / n as u64),
+            load: LoadConfig::closed(4, 4, 128).with_total(requests / n as u64),
             batch: BatchConfig {
                 max_size: 1,
                 max_delay: Duration::from_millis(1),
