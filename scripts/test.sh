@@ -12,3 +12,4 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test --workspace"
 cargo test --workspace --locked
+scripts/netns-selftest.sh   # WAN emulation self-test; skips itself cleanly without root, ip or tc
