@@ -1050,16 +1050,30 @@ impl HotStuff {
                 current: self.view,
             });
         }
-        // Rule: a QC no newer than our highQC can neither raise highQC nor
-        // move our view (we are past highQC's view already), so it is neither
-        // verified nor cached; the NEW-VIEW still counts towards n−f. Peers
-        // replaying every past QC thus cost no pairing and no memory.
+        // QC rule (PROTOCOLS.md "QC checks"; Algorithm 4 `updateQCHigh`
+        // takes only verified QCs): a QC newer than our highQC is verified
+        // and may raise highQC and our view.
         if nv.high_qc.view > self.high_qc.view {
             let qc = self.verified_qc(&nv.high_qc)?;
             if !self.blocks.contains_key(&qc.block) {
                 self.fetch(from, qc.block, out);
             }
             self.observe_qc(qc, out);
+        } else if nv.view.next() >= self.view && !nv.high_qc.is_genesis() {
+            // Rule: a NEW-VIEW counts towards the n−f (and the f+1 catch-up
+            // below) only if its QC passes the QC rule, even when that QC
+            // is no newer than ours. Otherwise a Byzantine replica's NEW-VIEW
+            // with a forged QC (a wrong view under a genuine aggregate)
+            // counts as a valid one: with the catch-up rule it and one honest
+            // NEW-VIEW make the next leader time out and propose on n−f
+            // NEW-VIEWs of which only 2f are honest, before the last honest
+            // one's vote rebuilds QC(v−1), so every rotation with a faulty
+            // fourth leader lost its three-chain at n = 4 (fuzz finding:
+            // forge wrong-round + partition, stuck forever). Only NEW-VIEWs
+            // that can still count are checked (late ones carry just a
+            // vote), each (sender, view) once, and a QC already verified is
+            // a cache hit, so replays cost no pairing beyond the first.
+            self.verified_qc(&nv.high_qc)?;
         }
         // The sender's vote for the failed view (or the one before), whose
         // next leader never proposed: rebuild that QC here if n−f arrive.

@@ -1,0 +1,86 @@
+//! Regressions from `bftbench fuzz` findings, each the shrunk scenario
+//! rebuilt as a `SimConfig` (same seed, costs, network, load and faults), so
+//! the run is the one `bftbench run` replayed.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use bft_core::{Adversarial, Attack, BatchConfig, Forgery, NodeId, Time};
+use bft_crypto::CostModel;
+use bft_hotstuff::{HotStuff, HotStuffConfig};
+use bft_sim::{Fault, LoadConfig, NetworkConfig, Partition, SimConfig, Simulation};
+use std::time::Duration;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn ids(v: &[u16]) -> Vec<NodeId> {
+    v.iter().map(|&i| NodeId(i)).collect()
+}
+
+/// The fuzzer's default cost table.
+fn fuzz_costs() -> CostModel {
+    toml::from_str(
+        r#"
+sign = "36us"
+verify = "172us"
+batch_verify_per_sig = "43us"
+bls_sign = "493us"
+bls_verify = "1ms 998us"
+bls_check = "119us"
+bls_aggregate_per_sig = "32us"
+bls_verify_aggregate = "2ms 408us"
+"#,
+    )
+    .unwrap()
+}
+
+/// `bftbench fuzz --protocol hotstuff --nodes 4 --seed 1` case 103, shrunk:
+/// node 1 forges wrong-round QCs from 208 ms, partition {0,1}|{2,3} from
+/// 358 to 713 ms. Node 1's NEW-VIEW carried its QC(v) relabelled as view
+/// v−1, no newer than the next leader's highQC, so it was not checked and
+/// counted towards n−f; with the catch-up rule it and one honest NEW-VIEW
+/// made the leader propose before the third honest NEW-VIEW's vote rebuilt
+/// QC(v). Every rotation lost its three-chain: stuck at 9 decisions for the
+/// whole 52 s bound. Now a NEW-VIEW counts only with a valid QC.
+#[test]
+fn forged_new_view_qc_does_not_count_towards_n_minus_f() {
+    let cfg = SimConfig {
+        nodes: 4,
+        seed: 4459152149998560713,
+        cost: fuzz_costs(),
+        duration: ms(52813),
+        network: NetworkConfig {
+            partitions: vec![Partition {
+                start: ms(358),
+                end: ms(713),
+                groups: vec![ids(&[0, 1]), ids(&[2, 3])],
+            }],
+            ..NetworkConfig::uniform(ms(1), ms(16))
+        },
+        load: LoadConfig::open(50.0, 2, 32),
+        batch: BatchConfig {
+            max_size: 1,
+            max_delay: ms(2),
+        },
+        faults: vec![Fault::attack(
+            NodeId(1),
+            Attack::Forge(Forgery::WrongRound),
+            ms(208),
+        )],
+        keep_ledgers: false,
+        ..SimConfig::default()
+    };
+    let proto = HotStuffConfig {
+        view_timeout: ms(500),
+        max_view_timeout: ms(4000),
+        ..HotStuffConfig::default()
+    };
+    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
+    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
+    let heal = Time::from_duration(ms(713));
+    let stuck = s.check_liveness(heal, bound);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    let report = s.report();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(report.decisions > 9, "{}", report.decisions);
+}
