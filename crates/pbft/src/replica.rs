@@ -325,6 +325,19 @@ impl Pbft {
             .view_change_timeout
             .saturating_mul(1 << self.failed_views.min(self.cfg.max_backoff_exponent.min(16)))
     }
+    /// Matching CHECKPOINTs that tell a replica it is behind and whom to
+    /// fetch from: f+1, a weak certificate (Castro–Liskov, TOCS 2002 §4.3 and
+    /// the state transfer of §5/§6) — at least one signer is correct, so the
+    /// state they name is the one every correct replica reaches. Only
+    /// learning and fetching use it: what is executed is still checked
+    /// against a q-proof ([`Pbft::on_state`]). Requiring q here left a
+    /// replica that went ahead into a view change alone (a partition) and
+    /// hears only 2f of the others (a faulty one omits to it) unable ever to
+    /// learn that it is behind: it cannot add its own CHECKPOINT, having not
+    /// executed, and no view change brings it back while the others progress.
+    fn weak_quorum(&self) -> usize {
+        self.f().saturating_add(1)
+    }
     fn future_quota(&self) -> usize {
         usize::try_from(self.cfg.window)
             .unwrap_or(usize::MAX)
@@ -750,8 +763,8 @@ impl Pbft {
         Ok(())
     }
 
-    /// A CHECKPOINT above H: keep the newest per replica (bounded by n); q
-    /// matching ones prove this replica is more than a window behind.
+    /// A CHECKPOINT above H: keep the newest per replica (bounded by n); f+1
+    /// matching ones show this replica is more than a window behind.
     fn on_checkpoint_ahead(&mut self, cp: Checkpoint, out: &mut Out) -> Result<(), PbftError> {
         if self
             .ahead
@@ -775,7 +788,7 @@ impl Pbft {
             .filter(|c| c.seq == seq && c.state == state)
             .cloned()
             .collect();
-        if proof.len() >= self.rules().quorum() {
+        if proof.len() >= self.weak_quorum() {
             self.note_behind(seq, proof, out);
         }
         Ok(())
@@ -807,7 +820,8 @@ impl Pbft {
                 for c in votes.values() {
                     by_state.entry(c.state).or_default().push(c.clone());
                 }
-                if let Some(proof) = by_state.into_values().find(|p| p.len() >= quorum) {
+                let weak = self.weak_quorum();
+                if let Some(proof) = by_state.into_values().find(|p| p.len() >= weak) {
                     self.note_behind(seq, proof, out);
                 }
             }
@@ -837,8 +851,8 @@ impl Pbft {
 
     // ----- state transfer ---------------------------------------------------
 
-    /// q replicas proved checkpoint `seq` (`proof`), and this replica has
-    /// not executed that far: fetch the batches up to it.
+    /// f+1 replicas (one of them correct) signed checkpoint `seq` (`proof`),
+    /// and this replica has not executed that far: fetch the batches up to it.
     fn note_behind(&mut self, seq: u64, proof: Vec<Checkpoint>, out: &mut Out) {
         if seq <= self.last_executed || self.catch_up.as_ref().is_some_and(|c| c.seq >= seq) {
             return;

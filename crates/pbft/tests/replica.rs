@@ -693,22 +693,26 @@ fn dropped_view_changes_are_retransmitted_until_a_quorum_hears_them() {
 
 // ----- state transfer and memory --------------------------------------------
 
+/// f+1 matching CHECKPOINTs (a weak certificate: one signer is correct)
+/// tell a replica it is behind; f do not. (It used to take 2f+1, which a
+/// replica that hears only 2f of the others — one faulty replica omitting to
+/// it — never gets; see `replica_alone_in_a_higher_view_catches_up_by_state_transfer`
+/// in tests/sim.rs.)
 #[test]
-fn checkpoints_above_the_window_from_2f_plus_1_replicas_start_a_fetch() {
+fn checkpoints_above_the_window_from_f_plus_1_replicas_start_a_fetch() {
     let (s, mut r) = backup();
     let far = cfg().window + cfg().checkpoint_interval;
     let state = batch_digest(&[request(5, 5)]);
-    for i in [0u16, 2] {
-        let (out, err) = feed(
-            &mut r,
-            msg(i, PbftMessage::Checkpoint(s.checkpoint(i, far, state))),
-        );
-        assert_eq!(err, None);
-        assert!(out.is_empty(), "f+1 is not a proof");
-    }
     let (out, err) = feed(
         &mut r,
-        msg(3, PbftMessage::Checkpoint(s.checkpoint(3, far, state))),
+        msg(0, PbftMessage::Checkpoint(s.checkpoint(0, far, state))),
+    );
+    assert_eq!(err, None);
+    assert!(out.is_empty(), "f is not a proof");
+    assert_eq!(r.behind_to(), None);
+    let (out, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, far, state))),
     );
     assert_eq!(err, None);
     assert_eq!(r.behind_to(), Some(far));

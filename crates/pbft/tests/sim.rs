@@ -1006,3 +1006,62 @@ fn omitting_primary_and_partition_do_not_split_the_view_change() {
     }
     assert_ledgers_agree(&sim, &[1, 2, 3]);
 }
+
+/// Regression (fuzzer finding, `bftbench fuzz --protocol pbft --seed 1` case
+/// 76): backup 1 omits everything to backup 2 from 2 ms, and 2 is cut off
+/// from 345 ms to 1067 ms. Alone, 2's request timer moves it to view 1,
+/// while 0, 1 and 3 go on committing in view 0. After the heal 2 stays
+/// changing to view 1 (one VIEW-CHANGE, no NEW-VIEW; views never go back)
+/// and could only catch up by state transfer — but it learned it was behind
+/// only from q = 3 matching CHECKPOINTs, and it hears just 0's and 3's (1
+/// omits, and 2 has no checkpoint of its own), so it never committed again.
+/// f+1 matching CHECKPOINTs (a weak certificate, one signer correct) now
+/// start the fetch; the transferred state is still checked against a q-proof.
+#[test]
+fn replica_alone_in_a_higher_view_catches_up_by_state_transfer() {
+    use bft_core::Adversarial;
+    use bft_sim::{FaultKind, Partition};
+    let ms = Duration::from_millis;
+    let mut network = NetworkConfig::uniform(ms(1), ms(17));
+    network.partitions = vec![Partition {
+        start: ms(345),
+        end: ms(1067),
+        groups: vec![vec![NodeId(2)]],
+    }];
+    let cfg = SimConfig {
+        nodes: 4,
+        seed: 2_253_024_251_820_114_659,
+        duration: ms(28_167),
+        network,
+        load: LoadConfig::open(50.0, 2, 32),
+        batch: BatchConfig {
+            max_size: 4,
+            max_delay: ms(2),
+        },
+        faults: vec![Fault {
+            node: NodeId(1),
+            kind: FaultKind::Omission {
+                peers: vec![NodeId(2)],
+            },
+            start: ms(2),
+            end: None,
+        }],
+        ..SimConfig::default()
+    };
+    let pbft = PbftConfig {
+        max_backoff_exponent: 3,
+        ..PbftConfig::default()
+    };
+    let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
+    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
+    let stuck = sim.check_liveness(Time::from_duration(ms(1067)), bound);
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    let st = sim.node(NodeId(2)).status();
+    assert!(
+        st.committed >= 128,
+        "replica 2 fetched a checkpoint: {st:?}"
+    );
+    assert_ledgers_agree(&sim, &[0, 2, 3]);
+}
