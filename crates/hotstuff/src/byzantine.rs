@@ -13,7 +13,7 @@
 //!
 //! | attack | applies to | what goes out |
 //! |---|---|---|
-//! | equivocate | proposal | odd-id recipients get another block for the view (other batch, same parent/height/QC) |
+//! | equivocate | proposal | odd-id recipients get another block for the view: on an older QC from the replica's earlier proposals (a fork below the lock), or the same parent/height/QC with another batch (every third view, or no older QC held) |
 //! | double-vote | vote | the vote, plus an own-signed vote for another block in the same view |
 //! | forge | proposal, new-view (non-genesis QC) | the QC forged: bits cleared, one signer repeated, view shifted, or block changed |
 //! | inflate-view(k) | proposal, vote, new-view | the message, plus NEW-VIEW(view + k, its best QC) |
@@ -40,6 +40,18 @@ impl Adversarial for HotStuff {
             Attack::InflateView(by) => inflate_view(by, msg),
             Attack::Mutate(mutation) => mutate(mutation, msg, ctx),
             Attack::BadSignature => bad_signature(msg),
+        }
+    }
+
+    fn tamper_with_history(
+        attack: Attack,
+        msg: &Message,
+        history: &[Message],
+        ctx: &TamperContext<'_>,
+    ) -> Option<Vec<Message>> {
+        match attack {
+            Attack::Equivocate => equivocate_with_history(msg, history, ctx),
+            _ => Self::tamper(attack, msg, ctx),
         }
     }
 
@@ -150,6 +162,67 @@ fn equivocate(msg: &Message, ctx: &TamperContext<'_>) -> Option<Vec<Message>> {
         batch: other_batch(&block.batch, ctx.entropy),
         ..block.clone()
     })])
+}
+
+/// As leader, with its memory of what it sent: odd-id recipients get a
+/// block for the same view built on an OLDER QC the replica held (the
+/// justify of one of its earlier proposals), when there is one: a fork
+/// below the lock of the replicas that voted since, the "indirect chain"
+/// shape (the fork's QC leaves a view gap below the honest chain). Every
+/// third view, or with no older QC in the history, the same-QC twin of
+/// [`equivocate`]. The choice depends on the view only, so every odd
+/// recipient gets the same fork and it can gather votes.
+///
+/// The fork is well-formed (parent = the QC's block, height = the earlier
+/// proposal's, which extended that block too); only the vote rule keeps
+/// honest replicas locked above it from voting for it.
+fn equivocate_with_history(
+    msg: &Message,
+    history: &[Message],
+    ctx: &TamperContext<'_>,
+) -> Option<Vec<Message>> {
+    let Message::Proposal(block) = msg else {
+        return None;
+    };
+    if ctx.to.0 % 2 == 0 {
+        return None;
+    }
+    let older = older_justifications(block, history);
+    if older.is_empty() || block.view.0 % 3 == 0 {
+        return equivocate(msg, ctx);
+    }
+    let index = usize::try_from(block.view.0 / 3).unwrap_or(0) % older.len();
+    let (justify, height) = older.get(index)?.clone();
+    Some(vec![Message::Proposal(Block {
+        parent: justify.block,
+        height,
+        justify,
+        ..block.clone()
+    })])
+}
+
+/// The distinct non-genesis QCs (with the height of a block extending each)
+/// that the replica's earlier proposals carried, older than `block`'s own
+/// QC, newest first.
+fn older_justifications(block: &Block, history: &[Message]) -> Vec<(QuorumCert, Height)> {
+    let mut older: Vec<(QuorumCert, Height)> = Vec::new();
+    for sent in history.iter().rev() {
+        let Message::Proposal(earlier) = sent else {
+            continue;
+        };
+        let qc = &earlier.justify;
+        if qc.is_genesis()
+            || qc.view >= block.justify.view
+            || earlier.parent != qc.block
+            || older
+                .iter()
+                .any(|(known, _)| known.view == qc.view && known.block == qc.block)
+        {
+            continue;
+        }
+        older.push((qc.clone(), earlier.height));
+    }
+    older
 }
 
 /// Another payload: the batch reversed, or one request shorter; an empty

@@ -105,6 +105,8 @@ pub struct HotStuff {
     proposals: BTreeMap<View, Digest>,
     /// Highest view whose proposal the vote rule has been asked about.
     considered_view: View,
+    /// Highest past view whose late proposal was considered for a vote.
+    late_considered: View,
     pool: RequestPool,
 
     // --- pacemaker ---
@@ -118,7 +120,8 @@ pub struct HotStuff {
     new_views: BTreeMap<View, BTreeSet<NodeId>>,
 
     // --- block synchronisation ---
-    fetching: BTreeMap<Digest, NodeId>,
+    /// Outstanding fetches: the peer asked and the view we asked in.
+    fetching: BTreeMap<Digest, (NodeId, View)>,
     orphans: Vec<Orphan>,
     /// The last [`ARCHIVE`] committed blocks (pruned from the tree), kept
     /// only to serve fetches of replicas that fell behind.
@@ -158,6 +161,7 @@ impl Protocol for HotStuff {
             verified_qcs: BTreeMap::new(),
             proposals: BTreeMap::new(),
             considered_view: View::ZERO,
+            late_considered: View::ZERO,
             pool: RequestPool::new(cfg.pool_capacity),
             view: View(1),
             failed_views: 0,
@@ -452,13 +456,35 @@ impl HotStuff {
         }
         let wanted = self.fetching.contains_key(&hash)
             || self.orphans.iter().any(|o| o.block.parent == hash);
-        if !wanted || block.height <= self.committed.height {
+        // Vote rule (Algorithm 4 `onReceiveProposal`; PROTOCOLS.md "Vote
+        // iff block.view > last voted view AND ..."): the rule does not ask
+        // for the replica's current view, so a proposal for a view we left
+        // on a timeout but never voted in may still get our vote; its next
+        // leader may still be collecting. Without it a replica one view
+        // ahead of the others (it timed out first after a partition)
+        // received every proposal late and never voted again, and with one
+        // replica crashed at n = 4 no QC could form: stuck for good (fuzz
+        // finding, partition {0}|{1,2,3} then node 3 crashed). Each past view
+        // is considered once (`late_considered`), so a Byzantine leader
+        // replaying its past views cannot grow the tree.
+        let votable = block.view > self.safety.last_voted_view
+            && block.view > self.late_considered
+            && block.height > self.committed.height;
+        if !(wanted || votable) || block.height <= self.committed.height {
             return Err(HotStuffError::StaleProposal {
                 view: block.view,
                 current: self.view,
             });
         }
-        self.accept_block(now, from, block, hash, false, out)
+        if votable {
+            self.late_considered = block.view;
+        }
+        let view = block.view;
+        self.accept_block(now, from, block, hash, votable, out)?;
+        if votable && view < self.view && self.blocks.contains_key(&hash) {
+            return self.vote_on(hash, out);
+        }
+        Ok(())
     }
 
     /// Validates a block, stores it and runs Algorithm 4 `update` on it.
@@ -747,10 +773,19 @@ impl HotStuff {
         let Some(&hash) = self.proposals.get(&self.view) else {
             return Ok(());
         };
+        if !self.blocks.contains_key(&hash) {
+            return Ok(());
+        }
+        self.considered_view = self.view;
+        self.vote_on(hash, out)
+    }
+
+    /// Runs the vote rule on the stored block `hash` and, if it holds,
+    /// votes for it (to leader(view+1), handled in place if that is us).
+    fn vote_on(&mut self, hash: Digest, out: &mut Out) -> Result<(), HotStuffError> {
         let Some(block) = self.blocks.get(&hash) else {
             return Ok(());
         };
-        self.considered_view = self.view;
         let candidate = Candidate {
             view: block.view,
             justify_view: block.justify.view,
@@ -1059,21 +1094,6 @@ impl HotStuff {
                 self.fetch(from, qc.block, out);
             }
             self.observe_qc(qc, out);
-        } else if nv.view.next() >= self.view && !nv.high_qc.is_genesis() {
-            // Rule: a NEW-VIEW counts towards the n−f (and the f+1 catch-up
-            // below) only if its QC passes the QC rule, even when that QC
-            // is no newer than ours. Otherwise a Byzantine replica's NEW-VIEW
-            // with a forged QC (a wrong view under a genuine aggregate)
-            // counts as a valid one: with the catch-up rule it and one honest
-            // NEW-VIEW make the next leader time out and propose on n−f
-            // NEW-VIEWs of which only 2f are honest, before the last honest
-            // one's vote rebuilds QC(v−1), so every rotation with a faulty
-            // fourth leader lost its three-chain at n = 4 (fuzz finding:
-            // forge wrong-round + partition, stuck forever). Only NEW-VIEWs
-            // that can still count are checked (late ones carry just a
-            // vote), each (sender, view) once, and a QC already verified is
-            // a cache hit, so replays cost no pairing beyond the first.
-            self.verified_qc(&nv.high_qc)?;
         }
         // The sender's vote for the failed view (or the one before), whose
         // next leader never proposed: rebuild that QC here if n−f arrive.
@@ -1091,13 +1111,40 @@ impl HotStuff {
         if target < self.view {
             return vote_result;
         }
-        let senders = self.new_views.entry(nv.view).or_default();
-        if !senders.insert(from) {
+        if self
+            .new_views
+            .get(&nv.view)
+            .is_some_and(|senders| senders.contains(&from))
+        {
             return Err(HotStuffError::DuplicateNewView {
                 from,
                 view: nv.view,
             });
         }
+        // Rule (PROTOCOLS.md "QC checks"; the paper's leader takes highQC
+        // from n−f *valid* NEW-VIEWs): a NEW-VIEW counts towards the n−f
+        // (and the f+1 catch-up below) only if its QC passes the QC rule,
+        // even when that QC is no newer than ours. Before, such a QC was
+        // not checked, so a Byzantine replica's NEW-VIEW with a forged QC
+        // (a wrong view under a genuine aggregate) counted: with the
+        // catch-up rule it and one honest NEW-VIEW made the next leader
+        // propose on n−f NEW-VIEWs of which only 2f were honest, before the
+        // last honest one's vote rebuilt QC(v−1); every rotation with a
+        // faulty fourth leader lost its three-chain at n = 4 (fuzz finding:
+        // forge wrong-round + a partition, stuck for good). The check runs
+        // only for a NEW-VIEW that counts (one per sender and view, late
+        // ones excluded), is a cache hit for a QC we verified, and does not
+        // cache (an old QC must not take a slot no commit would free).
+        if nv.high_qc.view <= self.high_qc.view
+            && !nv.high_qc.is_genesis()
+            && !self
+                .verified_qcs
+                .contains_key(&(nv.high_qc.view, nv.high_qc.block))
+        {
+            verify_qc(&self.committee, &*self.crypto, &nv.high_qc)?;
+        }
+        let senders = self.new_views.entry(nv.view).or_default();
+        senders.insert(from);
         let count = senders.len();
         if count >= self.quorum() {
             self.enter_view(target, ViewEntry::Timeout, out);
@@ -1118,15 +1165,28 @@ impl HotStuff {
     // Block synchronisation
     // ------------------------------------------------------------------
 
+    /// Asks `from` for `block`.
+    ///
+    /// Rule: a fetch still unanswered in a later view is re-sent, to `from`
+    /// if it is another peer than the one asked (callers rotate the peer
+    /// with the view, [`Self::pick_voter`]). Otherwise a peer that never
+    /// answers us (omission to us, crashed) holds the fetch for as long as
+    /// views keep succeeding: only a view timeout cleared `fetching`, and a
+    /// replica that follows the others' QCs never times out (fuzz finding:
+    /// node 0 omitting everything to node 3, which always asked node 0, the
+    /// first voter, and never committed). At most one request per missing
+    /// block per view.
     fn fetch(&mut self, from: NodeId, block: Digest, out: &mut Out) {
-        if from == self.id
-            || self.fetching.contains_key(&block)
-            || self.fetching.len() >= MAX_FETCHES
-            || self.orphans.iter().any(|o| o.hash == block)
-        {
+        if from == self.id || self.orphans.iter().any(|o| o.hash == block) {
             return;
         }
-        self.fetching.insert(block, from);
+        match self.fetching.get(&block) {
+            Some(&(asked, in_view)) if asked == from || in_view >= self.view => return,
+            Some(_) => {}
+            None if self.fetching.len() >= MAX_FETCHES => return,
+            None => {}
+        }
+        self.fetching.insert(block, (from, self.view));
         out.push(Action::Send {
             to: from,
             msg: Message::BlockRequest { block },
@@ -1174,7 +1234,12 @@ impl HotStuff {
         if len == 0 {
             return None;
         }
-        voters.get(self.failed_views as usize % len).copied()
+        // Rotates with the view as well as the backoff, so a fetch retried
+        // in a later view (see `fetch`) goes to another voter.
+        let turn = (self.failed_views as u64).wrapping_add(self.view.0);
+        voters
+            .get(usize::try_from(turn % len as u64).unwrap_or(0))
+            .copied()
     }
 
     /// Serves a fetch: the block and up to `MAX_FETCH_CHAIN − 1` of its

@@ -84,3 +84,96 @@ fn forged_new_view_qc_does_not_count_towards_n_minus_f() {
     assert!(report.violations.is_empty(), "{:?}", report.violations);
     assert!(report.decisions > 9, "{}", report.decisions);
 }
+
+/// Found by the mutant hunt (`cargo test -p bftbench --test mutants`,
+/// `bftbench fuzz --protocol hotstuff --nodes 4 --seed 11` case 207), and
+/// failing with the real rules too: node 0 omits everything it sends to
+/// node 3 from 7 ms on. Node 3 never gets node 0's blocks and fetched each
+/// from the first voter of the QC certifying it, node 0, which never
+/// answered; the fetch was retried only after a view timeout, and node 3,
+/// following the others' QCs, never timed out: it committed nothing in the
+/// 52 s bound. Now an unanswered fetch is re-sent in a later view, to the
+/// next voter.
+#[test]
+fn fetch_from_a_peer_that_omits_to_us_is_retried_elsewhere() {
+    use bft_sim::FaultKind;
+    let cfg = SimConfig {
+        nodes: 4,
+        seed: 6895275012450390002,
+        cost: fuzz_costs(),
+        duration: ms(52107),
+        network: NetworkConfig::uniform(ms(1), ms(23)),
+        load: LoadConfig::open(50.0, 2, 32),
+        batch: BatchConfig {
+            max_size: 1,
+            max_delay: ms(2),
+        },
+        faults: vec![Fault::new(
+            NodeId(0),
+            FaultKind::Omission {
+                peers: vec![NodeId(3)],
+            },
+            ms(7),
+        )],
+        keep_ledgers: false,
+        ..SimConfig::default()
+    };
+    let proto = HotStuffConfig {
+        view_timeout: ms(500),
+        max_view_timeout: ms(4000),
+        ..HotStuffConfig::default()
+    };
+    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
+    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
+    let stuck = s.check_liveness(Time::from_duration(ms(7)), bound);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    let report = s.report();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+}
+
+/// Found by the mutant hunt (`bftbench fuzz --protocol hotstuff --nodes 4
+/// --seed 11` case 1226), failing with the real rules too (the
+/// `PartitionsCrash` stall): node 0 cut off from 61 to 451 ms, node 3
+/// crashed for good at 445 ms. Node 0 timed out first in isolation and
+/// stayed one view ahead of nodes 1 and 2: every proposal reached it after
+/// it had timed out of that view, was refused as stale and never got its
+/// vote, and without node 0 and node 3 no QC forms. Stuck at 1 decision for
+/// the whole bound. Now a late proposal whose view is above the last voted
+/// view gets the vote the vote rule allows.
+#[test]
+fn replica_one_view_ahead_votes_for_late_proposals() {
+    let cfg = SimConfig {
+        nodes: 4,
+        seed: 5034972086308459273,
+        cost: fuzz_costs(),
+        duration: ms(52551),
+        network: NetworkConfig {
+            partitions: vec![Partition {
+                start: ms(61),
+                end: ms(451),
+                groups: vec![ids(&[1, 2, 3]), ids(&[0])],
+            }],
+            ..NetworkConfig::uniform(ms(1), ms(12))
+        },
+        load: LoadConfig::open(50.0, 2, 32),
+        batch: BatchConfig {
+            max_size: 1,
+            max_delay: ms(2),
+        },
+        faults: vec![Fault::crash(NodeId(3), ms(445))],
+        keep_ledgers: false,
+        ..SimConfig::default()
+    };
+    let proto = HotStuffConfig {
+        view_timeout: ms(500),
+        max_view_timeout: ms(4000),
+        ..HotStuffConfig::default()
+    };
+    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
+    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
+    let heal = Time::from_duration(ms(451));
+    let stuck = s.check_liveness(heal, bound);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    let report = s.report();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+}
