@@ -181,24 +181,48 @@ fn equivocate_with_history(
     history: &[Message],
     ctx: &TamperContext<'_>,
 ) -> Option<Vec<Message>> {
-    let Message::Proposal(block) = msg else {
-        return None;
-    };
-    if ctx.to.0 % 2 == 0 {
-        return None;
+    match msg {
+        Message::Proposal(block) => {
+            if ctx.to.0 % 2 == 0 {
+                return None;
+            }
+            match fork_below(block, history) {
+                Some(fork) => Some(vec![Message::Proposal(fork)]),
+                None => equivocate(msg, ctx),
+            }
+        }
+        // Its own vote for a block it proposed goes to the fork instead (the
+        // same fork, rebuilt from the same history): with the odd
+        // recipients' votes it can be certified, which is what a fork
+        // below the lock needs to matter.
+        Message::Vote(vote) => {
+            let own = history.iter().rev().find_map(|sent| match sent {
+                Message::Proposal(b) if b.view == vote.view && b.hash() == vote.block => Some(b),
+                _ => None,
+            })?;
+            let fork = fork_below(own, history)?;
+            Some(vec![Message::Vote(own_vote(ctx, fork.view, fork.hash()))])
+        }
+        _ => None,
     }
+}
+
+/// The fork of `block` on an older QC from the history (see
+/// [`equivocate_with_history`]); `None` every third view or when there is
+/// no older QC.
+fn fork_below(block: &Block, history: &[Message]) -> Option<Block> {
     let older = older_justifications(block, history);
     if older.is_empty() || block.view.0 % 3 == 0 {
-        return equivocate(msg, ctx);
+        return None;
     }
     let index = usize::try_from(block.view.0 / 3).unwrap_or(0) % older.len();
     let (justify, height) = older.get(index)?.clone();
-    Some(vec![Message::Proposal(Block {
+    Some(Block {
         parent: justify.block,
         height,
         justify,
         ..block.clone()
-    })])
+    })
 }
 
 /// The distinct non-genesis QCs (with the height of a block extending each)
