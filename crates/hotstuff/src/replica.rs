@@ -997,9 +997,11 @@ impl HotStuff {
                 self.view_changes += 1;
             }
         }
-        // Votes of the previous view may still complete a QC; so may votes
-        // of the one before, re-sent inside NEW-VIEWs (see `NewView`).
-        self.votes.prune_below(View(view.0.saturating_sub(2)));
+        // Votes of the previous view may still complete a QC; so may older
+        // votes re-sent inside NEW-VIEWs (see `NewView` and the last-vote
+        // rule in `on_new_view`), up to `future_views` back.
+        self.votes
+            .prune_below(View(view.0.saturating_sub(self.cfg.future_views.max(2))));
         self.new_views = self.new_views.split_off(&view.prev());
         self.proposals = self.proposals.split_off(&view);
         self.prune_stale_orphans();
@@ -1099,7 +1101,17 @@ impl HotStuff {
         // next leader never proposed: rebuild that QC here if n−f arrive.
         let mut vote_result = Ok(());
         if let Some(vote) = &nv.last_vote {
-            let recent = vote.view.next() >= nv.view && vote.view <= nv.view;
+            // Rule: any vote above our highQC and not above the failed
+            // view, within `future_views` of ours (bounded memory). Only
+            // the failed view or the one before was taken, so a faulty
+            // leader of two or more consecutive views (a favoured one) took
+            // the last honest QC with it for good: after view v, views
+            // v+1 and v+2 faulty, the NEW-VIEW(v+2)s carried vote(v),
+            // refused as not recent, and no three-chain ever formed at
+            // n = 4 (fuzz finding: forge wrong-round by a leader of weight
+            // 2, stuck at 16 decisions).
+            let recent = vote.view <= nv.view
+                && vote.view.0.saturating_add(self.cfg.future_views) >= self.view.0;
             if recent && vote.view > self.high_qc.view {
                 vote_result = match self.collect_vote(from, vote, out) {
                     // Already delivered directly: the same vote, not an offence.

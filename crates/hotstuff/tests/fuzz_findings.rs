@@ -177,42 +177,39 @@ fn replica_one_view_ahead_votes_for_late_proposals() {
     let report = s.report();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
 }
+/// `cargo test -p bftbench --test fuzz` (FUZZ_SCALE=0.1) case 12, shrunk:
+/// node 1 forges wrong-round QCs from 291 ms and is the favoured leader of
+/// two consecutive views; node 0 cut off 587–934 ms. NEW-VIEWs after the
+/// two faulty views carried the honest votes of the view before them, but
+/// the leader took last votes of the failed view or the one before only:
+/// the last honest QC was never rebuilt, stuck at 16 decisions.
 #[test]
-#[ignore]
-fn zz_debug_twins() {
+fn last_votes_survive_two_consecutive_faulty_leaders() {
     use bft_core::LeaderSchedule;
-    use bft_sim::Twins;
     let cfg = SimConfig {
         nodes: 4,
-        seed: 4876945041097884770,
+        seed: 64364061667843437,
         cost: fuzz_costs(),
-        duration: ms(53095),
+        duration: ms(53034),
         network: NetworkConfig {
-            partitions: vec![
-                Partition {
-                    start: ms(369),
-                    end: ms(995),
-                    groups: vec![ids(&[0, 1, 2]), ids(&[3])],
-                },
-                Partition {
-                    start: ms(172),
-                    end: ms(675),
-                    groups: vec![ids(&[2]), ids(&[0, 1, 3])],
-                },
-            ],
-            ..NetworkConfig::uniform(ms(1), ms(19))
+            partitions: vec![Partition {
+                start: ms(587),
+                end: ms(934),
+                groups: vec![ids(&[0]), ids(&[1, 2, 3])],
+            }],
+            ..NetworkConfig::uniform(ms(1), ms(16))
         },
         load: LoadConfig::open(50.0, 2, 32),
         batch: BatchConfig {
-            max_size: 4,
+            max_size: 1,
             max_delay: ms(2),
         },
-        leaders: Some(LeaderSchedule::round_robin(4).with_prefix(ids(&[2, 2, 0, 2, 2, 1]))),
-        twins: Some(Twins {
-            nodes: ids(&[2]),
-            round: ms(100),
-            partitions: vec![vec![vec![0, 1, 2, 3, 4]], vec![vec![1, 2, 3], vec![0, 4]]],
-        }),
+        faults: vec![Fault::attack(
+            NodeId(1),
+            Attack::Forge(Forgery::WrongRound),
+            ms(291),
+        )],
+        leaders: Some(LeaderSchedule::favouring(4, NodeId(1), 2)),
         keep_ledgers: false,
         ..SimConfig::default()
     };
@@ -223,35 +220,8 @@ fn zz_debug_twins() {
     };
     let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
     let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
-    let heal = s.heal_time();
-    eprintln!("heal {heal:?}");
-    for t in (100..8000).step_by(100) {
-        s.run_until(Time::from_duration(ms(t)));
-        for i in 0..5u16 {
-            let p = s.instance(NodeId(i)).protocol();
-            eprintln!(
-                "t={t} n{i} view={} hq={} lock={:?} lv={} tip={:?} tree={} orph={} fetch={}",
-                p.view().0,
-                p.high_qc().view.0,
-                p.safety_state().locked.view,
-                p.safety_state().last_voted_view.0,
-                p.committed_tip().height,
-                p.tree_len(),
-                p.orphans_len(),
-                p.fetching_len()
-            );
-            let mut c = p.high_qc().block;
-            let mut line = String::new();
-            while let Some(b) = p.block(&c) {
-                line += &format!(" [v{} h{} j{}]", b.view.0, b.height.0, b.justify.view.0);
-                if c == p.committed_tip().hash {
-                    break;
-                }
-                c = b.parent;
-            }
-            eprintln!("   chain:{line}");
-        }
-    }
-    let stuck = s.check_liveness(heal, bound);
-    eprintln!("{stuck:?} {:?}", s.report().stats.rejected);
+    let stuck = s.check_liveness(Time::from_duration(ms(934)), bound);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    let report = s.report();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
 }
