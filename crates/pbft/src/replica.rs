@@ -35,7 +35,9 @@
 //!    failed view (capped at 64× the base); a replica changing view
 //!    re-multicasts its VIEW-CHANGE every timeout until the NEW-VIEW comes,
 //!    and answers a replica still changing to its previous view with its
-//!    VIEW-CHANGE for that view.
+//!    VIEW-CHANGE for that view, and one still sending normal-case messages
+//!    of an older view with its NEW-VIEW (as primary) or VIEW-CHANGE for the
+//!    current view (at most once per timeout per replica).
 //!
 //! Memory is bounded against Byzantine input: the log only holds seqs in
 //! (h, H] with one vote per replica per seq; two VIEW-CHANGEs are kept per
@@ -256,6 +258,10 @@ pub struct Pbft {
     /// When this replica last answered each replica's stale VIEW-CHANGE
     /// with its own for that view (at most once per timeout each).
     vc_answered: BTreeMap<NodeId, Time>,
+    /// When this replica last answered each replica's normal-case message of
+    /// an older view (at most once per timeout each): see
+    /// [`Pbft::answer_stale`].
+    stale_answered: BTreeMap<NodeId, Time>,
     /// Normal-case messages for a view this replica has not entered yet, per
     /// sender, each sender within a quota (bounded against flooding).
     future: BTreeMap<NodeId, VecDeque<PbftMessage>>,
@@ -1102,6 +1108,40 @@ impl Pbft {
         }
     }
 
+    /// Retransmission (TOCS 2002 §4.4–4.5: the view-change protocol assumes
+    /// messages between correct replicas are re-sent until received): a
+    /// replica still sending PRE-PREPAREs, PREPAREs or COMMITs of a view older
+    /// than ours missed the view changes since, and nothing else would tell
+    /// it. Answer it with this view's NEW-VIEW if we are its primary and sent
+    /// one, else with our VIEW-CHANGE for this view (f+1 of them make it join,
+    /// §4.5.2). Without it an isolated primary of view 0 (it runs no request
+    /// timer) missed NEW-VIEW(1) and stayed active in view 0 after the heal,
+    /// while the honest others were split between views 1 and 2 short of f+1
+    /// for a higher view: no timer ran again. At most once per timeout per
+    /// replica, so a Byzantine one cannot make us flood.
+    fn answer_stale(&mut self, now: Time, to: NodeId, out: &mut Out) {
+        if to == self.id {
+            return;
+        }
+        let nv = self
+            .last_new_view
+            .as_ref()
+            .filter(|nv| nv.view == self.view && self.active && self.is_primary());
+        let msg = match (nv, self.vc_log.get(self.id, self.view)) {
+            (Some(nv), _) => PbftMessage::NewView(nv.clone()),
+            (None, Some(vc)) => PbftMessage::ViewChange(vc.clone()),
+            (None, None) => return,
+        };
+        let due = self
+            .stale_answered
+            .get(&to)
+            .is_none_or(|&last| now >= last.saturating_add(self.timeout()));
+        if due {
+            self.stale_answered.insert(to, now);
+            out.push(Action::Send { to, msg });
+        }
+    }
+
     /// After any VIEW-CHANGE: the f+1 rule, NEW-VIEW at the new primary, and
     /// the new-view timer.
     fn view_change_progress(&mut self, now: Time, out: &mut Out) {
@@ -1272,6 +1312,7 @@ impl Pbft {
         self.vc_seen_in_view = self.vc_log.for_view(view).map(|vc| vc.replica).collect();
         self.vc_log.drop_below(self.id, view.saturating_add(1));
         self.vc_answered.clear();
+        self.stale_answered.clear();
         let primary = self.is_primary();
         for pp in o {
             if self.in_window(pp.seq).is_err() {
@@ -1404,6 +1445,7 @@ impl Pbft {
     ) -> Result<(), PbftError> {
         if let Some(view) = msg.normal_case_view() {
             if view < self.view {
+                self.answer_stale(now, from, out);
                 return Err(PbftError::StaleView {
                     view,
                     current: self.view,
@@ -1574,6 +1616,7 @@ impl Protocol for Pbft {
             reproposed: BTreeSet::new(),
             vc_log: VcLog::default(),
             vc_answered: BTreeMap::new(),
+            stale_answered: BTreeMap::new(),
             future: BTreeMap::new(),
             future_top: BTreeMap::new(),
             vc_resent: None,
@@ -1629,6 +1672,7 @@ impl Protocol for Pbft {
                 + self.ahead.len()
                 + self.vc_log.len()
                 + self.vc_answered.len()
+                + self.stale_answered.len()
                 + self.future_top.len()
                 + self.nv_resent.len()
                 + self.vc_seen_in_view.len()

@@ -1065,3 +1065,62 @@ fn replica_alone_in_a_higher_view_catches_up_by_state_transfer() {
     );
     assert_ledgers_agree(&sim, &[0, 2, 3]);
 }
+
+/// Regression (fuzzer finding, `bftbench fuzz --protocol pbft --seed 1` case
+/// 783): primary 0 is cut off from 172 ms to 735 ms and replica 3 goes
+/// silent at 524 ms. 1, 2 and 3 enter view 1 without 0; then 2's request
+/// timer (3 silent, so nothing prepares) sends it on to view 2. After the
+/// heal 0 is still the active primary of view 0 (it missed NEW-VIEW(1)), 1
+/// the active primary of view 1, and 2 waits in view 2 with one
+/// VIEW-CHANGE: primaries run no request timer and nobody sees f+1 messages
+/// of a higher view, so no honest timer ran again. A replica now answers a
+/// normal-case message of an older view with its NEW-VIEW (as primary) or
+/// its VIEW-CHANGE for the current view, once per timeout per replica
+/// (retransmission, TOCS 2002 §4.4–4.5): 0 enters view 1 and its request
+/// timer moves everyone on.
+#[test]
+fn stale_primary_missing_new_view_is_told_by_retransmission() {
+    use bft_core::Adversarial;
+    use bft_sim::{FaultKind, Partition};
+    let ms = Duration::from_millis;
+    let mut network = NetworkConfig::uniform(ms(1), ms(21));
+    network.partitions = vec![Partition {
+        start: ms(172),
+        end: ms(735),
+        groups: vec![vec![NodeId(0)]],
+    }];
+    let cfg = SimConfig {
+        nodes: 4,
+        seed: 1_657_499_220_756_789_676,
+        duration: ms(27_835),
+        network,
+        load: LoadConfig::open(50.0, 2, 32),
+        batch: BatchConfig {
+            max_size: 2,
+            max_delay: ms(2),
+        },
+        faults: vec![Fault {
+            node: NodeId(3),
+            kind: FaultKind::Silent,
+            start: ms(524),
+            end: None,
+        }],
+        ..SimConfig::default()
+    };
+    let pbft = PbftConfig {
+        max_backoff_exponent: 3,
+        ..PbftConfig::default()
+    };
+    let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
+    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
+    let stuck = sim.check_liveness(Time::from_duration(ms(735)), bound);
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    for id in [0, 1, 2] {
+        let st = sim.node(NodeId(id)).status();
+        assert!(st.view >= 2, "replica {id} left views 0 and 1: {st:?}");
+        assert!(st.committed > 8, "replica {id} committed again: {st:?}");
+    }
+    assert_ledgers_agree(&sim, &[0, 1, 2]);
+}
