@@ -240,6 +240,16 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// Do the positive values span at least a factor of 10?
+fn spans_a_decade(values: impl Iterator<Item = f64>) -> bool {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    lo.is_finite() && hi >= 10.0 * lo
+}
+
 /// A chart with log or linear axes, one line per series.
 fn draw_lines<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -248,6 +258,10 @@ fn draw_lines<DB: DrawingBackend>(
     (x_log, y_log): (bool, bool),
     series: &[Series],
 ) -> DrawResult<DB> {
+    // plotters' log axes draw no tick labels over less than a decade, so a
+    // narrow range (a WAN run's latencies, say) is drawn linear instead.
+    let x_log = x_log && spans_a_decade(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let y_log = y_log && spans_a_decade(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     let xr = range(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
         x_log,
