@@ -40,7 +40,9 @@ fn campaign(
         twins,
         faulty,
         threads: 1,
-        stop_at_first: true,
+        // Controls stop at their first fork; clean campaigns run every case,
+        // so a failure lists every violating seed, not just the first.
+        stop_at_first: faulty.is_some(),
         verbose: false,
     };
     let s = fuzz(&opts).unwrap();
@@ -54,11 +56,14 @@ fn campaign(
     s
 }
 
-/// No finding; otherwise fail with the seed and the minimal scenario.
+/// No finding; otherwise fail with every violating seed and the first
+/// minimal scenario.
 fn assert_clean(s: &FuzzSummary) {
     if let Some(f) = s.findings.first() {
+        let seeds: Vec<u64> = s.findings.iter().map(|f| f.case_seed).collect();
         panic!(
-            "case {} (seed {}) violates: {:?}\n--- minimal scenario (bftbench run it) ---\n{}",
+            "{} violating cases, seeds {seeds:?}; case {} (seed {}) violates: {:?}\n--- minimal scenario (bftbench run it) ---\n{}",
+            s.findings.len(),
             f.case,
             f.case_seed,
             f.problems,
