@@ -37,7 +37,9 @@
 //!    and answers a replica still changing to its previous view with its
 //!    VIEW-CHANGE for that view, and one still sending normal-case messages
 //!    of an older view with its NEW-VIEW (as primary) or VIEW-CHANGE for the
-//!    current view (at most once per timeout per replica).
+//!    current view (at most once per timeout per replica). NEW-VIEW is
+//!    self-certifying: any replica that accepted one relays it to a replica
+//!    shown to have missed it, and it is accepted from any sender.
 //!
 //! Memory is bounded against Byzantine input: the log only holds seqs in
 //! (h, H] with one vote per replica per seq; two VIEW-CHANGEs are kept per
@@ -1091,9 +1093,19 @@ impl Pbft {
     /// only repeats the newest. Without it the replicas left at u may never
     /// collect q VIEW-CHANGE(u)s, so primary(u) never sends NEW-VIEW and their
     /// new-view timers never start. At most once per timeout per replica.
+    ///
+    /// A replica that entered u by accepting NEW-VIEW(u) without sending
+    /// VIEW-CHANGE(u) relays that NEW-VIEW instead: with n = 4, 3 entered
+    /// view 2 so, then left it; 0 and 1, still changing to 2 (the primary
+    /// of 2 omits to them), held two VIEW-CHANGE(2)s, short of q, and one
+    /// VIEW-CHANGE(3), short of f+1: none of their timers could run.
     fn answer_lagging(&mut self, now: Time, to: NodeId, view: u64, out: &mut Out) {
-        let Some(mine) = self.vc_log.get(self.id, view).cloned() else {
-            return;
+        let mine = match self.vc_log.get(self.id, view) {
+            Some(vc) => PbftMessage::ViewChange(vc.clone()),
+            None => match self.last_new_view.as_ref().filter(|nv| nv.view == view) {
+                Some(nv) => PbftMessage::NewView(nv.clone()),
+                None => return,
+            },
         };
         let due = self
             .vc_answered
@@ -1101,10 +1113,7 @@ impl Pbft {
             .is_none_or(|&last| now >= last.saturating_add(self.timeout()));
         if due {
             self.vc_answered.insert(to, now);
-            out.push(Action::Send {
-                to,
-                msg: PbftMessage::ViewChange(mine),
-            });
+            out.push(Action::Send { to, msg: mine });
         }
     }
 
@@ -1126,7 +1135,7 @@ impl Pbft {
         let nv = self
             .last_new_view
             .as_ref()
-            .filter(|nv| nv.view == self.view && self.active && self.is_primary());
+            .filter(|nv| nv.view == self.view && self.active);
         let msg = match (nv, self.vc_log.get(self.id, self.view)) {
             (Some(nv), _) => PbftMessage::NewView(nv.clone()),
             (None, Some(vc)) => PbftMessage::ViewChange(vc.clone()),
@@ -1223,13 +1232,11 @@ impl Pbft {
                 current: self.view,
             });
         }
+        // Any replica may relay a NEW-VIEW (retransmission, TOCS 2002 §4.5):
+        // it is self-certifying — signed by primary(v), carrying V and O —
+        // so it is checked against primary(v), whoever delivered it.
+        let _ = from;
         let primary = self.primary(nv.view);
-        if from != primary {
-            return Err(PbftError::NotPrimary {
-                from,
-                view: nv.view,
-            });
-        }
         let rules = self.rules();
         let mut senders = BTreeSet::new();
         let mut sigs = SigBatch::default();
@@ -1272,7 +1279,11 @@ impl Pbft {
         for vc in &nv.view_changes {
             self.vc_log.insert(self.id, vc.clone());
         }
-        self.enter_view(now, nv.view, plan, nv.pre_prepares, out);
+        let pre_prepares = nv.pre_prepares.clone();
+        let view = nv.view;
+        self.last_new_view = Some(nv);
+        self.nv_resent.clear();
+        self.enter_view(now, view, plan, pre_prepares, out);
         Ok(())
     }
 
@@ -1379,13 +1390,14 @@ impl Pbft {
         }
     }
 
-    /// Primary of the current view: re-sends its NEW-VIEW to a replica whose
-    /// VIEW-CHANGE shows it missed it, once per replica per view.
+    /// In the current view: re-sends its NEW-VIEW (sent as primary, or
+    /// accepted as backup, and relayed: it is self-certifying) to a replica
+    /// whose VIEW-CHANGE shows it missed it, once per replica per view.
     fn resend_new_view(&mut self, to: NodeId, out: &mut Out) {
         let Some(nv) = self
             .last_new_view
             .as_ref()
-            .filter(|nv| nv.view == self.view && self.is_primary())
+            .filter(|nv| nv.view == self.view && self.active)
         else {
             return;
         };

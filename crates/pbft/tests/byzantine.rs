@@ -262,7 +262,9 @@ fn mutated_messages_are_rejected_or_harmless() {
             Some("checkpoint-off-interval"),
         ),
         (2, RoundMinusOne, &vc_cert, Some("bad-view-change")), // cert from view 1 ≥ 1
-        (1, RoundPlusOne, &nv, Some("not-primary")),
+        // A NEW-VIEW may be relayed (checked against primary(v)): here its
+        // VIEW-CHANGEs are for another view.
+        (1, RoundPlusOne, &nv, Some("bad-new-view")),
         // Stale digest: GENESIS instead of the digest.
         (0, StaleDigest, &pp, Some("digest-mismatch")),
         (2, StaleDigest, &vc_cp, Some("bad-checkpoint-proof")),

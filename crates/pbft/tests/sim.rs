@@ -1124,3 +1124,69 @@ fn stale_primary_missing_new_view_is_told_by_retransmission() {
     }
     assert_ledgers_agree(&sim, &[0, 1, 2]);
 }
+
+/// Regression (fuzzer finding, `bftbench fuzz --protocol pbft --seed 1` case
+/// 3664): replica 2 leads views 0–3 and omits to 0 and 1 from 331 ms; two
+/// partitions before that. 3 entered view 2 by accepting NEW-VIEW(2)
+/// without ever sending VIEW-CHANGE(2) (0, 1 and 2 sent theirs), then its
+/// request timer moved it on to view 3. 0 and 1, still changing to view 2
+/// (2 omits the NEW-VIEW to them), held two VIEW-CHANGE(2)s (short of q, so
+/// no new-view timer) and one VIEW-CHANGE(3) (short of f+1): stuck. 3 now
+/// relays the NEW-VIEW(2) it accepted to a replica still changing to view 2
+/// (it is self-certifying, signed by primary(2); retransmission, TOCS 2002
+/// §4.5), and backups accept a relayed NEW-VIEW.
+#[test]
+fn accepted_new_view_is_relayed_to_a_replica_still_changing_to_it() {
+    use bft_core::{Adversarial, LeaderSchedule};
+    use bft_sim::{FaultKind, Partition};
+    let ms = Duration::from_millis;
+    let mut network = NetworkConfig::uniform(ms(1), ms(13));
+    network.partitions = vec![
+        Partition {
+            start: ms(12),
+            end: ms(122),
+            groups: vec![vec![NodeId(1), NodeId(2)]],
+        },
+        Partition {
+            start: ms(100),
+            end: ms(325),
+            groups: vec![vec![NodeId(2), NodeId(3)]],
+        },
+    ];
+    let cfg = SimConfig {
+        nodes: 4,
+        seed: 590_635_119_095_050_530,
+        duration: ms(27_431),
+        network,
+        load: LoadConfig::open(50.0, 2, 32),
+        batch: BatchConfig {
+            max_size: 2,
+            max_delay: ms(2),
+        },
+        faults: vec![Fault {
+            node: NodeId(2),
+            kind: FaultKind::Omission {
+                peers: vec![NodeId(0), NodeId(1)],
+            },
+            start: ms(331),
+            end: None,
+        }],
+        leaders: Some(LeaderSchedule::favouring(4, NodeId(2), 4)),
+        ..SimConfig::default()
+    };
+    let pbft = PbftConfig {
+        max_backoff_exponent: 3,
+        ..PbftConfig::default()
+    };
+    let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
+    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
+    let stuck = sim.check_liveness(Time::from_duration(ms(331)), bound);
+    let report = sim.run();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    for id in [0, 1, 3] {
+        let st = sim.node(NodeId(id)).status();
+        assert!(st.committed > 0, "replica {id} committed: {st:?}");
+    }
+    assert_ledgers_agree(&sim, &[0, 1, 3]);
+}
