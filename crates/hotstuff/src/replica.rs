@@ -77,6 +77,9 @@ struct Orphan {
 enum ViewEntry {
     /// Saw a QC for the previous view: the view succeeded.
     Qc,
+    /// Saw a QC for the previous view inside a NEW-VIEW: its sender timed
+    /// out after it, so the backoff is kept (see `on_new_view`).
+    QcTimedOut,
     /// Its own timer expired, or n−f NEW-VIEWs said the view failed.
     Timeout,
 }
@@ -897,11 +900,15 @@ impl HotStuff {
     /// A verified QC: Algorithm 4 `updateQCHigh` (highQC only ever comes from
     /// verified QCs), then QC-driven view synchronisation.
     fn observe_qc(&mut self, qc: QuorumCert, out: &mut Out) {
+        self.observe_qc_as(qc, ViewEntry::Qc, out);
+    }
+
+    fn observe_qc_as(&mut self, qc: QuorumCert, entry: ViewEntry, out: &mut Out) {
         let target = qc.view.next();
         if qc.view > self.high_qc.view {
             self.high_qc = qc;
         }
-        self.enter_view(target, ViewEntry::Qc, out);
+        self.enter_view(target, entry, out);
     }
 
     // ------------------------------------------------------------------
@@ -992,6 +999,7 @@ impl HotStuff {
         self.view = view;
         match entry {
             ViewEntry::Qc => self.failed_views = 0,
+            ViewEntry::QcTimedOut => {}
             ViewEntry::Timeout => {
                 self.failed_views = self.failed_views.saturating_add(1);
                 self.view_changes += 1;
@@ -1003,9 +1011,41 @@ impl HotStuff {
         self.votes
             .prune_below(View(view.0.saturating_sub(self.cfg.future_views.max(2))));
         self.new_views = self.new_views.split_off(&view.prev());
+        // Vote rule (Algorithm 4 `onReceiveProposal`; PROTOCOLS.md "Vote
+        // iff block.view > last voted view AND ..."): as for a late
+        // proposal (`on_late_proposal`), the rule does not ask for the
+        // current view, so the highest proposal we hold for a view we skip
+        // (entered a later view on a timeout or the catch-up rule before
+        // voting in it) still gets the vote the rule allows; its next leader
+        // may still be collecting. Before, it was dropped unvoted: with a
+        // favoured faulty leader at n = 4 the honest replicas jumped over
+        // the first honest view of each run on the catch-up rule, its
+        // leader never got n−f NEW-VIEWs, the next honest proposal reached
+        // a replica still behind and was dropped when that replica jumped
+        // past it, and with the faulty replica's votes unusable no QC of
+        // the honest run ever formed, so no three-chain (fuzz finding:
+        // mutate stale-digest by a leader of weight 2, stuck at 19
+        // decisions).
+        let skipped = self
+            .proposals
+            .range(..view)
+            .rev()
+            .map(|(&v, &hash)| (v, hash))
+            .find(|&(v, hash)| {
+                v > self.considered_view
+                    && v > self.safety.last_voted_view
+                    && self.blocks.contains_key(&hash)
+            });
         self.proposals = self.proposals.split_off(&view);
         self.prune_stale_orphans();
         self.restart_view_timer(out);
+        if let Some((skipped_view, hash)) = skipped {
+            self.considered_view = self.considered_view.max(skipped_view);
+            self.late_considered = self.late_considered.max(skipped_view);
+            // Errors are bad votes found if our vote completed a quorum;
+            // they were counted there.
+            let _ = self.vote_on(hash, out);
+        }
     }
 
     fn restart_view_timer(&mut self, out: &mut Out) {
@@ -1095,7 +1135,19 @@ impl HotStuff {
             if !self.blocks.contains_key(&qc.block) {
                 self.fetch(from, qc.block, out);
             }
-            self.observe_qc(qc, out);
+            // Pacemaker rule: the QC moves our view on (QC-driven view
+            // synchronisation) but keeps our backoff. A NEW-VIEW says its
+            // sender timed out of every view up to `nv.view`, so the views
+            // after the QC failed; resetting the backoff on it let the
+            // sender set our timers. A favoured faulty leader at n = 4 that
+            // formed QC(v) but proposed nothing usable handed it to each
+            // honest replica in a separate NEW-VIEW, one backed-off timeout
+            // apart: each reset its backoff at another time, the first
+            // honest leader after the faulty run timed out of its view
+            // exactly when the last NEW-VIEW it needed arrived, and no
+            // honest run formed a three-chain again (fuzz finding: mutate
+            // stale-digest by a leader of weight 2, stuck at 19 decisions).
+            self.observe_qc_as(qc, ViewEntry::QcTimedOut, out);
         }
         // The sender's vote for the failed view (or the one before), whose
         // next leader never proposed: rebuild that QC here if n−f arrive.

@@ -225,3 +225,66 @@ fn last_votes_survive_two_consecutive_faulty_leaders() {
     let report = s.report();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
 }
+
+/// `bftbench fuzz --protocol hotstuff --nodes 4 --seed 1` case 3471, shrunk:
+/// node 3 mutates stale digests from 462 ms and is the favoured leader of
+/// two consecutive views (rotation 3,3,0,1,2); partitions {0}|{1,2,3}
+/// 272–869 ms and {1}|rest 161–561 ms. Node 3 formed the QC of the last
+/// honest block but proposed only blocks on genesis, so the honest replicas
+/// learnt that QC from its NEW-VIEWs alone, one backed-off timeout apart,
+/// and each reset its backoff on it at another time: node 0, leading the
+/// first honest view after the faulty run, timed out of it exactly when the
+/// last NEW-VIEW it needed arrived, and a replica that jumped past a view
+/// dropped the proposal it held for it unvoted. Stuck at 19 decisions after
+/// the heal. Now a QC from a NEW-VIEW keeps the backoff, and a skipped
+/// view's proposal still gets the vote the rule allows.
+#[test]
+fn stale_digest_favoured_leader_does_not_stall_commits() {
+    use bft_core::{LeaderSchedule, Mutation};
+    let cfg = SimConfig {
+        nodes: 4,
+        seed: 779536800843369739,
+        cost: fuzz_costs(),
+        duration: ms(52969),
+        network: NetworkConfig {
+            partitions: vec![
+                Partition {
+                    start: ms(272),
+                    end: ms(869),
+                    groups: vec![ids(&[1, 2, 3]), ids(&[0])],
+                },
+                Partition {
+                    start: ms(161),
+                    end: ms(561),
+                    groups: vec![ids(&[1]), ids(&[0, 2, 3])],
+                },
+            ],
+            ..NetworkConfig::uniform(ms(1), ms(2))
+        },
+        load: LoadConfig::open(50.0, 2, 32),
+        batch: BatchConfig {
+            max_size: 4,
+            max_delay: ms(2),
+        },
+        faults: vec![Fault::attack(
+            NodeId(3),
+            Attack::Mutate(Mutation::StaleDigest),
+            ms(462),
+        )],
+        leaders: Some(LeaderSchedule::favouring(4, NodeId(3), 2)),
+        keep_ledgers: false,
+        ..SimConfig::default()
+    };
+    let proto = HotStuffConfig {
+        view_timeout: ms(500),
+        max_view_timeout: ms(4000),
+        ..HotStuffConfig::default()
+    };
+    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
+    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
+    let stuck = s.check_liveness(Time::from_duration(ms(869)), bound);
+    assert!(stuck.is_empty(), "{stuck:?}");
+    let report = s.report();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(report.decisions > 19, "{}", report.decisions);
+}

@@ -1009,3 +1009,34 @@ fn verified_qc_cache_is_bounded_without_commits() {
     assert_eq!(r.high_qc().view, View(300), "every QC was adopted");
     assert!(r.verified_qcs_len() <= 256, "{}", r.verified_qcs_len());
 }
+
+/// Replica 1 holds node 3's proposal b3 (view 3) while still in view 1,
+/// then jumps to view 5 on the catch-up rule (f+1 NEW-VIEW(4)s). It never
+/// voted in view 3, so the vote rule still allows b3: the vote goes to
+/// leader(4), node 0, instead of the proposal being dropped unvoted with
+/// the views it skipped (seen in `bftbench fuzz --protocol hotstuff
+/// --nodes 4 --seed 1` case 3471: the only honest replica missing from a
+/// QC had jumped past the proposal it held).
+#[test]
+fn replica_jumping_past_a_held_proposal_still_votes_for_it() {
+    let fx = Fixture::new(4);
+    let mut r = fx.replica(1);
+    must(step(&mut r, Input::Request(request(0))));
+    let b3 = fx.child(&genesis(), 3, vec![request(0)]);
+    let out = must(fx.propose(&mut r, &b3));
+    assert!(votes_sent(&out).is_empty(), "view 3 not entered yet");
+    let nv = Message::NewView(NewView {
+        view: View(4),
+        high_qc: QuorumCert::genesis(),
+        last_vote: None,
+    });
+    must(deliver(&mut r, 0, nv.clone()));
+    let out = must(deliver(&mut r, 2, nv));
+    assert_eq!(r.view(), View(5));
+    let votes: Vec<_> = votes_sent(&out)
+        .into_iter()
+        .filter(|(_, v)| v.view == View(3))
+        .map(|(to, v)| (to, v.block))
+        .collect();
+    assert_eq!(votes, vec![(NodeId(0), b3.hash)]);
+}
