@@ -259,15 +259,7 @@ fn cap_back_off(s: &mut Scenario) {
 /// with more than f faulty (a control), liveness is not promised, so just
 /// a second past the heal.
 fn duration_for(s: &Scenario) -> Duration {
-    let heal = [
-        s.network.partitions.iter().map(|p| p.end).max(),
-        s.faults.iter().map(|f| f.end.unwrap_or(f.start)).max(),
-        s.twins.as_ref().map(Twins::heal),
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or_default();
+    let heal = crate::run::sim_config(s).heal_time();
     if s.faulty_beyond_f().is_some() {
         return heal + Duration::from_secs(1);
     }

@@ -32,6 +32,22 @@ pub struct SimConfig {
     pub keep_ledgers: bool,
 }
 
+impl SimConfig {
+    /// When the network is stable again: the end of the last partition,
+    /// Twins round and bounded fault, or the start of the last fault that
+    /// never ends (see `Simulation::heal_time`).
+    pub fn heal_time(&self) -> Duration {
+        let partitions = self.network.partitions.iter().map(|p| p.end);
+        let twins = self.twins.iter().map(Twins::heal);
+        let faults = self.faults.iter().map(|f| f.end.unwrap_or(f.start));
+        partitions
+            .chain(twins)
+            .chain(faults)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {

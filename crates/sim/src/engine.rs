@@ -881,16 +881,7 @@ impl<P: Adversarial> Simulation<P> {
     /// ends (from then on the faulty set is fixed, at most f, and the honest
     /// replicas must make progress without the faulty ones).
     pub fn heal_time(&self) -> Time {
-        let partitions = self.cfg.network.partitions.iter().map(|p| p.end);
-        let twins = self.cfg.twins.iter().map(|t| t.heal());
-        let faults = self.cfg.faults.iter().map(|f| f.end.unwrap_or(f.start));
-        Time::from_duration(
-            partitions
-                .chain(twins)
-                .chain(faults)
-                .max()
-                .unwrap_or_default(),
-        )
+        Time::from_duration(self.cfg.heal_time())
     }
 
     /// Liveness after the network heals: runs to `heal`, then until every
