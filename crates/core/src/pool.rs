@@ -127,16 +127,21 @@ impl RequestPool {
     /// this decision actually executes.
     pub fn execute<'a>(&mut self, ids: impl IntoIterator<Item = &'a RequestId>) -> Vec<RequestId> {
         let mut fresh = Vec::new();
-        let mut removed_any = false;
+        let mut dequeued = Vec::new();
         for &id in ids {
             if self.executed.insert(id) {
                 fresh.push(id);
             }
-            removed_any |= self.queued.remove(&id);
+            if self.queued.remove(&id) {
+                dequeued.push(id);
+            }
         }
-        if removed_any {
-            let queued = &self.queued;
-            self.queue.retain(|(_, r)| queued.contains(&r.id));
+        if !dequeued.is_empty() {
+            // A sorted list of the few ids removed, not a hash lookup per
+            // queued request: this runs at every replica on every commit.
+            dequeued.sort_unstable();
+            self.queue
+                .retain(|(_, r)| dequeued.binary_search(&r.id).is_err());
         }
         fresh
     }
