@@ -12,16 +12,36 @@ pub const FRAME_HEADER_LEN: usize = 4;
 /// Default cap on a frame body: a peer cannot make us allocate more.
 pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
 
+/// Scratch buffers up to this capacity are kept for the next encode.
+const KEEP_SCRATCH: usize = 64 << 10;
+
 /// Encodes a message body (without the length prefix).
+///
+/// Serialises into a per-thread scratch buffer, then copies the body into
+/// one exactly-sized allocation: postcard into a fresh `Vec` grows it a byte
+/// at a time, which was most of the simulator's reallocations. A serialiser
+/// that itself encodes (re-entrancy) just finds the scratch taken and starts
+/// from an empty one.
 pub fn encode<M: Serialize>(msg: &M, max_frame: usize) -> Result<Bytes, CoreError> {
-    let body = postcard::to_stdvec(msg).map_err(|e| CoreError::Encode(e.to_string()))?;
-    if body.len() > max_frame {
-        return Err(CoreError::FrameTooLarge {
-            len: body.len(),
-            max: max_frame,
-        });
+    use std::cell::RefCell;
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
-    Ok(Bytes::from(body))
+    let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    buf.clear();
+    let buf = postcard::to_extend(msg, buf).map_err(|e| CoreError::Encode(e.to_string()))?;
+    let result = if buf.len() > max_frame {
+        Err(CoreError::FrameTooLarge {
+            len: buf.len(),
+            max: max_frame,
+        })
+    } else {
+        Ok(Bytes::copy_from_slice(&buf))
+    };
+    if buf.capacity() <= KEEP_SCRATCH {
+        SCRATCH.with(|s| *s.borrow_mut() = buf);
+    }
+    result
 }
 
 /// Decodes one body; trailing bytes are an error (a frame is one message).
