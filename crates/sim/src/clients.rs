@@ -8,8 +8,8 @@
 use crate::config::{LoadConfig, LoadMode};
 use bft_core::{RequestId, Time};
 use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -26,7 +26,8 @@ pub struct Clients {
     reply_quorum: usize,
     next_number: Vec<u64>,
     issued: u64,
-    pending: HashMap<RequestId, Pending>,
+    /// Lookup-only (Fx hash: ids are the generator's own, order never read).
+    pending: FxHashMap<RequestId, Pending>,
     latency: Histogram<u64>,
     committed: u64,
     committed_measured: u64,
@@ -78,7 +79,7 @@ impl Clients {
             load,
             reply_quorum,
             issued: 0,
-            pending: HashMap::new(),
+            pending: FxHashMap::default(),
             latency: latency_histogram(),
             committed: 0,
             committed_measured: 0,

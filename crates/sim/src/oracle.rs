@@ -10,18 +10,23 @@
 //!
 //! Violations are collected, not panicked on, so a run can report its seed and
 //! everything that went wrong.
+//!
+//! Its sets are lookup-only and keyed by ids the simulator itself generates,
+//! so they use the fast Fx hash (no iteration order can leak, and there is
+//! no adversary choosing keys to collide).
 
 use bft_core::{Decision, Digest, GENESIS, NodeId, RequestId};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::BTreeMap;
 
 #[derive(Debug)]
 pub struct Oracle {
     /// First block committed at each slot.
     slots: BTreeMap<u64, Digest>,
     /// Slot each request was committed in.
-    request_slot: HashMap<RequestId, u64>,
+    request_slot: FxHashMap<RequestId, u64>,
     /// Every request a client submitted.
-    submitted: HashSet<RequestId>,
+    submitted: FxHashSet<RequestId>,
     /// Per replica: last committed (slot, block).
     heads: Vec<(u64, Digest)>,
     violations: Vec<String>,
@@ -34,8 +39,8 @@ impl Oracle {
     pub fn new(n: usize) -> Oracle {
         Oracle {
             slots: BTreeMap::new(),
-            request_slot: HashMap::new(),
-            submitted: HashSet::new(),
+            request_slot: FxHashMap::default(),
+            submitted: FxHashSet::default(),
             heads: vec![(0, GENESIS); n],
             violations: Vec::new(),
         }
@@ -80,7 +85,8 @@ impl Oracle {
     }
 
     fn check_requests(&mut self, node: NodeId, d: &Decision) {
-        let mut seen_here = HashSet::with_capacity(d.requests.len());
+        let mut seen_here =
+            FxHashSet::with_capacity_and_hasher(d.requests.len(), Default::default());
         for &r in &d.requests {
             if !self.submitted.contains(&r) {
                 self.violation(format!(

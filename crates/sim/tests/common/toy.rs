@@ -82,8 +82,9 @@ pub struct Toy {
     ctx: NodeContext,
     cfg: ToyConfig,
     pool: RequestPool,
-    /// Slot being decided and its batch (leader: the one proposed).
-    proposals: BTreeMap<u64, Vec<Request>>,
+    /// Slot being decided, its batch (leader: the one proposed) and the
+    /// batch's digest, computed once.
+    proposals: BTreeMap<u64, (Vec<Request>, Digest)>,
     acks: BTreeMap<NodeId, ()>,
     in_flight: Option<u64>,
     last_slot: u64,
@@ -97,9 +98,10 @@ impl Toy {
         self.ctx.id == LEADER
     }
 
-    fn propose_digest(slot: u64, batch: &[Request]) -> Vec<u8> {
-        let mut m = slot.to_le_bytes().to_vec();
-        m.extend_from_slice(batch_digest(batch).as_bytes());
+    fn propose_bytes(slot: u64, digest: &Digest) -> [u8; 40] {
+        let mut m = [0u8; 40];
+        m[..8].copy_from_slice(&slot.to_le_bytes());
+        m[8..].copy_from_slice(digest.as_bytes());
         m
     }
 
@@ -121,11 +123,11 @@ impl Toy {
         }
         let slot = self.last_slot + 1;
         let batch = self.pool.take_batch(self.ctx.batch.max_size);
-        self.proposals.insert(slot, batch.clone());
+        let digest = batch_digest(&batch);
+        self.proposals.insert(slot, (batch.clone(), digest));
         self.in_flight = Some(slot);
         self.acks.clear();
-        self.broadcast_proposal(slot, batch, out);
-        let digest = batch_digest(self.proposals.get(&slot).map(Vec::as_slice).unwrap_or(&[]));
+        self.broadcast_proposal(slot, batch, &digest, out);
         let sig = self
             .ctx
             .crypto
@@ -140,12 +142,13 @@ impl Toy {
         &self,
         slot: u64,
         batch: Vec<Request>,
+        digest: &Digest,
         out: &mut Vec<Action<ToyMsg, ToyTimer>>,
     ) {
         let sig = self
             .ctx
             .crypto
-            .sign(PROPOSE_DOMAIN, &Self::propose_digest(slot, &batch));
+            .sign(PROPOSE_DOMAIN, &Self::propose_bytes(slot, digest));
         out.push(Action::Broadcast(ToyMsg::Propose { slot, batch, sig }));
         if self.cfg.resend > Duration::ZERO {
             out.push(Action::SetTimer {
@@ -155,20 +158,17 @@ impl Toy {
         }
     }
 
-    fn ack_bytes(slot: u64, digest: &Digest) -> Vec<u8> {
-        let mut m = slot.to_le_bytes().to_vec();
-        m.extend_from_slice(digest.as_bytes());
-        m
+    fn ack_bytes(slot: u64, digest: &Digest) -> [u8; 40] {
+        Self::propose_bytes(slot, digest)
     }
 
     fn commit(&mut self, slot: u64, out: &mut Vec<Action<ToyMsg, ToyTimer>>) {
         if slot != self.last_slot + 1 {
             return;
         }
-        let Some(batch) = self.proposals.remove(&slot) else {
+        let Some((batch, digest)) = self.proposals.remove(&slot) else {
             return;
         };
-        let digest = batch_digest(&batch);
         let block = Digest::of(
             "toy/block",
             &[
@@ -224,9 +224,11 @@ impl Protocol for Toy {
             }
             Input::Timeout(ToyTimer::Batch) => self.try_propose(now, out),
             Input::Timeout(ToyTimer::Resend) => {
-                if let Some(slot) = self.in_flight {
-                    let batch = self.proposals.get(&slot).cloned().unwrap_or_default();
-                    self.broadcast_proposal(slot, batch, out);
+                if let Some((slot, (batch, digest))) = self
+                    .in_flight
+                    .and_then(|slot| Some((slot, self.proposals.get(&slot)?.clone())))
+                {
+                    self.broadcast_proposal(slot, batch, &digest, out);
                 }
             }
             Input::Message {
@@ -239,17 +241,17 @@ impl Protocol for Toy {
                 if slot <= self.last_slot {
                     return Err(ToyError::Stale);
                 }
+                let digest = batch_digest(&batch);
                 self.ctx
                     .crypto
                     .verify(
                         from,
                         PROPOSE_DOMAIN,
-                        &Self::propose_digest(slot, &batch),
+                        &Self::propose_bytes(slot, &digest),
                         &sig,
                     )
                     .map_err(|_| ToyError::BadSignature)?;
-                let digest = batch_digest(&batch);
-                self.proposals.insert(slot, batch);
+                self.proposals.insert(slot, (batch, digest));
                 let sig = self
                     .ctx
                     .crypto
