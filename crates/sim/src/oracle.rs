@@ -85,18 +85,16 @@ impl Oracle {
     }
 
     fn check_requests(&mut self, node: NodeId, d: &Decision) {
-        let mut seen_here =
-            FxHashSet::with_capacity_and_hasher(d.requests.len(), Default::default());
+        for r in repeated(&d.requests) {
+            self.violation(format!(
+                "at most once: {r:?} twice in slot {} at {node:?}",
+                d.slot
+            ));
+        }
         for &r in &d.requests {
             if !self.submitted.contains(&r) {
                 self.violation(format!(
                     "validity: {node:?} committed {r:?}, never submitted"
-                ));
-            }
-            if !seen_here.insert(r) {
-                self.violation(format!(
-                    "at most once: {r:?} twice in slot {} at {node:?}",
-                    d.slot
                 ));
             }
             match self.request_slot.get(&r) {
@@ -129,6 +127,27 @@ impl Oracle {
     pub fn heads(&self) -> impl Iterator<Item = u64> + '_ {
         self.heads.iter().map(|(s, _)| *s)
     }
+}
+
+/// Each request id that occurs more than once in `requests` (once per
+/// extra occurrence). Decisions are small, so a short list is checked
+/// pairwise without allocating; a long one is sorted.
+fn repeated(requests: &[RequestId]) -> Vec<RequestId> {
+    if requests.len() <= 16 {
+        return requests
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| requests[..*i].contains(r))
+            .map(|(_, r)| *r)
+            .collect();
+    }
+    let mut sorted = requests.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect()
 }
 
 #[cfg(test)]
@@ -196,5 +215,20 @@ mod tests {
         let head = o.heads[0].1;
         o.commit(NodeId(0), &decision(6, head, b"f", &[99]));
         assert!(o.violations().iter().any(|v| v.starts_with("validity")));
+    }
+
+    #[test]
+    fn repeated_lists_each_extra_occurrence_short_and_long() {
+        let id = |n| RequestId {
+            client: 1,
+            number: n,
+        };
+        assert_eq!(repeated(&[id(1), id(2), id(1), id(1)]), vec![id(1), id(1)]);
+        assert!(repeated(&[id(1), id(2)]).is_empty());
+        let mut long: Vec<RequestId> = (0..40).map(id).collect();
+        assert!(repeated(&long).is_empty());
+        long.push(id(7));
+        long.push(id(39));
+        assert_eq!(repeated(&long), vec![id(7), id(39)]);
     }
 }
