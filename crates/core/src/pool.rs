@@ -6,7 +6,7 @@
 
 use crate::ids::{RequestId, Time};
 use crate::protocol::Request;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 /// Request ids already executed, per client: everything at or below
 /// `floor` plus a sparse set above it, compacted as the gap fills. Clients
@@ -14,7 +14,8 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 /// when a client skips numbers (then the oldest entries raise the floor).
 #[derive(Debug, Default, Clone)]
 pub struct Executed {
-    clients: HashMap<u32, ClientWindow>,
+    /// Few clients: an ordered map is as fast as hashing here.
+    clients: BTreeMap<u32, ClientWindow>,
     max_sparse: usize,
 }
 
@@ -28,7 +29,7 @@ struct ClientWindow {
 impl Executed {
     pub fn new() -> Executed {
         Executed {
-            clients: HashMap::new(),
+            clients: BTreeMap::new(),
             max_sparse: 1 << 16,
         }
     }
@@ -43,6 +44,11 @@ impl Executed {
     pub fn insert(&mut self, id: RequestId) -> bool {
         let max_sparse = self.max_sparse;
         let w = self.clients.entry(id.client).or_default();
+        if id.number == w.next && w.above.is_empty() {
+            // In-order execution, the common case: no set node to allocate.
+            w.next += 1;
+            return true;
+        }
         if id.number < w.next || !w.above.insert(id.number) {
             return false;
         }
@@ -139,9 +145,23 @@ impl RequestPool {
         if !dequeued.is_empty() {
             // A sorted list of the few ids removed, not a hash lookup per
             // queued request: this runs at every replica on every commit.
+            // Committed requests are usually the oldest, so pop those off
+            // the front first and scan the rest only if some are elsewhere.
             dequeued.sort_unstable();
-            self.queue
-                .retain(|(_, r)| dequeued.binary_search(&r.id).is_err());
+            let mut left = dequeued.len();
+            while left > 0
+                && self
+                    .queue
+                    .front()
+                    .is_some_and(|(_, r)| dequeued.binary_search(&r.id).is_ok())
+            {
+                self.queue.pop_front();
+                left -= 1;
+            }
+            if left > 0 {
+                self.queue
+                    .retain(|(_, r)| dequeued.binary_search(&r.id).is_err());
+            }
         }
         fresh
     }
