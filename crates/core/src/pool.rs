@@ -95,14 +95,18 @@ impl RequestPool {
     /// Adds a request unless it is queued, executed, or the pool is full.
     /// Returns true if it was added.
     pub fn add(&mut self, now: Time, req: Request) -> bool {
-        if self.executed.contains(req.id) || self.queued.contains(&req.id) {
+        if self.executed.contains(req.id) {
             return false;
         }
         if self.queue.len() >= self.capacity {
-            self.dropped += 1;
+            if !self.queued.contains(&req.id) {
+                self.dropped += 1;
+            }
             return false;
         }
-        self.queued.insert(req.id);
+        if !self.queued.insert(req.id) {
+            return false; // already queued
+        }
         self.queue.push_back((now, req));
         true
     }
