@@ -6,6 +6,12 @@
 //! Case `i` of a fuzz run with seed `S` has its own seed, `case_seed(S, i)`,
 //! which seeds both the generator and the simulation, so one case can be
 //! regenerated without the others.
+//!
+//! Twins (Bano et al., 2022) come two ways: seeded sampling (`--twins`),
+//! for any bound, and exhaustive enumeration for small bounds (`--twins
+//! --exhaustive R`, [`TwinsBound`]): every partition of the instances into
+//! at most two groups and every leader, per round, for R rounds; case `k`
+//! is the `k`-th scenario of that enumeration.
 
 use crate::BenchError;
 use crate::run::{Stop, simulate_until};
@@ -28,6 +34,11 @@ pub struct FuzzOptions {
     pub seed: u64,
     /// Twins scenarios instead of fault scenarios.
     pub twins: bool,
+    /// `Some(R)`: every Twins scenario of R rounds ([`TwinsBound`], with
+    /// `faulty` twinned identities, nodes `0..faulty`) instead of sampled
+    /// ones; `twins` is then implied, and `scenarios` caps the count (the
+    /// first `scenarios` in enumeration order; `u64::MAX` for all).
+    pub exhaustive: Option<usize>,
     /// Faulty identities per scenario; `None` is f. More than f is a
     /// control: safety is no longer promised, and liveness is not checked.
     pub faulty: Option<usize>,
@@ -82,16 +93,24 @@ pub fn fuzz(opts: &FuzzOptions) -> Result<FuzzSummary, BenchError> {
     let runs = AtomicU64::new(0);
     let events = AtomicU64::new(0);
     let threads = opts.threads.clamp(1, 64);
+    let bound = exhaustive_bound(opts)?;
+    let total = match &bound {
+        Some(b) => b.count()?.min(opts.scenarios),
+        None => opts.scenarios,
+    };
     let results: Vec<Result<Vec<Finding>, BenchError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (stop, runs, events) = (&stop, &runs, &events);
+                let (stop, runs, events, bound) = (&stop, &runs, &events, &bound);
                 s.spawn(move || -> Result<Vec<Finding>, BenchError> {
                     let mut found = Vec::new();
                     let mut i = t as u64;
-                    while i < opts.scenarios && !stop.load(Ordering::Relaxed) {
+                    while i < total && !stop.load(Ordering::Relaxed) {
                         let seed = case_seed(opts.seed, i);
-                        let scenario = generate(opts, seed);
+                        let scenario = match bound {
+                            Some(b) => twins_case(&opts.base, b, seed, i)?,
+                            None => generate(opts, seed),
+                        };
                         let case_started = Instant::now();
                         let outcome = run_case(&scenario)?;
                         if opts.verbose {
@@ -409,6 +428,265 @@ fn random_twins(rng: &mut ChaCha8Rng, n: usize, twinned: Vec<NodeId>) -> (Twins,
 }
 
 // ---------------------------------------------------------------------------
+// Exhaustive Twins
+
+/// Most instances an exhaustive enumeration takes: 2^(instances − 1) splits
+/// per round must fit a `u64` many times over, and no one runs more.
+const MAX_TWINS_INSTANCES: usize = 24;
+/// Message delays of an enumerated case: uniform in 1 ms..this. The
+/// adversary is the partition and leader schedule; the delays are seeded by
+/// the case seed, as in sampled cases.
+const TWINS_MAX_DELAY: u64 = 10;
+
+/// The bound of an exhaustive Twins enumeration (Bano et al., 2022, §4:
+/// "exhaustive enumeration for small bounds"): `nodes` replicas, the first
+/// `twins` of them (nodes `0..twins`, the canonical choice: every leader and
+/// every split is enumerated anyway, so which identities are twinned only
+/// relabels nodes) run as two instances, for `rounds` rounds.
+///
+/// Each round picks one of the [`TwinsBound::splits`] unordered partitions of
+/// the `nodes + twins` instances into at most two groups (a split and its
+/// complement are the same split, and "everyone together" is one of them),
+/// and the leader of that round's view (`nodes` choices). Scenario `k` in
+/// `0..count()` is `k` written in base `splits · nodes`, round 0 the most
+/// significant digit (so the enumeration varies the last round fastest);
+/// each digit `d` is split `d / nodes` and leader `d mod nodes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TwinsBound {
+    pub nodes: usize,
+    pub twins: usize,
+    pub rounds: usize,
+}
+
+/// One round of an enumerated scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TwinsRound {
+    /// Which instances are apart: see [`split_groups`].
+    pub split: u64,
+    /// The leader of the round's view.
+    pub leader: NodeId,
+}
+
+impl TwinsBound {
+    /// A bound an enumeration can count: at least one replica and round, at
+    /// most `nodes` twins, and at most 2^64 − 1 scenarios.
+    pub fn new(nodes: usize, twins: usize, rounds: usize) -> Result<TwinsBound, BenchError> {
+        let bound = TwinsBound {
+            nodes,
+            twins,
+            rounds,
+        };
+        if nodes == 0 || rounds == 0 {
+            return Err(BenchError::Unsupported(
+                "exhaustive Twins needs at least one node and one round".into(),
+            ));
+        }
+        if twins > nodes || nodes + twins > MAX_TWINS_INSTANCES {
+            return Err(BenchError::Unsupported(format!(
+                "exhaustive Twins: {twins} twins of {nodes} nodes (at most n twins and {MAX_TWINS_INSTANCES} instances)"
+            )));
+        }
+        bound.count()?;
+        Ok(bound)
+    }
+
+    /// Instances: the nodes and their twins.
+    pub fn instances(&self) -> usize {
+        self.nodes + self.twins
+    }
+
+    /// Unordered splits of the instances into at most two groups:
+    /// 2^(instances − 1).
+    pub fn splits(&self) -> u64 {
+        1u64 << self.instances().saturating_sub(1).min(63)
+    }
+
+    /// Choices per round: splits × leaders.
+    pub fn per_round(&self) -> u64 {
+        self.splits().saturating_mul(self.nodes as u64)
+    }
+
+    /// Scenarios in the enumeration: `per_round^rounds`.
+    pub fn count(&self) -> Result<u64, BenchError> {
+        u32::try_from(self.rounds)
+            .ok()
+            .and_then(|r| self.per_round().checked_pow(r))
+            .ok_or_else(|| {
+                BenchError::Unsupported(format!(
+                    "exhaustive Twins: {}^{} scenarios do not fit in 64 bits; sample instead (no --exhaustive)",
+                    self.per_round(),
+                    self.rounds
+                ))
+            })
+    }
+
+    /// Scenario `k`'s rounds, or `None` past the end.
+    pub fn decode(&self, k: u64) -> Option<Vec<TwinsRound>> {
+        if k >= self.count().ok()? {
+            return None;
+        }
+        let base = self.per_round();
+        let n = self.nodes as u64;
+        let mut digits: Vec<TwinsRound> = (0..self.rounds)
+            .scan(k, |rest, _| {
+                let d = *rest % base;
+                *rest /= base;
+                Some(TwinsRound {
+                    split: d / n,
+                    leader: NodeId(u16::try_from(d % n).ok()?),
+                })
+            })
+            .collect();
+        digits.reverse();
+        Some(digits)
+    }
+
+    /// The number of a scenario: the inverse of [`TwinsBound::decode`].
+    pub fn encode(&self, rounds: &[TwinsRound]) -> Option<u64> {
+        if rounds.len() != self.rounds {
+            return None;
+        }
+        let n = self.nodes as u64;
+        rounds.iter().try_fold(0u64, |k, r| {
+            let leader = r.leader.index() as u64;
+            if r.split >= self.splits() || leader >= n {
+                return None;
+            }
+            k.checked_mul(self.per_round())?
+                .checked_add(r.split * n + leader)
+        })
+    }
+}
+
+/// The groups of split `split` of `instances` instances: instance `i <
+/// instances − 1` is apart (in the second group) iff bit `i` of `split` is
+/// set; the last instance always stays in the first group, which is what
+/// makes each unordered split appear once. Split 0 is everyone together.
+pub fn split_groups(instances: usize, split: u64) -> Vec<Vec<u16>> {
+    let (apart, together): (Vec<u16>, Vec<u16>) = (0..instances)
+        .filter_map(|i| u16::try_from(i).ok())
+        .partition(|&i| i < 63 && usize::from(i) + 1 < instances && (split >> i) & 1 == 1);
+    if apart.is_empty() {
+        vec![together]
+    } else {
+        vec![together, apart]
+    }
+}
+
+/// The length of one Twins round: the protocol's base view timeout
+/// (`[pbft] view_change_timeout`, `[qbft] round_timeout`, `[hotstuff]
+/// view_timeout`: 200, 200 and 500 ms by default), so that one round is
+/// about one view.
+///
+/// Bano et al. (2022) advance Twins rounds with the protocol's rounds; the
+/// simulator's rounds are spans of virtual time (`bft_sim::Twins`). A round
+/// whose split leaves no side with a quorum makes no progress, so its view
+/// lasts one view timeout, and every replica's timer moves it to the next
+/// view — the one the next round's pinned leader leads. That is the case
+/// the enumeration is after (views that fail or fork). Two approximations,
+/// both in the adversary's favour of variety rather than against safety:
+/// back-off makes later failed views longer than a round (PBFT doubles from
+/// the second view change, HotStuff after each failed view), so a later
+/// round may fall inside one view; and where a side holds a quorum, a
+/// HotStuff or QBFT leader that makes progress ends its view within a few
+/// network delays, so that round covers many views, led past the pinned
+/// prefix by the round-robin rotation.
+pub fn twins_round(s: &Scenario) -> Duration {
+    match s.protocol {
+        ProtocolName::Pbft => s.pbft.view_change_timeout,
+        ProtocolName::Qbft => s.qbft.round_timeout,
+        ProtocolName::Hotstuff => s.hotstuff.view_timeout,
+    }
+}
+
+/// The first view a leader leads: PBFT's view 0, QBFT's slot 0 (height 1,
+/// round 0), HotStuff's view 1 (view 0 is the genesis block's).
+fn first_view(protocol: ProtocolName) -> usize {
+    match protocol {
+        ProtocolName::Pbft | ProtocolName::Qbft => 0,
+        ProtocolName::Hotstuff => 1,
+    }
+}
+
+/// The leader prefix pinning round r's leader on view `first_view + r`;
+/// views before the first (HotStuff's genesis view 0) get round 0's leader,
+/// so the prefix names no leader the scenario did not choose.
+fn twins_prefix(protocol: ProtocolName, rounds: &[TwinsRound]) -> Vec<NodeId> {
+    let first = rounds.first().map(|r| r.leader);
+    first
+        .into_iter()
+        .cycle()
+        .take(first_view(protocol))
+        .chain(rounds.iter().map(|r| r.leader))
+        .collect()
+}
+
+/// The Twins table of an enumerated scenario: nodes `0..twins` twinned,
+/// one partition per round, rounds of [`twins_round`].
+fn twins_table(bound: &TwinsBound, round: Duration, rounds: &[TwinsRound]) -> Twins {
+    Twins {
+        nodes: (0..bound.twins)
+            .filter_map(|i| u16::try_from(i).ok())
+            .map(NodeId)
+            .collect(),
+        round,
+        partitions: rounds
+            .iter()
+            .map(|r| split_groups(bound.instances(), r.split))
+            .collect(),
+    }
+}
+
+/// Scenario `k` of the enumeration `bound` on `base` (its protocol, knobs
+/// and mutant), simulated with `seed`: the same load and liveness run
+/// length as a sampled case, no faults or partitions besides the Twins
+/// rounds, after which the network heals and the liveness check runs.
+pub fn twins_case(
+    base: &Scenario,
+    bound: &TwinsBound,
+    seed: u64,
+    k: u64,
+) -> Result<Scenario, BenchError> {
+    let rounds = bound.decode(k).ok_or_else(|| {
+        BenchError::Unsupported(format!(
+            "exhaustive Twins: case {k}, but the bound has {} cases",
+            bound.count().unwrap_or(u64::MAX)
+        ))
+    })?;
+    let mut s = base.clone();
+    s.nodes = bound.nodes;
+    s.runtime = Runtime::Sim;
+    s.crypto = CryptoKind::Model;
+    s.seed = seed;
+    s.sweep = None;
+    s.load = LoadConfig::open(FUZZ_RATE, 2, 32);
+    cap_back_off(&mut s);
+    s.batch = BatchConfig {
+        max_size: 2,
+        max_delay: Duration::from_millis(2),
+    };
+    s.network = NetworkConfig::uniform(ms(1), ms(TWINS_MAX_DELAY));
+    s.faults = Vec::new();
+    s.twins = Some(twins_table(bound, twins_round(base), &rounds));
+    s.leaders = Some(LeadersTable {
+        prefix: twins_prefix(s.protocol, &rounds),
+        ..LeadersTable::default()
+    });
+    s.duration = duration_for(&s);
+    Ok(s)
+}
+
+/// The enumeration `opts` asks for, if exhaustive: `faulty` twins (default
+/// f) of `base.nodes`.
+pub fn exhaustive_bound(opts: &FuzzOptions) -> Result<Option<TwinsBound>, BenchError> {
+    let n = opts.base.nodes;
+    let twins = opts.faulty.unwrap_or(bft_core::committee::max_faulty(n));
+    opts.exhaustive
+        .map(|rounds| TwinsBound::new(n, twins, rounds))
+        .transpose()
+}
+
+// ---------------------------------------------------------------------------
 // Shrinking
 
 /// Greedy shrinking: drop one fault, partition, Twins round or pinned leader
@@ -502,6 +780,7 @@ mod tests {
             scenarios: 1,
             seed: 7,
             twins: false,
+            exhaustive: None,
             faulty: None,
             threads: 1,
             stop_at_first: false,
@@ -540,6 +819,88 @@ mod tests {
             let back = Scenario::parse(&text, std::path::Path::new("min.toml"))
                 .unwrap_or_else(|e| panic!("{e}\n{text}"));
             assert_eq!(back, s, "{text}");
+        }
+    }
+
+    #[test]
+    fn twins_enumeration_counts_splits_and_leaders() {
+        let b = TwinsBound::new(4, 1, 2).unwrap();
+        assert_eq!((b.instances(), b.splits(), b.per_round()), (5, 16, 64));
+        assert_eq!(b.count().unwrap(), 4096);
+        assert_eq!(TwinsBound::new(4, 2, 1).unwrap().count().unwrap(), 32 * 4);
+        assert!(TwinsBound::new(4, 5, 1).is_err());
+        assert!(TwinsBound::new(4, 1, 0).is_err());
+        assert!(TwinsBound::new(4, 1, 20).is_err(), "64^20 overflows");
+    }
+
+    #[test]
+    fn split_groups_are_every_unordered_split_once() {
+        for instances in 1..=6 {
+            let mut seen = std::collections::BTreeSet::new();
+            for split in 0..1u64 << (instances - 1) {
+                let groups = split_groups(instances, split);
+                assert!(groups.iter().all(|g| !g.is_empty()), "{groups:?}");
+                let mut all: Vec<u16> = groups.concat();
+                all.sort();
+                assert_eq!(all, (0..instances as u16).collect::<Vec<_>>());
+                let mut canonical: Vec<Vec<u16>> = groups.clone();
+                canonical.sort();
+                assert!(seen.insert(canonical), "{instances}: split {split} twice");
+            }
+            // Every subset and its complement is one split: 2^m / 2.
+            assert_eq!(seen.len(), 1 << (instances - 1));
+        }
+        assert_eq!(split_groups(5, 0), vec![vec![0, 1, 2, 3, 4]]);
+        assert_eq!(split_groups(5, 0b0101), vec![vec![1, 3, 4], vec![0, 2]]);
+    }
+
+    #[test]
+    fn twins_decode_is_a_bijection() {
+        let b = TwinsBound::new(2, 1, 3).unwrap();
+        let count = b.count().unwrap();
+        assert_eq!(count, (4 * 2u64).pow(3));
+        let mut seen = std::collections::BTreeSet::new();
+        for k in 0..count {
+            let rounds = b.decode(k).unwrap();
+            assert_eq!(rounds.len(), 3);
+            assert_eq!(b.encode(&rounds), Some(k));
+            let key: Vec<(u64, u16)> = rounds.iter().map(|r| (r.split, r.leader.0)).collect();
+            assert!(seen.insert(key));
+        }
+        assert_eq!(b.decode(count), None);
+        // Round 0 is the most significant digit.
+        let last = b.decode(1).unwrap();
+        assert_eq!((last[0].leader, last[2].leader), (NodeId(0), NodeId(1)));
+    }
+
+    #[test]
+    fn every_enumerated_twins_case_is_valid() {
+        for protocol in [
+            ProtocolName::Pbft,
+            ProtocolName::Qbft,
+            ProtocolName::Hotstuff,
+        ] {
+            let o = FuzzOptions {
+                exhaustive: Some(2),
+                ..opts(protocol)
+            };
+            let b = exhaustive_bound(&o).unwrap().unwrap();
+            assert_eq!(b, TwinsBound::new(4, 1, 2).unwrap());
+            for k in 0..b.count().unwrap() {
+                let s = twins_case(&o.base, &b, case_seed(7, k), k).unwrap();
+                s.validate(std::path::Path::new("enum.toml")).unwrap();
+                assert!(s.faulty_beyond_f().is_none());
+                let t = s.twins.as_ref().unwrap();
+                assert_eq!(t.nodes, vec![NodeId(0)]);
+                assert_eq!(t.round, twins_round(&o.base));
+                assert_eq!(t.partitions.len(), 2);
+                let prefix = &s.leaders.as_ref().unwrap().prefix;
+                let rounds = b.decode(k).unwrap();
+                let first = first_view(protocol);
+                assert_eq!(prefix.len(), first + 2);
+                assert_eq!(prefix[first + 1], rounds[1].leader);
+            }
+            assert!(twins_case(&o.base, &b, 0, 4096).is_err());
         }
     }
 }

@@ -132,9 +132,10 @@ enum Command {
         /// pbft | qbft | hotstuff
         #[arg(long)]
         protocol: ProtocolName,
-        /// How many scenarios
-        #[arg(long, default_value_t = 1000)]
-        scenarios: u64,
+        /// How many scenarios (default 1000; with --exhaustive, all of the
+        /// enumeration, or its first SCENARIOS in enumeration order)
+        #[arg(long)]
+        scenarios: Option<u64>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         #[arg(long, default_value_t = 4)]
@@ -142,6 +143,11 @@ enum Command {
         /// Twins scenarios (f identities run twice) instead of fault lists
         #[arg(long)]
         twins: bool,
+        /// With --twins: every Twins scenario of ROUNDS rounds (each round a
+        /// split of the instances into at most two groups and the leader of
+        /// its view; nodes 0..FAULTY twinned) instead of seeded samples
+        #[arg(long, value_name = "ROUNDS", requires = "twins")]
+        exhaustive: Option<usize>,
         /// Faulty identities per scenario (default f; f+1 is a control that
         /// must find a violation)
         #[arg(long)]
@@ -187,12 +193,40 @@ fn fuzz_command(
 ) -> Result<std::process::ExitCode> {
     let n = opts.base.nodes;
     let f = opts.base.f();
-    let mode = if opts.twins { "twins" } else { "faults" };
     let faulty = opts.faulty.unwrap_or(f);
-    eprintln!(
-        "fuzz {} n={n} f={f}: {} {mode} scenarios, {faulty} faulty identities each, seed {}",
-        opts.base.protocol, opts.scenarios, opts.seed
-    );
+    let (mode, flags) = match bftbench::fuzz::exhaustive_bound(opts)? {
+        Some(b) => {
+            let count = b.count()?;
+            eprintln!(
+                "fuzz {} n={n} f={f}: exhaustive twins, {} rounds of {:?}: {count} scenarios \
+                 ({} splits x {n} leaders per round), running {}; twinned: nodes 0..{}, seed {}",
+                opts.base.protocol,
+                b.rounds,
+                bftbench::fuzz::twins_round(&opts.base),
+                b.splits(),
+                count.min(opts.scenarios),
+                b.twins,
+                opts.seed
+            );
+            (
+                "exhaustive twins",
+                format!(" --twins --exhaustive {}", b.rounds),
+            )
+        }
+        None => {
+            let mode = if opts.twins { "twins" } else { "faults" };
+            eprintln!(
+                "fuzz {} n={n} f={f}: {} {mode} scenarios, {faulty} faulty identities each, seed {}",
+                opts.base.protocol, opts.scenarios, opts.seed
+            );
+            let flags = if opts.twins { " --twins" } else { "" };
+            (mode, flags.to_string())
+        }
+    };
+    let flags = match opts.faulty {
+        Some(k) => format!("{flags} --faulty {k}"),
+        None => flags,
+    };
     let summary = bftbench::fuzz::fuzz(opts)?;
     println!(
         "{} n={n} {mode}: {} scenarios in {:.1}s ({:.0}/s, {:.0}/min, {} events), {} violating",
@@ -214,11 +248,8 @@ fn fuzz_command(
         }
         let text = bftbench::fuzz::to_toml(&finding.minimal);
         let header = format!(
-            "# Minimal scenario from `bftbench fuzz --protocol {} --nodes {n} --seed {}{}` case {}.\n# Replay: bftbench run <this file>\n",
-            opts.base.protocol,
-            opts.seed,
-            if opts.twins { " --twins" } else { "" },
-            finding.case
+            "# Minimal scenario from `bftbench fuzz --protocol {} --nodes {n} --seed {}{flags}` case {}.\n# Replay: bftbench run <this file>\n",
+            opts.base.protocol, opts.seed, finding.case
         );
         match out_dir {
             Some(dir) => {
@@ -280,6 +311,7 @@ fn main_inner() -> Result<std::process::ExitCode> {
             seed,
             nodes,
             twins,
+            exhaustive,
             faulty,
             config,
             threads,
@@ -299,9 +331,12 @@ fn main_inner() -> Result<std::process::ExitCode> {
             base.validate(Path::new("(flags)"))?;
             let opts = bftbench::fuzz::FuzzOptions {
                 base,
-                scenarios,
+                // Sampling: 1000 by default. Exhaustive: the whole
+                // enumeration, or its first `scenarios`.
+                scenarios: scenarios.unwrap_or(if exhaustive.is_some() { u64::MAX } else { 1000 }),
                 seed,
-                twins,
+                twins: twins || exhaustive.is_some(),
+                exhaustive,
                 faulty,
                 threads: threads.unwrap_or_else(default_threads),
                 stop_at_first: !all,

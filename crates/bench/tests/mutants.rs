@@ -24,6 +24,7 @@ fn hunt(name: &str, scenario: Scenario, budget: u64) -> Finding {
             scenarios: budget,
             seed,
             twins,
+            exhaustive: None,
             faulty: None,
             threads: 1,
             stop_at_first: true,
