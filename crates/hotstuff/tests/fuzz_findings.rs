@@ -3,10 +3,12 @@
 //! the run is the one `bftbench run` replayed.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use bft_core::{Adversarial, Attack, BatchConfig, Forgery, NodeId, Time};
+use bft_core::{Adversarial, Attack, BatchConfig, Forgery, LeaderSchedule, Mutation, NodeId, Time};
 use bft_crypto::CostModel;
 use bft_hotstuff::{HotStuff, HotStuffConfig};
-use bft_sim::{Fault, LoadConfig, NetworkConfig, Partition, SimConfig, Simulation};
+use bft_sim::{
+    Fault, FaultKind, LoadConfig, NetworkConfig, Partition, SimConfig, SimReport, Simulation,
+};
 use std::time::Duration;
 
 fn ms(v: u64) -> Duration {
@@ -34,6 +36,73 @@ bls_verify_aggregate = "2ms 408us"
     .unwrap()
 }
 
+/// Uniform 1 ms to `max_delay` one-way delays with `partitions` on top.
+fn network(max_delay: Duration, partitions: Vec<Partition>) -> NetworkConfig {
+    NetworkConfig {
+        partitions,
+        ..NetworkConfig::uniform(ms(1), max_delay)
+    }
+}
+
+/// `groups` cut off from each other from `start` to `end`.
+fn partition(start: Duration, end: Duration, groups: &[&[u16]]) -> Partition {
+    Partition {
+        start,
+        end,
+        groups: groups.iter().map(|group| ids(group)).collect(),
+    }
+}
+
+/// What differs between the shrunk fuzz cases; the rest is the fuzzer's
+/// fixed setting (see [`FuzzCase::replay`]).
+struct FuzzCase {
+    seed: u64,
+    duration: Duration,
+    network: NetworkConfig,
+    batch_size: usize,
+    faults: Vec<Fault>,
+    leaders: Option<LeaderSchedule>,
+    /// Where liveness is checked from.
+    heal: Duration,
+}
+
+impl FuzzCase {
+    /// Runs the case as the fuzzer did (n = 4, its cost table, open load
+    /// 50 tx/s from 2 clients, 2 ms batch delay, 500 ms–4 s view timeouts),
+    /// asserts every replica commits again within the liveness bound after
+    /// `heal` and the oracle finds nothing, and returns the report.
+    fn replay(self) -> SimReport {
+        let cfg = SimConfig {
+            nodes: 4,
+            seed: self.seed,
+            cost: fuzz_costs(),
+            duration: self.duration,
+            network: self.network,
+            load: LoadConfig::open(50.0, 2, 32),
+            batch: BatchConfig {
+                max_size: self.batch_size,
+                max_delay: ms(2),
+            },
+            faults: self.faults,
+            leaders: self.leaders,
+            keep_ledgers: false,
+            ..SimConfig::default()
+        };
+        let proto = HotStuffConfig {
+            view_timeout: ms(500),
+            max_view_timeout: ms(4000),
+            ..HotStuffConfig::default()
+        };
+        let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
+        let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
+        let stuck = s.check_liveness(Time::from_duration(self.heal), bound);
+        assert!(stuck.is_empty(), "{stuck:?}");
+        let report = s.report();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        report
+    }
+}
+
 /// `bftbench fuzz --protocol hotstuff --nodes 4 --seed 1` case 103, shrunk:
 /// node 1 forges wrong-round QCs from 208 ms, partition {0,1}|{2,3} from
 /// 358 to 713 ms. Node 1's NEW-VIEW carried its QC(v) relabelled as view
@@ -44,44 +113,23 @@ bls_verify_aggregate = "2ms 408us"
 /// whole 52 s bound. Now a NEW-VIEW counts only with a valid QC.
 #[test]
 fn forged_new_view_qc_does_not_count_towards_n_minus_f() {
-    let cfg = SimConfig {
-        nodes: 4,
+    let report = FuzzCase {
         seed: 4459152149998560713,
-        cost: fuzz_costs(),
         duration: ms(52813),
-        network: NetworkConfig {
-            partitions: vec![Partition {
-                start: ms(358),
-                end: ms(713),
-                groups: vec![ids(&[0, 1]), ids(&[2, 3])],
-            }],
-            ..NetworkConfig::uniform(ms(1), ms(16))
-        },
-        load: LoadConfig::open(50.0, 2, 32),
-        batch: BatchConfig {
-            max_size: 1,
-            max_delay: ms(2),
-        },
+        network: network(
+            ms(16),
+            vec![partition(ms(358), ms(713), &[&[0, 1], &[2, 3]])],
+        ),
+        batch_size: 1,
         faults: vec![Fault::attack(
             NodeId(1),
             Attack::Forge(Forgery::WrongRound),
             ms(208),
         )],
-        keep_ledgers: false,
-        ..SimConfig::default()
-    };
-    let proto = HotStuffConfig {
-        view_timeout: ms(500),
-        max_view_timeout: ms(4000),
-        ..HotStuffConfig::default()
-    };
-    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
-    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
-    let heal = Time::from_duration(ms(713));
-    let stuck = s.check_liveness(heal, bound);
-    assert!(stuck.is_empty(), "{stuck:?}");
-    let report = s.report();
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
+        leaders: None,
+        heal: ms(713),
+    }
+    .replay();
     assert!(report.decisions > 9, "{}", report.decisions);
 }
 
@@ -96,18 +144,11 @@ fn forged_new_view_qc_does_not_count_towards_n_minus_f() {
 /// next voter.
 #[test]
 fn fetch_from_a_peer_that_omits_to_us_is_retried_elsewhere() {
-    use bft_sim::FaultKind;
-    let cfg = SimConfig {
-        nodes: 4,
+    FuzzCase {
         seed: 6895275012450390002,
-        cost: fuzz_costs(),
         duration: ms(52107),
-        network: NetworkConfig::uniform(ms(1), ms(23)),
-        load: LoadConfig::open(50.0, 2, 32),
-        batch: BatchConfig {
-            max_size: 1,
-            max_delay: ms(2),
-        },
+        network: network(ms(23), Vec::new()),
+        batch_size: 1,
         faults: vec![Fault::new(
             NodeId(0),
             FaultKind::Omission {
@@ -115,20 +156,10 @@ fn fetch_from_a_peer_that_omits_to_us_is_retried_elsewhere() {
             },
             ms(7),
         )],
-        keep_ledgers: false,
-        ..SimConfig::default()
-    };
-    let proto = HotStuffConfig {
-        view_timeout: ms(500),
-        max_view_timeout: ms(4000),
-        ..HotStuffConfig::default()
-    };
-    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
-    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
-    let stuck = s.check_liveness(Time::from_duration(ms(7)), bound);
-    assert!(stuck.is_empty(), "{stuck:?}");
-    let report = s.report();
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
+        leaders: None,
+        heal: ms(7),
+    }
+    .replay();
 }
 
 /// Found by the mutant hunt (`bftbench fuzz --protocol hotstuff --nodes 4
@@ -142,41 +173,21 @@ fn fetch_from_a_peer_that_omits_to_us_is_retried_elsewhere() {
 /// view gets the vote the vote rule allows.
 #[test]
 fn replica_one_view_ahead_votes_for_late_proposals() {
-    let cfg = SimConfig {
-        nodes: 4,
+    FuzzCase {
         seed: 5034972086308459273,
-        cost: fuzz_costs(),
         duration: ms(52551),
-        network: NetworkConfig {
-            partitions: vec![Partition {
-                start: ms(61),
-                end: ms(451),
-                groups: vec![ids(&[1, 2, 3]), ids(&[0])],
-            }],
-            ..NetworkConfig::uniform(ms(1), ms(12))
-        },
-        load: LoadConfig::open(50.0, 2, 32),
-        batch: BatchConfig {
-            max_size: 1,
-            max_delay: ms(2),
-        },
+        network: network(
+            ms(12),
+            vec![partition(ms(61), ms(451), &[&[1, 2, 3], &[0]])],
+        ),
+        batch_size: 1,
         faults: vec![Fault::crash(NodeId(3), ms(445))],
-        keep_ledgers: false,
-        ..SimConfig::default()
-    };
-    let proto = HotStuffConfig {
-        view_timeout: ms(500),
-        max_view_timeout: ms(4000),
-        ..HotStuffConfig::default()
-    };
-    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
-    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
-    let heal = Time::from_duration(ms(451));
-    let stuck = s.check_liveness(heal, bound);
-    assert!(stuck.is_empty(), "{stuck:?}");
-    let report = s.report();
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
+        leaders: None,
+        heal: ms(451),
+    }
+    .replay();
 }
+
 /// `cargo test -p bftbench --test fuzz` (FUZZ_SCALE=0.1) case 12, shrunk:
 /// node 1 forges wrong-round QCs from 291 ms and is the favoured leader of
 /// two consecutive views; node 0 cut off 587–934 ms. NEW-VIEWs after the
@@ -185,45 +196,23 @@ fn replica_one_view_ahead_votes_for_late_proposals() {
 /// the last honest QC was never rebuilt, stuck at 16 decisions.
 #[test]
 fn last_votes_survive_two_consecutive_faulty_leaders() {
-    use bft_core::LeaderSchedule;
-    let cfg = SimConfig {
-        nodes: 4,
+    FuzzCase {
         seed: 64364061667843437,
-        cost: fuzz_costs(),
         duration: ms(53034),
-        network: NetworkConfig {
-            partitions: vec![Partition {
-                start: ms(587),
-                end: ms(934),
-                groups: vec![ids(&[0]), ids(&[1, 2, 3])],
-            }],
-            ..NetworkConfig::uniform(ms(1), ms(16))
-        },
-        load: LoadConfig::open(50.0, 2, 32),
-        batch: BatchConfig {
-            max_size: 1,
-            max_delay: ms(2),
-        },
+        network: network(
+            ms(16),
+            vec![partition(ms(587), ms(934), &[&[0], &[1, 2, 3]])],
+        ),
+        batch_size: 1,
         faults: vec![Fault::attack(
             NodeId(1),
             Attack::Forge(Forgery::WrongRound),
             ms(291),
         )],
         leaders: Some(LeaderSchedule::favouring(4, NodeId(1), 2)),
-        keep_ledgers: false,
-        ..SimConfig::default()
-    };
-    let proto = HotStuffConfig {
-        view_timeout: ms(500),
-        max_view_timeout: ms(4000),
-        ..HotStuffConfig::default()
-    };
-    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
-    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
-    let stuck = s.check_liveness(Time::from_duration(ms(934)), bound);
-    assert!(stuck.is_empty(), "{stuck:?}");
-    let report = s.report();
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
+        heal: ms(934),
+    }
+    .replay();
 }
 
 /// `bftbench fuzz --protocol hotstuff --nodes 4 --seed 1` case 3471, shrunk:
@@ -240,51 +229,25 @@ fn last_votes_survive_two_consecutive_faulty_leaders() {
 /// view's proposal still gets the vote the rule allows.
 #[test]
 fn stale_digest_favoured_leader_does_not_stall_commits() {
-    use bft_core::{LeaderSchedule, Mutation};
-    let cfg = SimConfig {
-        nodes: 4,
+    let report = FuzzCase {
         seed: 779536800843369739,
-        cost: fuzz_costs(),
         duration: ms(52969),
-        network: NetworkConfig {
-            partitions: vec![
-                Partition {
-                    start: ms(272),
-                    end: ms(869),
-                    groups: vec![ids(&[1, 2, 3]), ids(&[0])],
-                },
-                Partition {
-                    start: ms(161),
-                    end: ms(561),
-                    groups: vec![ids(&[1]), ids(&[0, 2, 3])],
-                },
+        network: network(
+            ms(2),
+            vec![
+                partition(ms(272), ms(869), &[&[1, 2, 3], &[0]]),
+                partition(ms(161), ms(561), &[&[1], &[0, 2, 3]]),
             ],
-            ..NetworkConfig::uniform(ms(1), ms(2))
-        },
-        load: LoadConfig::open(50.0, 2, 32),
-        batch: BatchConfig {
-            max_size: 4,
-            max_delay: ms(2),
-        },
+        ),
+        batch_size: 4,
         faults: vec![Fault::attack(
             NodeId(3),
             Attack::Mutate(Mutation::StaleDigest),
             ms(462),
         )],
         leaders: Some(LeaderSchedule::favouring(4, NodeId(3), 2)),
-        keep_ledgers: false,
-        ..SimConfig::default()
-    };
-    let proto = HotStuffConfig {
-        view_timeout: ms(500),
-        max_view_timeout: ms(4000),
-        ..HotStuffConfig::default()
-    };
-    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
-    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
-    let stuck = s.check_liveness(Time::from_duration(ms(869)), bound);
-    assert!(stuck.is_empty(), "{stuck:?}");
-    let report = s.report();
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
+        heal: ms(869),
+    }
+    .replay();
     assert!(report.decisions > 19, "{}", report.decisions);
 }

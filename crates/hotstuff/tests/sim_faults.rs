@@ -9,9 +9,9 @@
 //! is tested on its own.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use bft_core::NodeId;
+use bft_core::{Adversarial, NodeId, Time};
 use bft_hotstuff::{HotStuff, HotStuffConfig, Message, VOTE_DOMAIN, vote_payload};
-use bft_sim::{Fault, LoadConfig, SimConfig, SimReport, Simulation};
+use bft_sim::{Fault, LoadConfig, NetworkConfig, Partition, SimConfig, SimReport, Simulation};
 use std::time::Duration;
 
 const REQUESTS: u64 = 20;
@@ -354,35 +354,34 @@ fn far_future_views_from_a_byzantine_replica_move_no_one() {
     }
 }
 
-/// Regression (found by the mutant search's control runs): node 3 is cut
-/// off, then the committee splits 2|2; the majority commits several blocks
-/// at once after healing. Committed blocks pruned from the tree must all
-/// reach the fetch archive (pruning walks them highest first), or node 3
-/// asks for an ancestor nobody holds any more and never commits again.
-/// Also exercises the pacemaker's catch-up rule (halves a few views apart).
-#[test]
-fn lagging_replica_catches_up_after_two_partitions() {
-    use bft_core::{Adversarial, Time};
-    use bft_sim::{NetworkConfig, Partition};
-    let ids = |v: &[u16]| v.iter().map(|&i| NodeId(i)).collect::<Vec<_>>();
-    let ms = Duration::from_millis;
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// `groups` cut off from each other from `start` to `end`.
+fn partition(start: Duration, end: Duration, groups: &[&[u16]]) -> Partition {
+    Partition {
+        start,
+        end,
+        groups: groups
+            .iter()
+            .map(|group| group.iter().map(|&i| NodeId(i)).collect())
+            .collect(),
+    }
+}
+
+/// The mutant search's control setting: n = 4 for 40 s, open load
+/// (100 tx/s from one client), uniform 1–20 ms delays with `partitions`,
+/// view timeouts 100–800 ms. Asserts the network heals at `heal`, every
+/// replica commits again within the liveness bound after it, and the
+/// oracle finds nothing.
+fn assert_live_after_partitions(seed: u64, partitions: Vec<Partition>, heal: Duration) {
     let cfg = SimConfig {
         nodes: 4,
-        seed: 20,
+        seed,
         duration: Duration::from_secs(40),
         network: NetworkConfig {
-            partitions: vec![
-                Partition {
-                    start: ms(1002),
-                    end: ms(2130),
-                    groups: vec![ids(&[0, 1, 2]), ids(&[3])],
-                },
-                Partition {
-                    start: ms(1853),
-                    end: ms(3240),
-                    groups: vec![ids(&[2, 3]), ids(&[0, 1])],
-                },
-            ],
+            partitions,
             ..NetworkConfig::uniform(ms(1), ms(20))
         },
         load: LoadConfig::open(100.0, 1, 128),
@@ -395,11 +394,29 @@ fn lagging_replica_catches_up_after_two_partitions() {
     };
     let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
     let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
-    let heal = s.heal_time();
-    assert_eq!(heal, Time::from_duration(ms(3240)));
-    let stuck = s.check_liveness(heal, bound);
+    let heal_time = s.heal_time();
+    assert_eq!(heal_time, Time::from_duration(heal));
+    let stuck = s.check_liveness(heal_time, bound);
     assert!(stuck.is_empty(), "{stuck:?}");
     assert!(s.report().violations.is_empty());
+}
+
+/// Regression (found by the mutant search's control runs): node 3 is cut
+/// off, then the committee splits 2|2; the majority commits several blocks
+/// at once after healing. Committed blocks pruned from the tree must all
+/// reach the fetch archive (pruning walks them highest first), or node 3
+/// asks for an ancestor nobody holds any more and never commits again.
+/// Also exercises the pacemaker's catch-up rule (halves a few views apart).
+#[test]
+fn lagging_replica_catches_up_after_two_partitions() {
+    assert_live_after_partitions(
+        20,
+        vec![
+            partition(ms(1002), ms(2130), &[&[0, 1, 2], &[3]]),
+            partition(ms(1853), ms(3240), &[&[2, 3], &[0, 1]]),
+        ],
+        ms(3240),
+    );
 }
 
 /// Regression (mutant search control, seed 52): node 0 is cut off for
@@ -409,42 +426,12 @@ fn lagging_replica_catches_up_after_two_partitions() {
 /// synchronisation), fetches the chain and commits again.
 #[test]
 fn replica_far_behind_catches_up_on_a_far_proposals_qc() {
-    use bft_core::{Adversarial, Time};
-    use bft_sim::{NetworkConfig, Partition};
-    let ids = |v: &[u16]| v.iter().map(|&i| NodeId(i)).collect::<Vec<_>>();
-    let ms = Duration::from_millis;
-    let cfg = SimConfig {
-        nodes: 4,
-        seed: 52,
-        duration: Duration::from_secs(40),
-        network: NetworkConfig {
-            partitions: vec![
-                Partition {
-                    start: ms(1472),
-                    end: ms(2886),
-                    groups: vec![ids(&[0]), ids(&[1, 2, 3])],
-                },
-                Partition {
-                    start: ms(873),
-                    end: ms(1803),
-                    groups: vec![ids(&[1, 2, 3]), ids(&[0])],
-                },
-            ],
-            ..NetworkConfig::uniform(ms(1), ms(20))
-        },
-        load: LoadConfig::open(100.0, 1, 128),
-        ..SimConfig::default()
-    };
-    let proto = HotStuffConfig {
-        view_timeout: ms(100),
-        max_view_timeout: ms(800),
-        ..HotStuffConfig::default()
-    };
-    let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
-    let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
-    let heal = s.heal_time();
-    assert_eq!(heal, Time::from_duration(ms(2886)));
-    let stuck = s.check_liveness(heal, bound);
-    assert!(stuck.is_empty(), "{stuck:?}");
-    assert!(s.report().violations.is_empty());
+    assert_live_after_partitions(
+        52,
+        vec![
+            partition(ms(1472), ms(2886), &[&[0], &[1, 2, 3]]),
+            partition(ms(873), ms(1803), &[&[1, 2, 3], &[0]]),
+        ],
+        ms(2886),
+    );
 }
