@@ -39,6 +39,60 @@ struct Outcome {
     stuck: Vec<String>,
 }
 
+impl Outcome {
+    /// A violation, or a replica stuck after the heal (a failed control).
+    fn unsafe_or_stuck(&self) -> bool {
+        !self.report.violations.is_empty() || !self.stuck.is_empty()
+    }
+}
+
+/// The planted bug's run: the oracle found an agreement violation.
+#[track_caller]
+fn assert_agreement_violated(bug: &Outcome, seed: u64) {
+    assert!(
+        bug.report
+            .violations
+            .iter()
+            .any(|v| v.contains("agreement")),
+        "seed {seed}: {:?}",
+        bug.report.violations
+    );
+}
+
+/// The control run with the real rules: no violation, nobody stuck.
+#[track_caller]
+fn assert_safe_and_live(real: &Outcome, seed: u64) {
+    assert!(
+        real.report.violations.is_empty(),
+        "seed {seed}: {:?}",
+        real.report.violations
+    );
+    assert!(real.stuck.is_empty(), "seed {seed}: {:?}", real.stuck);
+}
+
+/// The setting every scenario here shares: open load from 4 clients at
+/// `rate` tx/s, batches of up to 4 cut after 5 ms, on `network`.
+fn open_load_config(
+    nodes: usize,
+    seed: u64,
+    duration: Duration,
+    rate: f64,
+    network: NetworkConfig,
+) -> SimConfig {
+    SimConfig {
+        nodes,
+        seed,
+        duration,
+        network,
+        load: LoadConfig::open(rate, 4, 64),
+        batch: BatchConfig {
+            max_size: 4,
+            max_delay: ms(5),
+        },
+        ..SimConfig::default()
+    }
+}
+
 fn run(cfg: SimConfig, proto: PbftConfig, heal: Duration) -> Outcome {
     run_with(cfg, proto, heal, |_| {})
 }
@@ -88,18 +142,7 @@ fn split_variant(seed: u64, n: u16, start: Duration, end: Duration) -> SimConfig
         end,
         groups: vec![nodes(&a), nodes(&b)],
     }];
-    SimConfig {
-        nodes: usize::from(n),
-        seed,
-        duration: Duration::from_secs(6),
-        network,
-        load: LoadConfig::open(100.0, 4, 64),
-        batch: BatchConfig {
-            max_size: 4,
-            max_delay: ms(5),
-        },
-        ..SimConfig::default()
-    }
+    open_load_config(usize::from(n), seed, Duration::from_secs(6), 100.0, network)
 }
 
 #[test]
@@ -110,21 +153,9 @@ fn quorum_2f_splits_the_halves_of_a_partition_and_the_real_quorum_does_not() {
             pbft(Some(PbftMutant::Quorum2f)),
             ms(2000),
         );
-        assert!(
-            bug.report
-                .violations
-                .iter()
-                .any(|v| v.contains("agreement")),
-            "seed {seed}: {:?}",
-            bug.report.violations
-        );
+        assert_agreement_violated(&bug, seed);
         let real = run(split_halves(seed), pbft(None), ms(2000));
-        assert!(
-            real.report.violations.is_empty(),
-            "seed {seed}: {:?}",
-            real.report.violations
-        );
-        assert!(real.stuck.is_empty(), "seed {seed}: {:?}", real.stuck);
+        assert_safe_and_live(&real, seed);
         assert!(real.report.decisions > 0);
     }
 }
@@ -146,7 +177,7 @@ fn sweep_quorum_2f_shapes() {
             let bug = run(cfg.clone(), pbft(Some(PbftMutant::Quorum2f)), ms(end));
             hits += usize::from(!bug.report.violations.is_empty());
             let real = run(cfg, pbft(None), ms(end));
-            real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
+            real_bad += usize::from(real.unsafe_or_stuck());
         }
         println!(
             "quorum-2f n={n} halves {start}-{end} ms: {hits}/30 violate; control bad {real_bad}/30"
@@ -167,7 +198,7 @@ fn sweep_quorum_2f() {
         );
         bug_hits += usize::from(!bug.report.violations.is_empty());
         let real = run(split_halves(seed), pbft(None), ms(2000));
-        real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
+        real_bad += usize::from(real.unsafe_or_stuck());
     }
     println!("quorum-2f split halves: {bug_hits}/100 violate; control bad in {real_bad}/100");
 }
@@ -248,18 +279,7 @@ fn stale_certificate_scenario(seed: u64, max_delay_ms: u64) -> SimConfig {
             groups: vec![nodes(&[1]), nodes(&[0, 2, 3])],
         },
     ];
-    SimConfig {
-        nodes: 4,
-        seed,
-        duration: Duration::from_secs(8),
-        network,
-        load: LoadConfig::open(50.0, 4, 64),
-        batch: BatchConfig {
-            max_size: 4,
-            max_delay: ms(5),
-        },
-        ..SimConfig::default()
-    }
+    open_load_config(4, seed, Duration::from_secs(8), 50.0, network)
 }
 
 fn run_stale_certificate(seed: u64, max_delay_ms: u64, mutant: Option<PbftMutant>) -> Outcome {
@@ -278,21 +298,9 @@ fn run_stale_certificate(seed: u64, max_delay_ms: u64, mutant: Option<PbftMutant
 fn o_set_lowest_view_re_proposes_a_stale_certificate_and_the_real_rule_does_not() {
     for seed in [1, 2, 3] {
         let bug = run_stale_certificate(seed, 1, Some(PbftMutant::OSetLowestView));
-        assert!(
-            bug.report
-                .violations
-                .iter()
-                .any(|v| v.contains("agreement")),
-            "seed {seed}: {:?}",
-            bug.report.violations
-        );
+        assert_agreement_violated(&bug, seed);
         let real = run_stale_certificate(seed, 1, None);
-        assert!(
-            real.report.violations.is_empty(),
-            "seed {seed}: {:?}",
-            real.report.violations
-        );
-        assert!(real.stuck.is_empty(), "seed {seed}: {:?}", real.stuck);
+        assert_safe_and_live(&real, seed);
     }
 }
 
@@ -305,7 +313,7 @@ fn sweep_o_set_lowest_view() {
             let bug = run_stale_certificate(seed, max_delay, Some(PbftMutant::OSetLowestView));
             bug_hits += usize::from(!bug.report.violations.is_empty());
             let real = run_stale_certificate(seed, max_delay, None);
-            real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
+            real_bad += usize::from(real.unsafe_or_stuck());
         }
         println!(
             "o-set-lowest-view, delays 1-{max_delay} ms: {bug_hits}/100 violate; control bad in {real_bad}/100"
@@ -351,15 +359,6 @@ fn benign_variant(seed: u64, max_delay_ms: u64, silent: bool, cut_2_first: bool)
         },
     ]);
     SimConfig {
-        nodes: 4,
-        seed,
-        duration: Duration::from_secs(8),
-        network,
-        load: LoadConfig::open(50.0, 4, 64),
-        batch: BatchConfig {
-            max_size: 4,
-            max_delay: ms(5),
-        },
         faults: if silent {
             vec![Fault {
                 node: NodeId(3),
@@ -370,7 +369,7 @@ fn benign_variant(seed: u64, max_delay_ms: u64, silent: bool, cut_2_first: bool)
         } else {
             Vec::new()
         },
-        ..SimConfig::default()
+        ..open_load_config(4, seed, Duration::from_secs(8), 50.0, network)
     }
 }
 
@@ -391,7 +390,7 @@ fn sweep_o_set_lowest_view_ingredients() {
                 hits.push(seed);
             }
             let real = run(cfg, pbft(None), ms(3000));
-            real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
+            real_bad += usize::from(real.unsafe_or_stuck());
         }
         println!(
             "o-set-lowest-view silent={silent} cut-2-first={cut_2_first}, delays 1-20 ms: {}/30 violate {hits:?}; control bad {real_bad}/30",
@@ -409,21 +408,9 @@ fn o_set_lowest_view_is_found_with_benign_faults_and_the_real_rule_is_safe_and_l
             pbft(Some(PbftMutant::OSetLowestView)),
             ms(3000),
         );
-        assert!(
-            bug.report
-                .violations
-                .iter()
-                .any(|v| v.contains("agreement")),
-            "seed {seed}: {:?}",
-            bug.report.violations
-        );
+        assert_agreement_violated(&bug, seed);
         let real = run(cfg, pbft(None), ms(3000));
-        assert!(
-            real.report.violations.is_empty(),
-            "seed {seed}: {:?}",
-            real.report.violations
-        );
-        assert!(real.stuck.is_empty(), "seed {seed}: {:?}", real.stuck);
+        assert_safe_and_live(&real, seed);
         assert!(real.report.decisions > 0);
     }
 }
@@ -446,7 +433,7 @@ fn sweep_o_set_lowest_view_benign() {
                 hit_seeds.push(seed);
             }
             let real = run(cfg, pbft(None), ms(3000));
-            real_bad += usize::from(!real.report.violations.is_empty() || !real.stuck.is_empty());
+            real_bad += usize::from(real.unsafe_or_stuck());
         }
         println!(
             "o-set-lowest-view benign, delays 1-{max_delay} ms: {bug_hits}/100 violate (seeds {hit_seeds:?}); control bad in {real_bad}/100"

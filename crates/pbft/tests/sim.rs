@@ -7,7 +7,7 @@ use bft_core::{
     BatchConfig, CryptoKind, GENESIS, NodeId, Request, RequestId, Time, WireMessage, batch_digest,
 };
 use bft_pbft::{Pbft, PbftConfig, PbftMessage, PrePrepare, Vote, domain, pre_prepare_payload};
-use bft_sim::{Fault, LoadConfig, NetworkConfig, SimConfig, SimReport, Simulation};
+use bft_sim::{Fault, FaultKind, LoadConfig, NetworkConfig, SimConfig, SimReport, Simulation};
 use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -879,7 +879,7 @@ fn expected_rejection(node: u16, attack: bft_core::Attack) -> Option<&'static st
 #[test]
 fn every_attack_by_one_replica_is_safe_live_and_bounded() {
     use bft_core::Adversarial;
-    use bft_sim::{FaultKind, Partition};
+    use bft_sim::Partition;
     for node in [0u16, 2] {
         for attack in every_attack() {
             let mut network =
@@ -942,6 +942,76 @@ fn every_attack_by_one_replica_is_safe_live_and_bounded() {
     }
 }
 
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// `groups` cut off from each other (and from everyone else) from `start`
+/// to `end`.
+fn partition(start: Duration, end: Duration, groups: &[&[u16]]) -> bft_sim::Partition {
+    bft_sim::Partition {
+        start,
+        end,
+        groups: groups
+            .iter()
+            .map(|group| group.iter().map(|&i| NodeId(i)).collect())
+            .collect(),
+    }
+}
+
+/// What differs between the shrunk `bftbench fuzz --protocol pbft` cases;
+/// the rest is the fuzzer's fixed setting (see [`FuzzCase::replay`]).
+struct FuzzCase {
+    seed: u64,
+    duration: Duration,
+    /// Upper bound of the uniform delays (from 1 ms).
+    max_delay: Duration,
+    partitions: Vec<bft_sim::Partition>,
+    batch_size: usize,
+    fault: Fault,
+    leaders: Option<bft_core::LeaderSchedule>,
+    /// Where liveness is checked from.
+    heal: Duration,
+}
+
+impl FuzzCase {
+    /// Runs the case as the fuzzer did (n = 4, open load 50 tx/s from 2
+    /// clients, 2 ms batch delay, view-change backoff capped at 2^3),
+    /// asserts the oracle finds nothing and every replica that must be live
+    /// commits again within the liveness bound after `heal`, and returns the
+    /// finished simulation and its report.
+    fn replay(self) -> (Simulation<Pbft>, SimReport) {
+        use bft_core::Adversarial;
+        let mut network = NetworkConfig::uniform(ms(1), self.max_delay);
+        network.partitions = self.partitions;
+        let cfg = SimConfig {
+            nodes: 4,
+            seed: self.seed,
+            duration: self.duration,
+            network,
+            load: LoadConfig::open(50.0, 2, 32),
+            batch: BatchConfig {
+                max_size: self.batch_size,
+                max_delay: ms(2),
+            },
+            faults: vec![self.fault],
+            leaders: self.leaders,
+            ..SimConfig::default()
+        };
+        let pbft = PbftConfig {
+            max_backoff_exponent: 3,
+            ..PbftConfig::default()
+        };
+        let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
+        let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
+        let stuck = sim.check_liveness(Time::from_duration(self.heal), bound);
+        let report = sim.run();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        assert!(stuck.is_empty(), "{stuck:?}");
+        (sim, report)
+    }
+}
+
 /// Regression (fuzzer finding, `bftbench fuzz --protocol pbft --seed 1` case
 /// 51): the view-0 primary omits everything to backups 1 and 2 from 267 ms,
 /// and {0, 1, 3} | {2} are partitioned from 478 ms to 1188 ms. Replicas 0
@@ -956,45 +1026,23 @@ fn every_attack_by_one_replica_is_safe_live_and_bounded() {
 /// the VIEW-CHANGEs it needs from 1, 2 and 3.
 #[test]
 fn omitting_primary_and_partition_do_not_split_the_view_change() {
-    use bft_core::Adversarial;
-    use bft_sim::{FaultKind, Partition};
-    let ms = Duration::from_millis;
-    let mut network = NetworkConfig::uniform(ms(1), ms(21));
-    network.partitions = vec![Partition {
-        start: ms(478),
-        end: ms(1188),
-        groups: vec![vec![NodeId(0), NodeId(1), NodeId(3)]],
-    }];
-    let cfg = SimConfig {
-        nodes: 4,
+    let (sim, report) = FuzzCase {
         seed: 1_213_656_871_855_349_618,
         duration: ms(28_288),
-        network,
-        load: LoadConfig::open(50.0, 2, 32),
-        batch: BatchConfig {
-            max_size: 1,
-            max_delay: ms(2),
-        },
-        faults: vec![Fault {
-            node: NodeId(0),
-            kind: FaultKind::Omission {
+        max_delay: ms(21),
+        partitions: vec![partition(ms(478), ms(1188), &[&[0, 1, 3]])],
+        batch_size: 1,
+        fault: Fault::new(
+            NodeId(0),
+            FaultKind::Omission {
                 peers: vec![NodeId(1), NodeId(2)],
             },
-            start: ms(267),
-            end: None,
-        }],
-        ..SimConfig::default()
-    };
-    let pbft = PbftConfig {
-        max_backoff_exponent: 3,
-        ..PbftConfig::default()
-    };
-    let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
-    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
-    let stuck = sim.check_liveness(Time::from_duration(ms(1188)), bound);
-    let report = sim.run();
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
-    assert!(stuck.is_empty(), "{stuck:?}");
+            ms(267),
+        ),
+        leaders: None,
+        heal: ms(1188),
+    }
+    .replay();
     assert!(report.view_changes >= 1, "a view change completed");
     // Replicas 1, 2 and 3 keep committing under the new primary.
     for i in 1..4u16 {
@@ -1019,45 +1067,23 @@ fn omitting_primary_and_partition_do_not_split_the_view_change() {
 /// start the fetch; the transferred state is still checked against a q-proof.
 #[test]
 fn replica_alone_in_a_higher_view_catches_up_by_state_transfer() {
-    use bft_core::Adversarial;
-    use bft_sim::{FaultKind, Partition};
-    let ms = Duration::from_millis;
-    let mut network = NetworkConfig::uniform(ms(1), ms(17));
-    network.partitions = vec![Partition {
-        start: ms(345),
-        end: ms(1067),
-        groups: vec![vec![NodeId(2)]],
-    }];
-    let cfg = SimConfig {
-        nodes: 4,
+    let (sim, _) = FuzzCase {
         seed: 2_253_024_251_820_114_659,
         duration: ms(28_167),
-        network,
-        load: LoadConfig::open(50.0, 2, 32),
-        batch: BatchConfig {
-            max_size: 4,
-            max_delay: ms(2),
-        },
-        faults: vec![Fault {
-            node: NodeId(1),
-            kind: FaultKind::Omission {
+        max_delay: ms(17),
+        partitions: vec![partition(ms(345), ms(1067), &[&[2]])],
+        batch_size: 4,
+        fault: Fault::new(
+            NodeId(1),
+            FaultKind::Omission {
                 peers: vec![NodeId(2)],
             },
-            start: ms(2),
-            end: None,
-        }],
-        ..SimConfig::default()
-    };
-    let pbft = PbftConfig {
-        max_backoff_exponent: 3,
-        ..PbftConfig::default()
-    };
-    let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
-    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
-    let stuck = sim.check_liveness(Time::from_duration(ms(1067)), bound);
-    let report = sim.run();
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
-    assert!(stuck.is_empty(), "{stuck:?}");
+            ms(2),
+        ),
+        leaders: None,
+        heal: ms(1067),
+    }
+    .replay();
     let st = sim.node(NodeId(2)).status();
     assert!(
         st.committed >= 128,
@@ -1080,43 +1106,17 @@ fn replica_alone_in_a_higher_view_catches_up_by_state_transfer() {
 /// timer moves everyone on.
 #[test]
 fn stale_primary_missing_new_view_is_told_by_retransmission() {
-    use bft_core::Adversarial;
-    use bft_sim::{FaultKind, Partition};
-    let ms = Duration::from_millis;
-    let mut network = NetworkConfig::uniform(ms(1), ms(21));
-    network.partitions = vec![Partition {
-        start: ms(172),
-        end: ms(735),
-        groups: vec![vec![NodeId(0)]],
-    }];
-    let cfg = SimConfig {
-        nodes: 4,
+    let (sim, _) = FuzzCase {
         seed: 1_657_499_220_756_789_676,
         duration: ms(27_835),
-        network,
-        load: LoadConfig::open(50.0, 2, 32),
-        batch: BatchConfig {
-            max_size: 2,
-            max_delay: ms(2),
-        },
-        faults: vec![Fault {
-            node: NodeId(3),
-            kind: FaultKind::Silent,
-            start: ms(524),
-            end: None,
-        }],
-        ..SimConfig::default()
-    };
-    let pbft = PbftConfig {
-        max_backoff_exponent: 3,
-        ..PbftConfig::default()
-    };
-    let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
-    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
-    let stuck = sim.check_liveness(Time::from_duration(ms(735)), bound);
-    let report = sim.run();
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
-    assert!(stuck.is_empty(), "{stuck:?}");
+        max_delay: ms(21),
+        partitions: vec![partition(ms(172), ms(735), &[&[0]])],
+        batch_size: 2,
+        fault: Fault::silent(NodeId(3), ms(524)),
+        leaders: None,
+        heal: ms(735),
+    }
+    .replay();
     for id in [0, 1, 2] {
         let st = sim.node(NodeId(id)).status();
         assert!(st.view >= 2, "replica {id} left views 0 and 1: {st:?}");
@@ -1137,53 +1137,26 @@ fn stale_primary_missing_new_view_is_told_by_retransmission() {
 /// §4.5), and backups accept a relayed NEW-VIEW.
 #[test]
 fn accepted_new_view_is_relayed_to_a_replica_still_changing_to_it() {
-    use bft_core::{Adversarial, LeaderSchedule};
-    use bft_sim::{FaultKind, Partition};
-    let ms = Duration::from_millis;
-    let mut network = NetworkConfig::uniform(ms(1), ms(13));
-    network.partitions = vec![
-        Partition {
-            start: ms(12),
-            end: ms(122),
-            groups: vec![vec![NodeId(1), NodeId(2)]],
-        },
-        Partition {
-            start: ms(100),
-            end: ms(325),
-            groups: vec![vec![NodeId(2), NodeId(3)]],
-        },
-    ];
-    let cfg = SimConfig {
-        nodes: 4,
+    let (sim, _) = FuzzCase {
         seed: 590_635_119_095_050_530,
         duration: ms(27_431),
-        network,
-        load: LoadConfig::open(50.0, 2, 32),
-        batch: BatchConfig {
-            max_size: 2,
-            max_delay: ms(2),
-        },
-        faults: vec![Fault {
-            node: NodeId(2),
-            kind: FaultKind::Omission {
+        max_delay: ms(13),
+        partitions: vec![
+            partition(ms(12), ms(122), &[&[1, 2]]),
+            partition(ms(100), ms(325), &[&[2, 3]]),
+        ],
+        batch_size: 2,
+        fault: Fault::new(
+            NodeId(2),
+            FaultKind::Omission {
                 peers: vec![NodeId(0), NodeId(1)],
             },
-            start: ms(331),
-            end: None,
-        }],
-        leaders: Some(LeaderSchedule::favouring(4, NodeId(2), 4)),
-        ..SimConfig::default()
-    };
-    let pbft = PbftConfig {
-        max_backoff_exponent: 3,
-        ..PbftConfig::default()
-    };
-    let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
-    let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
-    let stuck = sim.check_liveness(Time::from_duration(ms(331)), bound);
-    let report = sim.run();
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
-    assert!(stuck.is_empty(), "{stuck:?}");
+            ms(331),
+        ),
+        leaders: Some(bft_core::LeaderSchedule::favouring(4, NodeId(2), 4)),
+        heal: ms(331),
+    }
+    .replay();
     for id in [0, 1, 3] {
         let st = sim.node(NodeId(id)).status();
         assert!(st.committed > 0, "replica {id} committed: {st:?}");
