@@ -10,6 +10,7 @@
 use bft_core::{Adversarial, NodeId};
 use bft_qbft::{Qbft, QbftConfig, QbftMutant};
 use bft_sim::{Fault, FaultKind, LoadConfig, NetworkConfig, Partition, SimConfig, Simulation};
+use std::str::FromStr;
 use std::time::Duration;
 
 fn ms(x: u64) -> Duration {
@@ -87,6 +88,25 @@ fn control(shape: &Shape, seed: u64) -> Outcome {
     run_with(shape, seed, None, true)
 }
 
+/// `mutant` breaks agreement on `shape` with `seed`, and the same run with
+/// the real rules is safe and live.
+#[track_caller]
+fn assert_caught_and_control_passes(shape: &Shape, seed: u64, mutant: QbftMutant) {
+    let broken = broken(shape, seed, mutant);
+    assert!(
+        broken.violations.iter().any(|v| v.contains("agreement")),
+        "seed {seed}: {broken:?}"
+    );
+    let control = control(shape, seed);
+    assert!(control.violations.is_empty(), "seed {seed}: {control:?}");
+    assert!(control.stuck.is_empty(), "seed {seed}: {control:?}");
+}
+
+/// An exploration knob from the environment (`None`: unset or unparsable).
+fn env_knob<T: FromStr>(key: &str) -> Option<T> {
+    std::env::var(key).ok().and_then(|t| t.parse().ok())
+}
+
 fn split(at: (u64, u64), groups: &[&[u16]]) -> Partition {
     Partition {
         start: ms(at.0),
@@ -119,14 +139,7 @@ fn halves_3_3(from: u64, to: u64) -> Shape {
 fn quorum_2f1_lets_both_halves_of_a_3_3_split_decide_at_n6() {
     let shape = halves_3_3(500, 2_500);
     for seed in 1..=5 {
-        let broken = broken(&shape, seed, QbftMutant::Quorum2f1);
-        assert!(
-            broken.violations.iter().any(|v| v.contains("agreement")),
-            "seed {seed}: {broken:?}"
-        );
-        let control = control(&shape, seed);
-        assert!(control.violations.is_empty(), "seed {seed}: {control:?}");
-        assert!(control.stuck.is_empty(), "seed {seed}: {control:?}");
+        assert_caught_and_control_passes(&shape, seed, QbftMutant::Quorum2f1);
     }
 }
 
@@ -248,14 +261,7 @@ fn ignore_highest_prepared_decides_a_second_block_after_a_lone_decider_is_cut_of
     // (isolated node, partition start in ms, seed), from the grid sweep.
     for (isolated, from, seed) in [(0u16, 562u64, 163u64), (1, 586, 487), (2, 541, 742)] {
         let shape = crash_then_isolate(3, isolated, from, 4_000, 20);
-        let broken = broken(&shape, seed, QbftMutant::IgnoreHighestPrepared);
-        assert!(
-            broken.violations.iter().any(|v| v.contains("agreement")),
-            "seed {seed}: {broken:?}"
-        );
-        let control = control(&shape, seed);
-        assert!(control.violations.is_empty(), "seed {seed}: {control:?}");
-        assert!(control.stuck.is_empty(), "seed {seed}: {control:?}");
+        assert_caught_and_control_passes(&shape, seed, QbftMutant::IgnoreHighestPrepared);
     }
 }
 
@@ -264,29 +270,20 @@ fn ignore_highest_prepared_decides_a_second_block_after_a_lone_decider_is_cut_of
 #[test]
 #[ignore = "exploration, prints hit rates"]
 fn explore_boundary() {
-    let tries: u64 = std::env::var("TRIES")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(200);
-    let max_delay: u64 = std::env::var("MAXD")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(20);
-    let len: u64 = std::env::var("LEN")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(1_000);
+    let tries: u64 = env_knob("TRIES").unwrap_or(200);
+    let max_delay: u64 = env_knob("MAXD").unwrap_or(20);
+    let len: u64 = env_knob("LEN").unwrap_or(1_000);
     let mut rng = Rng(11);
     let mut hits = 0;
     for k in 0..tries {
-        let env = |key: &str| std::env::var(key).ok().and_then(|t| t.parse::<u64>().ok());
-        let (isolated, from) = if let (Some(i), Some(f)) = (env("ISOLATED"), env("FROM")) {
-            (i as u16, f)
-        } else if let Some(from0) = env("GRID") {
-            ((k / 300) as u16 % 3, from0 + k % 300)
-        } else {
-            (rng.below(3) as u16, 400 + rng.below(800))
-        };
+        let (isolated, from) =
+            if let (Some(i), Some(f)) = (env_knob::<u64>("ISOLATED"), env_knob::<u64>("FROM")) {
+                (i as u16, f)
+            } else if let Some(from0) = env_knob::<u64>("GRID") {
+                ((k / 300) as u16 % 3, from0 + k % 300)
+            } else {
+                (rng.below(3) as u16, 400 + rng.below(800))
+            };
         let shape = crash_then_isolate(3, isolated, from, len, max_delay);
         let seed = 1 + k;
         let out = broken(&shape, seed, QbftMutant::IgnoreHighestPrepared);
@@ -313,20 +310,11 @@ fn explore() {
         .ok()
         .and_then(|m| toml::Value::String(m).try_into().ok())
         .unwrap_or(QbftMutant::IgnoreHighestPrepared);
-    let tries: u64 = std::env::var("TRIES")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(200);
-    let mut rng = Rng(std::env::var("EXPLORE_SEED")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(7));
+    let tries: u64 = env_knob("TRIES").unwrap_or(200);
+    let mut rng = Rng(env_knob("EXPLORE_SEED").unwrap_or(7));
     let mut hits = 0;
     for k in 0..tries {
-        let shape = random_shape(
-            &mut rng,
-            std::env::var("N").ok().and_then(|t| t.parse().ok()),
-        );
+        let shape = random_shape(&mut rng, env_knob("N"));
         let seed = 1 + k;
         let out = broken(&shape, seed, mutant);
         if !out.violations.is_empty() {
@@ -348,10 +336,7 @@ fn explore() {
 #[test]
 #[ignore = "exploration, prints hit rates"]
 fn sweep_halves() {
-    let seeds: u64 = std::env::var("SEEDS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(50);
+    let seeds: u64 = env_knob("SEEDS").unwrap_or(50);
     for from in [0u64, 500, 1_500] {
         for len in [200u64, 500, 800, 1_200, 1_600, 2_000] {
             let shape = halves_3_3(from, from + len);
