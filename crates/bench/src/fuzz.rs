@@ -207,19 +207,27 @@ const CHAOS_LENGTH: u64 = 800;
 /// replica busy after the heal, little enough to keep a case cheap.
 const FUZZ_RATE: f64 = 50.0;
 
-/// One random scenario for `seed`.
-pub fn generate(opts: &FuzzOptions, seed: u64) -> Scenario {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let n = opts.base.nodes;
-    let f = bft_core::committee::max_faulty(n);
-    let faulty = opts.faulty.unwrap_or(f).min(n);
-    let mut s = opts.base.clone();
+/// What every fuzz case shares, sampled or enumerated: `base`'s protocol
+/// and knobs, simulated with model crypto under the fuzzer's open load and
+/// capped back-off, seeded with the case seed.
+fn fuzz_setting(base: &Scenario, seed: u64) -> Scenario {
+    let mut s = base.clone();
     s.runtime = Runtime::Sim;
     s.crypto = CryptoKind::Model;
     s.seed = seed;
     s.sweep = None;
     s.load = LoadConfig::open(FUZZ_RATE, 2, 32);
     cap_back_off(&mut s);
+    s
+}
+
+/// One random scenario for `seed`.
+pub fn generate(opts: &FuzzOptions, seed: u64) -> Scenario {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = opts.base.nodes;
+    let f = bft_core::committee::max_faulty(n);
+    let faulty = opts.faulty.unwrap_or(f).min(n);
+    let mut s = fuzz_setting(&opts.base, seed);
     s.batch = BatchConfig {
         max_size: rng.gen_range(1..=4),
         max_delay: Duration::from_millis(2),
@@ -653,14 +661,8 @@ pub fn twins_case(
             bound.count().unwrap_or(u64::MAX)
         ))
     })?;
-    let mut s = base.clone();
+    let mut s = fuzz_setting(base, seed);
     s.nodes = bound.nodes;
-    s.runtime = Runtime::Sim;
-    s.crypto = CryptoKind::Model;
-    s.seed = seed;
-    s.sweep = None;
-    s.load = LoadConfig::open(FUZZ_RATE, 2, 32);
-    cap_back_off(&mut s);
     s.batch = BatchConfig {
         max_size: 2,
         max_delay: Duration::from_millis(2),
