@@ -15,10 +15,6 @@ fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
-fn ids(v: &[u16]) -> Vec<NodeId> {
-    v.iter().map(|&i| NodeId(i)).collect()
-}
-
 /// The fuzzer's default cost table.
 fn fuzz_costs() -> CostModel {
     toml::from_str(
@@ -41,15 +37,6 @@ fn network(max_delay: Duration, partitions: Vec<Partition>) -> NetworkConfig {
     NetworkConfig {
         partitions,
         ..NetworkConfig::uniform(ms(1), max_delay)
-    }
-}
-
-/// `groups` cut off from each other from `start` to `end`.
-fn partition(start: Duration, end: Duration, groups: &[&[u16]]) -> Partition {
-    Partition {
-        start,
-        end,
-        groups: groups.iter().map(|group| ids(group)).collect(),
     }
 }
 
@@ -118,7 +105,7 @@ fn forged_new_view_qc_does_not_count_towards_n_minus_f() {
         duration: ms(52813),
         network: network(
             ms(16),
-            vec![partition(ms(358), ms(713), &[&[0, 1], &[2, 3]])],
+            vec![Partition::between(ms(358), ms(713), &[&[0, 1], &[2, 3]])],
         ),
         batch_size: 1,
         faults: vec![Fault::attack(
@@ -178,7 +165,7 @@ fn replica_one_view_ahead_votes_for_late_proposals() {
         duration: ms(52551),
         network: network(
             ms(12),
-            vec![partition(ms(61), ms(451), &[&[1, 2, 3], &[0]])],
+            vec![Partition::between(ms(61), ms(451), &[&[1, 2, 3], &[0]])],
         ),
         batch_size: 1,
         faults: vec![Fault::crash(NodeId(3), ms(445))],
@@ -201,7 +188,7 @@ fn last_votes_survive_two_consecutive_faulty_leaders() {
         duration: ms(53034),
         network: network(
             ms(16),
-            vec![partition(ms(587), ms(934), &[&[0], &[1, 2, 3]])],
+            vec![Partition::between(ms(587), ms(934), &[&[0], &[1, 2, 3]])],
         ),
         batch_size: 1,
         faults: vec![Fault::attack(
@@ -235,8 +222,8 @@ fn stale_digest_favoured_leader_does_not_stall_commits() {
         network: network(
             ms(2),
             vec![
-                partition(ms(272), ms(869), &[&[1, 2, 3], &[0]]),
-                partition(ms(161), ms(561), &[&[1], &[0, 2, 3]]),
+                Partition::between(ms(272), ms(869), &[&[1, 2, 3], &[0]]),
+                Partition::between(ms(161), ms(561), &[&[1], &[0, 2, 3]]),
             ],
         ),
         batch_size: 4,

@@ -358,18 +358,6 @@ fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
-/// `groups` cut off from each other from `start` to `end`.
-fn partition(start: Duration, end: Duration, groups: &[&[u16]]) -> Partition {
-    Partition {
-        start,
-        end,
-        groups: groups
-            .iter()
-            .map(|group| group.iter().map(|&i| NodeId(i)).collect())
-            .collect(),
-    }
-}
-
 /// The mutant search's control setting: n = 4 for 40 s, open load
 /// (100 tx/s from one client), uniform 1–20 ms delays with `partitions`,
 /// view timeouts 100–800 ms. Asserts the network heals at `heal`, every
@@ -412,8 +400,8 @@ fn lagging_replica_catches_up_after_two_partitions() {
     assert_live_after_partitions(
         20,
         vec![
-            partition(ms(1002), ms(2130), &[&[0, 1, 2], &[3]]),
-            partition(ms(1853), ms(3240), &[&[2, 3], &[0, 1]]),
+            Partition::between(ms(1002), ms(2130), &[&[0, 1, 2], &[3]]),
+            Partition::between(ms(1853), ms(3240), &[&[2, 3], &[0, 1]]),
         ],
         ms(3240),
     );
@@ -429,8 +417,8 @@ fn replica_far_behind_catches_up_on_a_far_proposals_qc() {
     assert_live_after_partitions(
         52,
         vec![
-            partition(ms(1472), ms(2886), &[&[0], &[1, 2, 3]]),
-            partition(ms(873), ms(1803), &[&[1, 2, 3], &[0]]),
+            Partition::between(ms(1472), ms(2886), &[&[0], &[1, 2, 3]]),
+            Partition::between(ms(873), ms(1803), &[&[1, 2, 3], &[0]]),
         ],
         ms(2886),
     );

@@ -7,7 +7,9 @@ use bft_core::{
     BatchConfig, CryptoKind, GENESIS, NodeId, Request, RequestId, Time, WireMessage, batch_digest,
 };
 use bft_pbft::{Pbft, PbftConfig, PbftMessage, PrePrepare, Vote, domain, pre_prepare_payload};
-use bft_sim::{Fault, FaultKind, LoadConfig, NetworkConfig, SimConfig, SimReport, Simulation};
+use bft_sim::{
+    Fault, FaultKind, LoadConfig, NetworkConfig, Partition, SimConfig, SimReport, Simulation,
+};
 use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -879,7 +881,6 @@ fn expected_rejection(node: u16, attack: bft_core::Attack) -> Option<&'static st
 #[test]
 fn every_attack_by_one_replica_is_safe_live_and_bounded() {
     use bft_core::Adversarial;
-    use bft_sim::Partition;
     for node in [0u16, 2] {
         for attack in every_attack() {
             let mut network =
@@ -944,19 +945,6 @@ fn every_attack_by_one_replica_is_safe_live_and_bounded() {
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
-}
-
-/// `groups` cut off from each other (and from everyone else) from `start`
-/// to `end`.
-fn partition(start: Duration, end: Duration, groups: &[&[u16]]) -> bft_sim::Partition {
-    bft_sim::Partition {
-        start,
-        end,
-        groups: groups
-            .iter()
-            .map(|group| group.iter().map(|&i| NodeId(i)).collect())
-            .collect(),
-    }
 }
 
 /// What differs between the shrunk `bftbench fuzz --protocol pbft` cases;
@@ -1030,7 +1018,7 @@ fn omitting_primary_and_partition_do_not_split_the_view_change() {
         seed: 1_213_656_871_855_349_618,
         duration: ms(28_288),
         max_delay: ms(21),
-        partitions: vec![partition(ms(478), ms(1188), &[&[0, 1, 3]])],
+        partitions: vec![Partition::between(ms(478), ms(1188), &[&[0, 1, 3]])],
         batch_size: 1,
         fault: Fault::new(
             NodeId(0),
@@ -1071,7 +1059,7 @@ fn replica_alone_in_a_higher_view_catches_up_by_state_transfer() {
         seed: 2_253_024_251_820_114_659,
         duration: ms(28_167),
         max_delay: ms(17),
-        partitions: vec![partition(ms(345), ms(1067), &[&[2]])],
+        partitions: vec![Partition::between(ms(345), ms(1067), &[&[2]])],
         batch_size: 4,
         fault: Fault::new(
             NodeId(1),
@@ -1110,7 +1098,7 @@ fn stale_primary_missing_new_view_is_told_by_retransmission() {
         seed: 1_657_499_220_756_789_676,
         duration: ms(27_835),
         max_delay: ms(21),
-        partitions: vec![partition(ms(172), ms(735), &[&[0]])],
+        partitions: vec![Partition::between(ms(172), ms(735), &[&[0]])],
         batch_size: 2,
         fault: Fault::silent(NodeId(3), ms(524)),
         leaders: None,
@@ -1142,8 +1130,8 @@ fn accepted_new_view_is_relayed_to_a_replica_still_changing_to_it() {
         duration: ms(27_431),
         max_delay: ms(13),
         partitions: vec![
-            partition(ms(12), ms(122), &[&[1, 2]]),
-            partition(ms(100), ms(325), &[&[2, 3]]),
+            Partition::between(ms(12), ms(122), &[&[1, 2]]),
+            Partition::between(ms(100), ms(325), &[&[2, 3]]),
         ],
         batch_size: 2,
         fault: Fault::new(

@@ -348,6 +348,20 @@ pub struct Partition {
     pub groups: Vec<Vec<NodeId>>,
 }
 
+impl Partition {
+    /// `groups` (node indices) cut off from each other from `start` to `end`.
+    pub fn between(start: Duration, end: Duration, groups: &[&[u16]]) -> Partition {
+        Partition {
+            start,
+            end,
+            groups: groups
+                .iter()
+                .map(|group| group.iter().map(|&i| NodeId(i)).collect())
+                .collect(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "NetworkTable", into = "NetworkTable")]
 pub struct NetworkConfig {
