@@ -12,7 +12,7 @@
 //! `FUZZ_SCALE` (a float, default 1) scales the counts for a quick local run
 //! (the exhaustive enumeration is then cut to its first cases).
 
-use bftbench::fuzz::{FuzzOptions, FuzzSummary, TwinsBound, fuzz, to_toml};
+use bftbench::fuzz::{Finding, FuzzOptions, FuzzSummary, TwinsBound, fuzz, to_toml};
 use bftbench::scenario::{ProtocolName, Scenario};
 use std::path::Path;
 
@@ -144,19 +144,27 @@ fn f_plus_one_twins_fork_every_protocol() {
         ProtocolName::Hotstuff,
     ] {
         let s = campaign(protocol, 4, 2_000, 5, true, Some(2));
-        let found = s.findings.first().unwrap_or_else(|| {
-            panic!("{protocol}: 2 000 scenarios with f+1 twins and no violation")
-        });
-        assert!(
-            found.problems.iter().any(|p| p.starts_with("agreement")),
-            "{protocol}: {:?}",
-            found.problems
-        );
+        let found = first_agreement_violation(&s, &format!("{protocol}, sampled"));
         eprintln!(
             "{protocol}: control violated in case {} (seed {}): {}",
             found.case, found.case_seed, found.problems[0]
         );
     }
+}
+
+/// A control campaign's first finding, which must be an agreement
+/// violation (a fork), not just a liveness failure.
+fn first_agreement_violation<'a>(s: &'a FuzzSummary, what: &str) -> &'a Finding {
+    let found = s
+        .findings
+        .first()
+        .unwrap_or_else(|| panic!("{what}: no violation in {} cases with f+1 twins", s.runs));
+    assert!(
+        found.problems.iter().any(|p| p.starts_with("agreement")),
+        "{what}: {:?}",
+        found.problems
+    );
+    found
 }
 
 /// The same control in the exhaustive enumeration: one round with two twins
@@ -168,17 +176,7 @@ fn f_plus_one_twins_fork_every_protocol() {
 #[test]
 fn f_plus_one_twins_fork_pbft_in_one_exhaustive_round() {
     let s = exhaustive(ProtocolName::Pbft, 1, u64::MAX, Some(2));
-    let found = s.findings.first().unwrap_or_else(|| {
-        panic!(
-            "no violation in the {} one-round cases with f+1 twins",
-            s.runs
-        )
-    });
-    assert!(
-        found.problems.iter().any(|p| p.starts_with("agreement")),
-        "{:?}",
-        found.problems
-    );
+    let found = first_agreement_violation(&s, "pbft, one exhaustive round");
     eprintln!(
         "pbft: exhaustive control violated in case {}: {}",
         found.case, found.problems[0]
