@@ -71,19 +71,24 @@ def table(rs):
     return "\n".join(lines) + "\n"
 
 
-def svg(rs):
-    # One group per protocol × n; in it one bar per (runtime, placement) at
-    # the 200 tx/s load the two runtimes share.
-    series = [("sim", "round-robin", "#9ecae1"), ("sim", "latency-aware", "#3182bd"),
-              ("netns (QUIC)", "round-robin", "#fdae6b"), ("netns (QUIC)", "latency-aware", "#e6550d")]
+SERIES = [("sim", "round-robin", "#9ecae1"), ("sim", "latency-aware", "#3182bd"),
+          ("netns (QUIC)", "round-robin", "#fdae6b"), ("netns (QUIC)", "latency-aware", "#e6550d")]
+
+
+def chart_data(rs):
+    """What both drawings of the figure show: one group per protocol × n, in
+    it one bar per (runtime, placement) at the 200 tx/s load the two runtimes
+    share; the y axis is capped at 1.5 s (taller p99s are written on top)."""
     groups = sorted({(r["protocol"], r["n"]) for r in rs},
                     key=lambda g: (PROTOCOLS.index(g[0]), g[1]))
-    pick = {}
-    for r in rs:
-        if r["rate"] in (None, 200.0):
-            pick[(r["protocol"], r["n"], r["runtime"], r["placement"])] = r
-    ymax = max([r["p99"] for r in pick.values()] + [1.0])
-    ymax = min(ymax, 1500.0)
+    pick = {(r["protocol"], r["n"], r["runtime"], r["placement"]): r
+            for r in rs if r["rate"] in (None, 200.0)}
+    ymax = min(max([r["p99"] for r in pick.values()] + [1.0]), 1500.0)
+    return SERIES, groups, pick, ymax
+
+
+def svg(rs):
+    series, groups, pick, ymax = chart_data(rs)
     W, H, L, B, T = 1000, 560, 70, 90, 50
     pw, ph = W - L - 20, H - B - T
     gw = pw / max(len(groups), 1)
@@ -129,12 +134,7 @@ def hexrgb(h):
 def png(rs, path):
     """The SVG's figure again as a PNG (results/wan/png.py: no modules needed)."""
     from png import Canvas
-    series = [("sim", "round-robin", "#9ecae1"), ("sim", "latency-aware", "#3182bd"),
-              ("netns (QUIC)", "round-robin", "#fdae6b"), ("netns (QUIC)", "latency-aware", "#e6550d")]
-    groups = sorted({(r["protocol"], r["n"]) for r in rs}, key=lambda g: (PROTOCOLS.index(g[0]), g[1]))
-    pick = {(r["protocol"], r["n"], r["runtime"], r["placement"]): r
-            for r in rs if r["rate"] in (None, 200.0)}
-    ymax = min(max([r["p99"] for r in pick.values()] + [1.0]), 1500.0)
+    series, groups, pick, ymax = chart_data(rs)
     W, H, L, B, T = 1100, 620, 80, 110, 60
     pw, ph = W - L - 20, H - B - T
     gw = pw / max(len(groups), 1)
