@@ -91,20 +91,26 @@ impl Digest {
     /// (derived once per domain and thread), and the parts are hashed in one
     /// shot from a reused buffer: this runs for every signed message, so it
     /// avoids building a streaming hasher each time.
+    ///
+    /// Recent results are memoised per thread (see [`DigestMemo`]): in the
+    /// simulator every replica digests the same requests, batches and blocks,
+    /// n times over in one process. A memo of a pure function: a hit returns
+    /// the very digest BLAKE3 would, so it changes wall time only.
     pub fn of(domain: &str, parts: &[&[u8]]) -> Digest {
         use std::cell::RefCell;
         thread_local! {
             static KEYS: RefCell<Vec<(Box<str>, [u8; 32])>> = const { RefCell::new(Vec::new()) };
             static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+            static MEMO: RefCell<DigestMemo> = const { RefCell::new(DigestMemo::new()) };
         }
-        let key = KEYS.with(|keys| {
+        let (domain_index, key) = KEYS.with(|keys| {
             let mut keys = keys.borrow_mut();
-            if let Some((_, k)) = keys.iter().find(|(d, _)| &**d == domain) {
-                return *k;
+            if let Some(i) = keys.iter().position(|(d, _)| &**d == domain) {
+                return (i, keys[i].1);
             }
             let k = blake3::derive_key(domain, b"bftbench digest key");
             keys.push((domain.into(), k));
-            k
+            (keys.len() - 1, k)
         });
         BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
@@ -113,9 +119,88 @@ impl Digest {
                 buf.extend_from_slice(&(p.len() as u64).to_le_bytes());
                 buf.extend_from_slice(p);
             }
-            Digest(*blake3::keyed_hash(&key, &buf).as_bytes())
+            let hash = || Digest(*blake3::keyed_hash(&key, &buf).as_bytes());
+            MEMO.with(|memo| match memo.try_borrow_mut() {
+                Ok(mut memo) => memo.get_or_insert(domain_index, &buf, hash),
+                Err(_) => hash(),
+            })
         })
     }
+}
+
+/// A small direct-mapped memo of recent digests: (domain, framed input) →
+/// digest. The slot is chosen by a cheap multiply-fold of the input; a hit
+/// needs the stored domain and input to be equal byte for byte, so it can
+/// never return another input's digest. Inputs above `MEMO_MAX_INPUT` bytes
+/// are not memoised (their comparison would cost a fair share of hashing,
+/// and they would pin memory). At most `MEMO_SLOTS` entries per thread.
+struct DigestMemo {
+    slots: Vec<MemoEntry>,
+}
+
+struct MemoEntry {
+    domain: usize,
+    input: Vec<u8>,
+    digest: Digest,
+}
+
+const MEMO_SLOTS: usize = 512;
+const MEMO_MAX_INPUT: usize = 1024;
+
+impl DigestMemo {
+    const fn new() -> DigestMemo {
+        DigestMemo { slots: Vec::new() }
+    }
+
+    fn get_or_insert(
+        &mut self,
+        domain: usize,
+        input: &[u8],
+        hash: impl FnOnce() -> Digest,
+    ) -> Digest {
+        if input.len() > MEMO_MAX_INPUT {
+            return hash();
+        }
+        if self.slots.is_empty() {
+            self.slots = (0..MEMO_SLOTS)
+                .map(|_| MemoEntry {
+                    domain: usize::MAX,
+                    input: Vec::new(),
+                    digest: Digest::ZERO,
+                })
+                .collect();
+        }
+        let index = (fold(domain, input) as usize) % MEMO_SLOTS;
+        let Some(entry) = self.slots.get_mut(index) else {
+            return hash();
+        };
+        if entry.domain == domain && entry.input == input {
+            return entry.digest;
+        }
+        let digest = hash();
+        entry.domain = domain;
+        entry.input.clear();
+        entry.input.extend_from_slice(input);
+        entry.digest = digest;
+        digest
+    }
+}
+
+/// A fast non-cryptographic fold of `input` (a word at a time, one multiply
+/// each), only for picking a memo slot.
+fn fold(domain: usize, input: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (input.len() as u64 ^ (domain as u64) << 32).wrapping_mul(K);
+    let mut chunks = input.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    h ^ (h >> 32)
 }
 
 #[cfg(test)]
@@ -129,5 +214,30 @@ mod tests {
         assert_ne!(a, Digest::of("d1", &[b"a", b"bc"]));
         assert_ne!(a, Digest::of("d2", &[b"ab", b"c"]));
         assert_ne!(a, Digest::of("d1", &[b"abc"]));
+    }
+
+    #[test]
+    fn memoised_digests_equal_fresh_blake3() {
+        let fresh = |domain: &str, parts: &[&[u8]]| {
+            let key = blake3::derive_key(domain, b"bftbench digest key");
+            let mut buf = Vec::new();
+            for p in parts {
+                buf.extend_from_slice(&(p.len() as u64).to_le_bytes());
+                buf.extend_from_slice(p);
+            }
+            Digest(*blake3::keyed_hash(&key, &buf).as_bytes())
+        };
+        let big = vec![7u8; MEMO_MAX_INPUT + 1];
+        // Many inputs, so slots are reused and evicted; each asked twice in
+        // a row (a miss, then a hit), in two domains.
+        for i in 0..(3 * MEMO_SLOTS as u64) {
+            for domain in ["m1", "m2"] {
+                let tail: &[u8] = if i % 97 == 0 { &big } else { b"x" };
+                let parts: [&[u8]; 2] = [&i.to_le_bytes(), tail];
+                let expected = fresh(domain, &parts);
+                assert_eq!(Digest::of(domain, &parts), expected, "{i} {domain}");
+                assert_eq!(Digest::of(domain, &parts), expected, "{i} {domain} again");
+            }
+        }
     }
 }
