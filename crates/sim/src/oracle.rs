@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 #[derive(Debug)]
 pub struct Oracle {
     /// First block committed at each slot.
-    slots: BTreeMap<u64, Digest>,
+    slots: Slots,
     /// Slot each request was committed in.
     request_slot: FxHashMap<RequestId, u64>,
     /// Every request a client submitted.
@@ -38,7 +38,7 @@ const MAX_DESCRIBED: usize = 100;
 impl Oracle {
     pub fn new(n: usize) -> Oracle {
         Oracle {
-            slots: BTreeMap::new(),
+            slots: Slots::default(),
             request_slot: FxHashMap::default(),
             submitted: FxHashSet::default(),
             heads: vec![(0, GENESIS); n],
@@ -68,15 +68,13 @@ impl Oracle {
                 d.slot, d.parent, last_block
             ));
         }
-        match self.slots.get(&d.slot) {
-            Some(first) if *first != d.block => self.violation(format!(
+        match self.slots.get(d.slot) {
+            Some(first) if first != d.block => self.violation(format!(
                 "agreement: {node:?} committed {:?} at slot {}, another honest replica {:?}",
                 d.block, d.slot, first
             )),
             Some(_) => {}
-            None => {
-                self.slots.insert(d.slot, d.block);
-            }
+            None => self.slots.insert(d.slot, d.block),
         }
         self.check_requests(node, d);
         if let Some(head) = self.heads.get_mut(node.index()) {
@@ -126,6 +124,42 @@ impl Oracle {
     /// Last committed slot of each replica.
     pub fn heads(&self) -> impl Iterator<Item = u64> + '_ {
         self.heads.iter().map(|(s, _)| *s)
+    }
+}
+
+/// First block committed at each slot: slots 1, 2, 3, … in a vector (honest
+/// replicas commit them contiguously, so this is the common case, and a
+/// lookup per commit is an index, not a tree search), anything else (a gap,
+/// slot 0) in an ordered map until the slots below it fill in.
+#[derive(Debug, Default)]
+struct Slots {
+    /// `dense[i]` is slot i + 1.
+    dense: Vec<Digest>,
+    sparse: BTreeMap<u64, Digest>,
+}
+
+impl Slots {
+    fn get(&self, slot: u64) -> Option<Digest> {
+        match slot
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.dense.get(i))
+        {
+            Some(d) => Some(*d),
+            None => self.sparse.get(&slot).copied(),
+        }
+    }
+
+    /// Records `slot`'s first block (the caller checked it has none).
+    fn insert(&mut self, slot: u64, block: Digest) {
+        if slot != self.dense.len() as u64 + 1 {
+            self.sparse.insert(slot, block);
+            return;
+        }
+        self.dense.push(block);
+        while let Some(next) = self.sparse.remove(&(self.dense.len() as u64 + 1)) {
+            self.dense.push(next);
+        }
     }
 }
 
@@ -215,6 +249,31 @@ mod tests {
         let head = o.heads[0].1;
         o.commit(NodeId(0), &decision(6, head, b"f", &[99]));
         assert!(o.violations().iter().any(|v| v.starts_with("validity")));
+    }
+
+    #[test]
+    fn slots_out_of_order_and_slot_zero_keep_their_first_block() {
+        let d = |i: u8| Digest([i; 32]);
+        let mut slots = Slots::default();
+        for (slot, block) in [(3, d(3)), (0, d(9)), (1, d(1)), (5, d(5)), (2, d(2))] {
+            assert_eq!(slots.get(slot), None);
+            slots.insert(slot, block);
+        }
+        assert_eq!(
+            slots.dense,
+            vec![d(1), d(2), d(3)],
+            "3 moved in once 2 came"
+        );
+        for (slot, block) in [(0, d(9)), (1, d(1)), (2, d(2)), (3, d(3)), (5, d(5))] {
+            assert_eq!(slots.get(slot), Some(block), "slot {slot}");
+        }
+        assert_eq!(slots.get(4), None);
+        assert_eq!(slots.get(u64::MAX), None);
+        // Agreement is still checked on a slot far ahead.
+        let mut o = oracle_with_requests(2, 0);
+        o.commit(NodeId(0), &decision(7, GENESIS, b"a", &[]));
+        o.commit(NodeId(1), &decision(7, GENESIS, b"b", &[]));
+        assert!(o.violations().iter().any(|v| v.starts_with("agreement")));
     }
 
     #[test]
