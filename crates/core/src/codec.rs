@@ -12,36 +12,45 @@ pub const FRAME_HEADER_LEN: usize = 4;
 /// Default cap on a frame body: a peer cannot make us allocate more.
 pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
 
-/// Scratch buffers up to this capacity are kept for the next encode.
-const KEEP_SCRATCH: usize = 64 << 10;
+/// Bytes of the per-thread scratch a body is serialised into; a larger body
+/// is serialised into a growing vector instead.
+const SCRATCH_LEN: usize = 64 << 10;
 
 /// Encodes a message body (without the length prefix).
 ///
-/// Serialises into a per-thread scratch buffer, then copies the body into
-/// one exactly-sized allocation: postcard into a fresh `Vec` grows it a byte
-/// at a time, which was most of the simulator's reallocations. A serialiser
-/// that itself encodes (re-entrancy) just finds the scratch taken and starts
-/// from an empty one.
+/// Serialises into a per-thread fixed scratch buffer, then copies the body
+/// into one exactly-sized allocation: postcard into a fresh `Vec` grows it a
+/// byte at a time, which was most of the simulator's reallocations, and
+/// even into a reused `Vec` every byte of a digest or signature (serialised
+/// as a tuple of bytes) paid a capacity check and a length update. A body
+/// that does not fit the scratch is encoded into a vector. A serialiser that
+/// itself encodes (re-entrancy) finds the scratch taken and makes another.
 pub fn encode<M: Serialize>(msg: &M, max_frame: usize) -> Result<Bytes, CoreError> {
     use std::cell::RefCell;
     thread_local! {
         static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
-    let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    buf.clear();
-    let buf = postcard::to_extend(msg, buf).map_err(|e| CoreError::Encode(e.to_string()))?;
-    let result = if buf.len() > max_frame {
-        Err(CoreError::FrameTooLarge {
-            len: buf.len(),
-            max: max_frame,
-        })
-    } else {
-        Ok(Bytes::copy_from_slice(&buf))
+    let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    scratch.resize(SCRATCH_LEN, 0);
+    let result = match postcard::to_slice(msg, &mut scratch) {
+        Ok(body) => sized(body.len(), max_frame).map(|()| Bytes::copy_from_slice(body)),
+        Err(postcard::Error::SerializeBufferFull) => postcard::to_extend(msg, Vec::new())
+            .map_err(|e| CoreError::Encode(e.to_string()))
+            .and_then(|body| sized(body.len(), max_frame).map(|()| Bytes::from(body))),
+        Err(e) => Err(CoreError::Encode(e.to_string())),
     };
-    if buf.capacity() <= KEEP_SCRATCH {
-        SCRATCH.with(|s| *s.borrow_mut() = buf);
-    }
+    SCRATCH.with(|s| *s.borrow_mut() = scratch);
     result
+}
+
+fn sized(len: usize, max_frame: usize) -> Result<(), CoreError> {
+    if len > max_frame {
+        return Err(CoreError::FrameTooLarge {
+            len,
+            max: max_frame,
+        });
+    }
+    Ok(())
 }
 
 /// Decodes one body; trailing bytes are an error (a frame is one message).
@@ -130,6 +139,21 @@ mod tests {
         // + batch (1 len + client 1 + number 1 + payload 1 len + 5)
         assert_eq!(body.len(), 1 + 32 + 64 + 2 + 48 + 1 + 1 + 1 + 1 + 5);
         assert_eq!(wire_len(body.len()), body.len() as u64 + 4);
+    }
+
+    #[test]
+    fn bodies_larger_than_the_scratch_encode_the_same() {
+        let mut s = sample();
+        s.batch[0].payload = Bytes::from(vec![5u8; SCRATCH_LEN + 100]);
+        let body = encode(&s, DEFAULT_MAX_FRAME).unwrap();
+        assert_eq!(body, postcard::to_allocvec(&s).unwrap());
+        assert_eq!(decode::<Sample>(&body, DEFAULT_MAX_FRAME).unwrap(), s);
+        assert!(matches!(
+            encode(&s, SCRATCH_LEN),
+            Err(CoreError::FrameTooLarge { .. })
+        ));
+        let small = encode(&sample(), DEFAULT_MAX_FRAME).unwrap();
+        assert_eq!(small, postcard::to_allocvec(&sample()).unwrap());
     }
 
     #[test]
