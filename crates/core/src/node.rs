@@ -40,7 +40,10 @@ pub struct Tally<V> {
 
 impl<V: Default> Tally<V> {
     pub fn entry(&mut self, label: &'static str) -> &mut V {
-        let pos = match self.entries.iter().position(|(l, _)| *l == label) {
+        // Labels are static strings, usually the very same one each time:
+        // compare addresses first, contents only if they differ.
+        let same = |l: &&str| std::ptr::eq(*l, label) || *l == label;
+        let pos = match self.entries.iter().position(|(l, _)| same(l)) {
             Some(p) => p,
             None => {
                 self.entries.push((label, V::default()));
