@@ -195,10 +195,15 @@ fn absorb(lanes: &mut [u64; 4], bytes: &[u8]) {
         b.copy_from_slice(c);
         fold_word(lanes, u64::from_le_bytes(b));
     }
-    let mut last = [0u8; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    fold_word(lanes, u64::from_le_bytes(last));
+    fold_word(lanes, tail_word(chunks.remainder()));
     fold_word(lanes, bytes.len() as u64);
+}
+
+/// Up to 8 trailing bytes as a little-endian word, zero-padded (what
+/// `u64::from_le_bytes` of the bytes followed by zeros gives), without the
+/// variable-length copy that compiled to a `memcpy` call.
+fn tail_word(bytes: &[u8]) -> u64 {
+    bytes.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))
 }
 
 fn fold_word(lanes: &mut [u64; 4], w: u64) {
@@ -474,6 +479,16 @@ mod tests {
             let tag = sign_tag(&s1, &Digest(flipped));
             assert_ne!(tag, base, "digest bit {bit}");
             flipped[bit / 8] ^= 1 << (bit % 8);
+        }
+    }
+
+    #[test]
+    fn tail_word_is_the_zero_padded_little_endian_word() {
+        let bytes = [1u8, 2, 3, 0xfe, 5, 6, 7, 0xff];
+        for len in 0..=8 {
+            let mut w = [0u8; 8];
+            w[..len].copy_from_slice(&bytes[..len]);
+            assert_eq!(tail_word(&bytes[..len]), u64::from_le_bytes(w), "{len}");
         }
     }
 

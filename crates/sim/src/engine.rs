@@ -1104,9 +1104,7 @@ impl Trace {
             let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
             h = (h ^ w).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
         }
-        let mut last = [0u8; 8];
-        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        h = (h ^ u64::from_le_bytes(last)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h = (h ^ tail_word(chunks.remainder())).wrapping_mul(0xff51_afd7_ed55_8ccd);
         self.word(h);
     }
 
@@ -1144,6 +1142,13 @@ impl Trace {
     }
 }
 
+/// Up to 8 trailing bytes as a little-endian word, zero-padded (what
+/// `u64::from_le_bytes` of the bytes followed by zeros gives), without the
+/// variable-length copy that compiled to a `memcpy` call.
+fn tail_word(bytes: &[u8]) -> u64 {
+    bytes.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))
+}
+
 /// A 64-bit finaliser (splitmix64's).
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -1155,6 +1160,16 @@ fn mix(mut z: u64) -> u64 {
 mod tests {
     use super::*;
     use bft_core::codec::{DEFAULT_MAX_FRAME, encode};
+
+    #[test]
+    fn tail_word_is_the_zero_padded_little_endian_word() {
+        let bytes = [1u8, 2, 3, 0xfe, 5, 6, 7, 0xff];
+        for len in 0..=8 {
+            let mut w = [0u8; 8];
+            w[..len].copy_from_slice(&bytes[..len]);
+            assert_eq!(tail_word(&bytes[..len]), u64::from_le_bytes(w), "{len}");
+        }
+    }
 
     #[test]
     fn computed_request_size_matches_the_codec() {
