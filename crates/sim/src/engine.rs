@@ -50,7 +50,8 @@ enum Event<T> {
         req: Request,
     },
     Replies {
-        requests: Arc<[RequestId]>,
+        /// The decision's own vector, moved here unless the ledger keeps it.
+        requests: Vec<RequestId>,
     },
     ClientIssue {
         client: u32,
@@ -822,10 +823,13 @@ impl<P: Adversarial> Simulation<P> {
         if !r.byzantine {
             self.oracle.commit(node, &d);
         }
-        let requests: Arc<[RequestId]> = d.requests.as_slice().into();
-        if self.cfg.keep_ledgers {
+        let requests = if self.cfg.keep_ledgers {
+            let requests = d.requests.clone();
             r.ledger.push(d);
-        }
+            requests
+        } else {
+            d.requests
+        };
         // A twin is a second instance of an identity that already replies.
         if requests.is_empty() || node.index() >= self.committee.n() {
             return;
