@@ -92,50 +92,37 @@ impl Digest {
     /// shot from a reused buffer: this runs for every signed message, so it
     /// avoids building a streaming hasher each time.
     ///
-    /// Recent results are memoised per thread (see [`DigestMemo`]): in the
+    /// Recent results are memoised per thread (see `DigestState`): in the
     /// simulator every replica digests the same requests, batches and blocks,
     /// n times over in one process. A memo of a pure function: a hit returns
     /// the very digest BLAKE3 would, so it changes wall time only.
     pub fn of(domain: &str, parts: &[&[u8]]) -> Digest {
         use std::cell::RefCell;
         thread_local! {
-            static KEYS: RefCell<Vec<(Box<str>, [u8; 32])>> = const { RefCell::new(Vec::new()) };
-            static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-            static MEMO: RefCell<DigestMemo> = const { RefCell::new(DigestMemo::new()) };
+            static STATE: RefCell<DigestState> = const { RefCell::new(DigestState::new()) };
         }
-        let (domain_index, key) = KEYS.with(|keys| {
-            let mut keys = keys.borrow_mut();
-            if let Some(i) = keys.iter().position(|(d, _)| &**d == domain) {
-                return (i, keys[i].1);
-            }
-            let k = blake3::derive_key(domain, b"bftbench digest key");
-            keys.push((domain.into(), k));
-            (keys.len() - 1, k)
-        });
-        BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            buf.clear();
-            for p in parts {
-                buf.extend_from_slice(&(p.len() as u64).to_le_bytes());
-                buf.extend_from_slice(p);
-            }
-            let hash = || Digest(*blake3::keyed_hash(&key, &buf).as_bytes());
-            MEMO.with(|memo| match memo.try_borrow_mut() {
-                Ok(mut memo) => memo.get_or_insert(domain_index, &buf, hash),
-                Err(_) => hash(),
-            })
+        STATE.with(|state| match state.try_borrow_mut() {
+            Ok(mut state) => state.digest(domain, parts),
+            // Only if BLAKE3 itself digested, which it does not.
+            Err(_) => DigestState::new().digest(domain, parts),
         })
     }
 }
 
-/// A small direct-mapped memo of recent digests: (domain, framed input) →
-/// digest. The slot is chosen by a cheap multiply-fold of the input; a hit
-/// needs the stored domain and input to be equal byte for byte, so it can
-/// never return another input's digest. Inputs above `MEMO_MAX_INPUT` bytes
-/// are not memoised (their comparison would cost a fair share of hashing,
-/// and they would pin memory). At most `MEMO_SLOTS` entries per thread.
-struct DigestMemo {
-    slots: Vec<MemoEntry>,
+/// One thread's `Digest::of` state: the BLAKE3 key of each domain seen, the
+/// buffer the framed parts are gathered in, and the memo.
+///
+/// The memo is a small direct-mapped table of recent digests: (domain,
+/// framed input) → digest. The slot is chosen by a cheap multiply-fold of
+/// the input; a hit needs the stored domain and input to be equal byte for
+/// byte, so it can never return another input's digest. Inputs above
+/// `MEMO_MAX_INPUT` bytes are not memoised (their comparison would cost a
+/// fair share of hashing, and they would pin memory). At most `MEMO_SLOTS`
+/// entries per thread.
+struct DigestState {
+    keys: Vec<(Box<str>, [u8; 32])>,
+    buf: Vec<u8>,
+    memo: Vec<MemoEntry>,
 }
 
 struct MemoEntry {
@@ -147,22 +134,40 @@ struct MemoEntry {
 const MEMO_SLOTS: usize = 512;
 const MEMO_MAX_INPUT: usize = 1024;
 
-impl DigestMemo {
-    const fn new() -> DigestMemo {
-        DigestMemo { slots: Vec::new() }
+impl DigestState {
+    const fn new() -> DigestState {
+        DigestState {
+            keys: Vec::new(),
+            buf: Vec::new(),
+            memo: Vec::new(),
+        }
     }
 
-    fn get_or_insert(
-        &mut self,
-        domain: usize,
-        input: &[u8],
-        hash: impl FnOnce() -> Digest,
-    ) -> Digest {
-        if input.len() > MEMO_MAX_INPUT {
-            return hash();
+    fn digest(&mut self, domain: &str, parts: &[&[u8]]) -> Digest {
+        let domain = match self.keys.iter().position(|(d, _)| &**d == domain) {
+            Some(i) => i,
+            None => {
+                let k = blake3::derive_key(domain, b"bftbench digest key");
+                self.keys.push((domain.into(), k));
+                self.keys.len() - 1
+            }
+        };
+        let buf = &mut self.buf;
+        buf.clear();
+        for p in parts {
+            buf.extend_from_slice(&(p.len() as u64).to_le_bytes());
+            buf.extend_from_slice(p);
         }
-        if self.slots.is_empty() {
-            self.slots = (0..MEMO_SLOTS)
+        let keys = &self.keys;
+        let hash = |input: &[u8]| match keys.get(domain) {
+            Some((_, key)) => Digest(*blake3::keyed_hash(key, input).as_bytes()),
+            None => Digest::ZERO, // unreachable: `domain` indexes `keys`
+        };
+        if buf.len() > MEMO_MAX_INPUT {
+            return hash(buf);
+        }
+        if self.memo.is_empty() {
+            self.memo = (0..MEMO_SLOTS)
                 .map(|_| MemoEntry {
                     domain: usize::MAX,
                     input: Vec::new(),
@@ -170,17 +175,17 @@ impl DigestMemo {
                 })
                 .collect();
         }
-        let index = (fold(domain, input) as usize) % MEMO_SLOTS;
-        let Some(entry) = self.slots.get_mut(index) else {
-            return hash();
+        let index = (fold(domain, buf) as usize) % MEMO_SLOTS;
+        let Some(entry) = self.memo.get_mut(index) else {
+            return hash(buf);
         };
-        if entry.domain == domain && entry.input == input {
+        if entry.domain == domain && entry.input == *buf {
             return entry.digest;
         }
-        let digest = hash();
+        let digest = hash(buf);
         entry.domain = domain;
         entry.input.clear();
-        entry.input.extend_from_slice(input);
+        entry.input.extend_from_slice(buf);
         entry.digest = digest;
         digest
     }
