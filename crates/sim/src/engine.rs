@@ -72,23 +72,29 @@ struct EventQueue<T> {
     free: Vec<u32>,
 }
 
-#[derive(PartialEq, Eq)]
 struct Key {
     at: Time,
     seq: u64,
     slot: u32,
 }
 
+/// Keys are ordered (and equal) by (time, sequence number) alone: sequence
+/// numbers are unique, so the slot never decides and is not compared.
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at && self.seq == other.seq
+    }
+}
+impl Eq for Key {}
 impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 impl Ord for Key {
-    /// Reversed: the heap pops the earliest (time, seq) first. Sequence
-    /// numbers are unique, so the slot never decides.
+    /// Reversed: the heap pops the earliest (time, seq) first.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq, other.slot).cmp(&(self.at, self.seq, self.slot))
+        (other.at, other.seq).cmp(&(self.at, self.seq))
     }
 }
 
