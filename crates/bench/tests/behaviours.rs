@@ -54,6 +54,8 @@ fn behaviours() -> Vec<(&'static str, FaultKind, Option<Duration>)> {
             FaultKind::Attack(Attack::BadSignature),
             None,
         ),
+        ("fork", FaultKind::Attack(Attack::Fork(17)), None),
+        ("fork", FaultKind::Attack(Attack::Fork(18)), None),
     ];
     for g in [
         Forgery::BelowQuorum,

@@ -40,6 +40,85 @@ pub enum Attack {
     Mutate(Mutation),
     /// Every signature it sends is corrupted.
     BadSignature,
+    /// As leader, a seeded plan per view or slot it leads ([`ForkChoice`]):
+    /// every peer gets the honest proposal, or a chosen subset gets a
+    /// conflicting one — where the protocol has certificates, built on an
+    /// older one the replica holds — and the rest the honest one. The
+    /// parameter seeds the plan, so a fuzzer searches over plans by seed.
+    /// [`Attack::Equivocate`] is the fixed plan "odd ids get the other one".
+    Fork(u64),
+}
+
+impl Attack {
+    /// As leader of (`round`, `slot`): does `ctx.to` get the conflicting
+    /// proposal? Odd ids for [`Attack::Equivocate`], the plan's
+    /// [`ForkChoice`] for [`Attack::Fork`], nobody for the other attacks.
+    pub fn forks_to(self, ctx: &TamperContext<'_>, round: u64, slot: u64) -> bool {
+        match self {
+            Attack::Equivocate => ctx.to.0 % 2 == 1,
+            Attack::Fork(plan) => {
+                ForkChoice::of(plan, ctx.committee.n(), round, slot).forks_to(ctx.to)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One view's (or slot's) choice of a [`Attack::Fork`] plan: a pure
+/// function of the plan seed, the committee size and the (round, slot) it
+/// leads, so every copy of one broadcast agrees and a run replays exactly.
+///
+/// Four shapes, one time in four each: honest (nobody gets the fork);
+/// everybody; everybody but one node; a random subset (each node with
+/// probability ½). The fork is built `depth` certificates below the newest
+/// one it could use, `depth` uniform in 0..[`FORK_DEPTHS`]. The shapes are
+/// the splits that matter to a quorum: all, a quorum without one honest
+/// node, and anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForkChoice {
+    /// Bit `i % 64` set: node `i` gets the conflicting version.
+    pub mask: u64,
+    /// How many certificates below the newest usable one the fork is built
+    /// on (the protocol takes it modulo the number it holds).
+    pub depth: usize,
+}
+
+/// How far back a [`ForkChoice`] reaches: the newest usable certificate or
+/// the one below it (the known forks need one of those two).
+pub const FORK_DEPTHS: u64 = 2;
+
+impl ForkChoice {
+    pub fn of(plan: u64, n: usize, round: u64, slot: u64) -> ForkChoice {
+        let h = splitmix64(plan ^ splitmix64(round ^ splitmix64(slot)));
+        let k = splitmix64(h);
+        let mask = match h & 3 {
+            0 => 0,
+            1 => u64::MAX,
+            2 => !(1u64 << (k % (n.clamp(1, 64) as u64))),
+            _ => k,
+        };
+        ForkChoice {
+            mask,
+            depth: usize::try_from((h >> 8) % FORK_DEPTHS).unwrap_or(0),
+        }
+    }
+
+    /// Does `to` get the conflicting version?
+    pub fn forks_to(&self, to: NodeId) -> bool {
+        self.mask >> (to.0 % 64) & 1 == 1
+    }
+
+    /// How many of `peers` get the conflicting version.
+    pub fn forked_among(&self, peers: impl IntoIterator<Item = NodeId>) -> usize {
+        peers.into_iter().filter(|&p| self.forks_to(p)).count()
+    }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// How a forged certificate is wrong.
@@ -103,18 +182,21 @@ pub trait Adversarial: Protocol {
         None
     }
 
-    /// [`Adversarial::tamper`] with the Byzantine replica's memory: the
-    /// messages its honest core sent before this one (oldest first, the
-    /// last [`TAMPER_HISTORY`] of them). Attacks that need an older
-    /// certificate — a fork built on a QC the replica held earlier — look
-    /// there. The default ignores the history.
-    fn tamper_with_history(
+    /// [`Adversarial::tamper`] with the Byzantine replica's memory: its
+    /// honest core's state (`self`, read only: everything the replica
+    /// knows, such as the certificates it holds) and the messages the core
+    /// sent before this one (`sent`, oldest first, the last
+    /// [`TAMPER_HISTORY`] of them). Attacks that need an older certificate
+    /// — a fork built on a QC the replica held earlier — look there. The
+    /// default ignores both.
+    fn tamper_with_memory(
+        &self,
         attack: Attack,
         msg: &Self::Message,
-        history: &[Self::Message],
+        sent: &[Self::Message],
         ctx: &TamperContext<'_>,
     ) -> Option<Vec<Self::Message>> {
-        let _ = history;
+        let _ = sent;
         Self::tamper(attack, msg, ctx)
     }
 
@@ -131,5 +213,53 @@ pub trait Adversarial: Protocol {
     fn liveness_bound_for(cfg: &Self::Config, n: usize, leaders: &LeaderSchedule) -> Duration {
         let _ = leaders;
         Self::liveness_bound(cfg, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Over many views, a plan is honest about one time in four, and every
+    /// subset of three peers — none, some, all — gets the fork; the same
+    /// (plan, round, slot) always chooses the same.
+    #[test]
+    fn fork_choices_cover_every_subset_and_repeat() {
+        let peers = [NodeId(1), NodeId(2), NodeId(3)];
+        let (mut honest, mut subsets, mut depths) = (0, [0u32; 8], [0u32; 2]);
+        for view in 0..4000 {
+            let c = ForkChoice::of(7, 4, view, 0);
+            assert_eq!(c, ForkChoice::of(7, 4, view, 0));
+            honest += u32::from(c.mask == 0);
+            let subset = peers
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| c.forks_to(**p))
+                .fold(0, |acc, (i, _)| acc | 1 << i);
+            subsets[subset] += 1;
+            depths[c.depth] += 1;
+        }
+        // Honest: the shape, one view in four.
+        assert!((900..1100).contains(&honest), "honest {honest}/4000");
+        // Everybody: 1/4 + 1/32, everybody but one peer: 1/16 + 1/32 each
+        // (one time in four the one left out is the leader itself), a
+        // single peer: 1/32 each.
+        assert!(subsets[7] > 1000, "{subsets:?}");
+        assert!(subsets.iter().all(|&k| k > 60), "{subsets:?}");
+        assert!(depths.iter().all(|&k| k > 1800), "{depths:?}");
+        // Another plan, or the same plan at other slots, chooses otherwise.
+        assert!((0..16).any(|v| ForkChoice::of(7, 4, v, 0) != ForkChoice::of(8, 4, v, 0)));
+        assert!((0..16).any(|v| ForkChoice::of(7, 4, v, 0) != ForkChoice::of(7, 4, v, 1)));
+    }
+
+    #[test]
+    fn forked_among_counts_the_chosen_peers() {
+        let c = ForkChoice {
+            mask: 0b1010,
+            depth: 0,
+        };
+        assert!(c.forks_to(NodeId(1)) && c.forks_to(NodeId(3)));
+        assert!(!c.forks_to(NodeId(0)) && !c.forks_to(NodeId(2)));
+        assert_eq!(c.forked_among([NodeId(1), NodeId(2), NodeId(3)]), 2);
     }
 }

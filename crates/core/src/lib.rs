@@ -18,7 +18,9 @@ pub mod node;
 pub mod pool;
 pub mod protocol;
 
-pub use adversary::{Adversarial, Attack, Forgery, Mutation, TAMPER_HISTORY, TamperContext};
+pub use adversary::{
+    Adversarial, Attack, FORK_DEPTHS, Forgery, ForkChoice, Mutation, TAMPER_HISTORY, TamperContext,
+};
 pub use bytes_array::Digest;
 pub use committee::{Committee, Member};
 pub use crypto::{

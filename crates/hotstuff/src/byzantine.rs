@@ -20,14 +20,15 @@
 //! | mutate(round±1) | proposal, vote, new-view | the view ± 1 (a vote re-signed) |
 //! | mutate(stale-digest) | proposal, vote, new-view | a block on genesis; a vote (re-signed) / the NEW-VIEW's last vote for an older block |
 //! | mutate(swap-sender) | proposal | the block claims a view another replica leads |
+//! | fork(plan) | proposal, own vote | per view, a seeded choice of recipients get another block: on an older QC the replica holds, or with another batch; its own vote goes to the version more peers got |
 //! | bad-signature | proposal, vote, new-view, block-response | one byte of every BLS signature flipped |
 
 use crate::config::HotStuffConfig;
 use crate::replica::HotStuff;
 use crate::types::{Block, Message, NewView, QuorumCert, VOTE_DOMAIN, Vote, vote_payload};
 use bft_core::{
-    Adversarial, Attack, BlsSignature, Digest, Forgery, GENESIS, Height, LeaderSchedule, Mutation,
-    NodeId, Request, RequestId, SignerBitmap, TamperContext, View,
+    Adversarial, Attack, BlsSignature, Digest, FORK_DEPTHS, Forgery, ForkChoice, GENESIS, Height,
+    LeaderSchedule, Mutation, NodeId, Request, RequestId, SignerBitmap, TamperContext, View,
 };
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ impl Adversarial for HotStuff {
     fn tamper(attack: Attack, msg: &Message, ctx: &TamperContext<'_>) -> Option<Vec<Message>> {
         match attack {
             Attack::Equivocate => equivocate(msg, ctx),
+            Attack::Fork(plan) => same_qc_fork(plan, msg, ctx),
             Attack::DoubleVote => double_vote(msg, ctx),
             Attack::Forge(forgery) => forge_message(forgery, msg, ctx),
             Attack::InflateView(by) => inflate_view(by, msg),
@@ -43,14 +45,16 @@ impl Adversarial for HotStuff {
         }
     }
 
-    fn tamper_with_history(
+    fn tamper_with_memory(
+        &self,
         attack: Attack,
         msg: &Message,
-        history: &[Message],
+        sent: &[Message],
         ctx: &TamperContext<'_>,
     ) -> Option<Vec<Message>> {
         match attack {
-            Attack::Equivocate => equivocate_with_history(msg, history, ctx),
+            Attack::Equivocate => equivocate_with_history(msg, sent, ctx),
+            Attack::Fork(plan) => fork(self, plan, msg, sent, ctx),
             _ => Self::tamper(attack, msg, ctx),
         }
     }
@@ -211,10 +215,7 @@ fn equivocate_with_history(
         // recipients' votes it can be certified, which is what a fork
         // below the lock needs to matter.
         Message::Vote(vote) => {
-            let own = history.iter().rev().find_map(|sent| match sent {
-                Message::Proposal(b) if b.view == vote.view && b.hash() == vote.block => Some(b),
-                _ => None,
-            })?;
+            let own = own_proposal(vote, history)?;
             let fork = fork_below(own, history)?;
             Some(vec![Message::Vote(own_vote(ctx, fork.view, fork.hash()))])
         }
@@ -262,6 +263,108 @@ fn older_justifications(block: &Block, history: &[Message]) -> Vec<(QuorumCert, 
         older.push((qc.clone(), earlier.height));
     }
     older
+}
+
+// ----------------------------------------------------------------------
+// Fork (a seeded plan per view)
+// ----------------------------------------------------------------------
+
+/// `fork(plan)` as leader, knowing its own state: in each view it leads,
+/// the plan ([`ForkChoice`]) picks which recipients get a conflicting
+/// block — built on the certified block `depth` QCs below the honest
+/// block's own QC among those the replica holds ([`fork_below_held`]: the
+/// fork below the lock of whoever voted since, the indirect-chain shape),
+/// or, holding none, the same-QC block with another batch. The others get
+/// the honest block. Its own vote goes to the version more peers got (the
+/// fork on a tie), so either version can gather a quorum.
+///
+/// This is one Byzantine identity choosing, view by view, who sees which
+/// block — what a Twins pair does with two states, done with one.
+fn fork(
+    core: &HotStuff,
+    plan: u64,
+    msg: &Message,
+    sent: &[Message],
+    ctx: &TamperContext<'_>,
+) -> Option<Vec<Message>> {
+    match msg {
+        Message::Proposal(block) => {
+            let choice = ForkChoice::of(plan, ctx.committee.n(), block.view.0, 0);
+            if !choice.forks_to(ctx.to) {
+                return None;
+            }
+            Some(vec![Message::Proposal(planned_fork(
+                core, plan, block, choice,
+            )?)])
+        }
+        Message::Vote(vote) => {
+            let own = own_proposal(vote, sent)?;
+            let choice = ForkChoice::of(plan, ctx.committee.n(), vote.view.0, 0);
+            let peers: Vec<NodeId> = ctx.committee.ids().filter(|&id| id != ctx.me).collect();
+            let forked = choice.forked_among(peers.iter().copied());
+            if forked == 0 || 2 * forked < peers.len() {
+                return None;
+            }
+            let fork = planned_fork(core, plan, own, choice)?;
+            Some(vec![Message::Vote(own_vote(ctx, fork.view, fork.hash()))])
+        }
+        _ => None,
+    }
+}
+
+/// The conflicting block of a `fork` plan for `block`'s view: on an older
+/// held QC, else with another batch (none for an empty batch: a request no
+/// client sent could then be certified, which is not the attack).
+fn planned_fork(core: &HotStuff, plan: u64, block: &Block, choice: ForkChoice) -> Option<Block> {
+    fork_below_held(core, block, choice.depth).or_else(|| {
+        (!block.batch.is_empty()).then(|| Block {
+            batch: other_batch(&block.batch, plan ^ block.view.0),
+            ..block.clone()
+        })
+    })
+}
+
+/// `block` rebuilt on the `depth`-th newest non-genesis QC the replica
+/// holds below `block.justify`'s view whose block it has (for the height),
+/// `depth` taken modulo their number (at most [`FORK_DEPTHS`]).
+fn fork_below_held(core: &HotStuff, block: &Block, depth: usize) -> Option<Block> {
+    let older: Vec<(&QuorumCert, Height)> = core
+        .certificates()
+        .rev()
+        .filter(|qc| !qc.is_genesis() && qc.view < block.justify.view)
+        .filter_map(|qc| Some((qc, core.block(&qc.block)?.height)))
+        .take(usize::try_from(FORK_DEPTHS).unwrap_or(1))
+        .collect();
+    let (justify, parent_height) = older.get(depth % older.len().max(1))?;
+    Some(Block {
+        parent: justify.block,
+        height: parent_height.next(),
+        justify: (*justify).clone(),
+        ..block.clone()
+    })
+}
+
+/// The core's own earlier proposal that `vote` is for, if it is one.
+fn own_proposal<'a>(vote: &Vote, sent: &'a [Message]) -> Option<&'a Block> {
+    sent.iter().rev().find_map(|m| match m {
+        Message::Proposal(b) if b.view == vote.view && b.hash() == vote.block => Some(b),
+        _ => None,
+    })
+}
+
+/// `fork(plan)` without the replica's state ([`Adversarial::tamper`]): the
+/// plan's recipients get the same-QC block with another batch.
+fn same_qc_fork(plan: u64, msg: &Message, ctx: &TamperContext<'_>) -> Option<Vec<Message>> {
+    let Message::Proposal(block) = msg else {
+        return None;
+    };
+    if block.batch.is_empty() || !Attack::Fork(plan).forks_to(ctx, block.view.0, 0) {
+        return None;
+    }
+    Some(vec![Message::Proposal(Block {
+        batch: other_batch(&block.batch, plan ^ block.view.0),
+        ..block.clone()
+    })])
 }
 
 /// Another payload: the batch reversed, or one request shorter; an empty

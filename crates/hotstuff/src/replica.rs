@@ -283,6 +283,11 @@ impl HotStuff {
     pub fn fetching_len(&self) -> usize {
         self.fetching.len()
     }
+    /// The QCs it verified or formed, oldest view first (bounded: at most
+    /// `MAX_VERIFIED_QCS`, none below the committed tip).
+    pub fn certificates(&self) -> impl DoubleEndedIterator<Item = &QuorumCert> {
+        self.verified_qcs.values()
+    }
     /// QCs held in the verification cache.
     pub fn verified_qcs_len(&self) -> usize {
         self.verified_qcs.len()

@@ -64,6 +64,9 @@ enum Shape {
     /// Node 0 equivocates (attack `equivocate`) and leads 4 views of every
     /// 7; 1–3 two-group partitions in the first 2 s as in `Partitions`.
     EquivocatePartitions,
+    /// Node 0 runs the seeded fork plan `fork(seed)` for the whole run and
+    /// leads 4 views of every 7; no partition.
+    ForkPlan,
 }
 
 fn split(rng: &mut Rng, items: &[u16]) -> Vec<Vec<u16>> {
@@ -113,6 +116,14 @@ fn scenario(shape: Shape, seed: u64) -> SimConfig {
                 let node = NodeId(rng.below(4) as u16);
                 faults.push(Fault::crash(node, rng.ms(0, 4000)));
             }
+        }
+        Shape::ForkPlan => {
+            faults.push(Fault::attack(
+                NodeId(0),
+                bft_core::Attack::Fork(seed),
+                Duration::ZERO,
+            ));
+            leaders = Some(LeaderSchedule::favouring(4, NodeId(0), 4));
         }
         Shape::Twins => {
             let instances = [0u16, 1, 2, 3, 4];
@@ -232,6 +243,7 @@ fn search() {
         Ok("twins-quorum") => vec![Shape::TwinsQuorum],
         Ok("twins-favoured") => vec![Shape::TwinsFavoured],
         Ok("equivocate") => vec![Shape::EquivocatePartitions],
+        Ok("fork-plan") => vec![Shape::ForkPlan],
         _ => vec![
             Shape::Partitions,
             Shape::PartitionsCrash,
@@ -557,5 +569,33 @@ fn commit_indirect_chain_commits_conflicting_blocks() {
         let c = indirect_chain(seed, None);
         assert!(c.violations.is_empty(), "seed {seed}: {c:?}");
         assert!(c.stuck.is_empty(), "seed {seed}: {c:?}");
+    }
+}
+
+/// The seeded `fork` behaviour (shape `ForkPlan`: node 0 runs plan `seed`
+/// for the whole run and leads 4 views of every 7). With the real rules
+/// every plan of 1..=100 leaves HotStuff safe and live; with
+/// `commit-indirect-chain`, plans 18 and 77 fork the ledger — the plan
+/// lines up the indirect chain of the scripted scenario above by itself.
+/// (`MUTANT_SHAPE=fork-plan MUTANT_SEEDS=1000` in `search`: the mutant
+/// forks 13 of 1 000 plans, the real rules 0, and none is stuck.)
+#[test]
+fn fork_plan_breaks_only_the_indirect_chain_mutant() {
+    for seed in 1..=100 {
+        let control = run(scenario(Shape::ForkPlan, seed), None);
+        assert!(
+            control.violations.is_empty() && control.stuck.is_empty(),
+            "plan {seed}: {control:?}"
+        );
+    }
+    for seed in [18, 77] {
+        let m = run(
+            scenario(Shape::ForkPlan, seed),
+            Some(HotStuffMutant::CommitIndirectChain),
+        );
+        assert!(
+            m.violations.iter().any(|v| v.starts_with("agreement")),
+            "plan {seed}: {m:?}"
+        );
     }
 }

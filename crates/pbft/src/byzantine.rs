@@ -9,6 +9,8 @@
 //!   recipients with another batch (the batch without its last request),
 //!   properly signed. Rule 1 (one pre-prepare per (v, n)) and quorum
 //!   intersection keep honest replicas from preparing both.
+//! - **Fork(plan)**: the same, to the recipients the seeded plan picks for
+//!   each (v, n) (`bft_core::ForkChoice`): nobody, some, or all of them.
 //! - **DoubleVote**: each PREPARE/COMMIT is followed by one for another digest
 //!   in the same (v, n): the second is a `duplicate-prepare`/`duplicate-commit`.
 //! - **Forge**: the certificates it carries — VIEW-CHANGE's checkpoint proof C
@@ -88,7 +90,7 @@ impl Adversarial for Pbft {
         ctx: &TamperContext<'_>,
     ) -> Option<Vec<PbftMessage>> {
         match attack {
-            Attack::Equivocate => equivocate(msg, ctx),
+            Attack::Equivocate | Attack::Fork(_) => equivocate(attack, msg, ctx),
             Attack::DoubleVote => double_vote(msg, ctx),
             Attack::Forge(forgery) => forge(forgery, msg, ctx),
             Attack::InflateView(by) => inflate_view(by, msg, ctx),
@@ -192,13 +194,19 @@ fn other_digest(d: &Digest, entropy: u64) -> Digest {
 
 // ----- Equivocate -------------------------------------------------------------
 
-/// As primary: PRE-PREPARE(v, n) with another batch to odd-numbered
-/// recipients, signed. Even recipients get the honest one.
-fn equivocate(msg: &PbftMessage, ctx: &TamperContext<'_>) -> Option<Vec<PbftMessage>> {
+/// As primary: PRE-PREPARE(v, n) with another batch, signed, to the
+/// recipients the attack picks ([`Attack::forks_to`]: odd ids for
+/// `equivocate`, the plan's choice per (v, n) for `fork`); the others get
+/// the honest one.
+fn equivocate(
+    attack: Attack,
+    msg: &PbftMessage,
+    ctx: &TamperContext<'_>,
+) -> Option<Vec<PbftMessage>> {
     let PbftMessage::PrePrepare(pp) = msg else {
         return None;
     };
-    if ctx.to.0 % 2 == 0 || ctx.committee.leader(pp.view) != ctx.me {
+    if !attack.forks_to(ctx, pp.view, pp.seq) || ctx.committee.leader(pp.view) != ctx.me {
         return None;
     }
     let batch = other_batch(&pp.batch)?;

@@ -13,6 +13,7 @@
 //! | attack | applies to | sent instead | honest receiver |
 //! |---|---|---|---|
 //! | `equivocate` | own PROPOSAL, odd-id recipients | the same (h, r) for another block (the batch minus its last request), re-signed, same justification | accepts one proposal per round; a re-proposal's other block is `not-highest-prepared` |
+//! | `fork(plan)` | own PROPOSAL, the recipients the seeded plan picks per (h, r) (`bft_core::ForkChoice`) | as `equivocate` | as `equivocate` |
 //! | `double-vote` | own PREPARE, COMMIT | the vote and one for another digest at the same (h, r), seal included (odd recipients get the other first) | keeps the first, the second is `equivocation` |
 //! | `forge(below-quorum)` | own ROUND-CHANGE with a prepared certificate, own PROPOSAL for r > 0 | q − 1 entries in every certificate | `insufficient-prepares` / `insufficient-round-changes` |
 //! | `forge(duplicate-signers)` | same | the last entry replaced by the first | `duplicate-signer` |
@@ -112,7 +113,7 @@ impl Adversarial for Qbft {
         ctx: &TamperContext<'_>,
     ) -> Option<Vec<QbftMessage>> {
         match attack {
-            Attack::Equivocate => equivocate(msg, ctx),
+            Attack::Equivocate | Attack::Fork(_) => equivocate(attack, msg, ctx),
             Attack::DoubleVote => double_vote(msg, ctx),
             Attack::Forge(forgery) => forge(forgery, msg, ctx),
             Attack::InflateView(by) => inflate_round(by, msg, ctx),
@@ -136,11 +137,6 @@ fn own(msg: &QbftMessage, ctx: &TamperContext<'_>) -> bool {
     msg.author() == ctx.me
 }
 
-/// Odd-id recipients get the conflicting version (the Twins-style split).
-fn gets_conflicting_version(to: NodeId) -> bool {
-    to.0 % 2 == 1
-}
-
 /// A digest no honest replica voted for, derived from `digest`.
 pub fn conflicting_digest(digest: &Digest) -> Digest {
     Digest::of(
@@ -158,13 +154,20 @@ pub fn alternative_block(block: &Block) -> Option<Block> {
     Some(other)
 }
 
-/// `equivocate`: odd-id recipients get a PROPOSAL for the same (h, r) and
-/// another block, validly signed, with the honest proposal's justification.
-fn equivocate(msg: &QbftMessage, ctx: &TamperContext<'_>) -> Option<Vec<QbftMessage>> {
+/// `equivocate` and `fork`: the recipients the attack picks
+/// ([`Attack::forks_to`]: odd ids, or the plan's choice per (h, r)) get a
+/// PROPOSAL for the same (h, r) and another block, validly signed, with
+/// the honest proposal's justification.
+fn equivocate(
+    attack: Attack,
+    msg: &QbftMessage,
+    ctx: &TamperContext<'_>,
+) -> Option<Vec<QbftMessage>> {
     let QbftMessage::Proposal(p) = msg else {
         return None;
     };
-    if !own(msg, ctx) || !gets_conflicting_version(ctx.to) {
+    let (height, round) = (p.signed.payload.height, p.signed.payload.round);
+    if !own(msg, ctx) || !attack.forks_to(ctx, round, height) {
         return None;
     }
     let block = alternative_block(&p.block)?;
@@ -206,7 +209,8 @@ fn double_vote(msg: &QbftMessage, ctx: &TamperContext<'_>) -> Option<Vec<QbftMes
         )),
         QbftMessage::Proposal(_) | QbftMessage::RoundChange(_) => return None,
     };
-    Some(if gets_conflicting_version(ctx.to) {
+    // Odd-id recipients get the conflicting vote first.
+    Some(if ctx.to.0 % 2 == 1 {
         vec![other, msg.clone()]
     } else {
         vec![msg.clone(), other]

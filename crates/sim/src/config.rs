@@ -706,13 +706,14 @@ impl FaultKind {
                 Attack::InflateView(_) => "inflate-view",
                 Attack::Mutate(_) => "mutate",
                 Attack::BadSignature => "bad-signature",
+                Attack::Fork(_) => "fork",
             },
         }
     }
 }
 
 /// Every `behaviour` a `[[faults]]` table may name.
-pub const BEHAVIOURS: [&str; 12] = [
+pub const BEHAVIOURS: [&str; 13] = [
     "crash",
     "silent",
     "omission",
@@ -725,6 +726,7 @@ pub const BEHAVIOURS: [&str; 12] = [
     "inflate-view",
     "mutate",
     "bad-signature",
+    "fork",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -776,6 +778,9 @@ pub struct FaultTable {
     /// mutate: round-plus-one, round-minus-one, stale-digest or swap-sender.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutation: Option<Mutation>,
+    /// fork: the seed of the per-view plan (`bft_core::ForkChoice`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<u64>,
 }
 
 impl TryFrom<FaultTable> for Fault {
@@ -821,6 +826,7 @@ impl TryFrom<FaultTable> for Fault {
                 FaultKind::Attack(Attack::Mutate(t.mutation.ok_or_else(|| needs("mutation"))?))
             }
             "bad-signature" => FaultKind::Attack(Attack::BadSignature),
+            "fork" => FaultKind::Attack(Attack::Fork(t.plan.ok_or_else(|| needs("plan"))?)),
             other => {
                 return Err(format!(
                     "behaviour = \"{other}\": expected one of {}",
@@ -862,6 +868,7 @@ impl From<Fault> for FaultTable {
             FaultKind::Attack(Attack::Forge(g)) => t.forgery = Some(g),
             FaultKind::Attack(Attack::InflateView(by)) => t.by = Some(by),
             FaultKind::Attack(Attack::Mutate(m)) => t.mutation = Some(m),
+            FaultKind::Attack(Attack::Fork(plan)) => t.plan = Some(plan),
             FaultKind::Silent | FaultKind::StaleReplay | FaultKind::Attack(_) => {}
         }
         t

@@ -739,8 +739,9 @@ impl<P: Adversarial> Simulation<P> {
     }
 
     /// The protocol's attack on each body (`None` from `tamper`: unchanged).
-    /// The replica's memory of what its core sent before is passed along,
-    /// and this body joins it (once per broadcast, not per recipient).
+    /// The replica's memory — its honest core's state, and what the core
+    /// sent before — is passed along, and this body joins the latter (once
+    /// per broadcast, not per recipient).
     fn tampered(
         &mut self,
         attack: bft_core::Attack,
@@ -760,16 +761,19 @@ impl<P: Adversarial> Simulation<P> {
             let Ok(msg) = codec::decode::<P::Message>(&body, DEFAULT_MAX_FRAME) else {
                 continue;
             };
+            let entropy = self.rng.next_u64();
+            let Some(core) = self.replicas.get(from.index()).map(|r| r.node.protocol()) else {
+                continue;
+            };
             let ctx = TamperContext {
                 me,
                 to,
                 now: self.now,
                 committee: &self.committee,
                 crypto: crypto.as_ref(),
-                entropy: self.rng.next_u64(),
+                entropy,
             };
-            let history = sent.make_contiguous();
-            match P::tamper_with_history(attack, &msg, history, &ctx) {
+            match core.tamper_with_memory(attack, &msg, sent.make_contiguous(), &ctx) {
                 None => out.push(body.clone()),
                 Some(msgs) => out.extend(
                     msgs.iter()

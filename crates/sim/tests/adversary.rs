@@ -77,6 +77,8 @@ by = 1000"#,
         r#"behaviour = "mutate"
 mutation = "round-plus-one""#,
         r#"behaviour = "bad-signature""#,
+        r#"behaviour = "fork"
+plan = 9007199254740993"#,
     ];
     assert_eq!(tables.len(), bft_sim::BEHAVIOURS.len() + 1);
     for t in tables {
@@ -95,6 +97,7 @@ fn bad_fault_tables_name_the_problem() {
         (r#"behaviour = "omission""#, "needs `peers`"),
         (r#"behaviour = "delay""#, "needs `delay`"),
         (r#"behaviour = "forge""#, "needs `forgery`"),
+        (r#"behaviour = "fork""#, "needs `plan`"),
         (
             r#"behaviour = "crash"
 amnesia = true"#,
