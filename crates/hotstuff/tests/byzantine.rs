@@ -8,8 +8,8 @@
 
 use bft_core::{
     Action, Adversarial, Attack, BatchConfig, BlsSignature, Committee, Crypto, CryptoKind, Digest,
-    Forgery, GENESIS, Height, Input, Mutation, NodeContext, NodeId, Protocol, Rejection, Request,
-    RequestId, TamperContext, Time, View,
+    Forgery, ForkChoice, GENESIS, Height, Input, Mutation, NodeContext, NodeId, Protocol,
+    Rejection, Request, RequestId, TamperContext, Time, View,
 };
 use bft_crypto::CostModel;
 use bft_hotstuff::{
@@ -479,6 +479,62 @@ fn equivocation_sends_odd_recipients_another_block_for_the_view() {
     assert_ne!(b5x.hash(), b5.hash());
     assert_eq!(reasons(&mut r, 1, other), ["ok"]);
     assert_eq!(reasons(&mut r, 1, vec![honest]), ["equivocating-proposal"]);
+}
+
+/// `fork(plan)` with the replica's state: over 64 plans, a recipient the
+/// plan picks for view 5 gets b5 rebuilt on the QC `depth` below b5's own
+/// among those the replica holds (QC(3), or QC(2) for depth 1: after
+/// b1..b4 it holds QC(1..=3)), the others get b5; and its own vote for b5
+/// goes to that fork exactly when the plan forks to at least half of its
+/// peers.
+#[test]
+fn fork_plan_builds_on_an_older_held_qc_and_votes_with_the_majority() {
+    let fx = Fixture::new();
+    let mut r = fx.replica(3);
+    let chain = fx.chain(&mut r, 4);
+    let b5 = fx.child(&chain[4], 5, vec![request(5)]);
+    let proposal = Message::Proposal(b5.clone());
+    let own_vote = fx.vote(3, 5, b5.hash());
+    let sent = [proposal.clone()];
+    let (mut forks, mut votes_moved) = (0, 0);
+    for plan in 0..64 {
+        let choice = ForkChoice::of(plan, 4, 5, 0);
+        let fork_for =
+            |to: u16| r.tamper_with_memory(Attack::Fork(plan), &proposal, &sent, &fx.ctx(3, to));
+        let mut fork = None;
+        for to in 0..3u16 {
+            match fork_for(to) {
+                None => assert!(!choice.forks_to(NodeId(to)), "plan {plan} to {to}"),
+                Some(out) => {
+                    assert!(choice.forks_to(NodeId(to)), "plan {plan} to {to}");
+                    let [Message::Proposal(f)] = out.as_slice() else {
+                        panic!("{out:?}")
+                    };
+                    let base = &chain[3 - choice.depth];
+                    assert_eq!((f.view, f.parent), (View(5), base.hash()));
+                    assert_eq!((f.justify.view, f.height), (base.view, base.height.next()));
+                    assert_eq!(f.batch, b5.batch);
+                    fork = Some(f.hash());
+                    forks += 1;
+                }
+            }
+        }
+        let peers_forked = choice.forked_among([NodeId(0), NodeId(1), NodeId(2)]);
+        let vote = r.tamper_with_memory(Attack::Fork(plan), &own_vote, &sent, &fx.ctx(3, 2));
+        if peers_forked >= 2 {
+            let Some([Message::Vote(v)]) = vote.as_deref() else {
+                panic!("plan {plan}: {vote:?}")
+            };
+            assert_eq!((v.view, Some(v.block)), (View(5), fork));
+            votes_moved += 1;
+        } else {
+            assert_eq!(vote, None, "plan {plan}");
+        }
+    }
+    assert!(
+        forks > 40 && votes_moved > 10,
+        "{forks} forks, {votes_moved} votes moved"
+    );
 }
 
 /// Besides the message, a valid NEW-VIEW far ahead: refused beyond the

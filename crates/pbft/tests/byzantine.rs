@@ -8,8 +8,8 @@
 mod common;
 
 use bft_core::{
-    Adversarial, Attack, BatchConfig, CryptoKind, Forgery, GENESIS, Mutation, NodeId, Protocol,
-    TamperContext, Time, batch_digest,
+    Adversarial, Attack, BatchConfig, CryptoKind, Forgery, ForkChoice, GENESIS, Mutation, NodeId,
+    Protocol, TamperContext, Time, batch_digest,
 };
 use bft_pbft::{
     ExecutedBatch, NewView, Pbft, PbftConfig, PbftMessage, PbftTimer, StateTransfer, ViewChange,
@@ -470,5 +470,49 @@ fn liveness_bound_is_3_capped_timeouts_per_view_for_n_plus_1_views() {
     assert_eq!(
         <Pbft as Adversarial>::liveness_bound(&cfg, 4),
         Duration::from_millis(206_200)
+    );
+}
+
+/// `fork(plan)`: the primary's PRE-PREPARE(v, n) goes with another batch
+/// exactly to the recipients the plan's choice for (v, n) picks — over 64
+/// plans, every recipient both gets it and does not — and unchanged to
+/// the rest.
+#[test]
+fn fork_plan_sends_the_other_batch_to_the_recipients_its_choice_picks() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let pp = PbftMessage::PrePrepare(s.pre_prepare(0, 1, vec![request(1, 0), request(1, 1)]));
+    let (mut forked, mut kept) = ([0; 4], [0; 4]);
+    for plan in 0..64 {
+        let choice = ForkChoice::of(plan, 4, 0, 1);
+        for to in 1..4u16 {
+            let ctx = TamperContext {
+                me: NodeId(0),
+                to: NodeId(to),
+                now: Time(1),
+                committee: &s.committee,
+                crypto: s.cryptos[0].as_ref(),
+                entropy: 1,
+            };
+            let out = <Pbft as Adversarial>::tamper(Attack::Fork(plan), &pp, &ctx);
+            if choice.forks_to(NodeId(to)) {
+                let out = out.expect("a forked recipient gets a message");
+                assert_eq!(out.len(), 1);
+                let (PbftMessage::PrePrepare(other), PbftMessage::PrePrepare(honest)) =
+                    (&out[0], &pp)
+                else {
+                    panic!("{out:?}")
+                };
+                assert_eq!((other.view, other.seq), (honest.view, honest.seq));
+                assert_ne!(other.batch, honest.batch);
+                forked[usize::from(to)] += 1;
+            } else {
+                assert_eq!(out, None, "plan {plan}, recipient {to}");
+                kept[usize::from(to)] += 1;
+            }
+        }
+    }
+    assert!(
+        (1..4).all(|i| forked[i] > 0 && kept[i] > 0),
+        "{forked:?} {kept:?}"
     );
 }

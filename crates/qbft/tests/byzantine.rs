@@ -9,7 +9,8 @@
 mod common;
 
 use bft_core::{
-    Adversarial, Attack, CryptoKind, Forgery, Mutation, NodeId, Rejection, TamperContext, Time,
+    Adversarial, Attack, CryptoKind, Forgery, ForkChoice, Mutation, NodeId, Rejection,
+    TamperContext, Time,
 };
 use bft_qbft::messages::{Block, QbftMessage};
 use bft_qbft::{Qbft, QbftError};
@@ -422,4 +423,36 @@ fn every_bad_signature_is_rejected_real_and_model_crypto() {
             );
         }
     }
+}
+
+/// `fork(plan)`: the proposer's PROPOSAL for (h, r) goes for another block
+/// exactly to the recipients the plan's choice for (r, h) picks — over 64
+/// plans, every recipient both gets it and does not — and unchanged to
+/// the rest.
+#[test]
+fn fork_plan_sends_another_block_to_the_recipients_its_choice_picks() {
+    let net = TestNet::new(4, CryptoKind::Model);
+    let (honest, block) = round0_proposal(&net);
+    let (mut forked, mut kept) = ([0; 4], [0; 4]);
+    for plan in 0..64 {
+        let choice = ForkChoice::of(plan, 4, 0, 1);
+        for to in 1..4u16 {
+            if choice.forks_to(NodeId(to)) {
+                let other = tampered_one(&net, Attack::Fork(plan), 0, to, &honest);
+                let QbftMessage::Proposal(p) = &other else {
+                    panic!("{other:?}")
+                };
+                assert_eq!((p.signed.payload.height, p.signed.payload.round), (1, 0));
+                assert_ne!(p.block.hash(), block.hash());
+                forked[usize::from(to)] += 1;
+            } else {
+                assert_eq!(tamper(&net, Attack::Fork(plan), 0, to, &honest), None);
+                kept[usize::from(to)] += 1;
+            }
+        }
+    }
+    assert!(
+        (1..4).all(|i| forked[i] > 0 && kept[i] > 0),
+        "{forked:?} {kept:?}"
+    );
 }
