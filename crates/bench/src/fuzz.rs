@@ -16,6 +16,7 @@
 use crate::BenchError;
 use crate::run::{Stop, simulate_until};
 use crate::scenario::{LeadersTable, Placement, ProtocolName, Runtime, Scenario};
+use bft_core::mix::{GOLDEN_GAMMA, mix64};
 use bft_core::{Attack, BatchConfig, CryptoKind, Forgery, Mutation, NodeId};
 use bft_sim::{Fault, FaultKind, LoadConfig, NetworkConfig, Partition, Twins};
 use rand::seq::SliceRandom;
@@ -79,10 +80,7 @@ impl FuzzSummary {
 /// The seed of case `i` (splitmix64 of the run seed and the index), kept
 /// below 2^63 because TOML integers are signed.
 pub fn case_seed(seed: u64, i: u64) -> u64 {
-    let mut z = seed ^ i.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) >> 1
+    mix64(seed ^ i.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)) >> 1
 }
 
 /// Runs the campaign: every case, on `threads` threads, findings in case

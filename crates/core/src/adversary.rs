@@ -16,6 +16,7 @@ use crate::committee::Committee;
 use crate::crypto::Crypto;
 use crate::ids::{NodeId, Time};
 use crate::leaders::LeaderSchedule;
+use crate::mix::splitmix64;
 use crate::protocol::Protocol;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -112,13 +113,6 @@ impl ForkChoice {
     pub fn forked_among(&self, peers: impl IntoIterator<Item = NodeId>) -> usize {
         peers.into_iter().filter(|&p| self.forks_to(p)).count()
     }
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// How a forged certificate is wrong.

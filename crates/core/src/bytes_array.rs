@@ -202,30 +202,13 @@ fn fold(domain: usize, input: &[u8]) -> u64 {
         w.copy_from_slice(c);
         h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
     }
-    h = (h ^ tail_word(chunks.remainder())).wrapping_mul(K);
+    h = (h ^ crate::mix::tail_word(chunks.remainder())).wrapping_mul(K);
     h ^ (h >> 32)
-}
-
-/// Up to 8 trailing bytes as a little-endian word, zero-padded (what
-/// `u64::from_le_bytes` of the bytes followed by zeros gives), without the
-/// variable-length copy that compiled to a `memcpy` call.
-fn tail_word(bytes: &[u8]) -> u64 {
-    bytes.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tail_word_is_the_zero_padded_little_endian_word() {
-        let bytes = [1u8, 2, 3, 0xfe, 5, 6, 7, 0xff];
-        for len in 0..=8 {
-            let mut w = [0u8; 8];
-            w[..len].copy_from_slice(&bytes[..len]);
-            assert_eq!(tail_word(&bytes[..len]), u64::from_le_bytes(w), "{len}");
-        }
-    }
 
     #[test]
     fn digest_separates_domains_and_part_boundaries() {

@@ -14,6 +14,7 @@ pub mod committee;
 pub mod crypto;
 pub mod ids;
 pub mod leaders;
+pub mod mix;
 pub mod node;
 pub mod pool;
 pub mod protocol;

@@ -23,6 +23,7 @@
 use crate::cost::{CostModel, CpuMeter};
 use crate::keys::derive_32;
 use crate::{check_aggregate_shape, signer_bitmap};
+use bft_core::mix::{mix64, tail_word};
 use bft_core::{
     AggregateSignature, BlsPop, BlsPublicKey, BlsSignature, CoreError, Crypto, CryptoKind, Digest,
     Ed25519PublicKey, Member, NodeId, Signature, SignedItem, SignerBitmap,
@@ -143,7 +144,7 @@ pub(crate) fn model_member(seed: u64, id: NodeId) -> Member {
 /// `out` = a keyed mix of `digest` under `secret`, widened to `out.len()`
 /// bytes. Two 128-bit multiply-fold products of the digest's words XORed
 /// with the secret's give a 128-bit core (lo, hi); 8-byte lane j of the tag
-/// is splitmix64 of `lo ^ rotl(hi, 8j+1)` plus a per-lane constant.
+/// is splitmix64's finaliser of `lo ^ rotl(hi, 8j+1)` plus a per-lane constant.
 ///
 /// Not a cryptographic MAC, and it need not be: a mutated,
 /// replayed-under-another-domain or swapped-sender message has an unrelated
@@ -162,7 +163,7 @@ fn tag_into(secret: &[u8; 32], digest: &Digest, out: &mut [u8]) {
         ^ fold_mul(d[1] ^ k[3] ^ LANE_SALT[2], d[2] ^ k[0] ^ LANE_SALT[3]);
     for (lane, chunk) in out.chunks_mut(8).enumerate() {
         let spread = (lane as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let word = splitmix64((lo ^ hi.rotate_left(8 * lane as u32 + 1)).wrapping_add(spread));
+        let word = mix64((lo ^ hi.rotate_left(8 * lane as u32 + 1)).wrapping_add(spread));
         let bytes = word.to_le_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);
     }
@@ -182,7 +183,7 @@ fn message_digest(domain: &str, msg: &[u8]) -> Digest {
     absorb(&mut lanes, msg);
     let mut out = Digest::default();
     for (lane, chunk) in lanes.iter().zip(out.0.chunks_exact_mut(8)) {
-        chunk.copy_from_slice(&splitmix64(*lane).to_le_bytes());
+        chunk.copy_from_slice(&mix64(*lane).to_le_bytes());
     }
     out
 }
@@ -197,13 +198,6 @@ fn absorb(lanes: &mut [u64; 4], bytes: &[u8]) {
     }
     fold_word(lanes, tail_word(chunks.remainder()));
     fold_word(lanes, bytes.len() as u64);
-}
-
-/// Up to 8 trailing bytes as a little-endian word, zero-padded (what
-/// `u64::from_le_bytes` of the bytes followed by zeros gives), without the
-/// variable-length copy that compiled to a `memcpy` call.
-fn tail_word(bytes: &[u8]) -> u64 {
-    bytes.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))
 }
 
 fn fold_word(lanes: &mut [u64; 4], w: u64) {
@@ -243,13 +237,6 @@ fn words(bytes: &[u8; 32]) -> [u64; 4] {
 fn fold_mul(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p >> 64) as u64 ^ p as u64
-}
-
-/// splitmix64's finaliser.
-fn splitmix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn sign_tag(secret: &[u8; 32], digest: &Digest) -> Signature {
@@ -479,16 +466,6 @@ mod tests {
             let tag = sign_tag(&s1, &Digest(flipped));
             assert_ne!(tag, base, "digest bit {bit}");
             flipped[bit / 8] ^= 1 << (bit % 8);
-        }
-    }
-
-    #[test]
-    fn tail_word_is_the_zero_padded_little_endian_word() {
-        let bytes = [1u8, 2, 3, 0xfe, 5, 6, 7, 0xff];
-        for len in 0..=8 {
-            let mut w = [0u8; 8];
-            w[..len].copy_from_slice(&bytes[..len]);
-            assert_eq!(tail_word(&bytes[..len]), u64::from_le_bytes(w), "{len}");
         }
     }
 

@@ -12,6 +12,7 @@ use crate::config::{Fault, FaultKind, LoadMode, SimConfig};
 use crate::network::{Endpoint, transit};
 use crate::oracle::Oracle;
 use bft_core::codec::{self, DEFAULT_MAX_FRAME};
+use bft_core::mix::{mix64, tail_word};
 use bft_core::{
     Adversarial, Committee, Crypto, Decision, Digest, KindCount, MsgStats, Node, NodeContext,
     NodeId, NodeInput, Output, Request, RequestId, Status, TamperContext, Time,
@@ -1105,8 +1106,8 @@ struct Trace {
 
 impl Trace {
     fn word(&mut self, w: u64) {
-        self.a = mix(self.a ^ w);
-        self.b = mix(self.b.rotate_left(17) ^ w.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        self.a = mix64(self.a ^ w);
+        self.b = mix64(self.b.rotate_left(17) ^ w.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     }
 
     /// A message body: folded a word at a time with one multiply (every
@@ -1156,34 +1157,10 @@ impl Trace {
     }
 }
 
-/// Up to 8 trailing bytes as a little-endian word, zero-padded (what
-/// `u64::from_le_bytes` of the bytes followed by zeros gives), without the
-/// variable-length copy that compiled to a `memcpy` call.
-fn tail_word(bytes: &[u8]) -> u64 {
-    bytes.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b))
-}
-
-/// A 64-bit finaliser (splitmix64's).
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use bft_core::codec::{DEFAULT_MAX_FRAME, encode};
-
-    #[test]
-    fn tail_word_is_the_zero_padded_little_endian_word() {
-        let bytes = [1u8, 2, 3, 0xfe, 5, 6, 7, 0xff];
-        for len in 0..=8 {
-            let mut w = [0u8; 8];
-            w[..len].copy_from_slice(&bytes[..len]);
-            assert_eq!(tail_word(&bytes[..len]), u64::from_le_bytes(w), "{len}");
-        }
-    }
 
     #[test]
     fn computed_request_size_matches_the_codec() {
