@@ -233,12 +233,7 @@ fn fork_below(block: &Block, history: &[Message]) -> Option<Block> {
     }
     let index = usize::try_from(block.view.0 / 3).unwrap_or(0) % older.len();
     let (justify, height) = older.get(index)?.clone();
-    Some(Block {
-        parent: justify.block,
-        height,
-        justify,
-        ..block.clone()
-    })
+    Some(rebased(block, justify, height))
 }
 
 /// The distinct non-genesis QCs (with the height of a block extending each)
@@ -316,12 +311,26 @@ fn fork(
 /// held QC, else with another batch (none for an empty batch: a request no
 /// client sent could then be certified, which is not the attack).
 fn planned_fork(core: &HotStuff, plan: u64, block: &Block, choice: ForkChoice) -> Option<Block> {
-    fork_below_held(core, block, choice.depth).or_else(|| {
-        (!block.batch.is_empty()).then(|| Block {
-            batch: other_batch(&block.batch, plan ^ block.view.0),
-            ..block.clone()
-        })
+    fork_below_held(core, block, choice.depth).or_else(|| other_batch_twin(plan, block))
+}
+
+/// `block` with another batch, the same for every recipient of the view
+/// (seeded by the plan and the view); none for an empty batch.
+fn other_batch_twin(plan: u64, block: &Block) -> Option<Block> {
+    (!block.batch.is_empty()).then(|| Block {
+        batch: other_batch(&block.batch, plan ^ block.view.0),
+        ..block.clone()
     })
+}
+
+/// `block` rebuilt on `justify`, at the height of a child of its block.
+fn rebased(block: &Block, justify: QuorumCert, height: Height) -> Block {
+    Block {
+        parent: justify.block,
+        height,
+        justify,
+        ..block.clone()
+    }
 }
 
 /// `block` rebuilt on the `depth`-th newest non-genesis QC the replica
@@ -336,12 +345,7 @@ fn fork_below_held(core: &HotStuff, block: &Block, depth: usize) -> Option<Block
         .take(usize::try_from(FORK_DEPTHS).unwrap_or(1))
         .collect();
     let (justify, parent_height) = older.get(depth % older.len().max(1))?;
-    Some(Block {
-        parent: justify.block,
-        height: parent_height.next(),
-        justify: (*justify).clone(),
-        ..block.clone()
-    })
+    Some(rebased(block, (*justify).clone(), parent_height.next()))
 }
 
 /// The core's own earlier proposal that `vote` is for, if it is one.
@@ -358,13 +362,10 @@ fn same_qc_fork(plan: u64, msg: &Message, ctx: &TamperContext<'_>) -> Option<Vec
     let Message::Proposal(block) = msg else {
         return None;
     };
-    if block.batch.is_empty() || !Attack::Fork(plan).forks_to(ctx, block.view.0, 0) {
+    if !Attack::Fork(plan).forks_to(ctx, block.view.0, 0) {
         return None;
     }
-    Some(vec![Message::Proposal(Block {
-        batch: other_batch(&block.batch, plan ^ block.view.0),
-        ..block.clone()
-    })])
+    Some(vec![Message::Proposal(other_batch_twin(plan, block)?)])
 }
 
 /// Another payload: the batch reversed, or one request shorter; an empty
