@@ -46,6 +46,10 @@ pub struct FuzzOptions {
     pub threads: usize,
     /// Stop at the first case that violates.
     pub stop_at_first: bool,
+    /// Time box: start no case after this much wall time (`None`: run all
+    /// `scenarios`). Which cases ran then depends on thread timing; each
+    /// finding still names its case and seed, so it replays exactly.
+    pub time_box: Option<Duration>,
     /// Print one line per case to stderr (events, wall time, verdict).
     pub verbose: bool,
 }
@@ -75,6 +79,43 @@ impl FuzzSummary {
         let s = self.wall.as_secs_f64();
         if s > 0.0 { self.runs as f64 / s } else { 0.0 }
     }
+
+    /// The findings grouped by [`signature`] of their first problem, in
+    /// order of first appearance: (signature, the findings' indices).
+    pub fn distinct(&self) -> Vec<(String, Vec<usize>)> {
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, finding) in self.findings.iter().enumerate() {
+            let sig = finding
+                .problems
+                .first()
+                .map_or_else(String::new, |p| signature(p));
+            match groups.iter_mut().find(|(s, _)| *s == sig) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((sig, vec![i])),
+            }
+        }
+        groups
+    }
+}
+
+/// A problem line with its numbers (node ids, times, counts) replaced by
+/// `#`: two findings with the same signature are the same kind of violation
+/// ("liveness: node # committed nothing between the heal at #ms and ...").
+pub fn signature(problem: &str) -> String {
+    let mut out = String::with_capacity(problem.len());
+    let mut in_number = false;
+    for c in problem.chars() {
+        if c.is_ascii_digit() || (in_number && c == '.') {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The seed of case `i` (splitmix64 of the run seed and the index), kept
@@ -103,7 +144,8 @@ pub fn fuzz(opts: &FuzzOptions) -> Result<FuzzSummary, BenchError> {
                 s.spawn(move || -> Result<Vec<Finding>, BenchError> {
                     let mut found = Vec::new();
                     let mut i = t as u64;
-                    while i < total && !stop.load(Ordering::Relaxed) {
+                    let in_time = || opts.time_box.is_none_or(|limit| started.elapsed() < limit);
+                    while i < total && !stop.load(Ordering::Relaxed) && in_time() {
                         let seed = case_seed(opts.seed, i);
                         let scenario = match bound {
                             Some(b) => twins_case(&opts.base, b, seed, i)?,

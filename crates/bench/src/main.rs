@@ -159,9 +159,14 @@ enum Command {
         /// Worker threads (default: all cores)
         #[arg(long)]
         threads: Option<usize>,
-        /// Keep going after the first violation
-        #[arg(long)]
-        all: bool,
+        /// Keep going after the first violation; at the end, list the
+        /// distinct violations (same problem up to numbers) and their cases
+        #[arg(long, visible_alias = "all")]
+        keep_going: bool,
+        /// Time box: start no scenario after M minutes (the summary counts
+        /// the scenarios that ran)
+        #[arg(long, value_name = "M")]
+        minutes: Option<f64>,
         /// One line per case on stderr
         #[arg(long)]
         verbose: bool,
@@ -266,6 +271,23 @@ fn fuzz_command(
             None => println!("--- minimal scenario ---\n{header}{text}--- end ---"),
         }
     }
+    if summary.findings.len() > 1 {
+        let distinct = summary.distinct();
+        println!("\n{} distinct violations:", distinct.len());
+        for (sig, members) in &distinct {
+            let cases: Vec<String> = members
+                .iter()
+                .take(8)
+                .map(|&i| summary.findings[i].case.to_string())
+                .collect();
+            println!(
+                "  {}x {sig} (cases {}{})",
+                members.len(),
+                cases.join(", "),
+                if members.len() > 8 { ", ..." } else { "" }
+            );
+        }
+    }
     Ok(if summary.findings.is_empty() {
         std::process::ExitCode::SUCCESS
     } else {
@@ -315,10 +337,18 @@ fn main_inner() -> Result<std::process::ExitCode> {
             faulty,
             config,
             threads,
-            all,
+            keep_going,
+            minutes,
             verbose,
             out_dir,
         } => {
+            let time_box = match minutes {
+                Some(m) if m.is_finite() && m > 0.0 => {
+                    Some(std::time::Duration::from_secs_f64(m * 60.0))
+                }
+                Some(m) => anyhow::bail!("--minutes {m}: expected a positive number of minutes"),
+                None => None,
+            };
             let mut base = match &config {
                 Some(path) => Scenario::load(&display_path(path), &Overrides::default())?,
                 None => Scenario::parse(
@@ -339,7 +369,8 @@ fn main_inner() -> Result<std::process::ExitCode> {
                 exhaustive,
                 faulty,
                 threads: threads.unwrap_or_else(default_threads),
-                stop_at_first: !all,
+                stop_at_first: !keep_going,
+                time_box,
                 verbose,
             };
             fuzz_command(&opts, out_dir.as_deref())

@@ -48,6 +48,7 @@ fn campaign(
         // Controls stop at their first fork; clean campaigns run every case,
         // so a failure lists every violating seed, not just the first.
         stop_at_first: faulty.is_some(),
+        time_box: None,
         verbose: false,
     })
 }
@@ -69,6 +70,7 @@ fn exhaustive(
         faulty,
         threads: 1,
         stop_at_first: faulty.is_some(),
+        time_box: None,
         verbose: false,
     })
 }

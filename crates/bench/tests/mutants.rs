@@ -28,6 +28,7 @@ fn hunt(name: &str, scenario: Scenario, budget: u64) -> Finding {
             faulty: None,
             threads: 1,
             stop_at_first: true,
+            time_box: None,
             verbose: false,
         };
         let s = fuzz(&opts).unwrap();
