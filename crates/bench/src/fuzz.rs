@@ -98,21 +98,34 @@ impl FuzzSummary {
     }
 }
 
-/// A problem line with its numbers (node ids, times, counts) replaced by
-/// `#`: two findings with the same signature are the same kind of violation
-/// ("liveness: node # committed nothing between the heal at #ms and ...").
+/// A problem line with its numbers (node ids, counts, durations with their
+/// unit) replaced by `#`: two findings with the same signature are the same
+/// kind of violation ("liveness: node # committed nothing between the heal
+/// at # and # (bound #; stuck at # decisions)").
 pub fn signature(problem: &str) -> String {
     let mut out = String::with_capacity(problem.len());
-    let mut in_number = false;
-    for c in problem.chars() {
-        if c.is_ascii_digit() || (in_number && c == '.') {
-            if !in_number {
-                out.push('#');
-            }
-            in_number = true;
-        } else {
-            in_number = false;
+    let mut chars = problem.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !c.is_ascii_digit() {
             out.push(c);
+            continue;
+        }
+        out.push('#');
+        while chars
+            .peek()
+            .is_some_and(|d| d.is_ascii_digit() || *d == '.')
+        {
+            chars.next();
+        }
+        // A unit right after the number ("615ms", "1.5s", "3µs") is part of it.
+        let rest: String = chars.clone().take(3).collect();
+        let unit = ["ms", "µs", "us", "ns", "s"]
+            .into_iter()
+            .find(|u| rest.starts_with(u) && !rest[u.len()..].starts_with(char::is_alphanumeric));
+        if let Some(u) = unit {
+            for _ in 0..u.chars().count() {
+                chars.next();
+            }
         }
     }
     out
@@ -858,8 +871,22 @@ mod tests {
             faulty: None,
             threads: 1,
             stop_at_first: false,
+            time_box: None,
             verbose: false,
         }
+    }
+
+    #[test]
+    fn signatures_ignore_numbers_and_their_units() {
+        let a = "liveness: node 0 committed nothing between the heal at 615ms and 68.615s (bound 68s; stuck at 0 decisions)";
+        let b = "liveness: node 3 committed nothing between the heal at 1.037s and 61.037s (bound 60s; stuck at 15 decisions)";
+        assert_eq!(signature(a), signature(b));
+        assert_eq!(
+            signature(a),
+            "liveness: node # committed nothing between the heal at # and # (bound #; stuck at # decisions)"
+        );
+        assert_ne!(signature("agreement: slot 4 differs"), signature(a));
+        assert_eq!(signature("3 msgs"), "# msgs", "a word is not a unit");
     }
 
     #[test]

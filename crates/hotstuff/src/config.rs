@@ -17,6 +17,14 @@ pub struct HotStuffConfig {
     /// Upper bound of the backed-off view timer.
     #[serde(with = "humantime_serde")]
     pub max_view_timeout: Duration,
+    /// How long the leader of a view entered on a timeout certificate waits
+    /// for the NEW-VIEWs still missing when those it holds carry votes that
+    /// could rebuild a QC above its highQC (pacemaker rule 6). It proposes
+    /// as soon as that QC forms or every replica's NEW-VIEW is in. At most
+    /// half of `view_timeout` is used ([`HotStuffConfig::rebuild_wait_used`]),
+    /// so the view keeps time to succeed.
+    #[serde(with = "humantime_serde")]
+    pub rebuild_wait: Duration,
     /// How many views ahead of the current one a replica buffers proposals,
     /// votes and new-views (bounds memory against view inflation).
     pub future_views: u64,
@@ -55,6 +63,7 @@ impl Default for HotStuffConfig {
             view_timeout: Duration::from_millis(500),
             backoff: 2.0,
             max_view_timeout: Duration::from_secs(30),
+            rebuild_wait: Duration::from_millis(100),
             future_views: 16,
             pool_capacity: 100_000,
             #[cfg(feature = "mutants")]
@@ -73,6 +82,11 @@ impl HotStuffConfig {
             Ok(d) if d < self.max_view_timeout => d,
             _ => self.max_view_timeout,
         }
+    }
+
+    /// The rebuild wait in force: `min(rebuild_wait, view_timeout / 2)`.
+    pub fn rebuild_wait_used(&self) -> Duration {
+        self.rebuild_wait.min(self.view_timeout / 2)
     }
 
     /// Impossible values, naming the key.

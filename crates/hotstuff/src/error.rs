@@ -58,10 +58,6 @@ pub enum HotStuffError {
     BadVoteSignatures { dropped: usize },
 
     // --- pacemaker ---
-    #[error("new-view for view {view} sent to a replica that does not lead view {view}+1")]
-    NewViewNotLeader { view: View },
-    #[error("second new-view from {from} for view {view}")]
-    DuplicateNewView { from: NodeId, view: View },
     #[error("new-view for view {view} carries a QC of a later view {qc_view}")]
     NewViewQcAhead { view: View, qc_view: View },
 
@@ -94,8 +90,6 @@ impl Rejection for HotStuffError {
             HotStuffError::DuplicateVote { .. } => "duplicate-vote",
             HotStuffError::EquivocatingVote { .. } => "equivocating-vote",
             HotStuffError::BadVoteSignatures { .. } => "bad-vote-signature",
-            HotStuffError::NewViewNotLeader { .. } => "new-view-not-leader",
-            HotStuffError::DuplicateNewView { .. } => "duplicate-new-view",
             HotStuffError::NewViewQcAhead { .. } => "new-view-qc-ahead",
             HotStuffError::ConflictingCommit => "conflicting-commit",
         }

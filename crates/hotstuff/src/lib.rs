@@ -8,6 +8,9 @@
 //!   the next leader's optimistic vote aggregation.
 //! - [`types`]: blocks, QCs, wire messages (`"proposal"`, `"vote"`,
 //!   `"new-view"`, and `"block-request"`/`"block-response"` for block sync).
+//! - [`pacemaker`]: view synchronisation: when a replica gives up on a view
+//!   and when it moves on (a timeout certificate of n−f NEW-VIEWs, joining
+//!   f+1 that are ahead), as pure functions with their references.
 //! - [`replica`]: the state machine: proposals, votes, commits, pacemaker.
 //! - [`config`]: the `[hotstuff]` scenario table (and, with the `mutants`
 //!   feature, `mutant = "..."`: one planted safety bug, for the fuzzer).
@@ -21,6 +24,7 @@
 pub mod byzantine;
 pub mod config;
 pub mod error;
+pub mod pacemaker;
 pub mod qc;
 pub mod replica;
 pub mod safety;

@@ -132,6 +132,17 @@ impl VoteCollector {
         Ok(outcome)
     }
 
+    /// Whether votes are held for a view strictly between `low` and `high`
+    /// that have not (yet) formed a QC.
+    pub fn pending_between(&self, low: View, high: View) -> bool {
+        if high <= low.next() {
+            return false;
+        }
+        self.views
+            .range(low.next()..high)
+            .any(|(_, v)| !v.certified && !v.voted.is_empty())
+    }
+
     /// Forgets views below `view` (they can no longer matter).
     pub fn prune_below(&mut self, view: View) {
         self.views = self.views.split_off(&view);

@@ -9,7 +9,9 @@
 //! 3. leader(v+1) aggregates n−f votes into QC(v), enters v+1 and proposes.
 //!
 //! Replicas other than the next leader enter v+1 when they see QC(v) inside
-//! the proposal of v+1 (QC-driven view synchronisation), or on a timeout.
+//! the proposal of v+1 (QC-driven view synchronisation), or when n−f
+//! replicas have broadcast NEW-VIEW(v) (a failed view; the pacemaker's rules
+//! are in [`crate::pacemaker`]).
 //!
 //! **Empty blocks.** A leader proposes only when it has work: a full batch
 //! (or the oldest request has waited `max_delay`), or an uncommitted
@@ -29,6 +31,7 @@
 
 use crate::config::HotStuffConfig;
 use crate::error::HotStuffError;
+use crate::pacemaker::{Timeouts, join_view, rebuild_pending, timeout_certified};
 use crate::qc::{VoteCollector, VoteOutcome, verify_qc};
 use crate::safety::{BlockRef, Candidate, ChainLink, SafetyState, lock_after};
 use crate::types::{
@@ -72,16 +75,21 @@ struct Orphan {
     proposal: bool,
 }
 
-/// Why the replica enters a new view.
+/// Why the replica enters a new view (the pacemaker's rules:
+/// [`crate::pacemaker`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ViewEntry {
-    /// Saw a QC for the previous view: the view succeeded.
+    /// Saw a QC for the previous view: the view succeeded (rule 4).
     Qc,
     /// Saw a QC for the previous view inside a NEW-VIEW: its sender timed
     /// out after it, so the backoff is kept (see `on_new_view`).
     QcTimedOut,
-    /// Its own timer expired, or n−f NEW-VIEWs said the view failed.
-    Timeout,
+    /// n−f NEW-VIEWs for the previous view: it failed (rule 2, a timeout
+    /// certificate). Counted as a view change.
+    TimeoutCertificate,
+    /// f+1 NEW-VIEWs for this view or later: the replica was behind and
+    /// times out of this view at once (rule 3).
+    Join,
 }
 
 /// A chained HotStuff replica.
@@ -120,7 +128,14 @@ pub struct HotStuff {
     view_timer_armed: bool,
     proposed_in: View,
     votes: VoteCollector,
-    new_views: BTreeMap<View, BTreeSet<NodeId>>,
+    /// NEW-VIEWs received (and our own), per view and per sender.
+    timeouts: Timeouts,
+    /// The highest view we have timed out of (sent NEW-VIEW for).
+    timed_out: View,
+    /// The view whose rebuild wait is armed, and the one whose wait ran
+    /// out (pacemaker rule 6).
+    rebuild_armed: View,
+    rebuild_waited: View,
 
     // --- block synchronisation ---
     /// Outstanding fetches: the peer asked and the view we asked in.
@@ -145,6 +160,7 @@ impl Protocol for HotStuff {
     type Error = HotStuffError;
 
     fn new(ctx: NodeContext, cfg: &HotStuffConfig) -> Self {
+        let ctx_n = ctx.committee.n();
         let mut blocks = BTreeMap::new();
         blocks.insert(GENESIS, genesis_block());
         HotStuff {
@@ -172,7 +188,10 @@ impl Protocol for HotStuff {
             view_timer_armed: false,
             proposed_in: View::ZERO,
             votes: VoteCollector::default(),
-            new_views: BTreeMap::new(),
+            timeouts: Timeouts::new(ctx_n),
+            timed_out: View::ZERO,
+            rebuild_armed: View::ZERO,
+            rebuild_waited: View::ZERO,
             fetching: BTreeMap::new(),
             orphans: Vec::new(),
             archive: BTreeMap::new(),
@@ -204,6 +223,10 @@ impl Protocol for HotStuff {
                 Ok(())
             }
             Input::Timeout(Timer::Batch) => Ok(()),
+            Input::Timeout(Timer::Rebuild) => {
+                self.rebuild_waited = self.rebuild_armed;
+                Ok(())
+            }
             Input::Message { from, msg } => self.on_message(now, from, msg, out),
         };
         let reaction = self.react(now, out);
@@ -298,7 +321,7 @@ impl HotStuff {
             + self.verified_qcs.len()
             + self.proposals.len()
             + self.votes.retained()
-            + self.new_views.values().map(BTreeSet::len).sum::<usize>()
+            + self.timeouts.len()
             + self.fetching.len()
             + self.orphans.len()
             + self.archive.len()
@@ -522,6 +545,16 @@ impl HotStuff {
             self.check_orphan(&block)?;
         }
         let qc = self.verified_qc(&block.justify)?;
+        // Rule: the block keeps the QC copy we verified, not the sender's
+        // bytes. A cache hit checks only (view, block), and the block's
+        // hash does not cover the signature, so a corrupted signature would
+        // otherwise be stored and served to every replica that fetches the
+        // block and cannot verify it (regression test:
+        // `a_block_is_stored_with_the_qc_copy_we_verified`).
+        let block = Block {
+            justify: qc.clone(),
+            ..block
+        };
         let Some(parent) = self.blocks.get(&block.parent) else {
             // The QC is verified, so it still moves highQC and our view on
             // (a replica catching up stays in step with the others).
@@ -929,11 +962,11 @@ impl HotStuff {
         if self.leader(view) != self.id || self.proposed_in >= view {
             return;
         }
-        let after_timeout = self
-            .new_views
-            .get(&view.prev())
-            .is_some_and(|senders| senders.len() >= self.quorum());
+        let after_timeout = timeout_certified(self.timeouts.count(view.prev()), self.quorum());
         if self.high_qc.view.next() != view && !after_timeout {
+            return;
+        }
+        if self.high_qc.view.next() != view && self.awaits_rebuild(view, out) {
             return;
         }
         let parent_hash = self.high_qc.block;
@@ -970,6 +1003,26 @@ impl HotStuff {
         let _ = self.on_proposal(now, self.id, block, out);
     }
 
+    /// Pacemaker rule 6 ([`rebuild_pending`]): after a timeout certificate,
+    /// wait (once per view, at most `rebuild_wait`) for NEW-VIEWs that may
+    /// complete a QC above highQC from the votes they carry.
+    fn awaits_rebuild(&mut self, view: View, out: &mut Out) -> bool {
+        let pending = rebuild_pending(
+            self.votes.pending_between(self.high_qc.view, view),
+            self.timeouts.count(view.prev()),
+            self.committee.n(),
+            self.rebuild_waited >= view,
+        );
+        if pending && self.rebuild_armed < view {
+            self.rebuild_armed = view;
+            out.push(Action::SetTimer {
+                timer: Timer::Rebuild,
+                after: self.cfg.rebuild_wait_used(),
+            });
+        }
+        pending
+    }
+
     /// Whether the oldest waiting request has waited `max_delay`; if not,
     /// arms the batch timer for the rest. The pool's oldest request may be
     /// one already in an uncommitted block (requests leave the pool when
@@ -1004,33 +1057,22 @@ impl HotStuff {
         self.view = view;
         match entry {
             ViewEntry::Qc => self.failed_views = 0,
-            ViewEntry::QcTimedOut => {}
-            ViewEntry::Timeout => {
-                self.failed_views = self.failed_views.saturating_add(1);
-                self.view_changes += 1;
-            }
+            ViewEntry::QcTimedOut | ViewEntry::Join => {}
+            ViewEntry::TimeoutCertificate => self.view_changes += 1,
         }
         // Votes of the previous view may still complete a QC; so may older
         // votes re-sent inside NEW-VIEWs (see `NewView` and the last-vote
         // rule in `on_new_view`), up to `future_views` back.
         self.votes
             .prune_below(View(view.0.saturating_sub(self.cfg.future_views.max(2))));
-        self.new_views = self.new_views.split_off(&view.prev());
+        self.timeouts.prune_below(view.prev());
         // Vote rule (Algorithm 4 `onReceiveProposal`; PROTOCOLS.md "Vote
         // iff block.view > last voted view AND ..."): as for a late
         // proposal (`on_late_proposal`), the rule does not ask for the
         // current view, so the highest proposal we hold for a view we skip
-        // (entered a later view on a timeout or the catch-up rule before
-        // voting in it) still gets the vote the rule allows; its next leader
-        // may still be collecting. Before, it was dropped unvoted: with a
-        // favoured faulty leader at n = 4 the honest replicas jumped over
-        // the first honest view of each run on the catch-up rule, its
-        // leader never got n−f NEW-VIEWs, the next honest proposal reached
-        // a replica still behind and was dropped when that replica jumped
-        // past it, and with the faulty replica's votes unusable no QC of
-        // the honest run ever formed, so no three-chain (fuzz finding:
-        // mutate stale-digest by a leader of weight 2, stuck at 19
-        // decisions).
+        // (entered a later view before voting in it) still gets the vote the
+        // rule allows; its next leader may still be collecting (regression
+        // test: `stale_digest_favoured_leader_does_not_stall_commits`).
         let skipped = self
             .proposals
             .range(..view)
@@ -1072,9 +1114,9 @@ impl HotStuff {
         }
     }
 
-    /// The view timer expired with work pending: the view failed. Send
-    /// NEW-VIEW(v, highQC) to leader(v+1) and enter v+1 with a backed-off
-    /// timer (pacemaker; O(n) messages per view change).
+    /// The view timer expired with work pending: the view failed for us.
+    /// Pacemaker rule 1 ([`crate::pacemaker`]): broadcast NEW-VIEW for it
+    /// (again, if we already had) and stay in it with a backed-off timer.
     fn on_view_timeout(&mut self, out: &mut Out) {
         self.view_timer_armed = false;
         if !self.has_work() {
@@ -1085,149 +1127,142 @@ impl HotStuff {
         self.time_out_of(self.view, out);
     }
 
-    /// View `failed` (≥ ours) failed: send NEW-VIEW(failed, highQC) to
-    /// leader(failed+1) and enter failed+1 with a backed-off timer.
-    fn time_out_of(&mut self, failed: View, out: &mut Out) {
-        let high_qc_view = self.high_qc.view;
-        let new_view = NewView {
-            view: failed,
-            high_qc: self.high_qc.clone(),
-            last_vote: self.last_vote.clone().filter(|v| v.view > high_qc_view),
-        };
-        self.enter_view(failed.next(), ViewEntry::Timeout, out);
-        let next_leader = self.leader(failed.next());
-        if next_leader == self.id {
-            let _ = self.on_new_view(self.id, new_view, out);
-        } else {
-            out.push(Action::Send {
-                to: next_leader,
-                msg: Message::NewView(new_view),
-            });
+    /// We give up on `view` (≥ ours; above it only on rule 3, joining):
+    /// enter it if we are behind, broadcast NEW-VIEW(view, highQC, last
+    /// vote) to every replica, count our own, and re-arm the view timer one
+    /// backoff step longer so that, still stuck, we send it again (rule 1).
+    fn time_out_of(&mut self, view: View, out: &mut Out) {
+        if view > self.view {
+            self.enter_view(view, ViewEntry::Join, out);
         }
+        self.failed_views = self.failed_views.saturating_add(1);
+        self.timed_out = self.timed_out.max(view);
+        let new_view = self.new_view_for(view);
+        out.push(Action::Broadcast(Message::NewView(new_view.clone())));
+        self.restart_view_timer(out);
+        // Our own NEW-VIEW counts like anyone's (it may complete the n−f).
+        let _ = self.on_new_view(self.id, new_view, out);
     }
 
-    /// NEW-VIEW(v, qc) at leader(v+1): the QC is checked (QC rule) and may
-    /// raise highQC; n−f distinct senders for v mean view v failed for at
-    /// least f+1 honest replicas, so we enter v+1 and propose on the highest
-    /// QC.
+    /// NEW-VIEW(v, qc, last vote) from `from`, who gave up on view v.
+    ///
+    /// In order: the QC rule on its QC (a newer one raises highQC and our
+    /// view, rule 4); the vote it carries, if we lead v+1 (the lost QC is
+    /// rebuilt); then it counts once per sender and view towards a timeout
+    /// certificate (rule 2) and towards joining a later view (rule 3).
     fn on_new_view(
         &mut self,
         from: NodeId,
         nv: NewView,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
-        let target = nv.view.next();
-        if self.leader(target) != self.id {
-            return Err(HotStuffError::NewViewNotLeader { view: nv.view });
-        }
         if nv.high_qc.view > nv.view {
             return Err(HotStuffError::NewViewQcAhead {
                 view: nv.view,
                 qc_view: nv.high_qc.view,
             });
         }
-        if nv.view > self.horizon() {
-            return Err(HotStuffError::ViewTooFar {
-                view: nv.view,
-                current: self.view,
-            });
-        }
-        // QC rule (PROTOCOLS.md "QC checks"; Algorithm 4 `updateQCHigh`
-        // takes only verified QCs): a QC newer than our highQC is verified
-        // and may raise highQC and our view.
+        // QC rule (Algorithm 4 `updateQCHigh` takes only verified QCs): a QC
+        // newer than our highQC is verified and may raise highQC and our
+        // view (rule 4), whatever view the NEW-VIEW names.
         if nv.high_qc.view > self.high_qc.view {
             let qc = self.verified_qc(&nv.high_qc)?;
             if !self.blocks.contains_key(&qc.block) {
                 self.fetch(from, qc.block, out);
             }
-            // Pacemaker rule: the QC moves our view on (QC-driven view
-            // synchronisation) but keeps our backoff. A NEW-VIEW says its
-            // sender timed out of every view up to `nv.view`, so the views
-            // after the QC failed; resetting the backoff on it let the
-            // sender set our timers. A favoured faulty leader at n = 4 that
-            // formed QC(v) but proposed nothing usable handed it to each
-            // honest replica in a separate NEW-VIEW, one backed-off timeout
-            // apart: each reset its backoff at another time, the first
-            // honest leader after the faulty run timed out of its view
-            // exactly when the last NEW-VIEW it needed arrived, and no
-            // honest run formed a three-chain again (fuzz finding: mutate
-            // stale-digest by a leader of weight 2, stuck at 19 decisions).
+            // The QC moves our view on but keeps our backoff: a NEW-VIEW
+            // says its sender timed out of every view up to `nv.view`, so
+            // the views after the QC failed; resetting the backoff on it let
+            // the sender set our timers (regression test:
+            // `stale_digest_favoured_leader_does_not_stall_commits`).
             self.observe_qc_as(qc, ViewEntry::QcTimedOut, out);
         }
-        // The sender's vote for the failed view (or the one before), whose
-        // next leader never proposed: rebuild that QC here if n−f arrive.
-        let mut vote_result = Ok(());
-        if let Some(vote) = &nv.last_vote {
-            // Rule: any vote above our highQC and not above the failed
-            // view, within `future_views` of ours (bounded memory). Only
-            // the failed view or the one before was taken, so a faulty
-            // leader of two or more consecutive views (a favoured one) took
-            // the last honest QC with it for good: after view v, views
-            // v+1 and v+2 faulty, the NEW-VIEW(v+2)s carried vote(v),
-            // refused as not recent, and no three-chain ever formed at
-            // n = 4 (fuzz finding: forge wrong-round by a leader of weight
-            // 2, stuck at 16 decisions).
-            let recent = vote.view <= nv.view
-                && vote.view.0.saturating_add(self.cfg.future_views) >= self.view.0;
-            if recent && vote.view > self.high_qc.view {
-                vote_result = match self.collect_vote(from, vote, out) {
-                    // Already delivered directly: the same vote, not an offence.
-                    Err(HotStuffError::DuplicateVote { .. }) => Ok(()),
-                    other => other,
-                };
+        let vote_result = self.collect_carried_vote(from, &nv, out);
+        let window = (self.view.prev(), self.horizon());
+        // Sent before: counted already (a re-send, rule 1, or a replay).
+        let seen = self.timeouts.has(from, nv.view)
+            || (nv.view < window.0 && nv.view <= self.timeouts.highest_of(from));
+        if !seen {
+            // Rule (the paper's leader takes highQC from n−f *valid*
+            // NEW-VIEWs): a NEW-VIEW counts only if its QC passes the QC
+            // rule, even when that QC is no newer than ours, so a forged QC
+            // under a genuine aggregate does not count (regression test:
+            // `forged_new_view_qc_does_not_count_towards_n_minus_f`). The
+            // check runs once per sender and view, is a cache hit for a QC
+            // we verified and does not cache (an old QC must not take a slot
+            // no commit would free).
+            if nv.high_qc.view <= self.high_qc.view
+                && !nv.high_qc.is_genesis()
+                && !self
+                    .verified_qcs
+                    .contains_key(&(nv.high_qc.view, nv.high_qc.block))
+            {
+                verify_qc(&self.committee, &*self.crypto, &nv.high_qc)?;
+            }
+            self.timeouts.record(from, nv.view, window);
+            if nv.view >= self.view
+                && timeout_certified(self.timeouts.count(nv.view), self.quorum())
+            {
+                self.enter_view(nv.view.next(), ViewEntry::TimeoutCertificate, out);
+            }
+            if let Some(view) = join_view(
+                &self.timeouts,
+                self.committee.f(),
+                self.view,
+                self.timed_out,
+            ) {
+                self.time_out_of(view, out);
             }
         }
-        if target < self.view {
-            return vote_result;
-        }
-        if self
-            .new_views
-            .get(&nv.view)
-            .is_some_and(|senders| senders.contains(&from))
-        {
-            return Err(HotStuffError::DuplicateNewView {
-                from,
-                view: nv.view,
+        if from != self.id && self.timeouts.answer(from, nv.view, seen, self.view) {
+            out.push(Action::Send {
+                to: from,
+                msg: Message::NewView(self.new_view_for(self.view.prev())),
             });
         }
-        // Rule (PROTOCOLS.md "QC checks"; the paper's leader takes highQC
-        // from n−f *valid* NEW-VIEWs): a NEW-VIEW counts towards the n−f
-        // (and the f+1 catch-up below) only if its QC passes the QC rule,
-        // even when that QC is no newer than ours. Before, such a QC was
-        // not checked, so a Byzantine replica's NEW-VIEW with a forged QC
-        // (a wrong view under a genuine aggregate) counted: with the
-        // catch-up rule it and one honest NEW-VIEW made the next leader
-        // propose on n−f NEW-VIEWs of which only 2f were honest, before the
-        // last honest one's vote rebuilt QC(v−1); every rotation with a
-        // faulty fourth leader lost its three-chain at n = 4 (fuzz finding:
-        // forge wrong-round + a partition, stuck for good). The check runs
-        // only for a NEW-VIEW that counts (one per sender and view, late
-        // ones excluded), is a cache hit for a QC we verified, and does not
-        // cache (an old QC must not take a slot no commit would free).
-        if nv.high_qc.view <= self.high_qc.view
-            && !nv.high_qc.is_genesis()
-            && !self
-                .verified_qcs
-                .contains_key(&(nv.high_qc.view, nv.high_qc.block))
-        {
-            verify_qc(&self.committee, &*self.crypto, &nv.high_qc)?;
-        }
-        let senders = self.new_views.entry(nv.view).or_default();
-        senders.insert(from);
-        let count = senders.len();
-        if count >= self.quorum() {
-            self.enter_view(target, ViewEntry::Timeout, out);
-        } else if count > self.committee.f() && nv.view >= self.view {
-            // Catch-up rule (Bracha-style amplification): f+1 distinct
-            // senders timed out of view v, so at least one honest replica
-            // did; we time out of v too, at once (our NEW-VIEW(v) comes back
-            // here and counts). Without it, two halves of the committee a
-            // few views apart after a partition time out in step forever
-            // and never gather n−f NEW-VIEWs for one view. f Byzantine
-            // senders alone move no one.
-            self.time_out_of(nv.view, out);
-        }
         vote_result
+    }
+
+    /// Our NEW-VIEW for `view`: highQC, and our last vote if it is newer.
+    fn new_view_for(&self, view: View) -> NewView {
+        let high_qc_view = self.high_qc.view;
+        NewView {
+            view,
+            high_qc: self.high_qc.clone(),
+            last_vote: self.last_vote.clone().filter(|v| v.view > high_qc_view),
+        }
+    }
+
+    /// The sender's last vote carried in its NEW-VIEW(v), for view v or
+    /// the one before, whose next leader never proposed: if we lead v+1 we
+    /// rebuild that QC from n−f of them, so a dead next leader costs one
+    /// view, not the three-chain.
+    ///
+    /// Rule: any vote above our highQC and not above the failed view, within
+    /// `future_views` of ours (bounded memory). (Only the failed view or the
+    /// one before was taken once, so a faulty leader of two or more
+    /// consecutive views took the last honest QC with it for good; fuzz
+    /// finding, regression test `last_votes_survive_two_consecutive_faulty_leaders`.)
+    fn collect_carried_vote(
+        &mut self,
+        from: NodeId,
+        nv: &NewView,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let Some(vote) = &nv.last_vote else {
+            return Ok(());
+        };
+        let recent = vote.view <= nv.view
+            && vote.view.0.saturating_add(self.cfg.future_views) >= self.view.0;
+        if !recent || vote.view <= self.high_qc.view || self.leader(nv.view.next()) != self.id {
+            return Ok(());
+        }
+        match self.collect_vote(from, vote, out) {
+            // Already delivered directly, or re-sent: the same vote, not an
+            // offence.
+            Err(HotStuffError::DuplicateVote { .. }) => Ok(()),
+            other => other,
+        }
     }
 
     // ------------------------------------------------------------------

@@ -94,8 +94,9 @@ pub struct Vote {
     pub signature: BlsSignature,
 }
 
-/// Pacemaker message: "I timed out in `view`; this is my highest QC", sent to
-/// the leader of `view + 1`.
+/// Pacemaker message: "I timed out in `view`; this is my highest QC",
+/// broadcast to every replica (n−f of them for one view end it for
+/// everyone: [`crate::pacemaker`]).
 ///
 /// It also carries the sender's last vote when that vote is newer than its
 /// highest QC (the vote went to a next leader that never proposed). The
@@ -155,4 +156,8 @@ pub enum Timer {
     View,
     /// The leader's batch timer: the oldest request has waited `max_delay`.
     Batch,
+    /// The leader of a view entered on a timeout certificate stops waiting
+    /// for the NEW-VIEWs that could rebuild a lost QC
+    /// ([`crate::pacemaker`], rule 6).
+    Rebuild,
 }

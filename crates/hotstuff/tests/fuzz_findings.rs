@@ -54,13 +54,23 @@ struct FuzzCase {
 }
 
 impl FuzzCase {
-    /// Runs the case as the fuzzer did (n = 4, its cost table, open load
-    /// 50 tx/s from 2 clients, 2 ms batch delay, 500 ms–4 s view timeouts),
-    /// asserts every replica commits again within the liveness bound after
-    /// `heal` and the oracle finds nothing, and returns the report.
+    /// Runs the case as the fuzzer did at n = 4 ([`FuzzCase::replay_with`]).
     fn replay(self) -> SimReport {
+        self.replay_with(4)
+    }
+
+    /// Runs the case as the fuzzer did (`nodes` replicas, its cost table,
+    /// open load 50 tx/s from 2 clients, 2 ms batch delay, 500 ms–4 s view
+    /// timeouts), asserts every replica commits again within the fuzzer's
+    /// liveness bound for the leader schedule after `heal` and the oracle
+    /// finds nothing, and returns the report.
+    fn replay_with(self, nodes: usize) -> SimReport {
+        let leaders = self
+            .leaders
+            .clone()
+            .unwrap_or_else(|| LeaderSchedule::round_robin(nodes));
         let cfg = SimConfig {
-            nodes: 4,
+            nodes,
             seed: self.seed,
             cost: fuzz_costs(),
             duration: self.duration,
@@ -80,7 +90,7 @@ impl FuzzCase {
             max_view_timeout: ms(4000),
             ..HotStuffConfig::default()
         };
-        let bound = <HotStuff as Adversarial>::liveness_bound(&proto, 4);
+        let bound = <HotStuff as Adversarial>::liveness_bound_for(&proto, nodes, &leaders);
         let mut s = Simulation::<HotStuff>::new(cfg, proto).unwrap();
         let stuck = s.check_liveness(Time::from_duration(self.heal), bound);
         assert!(stuck.is_empty(), "{stuck:?}");
@@ -94,7 +104,7 @@ impl FuzzCase {
 /// node 1 forges wrong-round QCs from 208 ms, partition {0,1}|{2,3} from
 /// 358 to 713 ms. Node 1's NEW-VIEW carried its QC(v) relabelled as view
 /// v−1, no newer than the next leader's highQC, so it was not checked and
-/// counted towards n−f; with the catch-up rule it and one honest NEW-VIEW
+/// counted towards n−f; with the f+1 joining rule it and one honest NEW-VIEW
 /// made the leader propose before the third honest NEW-VIEW's vote rebuilt
 /// QC(v). Every rotation lost its three-chain: stuck at 9 decisions for the
 /// whole 52 s bound. Now a NEW-VIEW counts only with a valid QC.
@@ -237,4 +247,137 @@ fn stale_digest_favoured_leader_does_not_stall_commits() {
     }
     .replay();
     assert!(report.decisions > 19, "{}", report.decisions);
+}
+
+/// `bftbench fuzz --protocol hotstuff --nodes 4 --seed 90417` case 5009, the
+/// shape every fresh-seed HotStuff finding of the healed-partition issue
+/// had: {0, 2} cut off from {1, 3} 43–615 ms, node 2 (the favoured leader,
+/// three views in a row) sending every message one view ahead from 161 ms.
+/// With the paper's pacemaker (a replica enters v+1 on its own timer and
+/// sends NEW-VIEW to leader(v+1) only) nodes 0/2 and 1/3 stayed two views
+/// apart after the heal, timing out in step at the 4 s cap; the catch-up
+/// rule needed f+1 NEW-VIEWs for one view at one leader, and node 2's were
+/// for the wrong view. Nobody committed again (stuck at 0 decisions). Now
+/// NEW-VIEWs are broadcast, a replica leaves a view only on a QC or n−f
+/// NEW-VIEWs, and joins f+1 that are ahead (`bft_hotstuff::pacemaker`).
+#[test]
+fn healed_partition_with_a_mislabelling_leader_resynchronises_views() {
+    let report = FuzzCase {
+        seed: 8270610551839152045,
+        duration: ms(68715),
+        network: network(
+            ms(15),
+            vec![Partition::between(ms(43), ms(615), &[&[0, 2], &[1, 3]])],
+        ),
+        batch_size: 4,
+        faults: vec![Fault::attack(
+            NodeId(2),
+            Attack::Mutate(Mutation::RoundPlusOne),
+            ms(161),
+        )],
+        leaders: Some(LeaderSchedule::favouring(4, NodeId(2), 3)),
+        heal: ms(615),
+    }
+    .replay();
+    assert!(report.decisions > 0, "{}", report.decisions);
+}
+
+/// Found while building the pacemaker above (`bftbench fuzz --protocol
+/// hotstuff --seed 90417` case 1380): {0, 3} cut off from {1, 2} 296 ms to
+/// 1.04 s, node 1 crashed for good at 393 ms, favoured for two views. Node
+/// 2 left view 18 on n−f NEW-VIEW(18)s, but nodes 0 and 3 had sent theirs
+/// before the heal and never got node 2's: they re-sent NEW-VIEW(18) for a
+/// minute while node 2 waited alone in view 19. Now a replica answers a
+/// re-sent NEW-VIEW from a view it has left with its own (pacemaker rule
+/// 5), which completes the stuck replicas' n−f.
+#[test]
+fn replicas_stuck_a_view_behind_are_answered() {
+    FuzzCase {
+        seed: 100841869067969844,
+        duration: ms(61137),
+        network: network(
+            ms(13),
+            vec![Partition::between(ms(296), ms(1037), &[&[0, 3], &[1, 2]])],
+        ),
+        batch_size: 4,
+        faults: vec![Fault::crash(NodeId(1), ms(393))],
+        leaders: Some(LeaderSchedule::favouring(4, NodeId(1), 2)),
+        heal: ms(1037),
+    }
+    .replay();
+}
+
+/// `bftbench fuzz --protocol hotstuff --nodes 7 --seed 5550102`, shrunk: node
+/// 1 forges QCs (duplicate signers) from 528 ms and leads five views in a
+/// row; node 4 corrupts every signature it sends from 186 ms. The only run
+/// of three honest leaders (views 41–43 of each rotation) is followed by
+/// node 1, so QC(43) exists only as the votes the NEW-VIEW(48)s carry to
+/// node 2, leader of view 49. Node 4's NEW-VIEW (its vote bad) completed
+/// node 2's n−f before the fifth honest one arrived, node 2 proposed on
+/// QC(42), and QC(43) formed a moment too late, every rotation: no commit
+/// after 25 decisions. Now that leader waits up to `rebuild_wait` for the
+/// missing NEW-VIEWs (pacemaker rule 6).
+#[test]
+fn leader_waits_for_new_views_that_rebuild_a_lost_qc() {
+    let report = FuzzCase {
+        seed: 41376614457169643,
+        duration: ms(108628),
+        network: network(
+            ms(2),
+            vec![Partition::between(
+                ms(295),
+                ms(512),
+                &[&[0, 1, 2, 3, 4, 6], &[5]],
+            )],
+        ),
+        batch_size: 3,
+        faults: vec![
+            Fault::attack(NodeId(1), Attack::Forge(Forgery::DuplicateSigners), ms(528)),
+            Fault::attack(NodeId(4), Attack::BadSignature, ms(186)),
+        ],
+        leaders: Some(LeaderSchedule::favouring(7, NodeId(1), 5)),
+        heal: ms(528),
+    }
+    .replay_with(7);
+    assert!(report.decisions > 25, "{}", report.decisions);
+}
+
+/// `bftbench fuzz --protocol hotstuff --nodes 7 --seed 5550102`, shrunk:
+/// node 0 omits everything to node 6 from 77 ms; node 1 corrupts every
+/// signature it sends from 149 ms. The honest replicas had verified QC(6)
+/// before node 1's block of view 8 arrived with a corrupted copy of it; the
+/// cache check passed, and they stored and served those bytes. Node 6,
+/// which missed the block (it came from node 1, but its child from node 0)
+/// fetched it from each of them in turn, could never verify it, and never
+/// voted or committed again (stuck at 3 decisions). Now a block keeps the
+/// QC copy we verified.
+#[test]
+fn fetched_blocks_carry_verifiable_qcs() {
+    let report = FuzzCase {
+        seed: 8367534939828584165,
+        duration: ms(76249),
+        network: network(
+            ms(8),
+            vec![Partition::between(
+                ms(16),
+                ms(100),
+                &[&[1, 2, 3, 4, 5, 6], &[0]],
+            )],
+        ),
+        batch_size: 3,
+        faults: vec![
+            Fault::new(
+                NodeId(0),
+                FaultKind::Omission {
+                    peers: vec![NodeId(6)],
+                },
+                ms(77),
+            ),
+            Fault::attack(NodeId(1), Attack::BadSignature, ms(149)),
+        ],
+        leaders: None,
+        heal: ms(149),
+    }
+    .replay_with(7);
+    assert!(report.decisions > 3, "{}", report.decisions);
 }
