@@ -889,6 +889,27 @@ mod tests {
         assert_eq!(signature("3 msgs"), "# msgs", "a word is not a unit");
     }
 
+    /// Campaigns must draw every fault the scenario schema has: a behaviour
+    /// added to `bft_sim::BEHAVIOURS` without a generator arm here would
+    /// silently be fuzzed as another one, and this test names it.
+    #[test]
+    fn fault_scenarios_draw_every_behaviour_of_the_schema() {
+        for protocol in [
+            ProtocolName::Pbft,
+            ProtocolName::Qbft,
+            ProtocolName::Hotstuff,
+        ] {
+            let o = opts(protocol);
+            let drawn: std::collections::BTreeSet<&str> = (0..2000)
+                .flat_map(|i| generate(&o, case_seed(11, i)).faults)
+                .map(|f| f.kind.name())
+                .collect();
+            let schema: std::collections::BTreeSet<&str> =
+                bft_sim::BEHAVIOURS.iter().copied().collect();
+            assert_eq!(drawn, schema, "{protocol}");
+        }
+    }
+
     #[test]
     fn generation_is_a_function_of_the_seed_and_stays_within_f() {
         let o = opts(ProtocolName::Pbft);
