@@ -272,10 +272,10 @@ pub struct Pbft {
     /// The view for which this replica re-sent its VIEW-CHANGE to the new
     /// primary (once per view) after missing the NEW-VIEW.
     vc_resent: Option<u64>,
-    /// New primary: the NEW-VIEW it sent, and the replicas it re-sent it to
-    /// (once each) because their VIEW-CHANGE came late.
+    /// New primary: the NEW-VIEW it sent, and when it last re-sent it to
+    /// each replica whose VIEW-CHANGE came late (at most once per timeout).
     last_new_view: Option<NewView>,
-    nv_resent: BTreeSet<NodeId>,
+    nv_resent: BTreeMap<NodeId, Time>,
     /// Replicas whose VIEW-CHANGE for the current view has been seen; a
     /// second one means its sender missed the NEW-VIEW.
     vc_seen_in_view: BTreeSet<NodeId>,
@@ -1058,7 +1058,7 @@ impl Pbft {
         let missed = vc.new_view < self.view
             || (vc.new_view == self.view && !self.vc_seen_in_view.insert(from));
         if self.active && missed {
-            self.resend_new_view(from, out);
+            self.resend_new_view(now, from, out);
         }
         if vc.new_view < self.view && !self.active {
             self.answer_lagging(now, from, vc.new_view, out);
@@ -1392,8 +1392,12 @@ impl Pbft {
 
     /// In the current view: re-sends its NEW-VIEW (sent as primary, or
     /// accepted as backup, and relayed: it is self-certifying) to a replica
-    /// whose VIEW-CHANGE shows it missed it, once per replica per view.
-    fn resend_new_view(&mut self, to: NodeId, out: &mut Out) {
+    /// whose VIEW-CHANGE shows it missed it, at most once per timeout per
+    /// replica: the re-sent NEW-VIEW may itself be lost (to a partition that
+    /// has not healed yet), and the replica's next VIEW-CHANGE re-send must
+    /// get another (regression test:
+    /// `lost_new_view_resend_is_resent_after_the_heal`).
+    fn resend_new_view(&mut self, now: Time, to: NodeId, out: &mut Out) {
         let Some(nv) = self
             .last_new_view
             .as_ref()
@@ -1401,7 +1405,12 @@ impl Pbft {
         else {
             return;
         };
-        if self.nv_resent.insert(to) {
+        let due = self
+            .nv_resent
+            .get(&to)
+            .is_none_or(|&last| now >= last.saturating_add(self.timeout()));
+        if due {
+            self.nv_resent.insert(to, now);
             out.push(Action::Send {
                 to,
                 msg: PbftMessage::NewView(nv.clone()),
@@ -1633,7 +1642,7 @@ impl Protocol for Pbft {
             future_top: BTreeMap::new(),
             vc_resent: None,
             last_new_view: None,
-            nv_resent: BTreeSet::new(),
+            nv_resent: BTreeMap::new(),
             vc_seen_in_view: BTreeSet::new(),
             request_timer: None,
             fetch_timer: false,

@@ -1151,3 +1151,56 @@ fn accepted_new_view_is_relayed_to_a_replica_still_changing_to_it() {
     }
     assert_ledgers_agree(&sim, &[0, 1, 3]);
 }
+
+/// Regression (fresh-seed campaign, `bftbench fuzz --protocol pbft --seed
+/// 151622106161200` case 396555, shrunk): {0} cut off 88–517 ms and again
+/// 551–745 ms, replica 2 silent from 587 ms. Replica 0 changed to view 1
+/// during the second cut; primary 1 answered its VIEW-CHANGE(1) with the
+/// NEW-VIEW into the partition, where it was lost, and re-sent it at most
+/// once per replica per view, so after the heal 0 re-sent VIEW-CHANGE(1)
+/// for good and never entered view 1; 3 waited in view 2 for the silent
+/// primary 2, short of the VIEW-CHANGEs that start its timer. Nobody
+/// committed again (stuck at 2 and 18 decisions). Now the NEW-VIEW is
+/// re-sent at most once per timeout per replica.
+#[test]
+fn lost_new_view_resend_is_resent_after_the_heal() {
+    let (_, report) = FuzzCase {
+        seed: 8_669_260_247_687_337_960,
+        duration: ms(27_845),
+        max_delay: ms(25),
+        partitions: vec![
+            Partition::between(ms(88), ms(517), &[&[0], &[1, 2, 3]]),
+            Partition::between(ms(551), ms(745), &[&[1, 2, 3], &[0]]),
+        ],
+        batch_size: 4,
+        fault: Fault::new(NodeId(2), FaultKind::Silent, ms(587)),
+        leaders: None,
+        heal: ms(745),
+    }
+    .replay();
+    assert!(report.decisions > 18, "{}", report.decisions);
+}
+
+/// Regression (fresh-seed campaign, `bftbench fuzz --protocol pbft --seed
+/// 151622106161200` case 435655, shrunk): the same shape with replica 3
+/// corrupting every signature from 488 ms and {0} cut off 76–353 ms and
+/// 372–933 ms: stuck at 3 and 16 decisions until the NEW-VIEW re-send was
+/// rate-limited by time instead of once per view.
+#[test]
+fn lost_new_view_resend_with_a_corrupting_replica() {
+    let (_, report) = FuzzCase {
+        seed: 4_629_706_775_649_873_571,
+        duration: ms(28_033),
+        max_delay: ms(9),
+        partitions: vec![
+            Partition::between(ms(372), ms(933), &[&[1, 2, 3], &[0]]),
+            Partition::between(ms(76), ms(353), &[&[1, 2, 3], &[0]]),
+        ],
+        batch_size: 4,
+        fault: Fault::attack(NodeId(3), bft_core::Attack::BadSignature, ms(488)),
+        leaders: None,
+        heal: ms(933),
+    }
+    .replay();
+    assert!(report.decisions > 16, "{}", report.decisions);
+}
