@@ -675,8 +675,12 @@ pub fn split_groups(instances: usize, split: u64) -> Vec<Vec<u16>> {
 /// simulator's rounds are spans of virtual time (`bft_sim::Twins`). A round
 /// whose split leaves no side with a quorum makes no progress, so its view
 /// lasts one view timeout, and every replica's timer moves it to the next
-/// view — the one the next round's pinned leader leads. That is the case
-/// the enumeration is after (views that fail or fork). Two approximations,
+/// view — the one the next round's pinned leader leads (PBFT, QBFT). In
+/// HotStuff a replica leaves a view only on a QC or n−f NEW-VIEWs, so with
+/// no side holding n−f the view lasts until the heal and later rounds'
+/// pinned leaders are reached only by the views a quorum side completes.
+/// That is the case the enumeration is after (views that fail or fork).
+/// Two approximations,
 /// both in the adversary's favour of variety rather than against safety:
 /// back-off makes later failed views longer than a round (PBFT doubles from
 /// the second view change, HotStuff after each failed view), so a later

@@ -83,24 +83,26 @@ impl Adversarial for HotStuff {
 /// faulty, the 2f+1 honest ones of a cyclic rotation of length n fall into
 /// at most f runs, so some run is ≥ ⌈(2f+1)/f⌉ ≥ 3 long. A window of 2n
 /// consecutive views contains a whole cycle including any run that wraps
-/// around, so 2n views then the 4 of the run itself bound the wait; one
-/// more view lets replicas that were in different views at the heal
-/// synchronise (every pending timer fires within one capped timeout).
+/// around, so 2n views then the 4 of the run itself bound the wait; two
+/// more capped timeouts let replicas that were in different views at the
+/// heal synchronise ([`crate::pacemaker`]: every stuck replica re-sends its
+/// NEW-VIEW within one capped timeout, and the first re-send may reach a
+/// replica that never got the original, which answers only the next).
 ///
 /// (A rotation longer than n, e.g. [`bft_core::LeaderSchedule::favouring`]
 /// with weight w, has length n − 1 + w: [`liveness_bound_for`] widens the
 /// window to that cycle.)
 pub fn decisive_views(n: usize) -> u64 {
-    2 * n as u64 + 5
+    2 * n as u64 + 6
 }
 
 /// The liveness bound: [`decisive_views`]`(n)` views, each lasting at most
 /// the capped view timer `max_view_timeout` (a view that succeeds ends
 /// earlier, on its QC).
 ///
-/// `bound = (2n + 5) · max_view_timeout`. Generous (it assumes every view
+/// `bound = (2n + 6) · max_view_timeout`. Generous (it assumes every view
 /// fails at the cap) but finite; with the defaults (30 s cap) at n = 4 it
-/// is 390 s of simulated time.
+/// is 420 s of simulated time.
 pub fn liveness_bound(cfg: &HotStuffConfig, n: usize) -> Duration {
     let views = u32::try_from(decisive_views(n)).unwrap_or(u32::MAX);
     cfg.max_view_timeout.saturating_mul(views)

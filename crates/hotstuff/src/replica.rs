@@ -490,12 +490,9 @@ impl HotStuff {
         // Vote rule (Algorithm 4 `onReceiveProposal`; PROTOCOLS.md "Vote
         // iff block.view > last voted view AND ..."): the rule does not ask
         // for the replica's current view, so a proposal for a view we left
-        // on a timeout but never voted in may still get our vote; its next
-        // leader may still be collecting. Without it a replica one view
-        // ahead of the others (it timed out first after a partition)
-        // received every proposal late and never voted again, and with one
-        // replica crashed at n = 4 no QC could form: stuck for good (fuzz
-        // finding, partition {0}|{1,2,3} then node 3 crashed). Each past view
+        // before it arrived but never voted in may still get our vote; its
+        // next leader may still be collecting (regression test:
+        // `replica_one_view_ahead_votes_for_late_proposals`). Each past view
         // is considered once (`late_considered`), so a Byzantine leader
         // replaying its past views cannot grow the tree.
         let votable = block.view > self.safety.last_voted_view
@@ -1180,8 +1177,11 @@ impl HotStuff {
         let vote_result = self.collect_carried_vote(from, &nv, out);
         let window = (self.view.prev(), self.horizon());
         // Sent before: counted already (a re-send, rule 1, or a replay).
+        // Outside the window only the sender's highest view is kept, so
+        // there a view at or below it counts as seen.
+        let outside = nv.view < window.0 || nv.view > window.1;
         let seen = self.timeouts.has(from, nv.view)
-            || (nv.view < window.0 && nv.view <= self.timeouts.highest_of(from));
+            || (outside && nv.view <= self.timeouts.highest_of(from));
         if !seen {
             // Rule (the paper's leader takes highQC from n−f *valid*
             // NEW-VIEWs): a NEW-VIEW counts only if its QC passes the QC
@@ -1233,16 +1233,15 @@ impl HotStuff {
         }
     }
 
-    /// The sender's last vote carried in its NEW-VIEW(v), for view v or
-    /// the one before, whose next leader never proposed: if we lead v+1 we
-    /// rebuild that QC from n−f of them, so a dead next leader costs one
-    /// view, not the three-chain.
+    /// The sender's last vote carried in its NEW-VIEW(v), whose next leader
+    /// never proposed: if we lead v+1 we rebuild that QC from n−f of them,
+    /// so a dead next leader costs one view, not the three-chain.
     ///
     /// Rule: any vote above our highQC and not above the failed view, within
-    /// `future_views` of ours (bounded memory). (Only the failed view or the
-    /// one before was taken once, so a faulty leader of two or more
-    /// consecutive views took the last honest QC with it for good; fuzz
-    /// finding, regression test `last_votes_survive_two_consecutive_faulty_leaders`.)
+    /// `future_views` of our view on either side (bounded memory: the vote
+    /// collector keeps one entry per view it is given; regression tests
+    /// `last_votes_survive_two_consecutive_faulty_leaders`,
+    /// `far_new_views_carrying_votes_take_no_memory`).
     fn collect_carried_vote(
         &mut self,
         from: NodeId,
@@ -1253,6 +1252,7 @@ impl HotStuff {
             return Ok(());
         };
         let recent = vote.view <= nv.view
+            && vote.view <= self.horizon()
             && vote.view.0.saturating_add(self.cfg.future_views) >= self.view.0;
         if !recent || vote.view <= self.high_qc.view || self.leader(nv.view.next()) != self.id {
             return Ok(());

@@ -904,6 +904,32 @@ fn a_block_is_stored_with_the_qc_copy_we_verified() {
     );
 }
 
+/// A NEW-VIEW far beyond the window carrying a vote for its own view, sent
+/// where we lead the view after it: the vote is ignored (the collector
+/// would keep an entry per view it is given), so a flood of them takes no
+/// memory and moves no one.
+#[test]
+fn far_new_views_carrying_votes_take_no_memory() {
+    let fx = Fixture::new(4);
+    let mut r = fx.replica(2);
+    let retained = r.status().retained;
+    for k in 1..=50u64 {
+        // leader(v + 1) = node 2 for v ≡ 1 (mod 4).
+        let v = 1 + 4 * (1000 + k);
+        let Message::Vote(vote) = fx.vote(0, v, Digest([7; 32])) else {
+            unreachable!()
+        };
+        let msg = Message::NewView(NewView {
+            view: View(v),
+            high_qc: QuorumCert::genesis(),
+            last_vote: Some(vote),
+        });
+        assert_eq!(reason(deliver(&mut r, 0, msg).0), "ok");
+    }
+    assert_eq!(r.status().retained, retained);
+    assert_eq!(r.view(), View(1));
+}
+
 /// Pacemaker rule 5: node 1 moved to view 2 on n−f NEW-VIEW(1)s; node 0's
 /// NEW-VIEW(1) arrives, then again (its timer fired again: it is stuck in
 /// view 1, having missed some of them). The first is not answered, the
