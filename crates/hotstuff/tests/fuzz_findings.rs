@@ -307,8 +307,8 @@ fn replicas_stuck_a_view_behind_are_answered() {
     .replay();
 }
 
-/// `bftbench fuzz --protocol hotstuff --nodes 7 --seed 5550102`, shrunk: node
-/// 1 forges QCs (duplicate signers) from 528 ms and leads five views in a
+/// `bftbench fuzz --protocol hotstuff --nodes 7 --seed 5550102` case 8529,
+/// shrunk: node 1 forges QCs (duplicate signers) from 528 ms and leads five views in a
 /// row; node 4 corrupts every signature it sends from 186 ms. The only run
 /// of three honest leaders (views 41–43 of each rotation) is followed by
 /// node 1, so QC(43) exists only as the votes the NEW-VIEW(48)s carry to
@@ -342,8 +342,8 @@ fn leader_waits_for_new_views_that_rebuild_a_lost_qc() {
     assert!(report.decisions > 25, "{}", report.decisions);
 }
 
-/// `bftbench fuzz --protocol hotstuff --nodes 7 --seed 5550102`, shrunk:
-/// node 0 omits everything to node 6 from 77 ms; node 1 corrupts every
+/// `bftbench fuzz --protocol hotstuff --nodes 7 --seed 5550102` case 1573,
+/// shrunk: node 0 omits everything to node 6 from 77 ms; node 1 corrupts every
 /// signature it sends from 149 ms. The honest replicas had verified QC(6)
 /// before node 1's block of view 8 arrived with a corrupted copy of it; the
 /// cache check passed, and they stored and served those bytes. Node 6,
