@@ -1107,12 +1107,8 @@ impl Pbft {
                 None => return,
             },
         };
-        let due = self
-            .vc_answered
-            .get(&to)
-            .is_none_or(|&last| now >= last.saturating_add(self.timeout()));
-        if due {
-            self.vc_answered.insert(to, now);
+        let interval = self.timeout();
+        if once_per(&mut self.vc_answered, to, now, interval) {
             out.push(Action::Send { to, msg: mine });
         }
     }
@@ -1141,12 +1137,8 @@ impl Pbft {
             (None, Some(vc)) => PbftMessage::ViewChange(vc.clone()),
             (None, None) => return,
         };
-        let due = self
-            .stale_answered
-            .get(&to)
-            .is_none_or(|&last| now >= last.saturating_add(self.timeout()));
-        if due {
-            self.stale_answered.insert(to, now);
+        let interval = self.timeout();
+        if once_per(&mut self.stale_answered, to, now, interval) {
             out.push(Action::Send { to, msg });
         }
     }
@@ -1405,12 +1397,8 @@ impl Pbft {
         else {
             return;
         };
-        let due = self
-            .nv_resent
-            .get(&to)
-            .is_none_or(|&last| now >= last.saturating_add(self.timeout()));
-        if due {
-            self.nv_resent.insert(to, now);
+        let interval = self.timeout();
+        if once_per(&mut self.nv_resent, to, now, interval) {
             out.push(Action::Send {
                 to,
                 msg: PbftMessage::NewView(nv.clone()),
@@ -1601,6 +1589,19 @@ impl Pbft {
     pub fn log_len(&self) -> usize {
         self.log.len()
     }
+}
+
+/// Retransmission rate limit: true (and records `now`) if `to` was last
+/// answered at least `interval` ago, or never; at most one answer per
+/// replica per interval, so a Byzantine replica cannot make us flood.
+fn once_per(last: &mut BTreeMap<NodeId, Time>, to: NodeId, now: Time, interval: Duration) -> bool {
+    let due = last
+        .get(&to)
+        .is_none_or(|&t| now >= t.saturating_add(interval));
+    if due {
+        last.insert(to, now);
+    }
+    due
 }
 
 impl Protocol for Pbft {
