@@ -14,7 +14,7 @@ use crate::NetError;
 use crate::tls::{RawKey, TlsIdentity, client_config};
 use crate::transport::{LinkLosses, connect_with_backoff, link_writer};
 use crate::wire::{FrameReader, Reply};
-use bft_core::{Request, RequestId, Time, codec};
+use bft_core::{NodeId, Request, RequestId, Time, codec};
 use bft_sim::clients::Clients;
 use bft_sim::{LatencySummary, LoadConfig, LoadMode};
 use bytes::Bytes;
@@ -86,7 +86,8 @@ pub async fn run_load(
     let losses = Arc::new(LinkLosses::default());
     let mut tasks = JoinSet::new();
     let mut links = Vec::with_capacity(n);
-    for &(addr, key) in &setup.replicas {
+    for (index, &(addr, key)) in setup.replicas.iter().enumerate() {
+        let replica = NodeId(u16::try_from(index).unwrap_or(u16::MAX));
         let (out_tx, out_rx) = mpsc::channel(setup.send_queue);
         let (conn_tx, conn_rx) = mpsc::channel(4);
         let cfg = client_config(&setup.identity, key, setup.profile)?;
@@ -95,6 +96,7 @@ pub async fn run_load(
             setup.endpoint.clone(),
             cfg,
             addr,
+            replica,
             conn_tx,
             replies_tx.clone(),
         ));
@@ -111,13 +113,16 @@ pub async fn run_load(
 }
 
 /// Keeps a connection to one replica: hands it to the request writer and
-/// reads the replica's replies from it.
+/// reads the replica's replies from it, tagged with the replica's id (the
+/// connection authenticated its key), so that the generator counts distinct
+/// replicas.
 async fn replica_loop(
     endpoint: quinn::Endpoint,
     cfg: quinn::ClientConfig,
     addr: SocketAddr,
+    replica: NodeId,
     conns: mpsc::Sender<quinn::Connection>,
-    replies: mpsc::Sender<Vec<RequestId>>,
+    replies: mpsc::Sender<(NodeId, Vec<RequestId>)>,
 ) {
     let mut backoff = Duration::from_millis(20);
     loop {
@@ -133,7 +138,7 @@ async fn replica_loop(
                 let Ok(reply) = codec::decode::<Reply>(&body, codec::DEFAULT_MAX_FRAME) else {
                     continue;
                 };
-                if replies.send(reply.requests).await.is_err() {
+                if replies.send((replica, reply.requests)).await.is_err() {
                     return;
                 }
             }
@@ -185,7 +190,7 @@ impl Generator {
 
     async fn run(
         &mut self,
-        mut replies: mpsc::Receiver<Vec<RequestId>>,
+        mut replies: mpsc::Receiver<(NodeId, Vec<RequestId>)>,
         stop: impl Future<Output = ()>,
     ) {
         tokio::pin!(stop);
@@ -204,10 +209,10 @@ impl Generator {
                 _ = &mut stop => break,
                 _ = tokio::time::sleep_until(end) => break,
                 r = replies.recv() => {
-                    let Some(ids) = r else { break };
-                    self.on_reply(&ids);
-                    while let Ok(ids) = replies.try_recv() {
-                        self.on_reply(&ids);
+                    let Some((from, ids)) = r else { break };
+                    self.on_reply(from, &ids);
+                    while let Ok((from, ids)) = replies.try_recv() {
+                        self.on_reply(from, &ids);
                     }
                 }
                 _ = tokio::time::sleep_until(next.unwrap_or(end)), if next.is_some() => {
@@ -250,10 +255,10 @@ impl Generator {
         }
     }
 
-    fn on_reply(&mut self, ids: &[RequestId]) {
+    fn on_reply(&mut self, from: NodeId, ids: &[RequestId]) {
         let now = self.now();
         for &id in ids {
-            if let Some(client) = self.clients.reply(id, now) {
+            if let Some(client) = self.clients.reply(id, from, now) {
                 self.issue(client, now);
             }
         }

@@ -1,12 +1,14 @@
 //! The load generator's clients, identical for every protocol.
 //!
 //! Each request goes to every replica; a client learns its request committed
-//! when f+1 replicas have reported it (at least one of them honest). Latency
+//! when f+1 *distinct* replicas have reported it (at least one of them
+//! honest). A replica's second report of the same request counts nothing: one
+//! faulty replica replying f+1 times must not complete a request. Latency
 //! runs from the request's *intended* send time, so an open-loop client whose
 //! system stalls still charges the stall to every request scheduled during it.
 
 use crate::config::{LoadConfig, LoadMode};
-use bft_core::{RequestId, Time};
+use bft_core::{NodeId, RequestId, Time};
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -15,7 +17,9 @@ use std::time::Duration;
 #[derive(Debug)]
 struct Pending {
     intended: Time,
-    replies: usize,
+    /// The distinct replicas that reported it so far (at most f+1 entries:
+    /// the request completes, and is forgotten, at the (f+1)-th).
+    repliers: Vec<NodeId>,
     /// Submitted by hand (`Simulation::submit`), not by the generator.
     manual: bool,
 }
@@ -31,6 +35,9 @@ pub struct Clients {
     latency: Histogram<u64>,
     committed: u64,
     committed_measured: u64,
+    /// Reports of a pending request by a replica that had already reported
+    /// it (ignored).
+    repeated_replies: u64,
 }
 
 /// Latency percentiles over the measured requests.
@@ -83,6 +90,7 @@ impl Clients {
             latency: latency_histogram(),
             committed: 0,
             committed_measured: 0,
+            repeated_replies: 0,
         }
     }
 
@@ -111,7 +119,7 @@ impl Clients {
             id,
             Pending {
                 intended,
-                replies: 0,
+                repliers: Vec::new(),
                 manual: false,
             },
         );
@@ -124,18 +132,24 @@ impl Clients {
             id,
             Pending {
                 intended,
-                replies: 0,
+                repliers: Vec::new(),
                 manual: true,
             },
         );
     }
 
-    /// One replica reported `id` committed at `now`. Returns the client to
-    /// issue a follow-up for (closed loop), if this reply completed it.
-    pub fn reply(&mut self, id: RequestId, now: Time) -> Option<u32> {
+    /// Replica `from` reported `id` committed at `now`. Returns the client
+    /// to issue a follow-up for (closed loop), if this reply completed it:
+    /// the (f+1)-th distinct replica to report it. A repeated report from the
+    /// same replica is ignored and counted in `repeated_replies`.
+    pub fn reply(&mut self, id: RequestId, from: NodeId, now: Time) -> Option<u32> {
         let p = self.pending.get_mut(&id)?;
-        p.replies += 1;
-        if p.replies < self.reply_quorum {
+        if p.repliers.contains(&from) {
+            self.repeated_replies += 1;
+            return None;
+        }
+        p.repliers.push(from);
+        if p.repliers.len() < self.reply_quorum {
             return None;
         }
         let (intended, manual) = (p.intended, p.manual);
@@ -160,6 +174,9 @@ impl Clients {
     }
     pub fn committed_measured(&self) -> u64 {
         self.committed_measured
+    }
+    pub fn repeated_replies(&self) -> u64 {
+        self.repeated_replies
     }
     pub fn latency(&self) -> LatencySummary {
         LatencySummary::from_histogram(&self.latency)

@@ -51,6 +51,8 @@ enum Event<T> {
         req: Request,
     },
     Replies {
+        /// The replica reporting them.
+        from: NodeId,
         /// The decision's own vector, moved here unless the ledger keeps it.
         requests: Vec<RequestId>,
     },
@@ -511,7 +513,7 @@ impl<P: Adversarial> Simulation<P> {
     fn dispatch(&mut self, event: Event<P::Timer>) {
         match event {
             Event::ClientIssue { client } => self.client_issue(client),
-            Event::Replies { requests } => self.replies(&requests),
+            Event::Replies { from, requests } => self.replies(from, &requests),
             Event::FaultStarts(i) => self.fault(i, true),
             Event::FaultEnds(i) => self.fault(i, false),
             Event::Wake(node) => self.wake(node),
@@ -849,13 +851,19 @@ impl<P: Adversarial> Simulation<P> {
         self.client_bytes += requests.len() as u64 * REPLY_BYTES;
         let link = (Endpoint::Replica(node), Endpoint::Clients);
         if let Some(delay) = transit(&self.cfg.network, &mut self.rng, depart, link.0, link.1) {
-            self.push(depart.saturating_add(delay), Event::Replies { requests });
+            self.push(
+                depart.saturating_add(delay),
+                Event::Replies {
+                    from: node,
+                    requests,
+                },
+            );
         }
     }
 
-    fn replies(&mut self, requests: &[RequestId]) {
+    fn replies(&mut self, from: NodeId, requests: &[RequestId]) {
         for &id in requests {
-            if let Some(client) = self.clients.reply(id, self.now) {
+            if let Some(client) = self.clients.reply(id, from, self.now) {
                 self.client_issue(client);
             }
         }

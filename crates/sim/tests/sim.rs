@@ -246,3 +246,33 @@ fn fault_naming_a_missing_node_is_an_error() {
         "a fault names node 9 but the committee has nodes 0..4"
     );
 }
+
+/// A request completes on reports from f+1 *distinct* replicas: at n = 4
+/// (f = 1) one replica reporting the same request twice, or a hundred times,
+/// completes nothing; a second replica's report does. The QUIC client uses
+/// the same `Clients`, with each report tagged by the connection it came on.
+#[test]
+fn one_replicas_repeated_replies_do_not_complete_a_request() {
+    use bft_sim::LoadMode;
+    use bft_sim::clients::Clients;
+    let load = LoadConfig {
+        mode: LoadMode::Closed { outstanding: 1 },
+        clients: 1,
+        tx_size: 8,
+        total: None,
+        warmup: Duration::ZERO,
+    };
+    let mut clients = Clients::new(load, 2);
+    let at = Time::from_duration(Duration::from_millis(1));
+    let id = clients.issue(0, Time::ZERO).expect("the generator may issue");
+    for _ in 0..100 {
+        assert_eq!(clients.reply(id, NodeId(3), at), None);
+    }
+    assert_eq!(clients.committed(), 0);
+    assert_eq!(clients.repeated_replies(), 99);
+    assert_eq!(clients.reply(id, NodeId(1), at), Some(0), "the closed-loop client issues its next");
+    assert_eq!(clients.committed(), 1);
+    // Once complete the request is forgotten: late reports change nothing.
+    assert_eq!(clients.reply(id, NodeId(2), at), None);
+    assert_eq!(clients.committed(), 1);
+}
