@@ -75,18 +75,35 @@ impl<V: Default + Clone> Tally<V> {
 /// Everything a node counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MsgStats {
+    /// Every protocol message sent, retransmissions included.
     pub sent: Tally<KindCount>,
+    /// The part of `sent` that were retransmissions or catch-up traffic
+    /// ([`Action::Resend`], [`Action::Rebroadcast`]).
+    pub resent: Tally<KindCount>,
     pub received: Tally<KindCount>,
     /// Rejected inputs by reason (malformed frames, bad signatures, …).
     pub rejected: Tally<u64>,
     /// Crypto CPU charged by the cost model.
     pub crypto_cpu: Duration,
+    /// Decisions this replica committed, and of those the ones that ordered
+    /// no request (HotStuff's empty blocks, PBFT's null requests after a view
+    /// change). Summed over replicas by [`MsgStats::merge`].
+    pub decisions: u64,
+    pub empty_decisions: u64,
 }
 
 impl MsgStats {
     pub fn total_sent(&self) -> KindCount {
         let mut t = KindCount::default();
         for (_, c) in self.sent.iter() {
+            t.add(c.count, c.bytes);
+        }
+        t
+    }
+    /// The part of [`MsgStats::total_sent`] that were retransmissions.
+    pub fn total_resent(&self) -> KindCount {
+        let mut t = KindCount::default();
+        for (_, c) in self.resent.iter() {
             t.add(c.count, c.bytes);
         }
         t
@@ -99,6 +116,9 @@ impl MsgStats {
         for (l, c) in other.sent.iter() {
             self.sent.entry(l).add(c.count, c.bytes);
         }
+        for (l, c) in other.resent.iter() {
+            self.resent.entry(l).add(c.count, c.bytes);
+        }
         for (l, c) in other.received.iter() {
             self.received.entry(l).add(c.count, c.bytes);
         }
@@ -106,6 +126,8 @@ impl MsgStats {
             *self.rejected.entry(l) += v;
         }
         self.crypto_cpu += other.crypto_cpu;
+        self.decisions += other.decisions;
+        self.empty_decisions += other.empty_decisions;
     }
 }
 
@@ -271,40 +293,63 @@ impl<P: Protocol> Node<P> {
 
     fn emit(&mut self, action: Action<P::Message, P::Timer>, out: &mut Vec<Output<P::Timer>>) {
         match action {
-            Action::Send { to, msg } if to == self.id => self.local.push_back(msg),
-            Action::Send { to, msg } => {
-                if let Some(body) = self.encode(&msg) {
-                    let kind = msg.kind();
-                    self.stats
-                        .sent
-                        .entry(kind)
-                        .add(1, codec::wire_len(body.len()));
-                    out.push(Output::Send { to, kind, body });
-                }
-            }
-            Action::Broadcast(msg) => {
-                if let Some(body) = self.encode(&msg) {
-                    let kind = msg.kind();
-                    let peers = (self.n - 1) as u64;
-                    self.stats
-                        .sent
-                        .entry(kind)
-                        .add(peers, peers * codec::wire_len(body.len()));
-                    for to in (0..self.n)
-                        .map(|i| NodeId(i as u16))
-                        .filter(|&p| p != self.id)
-                    {
-                        out.push(Output::Send {
-                            to,
-                            kind,
-                            body: body.clone(),
-                        });
-                    }
-                }
-            }
+            Action::Send { to, msg } => self.send_one(to, msg, false, out),
+            Action::Resend { to, msg } => self.send_one(to, msg, true, out),
+            Action::Broadcast(msg) => self.send_all(msg, false, out),
+            Action::Rebroadcast(msg) => self.send_all(msg, true, out),
             Action::SetTimer { timer, after } => out.push(Output::SetTimer { timer, after }),
             Action::CancelTimer(t) => out.push(Output::CancelTimer(t)),
-            Action::Commit(d) => out.push(Output::Commit(d)),
+            Action::Commit(d) => {
+                self.stats.decisions += 1;
+                self.stats.empty_decisions += u64::from(d.requests.is_empty());
+                out.push(Output::Commit(d));
+            }
+        }
+    }
+
+    /// Counts `count` sends of `kind` of `wire` bytes each, under `resent`
+    /// too if they are retransmissions.
+    fn count_sent(&mut self, kind: &'static str, count: u64, wire: u64, resend: bool) {
+        self.stats.sent.entry(kind).add(count, count * wire);
+        if resend {
+            self.stats.resent.entry(kind).add(count, count * wire);
+        }
+    }
+
+    fn send_one(
+        &mut self,
+        to: NodeId,
+        msg: P::Message,
+        resend: bool,
+        out: &mut Vec<Output<P::Timer>>,
+    ) {
+        if to == self.id {
+            self.local.push_back(msg);
+            return;
+        }
+        if let Some(body) = self.encode(&msg) {
+            let kind = msg.kind();
+            self.count_sent(kind, 1, codec::wire_len(body.len()), resend);
+            out.push(Output::Send { to, kind, body });
+        }
+    }
+
+    fn send_all(&mut self, msg: P::Message, resend: bool, out: &mut Vec<Output<P::Timer>>) {
+        let Some(body) = self.encode(&msg) else {
+            return;
+        };
+        let kind = msg.kind();
+        let peers = (self.n - 1) as u64;
+        self.count_sent(kind, peers, codec::wire_len(body.len()), resend);
+        for to in (0..self.n)
+            .map(|i| NodeId(i as u16))
+            .filter(|&p| p != self.id)
+        {
+            out.push(Output::Send {
+                to,
+                kind,
+                body: body.clone(),
+            });
         }
     }
 

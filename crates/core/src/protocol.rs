@@ -94,6 +94,17 @@ pub enum Action<M, T> {
     },
     /// To every replica but oneself.
     Broadcast(M),
+    /// A retransmission to one replica: a message sent (or accepted) before,
+    /// sent again because the receiver shows it missed it, or catch-up
+    /// traffic for a replica that fell behind. Delivered like `Send`; counted
+    /// like `Send` and also under [`crate::MsgStats::resent`], so that metrics
+    /// can tell what the protocol needs from what it repeats.
+    Resend {
+        to: NodeId,
+        msg: M,
+    },
+    /// A retransmission to every replica but oneself (see `Resend`).
+    Rebroadcast(M),
     /// Arms `timer` to fire `after` from now, replacing a pending one with the
     /// same key.
     SetTimer {

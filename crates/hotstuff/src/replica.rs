@@ -1133,9 +1133,15 @@ impl HotStuff {
             self.enter_view(view, ViewEntry::Join, out);
         }
         self.failed_views = self.failed_views.saturating_add(1);
+        let again = view <= self.timed_out;
         self.timed_out = self.timed_out.max(view);
         let new_view = self.new_view_for(view);
-        out.push(Action::Broadcast(Message::NewView(new_view.clone())));
+        let msg = Message::NewView(new_view.clone());
+        out.push(if again {
+            Action::Rebroadcast(msg)
+        } else {
+            Action::Broadcast(msg)
+        });
         self.restart_view_timer(out);
         // Our own NEW-VIEW counts like anyone's (it may complete the n−f).
         let _ = self.on_new_view(self.id, new_view, out);
@@ -1215,7 +1221,7 @@ impl HotStuff {
             }
         }
         if from != self.id && self.timeouts.answer(from, nv.view, seen, self.view) {
-            out.push(Action::Send {
+            out.push(Action::Resend {
                 to: from,
                 msg: Message::NewView(self.new_view_for(self.view.prev())),
             });
@@ -1291,7 +1297,7 @@ impl HotStuff {
             None => {}
         }
         self.fetching.insert(block, (from, self.view));
-        out.push(Action::Send {
+        out.push(Action::Resend {
             to: from,
             msg: Message::BlockRequest { block },
         });
@@ -1370,7 +1376,7 @@ impl HotStuff {
         if chain.is_empty() {
             return Err(HotStuffError::UnknownBlock);
         }
-        out.push(Action::Send {
+        out.push(Action::Resend {
             to: from,
             msg: Message::BlockResponse(chain),
         });

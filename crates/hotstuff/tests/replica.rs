@@ -129,7 +129,9 @@ fn new_view(view: u64) -> Message {
 fn new_views_broadcast(out: &Actions) -> Vec<u64> {
     out.iter()
         .filter_map(|a| match a {
-            Action::Broadcast(Message::NewView(nv)) => Some(nv.view.0),
+            Action::Broadcast(Message::NewView(nv)) | Action::Rebroadcast(Message::NewView(nv)) => {
+                Some(nv.view.0)
+            }
             _ => None,
         })
         .collect()
@@ -437,7 +439,7 @@ fn unknown_parent_is_fetched_then_the_block_is_voted_on() {
     let asked: Vec<_> = out
         .iter()
         .filter_map(|a| match a {
-            Action::Send {
+            Action::Resend {
                 to,
                 msg: Message::BlockRequest { block },
             } => Some((*to, *block)),
@@ -465,7 +467,7 @@ fn unknown_parent_is_fetched_then_the_block_is_voted_on() {
 fn block_requests(out: &Actions) -> Vec<(u16, Digest)> {
     out.iter()
         .filter_map(|a| match a {
-            Action::Send {
+            Action::Resend {
                 to,
                 msg: Message::BlockRequest { block },
             } => Some((to.0, *block)),
@@ -770,7 +772,7 @@ fn locked_replica_follows_a_newer_qc_on_another_branch() {
     let peer = out
         .iter()
         .find_map(|a| match a {
-            Action::Send {
+            Action::Resend {
                 to,
                 msg: Message::BlockRequest { .. },
             } => Some(to.0),
@@ -823,6 +825,17 @@ fn view_timer_runs_only_with_work_and_backs_off() {
             vec![(Timer::View, Duration::from_millis(after))]
         );
         assert_eq!(new_views_broadcast(&out), vec![1]);
+        // The first expiry sends NEW-VIEW(1); each later one re-sends it: a
+        // retransmission, counted apart from the view change.
+        let first = after == 1000;
+        assert!(
+            matches!(
+                (&out[0], first),
+                (Action::Broadcast(Message::NewView(_)), true)
+                    | (Action::Rebroadcast(Message::NewView(_)), false)
+            ),
+            "expiry {after}: {out:?}"
+        );
         assert_eq!(out.len(), 2, "the broadcast and the timer: {out:?}");
         assert_eq!(r.view(), View(1));
     }
@@ -890,7 +903,7 @@ fn a_block_is_stored_with_the_qc_copy_we_verified() {
     let served: Vec<&Block> = out
         .iter()
         .filter_map(|a| match a {
-            Action::Send {
+            Action::Resend {
                 msg: Message::BlockResponse(chain),
                 ..
             } => chain.first(),
@@ -944,7 +957,7 @@ fn a_replica_stuck_behind_gets_one_answer_per_view() {
     let answers = |out: &Actions| -> Vec<(u16, u64)> {
         out.iter()
             .filter_map(|a| match a {
-                Action::Send {
+                Action::Resend {
                     to,
                     msg: Message::NewView(nv),
                 } => Some((to.0, nv.view.0)),

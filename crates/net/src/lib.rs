@@ -91,6 +91,9 @@ pub struct QuicReport {
     /// Committed slots, minimum over replicas.
     pub decisions: u64,
     pub max_decisions: u64,
+    /// Of the `max_decisions` of the replica that committed most, the ones
+    /// that ordered no request.
+    pub empty_decisions: u64,
     pub requests_issued: u64,
     pub requests_committed: u64,
     pub requests_measured: u64,

@@ -431,10 +431,12 @@ pub fn report(nodes: &[NodeSummary], clients: &ClientSummary) -> QuicReport {
         stats.merge(&n.stats);
     }
     let committed = nodes.iter().map(|n| n.status.committed);
+    let busiest = nodes.iter().max_by_key(|n| n.status.committed);
     QuicReport {
         stats,
         decisions: committed.clone().min().unwrap_or(0),
         max_decisions: committed.max().unwrap_or(0),
+        empty_decisions: busiest.map_or(0, |n| n.stats.empty_decisions),
         requests_issued: clients.requests_issued,
         requests_committed: clients.requests_committed,
         requests_measured: clients.requests_measured,

@@ -667,13 +667,13 @@ impl Qbft {
             // equivocating proposer filled that round with (see
             // `remember_block`) and is stored and decided at once.
             for c in &decided.commits {
-                out.push(Action::Send {
+                out.push(Action::Resend {
                     to: from,
                     msg: QbftMessage::Commit(c.clone()),
                 });
             }
             if let Some(p) = &decided.proposal {
-                out.push(Action::Send {
+                out.push(Action::Resend {
                     to: from,
                     msg: QbftMessage::Proposal(p.clone()),
                 });

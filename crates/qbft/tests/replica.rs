@@ -718,7 +718,7 @@ fn stale_round_change_is_answered_once_by_designated_helpers_with_the_decided_he
     let sent: Vec<(u16, &'static str)> = out
         .iter()
         .filter_map(|a| match a {
-            Action::Send { to, msg } => Some((to.0, bft_core::WireMessage::kind(msg))),
+            Action::Resend { to, msg } => Some((to.0, bft_core::WireMessage::kind(msg))),
             _ => None,
         })
         .collect();
@@ -729,7 +729,7 @@ fn stale_round_change_is_answered_once_by_designated_helpers_with_the_decided_he
     );
     assert!(out.iter().any(|a| matches!(
         a,
-        Action::Send { msg: QbftMessage::Commit(c), .. } if c.payload.digest == d
+        Action::Resend { msg: QbftMessage::Commit(c), .. } if c.payload.digest == d
     )));
     // The same announcement again: nothing more.
     let (_, out) = deliver(&mut helper, 3, net.round_change(3, 1, 1, None, &[]));
@@ -774,7 +774,7 @@ fn height_decided_on_a_block_first_seen_in_a_round_change_is_relayed_with_its_pr
     let relayed_proposal = out.iter().any(|a| {
         matches!(
             a,
-            Action::Send { to, msg: QbftMessage::Proposal(p) }
+            Action::Resend { to, msg: QbftMessage::Proposal(p) }
                 if to.0 == 0 && p.block.hash() == d
         )
     });

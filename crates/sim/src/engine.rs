@@ -180,6 +180,8 @@ pub struct NodeReport {
     pub id: NodeId,
     pub status: Status,
     pub sent: KindCount,
+    /// Decisions it committed that ordered no request.
+    pub empty_decisions: u64,
     pub rejected: u64,
     /// Virtual CPU the replica spent (crypto model + handling).
     pub cpu: Duration,
@@ -1032,6 +1034,7 @@ impl<P: Adversarial> Simulation<P> {
                 id: r.node.id(),
                 status: r.node.status(),
                 sent: r.node.stats().total_sent(),
+                empty_decisions: r.node.stats().empty_decisions,
                 rejected: r.node.stats().total_rejected(),
                 cpu: r.cpu,
                 faulty: r.faulty,

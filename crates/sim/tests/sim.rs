@@ -264,13 +264,19 @@ fn one_replicas_repeated_replies_do_not_complete_a_request() {
     };
     let mut clients = Clients::new(load, 2);
     let at = Time::from_duration(Duration::from_millis(1));
-    let id = clients.issue(0, Time::ZERO).expect("the generator may issue");
+    let id = clients
+        .issue(0, Time::ZERO)
+        .expect("the generator may issue");
     for _ in 0..100 {
         assert_eq!(clients.reply(id, NodeId(3), at), None);
     }
     assert_eq!(clients.committed(), 0);
     assert_eq!(clients.repeated_replies(), 99);
-    assert_eq!(clients.reply(id, NodeId(1), at), Some(0), "the closed-loop client issues its next");
+    assert_eq!(
+        clients.reply(id, NodeId(1), at),
+        Some(0),
+        "the closed-loop client issues its next"
+    );
     assert_eq!(clients.committed(), 1);
     // Once complete the request is forgotten: late reports change nothing.
     assert_eq!(clients.reply(id, NodeId(2), at), None);

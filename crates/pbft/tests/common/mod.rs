@@ -157,7 +157,7 @@ pub fn msg(from: u16, m: PbftMessage) -> Input<PbftMessage, PbftTimer> {
 pub fn broadcasts(out: &[Action<PbftMessage, PbftTimer>]) -> Vec<&PbftMessage> {
     out.iter()
         .filter_map(|a| match a {
-            Action::Broadcast(m) => Some(m),
+            Action::Broadcast(m) | Action::Rebroadcast(m) => Some(m),
             _ => None,
         })
         .collect()
@@ -244,7 +244,7 @@ impl Net {
         }
         for a in out {
             match a {
-                Action::Broadcast(m) => {
+                Action::Broadcast(m) | Action::Rebroadcast(m) => {
                     if self.silent.contains(&at) {
                         continue;
                     }
@@ -252,7 +252,7 @@ impl Net {
                         self.emit(at, to, m.clone());
                     }
                 }
-                Action::Send { to, msg } => {
+                Action::Send { to, msg } | Action::Resend { to, msg } => {
                     if !self.silent.contains(&at) {
                         self.emit(at, to, msg);
                     }
