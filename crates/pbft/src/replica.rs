@@ -37,9 +37,12 @@
 //!    and answers a replica still changing to its previous view with its
 //!    VIEW-CHANGE for that view, and one still sending normal-case messages
 //!    of an older view with its NEW-VIEW (as primary) or VIEW-CHANGE for the
-//!    current view (at most once per timeout per replica). NEW-VIEW is
-//!    self-certifying: any replica that accepted one relays it to a replica
-//!    shown to have missed it, and it is accepted from any sender.
+//!    current view. NEW-VIEW is self-certifying: any replica that accepted
+//!    one relays it to a replica that asks for it (its VIEW-CHANGE shows it
+//!    missed it), and it is accepted from any sender. Every such answer is a
+//!    retransmission (`Action::Resend`, counted apart from the view change),
+//!    rate limited per requester with exponential back-off within a view
+//!    ([`backed_off`]).
 //!
 //! Memory is bounded against Byzantine input: the log only holds seqs in
 //! (h, H] with one vote per replica per seq; two VIEW-CHANGEs are kept per
@@ -258,12 +261,12 @@ pub struct Pbft {
     /// Byzantine replica claims): see [`VcLog`].
     vc_log: VcLog,
     /// When this replica last answered each replica's stale VIEW-CHANGE
-    /// with its own for that view (at most once per timeout each).
-    vc_answered: BTreeMap<NodeId, Time>,
+    /// with its own for that view (rate limit: [`backed_off`]).
+    vc_answered: BTreeMap<NodeId, Answered>,
     /// When this replica last answered each replica's normal-case message of
-    /// an older view (at most once per timeout each): see
+    /// an older view (rate limit: [`backed_off`]): see
     /// [`Pbft::answer_stale`].
-    stale_answered: BTreeMap<NodeId, Time>,
+    stale_answered: BTreeMap<NodeId, Answered>,
     /// Normal-case messages for a view this replica has not entered yet, per
     /// sender, each sender within a quota (bounded against flooding).
     future: BTreeMap<NodeId, VecDeque<PbftMessage>>,
@@ -273,9 +276,11 @@ pub struct Pbft {
     /// primary (once per view) after missing the NEW-VIEW.
     vc_resent: Option<u64>,
     /// New primary: the NEW-VIEW it sent, and when it last re-sent it to
-    /// each replica whose VIEW-CHANGE came late (at most once per timeout).
+    /// each replica whose VIEW-CHANGE came late (rate limit: [`backed_off`]).
     last_new_view: Option<NewView>,
-    nv_resent: BTreeMap<NodeId, Time>,
+    /// When `last_new_view` was sent or accepted here.
+    new_view_at: Time,
+    nv_resent: BTreeMap<NodeId, Answered>,
     /// Replicas whose VIEW-CHANGE for the current view has been seen; a
     /// second one means its sender missed the NEW-VIEW.
     vc_seen_in_view: BTreeSet<NodeId>,
@@ -893,7 +898,7 @@ impl Pbft {
             return;
         };
         c.asked += 1;
-        out.push(Action::Send {
+        out.push(Action::Resend {
             to,
             msg: PbftMessage::Fetch(Fetch { from_seq }),
         });
@@ -919,7 +924,7 @@ impl Pbft {
             .range(fetch.from_seq..=self.low)
             .map(|(_, b)| b.clone())
             .collect();
-        out.push(Action::Send {
+        out.push(Action::Resend {
             to: from,
             msg: PbftMessage::State(StateTransfer {
                 seq: self.low,
@@ -1092,7 +1097,8 @@ impl Pbft {
     /// a partition before this one moved on — and the periodic re-multicast
     /// only repeats the newest. Without it the replicas left at u may never
     /// collect q VIEW-CHANGE(u)s, so primary(u) never sends NEW-VIEW and their
-    /// new-view timers never start. At most once per timeout per replica.
+    /// new-view timers never start. Rate limited per replica by
+    /// [`backed_off`].
     ///
     /// A replica that entered u by accepting NEW-VIEW(u) without sending
     /// VIEW-CHANGE(u) relays that NEW-VIEW instead: with n = 4, 3 entered
@@ -1108,8 +1114,8 @@ impl Pbft {
             },
         };
         let interval = self.timeout();
-        if once_per(&mut self.vc_answered, to, now, interval) {
-            out.push(Action::Send { to, msg: mine });
+        if backed_off(&mut self.vc_answered, to, now, interval) {
+            out.push(Action::Resend { to, msg: mine });
         }
     }
 
@@ -1122,8 +1128,11 @@ impl Pbft {
     /// §4.5.2). Without it an isolated primary of view 0 (it runs no request
     /// timer) missed NEW-VIEW(1) and stayed active in view 0 after the heal,
     /// while the honest others were split between views 1 and 2 short of f+1
-    /// for a higher view: no timer ran again. At most once per timeout per
-    /// replica, so a Byzantine one cannot make us flood.
+    /// for a higher view: no timer ran again. A stale message is not a
+    /// request for NEW-VIEW, so only the primary answers with it (the others'
+    /// VIEW-CHANGEs make the replica ask: [`Pbft::resend_new_view`]). Rate
+    /// limited per replica by [`backed_off`], so a Byzantine one cannot make
+    /// us flood.
     fn answer_stale(&mut self, now: Time, to: NodeId, out: &mut Out) {
         if to == self.id {
             return;
@@ -1131,15 +1140,15 @@ impl Pbft {
         let nv = self
             .last_new_view
             .as_ref()
-            .filter(|nv| nv.view == self.view && self.active);
+            .filter(|nv| nv.view == self.view && self.active && self.is_primary());
         let msg = match (nv, self.vc_log.get(self.id, self.view)) {
             (Some(nv), _) => PbftMessage::NewView(nv.clone()),
             (None, Some(vc)) => PbftMessage::ViewChange(vc.clone()),
             (None, None) => return,
         };
         let interval = self.timeout();
-        if once_per(&mut self.stale_answered, to, now, interval) {
-            out.push(Action::Send { to, msg });
+        if backed_off(&mut self.stale_answered, to, now, interval) {
+            out.push(Action::Resend { to, msg });
         }
     }
 
@@ -1203,6 +1212,7 @@ impl Pbft {
         };
         out.push(Action::Broadcast(PbftMessage::NewView(nv.clone())));
         self.last_new_view = Some(nv);
+        self.new_view_at = now;
         self.nv_resent.clear();
         self.enter_view(now, view, plan, o, out);
     }
@@ -1274,6 +1284,7 @@ impl Pbft {
         let pre_prepares = nv.pre_prepares.clone();
         let view = nv.view;
         self.last_new_view = Some(nv);
+        self.new_view_at = now;
         self.nv_resent.clear();
         self.enter_view(now, view, plan, pre_prepares, out);
         Ok(())
@@ -1374,7 +1385,7 @@ impl Pbft {
             let mine = self.vc_log.get(self.id, target);
             if let Some(vc) = mine.cloned() {
                 self.vc_resent = Some(target);
-                out.push(Action::Send {
+                out.push(Action::Resend {
                     to: self.primary(target),
                     msg: PbftMessage::ViewChange(vc),
                 });
@@ -1384,11 +1395,12 @@ impl Pbft {
 
     /// In the current view: re-sends its NEW-VIEW (sent as primary, or
     /// accepted as backup, and relayed: it is self-certifying) to a replica
-    /// whose VIEW-CHANGE shows it missed it, at most once per timeout per
-    /// replica: the re-sent NEW-VIEW may itself be lost (to a partition that
-    /// has not healed yet), and the replica's next VIEW-CHANGE re-send must
-    /// get another (regression test:
-    /// `lost_new_view_resend_is_resent_after_the_heal`).
+    /// whose VIEW-CHANGE shows it missed it (it asks), rate limited per
+    /// replica by [`backed_off`]: the re-sent NEW-VIEW may itself be lost (to
+    /// a partition that has not healed yet), and the replica's next
+    /// VIEW-CHANGE re-send must get another (regression test:
+    /// `lost_new_view_resend_is_resent_after_the_heal`), but no replica can
+    /// draw more than logarithmically many per view.
     fn resend_new_view(&mut self, now: Time, to: NodeId, out: &mut Out) {
         let Some(nv) = self
             .last_new_view
@@ -1398,8 +1410,16 @@ impl Pbft {
             return;
         };
         let interval = self.timeout();
-        if once_per(&mut self.nv_resent, to, now, interval) {
-            out.push(Action::Send {
+        // Grace at a backup: an ask within one timeout of the NEW-VIEW
+        // most likely crossed it in flight (a replica re-multicasts its
+        // VIEW-CHANGE while the NEW-VIEW is on its way or being verified),
+        // and the primary answers it anyway; one that really missed it asks
+        // again a timeout later, and then every replica relays.
+        if !self.is_primary() && now < self.new_view_at.saturating_add(interval) {
+            return;
+        }
+        if backed_off(&mut self.nv_resent, to, now, interval) {
+            out.push(Action::Resend {
                 to,
                 msg: PbftMessage::NewView(nv.clone()),
             });
@@ -1509,7 +1529,7 @@ impl Pbft {
                     .filter(|vc| !self.active && vc.new_view == self.view)
                     .cloned();
                 if let Some(vc) = mine {
-                    out.push(Action::Broadcast(PbftMessage::ViewChange(vc)));
+                    out.push(Action::Rebroadcast(PbftMessage::ViewChange(vc)));
                     self.arm_resend(out);
                 }
             }
@@ -1591,15 +1611,39 @@ impl Pbft {
     }
 }
 
-/// Retransmission rate limit: true (and records `now`) if `to` was last
-/// answered at least `interval` ago, or never; at most one answer per
-/// replica per interval, so a Byzantine replica cannot make us flood.
-fn once_per(last: &mut BTreeMap<NodeId, Time>, to: NodeId, now: Time, interval: Duration) -> bool {
-    let due = last
-        .get(&to)
-        .is_none_or(|&t| now >= t.saturating_add(interval));
+/// When a replica was last answered with a retransmission in this view, and
+/// how many times so far.
+#[derive(Clone, Copy, Debug)]
+struct Answered {
+    last: Time,
+    count: u32,
+}
+
+/// Retransmission rate limit, with exponential back-off per requester: true
+/// (and records `now`) if `to` was never answered in this view, or its k-th
+/// answer (k = 1, 2, …) was at least `interval` · 2^k ago. The maps are
+/// cleared when a view is entered, so within one view of length D a replica
+/// sends one requester at most 1 + log2(1 + D / interval) answers of each
+/// kind, however often it asks: a Byzantine replica asking every 10 ms draws
+/// 7 in a 25 s view of 200 ms timeouts, an honest one cut off by a partition
+/// still gets an answer within twice the time it was cut off after the heal.
+fn backed_off(
+    last: &mut BTreeMap<NodeId, Answered>,
+    to: NodeId,
+    now: Time,
+    interval: Duration,
+) -> bool {
+    let due = match last.get(&to) {
+        None => true,
+        Some(a) => {
+            now >= a
+                .last
+                .saturating_add(interval.saturating_mul(1 << a.count.min(16)))
+        }
+    };
     if due {
-        last.insert(to, now);
+        let count = last.get(&to).map_or(0, |a| a.count.saturating_add(1));
+        last.insert(to, Answered { last: now, count });
     }
     due
 }
@@ -1643,6 +1687,7 @@ impl Protocol for Pbft {
             future_top: BTreeMap::new(),
             vc_resent: None,
             last_new_view: None,
+            new_view_at: Time::ZERO,
             nv_resent: BTreeMap::new(),
             vc_seen_in_view: BTreeSet::new(),
             request_timer: None,

@@ -5,7 +5,8 @@
 mod common;
 
 use bft_core::{
-    Action, BatchConfig, CryptoKind, GENESIS, Input, NodeId, Protocol, Signature, batch_digest,
+    Action, BatchConfig, CryptoKind, GENESIS, Input, NodeId, Protocol, Signature, Time,
+    batch_digest,
 };
 use bft_pbft::{
     NewView, Pbft, PbftConfig, PbftMessage, PbftTimer, PrePrepare, domain, new_view_payload,
@@ -718,7 +719,7 @@ fn checkpoints_above_the_window_from_f_plus_1_replicas_start_a_fetch() {
     assert_eq!(r.behind_to(), Some(far));
     assert!(out.iter().any(|a| matches!(
         a,
-        Action::Send { msg: PbftMessage::Fetch(f), .. } if f.from_seq == 1
+        Action::Resend { msg: PbftMessage::Fetch(f), .. } if f.from_seq == 1
     )));
 }
 
@@ -1057,4 +1058,88 @@ fn replica_that_missed_the_new_view_rejoins_when_f_plus_1_replicas_are_in_it() {
     );
     assert_eq!(net.ledgers[3][0].requests, vec![request(1, 0).id]);
     net.assert_safe();
+}
+
+// ----- retransmission bounds --------------------------------------------------
+
+/// NEW-VIEWs `out` sends `to` as retransmissions.
+fn new_view_resends(out: &[Action<PbftMessage, PbftTimer>], to: u16) -> usize {
+    out.iter()
+        .filter(
+            |a| matches!(a, Action::Resend { to: t, msg: PbftMessage::NewView(_) } if t.0 == to),
+        )
+        .count()
+}
+
+/// Delivers `m` from `from` to `r` every 10 ms for 10 s of virtual time from
+/// `start`; the NEW-VIEWs `r` re-sent to `from`, and whether any was a
+/// first-time send.
+fn flood(r: &mut Pbft, start: Time, from: u16, m: &PbftMessage) -> (usize, bool) {
+    let mut resent = 0;
+    let mut fresh = false;
+    for k in 0..1000u64 {
+        let now = start.saturating_add(Duration::from_millis(10 * k));
+        let mut out = Vec::new();
+        let _ = r.handle(now, msg(from, m.clone()), &mut out);
+        resent += new_view_resends(&out, from);
+        fresh |= out.iter().any(|a| {
+            matches!(
+                a,
+                Action::Send {
+                    msg: PbftMessage::NewView(_),
+                    ..
+                }
+            )
+        });
+    }
+    (resent, fresh)
+}
+
+/// The rate limit on NEW-VIEW answers: with timeout T = 200 ms, the k-th
+/// answer to one requester comes at least T·2^k after the one before, so in
+/// a 10 s view answers go out at 0, 0.2, 0.6, 1.4, 3.0 and 6.2 s: six,
+/// however often it asks (here every 10 ms, a thousand times); at most
+/// 1 + log2(1 + D/T) in a view of length D. Only the
+/// primary answers a stale normal-case message with its NEW-VIEW; a backup
+/// that accepted it relays it only to a replica that asks (its VIEW-CHANGE
+/// for the current view, again).
+#[test]
+fn a_replica_asking_every_10_ms_draws_logarithmically_many_new_views() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let v: Vec<_> = [0u16, 1, 3]
+        .iter()
+        .map(|&i| s.view_change(i, 1, vec![]))
+        .collect();
+    let nv = new_view(&s, 1, v, vec![]);
+    let start = Time::from_duration(Duration::from_secs(1));
+    let d = batch_digest(&[request(1, 0)]);
+    let stale = PbftMessage::Prepare(s.prepare(3, 0, 1, d));
+    let ask = PbftMessage::ViewChange(s.view_change(3, 1, vec![]));
+
+    // Backup 2 holds NEW-VIEW(1), relayed: stale PREPAREs draw nothing.
+    let mut backup = replica(&s, 2, &cfg(), ONE);
+    assert_eq!(
+        feed(&mut backup, msg(1, PbftMessage::NewView(nv.clone()))).1,
+        None
+    );
+    assert_eq!(flood(&mut backup, start, 3, &stale), (0, false));
+    // Repeated VIEW-CHANGE(1)s ask for it: six answers in 10 s.
+    let mut backup = replica(&s, 2, &cfg(), ONE);
+    assert_eq!(
+        feed(&mut backup, msg(1, PbftMessage::NewView(nv.clone()))).1,
+        None
+    );
+    assert_eq!(flood(&mut backup, start, 3, &ask), (6, false));
+
+    // Primary 1 of view 1, once it sent NEW-VIEW(1): stale PREPAREs draw
+    // its NEW-VIEW. It changed view itself (joining on f+1 VIEW-CHANGEs), so
+    // its timeout doubled to T = 400 ms: answers at 0, 0.4, 1.2, 2.8 and
+    // 6.0 s, five.
+    let mut primary = replica(&s, 1, &cfg(), ONE);
+    for i in [0u16, 2, 3] {
+        let vc = s.view_change(i, 1, vec![]);
+        let _ = feed(&mut primary, msg(i, PbftMessage::ViewChange(vc)));
+    }
+    assert_eq!(primary.status().view, 1, "primary 1 entered view 1");
+    assert_eq!(flood(&mut primary, start, 3, &stale), (5, false));
 }
