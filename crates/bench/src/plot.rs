@@ -2,8 +2,9 @@
 //! PNG and SVG. The font is bundled (DejaVu Sans, crate `bft-plotfont`), so
 //! no system fontconfig is needed.
 //!
-//! 1. messages per decision vs n, log–log, fitted slope in the legend;
-//! 2. bytes per decision vs n, same axes;
+//! 1. messages per committed request vs n, log–log, fitted slope in the
+//!    legend: every block full, and one request in flight;
+//! 2. bytes per committed request vs n, same axes;
 //! 3. throughput vs p50 latency as the offered load rises;
 //! 4. latency CDF per protocol;
 //! 5. view-change cost vs n (messages and bytes per view change).
@@ -75,14 +76,35 @@ fn offered_rate(r: &Record) -> f64 {
     r.scenario["load"]["rate"].as_f64().unwrap_or(0.0)
 }
 
-/// Per protocol, (n, value) for fault-free closed-loop records: the scaling
-/// runs. The first record (by file name) per (protocol, n) is used.
-pub fn scaling_series(records: &[(String, Record)], value: impl Fn(&Record) -> f64) -> Vec<Series> {
+/// The two closed-loop scaling settings: `Pipelined` keeps several
+/// requests in flight per client so that every block carries one (the
+/// setting in which the textbook counts per request hold), `Lone` keeps one,
+/// so a chained protocol must commit it with empty blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    Pipelined,
+    Lone,
+}
+
+fn setting(r: &Record) -> Setting {
+    match r.scenario["load"]["outstanding"].as_u64() {
+        Some(1) | None => Setting::Lone,
+        Some(_) => Setting::Pipelined,
+    }
+}
+
+/// Per protocol, (n, value) for fault-free closed-loop records of one
+/// setting: the scaling runs. The first record (by file name) per
+/// (protocol, n) is used.
+pub fn scaling_series(
+    records: &[(String, Record)],
+    which: Setting,
+    value: impl Fn(&Record) -> f64,
+) -> Vec<Series> {
     let mut by: BTreeMap<String, BTreeMap<usize, f64>> = BTreeMap::new();
-    for (_, r) in records
-        .iter()
-        .filter(|(_, r)| faults(r) == 0 && !is_open_loop(r) && r.decisions > 0)
-    {
+    for (_, r) in records.iter().filter(|(_, r)| {
+        faults(r) == 0 && !is_open_loop(r) && r.decisions > 0 && setting(r) == which
+    }) {
         by.entry(r.protocol.clone())
             .or_default()
             .entry(r.n)
@@ -341,26 +363,45 @@ fn draw_figure<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -
 
 fn figures(records: &[(String, Record)]) -> Vec<Figure> {
     let mut figs = Vec::new();
-    let msgs = scaling_series(records, |r| r.messages_per_decision);
-    if msgs.iter().any(|s| s.points.len() >= 2) {
-        figs.push(Figure {
-            name: "messages_vs_n",
-            panels: vec![Panel {
-                title: "Protocol messages per decision".into(),
-                axes: ("replicas n", "messages per decision"),
-                log: (true, true),
-                series: msgs,
-            }],
-        });
-        figs.push(Figure {
-            name: "bytes_vs_n",
-            panels: vec![Panel {
-                title: "Protocol bytes per decision".into(),
-                axes: ("replicas n", "bytes per decision"),
-                log: (true, true),
-                series: scaling_series(records, |r| r.bytes_per_decision),
-            }],
-        });
+    let per_request = |which: Setting, bytes: bool| {
+        scaling_series(records, which, move |r| {
+            if bytes {
+                r.bytes_per_request
+            } else {
+                r.messages_per_request
+            }
+        })
+    };
+    for (name, what, bytes) in [
+        ("messages_vs_n", "messages", false),
+        ("bytes_vs_n", "bytes", true),
+    ] {
+        let panels: Vec<Panel> = [
+            (
+                Setting::Pipelined,
+                "every block full (several requests in flight)",
+            ),
+            (Setting::Lone, "one request in flight"),
+        ]
+        .into_iter()
+        .map(|(which, about)| Panel {
+            title: format!("Protocol {what} per committed request: {about}"),
+            axes: (
+                "replicas n",
+                if bytes {
+                    "bytes per request"
+                } else {
+                    "messages per request"
+                },
+            ),
+            log: (true, true),
+            series: per_request(which, bytes),
+        })
+        .filter(|p| p.series.iter().any(|s| s.points.len() >= 2))
+        .collect();
+        if !panels.is_empty() {
+            figs.push(Figure { name, panels });
+        }
     }
     let load = load_series(records);
     if !load.is_empty() {

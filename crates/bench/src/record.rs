@@ -70,14 +70,42 @@ pub struct Record {
     pub throughput_tx_s: f64,
     pub decisions_per_s: f64,
     pub latency_ms: LatencyMs,
+    /// Of `decisions` (those of the honest replica that committed most), the
+    /// ones that ordered no request: HotStuff's empty blocks, PBFT's null
+    /// requests after a view change.
+    #[serde(default)]
+    pub empty_decisions: u64,
+    /// Every protocol message (retransmissions included) over `decisions`,
+    /// empty ones included.
     pub messages_per_decision: f64,
     pub bytes_per_decision: f64,
+    /// Every protocol message and wire byte (retransmissions and catch-up
+    /// included; client traffic not) over `requests_committed`: what one
+    /// client request cost the replicas. The same definition for every
+    /// protocol; the headline figure.
+    #[serde(default)]
+    pub messages_per_request: f64,
+    #[serde(default)]
+    pub bytes_per_request: f64,
+    /// Every protocol message sent, by kind, retransmissions included.
     pub messages_by_kind: BTreeMap<String, KindRecord>,
+    /// The part of `messages_by_kind` that were retransmissions or catch-up
+    /// traffic (a message re-sent because its receiver showed it missed it,
+    /// block and state fetches): what the protocol repeated, not what it
+    /// needs when messages arrive.
+    #[serde(default)]
+    pub retransmissions_by_kind: BTreeMap<String, KindRecord>,
+    #[serde(default)]
+    pub retransmitted_messages: u64,
+    #[serde(default)]
+    pub retransmitted_bytes: u64,
     pub client_messages: u64,
     pub client_bytes: u64,
     pub rejected: BTreeMap<String, u64>,
     pub view_changes: u64,
-    /// Messages and bytes of the protocol's view/round-change kinds.
+    /// Messages and bytes of the protocol's view/round-change kinds
+    /// ([`view_change_kinds`]), retransmissions not included (they are in
+    /// `retransmissions_by_kind`).
     #[serde(default)]
     pub view_change_messages: u64,
     #[serde(default)]

@@ -1,52 +1,25 @@
 //! The short table `bftbench compare` prints.
 
-use crate::plot::{fit_loglog_slope, scaling_series};
+use crate::plot::{Series, Setting, fit_loglog_slope, scaling_series};
 use crate::record::Record;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// Messages/decision per protocol and n with fitted slopes, then the best
-/// throughput per protocol and runtime, then view-change cost.
+/// Messages per committed request per protocol and n with fitted slopes
+/// (every block full, then one request in flight), then the best throughput
+/// per protocol and runtime, then view-change cost.
 pub fn table(records: &[(String, Record)]) -> String {
     let mut out = String::new();
-    let msgs = scaling_series(records, |r| r.messages_per_decision);
-    let bytes = scaling_series(records, |r| r.bytes_per_decision);
-    if !msgs.is_empty() {
-        let mut ns: Vec<u64> = msgs
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.0 as u64))
-            .collect();
-        ns.sort_unstable();
-        ns.dedup();
-        let _ = write!(
-            out,
-            "\nmessages per decision (fault-free, one request per decision)\n{:<10}",
-            "protocol"
-        );
-        for n in &ns {
-            let _ = write!(out, "{:>9}", format!("n={n}"));
-        }
-        let _ = writeln!(out, "{:>10}{:>12}", "slope", "bytes slope");
-        for (m, b) in msgs.iter().zip(&bytes) {
-            let name = m.label.split(' ').next().unwrap_or("");
-            let _ = write!(out, "{name:<10}");
-            for n in &ns {
-                match m.points.iter().find(|p| p.0 as u64 == *n) {
-                    Some(p) => {
-                        let _ = write!(out, "{:>9.1}", p.1);
-                    }
-                    None => {
-                        let _ = write!(out, "{:>9}", "-");
-                    }
-                }
-            }
-            let slope = |pts: &[(f64, f64)]| {
-                fit_loglog_slope(pts)
-                    .map(|k| format!("{k:.2}"))
-                    .unwrap_or("-".into())
-            };
-            let _ = writeln!(out, "{:>10}{:>12}", slope(&m.points), slope(&b.points));
-        }
+    for (which, about) in [
+        (
+            Setting::Pipelined,
+            "every block full: several requests in flight, batch size 1",
+        ),
+        (Setting::Lone, "one request in flight"),
+    ] {
+        let msgs = scaling_series(records, which, |r| r.messages_per_request);
+        let bytes = scaling_series(records, which, |r| r.bytes_per_request);
+        scaling_table(&mut out, about, &msgs, &bytes);
     }
     let mut best: BTreeMap<(String, usize, String), &Record> = BTreeMap::new();
     for (_, r) in records
@@ -90,21 +63,64 @@ pub fn table(records: &[(String, Record)]) -> String {
         let _ = writeln!(out, "\nrecovering from a crashed leader (per view change)");
         let _ = writeln!(
             out,
-            "{:<10}{:>5}{:>14}{:>14}{:>14}",
-            "protocol", "n", "view changes", "messages", "bytes"
+            "{:<10}{:>5}{:>14}{:>14}{:>14}{:>16}",
+            "protocol", "n", "view changes", "messages", "bytes", "retransmitted"
         );
         for r in vc {
             let per = |x: u64| x as f64 / r.view_changes as f64;
             let _ = writeln!(
                 out,
-                "{:<10}{:>5}{:>14}{:>14.0}{:>14.0}",
+                "{:<10}{:>5}{:>14}{:>14.0}{:>14.0}{:>16}",
                 r.protocol,
                 r.n,
                 r.view_changes,
                 per(r.view_change_messages),
-                per(r.view_change_bytes)
+                per(r.view_change_bytes),
+                r.retransmitted_messages
             );
         }
     }
     out
+}
+
+/// One table of messages per committed request over n, with the fitted
+/// log–log slopes of messages and bytes.
+fn scaling_table(out: &mut String, about: &str, msgs: &[Series], bytes: &[Series]) {
+    if !msgs.is_empty() {
+        let mut ns: Vec<u64> = msgs
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0 as u64))
+            .collect();
+        ns.sort_unstable();
+        ns.dedup();
+        let _ = write!(
+            out,
+            "\nmessages per committed request (fault-free, {about})\n{:<10}",
+            "protocol"
+        );
+        for n in &ns {
+            let _ = write!(out, "{:>9}", format!("n={n}"));
+        }
+        let _ = writeln!(out, "{:>10}{:>12}", "slope", "bytes slope");
+        for (m, b) in msgs.iter().zip(bytes) {
+            let name = m.label.split(' ').next().unwrap_or("");
+            let _ = write!(out, "{name:<10}");
+            for n in &ns {
+                match m.points.iter().find(|p| p.0 as u64 == *n) {
+                    Some(p) => {
+                        let _ = write!(out, "{:>9.1}", p.1);
+                    }
+                    None => {
+                        let _ = write!(out, "{:>9}", "-");
+                    }
+                }
+            }
+            let slope = |pts: &[(f64, f64)]| {
+                fit_loglog_slope(pts)
+                    .map(|k| format!("{k:.2}"))
+                    .unwrap_or("-".into())
+            };
+            let _ = writeln!(out, "{:>10}{:>12}", slope(&m.points), slope(&b.points));
+        }
+    }
 }

@@ -177,6 +177,12 @@ fn run_sim<P: Adversarial>(
         runtime: "sim",
         stats: r.stats.clone(),
         decisions: r.max_decisions,
+        empty_decisions: r
+            .nodes
+            .iter()
+            .filter(|n| !n.byzantine)
+            .max_by_key(|n| n.status.committed)
+            .map_or(0, |n| n.empty_decisions),
         requests_issued: r.requests_issued,
         requests_committed: r.requests_committed,
         duration_s: r.end_time.as_secs_f64(),
@@ -218,6 +224,8 @@ pub struct Measured {
     pub stats: bft_core::MsgStats,
     /// Committed slots (the most any honest replica reached).
     pub decisions: u64,
+    /// Of those (same replica), the ones that ordered no request.
+    pub empty_decisions: u64,
     pub requests_issued: u64,
     pub requests_committed: u64,
     pub duration_s: f64,
@@ -263,12 +271,12 @@ fn per(x: u64, decisions: u64) -> f64 {
     }
 }
 
-pub fn record(s: &Scenario, m: Measured) -> Record {
-    let decisions = m.decisions;
-    let total = m.stats.total_sent();
-    let messages_by_kind: BTreeMap<String, KindRecord> = m
-        .stats
-        .sent
+/// Per-kind records of a tally, each divided by `decisions`.
+fn by_kind(
+    tally: &bft_core::Tally<bft_core::KindCount>,
+    decisions: u64,
+) -> BTreeMap<String, KindRecord> {
+    tally
         .to_sorted()
         .into_iter()
         .map(|(k, c)| {
@@ -280,12 +288,26 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
             };
             (k, rec)
         })
-        .collect();
+        .collect()
+}
+
+pub fn record(s: &Scenario, m: Measured) -> Record {
+    let decisions = m.decisions;
+    let total = m.stats.total_sent();
+    let resent = m.stats.total_resent();
+    let messages_by_kind = by_kind(&m.stats.sent, decisions);
+    let retransmissions_by_kind = by_kind(&m.stats.resent, decisions);
+    // View-change cost: the protocol's view-change kinds as first sent;
+    // their retransmissions are reported apart.
     let vc_kinds = crate::record::view_change_kinds(s.protocol.as_str());
-    let (vc_messages, vc_bytes) = messages_by_kind
-        .iter()
-        .filter(|(k, _)| vc_kinds.contains(&k.as_str()))
-        .fold((0, 0), |(a, b), (_, k)| (a + k.count, b + k.bytes));
+    let vc_total = |map: &BTreeMap<String, KindRecord>| {
+        map.iter()
+            .filter(|(k, _)| vc_kinds.contains(&k.as_str()))
+            .fold((0, 0), |(a, b), (_, k)| (a + k.count, b + k.bytes))
+    };
+    let (vc_all, vc_all_bytes) = vc_total(&messages_by_kind);
+    let (vc_re, vc_re_bytes) = vc_total(&retransmissions_by_kind);
+    let (vc_messages, vc_bytes) = (vc_all - vc_re, vc_all_bytes - vc_re_bytes);
     let env = Environment::current();
     let l = m.latency;
     Record {
@@ -321,9 +343,15 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
             mean: ms(l.mean),
             count: l.count,
         },
+        empty_decisions: m.empty_decisions,
         messages_per_decision: per(total.count, decisions),
         bytes_per_decision: per(total.bytes, decisions),
+        messages_per_request: per(total.count, m.requests_committed),
+        bytes_per_request: per(total.bytes, m.requests_committed),
         messages_by_kind,
+        retransmissions_by_kind,
+        retransmitted_messages: resent.count,
+        retransmitted_bytes: resent.bytes,
         client_messages: m.client_messages,
         client_bytes: m.client_bytes,
         rejected: m.stats.rejected.to_sorted(),

@@ -118,8 +118,9 @@ pub fn write_html(
             "tx/s",
             "p50 ms",
             "p99 ms",
-            "msgs/decision",
-            "bytes/decision",
+            "msgs/request",
+            "bytes/request",
+            "empty decisions",
             "view changes",
             "safe",
         ] {
@@ -132,7 +133,7 @@ pub fn write_html(
                 .map(|x| format!("{x:.0}"))
                 .unwrap_or_else(|| "closed".into());
             h.push_str(&format!(
-                "<tr><td><a href=\"{}/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td>{:.0}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td><a href=\"{}/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&sweep.name),
                 esc(file),
                 esc(&r.protocol),
@@ -143,8 +144,9 @@ pub fn write_html(
                 r.throughput_tx_s,
                 r.latency_ms.p50,
                 r.latency_ms.p99,
-                r.messages_per_decision,
-                r.bytes_per_decision,
+                r.messages_per_request,
+                r.bytes_per_request,
+                r.empty_decisions,
                 r.view_changes,
                 match (r.runtime.as_str(), r.safety_violations.is_empty()) {
                     ("sim", true) => "yes",

@@ -96,7 +96,7 @@ pub fn has_axes(axes: &Option<SweepAxes>) -> bool {
     })
 }
 
-pub const CSV_HEADER: &str = "protocol,n,f,runtime,crypto,seed,load_mode,offered_rate,outstanding,clients,batch_size,tx_size,faults,decisions,requests_committed,throughput_tx_s,decisions_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,messages_per_decision,bytes_per_decision,view_changes,view_change_messages,view_change_bytes,violations,record";
+pub const CSV_HEADER: &str = "protocol,n,f,runtime,crypto,seed,load_mode,offered_rate,outstanding,clients,batch_size,tx_size,faults,decisions,requests_committed,throughput_tx_s,decisions_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,empty_decisions,messages_per_decision,bytes_per_decision,messages_per_request,bytes_per_request,retransmitted_messages,retransmitted_bytes,view_changes,view_change_messages,view_change_bytes,violations,record";
 
 /// One CSV row for a record (all fields are plain numbers or identifiers).
 pub fn csv_row(r: &Record, file: &str) -> String {
@@ -106,7 +106,7 @@ pub fn csv_row(r: &Record, file: &str) -> String {
     let faults = sc["faults"].as_array().map(|a| a.len()).unwrap_or(0);
     let l = &r.latency_ms;
     format!(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.2},{},{},{},{},{}",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4},{:.4},{},{:.4},{:.2},{:.4},{:.2},{},{},{},{},{},{},{}",
         r.protocol,
         r.n,
         r.f,
@@ -129,8 +129,13 @@ pub fn csv_row(r: &Record, file: &str) -> String {
         l.p99,
         l.p999,
         l.max,
+        r.empty_decisions,
         r.messages_per_decision,
         r.bytes_per_decision,
+        r.messages_per_request,
+        r.bytes_per_request,
+        r.retransmitted_messages,
+        r.retransmitted_bytes,
         r.view_changes,
         r.view_change_messages,
         r.view_change_bytes,
