@@ -221,19 +221,19 @@ fn cdf_series(records: &[(String, Record)]) -> Vec<Series> {
 
 fn view_change_series(records: &[(String, Record)], bytes: bool) -> Vec<Series> {
     let mut by: BTreeMap<String, BTreeMap<usize, f64>> = BTreeMap::new();
-    for (_, r) in records
-        .iter()
-        .filter(|(_, r)| faults(r) > 0 && r.view_changes > 0)
-    {
+    for (_, r) in records.iter().filter(|(_, r)| faults(r) > 0) {
         let total = if bytes {
             r.view_change_bytes
         } else {
             r.view_change_messages
         };
+        let (Some(total), Some(count)) = (total, r.view_changes.filter(|&k| k > 0)) else {
+            continue;
+        };
         by.entry(r.protocol.clone())
             .or_default()
             .entry(r.n)
-            .or_insert(total as f64 / r.view_changes as f64);
+            .or_insert(total as f64 / count as f64);
     }
     series_vs_n(by)
 }

@@ -98,6 +98,7 @@ pub fn run_local_with<P: Protocol>(
         client_messages: r.client_messages,
         client_bytes: r.client_bytes,
         view_changes: r.view_changes,
+        replacements: None,
         // The oracle lives in the simulator; over QUIC the replicas' own
         // checks are all there is, so no violations are reported here.
         violations: Vec::new(),
@@ -243,6 +244,7 @@ pub fn client_record(s: &Scenario, n: usize, c: &bft_net::ClientSummary) -> Reco
         client_messages: c.client_messages,
         client_bytes: c.client_bytes,
         view_changes: 0,
+        replacements: None,
         violations: Vec::new(),
         liveness: None,
         nodes: Vec::new(),

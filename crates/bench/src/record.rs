@@ -102,14 +102,31 @@ pub struct Record {
     pub client_messages: u64,
     pub client_bytes: u64,
     pub rejected: BTreeMap<String, u64>,
-    pub view_changes: u64,
-    /// Messages and bytes of the protocol's view/round-change kinds
-    /// ([`view_change_kinds`]), retransmissions not included (they are in
-    /// `retransmissions_by_kind`).
+    /// Completed leader replacements ([`bft_sim::replacements`]): from the
+    /// first honest view timeout to the first decision in a later view or
+    /// round. The same definition for every protocol; measured by the
+    /// simulator (None over QUIC, where it is not tracked).
     #[serde(default)]
-    pub view_change_messages: u64,
+    pub view_changes: Option<u64>,
+    /// Everything every replica sent during those replacements (the new
+    /// leader's proposal with its justification and the first decision's
+    /// votes included), retransmissions not included.
     #[serde(default)]
-    pub view_change_bytes: u64,
+    pub view_change_messages: Option<u64>,
+    #[serde(default)]
+    pub view_change_bytes: Option<u64>,
+    /// Retransmissions and catch-up sent during them, apart.
+    #[serde(default)]
+    pub view_change_retransmitted: Option<u64>,
+    /// Mean time of one replacement, seconds.
+    #[serde(default)]
+    pub view_change_s: Option<f64>,
+    /// The protocol's own view-change counter, the most any honest replica
+    /// reached. Not comparable across protocols: PBFT counts completed view
+    /// changes, QBFT every round increment, HotStuff views left on a timeout
+    /// certificate.
+    #[serde(default)]
+    pub protocol_view_changes: u64,
     pub safety_violations: Vec<String>,
     /// The liveness check after the network heals (simulator runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,16 +138,6 @@ pub struct Record {
     /// Latency CDF points (ms, fraction), for plots.
     #[serde(default)]
     pub latency_cdf: Vec<(f64, f64)>,
-}
-
-/// The message kinds each protocol spends on changing view/round.
-pub fn view_change_kinds(protocol: &str) -> &'static [&'static str] {
-    match protocol {
-        "pbft" => &["view-change", "new-view"],
-        "qbft" => &["round-change"],
-        "hotstuff" => &["new-view"],
-        _ => &[],
-    }
 }
 
 impl Environment {

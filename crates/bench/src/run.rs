@@ -58,7 +58,6 @@ pub fn sim_config(s: &Scenario) -> SimConfig {
         leaders: s.leader_schedule().ok().flatten(),
         twins: s.twins.clone(),
         keep_ledgers: false,
-        ..SimConfig::default()
     }
 }
 
@@ -192,6 +191,7 @@ fn run_sim<P: Adversarial>(
         client_messages: r.client_messages,
         client_bytes: r.client_bytes,
         view_changes: r.view_changes,
+        replacements: Some(r.replacements),
         violations: r.violations.clone(),
         liveness: Some(liveness),
         nodes: r
@@ -234,7 +234,10 @@ pub struct Measured {
     pub latency_cdf: Vec<(f64, f64)>,
     pub client_messages: u64,
     pub client_bytes: u64,
+    /// The protocol's own view-change counter.
     pub view_changes: u64,
+    /// Leader replacements, where the runtime tracks them (the simulator).
+    pub replacements: Option<bft_sim::Replacements>,
     pub violations: Vec<String>,
     /// The simulator's liveness check (None for real runs).
     pub liveness: Option<LivenessRecord>,
@@ -297,17 +300,6 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
     let resent = m.stats.total_resent();
     let messages_by_kind = by_kind(&m.stats.sent, decisions);
     let retransmissions_by_kind = by_kind(&m.stats.resent, decisions);
-    // View-change cost: the protocol's view-change kinds as first sent;
-    // their retransmissions are reported apart.
-    let vc_kinds = crate::record::view_change_kinds(s.protocol.as_str());
-    let vc_total = |map: &BTreeMap<String, KindRecord>| {
-        map.iter()
-            .filter(|(k, _)| vc_kinds.contains(&k.as_str()))
-            .fold((0, 0), |(a, b), (_, k)| (a + k.count, b + k.bytes))
-    };
-    let (vc_all, vc_all_bytes) = vc_total(&messages_by_kind);
-    let (vc_re, vc_re_bytes) = vc_total(&retransmissions_by_kind);
-    let (vc_messages, vc_bytes) = (vc_all - vc_re, vc_all_bytes - vc_re_bytes);
     let env = Environment::current();
     let l = m.latency;
     Record {
@@ -355,9 +347,15 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         client_messages: m.client_messages,
         client_bytes: m.client_bytes,
         rejected: m.stats.rejected.to_sorted(),
-        view_changes: m.view_changes,
-        view_change_messages: vc_messages,
-        view_change_bytes: vc_bytes,
+        view_changes: m.replacements.map(|r| r.count),
+        view_change_messages: m.replacements.map(|r| r.messages),
+        view_change_bytes: m.replacements.map(|r| r.bytes),
+        view_change_retransmitted: m.replacements.map(|r| r.retransmitted),
+        view_change_s: m
+            .replacements
+            .filter(|r| r.count > 0)
+            .map(|r| r.time.as_secs_f64() / r.count as f64),
+        protocol_view_changes: m.view_changes,
         safety_violations: m.violations,
         liveness: m.liveness,
         nodes: m.nodes,
@@ -416,7 +414,12 @@ pub fn summary(r: &Record) -> String {
             ),
         );
     }
-    line(&mut out, "view changes", r.view_changes.to_string());
+    let vc = match (r.view_changes, r.view_change_s) {
+        (Some(k), Some(s)) => format!("{k} (mean {:.0} ms)", s * 1e3),
+        (Some(k), None) => k.to_string(),
+        (None, _) => "not tracked over QUIC".into(),
+    };
+    line(&mut out, "view changes", vc);
     let rejected: u64 = r.rejected.values().sum();
     line(
         &mut out,

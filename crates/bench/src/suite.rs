@@ -147,7 +147,8 @@ pub fn write_html(
                 r.messages_per_request,
                 r.bytes_per_request,
                 r.empty_decisions,
-                r.view_changes,
+                r.view_changes
+                    .map_or_else(|| "n/a".to_string(), |k| k.to_string()),
                 match (r.runtime.as_str(), r.safety_violations.is_empty()) {
                     ("sim", true) => "yes",
                     ("sim", false) => "NO",

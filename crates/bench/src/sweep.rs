@@ -96,7 +96,12 @@ pub fn has_axes(axes: &Option<SweepAxes>) -> bool {
     })
 }
 
-pub const CSV_HEADER: &str = "protocol,n,f,runtime,crypto,seed,load_mode,offered_rate,outstanding,clients,batch_size,tx_size,faults,decisions,requests_committed,throughput_tx_s,decisions_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,empty_decisions,messages_per_decision,bytes_per_decision,messages_per_request,bytes_per_request,retransmitted_messages,retransmitted_bytes,view_changes,view_change_messages,view_change_bytes,violations,record";
+pub const CSV_HEADER: &str = "protocol,n,f,runtime,crypto,seed,load_mode,offered_rate,outstanding,clients,batch_size,tx_size,faults,decisions,requests_committed,throughput_tx_s,decisions_per_s,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,empty_decisions,messages_per_decision,bytes_per_decision,messages_per_request,bytes_per_request,retransmitted_messages,retransmitted_bytes,view_changes,view_change_messages,view_change_bytes,view_change_retransmitted,view_change_s,protocol_view_changes,violations,record";
+
+/// An optional figure: empty when the runtime does not measure it.
+fn opt<T: std::fmt::Display>(x: Option<T>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
 
 /// One CSV row for a record (all fields are plain numbers or identifiers).
 pub fn csv_row(r: &Record, file: &str) -> String {
@@ -106,7 +111,7 @@ pub fn csv_row(r: &Record, file: &str) -> String {
     let faults = sc["faults"].as_array().map(|a| a.len()).unwrap_or(0);
     let l = &r.latency_ms;
     format!(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4},{:.4},{},{:.4},{:.2},{:.4},{:.2},{},{},{},{},{},{},{}",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4},{:.4},{},{:.4},{:.2},{:.4},{:.2},{},{},{},{},{},{},{},{},{},{}",
         r.protocol,
         r.n,
         r.f,
@@ -136,9 +141,12 @@ pub fn csv_row(r: &Record, file: &str) -> String {
         r.bytes_per_request,
         r.retransmitted_messages,
         r.retransmitted_bytes,
-        r.view_changes,
-        r.view_change_messages,
-        r.view_change_bytes,
+        opt(r.view_changes),
+        opt(r.view_change_messages),
+        opt(r.view_change_bytes),
+        opt(r.view_change_retransmitted),
+        opt(r.view_change_s.map(|s| format!("{s:.4}"))),
+        r.protocol_view_changes,
         r.safety_violations.len(),
         file,
     )

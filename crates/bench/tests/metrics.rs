@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 //! Every record's metrics mean the same thing for every protocol. Here:
 //! messages per committed request in the setting where each block carries
-//! one request, against each protocol's formula, exactly.
+//! one request, and the cost of one leader replacement (a view change), each
+//! against the protocol's formula, exactly.
 
 use bftbench::record::Record;
 use bftbench::scenario::Scenario;
@@ -111,5 +112,97 @@ fn hotstuff_sends_2_n_minus_1_messages_per_block() {
             (2 * m * blocks) as f64 / REQUESTS as f64,
             "n={n}"
         );
+    }
+}
+
+/// n = 7, replica `crashed` down from the start, one request in flight at a
+/// time, a fixed 1 ms network: every honest replica times out together.
+fn crashed_leader(protocol: &str, crashed: u16) -> Record {
+    let text = format!(
+        r#"
+protocol = "{protocol}"
+nodes = 7
+duration = "3s"
+seed = 1
+crypto = "model"
+[load]
+mode = "closed"
+clients = 1
+outstanding = 1
+tx_size = 128
+total = 1
+[batch]
+max_size = 1
+max_delay = "1ms"
+[network]
+model = "fixed"
+delay = "1ms"
+[[faults]]
+node = {crashed}
+behaviour = "crash"
+at = "0s"
+"#
+    );
+    let path = Path::new("metrics-test.toml");
+    let s = Scenario::parse(&text, path).unwrap();
+    s.validate(path).unwrap();
+    let r = bftbench::run::run(&s, &mut |_| {}).unwrap();
+    assert!(r.safety_violations.is_empty(), "{:?}", r.safety_violations);
+    assert_eq!(r.requests_committed, 1, "{protocol}");
+    r
+}
+
+/// One leader replacement at n = 7 (f = 2, 6 live replicas), counted from
+/// the first honest timeout to the first decision in a later view, all
+/// three protocols by the same definition:
+///
+/// - PBFT, primary 0 down: 6 VIEW-CHANGEs to 6 peers (36), NEW-VIEW (6),
+///   then the request in view 1: PRE-PREPARE (6), PREPAREs from the 5 live
+///   backups (30), COMMITs from all 6 (36): 114.
+/// - QBFT, the round-0 proposer 0 down: 6 ROUND-CHANGEs to 6 peers (36),
+///   the round-1 PROPOSAL with its round-change justification inside (6),
+///   PREPAREs and COMMITs from all 6 (36 + 36): 114.
+/// - Chained HotStuff, leader 1 of view 1 down: 6 NEW-VIEWs to 6 peers
+///   (36), then the four blocks of views 2–5 a commit needs (4 · 6), the
+///   votes for the first three (3 · 5: the next leader's own vote is not
+///   sent) and the vote the first replica to commit sends in the same step
+///   as its commit (1): 76.
+#[test]
+fn one_leader_replacement_at_n_7_costs_each_protocols_formula() {
+    let n: u64 = 7;
+    let live = n - 1;
+    for (protocol, crashed, want) in [
+        (
+            "pbft",
+            0,
+            live * live + live + live + (live - 1) * live + live * live,
+        ),
+        ("qbft", 0, live * live + live + live * live + live * live),
+        ("hotstuff", 1, live * live + 4 * live + 3 * (live - 1) + 1),
+    ] {
+        let r = crashed_leader(protocol, crashed);
+        assert_eq!(r.view_changes, Some(1), "{protocol}");
+        assert_eq!(r.view_change_messages, Some(want), "{protocol}");
+        assert_eq!(r.view_change_retransmitted, Some(0), "{protocol}");
+    }
+    assert_eq!(
+        (114, 114, 76),
+        (
+            live * live + live + live + (live - 1) * live + live * live,
+            live * live + live + live * live + live * live,
+            live * live + 4 * live + 3 * (live - 1) + 1
+        )
+    );
+}
+
+/// Replicas that are not the first leader crash: nobody times out, no
+/// leader is replaced.
+#[test]
+fn a_crashed_non_leader_causes_no_leader_replacement() {
+    for (protocol, crashed) in [("qbft", 1), ("hotstuff", 0)] {
+        let r = crashed_leader(protocol, crashed);
+        assert_eq!(r.view_changes, Some(0), "{protocol}");
+        assert_eq!(r.view_change_messages, Some(0), "{protocol}");
+        assert_eq!(r.view_change_s, None, "{protocol}");
     }
 }

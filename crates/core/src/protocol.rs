@@ -209,6 +209,12 @@ pub trait Protocol: Send + 'static {
     ) -> Result<(), Self::Error>;
 
     fn status(&self) -> Status;
+
+    /// Whether `timer`'s expiry means the replica gave up on its leader
+    /// (PBFT's request timer, QBFT's round timer, HotStuff's view timer):
+    /// where a leader replacement, the view change every runtime reports,
+    /// starts.
+    fn is_view_timeout(timer: &Self::Timer) -> bool;
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Virtual CPU time per crypto operation. In scenario files each field is a
+/// Virtual CPU time per crypto operation, and per event a replica handles:
+/// what the simulator charges (a scenario's `[cost]` table, or a cost
+/// profile `bftbench calibrate` wrote). In scenario files each field is a
 /// humantime string (`sign = "18us"`); missing fields take the default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,6 +43,11 @@ pub struct CostModel {
     /// `Default`).
     #[serde(with = "humantime_serde")]
     pub bls_verify_aggregate: Duration,
+    /// Per event a replica handles, besides crypto: decoding, the protocol's
+    /// state update, encoding what it sends. Charged by the simulator per
+    /// event (the crypto meter never charges it).
+    #[serde(with = "humantime_serde")]
+    pub handling: Duration,
 }
 
 impl CostModel {
@@ -55,6 +62,7 @@ impl CostModel {
             bls_check: Duration::ZERO,
             bls_aggregate_per_sig: Duration::ZERO,
             bls_verify_aggregate: Duration::ZERO,
+            handling: Duration::ZERO,
         }
     }
 }
@@ -82,6 +90,7 @@ impl Default for CostModel {
             bls_check: Duration::from_micros(119),
             bls_aggregate_per_sig: Duration::from_micros(32),
             bls_verify_aggregate: Duration::from_micros(2408),
+            handling: Duration::from_micros(2),
         }
     }
 }

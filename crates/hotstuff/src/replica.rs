@@ -241,6 +241,11 @@ impl Protocol for HotStuff {
             retained: self.retained(),
         }
     }
+
+    /// The pacemaker's view timer.
+    fn is_view_timeout(timer: &Timer) -> bool {
+        matches!(timer, Timer::View)
+    }
 }
 
 /// The genesis block, stored under the hash [`GENESIS`] (not its own hash).

@@ -1748,4 +1748,9 @@ impl Protocol for Pbft {
                 + self.pool.retained(),
         }
     }
+
+    /// The request timer: a backup suspects the primary.
+    fn is_view_timeout(timer: &PbftTimer) -> bool {
+        matches!(timer, PbftTimer::Request)
+    }
 }

@@ -81,4 +81,9 @@ impl Protocol for Qbft {
     fn status(&self) -> Status {
         Qbft::status(self)
     }
+
+    /// The round timer.
+    fn is_view_timeout(timer: &QbftTimer) -> bool {
+        matches!(timer, QbftTimer::Round)
+    }
 }

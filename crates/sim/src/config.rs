@@ -12,11 +12,9 @@ pub struct SimConfig {
     pub nodes: usize,
     pub seed: u64,
     pub crypto: CryptoKind,
-    /// Virtual CPU charged per crypto operation (for both kinds of crypto).
+    /// Virtual CPU charged per crypto operation (for both kinds of crypto)
+    /// and per event a node handles (`cost.handling`).
     pub cost: CostModel,
-    /// Virtual CPU charged per event a node handles, besides crypto: decoding,
-    /// state updates, encoding.
-    pub handling_cpu: Duration,
     /// Virtual-time limit of `run()`.
     pub duration: Duration,
     pub network: NetworkConfig,
@@ -55,7 +53,6 @@ impl Default for SimConfig {
             seed: 1,
             crypto: CryptoKind::Model,
             cost: CostModel::default(),
-            handling_cpu: Duration::from_micros(2),
             duration: Duration::from_secs(10),
             network: NetworkConfig::default(),
             load: LoadConfig::default(),

@@ -4,7 +4,7 @@
 //!
 //! Virtual CPU: a replica handles one event at a time; an event that arrives
 //! while it is busy waits. Handling costs the crypto the event charged plus
-//! `handling_cpu`, and what the replica sends leaves when it is done.
+//! `cost.handling`, and what the replica sends leaves when it is done.
 
 use crate::SimError;
 use crate::clients::{Clients, LatencySummary};
@@ -209,7 +209,12 @@ pub struct SimReport {
     /// Client traffic, apart: requests (to every replica) and replies.
     pub client_messages: u64,
     pub client_bytes: u64,
+    /// The protocol's own view-change counter (`Status::view_changes`), the
+    /// most any honest replica reached: its meaning differs per protocol.
     pub view_changes: u64,
+    /// Completed leader replacements and their cost, one definition for
+    /// every protocol ([`crate::replacements`]).
+    pub replacements: crate::Replacements,
     pub latency: LatencySummary,
     pub trace_hash: Digest,
     pub end_time: Time,
@@ -272,6 +277,7 @@ pub struct Simulation<P: Adversarial> {
     client_messages: u64,
     client_bytes: u64,
     scratch: Vec<Output<P::Timer>>,
+    replacements: crate::replacements::Tracker,
 }
 
 impl<P: Adversarial> Simulation<P> {
@@ -358,6 +364,7 @@ impl<P: Adversarial> Simulation<P> {
             client_messages: 0,
             client_bytes: 0,
             scratch: Vec::new(),
+            replacements: crate::replacements::Tracker::default(),
             cfg,
         };
         sim.schedule_start();
@@ -592,6 +599,14 @@ impl<P: Adversarial> Simulation<P> {
             }
             replica.timers.remove(timer);
         }
+        if let Event::Timer { timer, .. } = &event {
+            let honest = !replica.byzantine && node.index() < self.committee.n();
+            if honest && P::is_view_timeout(timer) && !self.replacements.is_open() {
+                let view = replica.node.status().view;
+                let totals = self.totals();
+                self.replacements.timeout(self.now, view, totals);
+            }
+        }
         self.events += 1;
         self.trace.event(self.now, node, &event);
         let mut out = std::mem::take(&mut self.scratch);
@@ -606,7 +621,7 @@ impl<P: Adversarial> Simulation<P> {
         let Some(replica) = self.replicas.get_mut(node.index()) else {
             return;
         };
-        let cpu = replica.node.step(self.now, input, &mut out) + self.cfg.handling_cpu;
+        let cpu = replica.node.step(self.now, input, &mut out) + self.cfg.cost.handling;
         replica.cpu += cpu;
         replica.busy_until = self.now.saturating_add(cpu);
         let depart = replica.busy_until;
@@ -832,12 +847,19 @@ impl<P: Adversarial> Simulation<P> {
     }
 
     fn commit(&mut self, node: NodeId, depart: Time, d: Decision) {
+        let Some(honest) = self.replicas.get(node.index()).map(|r| !r.byzantine) else {
+            return;
+        };
+        if honest {
+            self.oracle.commit(node, &d);
+            if self.replacements.is_open() {
+                let totals = self.totals();
+                self.replacements.decided(depart, d.view, totals);
+            }
+        }
         let Some(r) = self.replicas.get_mut(node.index()) else {
             return;
         };
-        if !r.byzantine {
-            self.oracle.commit(node, &d);
-        }
         let requests = if self.cfg.keep_ledgers {
             let requests = d.requests.clone();
             r.ledger.push(d);
@@ -861,6 +883,22 @@ impl<P: Adversarial> Simulation<P> {
                 },
             );
         }
+    }
+
+    /// Everything every replica (every incarnation) sent so far, and the
+    /// retransmitted part.
+    fn totals(&self) -> crate::replacements::Totals {
+        let mut t = crate::replacements::Totals::default();
+        for r in &self.replicas {
+            for stats in [r.node.stats(), &r.retired] {
+                let (sent, resent) = (stats.total_sent(), stats.total_resent());
+                t.sent.count += sent.count;
+                t.sent.bytes += sent.bytes;
+                t.resent.count += resent.count;
+                t.resent.bytes += resent.bytes;
+            }
+        }
+        t
     }
 
     fn replies(&mut self, from: NodeId, requests: &[RequestId]) {
@@ -1024,6 +1062,12 @@ impl<P: Adversarial> Simulation<P> {
             .collect()
     }
 
+    /// The completed leader replacements so far
+    /// ([`crate::replacements`]).
+    pub fn replacements(&self) -> crate::Replacements {
+        self.replacements.completed()
+    }
+
     pub fn report(&self) -> SimReport {
         let mut stats = MsgStats::default();
         let mut nodes = Vec::with_capacity(self.replicas.len());
@@ -1075,6 +1119,7 @@ impl<P: Adversarial> Simulation<P> {
             client_messages: self.client_messages,
             client_bytes: self.client_bytes,
             view_changes: view_changes.unwrap_or(0),
+            replacements: self.replacements.completed(),
             latency: self.clients.latency(),
             trace_hash: self.trace.digest(),
             end_time: self.now,

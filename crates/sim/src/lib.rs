@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod network;
 pub mod oracle;
+pub mod replacements;
 
 pub use clients::LatencySummary;
 pub use config::{
@@ -18,6 +19,7 @@ pub use config::{
     Partition, RegionMatrix, SimConfig, Twins,
 };
 pub use engine::{NodeReport, OutboundFilter, SimReport, Simulation};
+pub use replacements::Replacements;
 
 use bft_core::{ConfigIssue, NodeId};
 

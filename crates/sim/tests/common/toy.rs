@@ -302,6 +302,10 @@ impl Protocol for Toy {
             retained: self.proposals.len() + self.pool.retained(),
         }
     }
+
+    fn is_view_timeout(_: &ToyTimer) -> bool {
+        false
+    }
 }
 
 /// The toy has no attacks of its own; the simulator's generic faults
