@@ -17,6 +17,9 @@
 #   MINUTES    time box per run (stops early; the line records what ran)
 #   THREADS    worker threads (default: all cores)
 #   BFTBENCH   the binary (default: builds and uses target/release/bftbench)
+#   REVISION   the git revision BFTBENCH was built from (default: HEAD, with
+#              +dirty for uncommitted changes under crates/); set it when
+#              the checkout moves on while a copied binary runs
 #
 # Faults are drawn from the whole scenario schema (`bftbench fuzz` picks any
 # behaviour in bft_sim::BEHAVIOURS, plus partitions and a favoured leader);
@@ -36,8 +39,8 @@ if [ -z "${BFTBENCH:-}" ]; then
   BFTBENCH=target/release/bftbench
 fi
 threads=${THREADS:-$(nproc)}
-revision=$(git rev-parse --short HEAD)
-if ! git diff --quiet HEAD -- crates; then revision="$revision+dirty"; fi
+revision=${REVISION:-$(git rev-parse --short HEAD)}
+if [ -z "${REVISION:-}" ] && ! git diff --quiet HEAD -- crates; then revision="$revision+dirty"; fi
 
 fresh_seed() {
   local seed
