@@ -385,7 +385,7 @@ fn figures(records: &[(String, Record)]) -> Vec<Figure> {
         ]
         .into_iter()
         .map(|(which, about)| Panel {
-            title: format!("Protocol {what} per committed request: {about}"),
+            title: format!("{} per request, {about}", capitalized(what)),
             axes: (
                 "replicas n",
                 if bytes {
@@ -448,6 +448,13 @@ fn figures(records: &[(String, Record)]) -> Vec<Figure> {
         });
     }
     figs
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// Draws every plot the records support into `out_dir`; returns the files.

@@ -20,7 +20,9 @@
 //!            forge (forgery), inflate-view (by), mutate (mutation), bad-signature
 //! [leaders]  placement = round-robin | fixed | latency-aware, node, weight, prefix
 //! [twins]    nodes, round, partitions (per round, groups of instances)
-//! [cost]     crypto cost model (virtual CPU per operation)
+//! [cost]     what the simulator charges: virtual CPU per crypto operation
+//!            and per event (`handling`); profile = "FILE" reads a cost
+//!            profile (`bftbench calibrate` writes one) under the keys given
 //! [pbft] [qbft] [hotstuff]   protocol knobs
 //! [sweep]    protocol = [...], nodes = [...], rate = [...], batch_size = [...], ...
 //! ```
@@ -146,6 +148,12 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     #[serde(default)]
     pub cost: CostModel,
+    /// The cost profile `[cost]` was read from (`profile = "FILE"`, as
+    /// resolved), or [`BUILT_IN_PROFILE`]. Informational: the resolved
+    /// figures are in `cost`. A scenario written back out (a record, a fuzz
+    /// finding) carries it, and reading it back keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_profile: Option<String>,
     #[serde(default)]
     pub pbft: PbftConfig,
     #[serde(default)]
@@ -250,13 +258,28 @@ impl Scenario {
             Some(net) => net.remove("regions_file"),
             None => None,
         };
-        let Some(file) = file else {
+        let profile = match table.get_mut("cost").and_then(toml::Value::as_table_mut) {
+            Some(cost) => cost.remove("profile"),
+            None => None,
+        };
+        if file.is_none() && profile.is_none() {
             // The common case: straight from the text, so errors keep
             // their line and column.
-            return toml::from_str(text).map_err(parse_err);
+            let mut s: Scenario = toml::from_str(text).map_err(parse_err)?;
+            s.cost_profile
+                .get_or_insert_with(|| BUILT_IN_PROFILE.into());
+            return Ok(s);
+        }
+        if let Some(file) = file {
+            merge_regions_file(&mut table, &file, path)?;
+        }
+        let profile = match profile {
+            Some(name) => merge_cost_profile(&mut table, &name, path)?,
+            None => BUILT_IN_PROFILE.into(),
         };
-        merge_regions_file(&mut table, &file, path)?;
-        toml::Value::Table(table).try_into().map_err(parse_err)
+        let mut s: Scenario = toml::Value::Table(table).try_into().map_err(parse_err)?;
+        s.cost_profile = Some(profile);
+        Ok(s)
     }
 
     pub fn apply(&mut self, o: &Overrides) {
@@ -508,6 +531,10 @@ impl Scenario {
     }
 }
 
+/// What a scenario that names no cost profile runs with:
+/// `CostModel::default()`, which equals this file (a test checks it).
+pub const BUILT_IN_PROFILE: &str = "built-in default (bench-configs/costs/default.toml)";
+
 /// The keys a region data file (`[network] regions_file`) may hold.
 pub const REGIONS_FILE_KEYS: [&str; 4] = ["regions", "one_way_ms", "jitter_ms", "loss"];
 
@@ -536,6 +563,65 @@ pub fn resolve_regions_file(name: &str, scenario: &Path) -> Result<PathBuf, Vec<
         Some(found) => Ok(found.clone()),
         None => Err(candidates),
     }
+}
+
+/// Reads a cost profile (`[cost] profile = name`, found like a region data
+/// file) and fills the scenario's `[cost]` with every figure it gives that
+/// the scenario does not set itself. Returns the profile's path as found.
+fn merge_cost_profile(
+    scenario: &mut toml::Table,
+    name: &toml::Value,
+    path: &Path,
+) -> Result<String, BenchError> {
+    let bad = |value: String, reason: String| BenchError::Invalid {
+        file: path.to_path_buf(),
+        key: "cost.profile".into(),
+        value,
+        reason,
+    };
+    let Some(name) = name.as_str() else {
+        return Err(bad(name.to_string(), "must be a path (a string)".into()));
+    };
+    let found = resolve_regions_file(name, path).map_err(|tried| {
+        let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+        bad(
+            format!("\"{name}\""),
+            format!("no such file (looked for {})", tried.join(", ")),
+        )
+    })?;
+    let text = std::fs::read_to_string(&found).map_err(|source| BenchError::Read {
+        file: found.clone(),
+        source,
+    })?;
+    let parse_err = |source| BenchError::Parse {
+        file: found.clone(),
+        source,
+    };
+    let data: toml::Table = toml::from_str(&text).map_err(parse_err)?;
+    let figures = match data.get("cost") {
+        Some(toml::Value::Table(t)) => t.clone(),
+        _ => {
+            return Err(BenchError::Invalid {
+                file: found.clone(),
+                key: "cost".into(),
+                value: "(missing)".into(),
+                reason: "a cost profile is a [cost] table of figures".into(),
+            });
+        }
+    };
+    // Checked against the schema here, so an error names the profile file.
+    let _: CostModel = toml::Value::Table(figures.clone())
+        .try_into()
+        .map_err(parse_err)?;
+    let cost = scenario
+        .entry("cost")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let Some(cost) = cost.as_table_mut() {
+        for (k, v) in figures {
+            cost.entry(k).or_insert(v);
+        }
+    }
+    Ok(display_path(&found).display().to_string())
 }
 
 /// Reads and checks a region data file, then merges it into the scenario's

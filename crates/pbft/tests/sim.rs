@@ -1220,6 +1220,23 @@ fn resent(report: &SimReport, kind: &str) -> u64 {
 fn crashed_primary_at_n_16_sends_n_minus_1_new_views_and_counts_relays_apart() {
     let mut cfg = sim_config(16, LoadConfig::closed(1, 1, 128));
     cfg.duration = Duration::from_secs(6);
+    // A slow machine (the cost model before calibration, 2–4x today's
+    // defaults): building and verifying the NEW-VIEW outlasts the
+    // VIEW-CHANGE re-multicast timer, which is what drew the relays.
+    cfg.cost = toml::from_str(
+        r#"
+sign = "36us"
+verify = "172us"
+batch_verify_per_sig = "43us"
+bls_sign = "493us"
+bls_verify = "1998us"
+bls_check = "119us"
+bls_aggregate_per_sig = "32us"
+bls_verify_aggregate = "2408us"
+handling = "2us"
+"#,
+    )
+    .unwrap();
     cfg.faults = vec![Fault::crash(NodeId(0), Duration::from_secs(1))];
     let report = Simulation::<Pbft>::new(cfg, PbftConfig::default())
         .unwrap()

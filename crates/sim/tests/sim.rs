@@ -65,7 +65,13 @@ fn same_seed_gives_identical_trace_and_counts() {
     let c = Simulation::<Toy>::new(cfg(43), ToyConfig::default())
         .unwrap()
         .run();
-    assert!(a.decisions > 100, "the run did work: {}", a.decisions);
+    // The most any replica committed: the toy's followers trail its leader
+    // by however much is in flight when the run ends.
+    assert!(
+        a.max_decisions > 100,
+        "the run did work: {}",
+        a.max_decisions
+    );
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(
         (a.events, a.stats.clone(), a.latency),

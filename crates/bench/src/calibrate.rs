@@ -1,0 +1,382 @@
+//! `bftbench calibrate`: measures on this machine every cost the simulator
+//! charges (each [`CostModel`] field) and writes them as a cost profile that
+//! a scenario names with `[cost] profile = "FILE"`.
+//!
+//! Method, per figure: warm up for [`WARM_UP`], size a round to last about
+//! [`ROUND`], time [`Calibration::rounds`] rounds, and keep the median round's
+//! time per operation. The spread, the interquartile range of the rounds over
+//! the median, says how steady the machine was (robust to one preempted
+//! round, which a shared VM has now and then); the load average before and
+//! after says whether something else ran. A figure is flagged when its spread exceeds
+//! [`MAX_SPREAD`] or the 1-minute load average exceeds [`MAX_LOAD`]: take it
+//! again on an idle machine.
+//!
+//! What each figure times, with real crypto through the same `Crypto` calls
+//! the protocols make (domain digest included), on a 200-byte message:
+//! - `sign`, `verify`: one Ed25519 signature / verification;
+//! - `batch_verify_per_sig`: a batch of 64 Ed25519 verifications / 64;
+//! - `bls_sign`, `bls_verify`, `bls_check`: one BLS partial signature, its
+//!   verification, its decoding and subgroup check;
+//! - `bls_aggregate_per_sig`: aggregating 64 partial signatures / 64;
+//! - `bls_verify_aggregate`: a cold verification of a 63-of-64 aggregate
+//!   (each one over another message and signer set, so no cache helps);
+//! - `handling`: wall time per simulator event of a fault-free run with free
+//!   crypto (model crypto, zero costs), the median over PBFT, QBFT and
+//!   HotStuff at n = 4. It includes the simulator's own queueing, so it is
+//!   an upper bound on a replica's decode + state update + encode.
+
+use crate::BenchError;
+use bft_core::{
+    AggregateSignature, BlsSignature, Crypto, CryptoKind, NodeId, Signature, SignedItem,
+};
+use bft_crypto::{CostModel, cluster};
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const WARM_UP: Duration = Duration::from_millis(200);
+pub const ROUND: Duration = Duration::from_millis(40);
+/// Above this spread a figure is flagged as noisy.
+pub const MAX_SPREAD: f64 = 0.10;
+/// Above this 1-minute load average the machine is flagged as busy.
+pub const MAX_LOAD: f64 = 1.0;
+
+const DOMAIN: &str = "bftbench/calibrate/v1";
+const MSG: &[u8] = &[7u8; 200];
+/// Signatures per batch, aggregate and QC.
+const SIZE: usize = 64;
+
+/// One measured figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    /// The `CostModel` field it sets.
+    pub name: &'static str,
+    pub median: Duration,
+    /// First and third quartile of the rounds.
+    pub q1: Duration,
+    pub q3: Duration,
+    pub fastest: Duration,
+    pub slowest: Duration,
+}
+
+impl Figure {
+    /// (q3 − q1) / median.
+    pub fn spread(&self) -> f64 {
+        let m = self.median.as_secs_f64();
+        if m == 0.0 {
+            return 0.0;
+        }
+        (self.q3.as_secs_f64() - self.q1.as_secs_f64()) / m
+    }
+}
+
+/// A whole calibration: the figures, and the machine's state around it.
+#[derive(Clone, Debug)]
+pub struct Calibration {
+    pub rounds: usize,
+    pub figures: Vec<Figure>,
+    pub load_before: Option<f64>,
+    pub load_after: Option<f64>,
+    pub cores: usize,
+    pub git_rev: String,
+    pub date: String,
+}
+
+/// The 1-minute load average (Linux `/proc/loadavg`), if readable.
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Times `op`, which performs `per_call` operations, over `rounds` rounds.
+pub fn measure(name: &'static str, rounds: usize, per_call: usize, mut op: impl FnMut()) -> Figure {
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed() < WARM_UP || calls == 0 {
+        op();
+        calls += 1;
+    }
+    let per = start.elapsed().as_secs_f64() / calls as f64;
+    let iters = ((ROUND.as_secs_f64() / per).ceil() as u64).max(1);
+    let mut samples: Vec<Duration> = (0..rounds.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                op();
+            }
+            let ops = u32::try_from(iters.saturating_mul(per_call as u64)).unwrap_or(u32::MAX);
+            t.elapsed() / ops.max(1)
+        })
+        .collect();
+    samples.sort_unstable();
+    let at = |q: usize| samples[(samples.len() - 1) * q / 4];
+    Figure {
+        name,
+        median: at(2),
+        q1: at(1),
+        q3: at(3),
+        fastest: samples[0],
+        slowest: samples[samples.len() - 1],
+    }
+}
+
+fn id(i: usize) -> NodeId {
+    NodeId(u16::try_from(i).unwrap_or(u16::MAX))
+}
+
+/// The crypto figures, in `CostModel` field order.
+fn crypto_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
+    let (_, nodes) = cluster(SIZE, 1, CryptoKind::Real, CostModel::zero())
+        .map_err(|e| BenchError::Unsupported(format!("calibrate: cannot make keys: {e}")))?;
+    let me = &nodes[0];
+    let sigs: Vec<Signature> = nodes.iter().map(|n| n.sign(DOMAIN, MSG)).collect();
+    let parts: Vec<(NodeId, BlsSignature)> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (id(i), n.bls_sign(DOMAIN, MSG)))
+        .collect();
+    let items: Vec<SignedItem<'_>> = (0..SIZE)
+        .map(|i| SignedItem {
+            signer: id(i),
+            domain: DOMAIN,
+            msg: MSG,
+            sig: &sigs[i],
+        })
+        .collect();
+    let fresh = fresh_aggregates(&nodes)?;
+    let mut next = fresh.iter().cycle();
+    let part = parts[1].1;
+    Ok(vec![
+        measure("sign", rounds, 1, || {
+            black_box(me.sign(DOMAIN, black_box(MSG)));
+        }),
+        measure("verify", rounds, 1, || {
+            let _ = black_box(me.verify(id(1), DOMAIN, black_box(MSG), &sigs[1]));
+        }),
+        measure("batch_verify_per_sig", rounds, SIZE, || {
+            let _ = black_box(me.verify_batch(black_box(&items)));
+        }),
+        measure("bls_sign", rounds, 1, || {
+            black_box(me.bls_sign(DOMAIN, black_box(MSG)));
+        }),
+        measure("bls_verify", rounds, 1, || {
+            let _ = black_box(me.bls_verify(id(1), DOMAIN, black_box(MSG), &part));
+        }),
+        measure("bls_check", rounds, 1, || {
+            let _ = black_box(me.bls_check(black_box(&part)));
+        }),
+        measure("bls_aggregate_per_sig", rounds, SIZE, || {
+            let _ = black_box(me.bls_aggregate(black_box(&parts)));
+        }),
+        measure("bls_verify_aggregate", rounds, 1, || {
+            if let Some((msg, agg)) = next.next() {
+                let _ = black_box(me.bls_verify_aggregate(DOMAIN, msg, black_box(agg)));
+            }
+        }),
+    ])
+}
+
+/// More (message, aggregate) pairs than any cache holds, alternating between
+/// two signer sets of 63.
+fn fresh_aggregates(
+    nodes: &[Arc<dyn Crypto>],
+) -> Result<Vec<(Vec<u8>, AggregateSignature)>, BenchError> {
+    (0..80u64)
+        .map(|k| {
+            let msg = k.to_le_bytes().to_vec();
+            let signers = if k % 2 == 0 { 0..SIZE - 1 } else { 1..SIZE };
+            let parts: Vec<_> = signers
+                .map(|i| (id(i), nodes[i].bls_sign(DOMAIN, &msg)))
+                .collect();
+            nodes[0]
+                .bls_aggregate(&parts)
+                .map(|agg| (msg, agg))
+                .map_err(|e| BenchError::Unsupported(format!("calibrate: aggregate: {e}")))
+        })
+        .collect()
+}
+
+/// Wall time per event of a fault-free simulated run with free crypto, per
+/// protocol; the median of the three.
+fn handling_figure(rounds: usize) -> Result<Figure, BenchError> {
+    use crate::scenario::{ProtocolName, Scenario};
+    let mut per_protocol = Vec::new();
+    for protocol in [
+        ProtocolName::Pbft,
+        ProtocolName::Qbft,
+        ProtocolName::Hotstuff,
+    ] {
+        let text = format!(
+            "protocol = \"{protocol}\"\nnodes = 4\nduration = \"2s\"\ncrypto = \"model\"\n\
+             [load]\nmode = \"closed\"\nclients = 4\noutstanding = 8\ntotal = 2000\n\
+             [cost]\nsign = \"0s\"\nverify = \"0s\"\nbatch_verify_per_sig = \"0s\"\n\
+             bls_sign = \"0s\"\nbls_verify = \"0s\"\nbls_check = \"0s\"\n\
+             bls_aggregate_per_sig = \"0s\"\nbls_verify_aggregate = \"0s\"\nhandling = \"0s\"\n"
+        );
+        let path = Path::new("(calibrate)");
+        let s = Scenario::parse(&text, path)?;
+        let mut events = 0u64;
+        let mut fig = measure("handling", rounds, 1, || {
+            if let Ok(r) = crate::run::run(&s, &mut |_| {}) {
+                events = r.events.max(1);
+            }
+        });
+        let per_event = |d: Duration| d / u32::try_from(events.max(1)).unwrap_or(u32::MAX);
+        for d in [
+            &mut fig.median,
+            &mut fig.q1,
+            &mut fig.q3,
+            &mut fig.fastest,
+            &mut fig.slowest,
+        ] {
+            *d = per_event(*d);
+        }
+        per_protocol.push(fig);
+    }
+    per_protocol.sort_by_key(|f| f.median);
+    Ok(per_protocol.swap_remove(1))
+}
+
+/// Runs every measurement.
+pub fn calibrate(rounds: usize) -> Result<Calibration, BenchError> {
+    let load_before = load_average();
+    let mut figures = crypto_figures(rounds)?;
+    figures.push(handling_figure(rounds)?);
+    let env = crate::record::Environment::current();
+    Ok(Calibration {
+        rounds,
+        figures,
+        load_before,
+        load_after: load_average(),
+        cores: env.cores,
+        git_rev: env.git_rev,
+        date: utc_date(),
+    })
+}
+
+/// Today's UTC date and time, from the system clock.
+fn utc_date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    let t = secs % 86_400;
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}Z", t / 3600, t / 60 % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (era * 400 + yoe + i64::from(m <= 2), m, d)
+}
+
+impl Calibration {
+    /// Why these figures should not be trusted, if anything says so.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for (when, load) in [("before", self.load_before), ("after", self.load_after)] {
+            if let Some(l) = load.filter(|&l| l > MAX_LOAD) {
+                w.push(format!(
+                    "load average {l:.2} {when} the run (above {MAX_LOAD}): something else was running; calibrate again on an idle machine"
+                ));
+            }
+        }
+        for f in &self.figures {
+            if f.spread() > MAX_SPREAD {
+                w.push(format!(
+                    "{}: rounds spread {:.0}% (interquartile, above {:.0}%): the machine was not steady",
+                    f.name,
+                    f.spread() * 100.0,
+                    MAX_SPREAD * 100.0
+                ));
+            }
+        }
+        w
+    }
+
+    /// The figures as a `CostModel`.
+    pub fn cost_model(&self) -> CostModel {
+        let mut text = String::new();
+        for f in &self.figures {
+            let _ = writeln!(text, "{} = \"{}ns\"", f.name, f.median.as_nanos());
+        }
+        toml::from_str(&text).unwrap_or_default()
+    }
+
+    /// A human table: figure, median, fastest and slowest round, spread.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<24}{:>12}{:>12}{:>12}{:>9}",
+            "figure", "median", "fastest", "slowest", "IQR/med"
+        );
+        for f in &self.figures {
+            let _ = writeln!(
+                out,
+                "{:<24}{:>12}{:>12}{:>12}{:>8.1}%",
+                f.name,
+                micros(f.median),
+                micros(f.fastest),
+                micros(f.slowest),
+                f.spread() * 100.0
+            );
+        }
+        let load = |l: Option<f64>| l.map_or("unknown".into(), |l| format!("{l:.2}"));
+        let _ = writeln!(
+            out,
+            "{} rounds each; {} cores; load average {} before, {} after",
+            self.rounds,
+            self.cores,
+            load(self.load_before),
+            load(self.load_after)
+        );
+        out
+    }
+
+    /// The cost profile file: a `[cost]` table a scenario can name, with
+    /// how and when it was measured in comments.
+    pub fn profile_toml(&self) -> String {
+        let load = |l: Option<f64>| l.map_or("unknown".into(), |l| format!("{l:.2}"));
+        let mut out = format!(
+            "# Cost profile written by `bftbench calibrate` on {} at git {}:\n\
+             # {} cores, load average {} before and {} after; each figure the median\n\
+             # of {} rounds (spread = interquartile range / median).\n\
+             # Name it from a scenario: [cost] profile = \"<this file>\".\n[cost]\n",
+            self.date,
+            self.git_rev,
+            self.cores,
+            load(self.load_before),
+            load(self.load_after),
+            self.rounds
+        );
+        for f in &self.figures {
+            let _ = writeln!(
+                out,
+                "{} = \"{}ns\"  # {} µs, spread {:.1}%",
+                f.name,
+                f.median.as_nanos(),
+                micros(f.median),
+                f.spread() * 100.0
+            );
+        }
+        for w in self.warnings() {
+            let _ = writeln!(out, "# WARNING: {w}");
+        }
+        out
+    }
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e6)
+}
