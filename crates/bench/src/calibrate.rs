@@ -26,14 +26,11 @@
 //!   an upper bound on a replica's decode + state update + encode.
 
 use crate::BenchError;
-use bft_core::{
-    AggregateSignature, BlsSignature, Crypto, CryptoKind, NodeId, Signature, SignedItem,
-};
-use bft_crypto::{CostModel, cluster};
+use bft_core::{BlsSignature, CryptoKind, NodeId, Signature, SignedItem};
+use bft_crypto::{CostModel, cluster, fresh_aggregates};
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const WARM_UP: Duration = Duration::from_millis(200);
@@ -145,7 +142,8 @@ fn crypto_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
             sig: &sigs[i],
         })
         .collect();
-    let fresh = fresh_aggregates(&nodes)?;
+    let fresh = fresh_aggregates(&nodes, SIZE, 80, DOMAIN)
+        .map_err(|e| BenchError::Unsupported(format!("calibrate: aggregate: {e}")))?;
     let mut next = fresh.iter().cycle();
     let part = parts[1].1;
     Ok(vec![
@@ -176,26 +174,6 @@ fn crypto_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
             }
         }),
     ])
-}
-
-/// More (message, aggregate) pairs than any cache holds, alternating between
-/// two signer sets of 63.
-fn fresh_aggregates(
-    nodes: &[Arc<dyn Crypto>],
-) -> Result<Vec<(Vec<u8>, AggregateSignature)>, BenchError> {
-    (0..80u64)
-        .map(|k| {
-            let msg = k.to_le_bytes().to_vec();
-            let signers = if k % 2 == 0 { 0..SIZE - 1 } else { 1..SIZE };
-            let parts: Vec<_> = signers
-                .map(|i| (id(i), nodes[i].bls_sign(DOMAIN, &msg)))
-                .collect();
-            nodes[0]
-                .bls_aggregate(&parts)
-                .map(|agg| (msg, agg))
-                .map_err(|e| BenchError::Unsupported(format!("calibrate: aggregate: {e}")))
-        })
-        .collect()
 }
 
 /// Wall time per event of a fault-free simulated run with free crypto, per

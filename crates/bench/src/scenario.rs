@@ -538,10 +538,11 @@ pub const BUILT_IN_PROFILE: &str = "built-in default (bench-configs/costs/defaul
 /// The keys a region data file (`[network] regions_file`) may hold.
 pub const REGIONS_FILE_KEYS: [&str; 4] = ["regions", "one_way_ms", "jitter_ms", "loss"];
 
-/// Where `[network] regions_file = name` points: beside the scenario, else
+/// Where a data file a scenario names (`[network] regions_file`, `[cost]
+/// profile`) points: beside the scenario, else
 /// under the `bench-configs/` directory that holds the scenario, else under
 /// `./bench-configs/`. The first that exists; all candidates when none.
-pub fn resolve_regions_file(name: &str, scenario: &Path) -> Result<PathBuf, Vec<PathBuf>> {
+pub fn resolve_data_file(name: &str, scenario: &Path) -> Result<PathBuf, Vec<PathBuf>> {
     let rel = Path::new(name);
     if rel.is_absolute() {
         return if rel.is_file() {
@@ -582,7 +583,7 @@ fn merge_cost_profile(
     let Some(name) = name.as_str() else {
         return Err(bad(name.to_string(), "must be a path (a string)".into()));
     };
-    let found = resolve_regions_file(name, path).map_err(|tried| {
+    let found = resolve_data_file(name, path).map_err(|tried| {
         let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
         bad(
             format!("\"{name}\""),
@@ -645,7 +646,7 @@ fn merge_regions_file(
             "must be a path (a string)".into(),
         ));
     };
-    let data_path = resolve_regions_file(name, path).map_err(|tried| {
+    let data_path = resolve_data_file(name, path).map_err(|tried| {
         let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
         bad(
             path,

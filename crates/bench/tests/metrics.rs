@@ -12,6 +12,16 @@ use std::path::Path;
 /// checkpoint falls inside.
 const REQUESTS: u64 = 200;
 
+/// Runs a scenario given as text; it must stay safe.
+fn run(text: &str) -> Record {
+    let path = Path::new("metrics-test.toml");
+    let s = Scenario::parse(text, path).unwrap();
+    s.validate(path).unwrap();
+    let r = bftbench::run::run(&s, &mut |_| {}).unwrap();
+    assert!(r.safety_violations.is_empty(), "{:?}", r.safety_violations);
+    r
+}
+
 /// Fault-free, 8 requests in flight, batch size 1: every block is full.
 fn pipelined(protocol: &str, n: usize) -> Record {
     let text = format!(
@@ -35,11 +45,7 @@ model = "fixed"
 delay = "1ms"
 "#
     );
-    let path = Path::new("metrics-test.toml");
-    let s = Scenario::parse(&text, path).unwrap();
-    s.validate(path).unwrap();
-    let r = bftbench::run::run(&s, &mut |_| {}).unwrap();
-    assert!(r.safety_violations.is_empty(), "{:?}", r.safety_violations);
+    let r = run(&text);
     assert_eq!(r.requests_committed, REQUESTS, "{protocol} n={n}");
     assert_eq!(
         r.empty_decisions, 0,
@@ -143,11 +149,7 @@ behaviour = "crash"
 at = "0s"
 "#
     );
-    let path = Path::new("metrics-test.toml");
-    let s = Scenario::parse(&text, path).unwrap();
-    s.validate(path).unwrap();
-    let r = bftbench::run::run(&s, &mut |_| {}).unwrap();
-    assert!(r.safety_violations.is_empty(), "{:?}", r.safety_violations);
+    let r = run(&text);
     assert_eq!(r.requests_committed, 1, "{protocol}");
     r
 }

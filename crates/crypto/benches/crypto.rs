@@ -7,10 +7,8 @@
 //! size matters; model crypto for comparison.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-use bft_core::{
-    AggregateSignature, BlsSignature, Crypto, CryptoKind, Digest, NodeId, Signature, SignedItem,
-};
-use bft_crypto::{CostModel, cluster};
+use bft_core::{BlsSignature, Crypto, CryptoKind, Digest, NodeId, Signature, SignedItem};
+use bft_crypto::{CostModel, cluster, fresh_aggregates};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -103,7 +101,7 @@ fn sized_ops(c: &mut Criterion, kind: CryptoKind, nodes: &[Arc<dyn Crypto>]) {
         );
         // Cold: every call a QC over another message and signer set (both
         // caches miss), the cost a leader pays for a fresh QC.
-        let fresh = fresh_aggregates(nodes, n);
+        let fresh = fresh_aggregates(nodes, n, FRESH_AGGREGATES, DOMAIN).unwrap();
         g.bench_with_input(
             BenchmarkId::new("bls_verify_aggregate_cold", n),
             &fresh,
@@ -119,21 +117,6 @@ fn sized_ops(c: &mut Criterion, kind: CryptoKind, nodes: &[Arc<dyn Crypto>]) {
         );
     }
     g.finish();
-}
-
-/// More (message, aggregate) pairs than any cache holds, alternating between
-/// two signer sets of `n − 1` (all but the last, all but the first).
-fn fresh_aggregates(nodes: &[Arc<dyn Crypto>], n: usize) -> Vec<(Vec<u8>, AggregateSignature)> {
-    (0..FRESH_AGGREGATES)
-        .map(|k| {
-            let msg = (k as u64).to_le_bytes().to_vec();
-            let signers = if k % 2 == 0 { 0..n - 1 } else { 1..n };
-            let parts: Vec<_> = signers
-                .map(|i| (id(i), nodes[i].bls_sign(DOMAIN, &msg)))
-                .collect();
-            (msg, nodes[0].bls_aggregate(&parts).unwrap())
-        })
-        .collect()
 }
 
 /// What every sign/verify of either kind pays before any key is touched.

@@ -76,3 +76,39 @@ fn model_cluster(ids: &[NodeId], seed: u64, cost: CostModel) -> Result<Cluster, 
         .collect();
     Ok((committee, cryptos))
 }
+
+/// `count` (message, aggregate) pairs over the first `n` of `nodes`, each
+/// over another message and alternating between two signer sets of n − 1
+/// (all but the last, all but the first): with more pairs than any cache
+/// holds, verifying them in turn measures a cold aggregate verification, the
+/// cost a leader pays for a fresh QC. Used by the crypto bench and
+/// `bftbench calibrate`.
+///
+/// `n` is capped at `nodes.len()`. Errors: what `bls_aggregate` returns
+/// (`EmptyAggregate` for n below 2).
+pub fn fresh_aggregates(
+    nodes: &[Arc<dyn Crypto>],
+    n: usize,
+    count: usize,
+    domain: &'static str,
+) -> Result<Vec<(Vec<u8>, bft_core::AggregateSignature)>, CoreError> {
+    let n = n.min(nodes.len());
+    let Some(first) = nodes.first() else {
+        return Err(CoreError::EmptyAggregate);
+    };
+    let id = |i: usize| NodeId(u16::try_from(i).unwrap_or(u16::MAX));
+    (0..count as u64)
+        .map(|k| {
+            let msg = k.to_le_bytes().to_vec();
+            let signers = if k % 2 == 0 {
+                0..n.saturating_sub(1)
+            } else {
+                1..n
+            };
+            let parts: Vec<_> = signers
+                .filter_map(|i| Some((id(i), nodes.get(i)?.bls_sign(domain, &msg))))
+                .collect();
+            first.bls_aggregate(&parts).map(|agg| (msg, agg))
+        })
+        .collect()
+}

@@ -24,7 +24,7 @@ mod keys;
 mod model;
 mod real;
 
-pub use cluster::{Cluster, cluster};
+pub use cluster::{Cluster, cluster, fresh_aggregates};
 pub use cost::CostModel;
 pub use keys::{BLS_POP_DST, BLS_SIG_DST, SecretKeys, VerifiedKeys};
 pub use model::ModelCrypto;
