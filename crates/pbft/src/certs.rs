@@ -12,6 +12,7 @@ use crate::messages::{
     Checkpoint, PrePrepare, PreparedCert, ViewChange, checkpoint_payload, domain,
     pre_prepare_payload, view_change_payload, vote_payload,
 };
+use crate::verified::Verified;
 use bft_core::{
     Committee, Crypto, Digest, GENESIS, NodeId, Request, Signature, SignedItem, batch_digest,
 };
@@ -77,21 +78,40 @@ impl SigBatch {
     pub fn push(&mut self, signer: NodeId, domain: &'static str, msg: Vec<u8>, sig: Signature) {
         self.items.push((signer, domain, msg, sig));
     }
-    /// One batch verification; `what` names the message for the error.
-    pub fn verify(&self, crypto: &dyn Crypto, what: &'static str) -> Result<(), PbftError> {
-        let items: Vec<SignedItem<'_>> = self
-            .items
-            .iter()
-            .map(|(signer, domain, msg, sig)| SignedItem {
+    /// One batch verification of the items not `verified` before, which
+    /// are remembered when it passes; `what` names the message for the
+    /// error.
+    pub fn verify(
+        &self,
+        crypto: &dyn Crypto,
+        verified: &mut Verified,
+        what: &'static str,
+    ) -> Result<(), PbftError> {
+        let mut keys = Vec::new();
+        let mut items: Vec<SignedItem<'_>> = Vec::new();
+        for (signer, domain, msg, sig) in &self.items {
+            let key = Verified::key(*signer, domain, msg, sig);
+            if verified.contains(&key) || keys.contains(&key) {
+                continue;
+            }
+            keys.push(key);
+            items.push(SignedItem {
                 signer: *signer,
                 domain,
                 msg,
                 sig,
-            })
-            .collect();
+            });
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
         crypto
             .verify_batch(&items)
-            .map_err(|_| PbftError::BadSignature { what })
+            .map_err(|_| PbftError::BadSignature { what })?;
+        for key in keys {
+            verified.insert(key);
+        }
+        Ok(())
     }
 }
 

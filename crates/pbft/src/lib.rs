@@ -42,6 +42,7 @@ mod config;
 mod error;
 mod messages;
 mod replica;
+mod verified;
 
 pub use byzantine::{capped_timeout, liveness_bound};
 pub use certs::{NewViewPlan, block_hash, plan_new_view, quorum};

@@ -61,6 +61,7 @@ use crate::messages::{
     StateTransfer, ViewChange, Vote, checkpoint_payload, domain, new_view_payload,
     pre_prepare_payload, view_change_payload, vote_payload,
 };
+use crate::verified::Verified;
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Decision, Digest, GENESIS, Input, NodeContext, NodeId,
@@ -260,6 +261,10 @@ pub struct Pbft {
     /// Valid VIEW-CHANGEs, a few per replica (bounded whatever views a
     /// Byzantine replica claims): see [`VcLog`].
     vc_log: VcLog,
+    /// Signatures verified before: a certificate met again in VIEW-CHANGEs
+    /// and NEW-VIEW is not verified again. Room for a window's PREPAREs and
+    /// COMMITs from every replica (2 · L · n), the oldest forgotten first.
+    verified: Verified,
     /// When this replica last answered each replica's stale VIEW-CHANGE
     /// with its own for that view (rate limit: [`backed_off`]).
     vc_answered: BTreeMap<NodeId, Answered>,
@@ -358,17 +363,25 @@ impl Pbft {
             .saturating_add(16)
     }
 
+    /// Verifies one signature unless this exact one was verified before
+    /// ([`Verified`]), and remembers it.
     fn verify(
-        &self,
+        &mut self,
         signer: NodeId,
         domain: &'static str,
         msg: &[u8],
         sig: &bft_core::Signature,
         what: &'static str,
     ) -> Result<(), PbftError> {
+        let key = Verified::key(signer, domain, msg, sig);
+        if self.verified.contains(&key) {
+            return Ok(());
+        }
         self.crypto
             .verify(signer, domain, msg, sig)
-            .map_err(|_| PbftError::BadSignature { what })
+            .map_err(|_| PbftError::BadSignature { what })?;
+        self.verified.insert(key);
+        Ok(())
     }
 
     fn sign_pre_prepare(&self, view: u64, seq: u64, batch: Vec<Request>) -> PrePrepare {
@@ -960,7 +973,7 @@ impl Pbft {
         if head != st.state {
             return Err(PbftError::BadState("chain does not reach the proven state"));
         }
-        sigs.verify(self.crypto.as_ref(), "state")?;
+        sigs.verify(self.crypto.as_ref(), &mut self.verified, "state")?;
         for (b, d) in st.batches.into_iter().zip(digests) {
             self.execute(b, d, out);
         }
@@ -1084,7 +1097,7 @@ impl Pbft {
         // not withdrawn by the newer one (§4.4, see `VcLog`).
         let mut sigs = SigBatch::default();
         check_view_change(&self.rules(), &vc, &mut sigs)?;
-        sigs.verify(self.crypto.as_ref(), "view-change")?;
+        sigs.verify(self.crypto.as_ref(), &mut self.verified, "view-change")?;
         self.vc_log.insert(self.id, vc);
         self.view_change_progress(now, out);
         Ok(())
@@ -1274,7 +1287,7 @@ impl Pbft {
             new_view_payload(nv.view, &nv.view_changes, &nv.pre_prepares),
             nv.sig,
         );
-        sigs.verify(self.crypto.as_ref(), "new-view")?;
+        sigs.verify(self.crypto.as_ref(), &mut self.verified, "new-view")?;
         if self.view < nv.view || self.active {
             self.leave_view(now, out);
         }
@@ -1656,6 +1669,7 @@ impl Protocol for Pbft {
     type Error = PbftError;
 
     fn new(ctx: NodeContext, cfg: &PbftConfig) -> Pbft {
+        let n = ctx.committee.n();
         Pbft {
             id: ctx.id,
             committee: ctx.committee,
@@ -1681,6 +1695,13 @@ impl Protocol for Pbft {
             pool: RequestPool::new(cfg.pool_capacity.max(1)),
             reproposed: BTreeSet::new(),
             vc_log: VcLog::default(),
+            verified: Verified::new(
+                usize::try_from(cfg.window)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(2)
+                    .saturating_mul(n)
+                    .saturating_add(n.saturating_mul(4)),
+            ),
             vc_answered: BTreeMap::new(),
             stale_answered: BTreeMap::new(),
             future: BTreeMap::new(),

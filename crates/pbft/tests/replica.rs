@@ -545,6 +545,51 @@ fn view_change_with_a_forged_certificate_is_rejected() {
     );
 }
 
+/// The memory of verified signatures (`verified.rs`) skips only exact
+/// tuples it verified before: the same certificate in a second VIEW-CHANGE
+/// costs no Ed25519 verification again, and one altered PREPARE signature
+/// in an otherwise known certificate is still caught.
+#[test]
+fn a_certificate_met_again_is_not_reverified_and_an_altered_copy_still_fails() {
+    let s = Signer::new(4, CryptoKind::Model);
+    // Replica 1 with the same keys (seed 7) and a crypto that charges
+    // verification only (whatever it signs in reply is not counted).
+    let cost = bft_crypto::CostModel {
+        sign: std::time::Duration::ZERO,
+        ..bft_crypto::CostModel::default()
+    };
+    let (committee, cryptos) = bft_crypto::cluster(4, 7, CryptoKind::Model, cost).unwrap();
+    let crypto = cryptos[1].clone();
+    let ctx = bft_core::NodeContext {
+        id: NodeId(1),
+        committee,
+        crypto: crypto.clone(),
+        batch: ONE,
+    };
+    let mut r = Pbft::new(ctx, &cfg());
+    let cert = s.cert(0, 1, vec![request(1, 0)]);
+    let first = s.view_change(2, 1, vec![cert.clone()]);
+    assert_eq!(feed(&mut r, msg(2, PbftMessage::ViewChange(first))).1, None);
+    // The pre-prepare, 2f = 2 PREPAREs and the VIEW-CHANGE itself.
+    let full = crypto.take_cpu();
+    // Another replica, another view: one VIEW-CHANGE per view, so the
+    // replica neither joins nor forms a NEW-VIEW (no signing).
+    let again = s.view_change(3, 2, vec![cert.clone()]);
+    assert_eq!(feed(&mut r, msg(3, PbftMessage::ViewChange(again))).1, None);
+    // Only the second VIEW-CHANGE's own signature.
+    let repeat = crypto.take_cpu();
+    assert_eq!(repeat, cost.batch_verify_per_sig);
+    assert_eq!(full, repeat * 4);
+    // The same certificate with one PREPARE signature altered.
+    let mut altered = cert;
+    altered.prepares[0].sig = Signature([7u8; 64]);
+    let vc = s.view_change(0, 3, vec![altered]);
+    assert_eq!(
+        feed(&mut r, msg(0, PbftMessage::ViewChange(vc))).1,
+        Some("bad-signature")
+    );
+}
+
 #[test]
 fn view_change_carries_the_prepared_certificate() {
     let (s, mut r) = backup();
