@@ -23,7 +23,13 @@
 //! - `handling`: wall time per simulator event of a fault-free run with free
 //!   crypto (model crypto, zero costs), the median over PBFT, QBFT and
 //!   HotStuff at n = 4. It includes the simulator's own queueing, so it is
-//!   an upper bound on a replica's decode + state update + encode.
+//!   an upper bound on a replica's decode + state update + encode;
+//! - `transport_per_message`, `transport_per_kib`: process CPU (all threads,
+//!   kernel included, from `/proc/self/task/*/schedstat`) per frame carried
+//!   over a loopback QUIC link with the cluster's TLS and transport
+//!   settings, both ends together, fitted from 64- and 8 192-byte frames;
+//! - `client_per_request`: the load generator's own work per request
+//!   (issue, encode 512 bytes, count four replies).
 
 use crate::BenchError;
 use bft_core::{BlsSignature, CryptoKind, NodeId, Signature, SignedItem};
@@ -87,36 +93,73 @@ pub fn load_average() -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// Times `op`, which performs `per_call` operations, over `rounds` rounds.
-pub fn measure(name: &'static str, rounds: usize, per_call: usize, mut op: impl FnMut()) -> Figure {
+/// Times `op`, which performs `per_call` operations, over `rounds` rounds
+/// of wall-clock time.
+pub fn measure(name: &'static str, rounds: usize, per_call: usize, op: impl FnMut()) -> Figure {
     let start = Instant::now();
+    Figure::of(name, samples(rounds, per_call, || start.elapsed(), op))
+}
+
+/// The time per operation of each of `rounds` rounds of `op` (which performs
+/// `per_call` operations), by `clock`, after a warm-up; each round is sized
+/// to last about [`ROUND`].
+fn samples(
+    rounds: usize,
+    per_call: usize,
+    clock: impl Fn() -> Duration,
+    mut op: impl FnMut(),
+) -> Vec<Duration> {
+    let start = clock();
     let mut calls = 0u64;
-    while start.elapsed() < WARM_UP || calls == 0 {
+    while clock().saturating_sub(start) < WARM_UP || calls == 0 {
         op();
         calls += 1;
     }
-    let per = start.elapsed().as_secs_f64() / calls as f64;
-    let iters = ((ROUND.as_secs_f64() / per).ceil() as u64).max(1);
-    let mut samples: Vec<Duration> = (0..rounds.max(1))
+    let per = clock().saturating_sub(start).as_secs_f64() / calls as f64;
+    let iters = ((ROUND.as_secs_f64() / per.max(1e-9)).ceil() as u64).max(1);
+    (0..rounds.max(1))
         .map(|_| {
-            let t = Instant::now();
+            let t = clock();
             for _ in 0..iters {
                 op();
             }
             let ops = u32::try_from(iters.saturating_mul(per_call as u64)).unwrap_or(u32::MAX);
-            t.elapsed() / ops.max(1)
+            clock().saturating_sub(t) / ops.max(1)
         })
-        .collect();
-    samples.sort_unstable();
-    let at = |q: usize| samples[(samples.len() - 1) * q / 4];
-    Figure {
-        name,
-        median: at(2),
-        q1: at(1),
-        q3: at(3),
-        fastest: samples[0],
-        slowest: samples[samples.len() - 1],
+        .collect()
+}
+
+impl Figure {
+    /// Median, quartiles and extremes of per-round samples.
+    fn of(name: &'static str, mut samples: Vec<Duration>) -> Figure {
+        if samples.is_empty() {
+            samples.push(Duration::ZERO);
+        }
+        samples.sort_unstable();
+        let at = |q: usize| samples[(samples.len() - 1) * q / 4];
+        Figure {
+            name,
+            median: at(2),
+            q1: at(1),
+            q3: at(3),
+            fastest: samples[0],
+            slowest: samples[samples.len() - 1],
+        }
     }
+}
+
+/// CPU time of every thread of this process so far: the sum of each
+/// thread's run time in `/proc/self/task/*/schedstat` (nanoseconds, user
+/// and kernel). Threads that exited are missing, so read it around work
+/// whose threads live throughout (a tokio runtime's workers).
+pub fn process_cpu() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let text = std::fs::read_to_string(path).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 fn id(i: usize) -> NodeId {
@@ -217,11 +260,102 @@ fn handling_figure(rounds: usize) -> Result<Figure, BenchError> {
     Ok(per_protocol.swap_remove(1))
 }
 
+/// Frame body sizes the transport figures are fitted from.
+const SMALL_FRAME: usize = 64;
+const LARGE_FRAME: usize = 8192;
+/// Frames per `carry` call: one full write batch.
+const FRAMES: usize = bft_net::transport::WRITE_BATCH;
+
+/// `transport_per_message` and `transport_per_kib`: the process CPU (every
+/// thread, kernel included) of carrying frames of 64 and 8 192 body bytes
+/// over a loopback QUIC link ([`bft_net::pipe::FramePipe`]) on a 2-worker
+/// tokio runtime, per frame, fitted as a line in the frame's wire size. The
+/// rounds alternate sizes, and each round pair gives one fitted point.
+fn transport_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
+    let fail = |e: String| BenchError::Unsupported(format!("calibrate: transport: {e}"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut pipe = rt
+        .block_on(bft_net::pipe::FramePipe::open())
+        .map_err(|e| fail(e.to_string()))?;
+    let clock = || process_cpu().unwrap_or_default();
+    if process_cpu().is_none() {
+        return Err(fail("cannot read /proc/self/task/*/schedstat".into()));
+    }
+    let mut failed = None;
+    let mut per_frame = |size: usize| {
+        samples(rounds, FRAMES, clock, || {
+            if let Err(e) = rt.block_on(pipe.carry(FRAMES, size, FRAMES)) {
+                failed = Some(e.to_string());
+            }
+        })
+    };
+    let small = per_frame(SMALL_FRAME);
+    let large = per_frame(LARGE_FRAME);
+    if let Some(e) = failed {
+        return Err(fail(e));
+    }
+    let (ws, wl) = (
+        bft_core::codec::wire_len(SMALL_FRAME) as f64,
+        bft_core::codec::wire_len(LARGE_FRAME) as f64,
+    );
+    let (mut fixed, mut per_kib) = (Vec::new(), Vec::new());
+    for (s, l) in small.iter().zip(&large) {
+        let slope = (l.as_secs_f64() - s.as_secs_f64()).max(0.0) / (wl - ws);
+        let base = (s.as_secs_f64() - slope * ws).max(0.0);
+        fixed.push(Duration::from_secs_f64(base));
+        per_kib.push(Duration::from_secs_f64(slope * 1024.0));
+    }
+    Ok(vec![
+        Figure::of("transport_per_message", fixed),
+        Figure::of("transport_per_kib", per_kib),
+    ])
+}
+
+/// `client_per_request`: what the load generator does per request besides
+/// moving frames, timed on its own code: issue an id, encode a 512-byte
+/// request, and count replies from the n = 4 replicas (completion at f+1
+/// distinct ones; the rest are late).
+fn client_figure(rounds: usize) -> Figure {
+    use bft_core::{Request, codec};
+    use bft_sim::clients::Clients;
+    use bft_sim::{LoadConfig, LoadMode};
+    let load = LoadConfig {
+        mode: LoadMode::Open { rate: 1e9 },
+        clients: 16,
+        tx_size: 512,
+        total: None,
+        warmup: Duration::ZERO,
+    };
+    let mut clients = Clients::new(load, 2);
+    let payload = bytes::Bytes::from(vec![0u8; 512]);
+    let mut k = 0u32;
+    measure("client_per_request", rounds, 1, || {
+        k = k.wrapping_add(1);
+        let now = bft_core::Time(u64::from(k));
+        if let Some(id) = clients.issue(k % 16, now) {
+            let req = Request {
+                id,
+                payload: payload.clone(),
+            };
+            let _ = black_box(codec::encode(&req, codec::DEFAULT_MAX_FRAME));
+            for r in 0..4u16 {
+                let _ = black_box(clients.reply(id, NodeId(r), now));
+            }
+        }
+    })
+}
+
 /// Runs every measurement.
 pub fn calibrate(rounds: usize) -> Result<Calibration, BenchError> {
     let load_before = load_average();
     let mut figures = crypto_figures(rounds)?;
     figures.push(handling_figure(rounds)?);
+    figures.extend(transport_figures(rounds)?);
+    figures.push(client_figure(rounds));
     let env = crate::record::Environment::current();
     Ok(Calibration {
         rounds,

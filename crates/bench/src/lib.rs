@@ -1,6 +1,7 @@
 //! bftbench: scenario files, runs, records. The binary in `main.rs` is the
 //! only place `anyhow` appears.
 
+pub mod agreement;
 pub mod calibrate;
 pub mod fuzz;
 pub mod plot;

@@ -628,6 +628,7 @@ fn compare_command(
     let started = Instant::now();
     let suite = Suite::load(&display_path(suite_path))?;
     let out = out_dir.unwrap_or_else(|| suite.out_dir.clone());
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut sections = Vec::new();
     let mut all = Vec::new();
     for sweep in &suite.sweeps {
@@ -645,8 +646,22 @@ fn compare_command(
         sections.push((sweep.clone(), records));
     }
     bftbench::sweep::write_csv(&out, &all)?;
-    let plots = bftbench::plot::plot(&all, &out)?;
-    let html = bftbench::suite::write_html(&out, &plots, &sections, &bftbench::record::git_rev())?;
+    let mut plots = bftbench::plot::plot(&all, &out)?;
+    let agreement = match &suite.sim_vs_quic {
+        None => None,
+        Some(v) => {
+            let (rows, more) = sim_vs_quic_command(v, &out, threads_arg)?;
+            plots.extend(more);
+            Some((v, rows))
+        }
+    };
+    let html = bftbench::suite::write_html(
+        &out,
+        &plots,
+        &sections,
+        agreement.as_ref().map(|(v, rows)| (*v, rows.as_slice())),
+        &bftbench::record::git_rev(),
+    )?;
     print!("{}", bftbench::report::table(&all));
     println!(
         "\nrecords, summary.csv and plots in {}/; open {}",
@@ -655,6 +670,41 @@ fn compare_command(
     );
     println!("finished in {:.1}s", started.elapsed().as_secs_f64());
     Ok(exit_for(&all))
+}
+
+/// The sim-vs-QUIC section: the sweep in both runtimes, then both at half
+/// the QUIC saturation; writes the records, the CSV and the plot.
+fn sim_vs_quic_command(
+    v: &bftbench::suite::SimVsQuic,
+    out: &Path,
+    threads_arg: Option<usize>,
+) -> Result<(Vec<bftbench::agreement::Row>, Vec<PathBuf>)> {
+    use bftbench::agreement;
+    let file = display_path(&v.scenario);
+    eprintln!("== sim-vs-quic: {}", file.display());
+    let base = Scenario::load(&file, &Overrides::default())?;
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let dir = out.join("sim-vs-quic");
+    let points = agreement::points(&base, &file, cores)?;
+    let mut records = bftbench::sweep::run_points(&points, &dir, threads(threads_arg), &|p, _| {
+        tracing::info!(point = %p.name, "done");
+    })?;
+    let half = agreement::half_points(&base, &file, cores, &records)?;
+    records.extend(bftbench::sweep::run_points(
+        &half,
+        &dir,
+        threads(threads_arg),
+        &|p, _| {
+            tracing::info!(point = %p.name, "done");
+        },
+    )?);
+    bftbench::sweep::write_csv(&dir, &records)?;
+    let rows = agreement::rows(&records);
+    let csv = agreement::write_csv(out, &rows)?;
+    print!("{}", agreement::csv(&rows));
+    println!("sim-vs-QUIC comparison in {}", csv.display());
+    let plots = bftbench::plot::plot_agreement(&records, out, cores)?;
+    Ok((rows, plots))
 }
 
 fn overrides(a: OverrideArgs) -> Overrides {

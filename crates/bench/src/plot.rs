@@ -342,6 +342,8 @@ fn draw_lines<DB: DrawingBackend>(
 /// One plot: a name and a drawing function over any backend.
 struct Figure {
     name: &'static str,
+    /// Panels are laid out in this many rows, filled row by row.
+    rows: usize,
     panels: Vec<Panel>,
 }
 
@@ -354,7 +356,8 @@ struct Panel {
 
 fn draw_figure<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> DrawResult<DB> {
     root.fill(&WHITE)?;
-    let areas = root.split_evenly((1, fig.panels.len().max(1)));
+    let rows = fig.rows.max(1);
+    let areas = root.split_evenly((rows, fig.panels.len().div_ceil(rows).max(1)));
     for (area, p) in areas.iter().zip(&fig.panels) {
         draw_lines(area, &p.title, p.axes, p.log, &p.series)?;
     }
@@ -400,12 +403,17 @@ fn figures(records: &[(String, Record)]) -> Vec<Figure> {
         .filter(|p| p.series.iter().any(|s| s.points.len() >= 2))
         .collect();
         if !panels.is_empty() {
-            figs.push(Figure { name, panels });
+            figs.push(Figure {
+                name,
+                rows: 1,
+                panels,
+            });
         }
     }
     let load = load_series(records);
     if !load.is_empty() {
         figs.push(Figure {
+            rows: 1,
             name: "throughput_latency",
             panels: vec![Panel {
                 title: "Throughput vs median latency as offered load rises".into(),
@@ -418,6 +426,7 @@ fn figures(records: &[(String, Record)]) -> Vec<Figure> {
     let cdf = cdf_series(records);
     if !cdf.is_empty() {
         figs.push(Figure {
+            rows: 1,
             name: "latency_cdf",
             panels: vec![Panel {
                 title: "End-to-end latency CDF".into(),
@@ -430,6 +439,7 @@ fn figures(records: &[(String, Record)]) -> Vec<Figure> {
     let vc = view_change_series(records, false);
     if !vc.is_empty() {
         figs.push(Figure {
+            rows: 1,
             name: "view_change_cost",
             panels: vec![
                 Panel {
@@ -460,17 +470,99 @@ fn capitalized(s: &str) -> String {
 /// Draws every plot the records support into `out_dir`; returns the files.
 pub fn plot(records: &[(String, Record)], out_dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     register_font();
+    draw_all(&figures(records), out_dir)
+}
+
+/// The sim-vs-QUIC plot: per protocol, completed throughput (top) and median
+/// latency (bottom) against the offered rate, over QUIC and in the
+/// simulator on `cores` shared cores.
+pub fn plot_agreement(
+    records: &[(String, Record)],
+    out_dir: &Path,
+    cores: usize,
+) -> Result<Vec<PathBuf>, BenchError> {
+    register_font();
+    let mut protocols: Vec<&str> = Vec::new();
+    for (_, r) in records {
+        if !protocols.contains(&r.protocol.as_str()) {
+            protocols.push(&r.protocol);
+        }
+    }
+    let curve = |protocol: &str, runtime: &str, value: &dyn Fn(&Record) -> f64| {
+        let mut pts: Vec<(f64, f64)> = records
+            .iter()
+            .filter(|(f, r)| {
+                !f.ends_with("-half.json") && r.protocol == protocol && r.runtime == runtime
+            })
+            .map(|(_, r)| (offered_rate(r), value(r)))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        pts
+    };
+    let mut panels = Vec::new();
+    for (row, axes, log) in [
+        (0, ("offered (tx/s)", "completed (tx/s)"), (false, false)),
+        (1, ("offered (tx/s)", "p50 latency (ms)"), (false, true)),
+    ] {
+        for &p in &protocols {
+            let value = move |r: &Record| {
+                if row == 0 {
+                    r.throughput_tx_s
+                } else {
+                    r.latency_ms.p50.max(1e-3)
+                }
+            };
+            let color = protocol_color(p);
+            panels.push(Panel {
+                title: format!(
+                    "{p}, n = 4: {}",
+                    if row == 0 {
+                        "throughput"
+                    } else {
+                        "median latency"
+                    }
+                ),
+                axes,
+                log,
+                series: vec![
+                    Series {
+                        label: "QUIC on loopback".into(),
+                        points: curve(p, "quic", &value),
+                        color: darker(color),
+                    },
+                    Series {
+                        label: format!("simulated, {cores} shared cores"),
+                        points: curve(p, "sim", &value),
+                        color,
+                    },
+                ],
+            });
+        }
+    }
+    draw_all(
+        &[Figure {
+            name: "sim_vs_quic",
+            rows: 2,
+            panels,
+        }],
+        out_dir,
+    )
+}
+
+fn draw_all(figs: &[Figure], out_dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     std::fs::create_dir_all(out_dir).map_err(|source| BenchError::Write {
         file: out_dir.to_path_buf(),
         source,
     })?;
     let mut written = Vec::new();
-    for fig in figures(records) {
-        let width = 900 * fig.panels.len() as u32;
+    for fig in figs {
+        let rows = fig.rows.max(1);
+        let width = 900 * fig.panels.len().div_ceil(rows) as u32;
+        let height = 600 * rows as u32;
         let png = out_dir.join(format!("{}.png", fig.name));
         draw_figure(
-            BitMapBackend::new(&png, (width, 600)).into_drawing_area(),
-            &fig,
+            BitMapBackend::new(&png, (width, height)).into_drawing_area(),
+            fig,
         )
         .map_err(|e| BenchError::Plot {
             file: png.clone(),
@@ -478,8 +570,8 @@ pub fn plot(records: &[(String, Record)], out_dir: &Path) -> Result<Vec<PathBuf>
         })?;
         let svg = out_dir.join(format!("{}.svg", fig.name));
         draw_figure(
-            SVGBackend::new(&svg, (width, 600)).into_drawing_area(),
-            &fig,
+            SVGBackend::new(&svg, (width, height)).into_drawing_area(),
+            fig,
         )
         .map_err(|e| BenchError::Plot {
             file: svg.clone(),

@@ -23,6 +23,8 @@
 //! [cost]     what the simulator charges: virtual CPU per crypto operation
 //!            and per event (`handling`); profile = "FILE" reads a cost
 //!            profile (`bftbench calibrate` writes one) under the keys given
+//! [machine]  cores = C: replicas and clients share C cores, paying for
+//!            their frames (absent: each replica on a dedicated machine)
 //! [pbft] [qbft] [hotstuff]   protocol knobs
 //! [sweep]    protocol = [...], nodes = [...], rate = [...], batch_size = [...], ...
 //! ```
@@ -154,6 +156,10 @@ pub struct Scenario {
     /// finding) carries it, and reading it back keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_profile: Option<String>,
+    /// `[machine]`: dedicated machines (absent) or the whole cluster on
+    /// `cores` shared cores. Simulator only.
+    #[serde(default, skip_serializing_if = "bft_sim::Machine::is_dedicated")]
+    pub machine: bft_sim::Machine,
     #[serde(default)]
     pub pbft: PbftConfig,
     #[serde(default)]
@@ -331,6 +337,18 @@ impl Scenario {
                 "0s".into(),
                 "a run needs a positive duration",
             ));
+        }
+        if let Some(cores) = self.machine.cores {
+            if self.runtime == Runtime::Quic {
+                return Err(bad(
+                    "machine.cores",
+                    cores.to_string(),
+                    "the simulator's machine model; a QUIC run uses the machine it runs on",
+                ));
+            }
+            if cores == 0 {
+                return Err(bad("machine.cores", "0".into(), "need at least one core"));
+            }
         }
         if let Some(t) = &self.twins {
             if self.runtime == Runtime::Quic {

@@ -19,6 +19,20 @@ pub struct Suite {
     #[serde(default = "default_out")]
     pub out_dir: PathBuf,
     pub sweeps: Vec<SuiteSweep>,
+    /// The simulator checked against QUIC (see [`crate::agreement`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_vs_quic: Option<SimVsQuic>,
+}
+
+/// `[sim_vs_quic]`: a QUIC scenario with a protocol × rate sweep; its
+/// records go to `<out_dir>/sim-vs-quic/`, the comparison to
+/// `<out_dir>/sim-vs-quic.csv` and `sim_vs_quic.png`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimVsQuic {
+    pub scenario: PathBuf,
+    #[serde(default)]
+    pub about: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,6 +75,9 @@ impl Suite {
             }
             s.scenario = base.join(&s.scenario);
         }
+        if let Some(v) = &mut suite.sim_vs_quic {
+            v.scenario = base.join(&v.scenario);
+        }
         Ok(suite)
     }
 }
@@ -77,6 +94,7 @@ pub fn write_html(
     out_dir: &Path,
     plots: &[PathBuf],
     sections: &[(SuiteSweep, Vec<(String, Record)>)],
+    agreement: Option<(&SimVsQuic, &[crate::agreement::Row])>,
     commit: &str,
 ) -> Result<PathBuf, BenchError> {
     let mut h = String::from(
@@ -154,6 +172,23 @@ pub fn write_html(
                     ("sim", false) => "NO",
                     _ => "n/a (oracle runs in the simulator)",
                 }
+            ));
+        }
+        h.push_str("</table>");
+    }
+    if let Some((v, rows)) = agreement {
+        h.push_str(&format!(
+            "<h2>sim-vs-quic</h2><p>{}</p><p><a href=\"sim-vs-quic.csv\">sim-vs-quic.csv</a>, records in <a href=\"sim-vs-quic/\">sim-vs-quic/</a>.</p><table><tr><th>protocol</th><th>metric</th><th>simulated</th><th>QUIC</th><th>relative error</th></tr>",
+            esc(&v.about)
+        ));
+        for r in rows {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:+.0}%</td></tr>",
+                esc(&r.protocol),
+                r.metric,
+                r.sim,
+                r.quic,
+                r.relative_error() * 100.0
             ));
         }
         h.push_str("</table>");

@@ -39,6 +39,9 @@ fn calibration() -> Calibration {
         "bls_aggregate_per_sig",
         "bls_verify_aggregate",
         "handling",
+        "transport_per_message",
+        "transport_per_kib",
+        "client_per_request",
     ];
     Calibration {
         rounds: 15,
@@ -73,6 +76,7 @@ fn a_scenario_naming_a_profile_runs_with_its_figures_and_records_it() {
     let mut want = c.cost_model();
     assert_eq!(want.sign, Duration::from_micros(10));
     assert_eq!(want.handling, Duration::from_micros(18));
+    assert_eq!(want.client_per_request, Duration::from_micros(21));
     // A figure the scenario sets itself wins over the profile's.
     want.verify = Duration::from_micros(99);
     assert_eq!(s.cost, want);

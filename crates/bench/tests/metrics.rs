@@ -208,3 +208,116 @@ fn a_crashed_non_leader_causes_no_leader_replacement() {
         assert_eq!(r.view_change_s, None, "{protocol}");
     }
 }
+
+/// n = 7, replica 0 (the first leader) crashes at 1 s for good under steady
+/// closed-loop load, every protocol from the same 200 ms base timeout (the
+/// compare suite's crashed-leader setting).
+fn crashed_under_load(protocol: &str, timeout_ms: u64) -> Record {
+    let timeouts = format!(
+        "[pbft]\nview_change_timeout = \"{timeout_ms}ms\"\n[qbft]\nround_timeout = \"{timeout_ms}ms\"\n\
+         [hotstuff]\nview_timeout = \"{timeout_ms}ms\"\n"
+    );
+    run(&format!(
+        r#"
+protocol = "{protocol}"
+nodes = 7
+duration = "8s"
+seed = 1
+crypto = "model"
+[load]
+mode = "closed"
+clients = 1
+outstanding = 1
+tx_size = 128
+[batch]
+max_size = 1
+max_delay = "1ms"
+[network]
+model = "fixed"
+delay = "1ms"
+[[faults]]
+node = 0
+behaviour = "crash"
+at = "1s"
+{timeouts}"#
+    ))
+}
+
+/// The crash bound, `passes · t0 · (2^(k+1) − 1) + 1 s` with k = 1 crashed
+/// leader in a row and t0 = 200 ms: PBFT and QBFT (one pass) 1.6 s,
+/// chained HotStuff (two passes, its 3-chain) 2.2 s; checked window after
+/// window to the end of the run, and every protocol is live.
+#[test]
+fn a_crashed_leader_is_replaced_within_each_protocols_crash_bound() {
+    for (protocol, bound) in [("pbft", 1.6), ("qbft", 1.6), ("hotstuff", 2.2)] {
+        let r = crashed_under_load(protocol, 200);
+        let l = r.liveness.as_ref().unwrap();
+        assert!(l.checked, "{protocol}: {}", l.skipped);
+        assert!(l.failures.is_empty(), "{protocol}: {:?}", l.failures);
+        assert!(
+            (l.bound_s - bound).abs() < 1e-9,
+            "{protocol}: {}",
+            l.bound_s
+        );
+        assert!(l.rule.starts_with("crash only"), "{protocol}: {}", l.rule);
+        assert!(r.view_changes.unwrap_or(0) >= 1, "{protocol}");
+    }
+}
+
+/// The bound is tight enough to mean something: with timeouts ten times
+/// longer (2 s), recovery is ten times slower than the bound computed from
+/// 200 ms allows, and the check over that bound fails.
+#[test]
+fn a_recovery_ten_times_slower_fails_the_crash_bound() {
+    use bft_core::{Adversarial, Time};
+    let path = Path::new("metrics-test.toml");
+    for protocol in ["pbft", "qbft", "hotstuff"] {
+        let slow = crashed_under_load(protocol, 2_000);
+        assert!(
+            slow.liveness.as_ref().unwrap().failures.is_empty(),
+            "{protocol} live with its own bound"
+        );
+        let fast_bound = crashed_under_load(protocol, 200).liveness.unwrap().bound_s;
+        // The slow configuration's run, checked against the fast bound.
+        let text = format!(
+            "protocol = \"{protocol}\"\nnodes = 7\nduration = \"8s\"\ncrypto = \"model\"\n\
+             [load]\nmode = \"closed\"\nclients = 1\noutstanding = 1\ntx_size = 128\n\
+             [batch]\nmax_size = 1\nmax_delay = \"1ms\"\n[network]\nmodel = \"fixed\"\ndelay = \"1ms\"\n\
+             [[faults]]\nnode = 0\nbehaviour = \"crash\"\nat = \"1s\"\n\
+             [pbft]\nview_change_timeout = \"2s\"\n[qbft]\nround_timeout = \"2s\"\n[hotstuff]\nview_timeout = \"2s\"\n"
+        );
+        let s = Scenario::parse(&text, path).unwrap();
+        let cfg = bftbench::run::sim_config(&s);
+        let bound = std::time::Duration::from_secs_f64(fast_bound);
+        let heal = Time::from_duration(std::time::Duration::from_secs(1));
+        fn check<P: Adversarial>(
+            cfg: bft_sim::SimConfig,
+            proto: P::Config,
+            heal: Time,
+            bound: std::time::Duration,
+        ) -> Vec<String> {
+            let mut sim = bft_sim::Simulation::<P>::new(cfg, proto).unwrap();
+            // As `bftbench run` checks a crash: window after window, each
+            // from the last progress, to the end (8 s).
+            let end = Time::from_duration(std::time::Duration::from_secs(8));
+            let mut from = heal;
+            while from.saturating_add(bound) <= end {
+                let failures = sim.check_liveness(from, bound);
+                if !failures.is_empty() || sim.now() <= from {
+                    return failures;
+                }
+                from = sim.now();
+            }
+            Vec::new()
+        }
+        let failures = match protocol {
+            "pbft" => check::<bft_pbft::Pbft>(cfg, s.pbft.clone(), heal, bound),
+            "qbft" => check::<bft_qbft::Qbft>(cfg, s.qbft.clone(), heal, bound),
+            _ => check::<bft_hotstuff::HotStuff>(cfg, s.hotstuff.clone(), heal, bound),
+        };
+        assert!(
+            !failures.is_empty(),
+            "{protocol}: ten times slower passed the {fast_bound} s bound"
+        );
+    }
+}

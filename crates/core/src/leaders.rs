@@ -71,6 +71,22 @@ impl LeaderSchedule {
     }
 
     /// The most consecutive views (in the prefix followed by the rotation,
+    /// which repeats) whose leaders are all in `nodes`: how many views in a
+    /// row those replicas lead.
+    pub fn longest_run_of(&self, nodes: &[NodeId]) -> usize {
+        let views = self
+            .prefix
+            .iter()
+            .chain(self.rotation.iter().cycle().take(2 * self.rotation.len()));
+        let (mut longest, mut run) = (0, 0);
+        for leader in views {
+            run = if nodes.contains(leader) { run + 1 } else { 0 };
+            longest = longest.max(run);
+        }
+        longest
+    }
+
+    /// The most consecutive views (in the prefix followed by the rotation,
     /// which repeats) whose leaders are at most `f` distinct nodes: how many
     /// views in a row f faulty replicas can lead at worst. Round-robin gives
     /// f; a favourite of weight w gives w + f − 1.
@@ -130,6 +146,17 @@ impl LeaderSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_run_of_given_leaders_wraps_around_the_rotation() {
+        let rr = LeaderSchedule::round_robin(7);
+        assert_eq!(rr.longest_run_of(&[NodeId(0)]), 1);
+        assert_eq!(rr.longest_run_of(&[NodeId(6), NodeId(0)]), 2, "wraps");
+        assert_eq!(rr.longest_run_of(&[NodeId(1), NodeId(3)]), 1);
+        assert_eq!(rr.longest_run_of(&[]), 0);
+        let fav = LeaderSchedule::favouring(4, NodeId(2), 3);
+        assert_eq!(fav.longest_run_of(&[NodeId(2)]), 3);
+    }
 
     #[test]
     fn round_robin_is_k_mod_n() {

@@ -20,7 +20,8 @@ pub mod pool;
 pub mod protocol;
 
 pub use adversary::{
-    Adversarial, Attack, FORK_DEPTHS, Forgery, ForkChoice, Mutation, TAMPER_HISTORY, TamperContext,
+    Adversarial, Attack, CRASH_SLACK, FORK_DEPTHS, Forgery, ForkChoice, Mutation, TAMPER_HISTORY,
+    TamperContext, crash_recovery_bound,
 };
 pub use bytes_array::Digest;
 pub use committee::{Committee, Member};

@@ -48,6 +48,22 @@ pub struct CostModel {
     /// event (the crypto meter never charges it).
     #[serde(with = "humantime_serde")]
     pub handling: Duration,
+    /// Moving one frame from one QUIC endpoint to another on the same
+    /// machine, both ends together (QUIC, TLS, UDP and the kernel's
+    /// loopback), less its per-byte part. Charged only when the simulated
+    /// replicas share a machine's cores (`[machine] cores`): half to the
+    /// sender's event, half to the receiver's.
+    #[serde(with = "humantime_serde")]
+    pub transport_per_message: Duration,
+    /// The per-byte part of moving a frame, per KiB of frame (charged with
+    /// `transport_per_message`).
+    #[serde(with = "humantime_serde")]
+    pub transport_per_kib: Duration,
+    /// A load-generating client's own work per request, besides moving its
+    /// frames: issuing, encoding, and counting replies until f+1 distinct
+    /// replicas answered. Charged only on a shared machine.
+    #[serde(with = "humantime_serde")]
+    pub client_per_request: Duration,
 }
 
 impl CostModel {
@@ -63,7 +79,17 @@ impl CostModel {
             bls_aggregate_per_sig: Duration::ZERO,
             bls_verify_aggregate: Duration::ZERO,
             handling: Duration::ZERO,
+            transport_per_message: Duration::ZERO,
+            transport_per_kib: Duration::ZERO,
+            client_per_request: Duration::ZERO,
         }
+    }
+
+    /// CPU of moving one frame of `bytes` bytes, both ends together.
+    pub fn frame(&self, bytes: u64) -> Duration {
+        let per_kib = u64::try_from(self.transport_per_kib.as_nanos()).unwrap_or(u64::MAX);
+        let nanos = per_kib.saturating_mul(bytes) / 1024;
+        self.transport_per_message + Duration::from_nanos(nanos)
     }
 }
 
@@ -81,7 +107,9 @@ impl Default for CostModel {
     /// protocols), an upper bound on decode + state update + encode.
     ///
     /// (The previous defaults, 2.0–3.8x these, were criterion medians taken
-    /// while builds shared the machine.)
+    /// while builds shared the machine.) The transport and client figures
+    /// come from a later idle run (load average 0.66/0.72), the median of two
+    /// runs a minute apart.
     fn default() -> CostModel {
         let ns = Duration::from_nanos;
         CostModel {
@@ -94,6 +122,9 @@ impl Default for CostModel {
             bls_aggregate_per_sig: ns(17_280),
             bls_verify_aggregate: ns(983_313),
             handling: ns(1_146),
+            transport_per_message: ns(2_300),
+            transport_per_kib: ns(3_200),
+            client_per_request: ns(130),
         }
     }
 }

@@ -19,7 +19,7 @@ fn decimal_costs() -> CostModel {
         bls_check: ns(100_000),
         bls_aggregate_per_sig: ns(1_000_000),
         bls_verify_aggregate: ns(10_000_000),
-        handling: Duration::ZERO,
+        ..CostModel::zero()
     }
 }
 

@@ -66,6 +66,17 @@ impl Adversarial for HotStuff {
     fn liveness_bound_for(cfg: &HotStuffConfig, n: usize, leaders: &LeaderSchedule) -> Duration {
         liveness_bound_for(cfg, n, leaders)
     }
+
+    /// The view timer (the pacemaker doubles it per view that times out in
+    /// a row).
+    fn crash_timeout(cfg: &HotStuffConfig) -> Option<Duration> {
+        Some(cfg.view_timeout)
+    }
+
+    /// The 3-chain commit rule: see [`bft_core::Adversarial::crash_passes`].
+    fn crash_passes() -> u32 {
+        2
+    }
 }
 
 // ----------------------------------------------------------------------

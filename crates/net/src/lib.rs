@@ -22,6 +22,7 @@ pub mod cluster;
 pub mod local;
 pub mod metrics;
 pub mod metrics_http;
+pub mod pipe;
 pub mod runner;
 pub mod tls;
 pub mod transport;

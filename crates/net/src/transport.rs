@@ -66,7 +66,7 @@ pub struct LinkLosses {
 }
 
 /// Frames written per `write_all_chunks` at most.
-const WRITE_BATCH: usize = 512;
+pub const WRITE_BATCH: usize = 512;
 /// Events a reader may queue to the node task before it waits (QUIC flow
 /// control then pushes back on the peer).
 pub const INBOUND_QUEUE: usize = 8192;

@@ -102,6 +102,13 @@ impl Adversarial for Pbft {
     fn liveness_bound(cfg: &PbftConfig, n: usize) -> Duration {
         liveness_bound(cfg, n)
     }
+
+    /// The request timer: a backup that holds a request the primary does
+    /// not order within it starts a view change (new-view timers then double
+    /// per failed view).
+    fn crash_timeout(cfg: &PbftConfig) -> Option<Duration> {
+        Some(cfg.view_change_timeout)
+    }
 }
 
 // ----- signing with the Byzantine replica's own key ---------------------------

@@ -129,6 +129,11 @@ impl Adversarial for Qbft {
     fn liveness_bound_for(cfg: &QbftConfig, n: usize, leaders: &LeaderSchedule) -> Duration {
         liveness_bound_for(cfg, n, leaders)
     }
+
+    /// The round-0 timer (`timeout_for_round` doubles it per round).
+    fn crash_timeout(cfg: &QbftConfig) -> Option<Duration> {
+        Some(cfg.timeout_for_round(0))
+    }
 }
 
 /// Whether the Byzantine replica signed `msg` itself (relayed decided

@@ -237,6 +237,7 @@ fn sweep_costs() -> bft_crypto::CostModel {
         bls_aggregate_per_sig: us(32),
         bls_verify_aggregate: us(2408),
         handling: us(2),
+        ..bft_crypto::CostModel::zero()
     }
 }
 

@@ -28,6 +28,8 @@ pub struct SimConfig {
     /// Keep every node's committed decisions (tests read them); off for long
     /// sweeps to keep memory flat.
     pub keep_ledgers: bool,
+    /// Dedicated machines (the default) or replicas sharing C cores.
+    pub machine: crate::Machine,
 }
 
 impl SimConfig {
@@ -61,6 +63,7 @@ impl Default for SimConfig {
             leaders: None,
             twins: None,
             keep_ledgers: true,
+            machine: crate::Machine::default(),
         }
     }
 }

@@ -4,11 +4,14 @@
 //!
 //! Virtual CPU: a replica handles one event at a time; an event that arrives
 //! while it is busy waits. Handling costs the crypto the event charged plus
-//! `cost.handling`, and what the replica sends leaves when it is done.
+//! `cost.handling`, and what the replica sends leaves when it is done. On a
+//! shared machine (`cfg.machine`, see [`crate::machine`]) it also waits for
+//! a free core and pays for the frames it moves.
 
 use crate::SimError;
 use crate::clients::{Clients, LatencySummary};
 use crate::config::{Fault, FaultKind, LoadMode, SimConfig};
+use crate::machine::{ClientWork, CorePool, Generator, Waiter};
 use crate::network::{Endpoint, transit};
 use crate::oracle::Oracle;
 use bft_core::codec::{self, DEFAULT_MAX_FRAME};
@@ -64,6 +67,10 @@ enum Event<T> {
     /// The replica has finished its previous event: take the next from its
     /// inbox.
     Wake(NodeId),
+    /// On a shared machine: the load generator may do its next piece of work.
+    ClientWake,
+    /// On a shared machine: a core is free again; the longest waiter gets it.
+    CoreFree,
 }
 
 /// The event queue: a binary heap of small (time, sequence, slot) keys over
@@ -256,6 +263,39 @@ fn request_body_len(req: &Request) -> usize {
 /// Wire bytes of a reply: (request id, slot, block digest) with a header.
 const REPLY_BYTES: u64 = 4 + 16 + 8 + 32;
 
+/// Wire bytes of one reply frame naming `requests` requests.
+fn reply_frame(requests: usize) -> u64 {
+    codec::wire_len(usize::try_from(requests as u64 * REPLY_BYTES).unwrap_or(usize::MAX))
+}
+
+/// On a shared machine, what moving an event's frames costs the replica:
+/// half of the frame it received, half of each frame it sends, and half of
+/// each reply frame it sends clients (`replies`: this instance answers
+/// clients, which a twin does not).
+fn transport_cpu<T>(
+    cost: &bft_crypto::CostModel,
+    event: &Event<T>,
+    out: &[Output<T>],
+    replies: bool,
+) -> Duration {
+    let received = match event {
+        Event::Deliver { body, .. } => cost.frame(codec::wire_len(body.len())),
+        Event::RequestArrives { req, .. } => cost.frame(codec::wire_len(request_body_len(req))),
+        _ => Duration::ZERO,
+    };
+    let sent: Duration = out
+        .iter()
+        .map(|o| match o {
+            Output::Send { body, .. } => cost.frame(codec::wire_len(body.len())),
+            Output::Commit(d) if replies && !d.requests.is_empty() => {
+                cost.frame(reply_frame(d.requests.len()))
+            }
+            _ => Duration::ZERO,
+        })
+        .sum();
+    (received + sent) / 2
+}
+
 pub struct Simulation<P: Adversarial> {
     cfg: SimConfig,
     proto: P::Config,
@@ -278,6 +318,10 @@ pub struct Simulation<P: Adversarial> {
     client_bytes: u64,
     scratch: Vec<Output<P::Timer>>,
     replacements: crate::replacements::Tracker,
+    /// The shared cores, on a shared machine.
+    pool: Option<CorePool>,
+    /// The load generator's work queue, on a shared machine.
+    generator: Generator,
 }
 
 impl<P: Adversarial> Simulation<P> {
@@ -364,6 +408,8 @@ impl<P: Adversarial> Simulation<P> {
             client_messages: 0,
             client_bytes: 0,
             scratch: Vec::new(),
+            pool: CorePool::of(&cfg.machine),
+            generator: Generator::default(),
             replacements: crate::replacements::Tracker::default(),
             cfg,
         };
@@ -526,6 +572,8 @@ impl<P: Adversarial> Simulation<P> {
             Event::FaultStarts(i) => self.fault(i, true),
             Event::FaultEnds(i) => self.fault(i, false),
             Event::Wake(node) => self.wake(node),
+            Event::ClientWake => self.client_wake(false),
+            Event::CoreFree => self.core_free(),
             node_event => self.node_event(node_event),
         }
     }
@@ -555,11 +603,44 @@ impl<P: Adversarial> Simulation<P> {
             }
             return;
         }
+        let now = self.now;
+        if let Some(pool) = &mut self.pool {
+            if !pool.may_run(Waiter::Replica(node), now, false) {
+                // Queued for a core; `core_free` wakes it.
+                replica.inbox.push_back(event);
+                replica.wake_scheduled = true;
+                return;
+            }
+        }
         self.handle(node, event);
+    }
+
+    /// A shared core is free: hand it to the longest waiter, and on while
+    /// cores stay free (a waiter may not use one: its event was a stale
+    /// timer, or its replica crashed).
+    fn core_free(&mut self) {
+        let now = self.now;
+        while let Some(waiter) = self.pool.as_mut().and_then(|p| p.grant(now)) {
+            match waiter {
+                Waiter::Replica(node) => self.wake_granted(node, true),
+                Waiter::Generator => self.client_wake(true),
+            }
+        }
     }
 
     /// Handles the next waiting event of `node`, and schedules the one after.
     fn wake(&mut self, node: NodeId) {
+        self.wake_granted(node, false);
+    }
+
+    /// [`Self::wake`]; `granted`: a freed shared core was handed to it.
+    fn wake_granted(&mut self, node: NodeId, granted: bool) {
+        let now = self.now;
+        if let Some(pool) = &mut self.pool {
+            if !pool.may_run(Waiter::Replica(node), now, granted) {
+                return; // still marked wake_scheduled: `core_free` wakes it
+            }
+        }
         let Some(replica) = self.replicas.get_mut(node.index()) else {
             return;
         };
@@ -621,7 +702,20 @@ impl<P: Adversarial> Simulation<P> {
         let Some(replica) = self.replicas.get_mut(node.index()) else {
             return;
         };
-        let cpu = replica.node.step(self.now, input, &mut out) + self.cfg.cost.handling;
+        let mut cpu = replica.node.step(self.now, input, &mut out) + self.cfg.cost.handling;
+        if let Some(pool) = &mut self.pool {
+            cpu += transport_cpu(
+                &self.cfg.cost,
+                &event,
+                &out,
+                node.index() < self.committee.n(),
+            );
+            let done = pool.occupy(self.now, cpu);
+            self.push(done, Event::CoreFree);
+        }
+        let Some(replica) = self.replicas.get_mut(node.index()) else {
+            return;
+        };
         replica.cpu += cpu;
         replica.busy_until = self.now.saturating_add(cpu);
         let depart = replica.busy_until;
@@ -902,6 +996,11 @@ impl<P: Adversarial> Simulation<P> {
     }
 
     fn replies(&mut self, from: NodeId, requests: &[RequestId]) {
+        if self.pool.is_some() {
+            let cpu = self.cfg.cost.frame(reply_frame(requests.len())) / 2;
+            self.generator.push(ClientWork::Receive(cpu));
+            self.schedule_client_wake();
+        }
         for &id in requests {
             if let Some(client) = self.clients.reply(id, from, self.now) {
                 self.client_issue(client);
@@ -919,7 +1018,18 @@ impl<P: Adversarial> Simulation<P> {
             id,
             payload: self.payload.clone(),
         };
-        self.send_request(self.now, req);
+        if self.pool.is_some() {
+            // On a shared machine the request leaves when the generator has
+            // done its work and sent it to every replica.
+            let cost = &self.cfg.cost;
+            let frame = cost.frame(codec::wire_len(request_body_len(&req))) / 2;
+            let copies = u32::try_from(self.committee.n()).unwrap_or(u32::MAX);
+            let cpu = cost.client_per_request + frame * copies;
+            self.generator.push(ClientWork::Send(req, cpu));
+            self.schedule_client_wake();
+        } else {
+            self.send_request(self.now, req);
+        }
         if let LoadMode::Open { rate } = self.cfg.load.mode {
             let interval = Duration::from_secs_f64(f64::from(self.cfg.load.clients) / rate);
             let next = self.now.saturating_add(interval);
@@ -927,6 +1037,38 @@ impl<P: Adversarial> Simulation<P> {
                 self.push(next, Event::ClientIssue { client });
             }
         }
+    }
+
+    fn schedule_client_wake(&mut self) {
+        if self.generator.wake_scheduled || self.generator.is_idle() {
+            return;
+        }
+        self.generator.wake_scheduled = true;
+        let at = self.generator.busy_until().max(self.now);
+        self.push(at, Event::ClientWake);
+    }
+
+    /// The load generator's next piece of work, once it is free and holds a
+    /// core (`granted`: a freed core was handed to it).
+    fn client_wake(&mut self, granted: bool) {
+        let now = self.now;
+        let Some(pool) = &mut self.pool else { return };
+        if self.generator.busy_until() > now {
+            self.generator.wake_scheduled = false;
+            self.schedule_client_wake();
+            return;
+        }
+        if !pool.may_run(Waiter::Generator, now, granted) {
+            return; // still marked wake_scheduled: `core_free` wakes it
+        }
+        self.generator.wake_scheduled = false;
+        if let Some((done, req)) = self.generator.work(pool, now) {
+            self.push(done, Event::CoreFree);
+            if let Some(req) = req {
+                self.send_request(done, req);
+            }
+        }
+        self.schedule_client_wake();
     }
 
     fn send_request(&mut self, at: Time, req: Request) {

@@ -9,6 +9,7 @@
 pub mod clients;
 pub mod config;
 pub mod engine;
+pub mod machine;
 pub mod network;
 pub mod oracle;
 pub mod replacements;
@@ -19,6 +20,7 @@ pub use config::{
     Partition, RegionMatrix, SimConfig, Twins,
 };
 pub use engine::{NodeReport, OutboundFilter, SimReport, Simulation};
+pub use machine::Machine;
 pub use replacements::Replacements;
 
 use bft_core::{ConfigIssue, NodeId};

@@ -288,3 +288,121 @@ fn one_replicas_repeated_replies_do_not_complete_a_request() {
     assert_eq!(clients.reply(id, NodeId(2), at), None);
     assert_eq!(clients.committed(), 1);
 }
+
+/// The shared-machine model (`[machine] cores`), checked against the
+/// dedicated one it reduces to and against the arithmetic of its charges.
+fn shared(n: usize, cores: usize, cost: bft_crypto::CostModel, load: LoadConfig) -> SimConfig {
+    SimConfig {
+        cost,
+        load,
+        duration: Duration::from_secs(2),
+        machine: bft_sim::Machine { cores: Some(cores) },
+        ..config(n)
+    }
+}
+
+fn free_frames() -> bft_crypto::CostModel {
+    bft_crypto::CostModel {
+        transport_per_message: Duration::ZERO,
+        transport_per_kib: Duration::ZERO,
+        client_per_request: Duration::ZERO,
+        ..bft_crypto::CostModel::default()
+    }
+}
+
+#[test]
+fn a_core_per_replica_and_one_for_clients_with_free_frames_runs_exactly_like_dedicated_machines() {
+    // With n cores the clients would wait while all four replicas are busy.
+    let load = LoadConfig::open(3_000.0, 4, 128);
+    let cfg = shared(4, 5, free_frames(), load);
+    let dedicated = SimConfig {
+        machine: bft_sim::Machine::default(),
+        ..cfg.clone()
+    };
+    let a = Simulation::<Toy>::new(cfg, ToyConfig::default())
+        .unwrap()
+        .run();
+    let b = Simulation::<Toy>::new(dedicated, ToyConfig::default())
+        .unwrap()
+        .run();
+    assert!(a.decisions > 0);
+    assert_eq!(
+        (a.events, a.decisions, a.requests_committed),
+        (b.events, b.decisions, b.requests_committed)
+    );
+    assert_eq!(a.trace_hash, b.trace_hash);
+}
+
+#[test]
+fn one_shared_core_does_at_most_a_second_of_work_per_second() {
+    // Far more offered than one core can handle at 50 µs per frame.
+    let cost = bft_crypto::CostModel {
+        transport_per_message: Duration::from_micros(50),
+        ..bft_crypto::CostModel::default()
+    };
+    let load = LoadConfig::open(20_000.0, 4, 128);
+    let one = Simulation::<Toy>::new(shared(4, 1, cost, load.clone()), ToyConfig::default())
+        .unwrap()
+        .run();
+    let two = Simulation::<Toy>::new(shared(4, 2, cost, load), ToyConfig::default())
+        .unwrap()
+        .run();
+    let busy = |r: &bft_sim::SimReport| r.nodes.iter().map(|n| n.cpu).sum::<Duration>();
+    // Replica work alone (the generator shares the cores too) fits in the
+    // run's 2 s per core, give or take the event in progress at the end;
+    // the generator, always busy here, takes its turns, so the replicas get
+    // more than a third of a core and not all of it.
+    assert!(
+        busy(&one) <= Duration::from_millis(2_001),
+        "{:?}",
+        busy(&one)
+    );
+    assert!(busy(&one) > Duration::from_millis(700), "{:?}", busy(&one));
+    assert!(
+        busy(&two) <= Duration::from_millis(4_001),
+        "{:?}",
+        busy(&two)
+    );
+    assert!(
+        busy(&two) > busy(&one) + Duration::from_millis(500),
+        "{:?}",
+        busy(&two)
+    );
+    assert!(two.requests_committed > one.requests_committed);
+}
+
+#[test]
+fn each_frame_costs_half_its_price_at_each_end() {
+    // Closed loop, one request at a time: the toy's exact counts. Each
+    // replica-to-replica message is paid once (half sent, half received),
+    // each request copy and each reply half (the client pays the other
+    // half), so the replicas' CPU grows by exactly
+    // per_message × (messages + (requests × n copies + replies) / 2).
+    let (n, k) = (4usize, 10u64);
+    let load = LoadConfig::closed(1, 1, 64).with_total(k);
+    let base = Simulation::<Toy>::new(
+        shared(n, 8, free_frames(), load.clone()),
+        ToyConfig::default(),
+    )
+    .unwrap()
+    .run();
+    let per = Duration::from_micros(100);
+    let cost = bft_crypto::CostModel {
+        transport_per_message: per,
+        ..free_frames()
+    };
+    let paid = Simulation::<Toy>::new(shared(n, 8, cost, load), ToyConfig::default())
+        .unwrap()
+        .run();
+    assert_eq!(paid.requests_committed, k);
+    let busy = |r: &bft_sim::SimReport| r.nodes.iter().map(|n| n.cpu).sum::<Duration>();
+    let messages = paid.stats.total_sent().count;
+    assert_eq!(messages, base.stats.total_sent().count);
+    let copies = k * n as u64;
+    let replies = k * n as u64;
+    let frames_x2 = 2 * messages + copies + replies;
+    assert_eq!(
+        busy(&paid) - busy(&base),
+        per * u32::try_from(frames_x2).unwrap() / 2
+    );
+}
