@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 pub const FRAME_HEADER_LEN: usize = 4;
 
 /// Default cap on a frame body: a peer cannot make us allocate more.
-pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
+pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 
 /// Bytes of the per-thread scratch a body is serialised into; a larger body
 /// is serialised into a growing vector instead.

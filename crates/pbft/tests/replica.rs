@@ -1188,3 +1188,29 @@ fn a_replica_asking_every_10_ms_draws_logarithmically_many_new_views() {
     assert_eq!(primary.status().view, 1, "primary 1 entered view 1");
     assert_eq!(flood(&mut primary, start, 3, &stale), (5, false));
 }
+
+/// A NEW-VIEW at n = 64 after a crash, as the compare suite's crashed
+/// primary produces it: 2f+1 = 43 VIEW-CHANGEs, each with a prepared
+/// certificate (pre-prepare and 42 PREPAREs) for the 128 slots since the
+/// stable checkpoint. About 21 MB: more than the old 16 MiB frame cap, so
+/// the new primary could not send it and PBFT never changed view at n = 64;
+/// it must fit the frame cap.
+#[test]
+fn a_new_view_at_n_64_fits_in_one_frame() {
+    use bft_core::codec::{DEFAULT_MAX_FRAME, encode};
+    let s = Signer::new(64, CryptoKind::Model);
+    let certs: Vec<_> = (1..=128)
+        .map(|seq| s.cert(0, seq, vec![request(1, seq)]))
+        .collect();
+    let v: Vec<_> = (1..=43u16)
+        .map(|i| s.view_change(i, 1, certs.clone()))
+        .collect();
+    let o: Vec<PrePrepare> = plan_new_view(&v)
+        .entries
+        .into_iter()
+        .map(|(seq, _, batch)| s.pre_prepare(1, seq, batch))
+        .collect();
+    let nv = PbftMessage::NewView(new_view(&s, 1, v, o));
+    let body = encode(&nv, DEFAULT_MAX_FRAME).expect("fits one frame");
+    assert!(body.len() > 16 << 20, "{} bytes", body.len());
+}
