@@ -80,6 +80,11 @@ impl Figure {
 pub struct Calibration {
     pub rounds: usize,
     pub figures: Vec<Figure>,
+    /// Not a cost: the one-way latency of a lone 200-byte frame over the
+    /// loopback QUIC link (both ends' tasks waking), wall clock. A
+    /// simulated twin of a loopback cluster takes it as its `[network]`
+    /// delay.
+    pub loopback_latency: Option<Figure>,
     pub load_before: Option<f64>,
     pub load_after: Option<f64>,
     pub cores: usize,
@@ -315,6 +320,30 @@ fn transport_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
     ])
 }
 
+/// The loopback latency: lone 200-byte frames one after another over the
+/// link of [`transport_figures`], wall clock per frame.
+fn latency_figure(rounds: usize) -> Result<Figure, BenchError> {
+    let fail = |e: String| BenchError::Unsupported(format!("calibrate: latency: {e}"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut pipe = rt
+        .block_on(bft_net::pipe::FramePipe::open())
+        .map_err(|e| fail(e.to_string()))?;
+    let mut failed = None;
+    let fig = measure("loopback_latency", rounds, 1, || {
+        if let Err(e) = rt.block_on(pipe.one(200)) {
+            failed = Some(e.to_string());
+        }
+    });
+    match failed {
+        Some(e) => Err(fail(e)),
+        None => Ok(fig),
+    }
+}
+
 /// `client_per_request`: what the load generator does per request besides
 /// moving frames, timed on its own code: issue an id, encode a 512-byte
 /// request, and count replies from the n = 4 replicas (completion at f+1
@@ -356,10 +385,12 @@ pub fn calibrate(rounds: usize) -> Result<Calibration, BenchError> {
     figures.push(handling_figure(rounds)?);
     figures.extend(transport_figures(rounds)?);
     figures.push(client_figure(rounds));
+    let loopback_latency = Some(latency_figure(rounds)?);
     let env = crate::record::Environment::current();
     Ok(Calibration {
         rounds,
         figures,
+        loopback_latency,
         load_before,
         load_after: load_average(),
         cores: env.cores,
@@ -444,6 +475,17 @@ impl Calibration {
                 f.spread() * 100.0
             );
         }
+        if let Some(l) = &self.loopback_latency {
+            let _ = writeln!(
+                out,
+                "{:<24}{:>12}{:>12}{:>12}{:>8.1}%  (not a cost: one-way, wall clock)",
+                l.name,
+                micros(l.median),
+                micros(l.fastest),
+                micros(l.slowest),
+                l.spread() * 100.0
+            );
+        }
         let load = |l: Option<f64>| l.map_or("unknown".into(), |l| format!("{l:.2}"));
         let _ = writeln!(
             out,
@@ -480,6 +522,15 @@ impl Calibration {
                 f.median.as_nanos(),
                 micros(f.median),
                 f.spread() * 100.0
+            );
+        }
+        if let Some(l) = &self.loopback_latency {
+            let _ = writeln!(
+                out,
+                "# Not a cost: a lone 200-byte frame's one-way latency over loopback QUIC,\n\
+                 # {} µs (spread {:.1}%), the [network] delay of a simulated loopback twin.",
+                micros(l.median),
+                l.spread() * 100.0
             );
         }
         for w in self.warnings() {

@@ -50,6 +50,7 @@ fn calibration() -> Calibration {
             .enumerate()
             .map(|(i, n)| figure(n, 10 + i as u64))
             .collect(),
+        loopback_latency: None,
         load_before: Some(0.2),
         load_after: Some(0.3),
         cores: 2,

@@ -122,4 +122,11 @@ impl FramePipe {
         let (w, r) = tokio::join!(write, read);
         w.and(r)
     }
+
+    /// One frame of `size` body bytes from one end to the other, alone on
+    /// an idle link: returns when the other end has read it (the one-way
+    /// latency of a frame, including both ends' tasks waking).
+    pub async fn one(&mut self, size: usize) -> Result<(), NetError> {
+        self.carry(1, size, 1).await
+    }
 }
