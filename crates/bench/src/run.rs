@@ -80,20 +80,39 @@ pub struct LivenessRecord {
     pub failures: Vec<String>,
 }
 
-/// The replicas a scenario crashes for good, if crashing them (benignly,
-/// without amnesia, with no restart) is all its faults do and nothing else
-/// disturbs the network: the case [`bft_core::crash_recovery_bound`] bounds.
-fn crashed_for_good(s: &Scenario) -> Option<Vec<bft_core::NodeId>> {
-    if s.faults.is_empty() || !s.network.partitions.is_empty() || s.twins.is_some() {
+/// Message delays a crash bound allows on top of its timeouts and slack:
+/// a leader replacement and the commit after it take a few round trips
+/// (PBFT: VIEW-CHANGE, NEW-VIEW, PRE-PREPARE, PREPARE, COMMIT, reply;
+/// HotStuff twice through four views), well under twenty one-way delays.
+const DELAYS: u32 = 20;
+
+/// The replicas a scenario crashes for good and the network's largest
+/// one-way delay, if crashing them (benignly, without amnesia, with no
+/// restart) is all its faults do and nothing else disturbs a lossless
+/// fixed- or uniform-delay network: the case
+/// [`bft_core::crash_recovery_bound`] bounds.
+fn crashed_for_good(s: &Scenario) -> Option<(Vec<bft_core::NodeId>, Duration)> {
+    if s.faults.is_empty()
+        || !s.network.partitions.is_empty()
+        || s.network.loss > 0.0
+        || s.twins.is_some()
+    {
         return None;
     }
-    s.faults
+    let delay = match &s.network.delay {
+        bft_sim::DelayModel::Fixed(d) => *d,
+        bft_sim::DelayModel::Uniform { max, .. } => *max,
+        bft_sim::DelayModel::Regions(_) => return None,
+    };
+    let crashed = s
+        .faults
         .iter()
         .map(|f| match f.kind {
             bft_sim::FaultKind::Crash { amnesia: false } if f.end.is_none() => Some(f.node),
             _ => None,
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()?;
+    Some((crashed, delay))
 }
 
 /// A finished simulation and its liveness verdict.
@@ -134,11 +153,18 @@ pub fn simulate_until<P: Adversarial>(
 ) -> Result<Simulated<P>, BenchError> {
     let mut sim = Simulation::<P>::new(sim_config(scenario), proto.clone())?;
     let leaders = sim.committee().leaders().clone();
-    let crash = crashed_for_good(scenario)
-        .and_then(|crashed| bft_core::crash_recovery_bound::<P>(&proto, &leaders, &crashed));
+    let crash = crashed_for_good(scenario).and_then(|(crashed, delay)| {
+        bft_core::crash_recovery_bound::<P>(&proto, &leaders, &crashed)
+            .map(|(bound, rule)| (bound.saturating_add(delay * DELAYS), rule, delay))
+    });
     let every_window = crash.is_some();
     let (bound, rule) = match crash {
-        Some((bound, rule)) => (bound, format!("{rule}; checked in every window to the end")),
+        Some((bound, rule, delay)) => (
+            bound,
+            format!(
+                "{rule} + {DELAYS} × the network's largest one-way delay {delay:?}; checked in every window to the end"
+            ),
+        ),
         None => (
             P::liveness_bound_for(&proto, scenario.nodes, &leaders),
             format!(
