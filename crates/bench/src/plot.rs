@@ -273,6 +273,24 @@ fn spans_a_decade(values: impl Iterator<Item = f64>) -> bool {
 }
 
 /// A chart with log or linear axes, one line per series.
+/// A tick label a reader takes in at a glance: 10k, 1.5M, 2G, 250, 0.5.
+pub fn tick_label(v: f64) -> String {
+    let trim = |x: f64| {
+        let t = format!("{x:.2}");
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{}G", trim(v / 1e9))
+    } else if a >= 1e6 {
+        format!("{}M", trim(v / 1e6))
+    } else if a >= 1e3 {
+        format!("{}k", trim(v / 1e3))
+    } else {
+        trim(v)
+    }
+}
+
 fn draw_lines<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
@@ -304,6 +322,8 @@ fn draw_lines<DB: DrawingBackend>(
                 .configure_mesh()
                 .x_desc(x_desc)
                 .y_desc(y_desc)
+                .x_label_formatter(&|v| tick_label(*v))
+                .y_label_formatter(&|v| tick_label(*v))
                 .label_style(("sans-serif", 14))
                 .draw()?;
             for s in series {
@@ -586,6 +606,15 @@ fn draw_all(figs: &[Figure], out_dir: &Path) -> Result<Vec<PathBuf>, BenchError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_labels_are_short() {
+        let labels: Vec<String> = [0.0, 0.5, 7.0, 250.0, 10_000.0, 15_000.0, 1.5e6, 2e9]
+            .iter()
+            .map(|&v| tick_label(v))
+            .collect();
+        assert_eq!(labels, ["0", "0.5", "7", "250", "10k", "15k", "1.5M", "2G"]);
+    }
 
     #[test]
     fn slope_fit_recovers_exponents() {

@@ -212,20 +212,22 @@ pub trait Adversarial: Protocol {
     /// The timeout after which honest replicas give up on a silent leader
     /// in the first view or round after a crash (PBFT's request timer, QBFT's
     /// round-0 timer, HotStuff's view timer), which each of them doubles for
-    /// every further view that fails in a row. `None`: no crash bound (the
-    /// general [`Adversarial::liveness_bound`] applies).
-    fn crash_timeout(cfg: &Self::Config) -> Option<Duration> {
+    /// every further view that fails before progress, and the cap of that
+    /// back-off. `None`: no crash bound (the general
+    /// [`Adversarial::liveness_bound`] applies).
+    fn crash_timeout(cfg: &Self::Config) -> Option<(Duration, Duration)> {
         let _ = cfg;
         None
     }
 
-    /// How many times a commit after a crash may have to wait out the run of
-    /// crashed leaders: 1 where one honest leader decides (PBFT, QBFT), 2
-    /// for chained HotStuff, whose commit needs three views in a row with
-    /// honest leaders and a fourth to certify them, so a rotation with fewer
-    /// honest leaders in a row between crashed ones passes them twice.
-    fn crash_passes() -> u32 {
-        1
+    /// How many silent leaders a commit after a crash may have to wait out,
+    /// given the longest run of crashed leaders in the schedule (`run`) and
+    /// how many views of one rotation they lead (`per_rotation`). Default
+    /// `run`: one honest leader decides (PBFT's next primary, QBFT's next
+    /// round's proposer). Chained HotStuff overrides it.
+    fn crash_timeouts(run: usize, per_rotation: usize) -> usize {
+        let _ = per_rotation;
+        run
     }
 }
 
@@ -239,27 +241,38 @@ pub const CRASH_SLACK: Duration = Duration::from_secs(1);
 /// good, no partitions): how long after the crash every honest replica
 /// commits something new, and the rule that computed it, for the record.
 ///
-/// `bound = passes · t₀ · (2^(k+1) − 1) + 1 s`, where t₀ is
-/// [`Adversarial::crash_timeout`], k the longest run of crashed replicas in
-/// the leader schedule ([`LeaderSchedule::longest_run_of`]), and passes
-/// [`Adversarial::crash_passes`]. Waiting out k silent leaders with timers
-/// doubling per failed view costs t₀ · (2^k − 1); the bound allows one
-/// back-off level more (a timer already doubled when the crash struck),
-/// t₀ · (2^(k+1) − 1), and [`CRASH_SLACK`]. A recovery ten times slower
-/// than expected (one timeout and a few message delays) fails it.
+/// `bound = Σ_{i=0..=T} min(t₀ · 2^i, cap) + 1 s`, where (t₀, cap) is
+/// [`Adversarial::crash_timeout`] and T = [`Adversarial::crash_timeouts`]
+/// of the longest run of crashed replicas in the leader schedule
+/// ([`LeaderSchedule::longest_run_of`]) and of the views they lead per
+/// rotation. Waiting out T silent leaders with timers doubling per failed
+/// view costs the first T terms; the bound allows one back-off level more
+/// (a timer already doubled when the crash struck) and [`CRASH_SLACK`]. A
+/// recovery ten times slower than expected (one timeout and a few message
+/// delays) fails it.
 pub fn crash_recovery_bound<P: Adversarial>(
     cfg: &P::Config,
     leaders: &LeaderSchedule,
     crashed: &[NodeId],
 ) -> Option<(Duration, String)> {
-    let t0 = P::crash_timeout(cfg)?;
-    let k = leaders.longest_run_of(crashed);
-    let passes = P::crash_passes();
-    let doublings = u32::try_from(k + 1).unwrap_or(31).min(31);
-    let timeouts = t0.saturating_mul((1u32 << doublings) - 1);
-    let bound = timeouts.saturating_mul(passes).saturating_add(CRASH_SLACK);
+    let (t0, cap) = P::crash_timeout(cfg)?;
+    let run = leaders.longest_run_of(crashed);
+    let per_rotation = leaders
+        .rotation
+        .iter()
+        .filter(|l| crashed.contains(l))
+        .count();
+    let t = P::crash_timeouts(run, per_rotation);
+    let timeouts = (0..=t)
+        .map(|i| {
+            let doubled = u32::try_from(i).ok().and_then(|i| 1u32.checked_shl(i));
+            doubled.map_or(cap, |d| t0.saturating_mul(d).min(cap))
+        })
+        .fold(Duration::ZERO, Duration::saturating_add);
+    let bound = timeouts.saturating_add(CRASH_SLACK);
     let rule = format!(
-        "crash only: passes {passes} × t0 {t0:?} × (2^(k+1) − 1) with k = {k} crashed leaders in a row, + {CRASH_SLACK:?}"
+        "crash only: Σ_(i=0..={t}) min(t0 · 2^i, cap) with t0 {t0:?}, cap {cap:?}, T = {t} silent leaders \
+         ({run} crashed in a row, {per_rotation} per rotation), + {CRASH_SLACK:?}"
     );
     Some((bound, rule))
 }

@@ -106,8 +106,8 @@ impl Adversarial for Pbft {
     /// The request timer: a backup that holds a request the primary does
     /// not order within it starts a view change (new-view timers then double
     /// per failed view).
-    fn crash_timeout(cfg: &PbftConfig) -> Option<Duration> {
-        Some(cfg.view_change_timeout)
+    fn crash_timeout(cfg: &PbftConfig) -> Option<(Duration, Duration)> {
+        Some((cfg.view_change_timeout, capped_timeout(cfg)))
     }
 }
 

@@ -130,9 +130,13 @@ impl Adversarial for Qbft {
         liveness_bound_for(cfg, n, leaders)
     }
 
-    /// The round-0 timer (`timeout_for_round` doubles it per round).
-    fn crash_timeout(cfg: &QbftConfig) -> Option<Duration> {
-        Some(cfg.timeout_for_round(0))
+    /// The round-0 timer (`timeout_for_round` doubles it per round, up to
+    /// `max_timeout_exponent`).
+    fn crash_timeout(cfg: &QbftConfig) -> Option<(Duration, Duration)> {
+        Some((
+            cfg.timeout_for_round(0),
+            cfg.timeout_for_round(u64::from(cfg.max_timeout_exponent)),
+        ))
     }
 }
 
