@@ -508,13 +508,15 @@ pub fn plot_agreement(
             protocols.push(&r.protocol);
         }
     }
-    let curve = |protocol: &str, runtime: &str, value: &dyn Fn(&Record) -> f64| {
+    // A point that committed nothing has no latency: it is left out of the
+    // latency panels (its zero throughput is drawn).
+    let curve = |protocol: &str, runtime: &str, value: &dyn Fn(&Record) -> Option<f64>| {
         let mut pts: Vec<(f64, f64)> = records
             .iter()
             .filter(|(f, r)| {
                 !f.ends_with("-half.json") && r.protocol == protocol && r.runtime == runtime
             })
-            .map(|(_, r)| (offered_rate(r), value(r)))
+            .filter_map(|(_, r)| value(r).map(|v| (offered_rate(r), v)))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         pts
@@ -527,9 +529,9 @@ pub fn plot_agreement(
         for &p in &protocols {
             let value = move |r: &Record| {
                 if row == 0 {
-                    r.throughput_tx_s
+                    Some(r.throughput_tx_s)
                 } else {
-                    r.latency_ms.p50.max(1e-3)
+                    (r.requests_committed > 0).then_some(r.latency_ms.p50.max(1e-3))
                 }
             };
             let color = protocol_color(p);
