@@ -367,7 +367,7 @@ fn main() -> std::process::ExitCode {
     match main_inner() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             std::process::ExitCode::from(2)
         }
     }
@@ -553,20 +553,30 @@ fn main_inner() -> Result<std::process::ExitCode> {
             }
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Validate { scenario } => {
-            let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
-            println!(
-                "{}: ok ({} n={} f={} runtime={:?} crypto={})",
-                display_path(&scenario).display(),
-                s.protocol,
-                s.nodes,
-                s.f(),
-                s.runtime,
-                s.crypto.as_str()
-            );
-            Ok(std::process::ExitCode::SUCCESS)
+        Command::Validate { scenario } => validate_command(&display_path(&scenario)),
+    }
+}
+
+/// `bftbench validate FILE`: a scenario or a compare suite.
+fn validate_command(path: &Path) -> Result<std::process::ExitCode> {
+    for line in bftbench::suite::validate_file(path)? {
+        println!("{line}");
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// An error and its causes, each said once: our error messages already
+/// include their source's text, which `{:#}` would print again.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
         }
     }
+    out
 }
 
 fn threads(t: Option<usize>) -> usize {
@@ -814,5 +824,25 @@ impl Bar {
     }
     fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_names_its_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(bftbench::BenchError::Write {
+            file: PathBuf::from("x/summary.csv"),
+            source: io,
+        });
+        assert_eq!(describe(&e), "x/summary.csv: cannot write: no such file");
+        let wrapped = e.context("compare");
+        assert_eq!(
+            describe(&wrapped),
+            "compare: x/summary.csv: cannot write: no such file"
+        );
     }
 }

@@ -82,6 +82,61 @@ impl Suite {
     }
 }
 
+/// Checks a file `bftbench` reads: a scenario, or a compare suite (a file
+/// with `sweeps`), whose every scenario and every point of its sweep is
+/// validated. Returns one line per file checked.
+pub fn validate_file(path: &Path) -> Result<Vec<String>, BenchError> {
+    use crate::scenario::{Overrides, Scenario, display_path};
+    let text = std::fs::read_to_string(path).map_err(|source| BenchError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let is_suite = text
+        .parse::<toml::Table>()
+        .is_ok_and(|t| t.contains_key("sweeps"));
+    let line = |file: &Path, s: &Scenario| {
+        format!(
+            "{}: ok ({} n={} f={} runtime={:?} crypto={})",
+            file.display(),
+            s.protocol,
+            s.nodes,
+            s.f(),
+            s.runtime,
+            s.crypto.as_str()
+        )
+    };
+    if !is_suite {
+        let s = Scenario::load(path, &Overrides::default())?;
+        return Ok(vec![line(path, &s)]);
+    }
+    let suite = Suite::load(path)?;
+    let files = suite
+        .sweeps
+        .iter()
+        .map(|s| &s.scenario)
+        .chain(suite.sim_vs_quic.iter().map(|v| &v.scenario));
+    let mut lines = Vec::new();
+    for file in files {
+        let file = display_path(file);
+        let s = Scenario::load(&file, &Overrides::default())?;
+        for point in crate::sweep::points(&s, &file)? {
+            point.scenario.validate(&file)?;
+        }
+        lines.push(line(&file, &s));
+    }
+    lines.push(format!(
+        "{}: ok (a suite of {} sweeps{})",
+        path.display(),
+        suite.sweeps.len(),
+        if suite.sim_vs_quic.is_some() {
+            " and a sim-vs-QUIC section"
+        } else {
+            ""
+        }
+    ));
+    Ok(lines)
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

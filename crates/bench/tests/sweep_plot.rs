@@ -115,24 +115,33 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `bftbench validate` accepts every scenario and suite the project ships
+/// (cost profiles and region data files are read through a scenario's
+/// `[cost] profile` and `[network] regions_file`, and are checked there).
 #[test]
-fn every_shipped_scenario_and_the_compare_suite_validate() {
-    let configs = repo_root().join("bench-configs");
-    let mut checked = 0;
-    for dir in [configs.clone(), configs.join("compare")] {
+fn every_shipped_scenario_and_suite_validates() {
+    let root = repo_root().join("bench-configs");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml")
-                && path.file_name().unwrap() != "compare.toml"
-            {
-                Scenario::load(&path, &Overrides::default())
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                checked += 1;
+            let data = ["costs", "regions"].iter().any(|d| path.ends_with(d));
+            if path.is_dir() && !data {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                files.push(path);
             }
         }
     }
-    assert!(checked >= 8, "found {checked} scenario files");
-    let suite = Suite::load(&configs.join("compare.toml")).unwrap();
+    files.sort();
+    assert!(files.len() >= 15, "{files:?}");
+    for f in &files {
+        if let Err(e) = bftbench::suite::validate_file(f) {
+            panic!("{}: {e}", f.display());
+        }
+    }
+    let suite = Suite::load(&root.join("compare.toml")).unwrap();
     assert!(suite.sweeps.len() >= 3);
     for s in &suite.sweeps {
         let sc = Scenario::load(&s.scenario, &Overrides::default()).unwrap();
