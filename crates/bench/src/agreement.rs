@@ -120,7 +120,8 @@ pub fn half_points(
     Ok(out)
 }
 
-fn is_half(file: &str) -> bool {
+/// Whether a record file is one of the half-saturation runs.
+pub fn is_half(file: &str) -> bool {
     file.ends_with("-half.json")
 }
 

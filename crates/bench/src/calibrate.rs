@@ -275,17 +275,11 @@ const FRAMES: usize = bft_net::transport::WRITE_BATCH;
 /// thread, kernel included) of carrying frames of 64 and 8 192 body bytes
 /// over a loopback QUIC link ([`bft_net::pipe::FramePipe`]) on a 2-worker
 /// tokio runtime, per frame, fitted as a line in the frame's wire size. The
-/// rounds alternate sizes, and each round pair gives one fitted point.
+/// small-frame rounds run first, then the large ones; round i of each gives
+/// the i-th fitted point.
 fn transport_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
     let fail = |e: String| BenchError::Unsupported(format!("calibrate: transport: {e}"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let mut pipe = rt
-        .block_on(bft_net::pipe::FramePipe::open())
-        .map_err(|e| fail(e.to_string()))?;
+    let (rt, mut pipe) = loopback_pipe(fail)?;
     let clock = || process_cpu().unwrap_or_default();
     if process_cpu().is_none() {
         return Err(fail("cannot read /proc/self/task/*/schedstat".into()));
@@ -320,18 +314,27 @@ fn transport_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
     ])
 }
 
-/// The loopback latency: lone 200-byte frames one after another over the
-/// link of [`transport_figures`], wall clock per frame.
-fn latency_figure(rounds: usize) -> Result<Figure, BenchError> {
-    let fail = |e: String| BenchError::Unsupported(format!("calibrate: latency: {e}"));
+/// A 2-worker tokio runtime (as the QUIC cluster runs on) and a connected
+/// loopback link on it; `fail` words the error.
+fn loopback_pipe(
+    fail: impl Fn(String) -> BenchError,
+) -> Result<(tokio::runtime::Runtime, bft_net::pipe::FramePipe), BenchError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| fail(e.to_string()))?;
-    let mut pipe = rt
+    let pipe = rt
         .block_on(bft_net::pipe::FramePipe::open())
         .map_err(|e| fail(e.to_string()))?;
+    Ok((rt, pipe))
+}
+
+/// The loopback latency: lone 200-byte frames one after another over the
+/// link of [`transport_figures`], wall clock per frame.
+fn latency_figure(rounds: usize) -> Result<Figure, BenchError> {
+    let fail = |e: String| BenchError::Unsupported(format!("calibrate: latency: {e}"));
+    let (rt, mut pipe) = loopback_pipe(fail)?;
     let mut failed = None;
     let fig = measure("loopback_latency", rounds, 1, || {
         if let Err(e) = rt.block_on(pipe.one(200)) {

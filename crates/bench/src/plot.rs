@@ -514,7 +514,7 @@ pub fn plot_agreement(
         let mut pts: Vec<(f64, f64)> = records
             .iter()
             .filter(|(f, r)| {
-                !f.ends_with("-half.json") && r.protocol == protocol && r.runtime == runtime
+                !crate::agreement::is_half(f) && r.protocol == protocol && r.runtime == runtime
             })
             .filter_map(|(_, r)| value(r).map(|v| (offered_rate(r), v)))
             .collect();

@@ -115,6 +115,28 @@ fn crashed_for_good(s: &Scenario) -> Option<(Vec<bft_core::NodeId>, Duration)> {
     Some((crashed, delay))
 }
 
+/// The liveness check after a crash: the commits already in flight land in
+/// the first window whether or not the protocol recovers, so every honest
+/// replica must commit again within `bound` of its last progress, window
+/// after window from `heal` until a window would pass `end`.
+pub fn check_every_window<P: Adversarial>(
+    sim: &mut Simulation<P>,
+    heal: bft_core::Time,
+    bound: Duration,
+    end: bft_core::Time,
+) -> Vec<String> {
+    let mut failures = sim.check_liveness(heal, bound);
+    let mut from = sim.now();
+    while failures.is_empty() && from.saturating_add(bound) <= end {
+        failures = sim.check_liveness(from, bound);
+        if sim.now() <= from {
+            break;
+        }
+        from = sim.now();
+    }
+    failures
+}
+
 /// A finished simulation and its liveness verdict.
 pub struct Simulated<P: Adversarial> {
     pub sim: Simulation<P>,
@@ -199,19 +221,11 @@ pub fn simulate_until<P: Adversarial>(
     };
     if liveness.skipped.is_empty() {
         liveness.checked = true;
-        liveness.failures = sim.check_liveness(heal, bound);
-        // After a crash the commits already in flight land within the first
-        // window whether or not the protocol recovers: so every honest
-        // replica must commit again within the bound of its last progress,
-        // to the end of the run.
-        let mut from = sim.now();
-        while every_window && liveness.failures.is_empty() && from.saturating_add(bound) <= end {
-            liveness.failures = sim.check_liveness(from, bound);
-            if sim.now() <= from {
-                break;
-            }
-            from = sim.now();
-        }
+        liveness.failures = if every_window {
+            check_every_window(&mut sim, heal, bound, end)
+        } else {
+            sim.check_liveness(heal, bound)
+        };
     }
     const STEPS: u32 = 100;
     let steps = match stop {

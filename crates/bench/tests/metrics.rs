@@ -213,11 +213,15 @@ fn a_crashed_non_leader_causes_no_leader_replacement() {
 /// closed-loop load, every protocol from the same 200 ms base timeout (the
 /// compare suite's crashed-leader setting).
 fn crashed_under_load(protocol: &str, timeout_ms: u64) -> Record {
+    run(&crashed_under_load_text(protocol, timeout_ms))
+}
+
+fn crashed_under_load_text(protocol: &str, timeout_ms: u64) -> String {
     let timeouts = format!(
         "[pbft]\nview_change_timeout = \"{timeout_ms}ms\"\n[qbft]\nround_timeout = \"{timeout_ms}ms\"\n\
          [hotstuff]\nview_timeout = \"{timeout_ms}ms\"\n"
     );
-    run(&format!(
+    format!(
         r#"
 protocol = "{protocol}"
 nodes = 7
@@ -240,7 +244,7 @@ node = 0
 behaviour = "crash"
 at = "1s"
 {timeouts}"#
-    ))
+    )
 }
 
 /// The crash bound, `Σ_(i=0..=T) t0 · 2^i + 1 s` with t0 = 200 ms, plus 20
@@ -280,42 +284,25 @@ fn a_recovery_ten_times_slower_fails_the_crash_bound() {
             "{protocol} live with its own bound"
         );
         let fast_bound = crashed_under_load(protocol, 200).liveness.unwrap().bound_s;
-        // The slow configuration's run, checked against the fast bound.
-        let text = format!(
-            "protocol = \"{protocol}\"\nnodes = 7\nduration = \"8s\"\ncrypto = \"model\"\n\
-             [load]\nmode = \"closed\"\nclients = 1\noutstanding = 1\ntx_size = 128\n\
-             [batch]\nmax_size = 1\nmax_delay = \"1ms\"\n[network]\nmodel = \"fixed\"\ndelay = \"1ms\"\n\
-             [[faults]]\nnode = 0\nbehaviour = \"crash\"\nat = \"1s\"\n\
-             [pbft]\nview_change_timeout = \"2s\"\n[qbft]\nround_timeout = \"2s\"\n[hotstuff]\nview_timeout = \"2s\"\n"
-        );
-        let s = Scenario::parse(&text, path).unwrap();
+        // The slow configuration's run, checked against the fast bound
+        // window after window, as `bftbench run` checks a crash.
+        let s = Scenario::parse(&crashed_under_load_text(protocol, 2_000), path).unwrap();
         let cfg = bftbench::run::sim_config(&s);
         let bound = std::time::Duration::from_secs_f64(fast_bound);
         let heal = Time::from_duration(std::time::Duration::from_secs(1));
+        let window = (heal, bound, Time::from_duration(s.duration));
         fn check<P: Adversarial>(
             cfg: bft_sim::SimConfig,
             proto: P::Config,
-            heal: Time,
-            bound: std::time::Duration,
+            (heal, bound, end): (Time, std::time::Duration, Time),
         ) -> Vec<String> {
             let mut sim = bft_sim::Simulation::<P>::new(cfg, proto).unwrap();
-            // As `bftbench run` checks a crash: window after window, each
-            // from the last progress, to the end (8 s).
-            let end = Time::from_duration(std::time::Duration::from_secs(8));
-            let mut from = heal;
-            while from.saturating_add(bound) <= end {
-                let failures = sim.check_liveness(from, bound);
-                if !failures.is_empty() || sim.now() <= from {
-                    return failures;
-                }
-                from = sim.now();
-            }
-            Vec::new()
+            bftbench::run::check_every_window(&mut sim, heal, bound, end)
         }
         let failures = match protocol {
-            "pbft" => check::<bft_pbft::Pbft>(cfg, s.pbft.clone(), heal, bound),
-            "qbft" => check::<bft_qbft::Qbft>(cfg, s.qbft.clone(), heal, bound),
-            _ => check::<bft_hotstuff::HotStuff>(cfg, s.hotstuff.clone(), heal, bound),
+            "pbft" => check::<bft_pbft::Pbft>(cfg, s.pbft.clone(), window),
+            "qbft" => check::<bft_qbft::Qbft>(cfg, s.qbft.clone(), window),
+            _ => check::<bft_hotstuff::HotStuff>(cfg, s.hotstuff.clone(), window),
         };
         assert!(
             !failures.is_empty(),
