@@ -322,6 +322,8 @@ pub struct Simulation<P: Adversarial> {
     pool: Option<CorePool>,
     /// The load generator's work queue, on a shared machine.
     generator: Generator,
+    /// The message sequence of a window, when asked for.
+    timeline: Option<crate::Timeline>,
 }
 
 impl<P: Adversarial> Simulation<P> {
@@ -410,6 +412,7 @@ impl<P: Adversarial> Simulation<P> {
             scratch: Vec::new(),
             pool: CorePool::of(&cfg.machine),
             generator: Generator::default(),
+            timeline: None,
             replacements: crate::replacements::Tracker::default(),
             cfg,
         };
@@ -682,10 +685,13 @@ impl<P: Adversarial> Simulation<P> {
         }
         if let Event::Timer { timer, .. } = &event {
             let honest = !replica.byzantine && node.index() < self.committee.n();
+            let view = replica.node.status().view;
             if honest && P::is_view_timeout(timer) && !self.replacements.is_open() {
-                let view = replica.node.status().view;
                 let totals = self.totals();
                 self.replacements.timeout(self.now, view, totals);
+            }
+            if P::is_view_timeout(timer) {
+                self.timeline_mark(self.now, node, crate::timeline::Event::Timeout { view });
             }
         }
         self.events += 1;
@@ -752,6 +758,50 @@ impl<P: Adversarial> Simulation<P> {
         }
     }
 
+    /// Records every message sent between `from` and `to` (virtual time)
+    /// and the replicas' commits, view timeouts and crashes, for a message
+    /// sequence diagram; see [`crate::timeline`]. Call before running.
+    pub fn record_timeline(&mut self, from: Duration, to: Duration) {
+        self.timeline = Some(crate::Timeline::new(
+            Time::from_duration(from),
+            Time::from_duration(to),
+        ));
+    }
+
+    /// What [`Simulation::record_timeline`] recorded so far.
+    pub fn timeline(&self) -> Option<&crate::Timeline> {
+        self.timeline.as_ref()
+    }
+
+    fn timeline_mark(&mut self, at: Time, node: NodeId, event: crate::timeline::Event) {
+        if let Some(t) = &mut self.timeline {
+            t.mark(at, node, event);
+        }
+    }
+
+    fn timeline_arrow(
+        &mut self,
+        (from, to): (NodeId, NodeId),
+        sent: Time,
+        arrives: Option<Time>,
+        body: &Bytes,
+    ) {
+        let Some(t) = &mut self.timeline else { return };
+        if !t.covers(sent) {
+            return;
+        }
+        let kind = codec::decode::<P::Message>(body, DEFAULT_MAX_FRAME)
+            .map_or("undecodable", |m| bft_core::WireMessage::kind(&m));
+        t.arrow(crate::timeline::Arrow {
+            from,
+            to,
+            sent,
+            arrives,
+            kind,
+            bytes: body.len(),
+        });
+    }
+
     /// Sends what instance `from`'s core addressed to identity `to`: through
     /// the test filter and the faults active now, then to every instance of
     /// `to` its sender can reach (Twins partitions, then the network model).
@@ -809,7 +859,10 @@ impl<P: Adversarial> Simulation<P> {
                 continue;
             }
             let link = (Endpoint::Replica(sender), Endpoint::Replica(to));
-            if let Some(d) = transit(&self.cfg.network, &mut self.rng, depart, link.0, link.1) {
+            let transit = transit(&self.cfg.network, &mut self.rng, depart, link.0, link.1);
+            let arrives = transit.map(|d| depart.saturating_add(d));
+            self.timeline_arrow((sender, to), depart, arrives, body);
+            if let Some(d) = transit {
                 self.push(
                     depart.saturating_add(d),
                     Event::Deliver {
@@ -944,6 +997,15 @@ impl<P: Adversarial> Simulation<P> {
         let Some(honest) = self.replicas.get(node.index()).map(|r| !r.byzantine) else {
             return;
         };
+        self.timeline_mark(
+            depart,
+            node,
+            crate::timeline::Event::Commit {
+                slot: d.slot,
+                view: d.view,
+                requests: d.requests.len(),
+            },
+        );
         if honest {
             self.oracle.commit(node, &d);
             if self.replacements.is_open() {
@@ -1107,6 +1169,12 @@ impl<P: Adversarial> Simulation<P> {
         let FaultKind::Crash { amnesia } = f.kind else {
             return;
         };
+        let event = if starts {
+            crate::timeline::Event::Crash
+        } else {
+            crate::timeline::Event::Restart
+        };
+        self.timeline_mark(self.now, f.node, event);
         let Some(r) = self.replicas.get_mut(f.node.index()) else {
             return;
         };
