@@ -3,15 +3,19 @@
 
 pub mod agreement;
 pub mod calibrate;
+pub mod diff;
 pub mod fuzz;
+pub mod html;
 pub mod plot;
 pub mod quic;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod saturate;
 pub mod scenario;
 pub mod suite;
 pub mod sweep;
+pub mod timeline;
 
 use std::path::PathBuf;
 

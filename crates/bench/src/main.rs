@@ -118,6 +118,69 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Find each protocol's saturation rate: search the offered open-loop
+    /// rate for the highest one sustained (completed >= KEEP_UP x offered and
+    /// p99 <= P99_MS); writes every probe's record, saturation.json (the
+    /// knees), summary.csv and the throughput-latency plot with the knees
+    /// marked. The scenario's [sweep] protocol (and nodes) axes are searched
+    /// one by one; its rate axis is ignored.
+    Saturate {
+        scenario: PathBuf,
+        /// Default: results/saturate/<scenario file name without .toml>
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Bound on the p99 latency, ms (default 100)
+        #[arg(long)]
+        p99_ms: Option<f64>,
+        /// First offered rate, tx/s (default 2000)
+        #[arg(long)]
+        start: Option<f64>,
+        /// Highest offered rate probed, tx/s (default 400000)
+        #[arg(long)]
+        max: Option<f64>,
+        /// Fraction of the offered rate that must complete (default 0.95)
+        #[arg(long)]
+        keep_up: Option<f64>,
+        /// Stop when the unsustained rate is within this fraction of the
+        /// sustained one (default 0.1)
+        #[arg(long)]
+        resolution: Option<f64>,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// The regression gate: compare two result directories record by
+    /// record (throughput, p50/p99, messages and bytes per request,
+    /// view-change cost, saturation knees); print the changes past the
+    /// threshold and exit with 1 if any figure got worse by more.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// e.g. 10% or 0.1
+        #[arg(long, default_value = "10%", value_parser = bftbench::diff::parse_threshold)]
+        threshold: f64,
+        /// Print every compared figure, not only those past the threshold
+        #[arg(long)]
+        all: bool,
+    },
+    /// Draw a message sequence (Lamport) diagram of a simulated run as SVG:
+    /// a lane per replica, an arrow per protocol message coloured by kind,
+    /// commits, view timeouts and crashes marked, the view change shaded.
+    /// One diagram per point of the scenario's [sweep] (e.g. per protocol).
+    Timeline {
+        scenario: PathBuf,
+        /// Start of the window (virtual time), e.g. 990ms
+        #[arg(long, value_parser = humantime::parse_duration)]
+        from: Duration,
+        /// End of the window, e.g. 1.5s
+        #[arg(long, value_parser = humantime::parse_duration)]
+        to: Duration,
+        /// End the window this long after the first view change completes
+        /// (when that is before --to), e.g. 8ms
+        #[arg(long, value_parser = humantime::parse_duration)]
+        after_recovery: Option<Duration>,
+        #[arg(long, default_value = "results/timeline")]
+        out_dir: PathBuf,
+    },
     /// Draw the plots (PNG and SVG) for the records in a directory.
     Plot {
         dir: PathBuf,
@@ -450,11 +513,74 @@ fn main_inner() -> Result<std::process::ExitCode> {
                 "{}: no result records (*.json) found",
                 dir.display()
             );
-            let files = bftbench::plot::plot(&records, out_dir.as_deref().unwrap_or(&dir))?;
+            let knees = bftbench::saturate::read_knees(&dir);
+            let files = bftbench::plot::plot(&records, &knees, out_dir.as_deref().unwrap_or(&dir))?;
             for f in &files {
                 println!("{}", f.display());
             }
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Saturate {
+            scenario,
+            out_dir,
+            p99_ms,
+            start,
+            max,
+            keep_up,
+            resolution,
+            threads,
+        } => {
+            let file = display_path(&scenario);
+            let s = Scenario::load(&file, &Overrides::default())?;
+            let d = bftbench::saturate::SearchConfig::default();
+            let cfg = bftbench::saturate::SearchConfig {
+                p99_ms: p99_ms.unwrap_or(d.p99_ms),
+                start: start.unwrap_or(d.start),
+                max: max.unwrap_or(d.max),
+                keep_up: keep_up.unwrap_or(d.keep_up),
+                resolution: resolution.unwrap_or(d.resolution),
+            };
+            let stem = file
+                .file_stem()
+                .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+            let dir = out_dir.unwrap_or_else(|| PathBuf::from("results/saturate").join(stem));
+            let (knees, records) = saturate_command(&s, &file, &cfg, &dir, threads)?;
+            let plots = bftbench::plot::plot(&records, &knees, &dir)?;
+            print!("{}", bftbench::saturate::table(&knees));
+            println!(
+                "records, saturation.json and {} plot files in {}",
+                plots.len(),
+                dir.display()
+            );
+            Ok(exit_for(&records))
+        }
+        Command::Timeline {
+            scenario,
+            from,
+            to,
+            after_recovery,
+            out_dir,
+        } => {
+            let file = display_path(&scenario);
+            let s = Scenario::load(&file, &Overrides::default())?;
+            for path in bftbench::timeline::draw(&s, &file, from, to, after_recovery, &out_dir)? {
+                println!("{}", path.display());
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Diff {
+            old,
+            new,
+            threshold,
+            all,
+        } => {
+            let report = bftbench::diff::diff_dirs(&old, &new, threshold)?;
+            print!("{}", bftbench::diff::table(&report, all));
+            Ok(if report.regressions().next().is_some() {
+                std::process::ExitCode::from(1)
+            } else {
+                std::process::ExitCode::SUCCESS
+            })
         }
         Command::Calibrate { out, rounds } => calibrate_command(&out, rounds),
         Command::Compare {
@@ -636,11 +762,13 @@ fn compare_command(
 ) -> Result<std::process::ExitCode> {
     use bftbench::suite::Suite;
     let started = Instant::now();
+    let load_average = bftbench::calibrate::load_average();
     let suite = Suite::load(&display_path(suite_path))?;
     let out = out_dir.unwrap_or_else(|| suite.out_dir.clone());
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut sections = Vec::new();
     let mut all = Vec::new();
+    let mut knees = Vec::new();
     for sweep in &suite.sweeps {
         let scenario = Scenario::load(&display_path(&sweep.scenario), &Overrides::default())?;
         eprintln!(
@@ -649,14 +777,22 @@ fn compare_command(
             display_path(&sweep.scenario).display()
         );
         let dir = out.join(&sweep.name);
-        let records = sweep_command(&scenario, &display_path(&sweep.scenario), &dir, threads_arg)?;
+        let file = display_path(&sweep.scenario);
+        let records = match &sweep.saturate {
+            Some(cfg) => {
+                let (k, records) = saturate_command(&scenario, &file, cfg, &dir, threads_arg)?;
+                knees.extend(k);
+                records
+            }
+            None => sweep_command(&scenario, &file, &dir, threads_arg)?,
+        };
         for (file, r) in &records {
             all.push((format!("{}/{file}", sweep.name), r.clone()));
         }
         sections.push((sweep.clone(), records));
     }
     bftbench::sweep::write_csv(&out, &all)?;
-    let mut plots = bftbench::plot::plot(&all, &out)?;
+    let mut plots = bftbench::plot::plot(&all, &knees, &out)?;
     let agreement = match &suite.sim_vs_quic {
         None => None,
         Some(v) => {
@@ -665,14 +801,38 @@ fn compare_command(
             Some((v, rows))
         }
     };
-    let html = bftbench::suite::write_html(
-        &out,
-        &plots,
-        &sections,
-        agreement.as_ref().map(|(v, rows)| (*v, rows.as_slice())),
-        &bftbench::record::git_rev(),
-    )?;
+    let timelines = match &suite.timeline {
+        None => Vec::new(),
+        Some(t) => {
+            let file = display_path(&t.scenario);
+            eprintln!("== timeline: {}", file.display());
+            let s = Scenario::load(&file, &Overrides::default())?;
+            bftbench::timeline::draw(
+                &s,
+                &file,
+                t.from,
+                t.to,
+                t.after_recovery,
+                &out.join("timeline"),
+            )?
+        }
+    };
+    bftbench::html::copy_scenarios(&out, &sections)?;
+    let html = bftbench::html::write(&bftbench::html::Page {
+        out_dir: &out,
+        plots: &plots,
+        sections: &sections,
+        knees: &knees,
+        agreement: agreement.as_ref().map(|(v, rows)| (*v, rows.as_slice())),
+        timelines: suite.timeline.as_ref().map(|t| (t, timelines.as_slice())),
+        commit: &bftbench::record::git_rev(),
+        load_average,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    })?;
     print!("{}", bftbench::report::table(&all));
+    if !knees.is_empty() {
+        print!("\n{}", bftbench::saturate::table(&knees));
+    }
     println!(
         "\nrecords, summary.csv and plots in {}/; open {}",
         out.display(),
@@ -680,6 +840,39 @@ fn compare_command(
     );
     println!("finished in {:.1}s", started.elapsed().as_secs_f64());
     Ok(exit_for(&all))
+}
+
+/// Searches each protocol's saturation rate, with a line per probe.
+fn saturate_command(
+    s: &Scenario,
+    file: &Path,
+    cfg: &bftbench::saturate::SearchConfig,
+    out_dir: &Path,
+    threads_arg: Option<usize>,
+) -> Result<(Vec<bftbench::saturate::Knee>, bftbench::saturate::Named)> {
+    eprintln!("   searching the saturation rate ({})", cfg.rule());
+    let done = |p: &bftbench::sweep::Point, r: &bftbench::record::Record| {
+        let offered = match p.scenario.load.mode {
+            bft_sim::LoadMode::Open { rate } => rate,
+            bft_sim::LoadMode::Closed { .. } => 0.0,
+        };
+        let ok = cfg.sustained(offered, r.throughput_tx_s, r.latency_ms.p99);
+        eprintln!(
+            "   {:<28} completed {:>9.0} tx/s  p99 {:>9.2} ms  {}",
+            p.name,
+            r.throughput_tx_s,
+            r.latency_ms.p99,
+            if ok { "sustained" } else { "not sustained" }
+        );
+    };
+    Ok(bftbench::saturate::saturate(
+        s,
+        file,
+        cfg,
+        out_dir,
+        threads(threads_arg),
+        &done,
+    )?)
 }
 
 /// The sim-vs-QUIC section: the sweep in both runtimes, then both at half

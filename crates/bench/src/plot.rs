@@ -1,31 +1,32 @@
 //! Plots, drawn with plotters from result records only (never from logs), as
 //! PNG and SVG. The font is bundled (DejaVu Sans, crate `bft-plotfont`), so
-//! no system fontconfig is needed.
+//! no system fontconfig is needed. Each protocol has one colour in every
+//! plot ([`protocol_color`]); a figure's caption states the setup of the
+//! records it draws ([`caption`]).
 //!
 //! 1. messages per committed request vs n, log–log, fitted slope in the
 //!    legend: every block full, and one request in flight;
 //! 2. bytes per committed request vs n, same axes;
-//! 3. throughput vs p50 latency as the offered load rises;
-//! 4. latency CDF per protocol;
+//! 3. throughput vs p50 latency as the offered load rises, a panel per
+//!    runtime, the saturation knee marked where a search found one;
+//! 4. latency CDF per protocol, a panel per runtime;
 //! 5. view-change cost vs n (messages and bytes per view change).
+
+mod draw;
+
+pub use draw::{
+    Figure, Mark, Panel, Series, Ticks, Unit, byte_label, draw_all, log_ticks, tick_label,
+};
 
 use crate::BenchError;
 use crate::record::Record;
-use plotters::coord::Shift;
-use plotters::prelude::*;
-use std::collections::BTreeMap;
+use crate::saturate::Knee;
+use plotters::style::RGBColor;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn register_font() {
     bft_plotfont::register();
-}
-
-/// One line on a chart.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Series {
-    pub label: String,
-    pub points: Vec<(f64, f64)>,
-    pub color: RGBColor,
 }
 
 pub fn protocol_color(protocol: &str) -> RGBColor {
@@ -35,11 +36,6 @@ pub fn protocol_color(protocol: &str) -> RGBColor {
         "hotstuff" => RGBColor(44, 160, 44),
         _ => RGBColor(100, 100, 100),
     }
-}
-
-/// The shade used for real-network (QUIC) curves beside simulated ones.
-fn darker(c: RGBColor) -> RGBColor {
-    RGBColor(c.0 / 2, c.1 / 2, c.2 / 2)
 }
 
 /// Least-squares slope of log(y) against log(x): the exponent k of y ∝ x^k.
@@ -126,58 +122,82 @@ fn series_vs_n(by: BTreeMap<String, BTreeMap<usize, f64>>) -> Vec<Series> {
                 label,
                 points,
                 color: protocol_color(&p),
+                dashed: false,
             }
         })
         .collect()
 }
 
-fn load_series(records: &[(String, Record)]) -> Vec<Series> {
-    let mut by: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
-    for (_, r) in records
-        .iter()
-        .filter(|(_, r)| faults(r) == 0 && is_open_loop(r))
-    {
+/// Per protocol and n, (throughput, p50) as the offered rate rises, for the
+/// fault-free open-loop records of one runtime.
+fn load_series(records: &[(String, Record)], runtime: &str) -> Vec<Series> {
+    // (offered, throughput, p50) per (protocol, n).
+    type Points = Vec<(f64, f64, f64)>;
+    let mut by: BTreeMap<(String, usize), Points> = BTreeMap::new();
+    for (_, r) in load_records(records, runtime) {
         let point = (offered_rate(r), r.throughput_tx_s, r.latency_ms.p50);
-        by.entry(format!("{} n={} {}", r.protocol, r.n, r.runtime))
-            .or_default()
-            .push(point);
+        by.entry((r.protocol.clone(), r.n)).or_default().push(point);
     }
     by.into_iter()
-        .map(|(label, mut pts)| {
+        .map(|((protocol, n), mut pts)| {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let mut color = protocol_color(label.split(' ').next().unwrap_or(""));
-            if label.ends_with("quic") {
-                color = darker(color);
-            }
+            pts.dedup_by(|a, b| a.0 == b.0);
             Series {
-                label,
+                label: format!("{protocol} n={n}"),
                 points: pts.into_iter().map(|(_, x, y)| (x, y.max(1e-3))).collect(),
-                color,
+                color: protocol_color(&protocol),
+                dashed: false,
             }
         })
         .collect()
 }
 
-/// Per protocol and runtime, the latency CDF at the highest offered load the
-/// system still sustained (≥ 90 % of it committed) at the smallest n: the
-/// latency a user gets short of saturation. Without open-loop records, the
-/// fault-free record at the smallest n with the most samples.
-fn cdf_series(records: &[(String, Record)]) -> Vec<Series> {
-    let usable = || {
-        records
-            .iter()
-            .map(|(_, r)| r)
-            .filter(|r| faults(r) == 0 && !r.latency_cdf.is_empty())
-    };
+fn load_records<'a>(
+    records: &'a [(String, Record)],
+    runtime: &'a str,
+) -> impl Iterator<Item = &'a (String, Record)> {
+    records
+        .iter()
+        .filter(move |(_, r)| faults(r) == 0 && is_open_loop(r) && r.runtime == runtime)
+}
+
+/// The knees of `runtime`, marked at their probe's (throughput, p50).
+fn knee_marks(knees: &[Knee], runtime: &str) -> Vec<Mark> {
+    knees
+        .iter()
+        .filter(|k| k.runtime == runtime)
+        .filter_map(|k| {
+            let p = k.at_knee()?;
+            Some(Mark {
+                at: (p.throughput_tx_s, p.p50_ms.max(1e-3)),
+                label: match k.first_unsustained {
+                    Some(_) => format!("{} knee: {} tx/s", k.protocol, tick_label(p.offered)),
+                    None => format!(
+                        "{} sustained the whole range (to {} tx/s)",
+                        k.protocol,
+                        tick_label(p.offered)
+                    ),
+                },
+                color: protocol_color(&k.protocol),
+            })
+        })
+        .collect()
+}
+
+/// Per protocol, the latency CDF of one runtime at the highest offered load
+/// the system still sustained (≥ 90 % of it committed) at the smallest n:
+/// the latency a user gets short of saturation. Without open-loop records,
+/// the fault-free record at the smallest n with the most samples.
+fn cdf_series(records: &[(String, Record)], runtime: &str) -> Vec<Series> {
     let mut groups: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
-    for r in usable() {
-        groups
-            .entry(format!("{} {}", r.protocol, r.runtime))
-            .or_default()
-            .push(r);
+    for (_, r) in records
+        .iter()
+        .filter(|(_, r)| faults(r) == 0 && !r.latency_cdf.is_empty() && r.runtime == runtime)
+    {
+        groups.entry(r.protocol.clone()).or_default().push(r);
     }
     let mut out = Vec::new();
-    for (key, rs) in groups {
+    for (protocol, rs) in groups {
         let min_n = rs.iter().map(|r| r.n).min().unwrap_or(0);
         let at_n: Vec<&Record> = rs.into_iter().filter(|r| r.n == min_n).collect();
         let open: Vec<&Record> = at_n.iter().copied().filter(|r| is_open_loop(r)).collect();
@@ -197,11 +217,14 @@ fn cdf_series(records: &[(String, Record)]) -> Vec<Series> {
         };
         let Some(r) = pick else { continue };
         let label = if is_open_loop(r) {
-            format!("{key} n={} at {:.0} tx/s", r.n, offered_rate(r))
+            format!(
+                "{protocol} n={} at {} tx/s",
+                r.n,
+                tick_label(offered_rate(r))
+            )
         } else {
-            format!("{key} n={}", r.n)
+            format!("{protocol} n={}", r.n)
         };
-        let base = protocol_color(&r.protocol);
         out.push(Series {
             label,
             points: r
@@ -209,14 +232,79 @@ fn cdf_series(records: &[(String, Record)]) -> Vec<Series> {
                 .iter()
                 .map(|(ms, q)| (ms.max(1e-3), *q))
                 .collect(),
-            color: if r.runtime == "quic" {
-                darker(base)
-            } else {
-                base
-            },
+            color: protocol_color(&r.protocol),
+            dashed: false,
         });
     }
     out
+}
+
+/// The runtimes present, simulator first, with their panel titles.
+fn runtimes(records: &[(String, Record)]) -> Vec<(&'static str, &'static str)> {
+    [
+        ("sim", "simulated (model crypto)"),
+        ("quic", "QUIC on 127.0.0.1, real crypto (this machine)"),
+    ]
+    .into_iter()
+    .filter(|(rt, _)| records.iter().any(|(_, r)| r.runtime == *rt))
+    .collect()
+}
+
+/// The setup behind a set of records, in one line: n, runtime and crypto
+/// (with the cost profile of model crypto), load, batch, request size, the
+/// git revision(s).
+pub fn caption<'a>(records: impl IntoIterator<Item = &'a Record>) -> String {
+    let mut n = BTreeSet::new();
+    let (mut runtime, mut load, mut batch, mut tx, mut rev) = (
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+    );
+    for r in records {
+        n.insert(r.n);
+        let sc = &r.scenario;
+        runtime.insert(match (r.runtime.as_str(), r.crypto.as_str()) {
+            ("sim", "model") => {
+                let profile = sc["cost_profile"].as_str().unwrap_or("default");
+                let profile = profile.split(" (").next().unwrap_or(profile);
+                format!("simulated, model crypto ({profile} cost profile)")
+            }
+            ("sim", c) => format!("simulated, {c} crypto"),
+            (rt, c) => format!("{rt}, {c} crypto"),
+        });
+        load.insert(match sc["load"]["mode"].as_str() {
+            Some("open") => "open-loop load".to_string(),
+            _ => format!(
+                "closed loop, {} in flight per client",
+                sc["load"]["outstanding"].as_u64().unwrap_or(1)
+            ),
+        });
+        batch.insert(sc["batch"]["max_size"].as_u64().unwrap_or(0));
+        tx.insert(sc["load"]["tx_size"].as_u64().unwrap_or(0));
+        rev.insert(r.git_rev.clone());
+    }
+    let join = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(" / ");
+    let nums = |s: &BTreeSet<u64>| {
+        s.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let ns = match (n.first(), n.last()) {
+        (Some(a), Some(b)) if a == b => format!("n = {a}"),
+        (Some(a), Some(b)) => format!("n = {a}…{b}"),
+        _ => return String::new(),
+    };
+    format!(
+        "{ns} · {} · {} · batch ≤ {} · {} B requests · git {}",
+        join(&runtime),
+        join(&load),
+        nums(&batch),
+        nums(&tx),
+        join(&rev)
+    )
 }
 
 fn view_change_series(records: &[(String, Record)], bytes: bool) -> Vec<Series> {
@@ -238,153 +326,7 @@ fn view_change_series(records: &[(String, Record)], bytes: bool) -> Vec<Series> 
     series_vs_n(by)
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
-fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if !lo.is_finite() {
-        return (1.0, 10.0);
-    }
-    if log {
-        (lo / 1.5, hi * 1.5)
-    } else {
-        let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.05).max(1e-9);
-        (
-            (lo - pad)
-                .min(0.0)
-                .max(if lo >= 0.0 { 0.0 } else { f64::NEG_INFINITY }),
-            hi + pad,
-        )
-    }
-}
-
-/// Do the positive values span at least a factor of 10?
-fn spans_a_decade(values: impl Iterator<Item = f64>) -> bool {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    lo.is_finite() && hi >= 10.0 * lo
-}
-
-/// A chart with log or linear axes, one line per series.
-/// A tick label a reader takes in at a glance: 10k, 1.5M, 2G, 250, 0.5.
-pub fn tick_label(v: f64) -> String {
-    let trim = |x: f64| {
-        let t = format!("{x:.2}");
-        t.trim_end_matches('0').trim_end_matches('.').to_string()
-    };
-    let a = v.abs();
-    if a >= 1e9 {
-        format!("{}G", trim(v / 1e9))
-    } else if a >= 1e6 {
-        format!("{}M", trim(v / 1e6))
-    } else if a >= 1e3 {
-        format!("{}k", trim(v / 1e3))
-    } else {
-        trim(v)
-    }
-}
-
-fn draw_lines<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    (x_desc, y_desc): (&str, &str),
-    (x_log, y_log): (bool, bool),
-    series: &[Series],
-) -> DrawResult<DB> {
-    // plotters' log axes draw no tick labels over less than a decade, so a
-    // narrow range (a WAN run's latencies, say) is drawn linear instead.
-    let x_log = x_log && spans_a_decade(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let y_log = y_log && spans_a_decade(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-    let xr = range(
-        series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
-        x_log,
-    );
-    let yr = range(
-        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-        y_log,
-    );
-    let mut b = ChartBuilder::on(area);
-    b.caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(42)
-        .y_label_area_size(70);
-    macro_rules! body {
-        ($chart:expr) => {{
-            let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc(x_desc)
-                .y_desc(y_desc)
-                .x_label_formatter(&|v| tick_label(*v))
-                .y_label_formatter(&|v| tick_label(*v))
-                .label_style(("sans-serif", 14))
-                .draw()?;
-            for s in series {
-                let color = s.color;
-                chart
-                    .draw_series(LineSeries::new(
-                        s.points.iter().copied(),
-                        color.stroke_width(2),
-                    ))?
-                    .label(s.label.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-                chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font(("sans-serif", 15))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()?;
-        }};
-    }
-    match (x_log, y_log) {
-        (true, true) => {
-            body!(b.build_cartesian_2d((xr.0..xr.1).log_scale(), (yr.0..yr.1).log_scale())?)
-        }
-        (false, true) => body!(b.build_cartesian_2d(xr.0..xr.1, (yr.0..yr.1).log_scale())?),
-        (true, false) => body!(b.build_cartesian_2d((xr.0..xr.1).log_scale(), yr.0..yr.1)?),
-        (false, false) => body!(b.build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)?),
-    }
-    Ok(())
-}
-
-/// One plot: a name and a drawing function over any backend.
-struct Figure {
-    name: &'static str,
-    /// Panels are laid out in this many rows, filled row by row.
-    rows: usize,
-    panels: Vec<Panel>,
-}
-
-struct Panel {
-    title: String,
-    axes: (&'static str, &'static str),
-    log: (bool, bool),
-    series: Vec<Series>,
-}
-
-fn draw_figure<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> DrawResult<DB> {
-    root.fill(&WHITE)?;
-    let rows = fig.rows.max(1);
-    let areas = root.split_evenly((rows, fig.panels.len().div_ceil(rows).max(1)));
-    for (area, p) in areas.iter().zip(&fig.panels) {
-        draw_lines(area, &p.title, p.axes, p.log, &p.series)?;
-    }
-    root.present()
-}
-
-fn figures(records: &[(String, Record)]) -> Vec<Figure> {
+fn figures(records: &[(String, Record)], knees: &[Knee]) -> Vec<Figure> {
     let mut figs = Vec::new();
     let per_request = |which: Setting, bytes: bool| {
         scaling_series(records, which, move |r| {
@@ -395,6 +337,10 @@ fn figures(records: &[(String, Record)]) -> Vec<Figure> {
             }
         })
     };
+    let scaling = records
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| faults(r) == 0 && !is_open_loop(r) && r.decisions > 0);
     for (name, what, bytes) in [
         ("messages_vs_n", "messages", false),
         ("bytes_vs_n", "bytes", true),
@@ -408,17 +354,21 @@ fn figures(records: &[(String, Record)]) -> Vec<Figure> {
         ]
         .into_iter()
         .map(|(which, about)| Panel {
-            title: format!("{} per request, {about}", capitalized(what)),
-            axes: (
-                "replicas n",
-                if bytes {
-                    "bytes per request"
-                } else {
-                    "messages per request"
-                },
-            ),
-            log: (true, true),
-            series: per_request(which, bytes),
+            units: (Unit::Count, if bytes { Unit::Bytes } else { Unit::Count }),
+            x_ticks: Ticks::AtData,
+            ..Panel::new(
+                format!("{} per request, {about}", capitalized(what)),
+                (
+                    "replicas n",
+                    if bytes {
+                        "bytes per request"
+                    } else {
+                        "messages per request"
+                    },
+                ),
+                (true, true),
+                per_request(which, bytes),
+            )
         })
         .filter(|p| p.series.iter().any(|s| s.points.len() >= 2))
         .collect();
@@ -427,33 +377,62 @@ fn figures(records: &[(String, Record)]) -> Vec<Figure> {
                 name,
                 rows: 1,
                 panels,
+                caption: caption(scaling.clone()),
             });
         }
     }
-    let load = load_series(records);
+    let rts = runtimes(records);
+    let load: Vec<Panel> = rts
+        .iter()
+        .map(|(rt, about)| Panel {
+            marks: knee_marks(knees, rt),
+            ..Panel::new(
+                format!("Throughput vs median latency, {about}"),
+                ("throughput (tx/s)", "p50 latency (ms)"),
+                (false, true),
+                load_series(records, rt),
+            )
+        })
+        .filter(|p| !p.series.is_empty())
+        .collect();
     if !load.is_empty() {
+        let mut c = caption(
+            rts.iter()
+                .flat_map(|(rt, _)| load_records(records, rt).map(|(_, r)| r)),
+        );
+        if let Some(k) = knees.first() {
+            c.push_str(&format!(" · knee: {}", k.rule));
+        }
         figs.push(Figure {
             rows: 1,
             name: "throughput_latency",
-            panels: vec![Panel {
-                title: "Throughput vs median latency as offered load rises".into(),
-                axes: ("throughput (tx/s)", "p50 latency (ms)"),
-                log: (false, true),
-                series: load,
-            }],
+            panels: load,
+            caption: c,
         });
     }
-    let cdf = cdf_series(records);
+    let cdf: Vec<Panel> = rts
+        .iter()
+        .map(|(rt, about)| {
+            Panel::new(
+                format!("Latency CDF, {about}"),
+                ("latency (ms)", "fraction of requests"),
+                (true, false),
+                cdf_series(records, rt),
+            )
+        })
+        .filter(|p| !p.series.is_empty())
+        .collect();
     if !cdf.is_empty() {
         figs.push(Figure {
             rows: 1,
             name: "latency_cdf",
-            panels: vec![Panel {
-                title: "End-to-end latency CDF".into(),
-                axes: ("latency (ms)", "fraction of requests"),
-                log: (true, false),
-                series: cdf,
-            }],
+            panels: cdf,
+            caption: caption(
+                records
+                    .iter()
+                    .map(|(_, r)| r)
+                    .filter(|r| faults(r) == 0 && !r.latency_cdf.is_empty()),
+            ),
         });
     }
     let vc = view_change_series(records, false);
@@ -463,18 +442,26 @@ fn figures(records: &[(String, Record)]) -> Vec<Figure> {
             name: "view_change_cost",
             panels: vec![
                 Panel {
-                    title: "Messages per view change (crashed leader)".into(),
-                    axes: ("replicas n", "messages"),
-                    log: (true, true),
-                    series: vc,
+                    x_ticks: Ticks::AtData,
+                    ..Panel::new(
+                        "Messages per view change (crashed leader)",
+                        ("replicas n", "messages"),
+                        (true, true),
+                        vc,
+                    )
                 },
                 Panel {
-                    title: "Bytes per view change".into(),
-                    axes: ("replicas n", "bytes"),
-                    log: (true, true),
-                    series: view_change_series(records, true),
+                    x_ticks: Ticks::AtData,
+                    units: (Unit::Count, Unit::Bytes),
+                    ..Panel::new(
+                        "Bytes per view change",
+                        ("replicas n", "bytes"),
+                        (true, true),
+                        view_change_series(records, true),
+                    )
                 },
             ],
+            caption: caption(records.iter().map(|(_, r)| r).filter(|r| faults(r) > 0)),
         });
     }
     figs
@@ -488,9 +475,15 @@ fn capitalized(s: &str) -> String {
 }
 
 /// Draws every plot the records support into `out_dir`; returns the files.
-pub fn plot(records: &[(String, Record)], out_dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
+/// Knees found by saturation searches are marked on the throughput–latency
+/// chart.
+pub fn plot(
+    records: &[(String, Record)],
+    knees: &[Knee],
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, BenchError> {
     register_font();
-    draw_all(&figures(records), out_dir)
+    draw_all(&figures(records, knees), out_dir)
 }
 
 /// The sim-vs-QUIC plot: per protocol, completed throughput (top) and median
@@ -535,8 +528,8 @@ pub fn plot_agreement(
                 }
             };
             let color = protocol_color(p);
-            panels.push(Panel {
-                title: format!(
+            panels.push(Panel::new(
+                format!(
                     "{p}, n = 4: {}",
                     if row == 0 {
                         "throughput"
@@ -546,19 +539,21 @@ pub fn plot_agreement(
                 ),
                 axes,
                 log,
-                series: vec![
+                vec![
                     Series {
-                        label: "QUIC on loopback".into(),
+                        label: "QUIC on 127.0.0.1 (dashed)".into(),
                         points: curve(p, "quic", &value),
-                        color: darker(color),
+                        color,
+                        dashed: true,
                     },
                     Series {
                         label: format!("simulated, {cores} shared cores"),
                         points: curve(p, "sim", &value),
                         color,
+                        dashed: false,
                     },
                 ],
-            });
+            ));
         }
     }
     draw_all(
@@ -566,57 +561,15 @@ pub fn plot_agreement(
             name: "sim_vs_quic",
             rows: 2,
             panels,
+            caption: caption(records.iter().map(|(_, r)| r)),
         }],
         out_dir,
     )
 }
 
-fn draw_all(figs: &[Figure], out_dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
-    std::fs::create_dir_all(out_dir).map_err(|source| BenchError::Write {
-        file: out_dir.to_path_buf(),
-        source,
-    })?;
-    let mut written = Vec::new();
-    for fig in figs {
-        let rows = fig.rows.max(1);
-        let width = 900 * fig.panels.len().div_ceil(rows) as u32;
-        let height = 600 * rows as u32;
-        let png = out_dir.join(format!("{}.png", fig.name));
-        draw_figure(
-            BitMapBackend::new(&png, (width, height)).into_drawing_area(),
-            fig,
-        )
-        .map_err(|e| BenchError::Plot {
-            file: png.clone(),
-            reason: e.to_string(),
-        })?;
-        let svg = out_dir.join(format!("{}.svg", fig.name));
-        draw_figure(
-            SVGBackend::new(&svg, (width, height)).into_drawing_area(),
-            fig,
-        )
-        .map_err(|e| BenchError::Plot {
-            file: svg.clone(),
-            reason: e.to_string(),
-        })?;
-        written.push(png);
-        written.push(svg);
-    }
-    Ok(written)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tick_labels_are_short() {
-        let labels: Vec<String> = [0.0, 0.5, 7.0, 250.0, 10_000.0, 15_000.0, 1.5e6, 2e9]
-            .iter()
-            .map(|&v| tick_label(v))
-            .collect();
-        assert_eq!(labels, ["0", "0.5", "7", "250", "10k", "15k", "1.5M", "2G"]);
-    }
 
     #[test]
     fn slope_fit_recovers_exponents() {

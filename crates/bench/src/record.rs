@@ -48,7 +48,7 @@ pub struct NodeRecord {
     pub byzantine: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// The resolved scenario (file plus overrides), as TOML-compatible JSON.
     pub scenario: serde_json::Value,

@@ -9,7 +9,6 @@
 //! ```
 
 use crate::BenchError;
-use crate::record::Record;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -22,6 +21,30 @@ pub struct Suite {
     /// The simulator checked against QUIC (see [`crate::agreement`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim_vs_quic: Option<SimVsQuic>,
+    /// Message sequence diagrams (see [`crate::timeline`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<SuiteTimeline>,
+}
+
+/// `[timeline]`: one diagram per point of the scenario's sweep, into
+/// `<out_dir>/timeline/`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteTimeline {
+    pub scenario: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub from: std::time::Duration,
+    #[serde(with = "humantime_serde")]
+    pub to: std::time::Duration,
+    /// End each diagram this long after its first view change completes.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub after_recovery: Option<std::time::Duration>,
+    #[serde(default)]
+    pub about: String,
 }
 
 /// `[sim_vs_quic]`: a QUIC scenario with a protocol × rate sweep; its
@@ -43,6 +66,11 @@ pub struct SuiteSweep {
     /// What this sweep shows, for the report.
     #[serde(default)]
     pub about: String,
+    /// Instead of the scenario's rate axis, search each protocol's
+    /// saturation rate ([`crate::saturate`]); `saturate = {}` takes the
+    /// default rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturate: Option<crate::saturate::SearchConfig>,
 }
 
 fn default_out() -> PathBuf {
@@ -74,9 +102,23 @@ impl Suite {
                 });
             }
             s.scenario = base.join(&s.scenario);
+            if let Some(cfg) = &s.saturate {
+                cfg.validate(path)?;
+            }
         }
         if let Some(v) = &mut suite.sim_vs_quic {
             v.scenario = base.join(&v.scenario);
+        }
+        if let Some(t) = &mut suite.timeline {
+            t.scenario = base.join(&t.scenario);
+            if t.from >= t.to {
+                return Err(BenchError::Invalid {
+                    file: path.to_path_buf(),
+                    key: "timeline.to".into(),
+                    value: format!("{:?}", t.to),
+                    reason: format!("must be after timeline.from ({:?})", t.from),
+                });
+            }
         }
         Ok(suite)
     }
@@ -114,7 +156,8 @@ pub fn validate_file(path: &Path) -> Result<Vec<String>, BenchError> {
         .sweeps
         .iter()
         .map(|s| &s.scenario)
-        .chain(suite.sim_vs_quic.iter().map(|v| &v.scenario));
+        .chain(suite.sim_vs_quic.iter().map(|v| &v.scenario))
+        .chain(suite.timeline.iter().map(|t| &t.scenario));
     let mut lines = Vec::new();
     for file in files {
         let file = display_path(file);
@@ -125,134 +168,19 @@ pub fn validate_file(path: &Path) -> Result<Vec<String>, BenchError> {
         lines.push(line(&file, &s));
     }
     lines.push(format!(
-        "{}: ok (a suite of {} sweeps{})",
+        "{}: ok (a suite of {} sweeps{}{})",
         path.display(),
         suite.sweeps.len(),
         if suite.sim_vs_quic.is_some() {
-            " and a sim-vs-QUIC section"
+            ", a sim-vs-QUIC section"
+        } else {
+            ""
+        },
+        if suite.timeline.is_some() {
+            ", timelines"
         } else {
             ""
         }
     ));
     Ok(lines)
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// Writes `index.html` in `out_dir`: the plots and a summary table, with
-/// relative links only, so it opens offline.
-pub fn write_html(
-    out_dir: &Path,
-    plots: &[PathBuf],
-    sections: &[(SuiteSweep, Vec<(String, Record)>)],
-    agreement: Option<(&SimVsQuic, &[crate::agreement::Row])>,
-    commit: &str,
-) -> Result<PathBuf, BenchError> {
-    let mut h = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>bftbench comparison</title>\
-         <style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}\
-         table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
-         th{background:#f3f3f3}td:first-child{text-align:left}img{max-width:100%;border:1px solid #eee;margin:1em 0}</style>\
-         </head><body><h1>bftbench: PBFT vs QBFT vs chained HotStuff</h1>",
-    );
-    h.push_str(&format!(
-        "<p>Made by <code>bftbench compare</code> at git revision <code>{}</code>. Every number below comes from the JSON records beside this page.</p>",
-        esc(commit)
-    ));
-    for p in plots
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-    {
-        let rel = p.strip_prefix(out_dir).unwrap_or(p);
-        let svg = rel.with_extension("svg");
-        h.push_str(&format!(
-            "<a href=\"{}\"><img src=\"{}\" alt=\"{}\"></a>",
-            esc(&svg.to_string_lossy()),
-            esc(&rel.to_string_lossy()),
-            esc(&rel.to_string_lossy())
-        ));
-    }
-    for (sweep, records) in sections {
-        h.push_str(&format!(
-            "<h2>{}</h2><p>{}</p><table><tr>",
-            esc(&sweep.name),
-            esc(&sweep.about)
-        ));
-        for col in [
-            "protocol",
-            "n",
-            "runtime",
-            "crypto",
-            "offered tx/s",
-            "tx/s",
-            "p50 ms",
-            "p99 ms",
-            "msgs/request",
-            "bytes/request",
-            "empty decisions",
-            "view changes",
-            "safe",
-        ] {
-            h.push_str(&format!("<th>{col}</th>"));
-        }
-        h.push_str("</tr>");
-        for (file, r) in records {
-            let offered = r.scenario["load"]["rate"]
-                .as_f64()
-                .map(|x| format!("{x:.0}"))
-                .unwrap_or_else(|| "closed".into());
-            h.push_str(&format!(
-                "<tr><td><a href=\"{}/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&sweep.name),
-                esc(file),
-                esc(&r.protocol),
-                r.n,
-                esc(&r.runtime),
-                esc(&r.crypto),
-                offered,
-                r.throughput_tx_s,
-                r.latency_ms.p50,
-                r.latency_ms.p99,
-                r.messages_per_request,
-                r.bytes_per_request,
-                r.empty_decisions,
-                r.view_changes
-                    .map_or_else(|| "n/a".to_string(), |k| k.to_string()),
-                match (r.runtime.as_str(), r.safety_violations.is_empty()) {
-                    ("sim", true) => "yes",
-                    ("sim", false) => "NO",
-                    _ => "n/a (oracle runs in the simulator)",
-                }
-            ));
-        }
-        h.push_str("</table>");
-    }
-    if let Some((v, rows)) = agreement {
-        h.push_str(&format!(
-            "<h2>sim-vs-quic</h2><p>{}</p><p><a href=\"sim-vs-quic.csv\">sim-vs-quic.csv</a>, records in <a href=\"sim-vs-quic/\">sim-vs-quic/</a>.</p><table><tr><th>protocol</th><th>metric</th><th>simulated</th><th>QUIC</th><th>relative error</th></tr>",
-            esc(&v.about)
-        ));
-        for r in rows {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:+.0}%</td></tr>",
-                esc(&r.protocol),
-                r.metric,
-                r.sim,
-                r.quic,
-                r.relative_error() * 100.0
-            ));
-        }
-        h.push_str("</table>");
-    }
-    h.push_str("</body></html>\n");
-    let path = out_dir.join("index.html");
-    std::fs::write(&path, h).map_err(|source| BenchError::Write {
-        file: path.clone(),
-        source,
-    })?;
-    Ok(path)
 }
