@@ -777,6 +777,7 @@ fn compare_command(
             display_path(&sweep.scenario).display()
         );
         let dir = out.join(&sweep.name);
+        bftbench::suite::clear_section(&dir)?;
         let file = display_path(&sweep.scenario);
         let records = match &sweep.saturate {
             Some(cfg) => {
@@ -807,14 +808,9 @@ fn compare_command(
             let file = display_path(&t.scenario);
             eprintln!("== timeline: {}", file.display());
             let s = Scenario::load(&file, &Overrides::default())?;
-            bftbench::timeline::draw(
-                &s,
-                &file,
-                t.from,
-                t.to,
-                t.after_recovery,
-                &out.join("timeline"),
-            )?
+            let dir = out.join("timeline");
+            bftbench::suite::clear_section(&dir)?;
+            bftbench::timeline::draw(&s, &file, t.from, t.to, t.after_recovery, &dir)?
         }
     };
     bftbench::html::copy_scenarios(&out, &sections)?;
@@ -888,6 +884,7 @@ fn sim_vs_quic_command(
     let base = Scenario::load(&file, &Overrides::default())?;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let dir = out.join("sim-vs-quic");
+    bftbench::suite::clear_section(&dir)?;
     let points = agreement::points(&base, &file, cores)?;
     let mut records = bftbench::sweep::run_points(&points, &dir, threads(threads_arg), &|p, _| {
         tracing::info!(point = %p.name, "done");

@@ -184,3 +184,27 @@ pub fn validate_file(path: &Path) -> Result<Vec<String>, BenchError> {
     ));
     Ok(lines)
 }
+
+/// Removes what an earlier `bftbench compare` wrote into one section's
+/// directory (records, `summary.csv`, `saturation.json`, the copied
+/// scenario, timelines), so the directory holds this run's files only and
+/// `bftbench plot` or `diff` never mix runs. Subdirectories and other files
+/// are left alone; a missing directory is fine.
+pub fn clear_section(dir: &Path) -> Result<(), BenchError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let ours = path.is_file()
+            && path
+                .extension()
+                .is_some_and(|e| e == "json" || e == "csv" || e == "toml" || e == "svg");
+        if ours {
+            std::fs::remove_file(&path).map_err(|source| BenchError::Write {
+                file: path.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
