@@ -154,8 +154,8 @@ impl Environment {
     }
 }
 
-/// `git rev-parse --short HEAD`, with `-dirty` for uncommitted changes, or
-/// "unknown" outside a checkout.
+/// `git rev-parse --short HEAD`, with `-dirty` for uncommitted changes
+/// outside `results/`, or "unknown" outside a checkout.
 pub fn git_rev() -> String {
     let run = |args: &[&str]| {
         std::process::Command::new("git")
@@ -167,8 +167,17 @@ pub fn git_rev() -> String {
     };
     match run(&["rev-parse", "--short=12", "HEAD"]) {
         Some(rev) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
+            // results/ holds what runs write, not what they run: a compare
+            // rewriting it must not mark its own later records dirty.
+            let dirty = run(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(top,exclude)results",
+            ])
+            .is_some_and(|s| !s.is_empty());
             if dirty { format!("{rev}-dirty") } else { rev }
         }
         None => "unknown".to_string(),
