@@ -1,4 +1,4 @@
-//! bftbench: scenario files, runs, records. The binary in `main.rs` is the
+//! bftbench: scenario files, runs, records. The binary (`src/bin/bftbench/`, a file per subcommand) is the
 //! only place `anyhow` appears.
 
 pub mod agreement;

@@ -1,0 +1,157 @@
+//! `bftbench keygen`, `node` and `client`: a multi-process or multi-host QUIC cluster.
+
+use crate::common::write_json;
+use anyhow::Result;
+use bftbench::scenario::{Overrides, Scenario, display_path};
+use std::path::PathBuf;
+use std::time::Duration;
+
+// The subcommand's about text is the doc comment on its `Command` variant.
+#[derive(clap::Args)]
+pub struct KeygenArgs {
+    #[arg(long)]
+    nodes: usize,
+    /// Directory for cluster.toml and the secret key files (keep it out of results/)
+    #[arg(long)]
+    out_dir: PathBuf,
+    /// Address of node 0; node i listens on the next ports
+    #[arg(long, default_value = "127.0.0.1:7100")]
+    base_addr: std::net::SocketAddr,
+    /// Derive keys from a seed (tests, reproducible demos); default: OS randomness
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+pub fn keygen(args: KeygenArgs) -> Result<std::process::ExitCode> {
+    let KeygenArgs {
+        nodes,
+        out_dir,
+        base_addr,
+        seed,
+    } = args;
+    anyhow::ensure!(nodes >= 4, "--nodes {nodes}: need at least 4 for f >= 1");
+    let file = bftbench::quic::keygen(nodes, base_addr, seed, &out_dir)?;
+    println!(
+        "{}: {} nodes, first at {}",
+        out_dir.join("cluster.toml").display(),
+        file.nodes.len(),
+        base_addr
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+// The subcommand's about text is the doc comment on its `Command` variant.
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    #[arg(long)]
+    cluster: PathBuf,
+    #[arg(long)]
+    id: u16,
+    /// The scenario naming the protocol and its knobs
+    #[arg(long)]
+    scenario: PathBuf,
+    /// Secret key file (default: node-<id>.key beside the cluster file)
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Write the node's counters as JSON here
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Serve Prometheus `GET /metrics` on this TCP address (e.g.
+    /// 0.0.0.0:9100) while the node runs
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+}
+
+pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
+    let NodeArgs {
+        cluster,
+        id,
+        scenario,
+        key,
+        out,
+        metrics,
+    } = args;
+    let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
+    eprintln!(
+        "node {id}: {} of {}; Ctrl-C or SIGTERM stops it{}",
+        s.protocol,
+        cluster.display(),
+        metrics
+            .map(|m| format!("; GET http://{m}/metrics"))
+            .unwrap_or_default()
+    );
+    let summary = bftbench::quic::run_node_with(
+        &cluster,
+        bft_core::NodeId(id),
+        key.as_deref(),
+        &s,
+        &bftbench::quic::QuicOptions { metrics },
+        bftbench::quic::shutdown_signal(),
+    )?;
+    let json = serde_json::json!({
+        "id": id,
+        "protocol": s.protocol.as_str(),
+        "status": summary.status,
+        "sent": summary.stats.sent.to_sorted(),
+        "received": summary.stats.received.to_sorted(),
+        "rejected": summary.stats.rejected.to_sorted(),
+        "cpu_s": summary.cpu_s,
+        "dropped_overload": summary.dropped_overload,
+        "dropped_link": summary.dropped_link,
+    });
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    if let Some(out) = out {
+        write_json(&out, &json)?;
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+// The subcommand's about text is the doc comment on its `Command` variant.
+#[derive(clap::Args)]
+pub struct ClientArgs {
+    #[arg(long)]
+    cluster: PathBuf,
+    #[arg(long)]
+    scenario: PathBuf,
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write a result record (what `bftbench plot` and
+    /// `summary.csv` read) here
+    #[arg(long)]
+    record: Option<PathBuf>,
+}
+
+pub fn client(args: ClientArgs) -> Result<std::process::ExitCode> {
+    let ClientArgs {
+        cluster,
+        scenario,
+        out,
+        record,
+    } = args;
+    let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
+    let c = bftbench::quic::run_client(&cluster, &s)?;
+    if let Some(path) = record {
+        let n = bft_net::ClusterFile::load(&cluster)?.nodes.len();
+        write_json(&path, &bftbench::quic::client_record(&s, n, &c))?;
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let l = c.latency;
+    let json = serde_json::json!({
+        "protocol": s.protocol.as_str(),
+        "requests_issued": c.requests_issued,
+        "requests_committed": c.requests_committed,
+        "throughput_tx_s": c.throughput(s.load.warmup),
+        "latency_ms": {
+            "p50": ms(l.p50), "p90": ms(l.p90), "p99": ms(l.p99), "p999": ms(l.p999), "max": ms(l.max),
+        },
+        "client_messages": c.client_messages,
+        "client_bytes": c.client_bytes,
+        "dropped_overload": c.dropped_overload,
+        "wall_s": c.wall.as_secs_f64(),
+    });
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    if let Some(out) = out {
+        write_json(&out, &json)?;
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
