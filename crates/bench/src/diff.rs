@@ -5,12 +5,15 @@
 //! regression, and `bftbench diff` then exits with 1.
 //!
 //! The figures and which way is better are [`METRICS`]; a change is
-//! (new − old) / old. A figure missing on either side (nothing committed,
-//! no view change, a QUIC record without view-change counts) is not
-//! compared. A safety violation in NEW where OLD had none is always a
+//! (new − old) / old. Two records are compared only when they ran the same
+//! scenario (the resolved scenario in the record, cost model included);
+//! otherwise the record is listed as a changed setup, since its figures
+//! answer a different question. A figure missing on either side (nothing
+//! committed, no view change, a QUIC record without view-change counts) is
+//! not compared. A safety violation in NEW where OLD had none is always a
 //! regression. QUIC records are wall-clock figures of the machine they ran
-//! on: compare them between runs on one idle machine, or read their rows
-//! with that in mind (the table names each record's runtime).
+//! on and move by tens of percent between runs on a shared machine:
+//! `--runtime sim` gates on the deterministic simulated figures only.
 
 use crate::BenchError;
 use crate::record::Record;
@@ -109,6 +112,8 @@ pub struct Report {
     pub changes: Vec<Change>,
     pub only_old: Vec<String>,
     pub only_new: Vec<String>,
+    /// Records on both sides whose scenarios differ: not compared.
+    pub changed_setup: Vec<String>,
 }
 
 impl Report {
@@ -156,25 +161,36 @@ pub fn parse_threshold(s: &str) -> Result<f64, String> {
 }
 
 /// Compares records (matched by name) and knees (matched by directory,
-/// protocol, n and runtime).
+/// protocol, n and runtime), of one runtime when `runtime` says so.
 pub fn compare(
     old: &[(String, Record)],
     new: &[(String, Record)],
     old_knees: &[(String, Knee)],
     new_knees: &[(String, Knee)],
     threshold: f64,
+    runtime: Option<&str>,
 ) -> Report {
     let mut report = Report {
         threshold,
         ..Report::default()
     };
-    let old_by: BTreeMap<&str, &Record> = old.iter().map(|(f, r)| (f.as_str(), r)).collect();
-    let new_by: BTreeMap<&str, &Record> = new.iter().map(|(f, r)| (f.as_str(), r)).collect();
+    let wanted = |r: &Record| runtime.is_none_or(|rt| r.runtime == rt);
+    let by = |rs: &'_ [(String, Record)]| -> BTreeMap<String, Record> {
+        rs.iter()
+            .filter(|(_, r)| wanted(r))
+            .map(|(f, r)| (f.clone(), r.clone()))
+            .collect()
+    };
+    let (old_by, new_by) = (by(old), by(new));
     for (file, o) in &old_by {
         let Some(n) = new_by.get(file) else {
             report.only_old.push(file.to_string());
             continue;
         };
+        if o.scenario != n.scenario {
+            report.changed_setup.push(file.to_string());
+            continue;
+        }
         report.compared += 1;
         for m in METRICS {
             let (Some(a), Some(b)) = ((m.value)(o), (m.value)(n)) else {
@@ -210,7 +226,10 @@ pub fn compare(
         .collect();
     let key = |(dir, k): &(String, Knee)| format!("{dir} {} n={} {}", k.protocol, k.n, k.runtime);
     let old_k: BTreeMap<String, &Knee> = old_knees.iter().map(|e| (key(e), &e.1)).collect();
-    for e in new_knees {
+    for e in new_knees
+        .iter()
+        .filter(|e| runtime.is_none_or(|rt| e.1.runtime == rt))
+    {
         let Some(o) = old_k.get(&key(e)) else {
             continue;
         };
@@ -266,12 +285,24 @@ fn subdirs(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Reads both directories and compares them.
-pub fn diff_dirs(old: &Path, new: &Path, threshold: f64) -> Result<Report, BenchError> {
+pub fn diff_dirs(
+    old: &Path,
+    new: &Path,
+    threshold: f64,
+    runtime: Option<&str>,
+) -> Result<Report, BenchError> {
     let (o, n) = (
         crate::sweep::read_records(old)?,
         crate::sweep::read_records(new)?,
     );
-    Ok(compare(&o, &n, &knees_in(old), &knees_in(new), threshold))
+    Ok(compare(
+        &o,
+        &n,
+        &knees_in(old),
+        &knees_in(new),
+        threshold,
+        runtime,
+    ))
 }
 
 /// The table `bftbench diff` prints: every change past the threshold
@@ -313,11 +344,12 @@ pub fn table(r: &Report, all: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "compared {} records ({} figures): {} regressions and {} improvements beyond {pct}%; {} records only in OLD, {} only in NEW",
+        "compared {} records ({} figures): {} regressions and {} improvements beyond {pct}%; not compared: {} records whose scenario changed, {} only in OLD, {} only in NEW",
         r.compared,
         r.changes.len(),
         r.regressions().count(),
         r.improvements().count(),
+        r.changed_setup.len(),
         r.only_old.len(),
         r.only_new.len()
     );
@@ -351,14 +383,16 @@ mod tests {
     fn a_throughput_drop_past_the_threshold_is_a_regression_and_a_smaller_one_is_not() {
         let old = one("load/pbft-r1000.json", record(1000.0, 10.0, 24.0));
         let slower = one("load/pbft-r1000.json", record(850.0, 10.0, 24.0));
-        let r = compare(&old, &slower, &[], &[], 0.10);
+        let r = compare(&old, &slower, &[], &[], 0.10, None);
         let reg: Vec<_> = r.regressions().map(|c| (c.metric, c.worse_by)).collect();
         assert_eq!(reg.len(), 1);
         assert_eq!(reg[0].0, "throughput tx/s");
         assert!((reg[0].1 - 0.15).abs() < 1e-12);
         let close = one("load/pbft-r1000.json", record(950.0, 10.0, 24.0));
         assert_eq!(
-            compare(&old, &close, &[], &[], 0.10).regressions().count(),
+            compare(&old, &close, &[], &[], 0.10, None)
+                .regressions()
+                .count(),
             0
         );
     }
@@ -367,7 +401,7 @@ mod tests {
     fn fewer_messages_and_lower_latency_are_improvements_not_regressions() {
         let old = one("s/x.json", record(1000.0, 10.0, 24.0));
         let new = one("s/x.json", record(1000.0, 5.0, 12.0));
-        let r = compare(&old, &new, &[], &[], 0.10);
+        let r = compare(&old, &new, &[], &[], 0.10, None);
         assert_eq!(r.regressions().count(), 0);
         let better: Vec<_> = r.improvements().map(|c| c.metric).collect();
         assert_eq!(better, ["p99 ms", "messages/request"]);
@@ -378,7 +412,7 @@ mod tests {
         let old = one("s/x.json", record(1000.0, 10.0, 24.0));
         let mut bad = record(1000.0, 10.0, 24.0);
         bad.safety_violations.push("two values at slot 3".into());
-        let r = compare(&old, &one("s/x.json", bad), &[], &[], 0.5);
+        let r = compare(&old, &one("s/x.json", bad), &[], &[], 0.5, None);
         let reg: Vec<_> = r.regressions().map(|c| c.metric).collect();
         assert_eq!(reg, ["safety violations"]);
     }
@@ -387,7 +421,7 @@ mod tests {
     fn records_on_one_side_only_are_listed_not_compared() {
         let old = one("a.json", record(1.0, 1.0, 1.0));
         let new = one("b.json", record(1.0, 1.0, 1.0));
-        let r = compare(&old, &new, &[], &[], 0.1);
+        let r = compare(&old, &new, &[], &[], 0.1, None);
         assert_eq!((r.compared, r.only_old.len(), r.only_new.len()), (0, 1, 1));
         assert_eq!(r.regressions().count(), 0);
     }
@@ -406,9 +440,37 @@ mod tests {
         };
         let old = vec![("quic".to_string(), knee(50_000.0))];
         let new = vec![("quic".to_string(), knee(40_000.0))];
-        let r = compare(&[], &[], &old, &new, 0.1);
+        let r = compare(&[], &[], &old, &new, 0.1, None);
         let reg: Vec<_> = r.regressions().map(|c| c.what.as_str()).collect();
         assert_eq!(reg, ["quic qbft n=4 quic"]);
+    }
+
+    #[test]
+    fn records_of_a_different_scenario_are_not_compared() {
+        let old = one("load/x.json", record(1000.0, 10.0, 24.0));
+        let mut other = record(500.0, 10.0, 24.0);
+        other.scenario = serde_json::json!({"load": {"rate": 500.0}});
+        let r = compare(&old, &one("load/x.json", other), &[], &[], 0.1, None);
+        assert_eq!((r.compared, r.changed_setup.len()), (0, 1));
+        assert_eq!(r.regressions().count(), 0);
+    }
+
+    #[test]
+    fn a_runtime_filter_leaves_the_other_runtime_out() {
+        let old = one("quic/x.json", record(1000.0, 10.0, 24.0));
+        let mut slow = record(500.0, 10.0, 24.0);
+        slow.runtime = "quic".into();
+        let mut old_quic = old.clone();
+        old_quic[0].1.runtime = "quic".into();
+        let new = one("quic/x.json", slow);
+        assert_eq!(
+            compare(&old_quic, &new, &[], &[], 0.1, None)
+                .regressions()
+                .count(),
+            1
+        );
+        let sim_only = compare(&old_quic, &new, &[], &[], 0.1, Some("sim"));
+        assert_eq!((sim_only.compared, sim_only.regressions().count()), (0, 0));
     }
 
     #[test]

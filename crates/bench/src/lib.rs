@@ -1,5 +1,5 @@
-//! bftbench: scenario files, runs, records. The binary (`src/bin/bftbench/`, a file per subcommand) is the
-//! only place `anyhow` appears.
+//! bftbench: scenario files, runs, records. The binary (`src/bin/bftbench/`,
+//! a file per subcommand) is the only place `anyhow` appears.
 
 pub mod agreement;
 pub mod calibrate;

@@ -14,6 +14,10 @@ pub struct Args {
     /// Print every compared figure, not only those past the threshold
     #[arg(long)]
     all: bool,
+    /// Compare only records of this runtime (sim: the deterministic
+    /// figures; QUIC figures are wall-clock and move between runs)
+    #[arg(long, value_parser = ["sim", "quic"])]
+    runtime: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<std::process::ExitCode> {
@@ -22,8 +26,9 @@ pub fn run(args: Args) -> Result<std::process::ExitCode> {
         new,
         threshold,
         all,
+        runtime,
     } = args;
-    let report = bftbench::diff::diff_dirs(&old, &new, threshold)?;
+    let report = bftbench::diff::diff_dirs(&old, &new, threshold, runtime.as_deref())?;
     print!("{}", bftbench::diff::table(&report, all));
     Ok(if report.regressions().next().is_some() {
         std::process::ExitCode::from(1)
