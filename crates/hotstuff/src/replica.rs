@@ -492,9 +492,9 @@ impl HotStuff {
         }
         let wanted = self.fetching.contains_key(&hash)
             || self.orphans.iter().any(|o| o.block.parent == hash);
-        // Vote rule (Algorithm 4 `onReceiveProposal`; PROTOCOLS.md "Vote
-        // iff block.view > last voted view AND ..."): the rule does not ask
-        // for the replica's current view, so a proposal for a view we left
+        // Vote rule (Algorithm 4 `onReceiveProposal`; `safety::safe_to_vote`:
+        // vote iff block.view > last voted view and safeNode holds): the
+        // rule does not ask for the replica's current view, so a proposal for a view we left
         // before it arrived but never voted in may still get our vote; its
         // next leader may still be collecting (regression test:
         // `replica_one_view_ahead_votes_for_late_proposals`). Each past view
@@ -767,7 +767,8 @@ impl HotStuff {
         }
     }
 
-    /// Whether `block` has `ancestor` on its parent chain (or is it).
+    /// Whether `ancestor` is a strict ancestor of `block` (on its parent
+    /// chain; a block does not extend itself).
     fn extends(&self, block: &Block, ancestor: BlockRef) -> bool {
         let mut cursor = block.parent;
         loop {
@@ -1068,9 +1069,9 @@ impl HotStuff {
         self.votes
             .prune_below(View(view.0.saturating_sub(self.cfg.future_views.max(2))));
         self.timeouts.prune_below(view.prev());
-        // Vote rule (Algorithm 4 `onReceiveProposal`; PROTOCOLS.md "Vote
-        // iff block.view > last voted view AND ..."): as for a late
-        // proposal (`on_late_proposal`), the rule does not ask for the
+        // Vote rule (Algorithm 4 `onReceiveProposal`; `safety::safe_to_vote`:
+        // vote iff block.view > last voted view and safeNode holds): as for
+        // a late proposal (`on_late_proposal`), the rule does not ask for the
         // current view, so the highest proposal we hold for a view we skip
         // (entered a later view before voting in it) still gets the vote the
         // rule allows; its next leader may still be collecting (regression

@@ -20,7 +20,8 @@
 //!   which then cover something else); the envelope is re-signed.
 //! - **InflateView(k)**: besides each message of view v, a valid VIEW-CHANGE
 //!   for v + k with no certificates. One replica alone cannot move anybody
-//!   (the f+1 rule); receivers keep one VIEW-CHANGE per sender.
+//!   (the f+1 rule); receivers keep at most two VIEW-CHANGEs per sender
+//!   (the newest and the lowest still useful).
 //! - **Mutate**: view ±1 (a CHECKPOINT's seq ±1, a FETCH's from-seq ±1),
 //!   GENESIS as the digest (pre-prepare, votes, checkpoint state, VIEW-CHANGE
 //!   stable state, NEW-VIEW's first O entry), or another replica as the

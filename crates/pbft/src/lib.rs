@@ -15,8 +15,9 @@
 //! The safety rules are listed in one place at the top of `replica.rs`.
 //!
 //! - State transfer ("fetch"/"state" kinds, counted apart): a replica that
-//!   learns of a stable checkpoint above its last executed seq (2f+1
-//!   CHECKPOINTs, or min-s of a NEW-VIEW) fetches the executed batches up to it
+//!   learns of a stable checkpoint above its last executed seq (f+1
+//!   matching CHECKPOINTs, at least one of them honest, or min-s of a
+//!   NEW-VIEW) fetches the executed batches up to it
 //!   and checks them by re-hashing its ledger chain up to the proven state.
 //!   Replicas keep executed batches `state_transfer_depth` slots below h, so
 //!   a replica further behind cannot catch up this way (that would need an

@@ -29,20 +29,17 @@
 //! 7. **Catch-up**: transferred batches are executed only if they continue
 //!    the replica's own ledger and re-hash to a state certified by q
 //!    CHECKPOINTs. → [`Pbft::on_state`]
-//! 8. **Liveness** (§4.5.2): request timer at backups; f+1 VIEW-CHANGEs for
-//!    higher views make a replica join the smallest; the new-view timer only
-//!    starts once q VIEW-CHANGEs for its target arrived; timeouts double per
-//!    failed view (capped at 64× the base); a replica changing view
-//!    re-multicasts its VIEW-CHANGE every timeout until the NEW-VIEW comes,
-//!    and answers a replica still changing to its previous view with its
-//!    VIEW-CHANGE for that view, and one still sending normal-case messages
-//!    of an older view with its NEW-VIEW (as primary) or VIEW-CHANGE for the
-//!    current view. NEW-VIEW is self-certifying: any replica that accepted
-//!    one relays it to a replica that asks for it (its VIEW-CHANGE shows it
-//!    missed it), and it is accepted from any sender. Every such answer is a
-//!    retransmission (`Action::Resend`, counted apart from the view change),
-//!    rate limited per requester with exponential back-off within a view
-//!    ([`backed_off`]).
+//! 8. **Liveness** (§4.5.2): request timer at backups; f+1 VIEW-CHANGEs for higher views make a
+//!    replica join the smallest; the new-view timer only starts once q VIEW-CHANGEs for its target
+//!    arrived; timeouts double per failed view (capped at 2^max_backoff_exponent × the base, 64× by
+//!    default); a replica changing view re-multicasts its VIEW-CHANGE every timeout until the
+//!    NEW-VIEW comes, and answers a replica still changing to its previous view with its
+//!    VIEW-CHANGE for that view, and one still sending normal-case messages of an older view with
+//!    its NEW-VIEW (as primary) or VIEW-CHANGE for the current view. NEW-VIEW is self-certifying:
+//!    any replica that accepted one relays it to a replica that asks for it (its VIEW-CHANGE shows
+//!    it missed it), and it is accepted from any sender. Every such answer is a retransmission
+//!    (`Action::Resend`, counted apart from the view change), rate limited per requester with
+//!    exponential back-off within a view ([`backed_off`]).
 //!
 //! Memory is bounded against Byzantine input: the log only holds seqs in
 //! (h, H] with one vote per replica per seq; two VIEW-CHANGEs are kept per
