@@ -180,10 +180,13 @@ pub fn search(
             break;
         }
         good = Some(rate);
-        if rate >= cfg.max {
+        // Rounding can take min(2 × rate, max) back to `rate` (a max that is
+        // not two significant digits): that is the end of the range too.
+        let next = round_rate((rate * 2.0).min(cfg.max));
+        if rate >= cfg.max || next <= rate {
             break;
         }
-        rate = round_rate((rate * 2.0).min(cfg.max));
+        rate = next;
     }
     // Bisection between the highest sustained and the lowest unsustained.
     while let (Some(lo), Some(hi)) = (good, bad) {
@@ -449,6 +452,18 @@ mod tests {
         let Bracket { good, bad, probes } = search(&cfg, capped(1e9, &cfg)).unwrap();
         assert_eq!((good, bad), (Some(10_000.0), None));
         assert_eq!(probes.len(), 4, "2k, 4k, 8k, then max");
+    }
+
+    #[test]
+    fn a_max_that_rounds_down_ends_the_growth_instead_of_repeating_it() {
+        let cfg = SearchConfig {
+            max: 123_456.0,
+            ..SearchConfig::default()
+        };
+        let Bracket { good, bad, probes } = search(&cfg, capped(1e9, &cfg)).unwrap();
+        let rates: Vec<f64> = probes.iter().map(|p| p.offered).collect();
+        assert_eq!(rates, [2e3, 4e3, 8e3, 16e3, 32e3, 64e3, 120e3]);
+        assert_eq!((good, bad), (Some(120e3), None));
     }
 
     #[test]
