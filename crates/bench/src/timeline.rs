@@ -11,16 +11,16 @@
 //! is linear and the same for every stretch.
 //!
 //! **View change** (the shaded band): the same definition as the records'
-//! ([`bft_sim::replacements`]): from the first view timeout of a replica
-//! that did not crash to the first decision in a later view; the band's
-//! label counts the arrows sent inside it.
+//! ([`bft_sim::replacements`]): from the first view timeout of an honest
+//! replica to the first decision an honest replica commits in a later
+//! view; the band's label counts the arrows sent inside it.
 
 use crate::BenchError;
 use crate::scenario::{ProtocolName, Runtime, Scenario};
 use bft_core::{Adversarial, NodeId, Time};
 use bft_sim::timeline::{Arrow, Event, Mark};
 use bft_sim::{Simulation, Timeline};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -62,22 +62,16 @@ fn record_with<P: Adversarial>(
         .ok_or_else(|| BenchError::Unsupported("the simulator recorded no timeline".into()))
 }
 
-/// The first leader replacement in a timeline: (first view timeout of a
-/// replica that never crashed in the window, first decision in a later
+/// The first leader replacement in a timeline: (first view timeout of an
+/// honest replica, first decision an honest replica commits in a later
 /// view).
 pub fn view_change(t: &Timeline) -> Option<(Time, Time)> {
-    let crashed: BTreeSet<NodeId> = t
-        .marks
-        .iter()
-        .filter(|m| m.event == Event::Crash)
-        .map(|m| m.node)
-        .collect();
     let (start, view) = t.marks.iter().find_map(|m| match m.event {
-        Event::Timeout { view } if !crashed.contains(&m.node) => Some((m.at, view)),
+        Event::Timeout { view } if m.honest => Some((m.at, view)),
         _ => None,
     })?;
     let end = t.marks.iter().find_map(|m| match m.event {
-        Event::Commit { view: v, .. } if m.at >= start && v > view => Some(m.at),
+        Event::Commit { view: v, .. } if m.honest && m.at >= start && v > view => Some(m.at),
         _ => None,
     })?;
     Some((start, end))

@@ -774,8 +774,13 @@ impl<P: Adversarial> Simulation<P> {
     }
 
     fn timeline_mark(&mut self, at: Time, node: NodeId, event: crate::timeline::Event) {
+        let honest = node.index() < self.committee.n()
+            && self
+                .replicas
+                .get(node.index())
+                .is_some_and(|r| !r.byzantine);
         if let Some(t) = &mut self.timeline {
-            t.mark(at, node, event);
+            t.mark(at, node, honest, event);
         }
     }
 

@@ -55,6 +55,9 @@ pub enum Event {
 pub struct Mark {
     pub at: Time,
     pub node: NodeId,
+    /// Not a Byzantine replica or a twin (what the records' leader
+    /// replacements count).
+    pub honest: bool,
     pub event: Event,
 }
 
@@ -93,12 +96,17 @@ impl Timeline {
         }
     }
 
-    pub fn mark(&mut self, at: Time, node: NodeId, event: Event) {
+    pub fn mark(&mut self, at: Time, node: NodeId, honest: bool, event: Event) {
         if !self.covers(at) {
             return;
         }
         if self.marks.len() < MAX_MARKS {
-            self.marks.push(Mark { at, node, event });
+            self.marks.push(Mark {
+                at,
+                node,
+                honest,
+                event,
+            });
         } else {
             self.dropped += 1;
         }
