@@ -684,13 +684,13 @@ impl<P: Adversarial> Simulation<P> {
             replica.timers.remove(timer);
         }
         if let Event::Timer { timer, .. } = &event {
-            let honest = !replica.byzantine && node.index() < self.committee.n();
-            let view = replica.node.status().view;
-            if honest && P::is_view_timeout(timer) && !self.replacements.is_open() {
-                let totals = self.totals();
-                self.replacements.timeout(self.now, view, totals);
-            }
             if P::is_view_timeout(timer) {
+                let honest = !replica.byzantine && node.index() < self.committee.n();
+                let view = replica.node.status().view;
+                if honest && !self.replacements.is_open() {
+                    let totals = self.totals();
+                    self.replacements.timeout(self.now, view, totals);
+                }
                 self.timeline_mark(self.now, node, crate::timeline::Event::Timeout { view });
             }
         }
