@@ -49,8 +49,8 @@ const SYNC_ROUNDS: u64 = 3;
 /// requests keep arriving), every honest replica commits a new block within
 ///
 /// ```text
-/// bound = (f + 1 + SYNC_ROUNDS) · 2 · T_max + block_period + round_timeout
-///       = (f + 4) · 2 · base · 2^cap + block_period + base
+/// bound = (f + 1 + SYNC_ROUNDS) · T_max + block_period + round_timeout
+///       = (f + 4) · base · 2^cap + block_period + base
 /// ```
 ///
 /// where `T_max = timeout_for_round(cap)` is the longest a round can last
@@ -64,12 +64,8 @@ const SYNC_ROUNDS: u64 = 3;
 ///    relayed the decided blocks by f+1 peers on that ROUND-CHANGE.
 /// 2. The honest replicas then converge on one round within two more
 ///    rounds: f+1 ROUND-CHANGEs above a replica's round pull it up
-///    (`maybe_join_higher_round`), and replicas ahead wait at most one
-///    `T_max` while the others time out into their round; when the others
-///    arrive, a quorum of ROUND-CHANGEs restarts the timer of those ahead
-///    (`Qbft::restart_round_timer_on_quorum`), so the round gets a full timeout
-///    together. That restart makes a round last up to two `T_max`, and
-///    every round is charged two.
+///    (`maybe_join_higher_round`), and a replica ahead alone waits at most
+///    one `T_max` while the others time out into its round.
 /// 3. The proposers of consecutive rounds rotate through the committee (the
 ///    leader schedule names every member; under round-robin at most f
 ///    consecutive rounds have a faulty proposer), so within f + 1 common
@@ -84,9 +80,8 @@ const SYNC_ROUNDS: u64 = 3;
 /// needs more rounds: [`liveness_bound_for`] charges the schedule's
 /// `longest_faulty_run(f)` in place of f.
 ///
-/// It is generous (each round is charged twice the capped timeout) but
-/// finite. With the defaults (200 ms, cap 8) and n = 4 it is
-/// 5 · 102.4 s + 0.2 s.
+/// It is generous (each round is charged at the capped timeout) but finite.
+/// With the defaults (200 ms, cap 8) and n = 4 it is 5 · 51.2 s + 0.2 s.
 pub fn liveness_bound(cfg: &QbftConfig, n: usize) -> Duration {
     let f = n.saturating_sub(1) / 3;
     bound_with_faulty_run(cfg, f)
@@ -99,13 +94,11 @@ pub fn liveness_bound_for(cfg: &QbftConfig, n: usize, leaders: &LeaderSchedule) 
     bound_with_faulty_run(cfg, leaders.longest_faulty_run(f).max(f))
 }
 
-/// (faulty_run + 1 + SYNC_ROUNDS) rounds of at most two capped timeouts
-/// each, plus the slack of step 4.
+/// (faulty_run + 1 + SYNC_ROUNDS) capped rounds, plus the slack of step 4.
 fn bound_with_faulty_run(cfg: &QbftConfig, faulty_run: usize) -> Duration {
     let rounds = (faulty_run as u64)
         .saturating_add(1)
-        .saturating_add(SYNC_ROUNDS)
-        .saturating_mul(2);
+        .saturating_add(SYNC_ROUNDS);
     let t_max = cfg.timeout_for_round(u64::from(cfg.max_timeout_exponent));
     t_max
         .saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
@@ -491,20 +484,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn liveness_bound_charges_f_plus_four_rounds_of_two_capped_timeouts() {
+    fn liveness_bound_charges_f_plus_four_capped_rounds() {
         let cfg = QbftConfig {
             round_timeout: Duration::from_millis(100),
             max_timeout_exponent: 3,
             ..QbftConfig::default()
         };
-        // n = 4: f = 1, 5 rounds of 2 × 800 ms + one base timeout.
-        assert_eq!(liveness_bound(&cfg, 4), Duration::from_millis(8_100));
+        // n = 4: f = 1, 5 rounds of 800 ms + one base timeout.
+        assert_eq!(liveness_bound(&cfg, 4), Duration::from_millis(4_100));
         // n = 7: f = 2, 6 rounds.
-        assert_eq!(liveness_bound(&cfg, 7), Duration::from_millis(9_700));
+        assert_eq!(liveness_bound(&cfg, 7), Duration::from_millis(4_900));
     }
 
-    /// A faulty favourite proposing 5 rounds in a row costs 4 more rounds
-    /// than round-robin's f = 1 (the fuzzer found the plain bound too
+    /// A faulty favourite proposing 5 rounds in a row costs 4 more capped
+    /// rounds than round-robin's f = 1 (the fuzzer found the plain bound too
     /// short for exactly this schedule).
     #[test]
     fn liveness_bound_for_a_favoured_leader_charges_its_run() {
@@ -518,7 +511,7 @@ mod tests {
         let favour = LeaderSchedule::favouring(4, NodeId(1), 5);
         assert_eq!(
             liveness_bound_for(&cfg, 4, &favour),
-            Duration::from_millis(8_100 + 4 * 1_600)
+            Duration::from_millis(4_100 + 4 * 800)
         );
     }
 }

@@ -449,9 +449,6 @@ pub struct Qbft {
     last_certificate: Option<CommitCertificate>,
     /// (height, round) the round timer is armed for.
     round_timer: Option<(u64, u64)>,
-    /// The (height, round) whose timer restarted on a ROUND-CHANGE quorum
-    /// ([`Qbft::restart_round_timer_on_quorum`]).
-    round_quorum_restart: Option<(u64, u64)>,
     /// When the propose timer fires, if armed.
     propose_timer: Option<Time>,
     /// The height whose buffered messages were last replayed.
@@ -495,7 +492,6 @@ impl Qbft {
             view_changes: 0,
             last_certificate: None,
             round_timer: None,
-            round_quorum_restart: None,
             propose_timer: None,
             replayed_height: 1,
             archive: BTreeMap::new(),
@@ -994,7 +990,6 @@ impl Qbft {
         }
         self.inst.round_changes.insert(author, rc);
         self.maybe_join_higher_round(now, out);
-        self.restart_round_timer_on_quorum();
         self.maybe_lead_round(now, round, out);
         self.check_decided(now, out);
         Ok(())
@@ -1055,7 +1050,6 @@ impl Qbft {
             ))));
             self.inst.round_changes.insert(self.id, rc);
         }
-        self.restart_round_timer_on_quorum();
         self.maybe_lead_round(now, round, out);
     }
 
@@ -1209,37 +1203,6 @@ impl Qbft {
             proposal.clone(),
         ))));
         self.accept(now, digest, &proposal, out);
-    }
-
-    /// Round-timer rule (liveness): the first time a replica in round r > 0
-    /// holds q ROUND-CHANGEs for (h, r), a quorum has entered the round, and
-    /// its timer restarts so the round gets a full timeout with them. Without
-    /// it, replicas a round apart with capped timeouts keep their phase
-    /// forever: those ahead leave each round moments after the others enter
-    /// it, before its PROPOSAL, PREPAREs and COMMITs can gather, and a faulty
-    /// replica that sends its ROUND-CHANGEs only to the replicas ahead denies
-    /// the others the f+1 that would pull them up
-    /// (`maybe_join_higher_round`). Uncapped, the doubling timeouts end such
-    /// a phase lock; capped, only this does. At most one restart per round,
-    /// so a round lasts at most two timeouts; the liveness bound charges
-    /// that. Regression test:
-    /// `replicas_a_round_apart_with_capped_timeouts_decide_once_healed`.
-    fn restart_round_timer_on_quorum(&mut self) {
-        let (height, round) = (self.inst.height, self.inst.round);
-        if round == 0 || self.round_quorum_restart == Some((height, round)) {
-            return;
-        }
-        let entered = self
-            .inst
-            .round_changes
-            .values()
-            .filter(|rc| rc.signed.payload.round == round)
-            .count();
-        if entered >= self.quorum.q {
-            self.round_quorum_restart = Some((height, round));
-            // `settle` re-arms it (SetTimer replaces the pending one).
-            self.round_timer = None;
-        }
     }
 
     /// The round timer runs while there is something to decide: requests

@@ -850,16 +850,19 @@ fn favouring_schedule_makes_node_2_propose_three_heights_in_a_row_then_rotates()
 /// `bftbench fuzz --protocol qbft --nodes 4 --seed 97161217727336` case
 /// 393914, shrunk: node 3 cut off 439–490 ms, node 0 cut off 589 ms–1.358 s,
 /// node 2 omitting every message to nodes 1 and 3 from 461 ms; 200 ms round
-/// timeouts capped at 2^3. After the heal nodes 0 and 2 sat one round ahead
-/// of nodes 1 and 3 and left each round about 15 ms after 1 and 3 entered
-/// it, before its COMMITs could gather; node 2's ROUND-CHANGEs reached node
-/// 0 only, so 1 and 3 never saw the f+1 that would pull them up. With every
-/// round capped at the same length the phase never changed: no decision
-/// after 15 for the 8.2 s bound. Now a replica restarts its round timer when
-/// it first holds q ROUND-CHANGEs for its round
-/// (`Qbft::restart_round_timer_on_quorum`), so the replicas ahead wait for
-/// the others and the round completes.
+/// timeouts capped at 2^3. After the heal nodes 0 and 2 sit one round ahead
+/// of nodes 1 and 3 and leave each round about 15 ms after 1 and 3 enter
+/// it, before its COMMITs can gather; node 2's ROUND-CHANGEs reach node 0
+/// only, so 1 and 3 never see the f+1 that would pull them up. With every
+/// round capped at the same length the phase never changes: no decision
+/// after 15 for the 8.2 s bound.
+///
+/// OPEN: this fails today. A fix that restarted the round timer on a
+/// ROUND-CHANGE quorum passed it but made 56 of 10⁶ fresh fault scenarios
+/// stall where none had (afb5d89, reverted); see results/fuzz/README.md.
+/// Run it with `--ignored`; un-ignore it with the fix.
 #[test]
+#[ignore = "open QBFT liveness bug with capped round timeouts; see the doc comment"]
 fn replicas_a_round_apart_with_capped_timeouts_decide_once_healed() {
     use bft_core::{Adversarial, BatchConfig, LeaderSchedule};
     use bft_sim::{FaultKind, Partition};
@@ -894,12 +897,10 @@ fn replicas_a_round_apart_with_capped_timeouts_decide_once_healed() {
         max_timeout_exponent: 3,
         ..QbftConfig::default()
     };
-    // The bound the fuzzer used before the fix (8.2 s), not the doubled one:
-    // the fixed protocol recovers well inside it.
-    let old_bound = ms(8200);
-    assert!(old_bound < Qbft::liveness_bound_for(&proto, 4, &LeaderSchedule::round_robin(4)));
+    // The fuzzer's bound (8.2 s here).
+    let bound = Qbft::liveness_bound_for(&proto, 4, &LeaderSchedule::round_robin(4));
     let mut sim = Simulation::<Qbft>::new(cfg, proto).unwrap();
-    let stuck = sim.check_liveness(Time::from_duration(ms(1358)), old_bound);
+    let stuck = sim.check_liveness(Time::from_duration(ms(1358)), bound);
     assert!(stuck.is_empty(), "{stuck:?}");
     assert_safe(&sim.report());
 }
