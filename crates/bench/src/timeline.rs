@@ -18,7 +18,7 @@
 use crate::BenchError;
 use crate::scenario::{ProtocolName, Runtime, Scenario};
 use bft_core::{Adversarial, NodeId, Time};
-use bft_sim::timeline::{Arrow, Event, Mark};
+use bft_sim::timeline::Event;
 use bft_sim::{Simulation, Timeline};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -200,13 +200,7 @@ pub fn svg(t: &Timeline, n: usize, title: &str, caption: &str) -> String {
     let height = TOP + lanes_h + 130.0;
     let axis = Axis::new(t, LEFT, width - LEFT - RIGHT);
     let y = |node: NodeId| TOP + LANE * node.index() as f64;
-    let kinds: BTreeMap<&str, usize> = {
-        let mut k: BTreeMap<&str, usize> = BTreeMap::new();
-        for a in &t.arrows {
-            *k.entry(a.kind).or_default() += 1;
-        }
-        k
-    };
+    let kinds = kinds(t);
     let colour = |kind: &str| {
         let i = kinds.keys().position(|k| *k == kind).unwrap_or(0);
         PALETTE[i % PALETTE.len()]
@@ -480,14 +474,4 @@ pub fn kinds(t: &Timeline) -> BTreeMap<&'static str, usize> {
         *k.entry(a.kind).or_default() += 1;
     }
     k
-}
-
-/// Arrows of a timeline sent between `a` and `b`.
-pub fn sent_between(t: &Timeline, a: Time, b: Time) -> impl Iterator<Item = &Arrow> {
-    t.arrows.iter().filter(move |m| m.sent >= a && m.sent <= b)
-}
-
-/// Marks of one kind.
-pub fn marks_where(t: &Timeline, f: impl Fn(&Event) -> bool) -> impl Iterator<Item = &Mark> {
-    t.marks.iter().filter(move |m| f(&m.event))
 }
