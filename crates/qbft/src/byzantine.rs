@@ -42,36 +42,48 @@ use bft_core::{
 use std::time::Duration;
 
 /// Rounds, besides the ones led by faulty proposers, that the liveness bound
-/// allows for the honest replicas to reach a common round after the heal.
-const SYNC_ROUNDS: u64 = 3;
+/// allows for the honest replicas to reach a common round after the heal
+/// (steps 1 and 2 below), plus one for the round-timer restarts (step 3).
+const SYNC_ROUNDS: u64 = 4;
 
 /// The liveness bound: after the network heals (at most f faulty replicas,
 /// requests keep arriving), every honest replica commits a new block within
 ///
 /// ```text
 /// bound = (f + 1 + SYNC_ROUNDS) · T_max + block_period + round_timeout
-///       = (f + 4) · base · 2^cap + block_period + base
+///       = (f + 5) · base · 2^cap + block_period + base
 /// ```
 ///
-/// where `T_max = timeout_for_round(cap)` is the longest a round can last
-/// (the back-off is capped at `max_timeout_exponent`, so however high the
-/// rounds climbed during the partition, no honest round lasts longer).
-/// Derivation (Dafny `UponRoundTimeout` / `UponRoundChange`):
+/// where `T_max = timeout_for_round(cap)` is the longest a round's timer
+/// runs (the back-off is capped at `max_timeout_exponent`, so however high
+/// the rounds climbed during the partition, no honest timer runs longer),
+/// and Δ, the largest message delay, is well under `T_max`. Derivation
+/// (Dafny `UponRoundTimeout` / `UponRoundChange`, and the round-timer rule
+/// of `Qbft::note_round_quorum`):
 ///
 /// 1. Within one `T_max` of the heal every honest replica's round timer has
 ///    fired (or it has committed), so every honest replica has multicast a
-///    ROUND-CHANGE for its current round; a replica behind in height is
-///    relayed the decided blocks by f+1 peers on that ROUND-CHANGE.
+///    ROUND-CHANGE for its current round (a replica waiting for a round's
+///    quorum sends its own again); a replica behind in height is relayed
+///    the decided blocks by f+1 peers on that ROUND-CHANGE.
 /// 2. The honest replicas then converge on one round within two more
-///    rounds: f+1 ROUND-CHANGEs above a replica's round pull it up
-///    (`maybe_join_higher_round`), and a replica ahead alone waits at most
-///    one `T_max` while the others time out into its round.
+///    rounds. Let R be the highest honest round. Leaving a round by timeout
+///    needs q ROUND-CHANGEs for it or above, so f+1 honest replicas are at
+///    R - 1 or R, and f+1 ROUND-CHANGEs above a replica's round pull it up
+///    (`maybe_join_higher_round`): every honest replica is at R - 1 or R
+///    within Δ. Those at R - 1 then hold a quorum and time out into R within
+///    one `T_max` + Δ, while those at R wait for them (no quorum, no leaving);
+///    their arrival restarts the waiting replicas' timers, so the round gets
+///    a full timeout with all of them, and they leave it within Δ of each
+///    other.
 /// 3. The proposers of consecutive rounds rotate through the committee (the
 ///    leader schedule names every member; under round-robin at most f
 ///    consecutive rounds have a faulty proposer), so within f + 1 common
 ///    rounds an honest proposer with q ROUND-CHANGEs proposes, and with all
-///    messages delivered within the model's delay (well under a round
-///    timeout) every honest replica commits in that round.
+///    messages delivered within Δ every honest replica commits in that
+///    round. Each common round lasts at most `T_max` + Δ (its timer starts
+///    when the quorum's last ROUND-CHANGE arrives); the rounds' Δs, fewer
+///    than f + 5 of them, fit in the one extra `T_max` of `SYNC_ROUNDS`.
 /// 4. `block_period` delays a round-0 proposal, and one `round_timeout`
 ///    covers the message delays of the deciding round.
 ///
@@ -81,7 +93,7 @@ const SYNC_ROUNDS: u64 = 3;
 /// `longest_faulty_run(f)` in place of f.
 ///
 /// It is generous (each round is charged at the capped timeout) but finite.
-/// With the defaults (200 ms, cap 8) and n = 4 it is 5 · 51.2 s + 0.2 s.
+/// With the defaults (200 ms, cap 8) and n = 4 it is 6 · 51.2 s + 0.2 s.
 pub fn liveness_bound(cfg: &QbftConfig, n: usize) -> Duration {
     let f = n.saturating_sub(1) / 3;
     bound_with_faulty_run(cfg, f)
@@ -484,16 +496,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn liveness_bound_charges_f_plus_four_capped_rounds() {
+    fn liveness_bound_charges_f_plus_five_capped_rounds() {
         let cfg = QbftConfig {
             round_timeout: Duration::from_millis(100),
             max_timeout_exponent: 3,
             ..QbftConfig::default()
         };
-        // n = 4: f = 1, 5 rounds of 800 ms + one base timeout.
-        assert_eq!(liveness_bound(&cfg, 4), Duration::from_millis(4_100));
-        // n = 7: f = 2, 6 rounds.
-        assert_eq!(liveness_bound(&cfg, 7), Duration::from_millis(4_900));
+        // n = 4: f = 1, 6 rounds of 800 ms + one base timeout.
+        assert_eq!(liveness_bound(&cfg, 4), Duration::from_millis(4_900));
+        // n = 7: f = 2, 7 rounds.
+        assert_eq!(liveness_bound(&cfg, 7), Duration::from_millis(5_700));
     }
 
     /// A faulty favourite proposing 5 rounds in a row costs 4 more capped
@@ -511,7 +523,7 @@ mod tests {
         let favour = LeaderSchedule::favouring(4, NodeId(1), 5);
         assert_eq!(
             liveness_bound_for(&cfg, 4, &favour),
-            Duration::from_millis(4_100 + 4 * 800)
+            Duration::from_millis(4_900 + 4 * 800)
         );
     }
 }

@@ -219,6 +219,9 @@ struct Instance {
     /// replica needs from the relay to decide it).
     commits: BTreeMap<(NodeId, u64, Digest), Signed<CommitPayload>>,
     round_changes: BTreeMap<NodeId, RoundChange>,
+    /// The round (of this height) in which we learnt that q replicas have
+    /// reached it (see [`Qbft::note_round_quorum`]).
+    round_quorum: Option<u64>,
 }
 
 impl Instance {
@@ -233,6 +236,7 @@ impl Instance {
             prepares: BTreeMap::new(),
             commits: BTreeMap::new(),
             round_changes: BTreeMap::new(),
+            round_quorum: None,
         }
     }
 
@@ -758,6 +762,10 @@ impl Qbft {
         );
         out.push(Action::Broadcast(QbftMessage::Prepare(prepare.clone())));
         self.inst.prepares.insert(self.id, prepare);
+        if self.inst.round > 0 {
+            // Its justification holds q ROUND-CHANGEs for this round.
+            self.note_round_quorum(out);
+        }
         self.check_prepared(now, out);
         self.check_decided(now, out);
     }
@@ -990,6 +998,9 @@ impl Qbft {
         }
         self.inst.round_changes.insert(author, rc);
         self.maybe_join_higher_round(now, out);
+        if self.round_reached_by_quorum() {
+            self.note_round_quorum(out);
+        }
         self.maybe_lead_round(now, round, out);
         self.check_decided(now, out);
         Ok(())
@@ -1017,14 +1028,75 @@ impl Qbft {
     }
 
     /// Dafny `UponRoundTimeout`: the round expired without a decision; move
-    /// to round + 1 and multicast ROUND-CHANGE with our prepared round/value.
+    /// to round + 1 and multicast ROUND-CHANGE with our prepared round/value
+    /// — but only out of a round a quorum has reached (round-timer rule,
+    /// [`Qbft::note_round_quorum`]). Before that, the replica stays, sends
+    /// its ROUND-CHANGE for the round again (one sent during a partition was
+    /// lost) and waits another timeout (`settle` re-arms it).
     fn on_round_timeout(&mut self, now: Time, out: &mut Out) {
         let armed = self.round_timer.take();
         if armed != Some((self.inst.height, self.inst.round)) {
             return;
         }
+        if self.inst.round > 0 && self.inst.round_quorum != Some(self.inst.round) {
+            let rc = match self.inst.round_changes.get(&self.id) {
+                Some(own) => own.clone(),
+                None => self.own_round_change(self.inst.round),
+            };
+            out.push(Action::Broadcast(QbftMessage::RoundChange(Box::new(rc))));
+            return;
+        }
         let next = self.inst.round.saturating_add(1);
         self.enter_round(now, next, true, out);
+    }
+
+    /// Whether q replicas (our own ROUND-CHANGE included) have announced
+    /// the current round or a higher one. Lower rounds were pruned on entry,
+    /// so every kept ROUND-CHANGE counts.
+    fn round_reached_by_quorum(&self) -> bool {
+        let round = self.inst.round;
+        let reached = self
+            .inst
+            .round_changes
+            .values()
+            .filter(|rc| rc.signed.payload.round >= round)
+            .count();
+        reached >= self.quorum.q
+    }
+
+    /// Round-timer rule (liveness; outside the Dafny spec, which assumes
+    /// timeouts that grow without bound). A round r > 0 lasts
+    /// `timeout_for_round(r)` from the moment the replica learns that q
+    /// replicas have reached it — q ROUND-CHANGEs for rounds ≥ r, or a
+    /// justified PROPOSAL for r — not from the moment it entered; and it is
+    /// never left by timeout before that (`on_round_timeout`). As in
+    /// Tendermint (Buchman, Kwon, Milosevic 2018, Algorithm 1 lines 34-35
+    /// and 47-48: a round's timeouts start on 2f+1 messages of the round), a
+    /// replica thus leaves r only after f+1 honest ones reached it, and it
+    /// gives them a full timeout together.
+    ///
+    /// Why: with capped timeouts every round lasts the same, so honest
+    /// replicas a round apart keep their phase for ever. Those ahead left
+    /// each round moments after the others entered it (or just before), and
+    /// f faulty replicas sending their ROUND-CHANGEs only to those ahead
+    /// denied the others the f+1 that pulls a replica up
+    /// (`maybe_join_higher_round`). Uncapped, the doubling timeouts end such
+    /// a phase lock; capped, only this does. A replica's first notice
+    /// restarts the timer once per round; the rule adds at most one
+    /// message delay to a round all honest replicas enter together, and
+    /// nothing to the fault-free case (round 0 is exempt: nobody announces
+    /// it).
+    fn note_round_quorum(&mut self, out: &mut Out) {
+        let round = self.inst.round;
+        if round == 0 || self.inst.round_quorum == Some(round) {
+            return;
+        }
+        self.inst.round_quorum = Some(round);
+        self.round_timer = Some((self.inst.height, round));
+        out.push(Action::SetTimer {
+            timer: QbftTimer::Round,
+            after: self.cfg.timeout_for_round(round),
+        });
     }
 
     /// Moves to `round` (always upward): the accepted proposal and our commit
@@ -1049,6 +1121,9 @@ impl Qbft {
                 rc.clone(),
             ))));
             self.inst.round_changes.insert(self.id, rc);
+        }
+        if self.round_reached_by_quorum() {
+            self.note_round_quorum(out);
         }
         self.maybe_lead_round(now, round, out);
     }
