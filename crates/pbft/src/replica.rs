@@ -86,7 +86,8 @@ pub enum PbftTimer {
     /// replicas that lost each other's VIEW-CHANGEs wait forever: the
     /// new-view timer only starts once q of them arrived.
     Resend,
-    /// State transfer: the asked replica did not answer; ask the next one.
+    /// State transfer: the asked replica did not answer; ask the next one
+    /// (after the last signer of the proof, the first again).
     Fetch,
 }
 
@@ -95,7 +96,8 @@ pub enum PbftTimer {
 struct CatchUp {
     seq: u64,
     proof: Vec<Checkpoint>,
-    /// Fetches sent so far (picks the next signer of the proof to ask).
+    /// Fetches sent so far (picks the next signer of the proof to ask,
+    /// cycling).
     asked: usize,
 }
 
@@ -902,12 +904,14 @@ impl Pbft {
             .map(|cp| cp.replica)
             .filter(|&r| r != me)
             .collect();
-        // Each signer is asked once; if none can serve (all discarded the
-        // batches), give up until a newer checkpoint proof shows up.
-        let Some(&to) = peers.get(c.asked) else {
+        // The signers in turn, round and round, one per timeout, for as long
+        // as the checkpoint is ahead: a signer serves only from a checkpoint
+        // it holds as stable, which it may reach long after the f+1
+        // CHECKPOINTs that started the catch-up.
+        let Some(&to) = peers.get(c.asked % peers.len().max(1)) else {
             return;
         };
-        c.asked += 1;
+        c.asked = c.asked.wrapping_add(1);
         out.push(Action::Resend {
             to,
             msg: PbftMessage::Fetch(Fetch { from_seq }),

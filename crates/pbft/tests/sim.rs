@@ -950,30 +950,36 @@ fn ms(v: u64) -> Duration {
 /// What differs between the shrunk `bftbench fuzz --protocol pbft` cases;
 /// the rest is the fuzzer's fixed setting (see [`FuzzCase::replay`]).
 struct FuzzCase {
+    nodes: usize,
     seed: u64,
     duration: Duration,
     /// Upper bound of the uniform delays (from 1 ms).
     max_delay: Duration,
     partitions: Vec<bft_sim::Partition>,
     batch_size: usize,
-    fault: Fault,
+    faults: Vec<Fault>,
     leaders: Option<bft_core::LeaderSchedule>,
     /// Where liveness is checked from.
     heal: Duration,
 }
 
 impl FuzzCase {
-    /// Runs the case as the fuzzer did (n = 4, open load 50 tx/s from 2
+    /// Runs the case as the fuzzer did (`nodes` replicas, open load 50 tx/s from 2
     /// clients, 2 ms batch delay, view-change backoff capped at 2^3),
     /// asserts the oracle finds nothing and every replica that must be live
-    /// commits again within the liveness bound after `heal`, and returns the
+    /// commits again within the liveness bound for the leader schedule
+    /// after `heal`, and returns the
     /// finished simulation and its report.
     fn replay(self) -> (Simulation<Pbft>, SimReport) {
         use bft_core::Adversarial;
         let mut network = NetworkConfig::uniform(ms(1), self.max_delay);
         network.partitions = self.partitions;
+        let leaders = self
+            .leaders
+            .clone()
+            .unwrap_or_else(|| bft_core::LeaderSchedule::round_robin(self.nodes));
         let cfg = SimConfig {
-            nodes: 4,
+            nodes: self.nodes,
             seed: self.seed,
             duration: self.duration,
             network,
@@ -982,7 +988,7 @@ impl FuzzCase {
                 max_size: self.batch_size,
                 max_delay: ms(2),
             },
-            faults: vec![self.fault],
+            faults: self.faults,
             leaders: self.leaders,
             ..SimConfig::default()
         };
@@ -990,7 +996,7 @@ impl FuzzCase {
             max_backoff_exponent: 3,
             ..PbftConfig::default()
         };
-        let bound = <Pbft as Adversarial>::liveness_bound(&pbft, 4);
+        let bound = <Pbft as Adversarial>::liveness_bound_for(&pbft, self.nodes, &leaders);
         let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
         let stuck = sim.check_liveness(Time::from_duration(self.heal), bound);
         let report = sim.run();
@@ -1015,18 +1021,19 @@ impl FuzzCase {
 #[test]
 fn omitting_primary_and_partition_do_not_split_the_view_change() {
     let (sim, report) = FuzzCase {
+        nodes: 4,
         seed: 1_213_656_871_855_349_618,
         duration: ms(28_288),
         max_delay: ms(21),
         partitions: vec![Partition::between(ms(478), ms(1188), &[&[0, 1, 3]])],
         batch_size: 1,
-        fault: Fault::new(
+        faults: vec![Fault::new(
             NodeId(0),
             FaultKind::Omission {
                 peers: vec![NodeId(1), NodeId(2)],
             },
             ms(267),
-        ),
+        )],
         leaders: None,
         heal: ms(1188),
     }
@@ -1056,18 +1063,19 @@ fn omitting_primary_and_partition_do_not_split_the_view_change() {
 #[test]
 fn replica_alone_in_a_higher_view_catches_up_by_state_transfer() {
     let (sim, _) = FuzzCase {
+        nodes: 4,
         seed: 2_253_024_251_820_114_659,
         duration: ms(28_167),
         max_delay: ms(17),
         partitions: vec![Partition::between(ms(345), ms(1067), &[&[2]])],
         batch_size: 4,
-        fault: Fault::new(
+        faults: vec![Fault::new(
             NodeId(1),
             FaultKind::Omission {
                 peers: vec![NodeId(2)],
             },
             ms(2),
-        ),
+        )],
         leaders: None,
         heal: ms(1067),
     }
@@ -1095,12 +1103,13 @@ fn replica_alone_in_a_higher_view_catches_up_by_state_transfer() {
 #[test]
 fn stale_primary_missing_new_view_is_told_by_retransmission() {
     let (sim, _) = FuzzCase {
+        nodes: 4,
         seed: 1_657_499_220_756_789_676,
         duration: ms(27_835),
         max_delay: ms(21),
         partitions: vec![Partition::between(ms(172), ms(735), &[&[0]])],
         batch_size: 2,
-        fault: Fault::silent(NodeId(3), ms(524)),
+        faults: vec![Fault::silent(NodeId(3), ms(524))],
         leaders: None,
         heal: ms(735),
     }
@@ -1126,6 +1135,7 @@ fn stale_primary_missing_new_view_is_told_by_retransmission() {
 #[test]
 fn accepted_new_view_is_relayed_to_a_replica_still_changing_to_it() {
     let (sim, _) = FuzzCase {
+        nodes: 4,
         seed: 590_635_119_095_050_530,
         duration: ms(27_431),
         max_delay: ms(13),
@@ -1134,13 +1144,13 @@ fn accepted_new_view_is_relayed_to_a_replica_still_changing_to_it() {
             Partition::between(ms(100), ms(325), &[&[2, 3]]),
         ],
         batch_size: 2,
-        fault: Fault::new(
+        faults: vec![Fault::new(
             NodeId(2),
             FaultKind::Omission {
                 peers: vec![NodeId(0), NodeId(1)],
             },
             ms(331),
-        ),
+        )],
         leaders: Some(bft_core::LeaderSchedule::favouring(4, NodeId(2), 4)),
         heal: ms(331),
     }
@@ -1165,6 +1175,7 @@ fn accepted_new_view_is_relayed_to_a_replica_still_changing_to_it() {
 #[test]
 fn lost_new_view_resend_is_resent_after_the_heal() {
     let (_, report) = FuzzCase {
+        nodes: 4,
         seed: 8_669_260_247_687_337_960,
         duration: ms(27_845),
         max_delay: ms(25),
@@ -1173,7 +1184,7 @@ fn lost_new_view_resend_is_resent_after_the_heal() {
             Partition::between(ms(551), ms(745), &[&[1, 2, 3], &[0]]),
         ],
         batch_size: 4,
-        fault: Fault::new(NodeId(2), FaultKind::Silent, ms(587)),
+        faults: vec![Fault::new(NodeId(2), FaultKind::Silent, ms(587))],
         leaders: None,
         heal: ms(745),
     }
@@ -1189,6 +1200,7 @@ fn lost_new_view_resend_is_resent_after_the_heal() {
 #[test]
 fn lost_new_view_resend_with_a_corrupting_replica() {
     let (_, report) = FuzzCase {
+        nodes: 4,
         seed: 4_629_706_775_649_873_571,
         duration: ms(28_033),
         max_delay: ms(9),
@@ -1197,12 +1209,49 @@ fn lost_new_view_resend_with_a_corrupting_replica() {
             Partition::between(ms(76), ms(353), &[&[1, 2, 3], &[0]]),
         ],
         batch_size: 4,
-        fault: Fault::attack(NodeId(3), bft_core::Attack::BadSignature, ms(488)),
+        faults: vec![Fault::attack(
+            NodeId(3),
+            bft_core::Attack::BadSignature,
+            ms(488),
+        )],
         leaders: None,
         heal: ms(933),
     }
     .replay();
     assert!(report.decisions > 16, "{}", report.decisions);
+}
+
+/// Regression (fresh-seed campaign, `bftbench fuzz --protocol pbft --nodes
+/// 7 --seed 172045626261112` case 1447, shrunk): n = 7, {5, 6} cut off
+/// 361 ms–1.039 s, replica 4 (favoured primary of views 0–2) relabelling
+/// its messages a view lower from 411 ms, replica 5 replaying stale
+/// messages. Replica 6 fell behind at slot 18; with 4's CHECKPOINTs
+/// malformed and 6 behind, no checkpoint became stable at the others until
+/// view 3, but f+1 matching CHECKPOINTs made 6 fetch at once: it asked each
+/// signer once, none could serve yet, and it gave up. When view 3 brought
+/// the stable checkpoint 256 the others could serve, 6 asked nobody again,
+/// and by the next proof (384) the batches it lacked were past the
+/// transfer depth: stuck at 18 decisions for the 41.6 s bound. Now the
+/// fetch goes round the signers, one per timeout, until it is served.
+#[test]
+fn a_fetch_nobody_could_serve_yet_is_asked_again_until_served() {
+    use bft_core::{Attack, Mutation};
+    let (sim, _) = FuzzCase {
+        nodes: 7,
+        seed: 5_556_343_017_806_469_896,
+        duration: ms(42_739),
+        max_delay: ms(6),
+        partitions: vec![Partition::between(ms(361), ms(1039), &[&[5, 6]])],
+        batch_size: 3,
+        faults: vec![
+            Fault::attack(NodeId(4), Attack::Mutate(Mutation::RoundMinusOne), ms(411)),
+            Fault::new(NodeId(5), FaultKind::StaleReplay, ms(143)),
+        ],
+        leaders: Some(bft_core::LeaderSchedule::favouring(7, NodeId(4), 3)),
+        heal: ms(1039),
+    }
+    .replay();
+    assert!(sim.node(NodeId(6)).status().committed > 18);
 }
 
 fn resent(report: &SimReport, kind: &str) -> u64 {
