@@ -134,3 +134,27 @@ fn a_replica_a_whole_round_ahead_waits_for_a_quorum_before_leaving_it() {
     }
     .replay();
 }
+
+/// `bftbench fuzz --protocol qbft --nodes 4 --seed 115722834399035` case
+/// 773441 against the round-timer rule before its relay rule: node 0
+/// paused 28–240 ms, then cut off until 338 ms. It came back at height 1
+/// while the others were far ahead, left round 0 and waited in round 1 for
+/// a quorum that could only come from a relay; its helpers had answered
+/// its ROUND-CHANGE for (1, 1) once, into the partition, and answered the
+/// same ROUND-CHANGE re-sent every timeout never again: node 0 stuck at 0
+/// decisions for the 9.8 s bound. Now a helper answers the same round
+/// change again once half its round's timeout has passed.
+#[test]
+fn a_lagging_replica_waiting_in_its_round_is_relayed_again() {
+    FuzzCase {
+        seed: 973899686874072568,
+        duration: ms(10238),
+        max_delay: ms(20),
+        partitions: vec![Partition::between(ms(241), ms(338), &[&[0]])],
+        batch_size: 4,
+        faults: vec![Fault::crash(NodeId(0), ms(28)).until(ms(240))],
+        leaders: None,
+        heal: ms(338),
+    }
+    .replay();
+}
