@@ -17,6 +17,7 @@
 
 use bft_core::{Adversarial, NodeId, Time};
 use bft_sim::{Fault, LoadConfig, NetworkConfig, Simulation};
+use bftbench::protocols::BenchProtocol;
 use bftbench::run::sim_config;
 use bftbench::scenario::{ProtocolName, Scenario};
 use std::path::Path;
@@ -72,11 +73,7 @@ fn stall<P: Adversarial>(s: &Scenario, proto: P::Config) -> anyhow::Result<(Dura
 }
 
 fn measure(s: &Scenario) -> anyhow::Result<(Duration, u64)> {
-    match s.protocol {
-        ProtocolName::Pbft => stall::<bft_pbft::Pbft>(s, s.pbft.clone()),
-        ProtocolName::Qbft => stall::<bft_qbft::Qbft>(s, s.qbft.clone()),
-        ProtocolName::Hotstuff => stall::<bft_hotstuff::HotStuff>(s, s.hotstuff.clone()),
-    }
+    bftbench::with_protocol!(s.protocol, P => stall::<P>(s, P::config(s)))
 }
 
 fn main() -> anyhow::Result<()> {

@@ -14,6 +14,7 @@
 //! is the `k`-th scenario of that enumeration.
 
 use crate::BenchError;
+use crate::protocols::BenchProtocol;
 use crate::run::{Stop, simulate_until};
 use crate::scenario::{LeadersTable, Placement, ProtocolName, Runtime, Scenario};
 use bft_core::mix::{GOLDEN_GAMMA, mix64};
@@ -227,20 +228,10 @@ pub struct CaseOutcome {
 pub fn run_case(s: &Scenario) -> Result<CaseOutcome, BenchError> {
     let quiet = &mut |_| {};
     let stop = Stop::AfterLivenessCheck;
-    let (report, liveness) = match s.protocol {
-        ProtocolName::Pbft => {
-            let r = simulate_until::<bft_pbft::Pbft>(s, s.pbft.clone(), quiet, stop)?;
-            (r.report, r.liveness)
-        }
-        ProtocolName::Qbft => {
-            let r = simulate_until::<bft_qbft::Qbft>(s, s.qbft.clone(), quiet, stop)?;
-            (r.report, r.liveness)
-        }
-        ProtocolName::Hotstuff => {
-            let r = simulate_until::<bft_hotstuff::HotStuff>(s, s.hotstuff.clone(), quiet, stop)?;
-            (r.report, r.liveness)
-        }
-    };
+    let (report, liveness) = crate::with_protocol!(s.protocol, P => {
+        let r = simulate_until::<P>(s, P::config(s), quiet, stop)?;
+        (r.report, r.liveness)
+    });
     let mut problems = report.violations;
     problems.extend(liveness.failures);
     Ok(CaseOutcome {
@@ -377,13 +368,7 @@ fn liveness_bound(s: &Scenario) -> Duration {
         .ok()
         .flatten()
         .unwrap_or_else(|| bft_core::LeaderSchedule::round_robin(n));
-    match s.protocol {
-        ProtocolName::Pbft => bft_pbft::Pbft::liveness_bound_for(&s.pbft, n, &leaders),
-        ProtocolName::Qbft => bft_qbft::Qbft::liveness_bound_for(&s.qbft, n, &leaders),
-        ProtocolName::Hotstuff => {
-            bft_hotstuff::HotStuff::liveness_bound_for(&s.hotstuff, n, &leaders)
-        }
-    }
+    crate::with_protocol!(s.protocol, P => P::liveness_bound_for(&P::config(s), n, &leaders))
 }
 
 fn ms(x: u64) -> Duration {
@@ -689,11 +674,7 @@ pub fn split_groups(instances: usize, split: u64) -> Vec<Vec<u16>> {
 /// network delays, so that round covers many views, led past the pinned
 /// prefix by the round-robin rotation.
 pub fn twins_round(s: &Scenario) -> Duration {
-    match s.protocol {
-        ProtocolName::Pbft => s.pbft.view_change_timeout,
-        ProtocolName::Qbft => s.qbft.round_timeout,
-        ProtocolName::Hotstuff => s.hotstuff.view_timeout,
-    }
+    crate::with_protocol!(s.protocol, P => P::base_timeout(&P::config(s)))
 }
 
 /// The first view a leader leads: PBFT's view 0, QBFT's slot 0 (height 1,

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod fuzz;
 pub mod html;
 pub mod plot;
+pub mod protocols;
 pub mod quic;
 pub mod record;
 pub mod report;

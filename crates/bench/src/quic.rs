@@ -3,9 +3,10 @@
 //! (`keygen`, `node`, `client`). Real crypto always.
 
 use crate::BenchError;
+use crate::protocols::BenchProtocol;
 use crate::record::{NodeRecord, Record};
 use crate::run::{Measured, latency_cdf, record};
-use crate::scenario::{ProtocolName, Scenario};
+use crate::scenario::Scenario;
 use bft_core::{NodeId, Protocol};
 use bft_net::{ClusterFile, LocalClusterConfig, NodeSummary};
 use std::future::Future;
@@ -55,13 +56,7 @@ pub fn run_local<P: Protocol>(s: &Scenario, proto: P::Config) -> Result<Record, 
 /// Runs the scenario over QUIC in this process, with `options`: the
 /// protocol from the scenario's `protocol` line.
 pub fn run_scenario(s: &Scenario, options: &QuicOptions) -> Result<Record, BenchError> {
-    match s.protocol {
-        ProtocolName::Pbft => run_local_with::<bft_pbft::Pbft>(s, s.pbft.clone(), options),
-        ProtocolName::Qbft => run_local_with::<bft_qbft::Qbft>(s, s.qbft.clone(), options),
-        ProtocolName::Hotstuff => {
-            run_local_with::<bft_hotstuff::HotStuff>(s, s.hotstuff.clone(), options)
-        }
-    }
+    crate::with_protocol!(s.protocol, P => run_local_with::<P>(s, P::config(s), options))
 }
 
 /// [`run_local`] with [`QuicOptions`]. The committee leads by the
@@ -176,35 +171,17 @@ pub fn run_node_with(
     let secret = bft_net::read_node_key(&key_path)?;
     let rt = runtime()?;
     let batch = scenario.batch;
-    let summary = match scenario.protocol {
-        ProtocolName::Pbft => rt.block_on(bft_net::run_node_with::<bft_pbft::Pbft>(
+    let summary = crate::with_protocol!(scenario.protocol, P => {
+        rt.block_on(bft_net::run_node_with::<P>(
             &file,
             id,
             secret,
-            scenario.pbft.clone(),
+            P::config(scenario),
             batch,
             node_options,
             shutdown,
-        )),
-        ProtocolName::Qbft => rt.block_on(bft_net::run_node_with::<bft_qbft::Qbft>(
-            &file,
-            id,
-            secret,
-            scenario.qbft.clone(),
-            batch,
-            node_options,
-            shutdown,
-        )),
-        ProtocolName::Hotstuff => rt.block_on(bft_net::run_node_with::<bft_hotstuff::HotStuff>(
-            &file,
-            id,
-            secret,
-            scenario.hotstuff.clone(),
-            batch,
-            node_options,
-            shutdown,
-        )),
-    }?;
+        ))
+    })?;
     Ok(summary)
 }
 

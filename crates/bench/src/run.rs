@@ -2,8 +2,9 @@
 //! scenario's `protocol` line.
 
 use crate::BenchError;
+use crate::protocols::BenchProtocol;
 use crate::record::{Environment, KindRecord, LatencyMs, NodeRecord, Record};
-use crate::scenario::{ProtocolName, Runtime, Scenario};
+use crate::scenario::{Runtime, Scenario};
 use bft_core::Adversarial;
 use bft_sim::{SimConfig, Simulation};
 use std::collections::BTreeMap;
@@ -15,29 +16,12 @@ pub type Progress<'a> = &'a mut dyn FnMut(f64);
 /// Runs a scenario to completion and returns its record.
 pub fn run(scenario: &Scenario, progress: Progress<'_>) -> Result<Record, BenchError> {
     match scenario.runtime {
-        Runtime::Sim => match scenario.protocol {
-            ProtocolName::Pbft => {
-                run_sim::<bft_pbft::Pbft>(scenario, scenario.pbft.clone(), progress)
-            }
-            ProtocolName::Qbft => {
-                run_sim::<bft_qbft::Qbft>(scenario, scenario.qbft.clone(), progress)
-            }
-            ProtocolName::Hotstuff => {
-                run_sim::<bft_hotstuff::HotStuff>(scenario, scenario.hotstuff.clone(), progress)
-            }
-        },
-        Runtime::Quic => match scenario.protocol {
-            ProtocolName::Pbft => {
-                crate::quic::run_local::<bft_pbft::Pbft>(scenario, scenario.pbft.clone())
-            }
-            ProtocolName::Qbft => {
-                crate::quic::run_local::<bft_qbft::Qbft>(scenario, scenario.qbft.clone())
-            }
-            ProtocolName::Hotstuff => crate::quic::run_local::<bft_hotstuff::HotStuff>(
-                scenario,
-                scenario.hotstuff.clone(),
-            ),
-        },
+        Runtime::Sim => crate::with_protocol!(scenario.protocol, P => {
+            run_sim::<P>(scenario, P::config(scenario), progress)
+        }),
+        Runtime::Quic => crate::with_protocol!(scenario.protocol, P => {
+            crate::quic::run_local::<P>(scenario, P::config(scenario))
+        }),
     }
 }
 

@@ -33,6 +33,7 @@
 //! the value.
 
 use crate::BenchError;
+use crate::protocols::BenchProtocol;
 use bft_core::{BatchConfig, CryptoKind, LeaderSchedule, NodeId, Protocol};
 use bft_crypto::CostModel;
 use bft_hotstuff::HotStuffConfig;
@@ -449,11 +450,7 @@ impl Scenario {
     }
 
     fn check_protocol_config(&self) -> Result<(), bft_core::ConfigIssue> {
-        match self.protocol {
-            ProtocolName::Pbft => bft_pbft::Pbft::check_config(&self.pbft),
-            ProtocolName::Qbft => bft_qbft::Qbft::check_config(&self.qbft),
-            ProtocolName::Hotstuff => bft_hotstuff::HotStuff::check_config(&self.hotstuff),
-        }
+        crate::with_protocol!(self.protocol, P => P::check_config(&P::config(self)))
     }
 
     /// The leader schedule `[leaders]` asks for (`None`: round-robin).
@@ -463,10 +460,9 @@ impl Scenario {
             return Ok(None);
         };
         let n = self.nodes;
-        let weight = t.weight.unwrap_or(match self.protocol {
-            ProtocolName::Pbft => 1,
-            ProtocolName::Qbft | ProtocolName::Hotstuff => 3 * n,
-        });
+        let weight = t.weight.unwrap_or_else(
+            || crate::with_protocol!(self.protocol, P => P::default_leader_weight(n)),
+        );
         let favourite = match t.placement {
             Placement::RoundRobin => None,
             Placement::Fixed => match t.node {
@@ -517,13 +513,7 @@ impl Scenario {
 
     /// The quorum size of this scenario's protocol.
     pub fn quorum(&self) -> usize {
-        let n = self.nodes;
-        match self.protocol {
-            // PBFT's quorum is ⌈(n+f+1)/2⌉ (crates/pbft).
-            ProtocolName::Pbft => (n + self.f() + 1).div_ceil(2),
-            ProtocolName::Qbft => bft_core::committee::quorum_two_thirds(n),
-            ProtocolName::Hotstuff => bft_core::committee::quorum_n_minus_f(n),
-        }
+        crate::with_protocol!(self.protocol, P => P::quorum(self.nodes))
     }
 
     /// Nodes that are faulty in any way: a configured fault or a twin.

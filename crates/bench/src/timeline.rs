@@ -16,7 +16,8 @@
 //! view; the band's label counts the arrows sent inside it.
 
 use crate::BenchError;
-use crate::scenario::{ProtocolName, Runtime, Scenario};
+use crate::protocols::BenchProtocol;
+use crate::scenario::{Runtime, Scenario};
 use bft_core::{Adversarial, NodeId, Time};
 use bft_sim::timeline::Event;
 use bft_sim::{Simulation, Timeline};
@@ -38,13 +39,7 @@ pub fn record(s: &Scenario, from: Duration, to: Duration) -> Result<Timeline, Be
             "--from {from:?} must be before --to {to:?}"
         )));
     }
-    match s.protocol {
-        ProtocolName::Pbft => record_with::<bft_pbft::Pbft>(s, s.pbft.clone(), from, to),
-        ProtocolName::Qbft => record_with::<bft_qbft::Qbft>(s, s.qbft.clone(), from, to),
-        ProtocolName::Hotstuff => {
-            record_with::<bft_hotstuff::HotStuff>(s, s.hotstuff.clone(), from, to)
-        }
-    }
+    crate::with_protocol!(s.protocol, P => record_with::<P>(s, P::config(s), from, to))
 }
 
 fn record_with<P: Adversarial>(
