@@ -49,6 +49,8 @@ pub enum QbftError {
     PrepareMismatch,
     #[error("{got} prepares from distinct validators, need {need}")]
     InsufficientPrepares { got: usize, need: usize },
+    #[error("{got} commit seals from distinct validators, need {need}")]
+    InsufficientSeals { got: usize, need: usize },
     #[error("prepared block does not hash to the prepared value")]
     PreparedBlockMismatch,
     #[error("second proposal for a round that already has one")]
@@ -83,6 +85,7 @@ impl Rejection for QbftError {
             QbftError::NotHighestPrepared => "not-highest-prepared",
             QbftError::PrepareMismatch => "prepare-mismatch",
             QbftError::InsufficientPrepares { .. } => "insufficient-prepares",
+            QbftError::InsufficientSeals { .. } => "insufficient-seals",
             QbftError::PreparedBlockMismatch => "prepared-block-mismatch",
             QbftError::DuplicateProposal => "duplicate-proposal",
             QbftError::Equivocation(_) => "equivocation",

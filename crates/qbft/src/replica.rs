@@ -149,7 +149,7 @@ impl CommitCertificate {
                 .map_err(|_| QbftError::BadSignature)?;
         }
         if signers.len() < committee.quorum_qbft() {
-            return Err(QbftError::InsufficientPrepares {
+            return Err(QbftError::InsufficientSeals {
                 got: signers.len(),
                 need: committee.quorum_qbft(),
             });
@@ -1051,7 +1051,7 @@ impl Qbft {
                 Some(own) => own.clone(),
                 None => self.own_round_change(self.inst.round),
             };
-            out.push(Action::Broadcast(QbftMessage::RoundChange(Box::new(rc))));
+            out.push(Action::Rebroadcast(QbftMessage::RoundChange(Box::new(rc))));
             return;
         }
         let next = self.inst.round.saturating_add(1);

@@ -8,7 +8,7 @@ mod common;
 
 use bft_core::{Action, CryptoKind, GENESIS, Input, NodeId, Protocol, Rejection, Time};
 use bft_qbft::messages::{Block, PreparePayload, QbftMessage, RoundChangePayload, Signed};
-use bft_qbft::{Qbft, QbftError, QbftTimer};
+use bft_qbft::{Qbft, QbftConfig, QbftError, QbftTimer};
 use common::{Actions, TestNet, block1, broadcast_kinds, broadcast_prepares, deliver, request};
 
 fn at(ms: u64) -> Time {
@@ -179,7 +179,10 @@ fn commit_certificate_rejects_tampered_or_short_seals() {
     cert.verify(net.crypto(0), &net.committee).unwrap();
     let mut short = cert.clone();
     short.seals.pop();
-    assert!(short.verify(net.crypto(0), &net.committee).is_err());
+    assert!(matches!(
+        short.verify(net.crypto(0), &net.committee),
+        Err(QbftError::InsufficientSeals { got: 2, need: 3 })
+    ));
     let mut forged = cert.clone();
     forged.seals[0].1 = forged.seals[1].1;
     assert_eq!(
@@ -813,4 +816,55 @@ fn committed_block_is_kept_and_decided_despite_a_flood_of_later_round_blocks() {
     assert_eq!(decisions(&out).len(), 1, "V decided");
     assert_eq!(lagging.height(), 2);
     assert_eq!(lagging.tip_hash(), d);
+}
+
+/// Round-timer rule (`Qbft::note_round_quorum`): round 0 is left on its
+/// timeout; round 1, which only this replica has reached, is not — the
+/// timeout re-sends the same ROUND-CHANGE, counted as a retransmission —
+/// until q replicas are known to have reached it; the quorum's arrival
+/// restarts the timer, and the next timeout leaves for round 2.
+#[test]
+fn a_round_is_left_on_timeout_only_after_a_quorum_has_reached_it() {
+    let net = TestNet::new(4, CryptoKind::Real);
+    let mut replica = net.replica(3);
+    give_request(&mut replica, 1);
+    let out = fire_round_timer(&mut replica);
+    assert_eq!(replica.round(), 1, "round 0 is left on its timeout");
+    assert_eq!(broadcast_kinds(&out), vec!["round-change"]);
+
+    let out = fire_round_timer(&mut replica);
+    assert_eq!(replica.round(), 1, "no quorum in round 1: it stays");
+    assert!(broadcast_kinds(&out).is_empty());
+    let resent: Vec<u64> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Rebroadcast(QbftMessage::RoundChange(rc)) => Some(rc.signed.payload.round),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent, vec![1], "its ROUND-CHANGE for round 1, again");
+    assert_eq!(replica.status().view_changes, 1);
+
+    // Replica 0's ROUND-CHANGE for round 1 makes two of q = 3; replica 2's
+    // for round 2 (a higher round counts: it has passed round 1) the third.
+    let (r, out) = deliver(&mut replica, 0, net.round_change(0, 1, 1, None, &[]));
+    r.unwrap();
+    assert!(!out.iter().any(|a| matches!(a, Action::SetTimer { .. })));
+    let (r, out) = deliver(&mut replica, 2, net.round_change(2, 1, 2, None, &[]));
+    r.unwrap();
+    assert!(
+        out.iter().any(|a| matches!(
+            a,
+            Action::SetTimer {
+                timer: QbftTimer::Round,
+                after,
+            } if *after == QbftConfig::default().timeout_for_round(1)
+        )),
+        "the quorum restarts round 1's timer: {out:?}"
+    );
+    assert_eq!(replica.round(), 1, "one replica above is not f+1");
+
+    let out = fire_round_timer(&mut replica);
+    assert_eq!(replica.round(), 2, "a quorum reached round 1: it is left");
+    assert_eq!(broadcast_kinds(&out), vec!["round-change"]);
 }
