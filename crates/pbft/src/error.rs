@@ -31,8 +31,6 @@ pub enum PbftError {
     BatchTooLarge { len: usize, max: usize },
     #[error("message for view {view}, below the current view {current}")]
     StaleView { view: u64, current: u64 },
-    #[error("normal-case message while changing view")]
-    ViewChanging,
     #[error("buffer for future-view messages from {0} is full")]
     FutureBufferFull(NodeId),
     #[error("checkpoint seq {seq} is not a multiple of the interval")]
@@ -67,7 +65,6 @@ impl Rejection for PbftError {
             PbftError::DigestMismatch => "digest-mismatch",
             PbftError::BatchTooLarge { .. } => "batch-too-large",
             PbftError::StaleView { .. } => "stale-view",
-            PbftError::ViewChanging => "view-changing",
             PbftError::FutureBufferFull(_) => "future-buffer-full",
             PbftError::CheckpointOffInterval { .. } => "checkpoint-off-interval",
             PbftError::BadCheckpointProof(_) => "bad-checkpoint-proof",
