@@ -13,11 +13,11 @@
 
 use bft_core::{BatchConfig, Protocol};
 use bft_hotstuff::{HotStuff, HotStuffConfig};
+use bft_load::LoadConfig;
 use bft_net::tls::PathProfile;
 use bft_net::{LocalClusterConfig, QuicReport, run_local_cluster};
 use bft_pbft::{Pbft, PbftConfig};
 use bft_qbft::{Qbft, QbftConfig};
-use bft_sim::LoadConfig;
 use std::time::Duration;
 
 const WARMUP: Duration = Duration::from_secs(1);

@@ -1,5 +1,5 @@
 //! The load generator over QUIC, with the simulator's client semantics
-//! (it reuses `bft_sim::clients::Clients`): each request goes to every
+//! (it reuses `bft_load::Clients`, as the simulator does): each request goes to every
 //! replica; a request is committed once f+1 replicas reported it; latency
 //! runs from the *intended* send time (open loop: request m of the whole
 //! stream is intended at m/rate, client m mod clients, whatever the system
@@ -15,8 +15,8 @@ use crate::tls::{RawKey, TlsIdentity, client_config};
 use crate::transport::{LinkLosses, connect_with_backoff, link_writer};
 use crate::wire::{FrameReader, Reply};
 use bft_core::{NodeId, Request, RequestId, Time, codec};
-use bft_sim::clients::Clients;
-use bft_sim::{LatencySummary, LoadConfig, LoadMode};
+use bft_load::Clients;
+use bft_load::{LatencySummary, LoadConfig, LoadMode};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use std::future::Future;

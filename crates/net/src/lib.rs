@@ -36,7 +36,7 @@ pub use runner::{NodeSummary, Snapshot};
 use bft_core::codec::DEFAULT_MAX_FRAME;
 use bft_core::{BatchConfig, Crypto, MsgStats, Node, NodeContext, NodeId, Protocol, Status};
 use bft_crypto::{CostModel, RealCrypto, SecretKeys, VerifiedKeys};
-use bft_sim::{LatencySummary, LoadConfig};
+use bft_load::{LatencySummary, LoadConfig};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -12,7 +12,7 @@ use bft_core::{
     BatchConfig, Committee, Crypto, LeaderSchedule, MsgStats, Node, NodeContext, NodeId, Protocol,
 };
 use bft_crypto::{CostModel, RealCrypto, SecretKeys, VerifiedKeys};
-use bft_sim::LoadConfig;
+use bft_load::LoadConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

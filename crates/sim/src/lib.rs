@@ -6,7 +6,7 @@
 //! an honest replica passes the [`oracle`]; a run's [`SimReport`] carries the
 //! seed and a trace hash so a failure replays exactly.
 
-pub mod clients;
+pub use bft_load::clients;
 pub mod config;
 pub mod engine;
 pub mod machine;

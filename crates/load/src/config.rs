@@ -1,0 +1,152 @@
+//! The `[load]` table: open- or closed-loop clients, request size, how
+//! many requests and the warm-up.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LoadMode {
+    /// Each client keeps `outstanding` requests in flight.
+    Closed { outstanding: u32 },
+    /// Requests are issued at `rate` per second in total, on a fixed
+    /// schedule whatever the system does (latency is measured from the
+    /// intended send time: no coordinated omission).
+    Open { rate: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LoadTable", into = "LoadTable")]
+pub struct LoadConfig {
+    pub mode: LoadMode,
+    pub clients: u32,
+    /// Payload bytes per request.
+    pub tx_size: usize,
+    /// Stop issuing after this many requests in total.
+    pub total: Option<u64>,
+    /// Requests intended before this are not measured.
+    pub warmup: Duration,
+}
+
+/// The `[load]` table as written in a scenario file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadTable {
+    /// `closed` (default) or `open`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Open loop: requests per second, all clients together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Closed loop: requests in flight per client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outstanding: Option<u32>,
+    #[serde(default = "one")]
+    pub clients: u32,
+    #[serde(default = "default_tx_size")]
+    pub tx_size: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    #[serde(default, with = "humantime_serde")]
+    pub warmup: Duration,
+}
+
+impl TryFrom<LoadTable> for LoadConfig {
+    type Error = String;
+    fn try_from(t: LoadTable) -> Result<Self, String> {
+        let mode = match t.mode.as_deref().unwrap_or("closed") {
+            "closed" => {
+                if t.rate.is_some() {
+                    return Err("rate: only for mode = \"open\"".into());
+                }
+                LoadMode::Closed {
+                    outstanding: t.outstanding.unwrap_or(1),
+                }
+            }
+            "open" => {
+                if t.outstanding.is_some() {
+                    return Err("outstanding: only for mode = \"closed\"".into());
+                }
+                match t.rate {
+                    Some(r) if r.is_finite() && r > 0.0 => LoadMode::Open { rate: r },
+                    Some(r) => return Err(format!("rate = {r}: must be > 0 requests/s")),
+                    None => return Err("mode = \"open\" needs `rate` (requests/s)".into()),
+                }
+            }
+            other => return Err(format!("mode = \"{other}\": expected closed or open")),
+        };
+        if t.clients == 0 {
+            return Err("clients = 0: need at least one client".into());
+        }
+        Ok(LoadConfig {
+            mode,
+            clients: t.clients,
+            tx_size: t.tx_size,
+            total: t.total,
+            warmup: t.warmup,
+        })
+    }
+}
+
+impl From<LoadConfig> for LoadTable {
+    fn from(c: LoadConfig) -> Self {
+        let (mode, rate, outstanding) = match c.mode {
+            LoadMode::Closed { outstanding } => ("closed", None, Some(outstanding)),
+            LoadMode::Open { rate } => ("open", Some(rate), None),
+        };
+        LoadTable {
+            mode: Some(mode.into()),
+            rate,
+            outstanding,
+            clients: c.clients,
+            tx_size: c.tx_size,
+            total: c.total,
+            warmup: c.warmup,
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_tx_size() -> usize {
+    128
+}
+
+impl LoadConfig {
+    pub fn closed(clients: u32, outstanding: u32, tx_size: usize) -> LoadConfig {
+        LoadConfig {
+            mode: LoadMode::Closed { outstanding },
+            clients,
+            tx_size,
+            total: None,
+            warmup: Duration::ZERO,
+        }
+    }
+    pub fn open(rate: f64, clients: u32, tx_size: usize) -> LoadConfig {
+        LoadConfig {
+            mode: LoadMode::Open { rate },
+            clients,
+            tx_size,
+            total: None,
+            warmup: Duration::ZERO,
+        }
+    }
+    /// No generated load (tests submit requests by hand).
+    pub fn none() -> LoadConfig {
+        LoadConfig::closed(0, 0, 0)
+    }
+    pub fn with_total(mut self, total: u64) -> LoadConfig {
+        self.total = Some(total);
+        self
+    }
+    pub fn with_warmup(mut self, warmup: Duration) -> LoadConfig {
+        self.warmup = warmup;
+        self
+    }
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig::closed(1, 1, 128)
+    }
+}

@@ -1,0 +1,166 @@
+//! The simulated clients: issuing requests, sending them to replicas,
+//! and the replies and commits that complete them.
+
+use super::Simulation;
+use super::cost::{REPLY_BYTES, reply_frame, request_body_len};
+use super::queue::Event;
+use crate::config::LoadMode;
+use crate::machine::{ClientWork, Waiter};
+use crate::network::{Endpoint, transit};
+use bft_core::codec;
+use bft_core::{Adversarial, Decision, NodeId, Request, RequestId, Time};
+use std::time::Duration;
+
+impl<P: Adversarial> Simulation<P> {
+    pub(super) fn commit(&mut self, node: NodeId, depart: Time, d: Decision) {
+        let Some(honest) = self.replicas.get(node.index()).map(|r| !r.byzantine) else {
+            return;
+        };
+        self.timeline_mark(
+            depart,
+            node,
+            crate::timeline::Event::Commit {
+                slot: d.slot,
+                view: d.view,
+                requests: d.requests.len(),
+            },
+        );
+        if honest {
+            self.oracle.commit(node, &d);
+            if self.replacements.is_open() {
+                let totals = self.totals();
+                self.replacements.decided(depart, d.view, totals);
+            }
+        }
+        let Some(r) = self.replicas.get_mut(node.index()) else {
+            return;
+        };
+        let requests = if self.cfg.keep_ledgers {
+            let requests = d.requests.clone();
+            r.ledger.push(d);
+            requests
+        } else {
+            d.requests
+        };
+        // A twin is a second instance of an identity that already replies.
+        if requests.is_empty() || node.index() >= self.committee.n() {
+            return;
+        }
+        self.client_messages += requests.len() as u64;
+        self.client_bytes += requests.len() as u64 * REPLY_BYTES;
+        let link = (Endpoint::Replica(node), Endpoint::Clients);
+        if let Some(delay) = transit(&self.cfg.network, &mut self.rng, depart, link.0, link.1) {
+            self.push(
+                depart.saturating_add(delay),
+                Event::Replies {
+                    from: node,
+                    requests,
+                },
+            );
+        }
+    }
+
+    pub(super) fn replies(&mut self, from: NodeId, requests: &[RequestId]) {
+        if self.pool.is_some() {
+            let cpu = self.cfg.cost.frame(reply_frame(requests.len())) / 2;
+            self.generator.push(ClientWork::Receive(cpu));
+            self.schedule_client_wake();
+        }
+        for &id in requests {
+            if let Some(client) = self.clients.reply(id, from, self.now) {
+                self.client_issue(client);
+            }
+        }
+    }
+
+    /// Issues one generated request from `client`; an open-loop client also
+    /// schedules its next one, whatever happened to this one.
+    pub(super) fn client_issue(&mut self, client: u32) {
+        let Some(id) = self.clients.issue(client, self.now) else {
+            return;
+        };
+        let req = Request {
+            id,
+            payload: self.payload.clone(),
+        };
+        if self.pool.is_some() {
+            // On a shared machine the request leaves when the generator has
+            // done its work and sent it to every replica.
+            let cost = &self.cfg.cost;
+            let frame = cost.frame(codec::wire_len(request_body_len(&req))) / 2;
+            let copies = u32::try_from(self.committee.n()).unwrap_or(u32::MAX);
+            let cpu = cost.client_per_request + frame * copies;
+            self.generator.push(ClientWork::Send(req, cpu));
+            self.schedule_client_wake();
+        } else {
+            self.send_request(self.now, req);
+        }
+        if let LoadMode::Open { rate } = self.cfg.load.mode {
+            let interval = Duration::from_secs_f64(f64::from(self.cfg.load.clients) / rate);
+            let next = self.now.saturating_add(interval);
+            if self.clients.may_issue() && next <= Time::from_duration(self.cfg.duration) {
+                self.push(next, Event::ClientIssue { client });
+            }
+        }
+    }
+
+    pub(super) fn schedule_client_wake(&mut self) {
+        if self.generator.wake_scheduled || self.generator.is_idle() {
+            return;
+        }
+        self.generator.wake_scheduled = true;
+        let at = self.generator.busy_until().max(self.now);
+        self.push(at, Event::ClientWake);
+    }
+
+    /// The load generator's next piece of work, once it is free and holds a
+    /// core (`granted`: a freed core was handed to it).
+    pub(super) fn client_wake(&mut self, granted: bool) {
+        let now = self.now;
+        let Some(pool) = &mut self.pool else { return };
+        if self.generator.busy_until() > now {
+            self.generator.wake_scheduled = false;
+            self.schedule_client_wake();
+            return;
+        }
+        if !pool.may_run(Waiter::Generator, now, granted) {
+            return; // still marked wake_scheduled: `core_free` wakes it
+        }
+        self.generator.wake_scheduled = false;
+        if let Some((done, req)) = self.generator.work(pool, now) {
+            self.push(done, Event::CoreFree);
+            if let Some(req) = req {
+                self.send_request(done, req);
+            }
+        }
+        self.schedule_client_wake();
+    }
+
+    pub(super) fn send_request(&mut self, at: Time, req: Request) {
+        self.oracle.submitted(req.id);
+        let wire = codec::wire_len(request_body_len(&req));
+        for i in 0..self.replicas.len() {
+            let to = NodeId(i as u16);
+            let id = self.identity(to);
+            if i < self.committee.n() {
+                self.client_messages += 1;
+                self.client_bytes += wire;
+            }
+            if let Some(d) = transit(
+                &self.cfg.network,
+                &mut self.rng,
+                at,
+                Endpoint::Clients,
+                Endpoint::Replica(id),
+            ) {
+                self.push(
+                    at.saturating_add(d),
+                    Event::RequestArrives {
+                        node: to,
+                        req: req.clone(),
+                    },
+                );
+            }
+        }
+    }
+}
