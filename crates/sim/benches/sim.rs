@@ -3,7 +3,7 @@
 //! model crypto, at n = 4, 64 and 256, on the test-only toy protocol.
 //! `cargo bench -p bft-sim` — criterion's "thrpt" is messages per second.
 
-#[path = "../tests/common/toy.rs"]
+#[path = "../tests/it/common/toy.rs"]
 mod toy;
 
 use bft_core::BatchConfig;

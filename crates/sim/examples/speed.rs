@@ -5,7 +5,7 @@
 //! messages alone, and with the clients' requests (one delivery to each
 //! replica) and replies, which the simulator delivers as well.
 
-#[path = "../tests/common/toy.rs"]
+#[path = "../tests/it/common/toy.rs"]
 mod toy;
 
 use bft_core::BatchConfig;

@@ -1,0 +1,12 @@
+//! The integration tests of this crate, as one test binary (one link
+//! instead of one per file). Each module is one former test file.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod behaviours;
+mod calibrate;
+mod fuzz;
+mod metrics;
+mod mutants;
+mod sweep_plot;
+mod wan;

@@ -1,0 +1,8 @@
+//! The integration tests of this crate, as one test binary (one link
+//! instead of one per file). Each module is one former test file.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod cpu_charges;
+mod setup;
+mod signatures;

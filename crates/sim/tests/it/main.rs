@@ -1,0 +1,10 @@
+//! The integration tests of this crate, as one test binary (one link
+//! instead of one per file). Each module is one former test file.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod common;
+
+mod adversary;
+mod sim;
+mod wan;
