@@ -12,7 +12,8 @@
 
 use bft_core::{BlsSignature, CryptoKind, Digest, NodeId, View};
 use bft_crypto::CostModel;
-use bft_hotstuff::qc::{VoteCollector, VoteOutcome, verify_qc};
+use bft_hotstuff::qc::{VoteCollector, VoteOutcome};
+use bft_hotstuff::rules::verify_qc;
 use bft_hotstuff::{HotStuff, HotStuffConfig, QuorumCert, VOTE_DOMAIN, Vote, vote_payload};
 use bft_sim::{LoadConfig, SimConfig, Simulation};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};

@@ -444,7 +444,7 @@ fn forge_message(forgery: Forgery, msg: &Message, ctx: &TamperContext<'_>) -> Op
     }
 }
 
-/// One forged certificate; each must fail the QC rule (`qc.rs`).
+/// One forged certificate; each must fail the QC rule (`rules::verify_qc`).
 fn forge(forgery: Forgery, qc: &QuorumCert, ctx: &TamperContext<'_>) -> Option<QuorumCert> {
     match forgery {
         Forgery::BelowQuorum => Some(below_quorum(qc, ctx)),

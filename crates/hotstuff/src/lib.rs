@@ -27,7 +27,7 @@ pub mod error;
 pub mod pacemaker;
 pub mod qc;
 pub mod replica;
-pub mod safety;
+pub mod rules;
 pub mod types;
 
 pub use config::HotStuffConfig;
@@ -35,5 +35,5 @@ pub use config::HotStuffConfig;
 pub use config::HotStuffMutant;
 pub use error::HotStuffError;
 pub use replica::{CommittedTip, HotStuff};
-pub use safety::{BlockRef, SafetyState};
+pub use rules::{BlockRef, SafetyState};
 pub use types::{Block, Message, NewView, QuorumCert, Timer, VOTE_DOMAIN, Vote, vote_payload};

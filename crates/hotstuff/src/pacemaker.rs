@@ -8,9 +8,9 @@
 //! capped timer it does not: after a partition, two groups of honest
 //! replicas a few views apart time out in step forever, and a Byzantine
 //! replica that withholds or mislabels its NEW-VIEWs denies either group the
-//! n−f it needs (fuzz finding: a partition healed at 615 ms, node 2 sending
-//! every message one view ahead, nodes 0/2 two views ahead of nodes 1/3,
-//! nobody committed again). The rules below follow the timeout-certificate
+//! n−f it needs (regression test
+//! `healed_partition_with_a_mislabelling_leader_resynchronises_views`). The
+//! rules below follow the timeout-certificate
 //! pacemaker of LibraBFT/DiemBFT (Baudet et al., "State Machine Replication
 //! in the Libra Blockchain", §4.2 and §5, "Pacemaker") and Jolteon (Gelashvili
 //! et al., FC 2022, §3 "view synchronization"):
@@ -39,9 +39,8 @@
 //!    for the transferable timeout certificate of LibraBFT/DiemBFT, which
 //!    needs signed timeouts: a replica that left u on n−f NEW-VIEWs of which
 //!    the stuck one missed some (sent before a heal) would otherwise wait
-//!    alone in u+1 while the others wait in u (fuzz finding: a partition
-//!    of {0, 3} from {1, 2} healed at 1.04 s, node 1 crashed, node 2 moved
-//!    on while nodes 0 and 3 re-sent NEW-VIEW(18) for a minute). A first
+//!    alone in u+1 while the others wait in u (regression test
+//!    `replicas_stuck_a_view_behind_are_answered`). A first
 //!    NEW-VIEW is never answered, so an ordinary view change costs nothing
 //!    more; a Byzantine sender gets at most one answer per view we enter.
 //!
@@ -53,10 +52,8 @@
 //!    with a bad one), the leader waits up to `rebuild_wait` for the
 //!    NEW-VIEWs still missing before it proposes on an older QC. Without
 //!    this, a favoured faulty leader after the only run of three honest
-//!    views in the rotation won the race every rotation (fuzz finding: n =
-//!    7, node 1 leading five views in a row and forging QCs, node 4 sending
-//!    bad signatures: QC(43) was rebuilt just after node 2 had proposed in
-//!    view 49 on QC(42), and no block ever committed again).
+//!    views in the rotation won the race every rotation (regression test
+//!    `leader_waits_for_new_views_that_rebuild_a_lost_qc`).
 //!
 //! Why this is live after the heal: an honest replica is in view v only if
 //! it saw QC(v−1), or n−f NEW-VIEW(v−1) (rule 2, so f+1 honest replicas gave

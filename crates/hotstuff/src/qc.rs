@@ -1,49 +1,11 @@
-//! Quorum certificates: checking one ([`verify_qc`]) and forming one from
-//! votes at the next leader ([`VoteCollector`], optimistic aggregation).
+//! Forming a quorum certificate from votes at the next leader
+//! ([`VoteCollector`], optimistic aggregation). Checking one is
+//! `crate::rules::verify_qc`.
 
 use crate::error::HotStuffError;
 use crate::types::{QuorumCert, VOTE_DOMAIN, Vote, vote_payload};
 use bft_core::{BlsSignature, Committee, Crypto, Digest, NodeId, View};
 use std::collections::BTreeMap;
-
-/// **QC rule**: a QC is accepted iff it is the genesis QC, or
-/// - its signer bitmap fits the committee (no bit beyond n−1),
-/// - it names at least n−f distinct signers (a bitmap cannot name one twice),
-/// - its aggregate signature verifies, with one pairing check whatever n is,
-///   over exactly `vote_payload(view, block)` under [`VOTE_DOMAIN`], against
-///   keys whose proofs of possession were checked when the committee's
-///   crypto was built (`bft_crypto::VerifiedKeys`), which rules out rogue
-///   keys.
-///
-/// A wrong view or block changes the signed bytes, so the aggregate fails.
-pub fn verify_qc(
-    committee: &Committee,
-    crypto: &dyn Crypto,
-    qc: &QuorumCert,
-) -> Result<(), HotStuffError> {
-    if qc.view == View::ZERO {
-        return if qc.is_genesis() {
-            Ok(())
-        } else {
-            Err(HotStuffError::QcBadGenesis)
-        };
-    }
-    if !qc.signature.signers.fits(committee.n()) {
-        return Err(HotStuffError::QcBadBitmap);
-    }
-    let signers = qc.signature.signers.count();
-    let quorum = committee.quorum_n_minus_f();
-    if signers < quorum {
-        return Err(HotStuffError::QcTooFewSigners { signers, quorum });
-    }
-    crypto
-        .bls_verify_aggregate(
-            VOTE_DOMAIN,
-            &vote_payload(qc.view, &qc.block),
-            &qc.signature,
-        )
-        .map_err(|_| HotStuffError::QcBadSignature)
-}
 
 /// Votes of one view, at the leader of the next view.
 #[derive(Debug, Default)]

@@ -28,7 +28,6 @@
 //!   author (votes, CHECKPOINT, VIEW-CHANGE); re-signed with its own key.
 //! - **BadSignature**: one byte of every signature it makes is flipped.
 
-use crate::certs::plan_new_view;
 use crate::config::PbftConfig;
 use crate::messages::{
     Checkpoint, NewView, PbftMessage, PrePrepare, PreparedCert, StateTransfer, ViewChange, Vote,
@@ -36,6 +35,7 @@ use crate::messages::{
     vote_payload,
 };
 use crate::replica::Pbft;
+use crate::rules::plan_new_view;
 use bft_core::{
     Adversarial, Attack, Crypto, Digest, Forgery, GENESIS, Mutation, NodeId, Request, Signature,
     TamperContext, batch_digest,

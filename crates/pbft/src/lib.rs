@@ -38,15 +38,14 @@
 //!   fuzzer; each site is marked `// MUTANT(<name>):`.
 
 mod byzantine;
-mod certs;
 mod config;
 mod error;
 mod messages;
 mod replica;
+mod rules;
 mod verified;
 
 pub use byzantine::{capped_timeout, liveness_bound};
-pub use certs::{NewViewPlan, block_hash, plan_new_view, quorum};
 pub use config::PbftConfig;
 #[cfg(feature = "mutants")]
 pub use config::PbftMutant;
@@ -59,3 +58,4 @@ pub use messages::{
     checkpoint_payload, new_view_payload, pre_prepare_payload, view_change_payload, vote_payload,
 };
 pub use replica::{Pbft, PbftTimer};
+pub use rules::{NewViewPlan, block_hash, plan_new_view, quorum};

@@ -40,9 +40,9 @@
 pub mod byzantine;
 pub mod config;
 pub mod error;
-pub mod justify;
 pub mod messages;
 pub mod replica;
+pub mod rules;
 
 pub use config::QbftConfig;
 #[cfg(feature = "mutants")]

@@ -8,7 +8,7 @@ use bft_core::{
     Input, NodeContext, NodeId, Protocol, Rejection, Request, RequestId, SignerBitmap, Time, View,
 };
 use bft_crypto::{CostModel, SecretKeys, VerifiedKeys};
-use bft_hotstuff::qc::verify_qc;
+use bft_hotstuff::rules::verify_qc;
 use bft_hotstuff::{
     Block, HotStuff, HotStuffConfig, HotStuffError, Message, NewView, QuorumCert, Timer,
     VOTE_DOMAIN, Vote, vote_payload,

@@ -1,16 +1,21 @@
-//! The justification predicates of the ConsenSys Dafny spec
-//! (`node_auxiliary_functions.dfy`), as pure functions. They check structure
-//! only and queue every signature they rely on into a [`SignatureBatch`]; the
-//! caller verifies the batch once. Together with the rules in `replica.rs`
-//! these are QBFT's safety rules: QBFT has no locks, safety comes from every
-//! proposal after round 0 being justified.
+//! QBFT's safety rules as pure functions, after the ConsenSys Dafny spec
+//! (`node.dfy`, `node_auxiliary_functions.dfy`): proposal validity
+//! ([`check_proposal`]) and justification ([`check_proposal_justification`],
+//! [`check_round_change`], [`check_prepare_certificate`]), one PREPARE per
+//! validator ([`prepare_is_new`]), prepared ([`prepared_certificate`]) and
+//! decided ([`decided`]). QBFT has no locks: safety comes from every
+//! proposal after round 0 being justified. The predicates check structure
+//! only and queue every signature they rely on into a [`SignatureBatch`];
+//! the caller verifies the batch once. The replica (`crate::replica`)
+//! applies them; the numbered rules are listed in its module doc.
 
 use crate::error::QbftError;
 use crate::messages::{
-    Block, PreparePayload, Proposal, RoundChange, RoundChangePayload, SignatureBatch, Signed,
+    Block, CommitPayload, PreparePayload, Proposal, RoundChange, RoundChangePayload,
+    SignatureBatch, Signed,
 };
 use bft_core::{Digest, NodeId};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Committee facts the predicates need.
 #[derive(Clone, Copy, Debug)]
@@ -150,6 +155,113 @@ pub fn check_round_change(
     }
     sigs.push(&rc.signed);
     Ok(())
+}
+
+/// **Proposal validity** (safety rule 1; Dafny `isValidProposal` without
+/// the justification, which is [`check_proposal_justification`]), checked in
+/// this order: the author is proposer(h, r) (`not-proposer`); the block has
+/// at most `max_size` requests (`oversized-block`); it hashes to the signed
+/// digest (`digest-mismatch`); it extends the committed chain at height h
+/// ([`check_extends`], `wrong-parent`). Returns the block's digest. The
+/// author's signature is checked by the caller, in one batch with the
+/// justification's.
+pub fn check_proposal(
+    proposal: &Proposal,
+    proposer: NodeId,
+    max_size: usize,
+    height: u64,
+    parent: &Digest,
+) -> Result<Digest, QbftError> {
+    let round = proposal.signed.payload.round;
+    if proposal.signed.author != proposer {
+        return Err(QbftError::NotProposer {
+            round,
+            author: proposal.signed.author,
+            expected: proposer,
+        });
+    }
+    if proposal.block.requests.len() > max_size {
+        return Err(QbftError::OversizedBlock {
+            len: proposal.block.requests.len(),
+            max: max_size,
+        });
+    }
+    let digest = proposal.block.hash();
+    if digest != proposal.signed.payload.digest {
+        return Err(QbftError::DigestMismatch);
+    }
+    check_extends(&proposal.block, height, parent)?;
+    Ok(digest)
+}
+
+/// **One PREPARE per validator** (Dafny keeps the latest message of each
+/// sender): a PREPARE for a round below the current one is ignored, as is
+/// one older than, or identical to, the sender's PREPARE already held; a
+/// different PREPARE for the same round is an `equivocation`. Returns
+/// whether the PREPARE is new (to be verified and kept, replacing the held
+/// one).
+pub fn prepare_is_new(
+    prepare: &Signed<PreparePayload>,
+    current_round: u64,
+    held: Option<&Signed<PreparePayload>>,
+) -> Result<bool, QbftError> {
+    if prepare.payload.round < current_round {
+        return Ok(false);
+    }
+    let Some(prev) = held else {
+        return Ok(true);
+    };
+    if prev.payload.round > prepare.payload.round || prev == prepare {
+        return Ok(false);
+    }
+    if prev.payload.round == prepare.payload.round {
+        return Err(QbftError::Equivocation(prepare.author));
+    }
+    Ok(true)
+}
+
+/// **Prepared** (safety rule 3; Dafny `UponPrepare`): q PREPAREs for exactly
+/// (h, r, digest of the accepted proposal) from distinct validators.
+/// `prepares` holds at most one per validator ([`prepare_is_new`]), all of
+/// height h. Returns the certificate (the first q matching, in validator
+/// order) that a COMMIT, and later a ROUND-CHANGE, rests on; `None` while
+/// there are too few.
+pub fn prepared_certificate(
+    q: usize,
+    round: u64,
+    digest: &Digest,
+    prepares: &BTreeMap<NodeId, Signed<PreparePayload>>,
+) -> Option<Vec<Signed<PreparePayload>>> {
+    let certificate: Vec<Signed<PreparePayload>> = prepares
+        .values()
+        .filter(|p| p.payload.round == round && p.payload.digest == *digest)
+        .take(q)
+        .cloned()
+        .collect();
+    (certificate.len() >= q).then_some(certificate)
+}
+
+/// **Decided** (safety rule 4; Dafny `UponCommit`): q COMMITs for the same
+/// (round, digest) from distinct validators, each with a valid commit seal
+/// (checked on receipt), and the block they seal is known (`known`). A
+/// validator's COMMITs are keyed by (author, round, digest), so it counts
+/// at most once per (round, digest). Returns the first such (round, digest)
+/// in (round, digest) order.
+pub fn decided(
+    q: usize,
+    commits: &BTreeMap<(NodeId, u64, Digest), Signed<CommitPayload>>,
+    known: impl Fn(&Digest) -> bool,
+) -> Option<(u64, Digest)> {
+    let mut tally: BTreeMap<(u64, Digest), usize> = BTreeMap::new();
+    for c in commits.values() {
+        *tally
+            .entry((c.payload.round, c.payload.digest))
+            .or_default() += 1;
+    }
+    tally
+        .into_iter()
+        .find(|((_, digest), count)| *count >= q && known(digest))
+        .map(|(key, _)| key)
 }
 
 /// A block proposed at `height` extends the committed chain.

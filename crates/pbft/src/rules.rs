@@ -1,7 +1,12 @@
-//! Pure checks of the certificates carried inside VIEW-CHANGE and NEW-VIEW,
-//! and the computation of O (TOCS 2002, §4.4). Backups and the new primary
-//! call the same `plan_new_view`, which is what lets a backup recompute O and
-//! reject a NEW-VIEW whose O differs.
+//! PBFT's safety rules as pure functions (TOCS 2002): acceptance of
+//! PRE-PREPARE, PREPARE and COMMIT, the watermarks, prepared and
+//! committed-local (§4.2, §4.3); the certificates carried inside CHECKPOINT
+//! proofs, VIEW-CHANGE and NEW-VIEW, and the computation of O (§4.4).
+//! Backups and the new primary call the same `plan_new_view`, which is what
+//! lets a backup recompute O and reject a NEW-VIEW whose O differs. Each
+//! function returns the `PbftError` named after the rule that failed; the
+//! replica (`crate::replica`) checks signatures after the cheap rules and
+//! applies the result.
 //!
 //! Signature checks are collected into one [`SigBatch`] and verified with a
 //! single `verify_batch` call: a VIEW-CHANGE carries up to (2f+1) + L(2f+1)
@@ -9,7 +14,7 @@
 
 use crate::error::PbftError;
 use crate::messages::{
-    Checkpoint, PrePrepare, PreparedCert, ViewChange, checkpoint_payload, domain,
+    Checkpoint, PrePrepare, PreparedCert, ViewChange, Vote, checkpoint_payload, domain,
     pre_prepare_payload, view_change_payload, vote_payload,
 };
 use crate::verified::Verified;
@@ -129,6 +134,232 @@ pub fn check_batch(pp: &PrePrepare, max_batch: usize) -> Result<(), PbftError> {
         return Err(PbftError::DigestMismatch);
     }
     Ok(())
+}
+
+/// The sequence numbers a replica accepts: `low < seq ≤ high`, where `low`
+/// is its last stable checkpoint h and `high` = h + L.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watermarks {
+    pub low: u64,
+    pub high: u64,
+}
+
+/// **Watermarks** (rule 5, §4.3): a PRE-PREPARE, PREPARE or COMMIT is
+/// accepted only for h < n ≤ H, so a faulty primary cannot exhaust the
+/// sequence space and the log stays L slots long
+/// (`outside-watermarks`).
+pub fn check_watermarks(seq: u64, window: Watermarks) -> Result<(), PbftError> {
+    if seq > window.low && seq <= window.high {
+        Ok(())
+    } else {
+        Err(PbftError::OutsideWatermarks {
+            seq,
+            low: window.low,
+            high: window.high,
+        })
+    }
+}
+
+/// **Pre-prepare acceptance** (rule 1, §4.2), checked in this order: the
+/// sender is primary(v) (`not-primary`); h < n ≤ H (`outside-watermarks`);
+/// the batch is at most `max_batch` requests and hashes to d
+/// ([`check_batch`]); no pre-prepare was accepted for (v, n) before
+/// (`duplicate-pre-prepare` for the same digest, `conflicting-pre-prepare`
+/// for another). `accepted` is the pre-prepare this replica holds for n in
+/// view v. The caller has already checked that the replica is in view v and
+/// not changing view (`Pbft::on_message`), and checks the primary's
+/// signature after this, so a cheap rule rejects first.
+pub fn check_pre_prepare(
+    rules: &Rules<'_>,
+    from: NodeId,
+    pp: &PrePrepare,
+    window: Watermarks,
+    accepted: Option<&PrePrepare>,
+) -> Result<(), PbftError> {
+    if from != rules.primary(pp.view) {
+        return Err(PbftError::NotPrimary {
+            from,
+            view: pp.view,
+        });
+    }
+    check_watermarks(pp.seq, window)?;
+    check_batch(pp, rules.max_batch)?;
+    if let Some(existing) = accepted {
+        return Err(if existing.digest == pp.digest {
+            PbftError::DuplicatePrePrepare { seq: pp.seq }
+        } else {
+            PbftError::ConflictingPrePrepare { seq: pp.seq }
+        });
+    }
+    Ok(())
+}
+
+/// **Prepares come from backups** (rule 2, §4.2), in this order: the
+/// sender signed it (`sender-mismatch`); the signer is not primary(v), whose
+/// PRE-PREPARE stands for its vote (`prepare-from-primary`); h < n ≤ H
+/// (`outside-watermarks`); it is the signer's first PREPARE for n in this
+/// view (`duplicate-prepare`; `seen` says whether one is held). The
+/// signature is checked by the caller after this.
+pub fn check_prepare(
+    rules: &Rules<'_>,
+    from: NodeId,
+    prepare: &Vote,
+    window: Watermarks,
+    seen: bool,
+) -> Result<(), PbftError> {
+    if prepare.replica != from {
+        return Err(PbftError::SenderMismatch {
+            from,
+            signer: prepare.replica,
+        });
+    }
+    if prepare.replica == rules.primary(prepare.view) {
+        return Err(PbftError::PrepareFromPrimary(prepare.replica));
+    }
+    check_watermarks(prepare.seq, window)?;
+    if seen {
+        return Err(PbftError::DuplicatePrepare {
+            replica: prepare.replica,
+            seq: prepare.seq,
+        });
+    }
+    Ok(())
+}
+
+/// **Commit acceptance** (§4.2), in this order: the sender signed it
+/// (`sender-mismatch`); h < n ≤ H (`outside-watermarks`); it is the
+/// signer's first COMMIT for n in this view (`duplicate-commit`; `seen`
+/// says whether one is held). The primary's COMMIT counts like any other.
+/// The signature is checked by the caller after this.
+pub fn check_commit(
+    from: NodeId,
+    commit: &Vote,
+    window: Watermarks,
+    seen: bool,
+) -> Result<(), PbftError> {
+    if commit.replica != from {
+        return Err(PbftError::SenderMismatch {
+            from,
+            signer: commit.replica,
+        });
+    }
+    check_watermarks(commit.seq, window)?;
+    if seen {
+        return Err(PbftError::DuplicateCommit {
+            replica: commit.replica,
+            seq: commit.seq,
+        });
+    }
+    Ok(())
+}
+
+/// **Prepared** (rule 3, §4.2): the pre-prepare and q−1 PREPAREs
+/// ([`Rules::prepare_quorum`], 2f when n = 3f+1) from distinct backups that
+/// match its view and digest. `prepares` holds at most one PREPARE per
+/// replica, none from the primary ([`check_prepare`]). Returns the
+/// certificate's PREPAREs (the first q−1 matching, in replica order), or
+/// `None` while there are too few.
+pub fn prepared_certificate(
+    rules: &Rules<'_>,
+    pre_prepare: &PrePrepare,
+    prepares: &BTreeMap<NodeId, Vote>,
+) -> Option<Vec<Vote>> {
+    let need = rules.prepare_quorum();
+    let matching: Vec<Vote> = prepares
+        .values()
+        .filter(|p| p.view == pre_prepare.view && p.digest == pre_prepare.digest)
+        .take(need)
+        .cloned()
+        .collect();
+    (matching.len() >= need).then_some(matching)
+}
+
+/// **Committed-local** (rule 4, §4.2): prepared, and q COMMITs
+/// ([`Rules::quorum`], 2f+1 when n = 3f+1) from distinct replicas that
+/// match the pre-prepare's view and digest. `commits` holds at most one
+/// COMMIT per replica ([`check_commit`]). Execution then goes in sequence
+/// order, each request at most once.
+pub fn committed_local(
+    rules: &Rules<'_>,
+    pre_prepare: &PrePrepare,
+    commits: &BTreeMap<NodeId, Vote>,
+) -> bool {
+    let matching = commits
+        .values()
+        .filter(|c| c.view == pre_prepare.view && c.digest == pre_prepare.digest)
+        .count();
+    matching >= rules.quorum()
+}
+
+/// Where a CHECKPOINT falls relative to the watermarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointPlace {
+    /// n ≤ h: a late vote for a checkpoint already stable here; ignored.
+    Stable,
+    /// h < n ≤ H: counted towards a stable checkpoint.
+    InWindow,
+    /// n > H: evidence that this replica is behind (kept apart, newest per
+    /// sender).
+    Ahead,
+}
+
+/// **Checkpoint acceptance** (rule 5, §4.3), checked in this order: the
+/// sender signed it (`sender-mismatch`); n is a multiple of the checkpoint
+/// interval K (`checkpoint-off-interval`); then by place (see
+/// [`CheckpointPlace`]); inside the window, it is the sender's first
+/// CHECKPOINT for n (`duplicate-checkpoint`; `seen` says whether one is
+/// held). The signature is checked by the caller after this.
+pub fn check_checkpoint(
+    rules: &Rules<'_>,
+    from: NodeId,
+    checkpoint: &Checkpoint,
+    window: Watermarks,
+    seen: impl FnOnce() -> bool,
+) -> Result<CheckpointPlace, PbftError> {
+    if checkpoint.replica != from {
+        return Err(PbftError::SenderMismatch {
+            from,
+            signer: checkpoint.replica,
+        });
+    }
+    if checkpoint.seq % rules.checkpoint_interval != 0 {
+        return Err(PbftError::CheckpointOffInterval {
+            seq: checkpoint.seq,
+        });
+    }
+    if checkpoint.seq <= window.low {
+        return Ok(CheckpointPlace::Stable);
+    }
+    if checkpoint.seq > window.high {
+        return Ok(CheckpointPlace::Ahead);
+    }
+    if seen() {
+        return Err(PbftError::DuplicateCheckpoint {
+            replica: checkpoint.replica,
+            seq: checkpoint.seq,
+        });
+    }
+    Ok(CheckpointPlace::InWindow)
+}
+
+/// **Stable checkpoint** (rule 5, §4.3): q CHECKPOINTs for n from distinct
+/// replicas ([`Rules::quorum`]) whose state is the one this replica itself
+/// reached at n (`own_state`). Returns the proof (the first q matching, in
+/// replica order) that moves the low watermark and garbage-collects the log;
+/// `None` while there are too few.
+pub fn stable_proof(
+    rules: &Rules<'_>,
+    own_state: &Digest,
+    checkpoints: &BTreeMap<NodeId, Checkpoint>,
+) -> Option<Vec<Checkpoint>> {
+    let quorum = rules.quorum();
+    let proof: Vec<Checkpoint> = checkpoints
+        .values()
+        .filter(|c| c.state == *own_state)
+        .take(quorum)
+        .cloned()
+        .collect();
+    (proof.len() >= quorum).then_some(proof)
 }
 
 /// Queues the signature of a pre-prepare, signed by the primary of its view.

@@ -11,14 +11,16 @@
 //! 3. **Commit rule** ([`commit_rule`]): with b = b'.justify.block, commit b
 //!    (and its uncommitted ancestors) only if b'' → b' → b are direct parents
 //!    in consecutive views: a three-chain with no gap.
-//! 4. **QC rule** (in `qc.rs`): a QC is used (highQC, lock, commit, view
+//! 4. **QC rule** ([`verify_qc`]): a QC is used (highQC, lock, commit, view
 //!    change) only after one aggregate check over exactly (view, block) and a
 //!    count of ≥ n−f distinct signers.
 //!
 //! The last voted view and the lock are the state a replica must never lose
 //! ([`SafetyState`]); a restart that forgets them can equivocate.
 
-use bft_core::{Digest, GENESIS, View};
+use crate::error::HotStuffError;
+use crate::types::{QuorumCert, VOTE_DOMAIN, vote_payload};
+use bft_core::{Committee, Crypto, Digest, GENESIS, View};
 use serde::{Deserialize, Serialize};
 
 /// A block named by hash and view (what the rules compare).
@@ -156,6 +158,45 @@ pub fn commit_rule_as(
         }
         _ => commit_rule(b2, b1, b0),
     }
+}
+
+/// **QC rule**: a QC is accepted iff it is the genesis QC, or
+/// - its signer bitmap fits the committee (no bit beyond n−1),
+/// - it names at least n−f distinct signers (a bitmap cannot name one twice),
+/// - its aggregate signature verifies, with one pairing check whatever n is,
+///   over exactly `vote_payload(view, block)` under [`VOTE_DOMAIN`], against
+///   keys whose proofs of possession were checked when the committee's
+///   crypto was built (`bft_crypto::VerifiedKeys`), which rules out rogue
+///   keys.
+///
+/// A wrong view or block changes the signed bytes, so the aggregate fails.
+pub fn verify_qc(
+    committee: &Committee,
+    crypto: &dyn Crypto,
+    qc: &QuorumCert,
+) -> Result<(), HotStuffError> {
+    if qc.view == View::ZERO {
+        return if qc.is_genesis() {
+            Ok(())
+        } else {
+            Err(HotStuffError::QcBadGenesis)
+        };
+    }
+    if !qc.signature.signers.fits(committee.n()) {
+        return Err(HotStuffError::QcBadBitmap);
+    }
+    let signers = qc.signature.signers.count();
+    let quorum = committee.quorum_n_minus_f();
+    if signers < quorum {
+        return Err(HotStuffError::QcTooFewSigners { signers, quorum });
+    }
+    crypto
+        .bls_verify_aggregate(
+            VOTE_DOMAIN,
+            &vote_payload(qc.view, &qc.block),
+            &qc.signature,
+        )
+        .map_err(|_| HotStuffError::QcBadSignature)
 }
 
 #[cfg(test)]

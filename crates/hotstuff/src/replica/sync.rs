@@ -1,0 +1,254 @@
+//! Block synchronisation: fetching a missing parent or certified block
+//! from a replica that has it, serving such fetches, and the bounded store
+//! of orphans waiting for their parent.
+
+use super::{HotStuff, MAX_FETCHES, MAX_ORPHANS, Orphan, Out};
+use crate::error::HotStuffError;
+use crate::types::{Block, MAX_FETCH_CHAIN, Message, QuorumCert};
+use bft_core::{Action, Digest, GENESIS, NodeId, Time, View};
+use std::collections::BTreeMap;
+
+impl HotStuff {
+    /// Asks `from` for `block`.
+    ///
+    /// Rule: a fetch still unanswered in a later view is re-sent, to `from`
+    /// if it is another peer than the one asked (callers rotate the peer
+    /// with the view, [`Self::pick_voter`]). Otherwise a peer that never
+    /// answers us (omission to us, crashed) holds the fetch for as long as
+    /// views keep succeeding: only a view timeout cleared `fetching`, and a
+    /// replica that follows the others' QCs never times out (regression
+    /// test `fetch_from_a_peer_that_omits_to_us_is_retried_elsewhere`). At
+    /// most one request per missing block per view.
+    pub(super) fn fetch(&mut self, from: NodeId, block: Digest, out: &mut Out) {
+        if from == self.id || self.orphans.iter().any(|o| o.hash == block) {
+            return;
+        }
+        match self.fetching.get(&block) {
+            Some(&(asked, in_view)) if asked == from || in_view >= self.view => return,
+            Some(_) => {}
+            None if self.fetching.len() >= MAX_FETCHES => return,
+            None => {}
+        }
+        self.fetching.insert(block, (from, self.view));
+        out.push(Action::Resend {
+            to: from,
+            msg: Message::BlockRequest { block },
+        });
+    }
+
+    /// Asks for a block's missing parent: from one of the parent's voters
+    /// (they hold it), rotating with the backoff so a silent one is skipped
+    /// after a timeout; the sender if it is the only choice.
+    ///
+    /// Rule: if the parent is itself an orphan, the block actually missing
+    /// is further down: follow the orphans' parent links to the first
+    /// ancestor held neither in the tree nor as an orphan, and fetch that
+    /// (from a voter of the QC certifying it). Otherwise a fetch that was
+    /// lost, cleared on a view timeout or dropped with a stale orphan is
+    /// never retried: every new block's parent is an orphan already.
+    pub(super) fn fetch_parent(&mut self, from: NodeId, block: &Block, out: &mut Out) {
+        let mut missing = block.parent;
+        let mut certified_by = &block.justify;
+        for _ in 0..self.orphans.len() {
+            let Some(orphan) = self.orphans.iter().find(|o| o.hash == missing) else {
+                break;
+            };
+            missing = orphan.block.parent;
+            certified_by = &orphan.block.justify;
+        }
+        let peer = self.pick_voter(certified_by).unwrap_or(from);
+        self.fetch(peer, missing, out);
+    }
+
+    pub(super) fn fetch_certified(&mut self, qc: &QuorumCert, out: &mut Out) {
+        if let Some(peer) = self.pick_voter(qc) {
+            self.fetch(peer, qc.block, out);
+        }
+    }
+
+    pub(super) fn pick_voter(&self, qc: &QuorumCert) -> Option<NodeId> {
+        let voters: Vec<NodeId> = qc
+            .signature
+            .signers
+            .iter()
+            .filter(|&v| v != self.id)
+            .collect();
+        let len = voters.len();
+        if len == 0 {
+            return None;
+        }
+        // Rotates with the view as well as the backoff, so a fetch retried
+        // in a later view (see `fetch`) goes to another voter.
+        let turn = (self.failed_views as u64).wrapping_add(self.view.0);
+        voters
+            .get(usize::try_from(turn % len as u64).unwrap_or(0))
+            .copied()
+    }
+
+    /// Serves a fetch: the block and up to `MAX_FETCH_CHAIN − 1` of its
+    /// ancestors, from the tree or the archive of committed blocks.
+    pub(super) fn on_block_request(
+        &mut self,
+        from: NodeId,
+        block: Digest,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let mut chain = Vec::new();
+        let mut cursor = block;
+        while chain.len() < MAX_FETCH_CHAIN && cursor != GENESIS {
+            let Some(b) = self
+                .blocks
+                .get(&cursor)
+                .or_else(|| self.archive.get(&cursor))
+            else {
+                break;
+            };
+            cursor = b.parent;
+            chain.push(b.clone());
+        }
+        if chain.is_empty() {
+            return Err(HotStuffError::UnknownBlock);
+        }
+        out.push(Action::Resend {
+            to: from,
+            msg: Message::BlockResponse(chain),
+        });
+        Ok(())
+    }
+
+    /// A fetched chain: the block we asked for, then its ancestors. Each must
+    /// be the parent of the one before (hash-linked to what we asked for);
+    /// they are checked like any block and stored oldest first.
+    pub(super) fn on_block_response(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        chain: Vec<Block>,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let Some(first) = chain.first() else {
+            return Err(HotStuffError::UnsolicitedBlock);
+        };
+        let requested = first.hash();
+        if self.blocks.contains_key(&requested) {
+            // It reached us another way meanwhile (a late proposal).
+            return Ok(());
+        }
+        if self.fetching.remove(&requested).is_none() || chain.len() > MAX_FETCH_CHAIN {
+            return Err(HotStuffError::UnsolicitedBlock);
+        }
+        let mut linked = Vec::with_capacity(chain.len());
+        let mut expected = requested;
+        for block in chain {
+            let hash = block.hash();
+            if hash != expected {
+                return Err(HotStuffError::UnsolicitedBlock);
+            }
+            expected = block.parent;
+            let done = self.blocks.contains_key(&block.parent)
+                || block.height <= self.committed.height.next();
+            linked.push((hash, block));
+            if done {
+                break;
+            }
+        }
+        let mut result = Ok(());
+        for (hash, block) in linked.into_iter().rev() {
+            if self.blocks.contains_key(&hash) || block.height <= self.committed.height {
+                continue;
+            }
+            let accepted = self.accept_block(now, from, block, hash, false, out);
+            if result.is_ok() {
+                result = accepted;
+            }
+        }
+        result
+    }
+
+    /// Holds a block until its parent arrives. The pool is bounded so that
+    /// no sender can keep it full: each sender holds at most its share
+    /// (`MAX_ORPHANS / n`, at least one) and at its cap its own oldest orphan
+    /// makes room; when the pool is full anyway (n > `MAX_ORPHANS`), the
+    /// oldest orphan of the sender holding most makes room. So while
+    /// n ≤ `MAX_ORPHANS` a flooding Byzantine leader only evicts its own.
+    pub(super) fn stash_orphan(&mut self, orphan: Orphan) {
+        if self.orphans.iter().any(|o| o.hash == orphan.hash) {
+            return;
+        }
+        let from = orphan.from;
+        self.orphans.push(orphan);
+        let cap = (MAX_ORPHANS / self.committee.n().max(1)).max(1);
+        let own = self.orphans.iter().filter(|o| o.from == from).count();
+        if own > cap {
+            if let Some(oldest) = self.orphans.iter().position(|o| o.from == from) {
+                self.drop_orphan(oldest);
+            }
+        }
+        if self.orphans.len() > MAX_ORPHANS {
+            if let Some(victim) = self.oldest_of_heaviest_sender() {
+                self.drop_orphan(victim);
+            }
+        }
+    }
+
+    /// Index of the oldest orphan among those of the sender(s) holding most.
+    pub(super) fn oldest_of_heaviest_sender(&self) -> Option<usize> {
+        let mut held: BTreeMap<NodeId, usize> = BTreeMap::new();
+        for o in &self.orphans {
+            *held.entry(o.from).or_default() += 1;
+        }
+        let most = held.values().copied().max()?;
+        self.orphans
+            .iter()
+            .position(|o| held.get(&o.from) == Some(&most))
+    }
+
+    /// Removes the orphan at `index`, and the fetch of its parent unless
+    /// another orphan still waits for it, so an evicted orphan frees its
+    /// fetch slot too.
+    pub(super) fn drop_orphan(&mut self, index: usize) {
+        if index >= self.orphans.len() {
+            return;
+        }
+        let gone = self.orphans.remove(index);
+        if !self
+            .orphans
+            .iter()
+            .any(|o| o.block.parent == gone.block.parent)
+        {
+            self.fetching.remove(&gone.block.parent);
+        }
+    }
+
+    /// Keeps the orphans satisfying `keep`; the others go with their fetches.
+    pub(super) fn retain_orphans(&mut self, keep: impl Fn(&Orphan) -> bool) {
+        while let Some(index) = self.orphans.iter().position(|o| !keep(o)) {
+            self.drop_orphan(index);
+        }
+    }
+
+    /// Rule: an orphan more than `future_views` views behind ours is dropped
+    /// (its parent's fetch with it); its view is long over, and a replica
+    /// that still needs its parent gets it through a later block's fetch.
+    pub(super) fn prune_stale_orphans(&mut self) {
+        let oldest = View(self.view.0.saturating_sub(self.cfg.future_views));
+        self.retain_orphans(|o| o.block.view >= oldest);
+    }
+
+    /// Re-runs blocks that were waiting for `parent`.
+    pub(super) fn adopt_orphans(&mut self, now: Time, parent: Digest, out: &mut Out) {
+        let (ready, waiting): (Vec<Orphan>, Vec<Orphan>) = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .partition(|o| o.block.parent == parent);
+        self.orphans = waiting;
+        for orphan in ready {
+            // Errors here concern an input already counted once (as
+            // unknown-parent); they are not counted again.
+            let _ = if orphan.proposal {
+                self.on_proposal(now, orphan.from, orphan.block, out)
+            } else {
+                self.accept_block(now, orphan.from, orphan.block, orphan.hash, false, out)
+            };
+        }
+    }
+}
