@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod diff;
 pub mod fuzz;
 pub mod html;
+pub mod measure;
 pub mod plot;
 pub mod protocols;
 pub mod quic;

@@ -3,9 +3,9 @@
 //! (`keygen`, `node`, `client`). Real crypto always.
 
 use crate::BenchError;
+use crate::measure::{Measured, latency_cdf, record};
 use crate::protocols::BenchProtocol;
 use crate::record::{NodeRecord, Record};
-use crate::run::{Measured, latency_cdf, record};
 use crate::scenario::Scenario;
 use bft_core::{NodeId, Protocol};
 use bft_net::{ClusterFile, LocalClusterConfig, NodeSummary};

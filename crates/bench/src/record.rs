@@ -130,7 +130,7 @@ pub struct Record {
     pub safety_violations: Vec<String>,
     /// The liveness check after the network heals (simulator runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub liveness: Option<crate::run::LivenessRecord>,
+    pub liveness: Option<LivenessRecord>,
     pub nodes: Vec<NodeRecord>,
     pub events: u64,
     pub trace_hash: String,
@@ -182,4 +182,22 @@ pub fn git_rev() -> String {
         }
         None => "unknown".to_string(),
     }
+}
+
+/// What the liveness check after the network heals found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LivenessRecord {
+    /// False when the scenario has no fault to heal from, too many faults
+    /// (liveness is promised for at most f), or too short a duration.
+    pub checked: bool,
+    /// Why it was not checked, if it was not.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub skipped: String,
+    pub heal_s: f64,
+    pub bound_s: f64,
+    /// How the bound was computed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rule: String,
+    /// One line per honest replica that committed nothing within the bound.
+    pub failures: Vec<String>,
 }
