@@ -2,7 +2,7 @@
 //! (`node.dfy`, `node_auxiliary_functions.dfy`): proposal validity
 //! ([`check_proposal`]) and justification ([`check_proposal_justification`],
 //! [`check_round_change`], [`check_prepare_certificate`]), one PREPARE per
-//! validator ([`prepare_is_new`]), prepared ([`prepared_certificate`]) and
+//! validator ([`latest_is_new`]), prepared ([`prepared_certificate`]) and
 //! decided ([`decided`]). QBFT has no locks: safety comes from every
 //! proposal after round 0 being justified. The predicates check structure
 //! only and queue every signature they rely on into a [`SignatureBatch`];
@@ -194,35 +194,64 @@ pub fn check_proposal(
     Ok(digest)
 }
 
-/// **One PREPARE per validator** (Dafny keeps the latest message of each
-/// sender): a PREPARE for a round below the current one is ignored, as is
-/// one older than, or identical to, the sender's PREPARE already held; a
-/// different PREPARE for the same round is an `equivocation`. Returns
-/// whether the PREPARE is new (to be verified and kept, replacing the held
-/// one).
-pub fn prepare_is_new(
-    prepare: &Signed<PreparePayload>,
+/// **One message per validator and kind** (Dafny keeps each sender's
+/// latest PREPARE and ROUND-CHANGE): a message for a round below the
+/// current one is ignored, as is one older than, or identical to, the
+/// sender's message of that kind already held (`held`, with its round); a
+/// different one for the same round is an `equivocation`. Returns whether
+/// the message is new (to be verified and kept, replacing the held one).
+pub fn latest_is_new<T: PartialEq>(
+    message: &T,
+    round: u64,
+    author: NodeId,
     current_round: u64,
-    held: Option<&Signed<PreparePayload>>,
+    held: Option<(&T, u64)>,
 ) -> Result<bool, QbftError> {
-    if prepare.payload.round < current_round {
+    if round < current_round {
         return Ok(false);
     }
-    let Some(prev) = held else {
+    let Some((prev, prev_round)) = held else {
         return Ok(true);
     };
-    if prev.payload.round > prepare.payload.round || prev == prepare {
+    if prev_round > round || prev == message {
         return Ok(false);
     }
-    if prev.payload.round == prepare.payload.round {
-        return Err(QbftError::Equivocation(prepare.author));
+    if prev_round == round {
+        return Err(QbftError::Equivocation(author));
+    }
+    Ok(true)
+}
+
+/// **COMMITs kept per validator** (Dafny counts a sender's COMMITs for a
+/// (round, digest) once): a COMMIT identical to the one held for its
+/// (author, round, digest) is ignored, a different one for the same key is
+/// an `equivocation`; so is a COMMIT for a further digest in a round for
+/// which the author already has `max_digests` held (an honest validator
+/// commits one digest per round; keeping a second lets a double-voter's
+/// first COMMIT not shut out the one for the block a quorum decided).
+/// Returns whether the COMMIT is new (to be verified and kept).
+pub fn commit_is_new(
+    commit: &Signed<CommitPayload>,
+    held: Option<&Signed<CommitPayload>>,
+    digests_held_in_round: usize,
+    max_digests: usize,
+) -> Result<bool, QbftError> {
+    if let Some(prev) = held {
+        return if prev == commit {
+            Ok(false)
+        } else {
+            Err(QbftError::Equivocation(commit.author))
+        };
+    }
+    if digests_held_in_round >= max_digests {
+        return Err(QbftError::Equivocation(commit.author));
     }
     Ok(true)
 }
 
 /// **Prepared** (safety rule 3; Dafny `UponPrepare`): q PREPAREs for exactly
 /// (h, r, digest of the accepted proposal) from distinct validators.
-/// `prepares` holds at most one per validator ([`prepare_is_new`]), all of
+/// `prepares` holds at most one per validator ([`latest_is_new`]), all of
 /// height h. Returns the certificate (the first q matching, in validator
 /// order) that a COMMIT, and later a ROUND-CHANGE, rests on; `None` while
 /// there are too few.

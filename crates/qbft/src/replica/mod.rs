@@ -16,7 +16,7 @@
 //! 3. A replica PREPAREs only the proposal it accepted, and COMMITs only after
 //!    q PREPAREs for exactly (h, r, digest of that proposal)
 //!    (`rules::prepared_certificate`; one PREPARE per validator,
-//!    `rules::prepare_is_new`).
+//!    `rules::latest_is_new`).
 //! 4. A block is decided only with q COMMITs for the same (h, r, digest) from
 //!    distinct validators, each with a valid commit seal over the hash
 //!    (`rules::decided`).

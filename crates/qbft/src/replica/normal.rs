@@ -13,7 +13,8 @@ use crate::messages::{
     RoundChangePayload, SignatureBatch, Signed, signed_commit,
 };
 use crate::rules::{
-    check_proposal, check_proposal_justification, decided, prepare_is_new, prepared_certificate,
+    check_proposal, check_proposal_justification, commit_is_new, decided, latest_is_new,
+    prepared_certificate,
 };
 use bft_core::{Action, Decision, Digest, Time};
 
@@ -105,7 +106,12 @@ impl Qbft {
         p: Signed<PreparePayload>,
         out: &mut Out,
     ) -> Result<(), QbftError> {
-        if !prepare_is_new(&p, self.inst.round, self.inst.prepares.get(&p.author))? {
+        let held = self
+            .inst
+            .prepares
+            .get(&p.author)
+            .map(|h| (h, h.payload.round));
+        if !latest_is_new(&p, p.payload.round, p.author, self.inst.round, held)? {
             return Ok(());
         }
         let mut sigs = SignatureBatch::default();
@@ -161,21 +167,15 @@ impl Qbft {
         out: &mut Out,
     ) -> Result<(), QbftError> {
         let key = (c.author, c.payload.round, c.payload.digest);
-        if let Some(prev) = self.inst.commits.get(&key) {
-            return if *prev == c {
-                Ok(())
-            } else {
-                Err(QbftError::Equivocation(c.author))
-            };
-        }
         let same_round = self
             .inst
             .commit_keys_of(c.author)
             .into_iter()
             .filter(|(_, r, _)| *r == c.payload.round)
             .count();
-        if same_round >= MAX_COMMIT_DIGESTS_PER_ROUND {
-            return Err(QbftError::Equivocation(c.author));
+        let held = self.inst.commits.get(&key);
+        if !commit_is_new(&c, held, same_round, MAX_COMMIT_DIGESTS_PER_ROUND)? {
+            return Ok(());
         }
         let mut sigs = SignatureBatch::default();
         sigs.push(&c);

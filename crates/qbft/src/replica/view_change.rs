@@ -6,7 +6,7 @@
 use super::{Out, Qbft, QbftTimer};
 use crate::error::QbftError;
 use crate::messages::{QbftMessage, RoundChange, RoundChangePayload, SignatureBatch, Signed};
-use crate::rules::check_round_change;
+use crate::rules::{check_round_change, latest_is_new};
 use bft_core::{Action, Time};
 
 impl Qbft {
@@ -20,17 +20,13 @@ impl Qbft {
         out: &mut Out,
     ) -> Result<(), QbftError> {
         let (author, round) = (rc.signed.author, rc.signed.payload.round);
-        if round < self.inst.round {
+        let held = self
+            .inst
+            .round_changes
+            .get(&author)
+            .map(|h| (h, h.signed.payload.round));
+        if !latest_is_new(&rc, round, author, self.inst.round, held)? {
             return Ok(());
-        }
-        if let Some(prev) = self.inst.round_changes.get(&author) {
-            let prev_round = prev.signed.payload.round;
-            if prev_round > round || *prev == rc {
-                return Ok(());
-            }
-            if prev_round == round {
-                return Err(QbftError::Equivocation(author));
-            }
         }
         let prepared_len = rc.prepared_block.as_ref().map_or(0, |b| b.requests.len());
         if prepared_len > self.batch.max_size {
