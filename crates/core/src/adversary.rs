@@ -51,6 +51,40 @@ pub enum Attack {
 }
 
 impl Attack {
+    /// One of every attack, each parameterised attack with each of its
+    /// parameters (every forgery, every mutation; view inflation by one
+    /// view and by a million): what a test or campaign that wants "every
+    /// attack" runs. [`Attack::Fork`] is left out: its parameter seeds a
+    /// plan, which a fuzzer searches over.
+    pub fn every() -> Vec<Attack> {
+        let mut all = vec![
+            Attack::Equivocate,
+            Attack::DoubleVote,
+            Attack::InflateView(1),
+            Attack::InflateView(1_000_000),
+            Attack::BadSignature,
+        ];
+        all.extend(
+            [
+                Forgery::BelowQuorum,
+                Forgery::DuplicateSigners,
+                Forgery::WrongRound,
+                Forgery::WrongDigest,
+            ]
+            .map(Attack::Forge),
+        );
+        all.extend(
+            [
+                Mutation::RoundPlusOne,
+                Mutation::RoundMinusOne,
+                Mutation::StaleDigest,
+                Mutation::SwapSender,
+            ]
+            .map(Attack::Mutate),
+        );
+        all
+    }
+
     /// As leader of (`round`, `slot`): does `ctx.to` get the conflicting
     /// proposal? Odd ids for [`Attack::Equivocate`], the plan's
     /// [`ForkChoice`] for [`Attack::Fork`], nobody for the other attacks.

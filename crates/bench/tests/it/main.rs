@@ -1,10 +1,13 @@
 //! The integration tests of this crate, as one test binary (one link
-//! instead of one per file). Each module is one former test file.
+//! instead of one per file). Each module is one former test file, and
+//! `conformance` the properties every protocol is checked for by the same
+//! generic code.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod behaviours;
 mod calibrate;
+mod conformance;
 mod fuzz;
 mod metrics;
 mod mutants;

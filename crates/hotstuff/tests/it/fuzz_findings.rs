@@ -129,7 +129,7 @@ fn forged_new_view_qc_does_not_count_towards_n_minus_f() {
     assert!(report.decisions > 9, "{}", report.decisions);
 }
 
-/// Found by the mutant hunt (`cargo test -p bftbench --test mutants`,
+/// Found by the mutant hunt (`cargo test -p bftbench --test it mutants::`,
 /// `bftbench fuzz --protocol hotstuff --nodes 4 --seed 11` case 207), and
 /// failing with the real rules too: node 0 omits everything it sends to
 /// node 3 from 7 ms on. Node 3 never gets node 0's blocks and fetched each
@@ -184,7 +184,7 @@ fn replica_one_view_ahead_votes_for_late_proposals() {
     .replay();
 }
 
-/// `cargo test -p bftbench --test fuzz` (FUZZ_SCALE=0.1) case 12, shrunk:
+/// `cargo test -p bftbench --test it fuzz::` (FUZZ_SCALE=0.1) case 12, shrunk:
 /// node 1 forges wrong-round QCs from 291 ms and is the favoured leader of
 /// two consecutive views; node 0 cut off 587–934 ms. NEW-VIEWs after the
 /// two faulty views carried the honest votes of the view before them, but

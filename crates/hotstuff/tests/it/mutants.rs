@@ -5,7 +5,7 @@
 //! that commits nothing within `liveness_bound` after the network heals.
 //! The same scenario with `mutant: None` is safe and live.
 //!
-//! Run: `cargo test -p bft-hotstuff --features mutants --test mutants`.
+//! Run: `cargo test -p bft-hotstuff --features mutants --test it mutants::`.
 
 use bft_core::{Adversarial, LeaderSchedule, NodeId, Time};
 use bft_hotstuff::{HotStuff, HotStuffConfig, HotStuffMutant};

@@ -1,6 +1,6 @@
 //! Messages per decision against 2(n−1) for n = 4 … 256 with model crypto.
 //! Ignored by default (the n = 256 runs take a few seconds); run with
-//! `cargo test -p bft-hotstuff --release --test sweep -- --ignored --nocapture`.
+//! `cargo test -p bft-hotstuff --release --test it sweep:: -- --ignored --nocapture`.
 
 use bft_hotstuff::{HotStuff, HotStuffConfig};
 use bft_sim::{LoadConfig, SimConfig, Simulation};

@@ -2,7 +2,7 @@
 //! The planted PBFT bugs (feature `mutants`) are found by the simulator's
 //! oracle in scenarios a fuzzer can generate, and the same scenarios with
 //! the real rules are safe and live. Run with
-//! `cargo test -p bft-pbft --features mutants --test mutants`.
+//! `cargo test -p bft-pbft --features mutants --test it mutants::`.
 
 use bft_core::{Adversarial, BatchConfig, Crypto, NodeId, Time};
 use bft_pbft::{

@@ -3,7 +3,7 @@
 //! `QbftConfig::mutant` is caught in a deterministic simulator scenario
 //! (an agreement violation), and the same scenario without the mutant is
 //! safe and live. Run with
-//! `cargo test -p bft-qbft --features mutants --test mutants`.
+//! `cargo test -p bft-qbft --features mutants --test it mutants::`.
 
 use bft_core::{Adversarial, NodeId};
 use bft_qbft::{Qbft, QbftConfig, QbftMutant};

@@ -1,0 +1,223 @@
+//! Checkpoints, watermarks, state transfer and bounded memory.
+
+use super::*;
+
+#[test]
+fn checkpoint_off_the_interval_or_duplicated_is_rejected() {
+    let (s, mut r) = backup();
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, 3, GENESIS))),
+    );
+    assert_eq!(err, Some("checkpoint-off-interval"));
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, 4, GENESIS))),
+    );
+    assert_eq!(err, None);
+    let (_, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, 4, GENESIS))),
+    );
+    assert_eq!(err, Some("duplicate-checkpoint"));
+}
+
+#[test]
+fn stable_checkpoint_moves_the_low_watermark_and_discards_the_log() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    for k in 0..10 {
+        net.request_all(&request(1, k));
+        net.run();
+    }
+    net.assert_safe();
+    for (i, node) in net.nodes.iter().enumerate() {
+        assert_eq!(node.last_executed(), 10, "replica {i}");
+        assert_eq!(node.low_watermark(), 8, "checkpoints at 4 and 8 are stable");
+        assert_eq!(node.log_len(), 2, "only seqs 9 and 10 remain");
+    }
+    // K = 4: checkpoints after 4 and 8, each multicast by all n replicas.
+    assert_eq!(net.sent("checkpoint"), 2 * 4 * 3);
+}
+
+#[test]
+fn primary_stops_at_the_high_watermark_until_a_checkpoint_is_stable() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    // Nobody's CHECKPOINT gets through: h stays 0, so H = 8.
+    net.drop = Some(Box::new(|_, _, m| matches!(m, PbftMessage::Checkpoint(_))));
+    for k in 0..12 {
+        net.request_all(&request(1, k));
+    }
+    net.run();
+    for node in &net.nodes {
+        assert_eq!(node.last_executed(), 8, "proposals stop at H = h + L");
+        assert_eq!(node.low_watermark(), 0);
+    }
+    net.drop = None;
+    // The lost CHECKPOINTs for 4 arrive late (by hand): h = 4, H = 12.
+    for i in 0..4u16 {
+        let state = net.ledgers[0][3].block;
+        let cp = s.checkpoint(i, 4, state);
+        for to in (0..4u16).filter(|&t| t != i) {
+            net.queue
+                .push_back((NodeId(i), NodeId(to), PbftMessage::Checkpoint(cp.clone())));
+        }
+    }
+    net.run();
+    for node in &net.nodes {
+        assert_eq!(node.last_executed(), 12, "window moved: the rest commits");
+        assert_eq!(node.low_watermark(), 12, "and checkpoint 12 became stable");
+    }
+    net.assert_safe();
+}
+
+/// f+1 matching CHECKPOINTs (a weak certificate: one signer is correct)
+/// tell a replica it is behind; f do not. (It used to take 2f+1, which a
+/// replica that hears only 2f of the others — one faulty replica omitting to
+/// it — never gets; see `replica_alone_in_a_higher_view_catches_up_by_state_transfer`
+/// in tests/it/sim/.)
+#[test]
+fn checkpoints_above_the_window_from_f_plus_1_replicas_start_a_fetch() {
+    let (s, mut r) = backup();
+    let far = cfg().window + cfg().checkpoint_interval;
+    let state = batch_digest(&[request(5, 5)]);
+    let (out, err) = feed(
+        &mut r,
+        msg(0, PbftMessage::Checkpoint(s.checkpoint(0, far, state))),
+    );
+    assert_eq!(err, None);
+    assert!(out.is_empty(), "f is not a proof");
+    assert_eq!(r.behind_to(), None);
+    let (out, err) = feed(
+        &mut r,
+        msg(2, PbftMessage::Checkpoint(s.checkpoint(2, far, state))),
+    );
+    assert_eq!(err, None);
+    assert_eq!(r.behind_to(), Some(far));
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::Resend { msg: PbftMessage::Fetch(f), .. } if f.from_seq == 1
+    )));
+}
+
+#[test]
+fn lagging_replica_catches_up_by_state_transfer_to_the_stable_checkpoint() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let mut net = Net::new(&s, &cfg(), ONE);
+    // Replica 3 hears nothing while slots 1..=6 are decided by 0, 1, 2.
+    net.drop = Some(Box::new(|_, to, _| to == NodeId(3)));
+    for k in 0..6 {
+        net.request_all(&request(1, k));
+        net.run();
+    }
+    assert!(net.ledgers[3].is_empty());
+    assert_eq!(net.nodes[0].last_executed(), 6);
+    net.drop = None;
+    for k in 6..12 {
+        net.request_all(&request(1, k));
+        net.run();
+    }
+    // Checkpoint 8 became stable; replica 3 fetched slots 1..=8 and took
+    // part in the rest normally.
+    assert!(net.sent("fetch") >= 1);
+    assert!(net.sent("state") >= 1);
+    for (i, node) in net.nodes.iter().enumerate() {
+        assert_eq!(node.last_executed(), 12, "replica {i}");
+        assert_eq!(node.behind_to(), None, "replica {i}");
+    }
+    assert_eq!(net.ledgers[3].len(), 12);
+    net.assert_safe();
+}
+
+#[test]
+fn state_transfer_that_does_not_reach_the_proven_state_is_rejected() {
+    let s = Signer::new(4, CryptoKind::Real);
+    // Slot 4's true chain: four single-request batches.
+    let batches: Vec<bft_pbft::ExecutedBatch> = (0..4)
+        .map(|k| bft_pbft::ExecutedBatch {
+            seq: k + 1,
+            view: 0,
+            batch: vec![request(1, k)],
+        })
+        .collect();
+    let state = batches.iter().fold(GENESIS, |h, b| {
+        bft_pbft::block_hash(&h, b.seq, &batch_digest(&b.batch))
+    });
+    let proof: Vec<_> = (0..3u16).map(|i| s.checkpoint(i, 4, state)).collect();
+    let mut r = replica(&s, 3, &cfg(), ONE);
+    let st = |b: Vec<bft_pbft::ExecutedBatch>, proof: Vec<_>| {
+        PbftMessage::State(bft_pbft::StateTransfer {
+            seq: 4,
+            state,
+            proof,
+            batches: b,
+        })
+    };
+    // A responder swaps one request: the chain no longer reaches `state`.
+    let mut forged = batches.clone();
+    forged[2].batch = vec![request(9, 9)];
+    assert_eq!(
+        feed(&mut r, msg(0, st(forged, proof.clone()))).1,
+        Some("bad-state")
+    );
+    assert_eq!(
+        feed(&mut r, msg(0, st(batches[1..].to_vec(), proof.clone()))).1,
+        Some("bad-state"),
+        "must start right after the replica's last executed slot"
+    );
+    assert_eq!(
+        feed(&mut r, msg(0, st(batches.clone(), proof[..2].to_vec()))).1,
+        Some("bad-checkpoint-proof")
+    );
+    assert_eq!(r.last_executed(), 0);
+    let (out, err) = feed(&mut r, msg(0, st(batches, proof)));
+    assert_eq!(err, None);
+    assert_eq!(
+        out.iter()
+            .filter(|a| matches!(a, Action::Commit(_)))
+            .count(),
+        4
+    );
+    assert_eq!((r.last_executed(), r.low_watermark()), (4, 4));
+}
+
+#[test]
+fn memory_stays_bounded_by_the_window_over_10_000_decisions() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let cfg = PbftConfig {
+        checkpoint_interval: 16,
+        window: 32,
+        ..PbftConfig::default()
+    };
+    let mut net = Net::new(&s, &cfg, ONE);
+    let mut peak = 0;
+    let mut peak_after_first_thousand = 0;
+    for k in 0..10_000u64 {
+        net.request_all(&request(1, k));
+        net.run();
+        let worst = net.nodes.iter().map(|r| r.status().retained).max().unwrap();
+        peak = peak.max(worst);
+        if k >= 1_000 {
+            peak_after_first_thousand = peak_after_first_thousand.max(worst);
+        }
+    }
+    for node in &net.nodes {
+        assert_eq!(node.last_executed(), 10_000);
+        assert_eq!(node.low_watermark(), 10_000, "10 000 is a checkpoint");
+        assert!(node.log_len() as u64 <= cfg.window);
+    }
+    // Per slot in the window: the pre-prepare, n prepares, n commits and a
+    // certificate (1 + 2f); per checkpoint in the window n votes; plus the
+    // executed history (state_transfer_depth below h, up to L above) and
+    // small constants.
+    let (n, f, l, k) = (4usize, 1usize, 32usize, 16usize);
+    let history = cfg.state_transfer_depth as usize + l;
+    let bound = l * (1 + 2 * n + 2 + 2 * f) + (l / k + 1) * (n + 1) + history + 4 * n + 16;
+    assert!(peak <= bound, "peak retained {peak} > bound {bound}");
+    assert_eq!(
+        peak, peak_after_first_thousand,
+        "no growth after the first 1 000"
+    );
+    net.assert_safe();
+}

@@ -1,0 +1,157 @@
+//! The normal case: message counts, prepared and committed quorums, and
+//! the quorum at n other than 3f+1.
+
+use super::*;
+
+#[test]
+fn one_request_costs_2n_n_minus_1_messages_and_commits_everywhere() {
+    for (n, kind) in [
+        (4, CryptoKind::Real),
+        (5, CryptoKind::Model),
+        (7, CryptoKind::Model),
+    ] {
+        let s = Signer::new(n, kind);
+        let mut net = Net::new(&s, &cfg(), ONE);
+        net.request_all(&request(1, 0));
+        net.run();
+        let n = n as u64;
+        assert_eq!(net.sent("pre-prepare"), n - 1, "n={n}");
+        assert_eq!(net.sent("prepare"), (n - 1) * (n - 1), "n={n}");
+        assert_eq!(net.sent("commit"), n * (n - 1), "n={n}");
+        assert_eq!(net.sent.values().sum::<u64>(), 2 * n * (n - 1), "n={n}");
+        for l in &net.ledgers {
+            assert_eq!(l.len(), 1);
+            assert_eq!(l[0].slot, 1);
+            assert_eq!(l[0].parent, GENESIS);
+            assert_eq!(l[0].requests, vec![request(1, 0).id]);
+        }
+        assert!(net.rejected.is_empty(), "{:?}", net.rejected);
+        assert!(
+            net.timers.is_empty(),
+            "no timer left armed: {:?}",
+            net.timers
+        );
+        net.assert_safe();
+    }
+}
+
+#[test]
+fn prepared_needs_2f_backup_prepares_and_commit_needs_2f_plus_1_commits() {
+    let (s, mut r) = backup();
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    let (out, err) = feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    assert_eq!(err, None);
+    assert!(matches!(broadcasts(&out)[..], [PbftMessage::Prepare(p)] if p.replica == NodeId(1)));
+    // Commits arriving before the replica is prepared do not commit it.
+    for i in [0, 2, 3] {
+        let (out, err) = feed(&mut r, msg(i, PbftMessage::Commit(s.commit(i, 0, 1, d))));
+        assert_eq!(err, None);
+        assert!(
+            out.iter().all(|a| !matches!(a, Action::Commit(_))),
+            "not prepared yet"
+        );
+    }
+    // Own PREPARE + one more backup's = 2f: prepared → COMMIT, and with the
+    // three COMMITs already in, committed-local → execute.
+    let (out, err) = feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d))));
+    assert_eq!(err, None);
+    assert!(
+        broadcasts(&out)
+            .iter()
+            .any(|m| matches!(m, PbftMessage::Commit(_)))
+    );
+    let decided: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Commit(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].requests, vec![request(1, 0).id]);
+    assert_eq!(r.last_executed(), 1);
+}
+
+#[test]
+fn one_backup_prepare_short_of_2f_sends_no_commit() {
+    let (s, mut r) = backup();
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    // A PREPARE for another digest does not match.
+    let (out, err) = feed(
+        &mut r,
+        msg(
+            2,
+            PbftMessage::Prepare(s.prepare(2, 0, 1, batch_digest(&[request(9, 9)]))),
+        ),
+    );
+    assert_eq!(err, None);
+    assert!(broadcasts(&out).is_empty());
+    let (out, _) = feed(&mut r, msg(3, PbftMessage::Prepare(s.prepare(3, 0, 1, d))));
+    assert!(matches!(broadcasts(&out)[..], [PbftMessage::Commit(_)]));
+}
+
+#[test]
+fn quorum_is_2f_plus_1_at_3f_plus_1_and_intersects_in_an_honest_replica_otherwise() {
+    for n in 4..=100usize {
+        let f = (n - 1) / 3;
+        let (committee, _) = crate::common::keys(n, CryptoKind::Model);
+        let q = bft_pbft::quorum(&committee);
+        assert!(2 * q > n + f, "n={n}: two quorums share f+1 replicas");
+        assert!(q <= n - f, "n={n}: f silent replicas cannot block a quorum");
+        if n == 3 * f + 1 {
+            assert_eq!(q, 2 * f + 1, "n={n}");
+        }
+    }
+}
+
+#[test]
+fn at_n_5_a_replica_needs_3_backup_prepares_not_2f() {
+    let s = Signer::new(5, CryptoKind::Model);
+    let mut r = replica(&s, 1, &cfg(), ONE);
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    let (out, _) = feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d))));
+    assert!(
+        broadcasts(&out).is_empty(),
+        "2f = 2 backup prepares are not enough at n = 5"
+    );
+    let (out, _) = feed(&mut r, msg(3, PbftMessage::Prepare(s.prepare(3, 0, 1, d))));
+    assert!(matches!(broadcasts(&out)[..], [PbftMessage::Commit(_)]));
+}
+
+#[test]
+fn prepared_replica_with_2f_commits_does_not_execute_until_the_2f_plus_1st() {
+    let (s, mut r) = backup();
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    let (out, _) = feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d))));
+    assert!(
+        matches!(broadcasts(&out)[..], [PbftMessage::Commit(_)]),
+        "prepared"
+    );
+    // Own COMMIT + replica 2's = 2f: not committed-local.
+    let (out, err) = feed(&mut r, msg(2, PbftMessage::Commit(s.commit(2, 0, 1, d))));
+    assert_eq!(err, None);
+    assert!(out.iter().all(|a| !matches!(a, Action::Commit(_))));
+    // A COMMIT for another digest does not count either.
+    let other = batch_digest(&[request(8, 8)]);
+    let (out, _) = feed(
+        &mut r,
+        msg(3, PbftMessage::Commit(s.commit(3, 0, 1, other))),
+    );
+    assert!(out.iter().all(|a| !matches!(a, Action::Commit(_))));
+    assert_eq!(r.last_executed(), 0);
+    let (out, _) = feed(&mut r, msg(0, PbftMessage::Commit(s.commit(0, 0, 1, d))));
+    assert_eq!(
+        out.iter()
+            .filter(|a| matches!(a, Action::Commit(_)))
+            .count(),
+        1
+    );
+    assert_eq!(r.last_executed(), 1);
+}

@@ -1,0 +1,136 @@
+//! Relays to lagging replicas and the blocks kept for them.
+
+use super::*;
+
+#[test]
+fn relayed_proposal_and_commits_are_checked_against_their_authors_and_decide() {
+    let net = TestNet::new(4, CryptoKind::Real);
+    let mut lagging = net.replica(3);
+    let block = block1(0, 1);
+    let d = block.hash();
+    // Node 1 relays node 0's proposal and the commits of nodes 0, 1, 2.
+    deliver(&mut lagging, 1, net.proposal(0, 0, &block, vec![], vec![]))
+        .0
+        .unwrap();
+    let mut out = Vec::new();
+    for s in [0, 1, 2] {
+        let (r, o) = deliver(&mut lagging, 1, net.commit(s, 1, 0, d));
+        r.unwrap();
+        out.extend(o);
+    }
+    assert_eq!(decisions(&out).len(), 1);
+    assert_eq!(lagging.height(), 2);
+    // A relayed commit with a forged seal is still refused.
+    let mut forged = bft_qbft::messages::signed_commit(net.crypto(2), 2, 0, d);
+    forged.payload.seal = forged.signature;
+    let (r, _) = deliver(&mut lagging, 1, QbftMessage::Commit(forged));
+    assert!(r.is_err());
+}
+
+#[test]
+fn stale_round_change_is_answered_once_by_designated_helpers_with_the_decided_height() {
+    let net = TestNet::new(4, CryptoKind::Real);
+    let mut helper = net.replica(1);
+    let d = decide_height_1(&net, &mut helper, [0, 2]);
+    // Node 3 is still at height 1; its f+1 = 2 successors 0 and 1 help.
+    let (r, out) = deliver(&mut helper, 3, net.round_change(3, 1, 1, None, &[]));
+    r.unwrap();
+    let sent: Vec<(u16, &'static str)> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Resend { to, msg } => Some((to.0, bft_core::WireMessage::kind(msg))),
+            _ => None,
+        })
+        .collect();
+    // COMMITs first, so the peer holds the seals when the block arrives.
+    assert_eq!(
+        sent,
+        vec![(3, "commit"), (3, "commit"), (3, "commit"), (3, "proposal")]
+    );
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::Resend { msg: QbftMessage::Commit(c), .. } if c.payload.digest == d
+    )));
+    // The same announcement again: nothing more.
+    let (_, out) = deliver(&mut helper, 3, net.round_change(3, 1, 1, None, &[]));
+    assert!(out.is_empty());
+    // Node 2's successors are 3 and 0: node 1 does not answer it.
+    let (_, out) = deliver(&mut helper, 2, net.round_change(2, 1, 1, None, &[]));
+    assert!(out.is_empty());
+}
+
+/// Review finding 6: node 1 learns block V first from ROUND-CHANGEs for
+/// round 1 that carry it prepared in round 0 (no PROPOSAL), then re-proposes
+/// it as proposer of (1, 1) and decides it in round 1. The archived height
+/// must keep the round-1 PROPOSAL, so a lagging peer asking for height 1 is
+/// sent the block and not only COMMITs it could never use.
+#[test]
+fn height_decided_on_a_block_first_seen_in_a_round_change_is_relayed_with_its_proposal() {
+    let net = TestNet::new(4, CryptoKind::Real);
+    let mut helper = net.replica(1);
+    let block = block1(0, 1);
+    let d = block.hash();
+    for s in [0, 2, 3] {
+        let rc = net.round_change(s, 1, 1, Some((0, &block)), &[0, 2, 3]);
+        deliver(&mut helper, s, rc).0.unwrap();
+    }
+    assert_eq!(helper.round(), 1, "node 1 leads round 1");
+    for s in [0, 2] {
+        deliver(
+            &mut helper,
+            s,
+            QbftMessage::Prepare(net.prepare(s, 1, 1, d)),
+        )
+        .0
+        .unwrap();
+    }
+    for s in [0, 2] {
+        deliver(&mut helper, s, net.commit(s, 1, 1, d)).0.unwrap();
+    }
+    assert_eq!(helper.height(), 2, "decided V in round 1");
+    // Node 0 is still at height 1; node 1 is one of its f+1 helpers.
+    let (r, out) = deliver(&mut helper, 0, net.round_change(0, 1, 2, None, &[]));
+    r.unwrap();
+    let relayed_proposal = out.iter().any(|a| {
+        matches!(
+            a,
+            Action::Resend { to, msg: QbftMessage::Proposal(p) }
+                if to.0 == 0 && p.block.hash() == d
+        )
+    });
+    assert!(relayed_proposal, "the decided block's PROPOSAL is relayed");
+}
+
+/// Review finding 1, second route: node 3 holds q COMMITs for block V of
+/// round 0 but not V, and has moved on to round 40; the Byzantine proposer of
+/// rounds 4, 8, …, 36 (node 0) floods it with 18 validly signed stale
+/// blocks, more than the 16 kept. When V's PROPOSAL is finally relayed, the
+/// COMMITs pointing to it must keep it over the flood, so node 3 decides.
+#[test]
+fn committed_block_is_kept_and_decided_despite_a_flood_of_later_round_blocks() {
+    let net = TestNet::new(4, CryptoKind::Real);
+    let mut lagging = net.replica(3);
+    let block = block1(0, 1);
+    let d = block.hash();
+    for s in [1, 2] {
+        let rc = net.round_change(s, 1, 40, None, &[]);
+        deliver(&mut lagging, s, rc).0.unwrap();
+    }
+    assert_eq!(lagging.round(), 40);
+    for s in [0, 1, 2] {
+        deliver(&mut lagging, s, net.commit(s, 1, 0, d)).0.unwrap();
+    }
+    for round in (4..40).step_by(4) {
+        for number in [1_000 + 2 * round, 1_001 + 2 * round] {
+            let stale = net.proposal(0, round, &block1(0, number), vec![], vec![]);
+            deliver(&mut lagging, 0, stale).0.unwrap();
+        }
+    }
+    assert_eq!(lagging.height(), 1);
+    let relayed = net.proposal(0, 0, &block, vec![], vec![]);
+    let (r, out) = deliver(&mut lagging, 1, relayed);
+    r.unwrap();
+    assert_eq!(decisions(&out).len(), 1, "V decided");
+    assert_eq!(lagging.height(), 2);
+    assert_eq!(lagging.tip_hash(), d);
+}
