@@ -18,7 +18,7 @@
 //! Fault-free, one request per block, the messages per block are
 //! (n−1) PROPOSAL + n(n−1) PREPARE + n(n−1) COMMIT = (n−1)(2n+1).
 //! Measured in the simulator (model crypto, 1 ms links, 20 blocks;
-//! `cargo test -p bft-qbft --test it sim::counts -- --ignored --nocapture`):
+//! `cargo run --release -p bftbench --example message_scaling -- qbft`):
 //!
 //! | n  | messages/block | (n−1)(2n+1) | bytes/block |
 //! |----|----------------|-------------|-------------|

@@ -10,4 +10,3 @@ mod mutants;
 mod replica;
 mod sim_counts;
 mod sim_faults;
-mod sweep;

@@ -75,44 +75,6 @@ fn batching_cuts_at_max_size_and_keeps_several_sequence_numbers_in_flight() {
     );
 }
 
-/// Messages and bytes per decision for n = 4…64 with model crypto, checked
-/// exactly against 2n(n−1); plus the cost of one view change after a
-/// crashed primary. Run with
-/// `cargo test -p bft-pbft --test it sim::counts::scaling -- --ignored --nocapture`.
-#[test]
-#[ignore = "sweep for the report"]
-fn scaling_messages_per_decision_n4_to_n64() {
-    const K: u64 = 20;
-    println!("n  msgs/decision  2n(n-1)  bytes/decision  p50-latency  vc-msgs  vc+nv-bytes");
-    for n in [4usize, 8, 16, 32, 64] {
-        let cfg = sim_config(n, LoadConfig::closed(1, 1, 128).with_total(K));
-        let report = Simulation::<Pbft>::new(cfg, PbftConfig::default())
-            .unwrap()
-            .run();
-        assert!(report.violations.is_empty());
-        assert_eq!(report.decisions, K);
-        let total = report.stats.total_sent();
-        let formula = 2 * n as u64 * (n as u64 - 1);
-        assert_eq!(total.count, K * formula, "n={n}");
-        let mut cfg = sim_config(n, LoadConfig::closed(1, 1, 128).with_total(1));
-        cfg.faults = vec![Fault::crash(NodeId(0), Duration::ZERO)];
-        let vc = Simulation::<Pbft>::new(cfg, PbftConfig::default())
-            .unwrap()
-            .run();
-        assert!(vc.violations.is_empty());
-        let kind = |k: &str| vc.stats.sent.get(k).copied().unwrap_or_default();
-        println!(
-            "{n:<3}{:>14}{:>9}{:>16}{:>13?}{:>9}{:>13}",
-            total.count / K,
-            formula,
-            total.bytes / K,
-            report.latency.p50,
-            kind("view-change").count,
-            kind("view-change").bytes + kind("new-view").bytes,
-        );
-    }
-}
-
 #[test]
 fn lone_request_is_cut_into_a_batch_after_max_delay() {
     let mut cfg = sim_config(4, LoadConfig::closed(1, 1, 64).with_total(20));

@@ -75,32 +75,6 @@ fn retained_state_stays_bounded_over_a_long_run() {
     assert!(peak <= 64 + 64, "peak retained {peak}");
 }
 
-/// Messages per decision against (n−1)(2n+1), model crypto, n = 4…64.
-/// `cargo test -p bft-qbft --test it sim::counts -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn sweep_messages_per_decision_n_4_to_64() {
-    for n in [4u64, 8, 16, 32, 64] {
-        let blocks = 20;
-        let report = simulation(SimConfig {
-            cost: CostModel::default(),
-            ..config(n as usize, blocks)
-        })
-        .run();
-        assert_safe(&report);
-        let total = report.stats.total_sent();
-        let per = total.count as f64 / report.decisions as f64;
-        println!(
-            "n={n:3} decisions={} msgs/decision={per:.1} formula={} bytes/decision={:.0} p50={:?}",
-            report.decisions,
-            (n - 1) * (2 * n + 1),
-            total.bytes as f64 / report.decisions as f64,
-            report.latency.p50,
-        );
-        assert_exact_counts(&report, n, blocks);
-    }
-}
-
 /// Timeouts shorter than the network's worst delay force round changes with
 /// prepared certificates in flight, re-proposals and late commits from older
 /// rounds. Safety must hold on every seed; the doubling timeout must still

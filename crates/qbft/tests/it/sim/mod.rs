@@ -3,7 +3,6 @@
 //! equivocating proposer. Every run must leave the safety oracle silent.
 
 use bft_core::{CryptoKind, Digest, NodeId, Time};
-use bft_crypto::CostModel;
 use bft_qbft::messages::{
     Block, ProposalPayload, QbftMessage, RoundChange, RoundChangePayload, Signed,
 };
