@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+mod common;
+
 mod byzantine;
 mod fuzz_findings;
 mod leaders;

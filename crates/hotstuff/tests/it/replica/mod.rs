@@ -4,16 +4,14 @@
 //! the pacemaker.
 
 use bft_core::{
-    Action, BatchConfig, BlsSignature, Committee, Crypto, CryptoKind, Digest, GENESIS, Height,
-    Input, NodeContext, NodeId, Protocol, Rejection, Request, RequestId, SignerBitmap, Time, View,
+    Action, BlsSignature, Committee, Digest, GENESIS, Height, Input, NodeId, Protocol, Rejection,
+    Request, RequestId, SignerBitmap, Time, View,
 };
 use bft_crypto::{CostModel, SecretKeys, VerifiedKeys};
 use bft_hotstuff::rules::verify_qc;
-use bft_hotstuff::{
-    Block, HotStuff, HotStuffConfig, HotStuffError, Message, NewView, QuorumCert, Timer,
-    VOTE_DOMAIN, Vote, vote_payload,
-};
-use std::sync::Arc;
+use bft_hotstuff::{Block, HotStuff, HotStuffError, Message, NewView, QuorumCert, Timer, Vote};
+
+use crate::common::Fixture;
 use std::time::Duration;
 
 mod blocks;
@@ -24,68 +22,11 @@ mod votes;
 
 type Actions = Vec<Action<Message, Timer>>;
 
-struct Fixture {
-    committee: Arc<Committee>,
-    cryptos: Vec<Arc<dyn Crypto>>,
-}
-
 impl Fixture {
-    fn new(n: usize) -> Fixture {
-        Fixture::with_cost(n, CostModel::zero())
-    }
-
-    /// Real crypto charging `cost` (read back with `take_cpu`).
-    fn with_cost(n: usize, cost: CostModel) -> Fixture {
-        let (committee, cryptos) = bft_crypto::cluster(n, 5, CryptoKind::Real, cost).unwrap();
-        Fixture { committee, cryptos }
-    }
-
-    fn replica(&self, id: u16) -> HotStuff {
-        HotStuff::new(
-            NodeContext {
-                id: NodeId(id),
-                committee: self.committee.clone(),
-                crypto: self.cryptos[usize::from(id)].clone(),
-                batch: BatchConfig::default(),
-            },
-            &HotStuffConfig::default(),
-        )
-    }
-
-    fn sign(&self, signer: u16, view: u64, block: Digest) -> BlsSignature {
-        self.cryptos[usize::from(signer)].bls_sign(VOTE_DOMAIN, &vote_payload(View(view), &block))
-    }
-
-    fn vote(&self, signer: u16, view: u64, block: Digest) -> Message {
-        Message::Vote(Vote {
-            view: View(view),
-            block,
-            signature: self.sign(signer, view, block),
-        })
-    }
-
-    /// A QC for (view, block) aggregated from `signers`' real votes.
-    fn qc(&self, view: u64, block: Digest, signers: &[u16]) -> QuorumCert {
-        let parts: Vec<_> = signers
-            .iter()
-            .map(|&i| (NodeId(i), self.sign(i, view, block)))
-            .collect();
-        QuorumCert {
-            view: View(view),
-            block,
-            signature: self.cryptos[0].bls_aggregate(&parts).unwrap(),
-        }
-    }
-
     /// Delivers `link`'s block as a proposal from its view's leader.
     fn propose(&self, r: &mut HotStuff, link: &Link) -> (Result<(), HotStuffError>, Actions) {
         let leader = self.committee.leader(link.view);
         deliver(r, leader.0, Message::Proposal(link.block.clone()))
-    }
-
-    /// The first n−f node ids: a quorum of signers.
-    fn quorum(&self) -> Vec<u16> {
-        (0..self.committee.quorum_n_minus_f() as u16).collect()
     }
 
     /// A block at `view` on top of `parent` (certified by a fresh quorum QC
