@@ -8,7 +8,7 @@
 //! replica (`crate::replica`) checks signatures after the cheap rules and
 //! applies the result.
 //!
-//! Signature checks are collected into one [`SigBatch`] and verified with a
+//! Signature checks are collected into one [`SigBatch`](crate::verified::SigBatch) and verified with a
 //! single `verify_batch` call: a VIEW-CHANGE carries up to (2f+1) + L(2f+1)
 //! signatures.
 
@@ -17,10 +17,8 @@ use crate::messages::{
     Checkpoint, PrePrepare, PreparedCert, ViewChange, Vote, checkpoint_payload, domain,
     pre_prepare_payload, view_change_payload, vote_payload,
 };
-use crate::verified::Verified;
-use bft_core::{
-    Committee, Crypto, Digest, GENESIS, NodeId, Request, Signature, SignedItem, batch_digest,
-};
+use crate::verified::SigBatch;
+use bft_core::{Committee, Digest, GENESIS, NodeId, Request, batch_digest};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The parameters the checks depend on.
@@ -73,53 +71,6 @@ pub fn quorum(committee: &Committee) -> usize {
     (committee.n() + committee.f() + 1).div_ceil(2)
 }
 
-/// Signatures waiting to be verified together.
-#[derive(Default)]
-pub struct SigBatch {
-    items: Vec<(NodeId, &'static str, Vec<u8>, Signature)>,
-}
-
-impl SigBatch {
-    pub fn push(&mut self, signer: NodeId, domain: &'static str, msg: Vec<u8>, sig: Signature) {
-        self.items.push((signer, domain, msg, sig));
-    }
-    /// One batch verification of the items not `verified` before, which
-    /// are remembered when it passes; `what` names the message for the
-    /// error.
-    pub fn verify(
-        &self,
-        crypto: &dyn Crypto,
-        verified: &mut Verified,
-        what: &'static str,
-    ) -> Result<(), PbftError> {
-        let mut keys = Vec::new();
-        let mut items: Vec<SignedItem<'_>> = Vec::new();
-        for (signer, domain, msg, sig) in &self.items {
-            let key = Verified::key(*signer, domain, msg, sig);
-            if verified.contains(&key) || keys.contains(&key) {
-                continue;
-            }
-            keys.push(key);
-            items.push(SignedItem {
-                signer: *signer,
-                domain,
-                msg,
-                sig,
-            });
-        }
-        if items.is_empty() {
-            return Ok(());
-        }
-        crypto
-            .verify_batch(&items)
-            .map_err(|_| PbftError::BadSignature { what })?;
-        for key in keys {
-            verified.insert(key);
-        }
-        Ok(())
-    }
-}
-
 /// Digest binding: a pre-prepare's `digest` must be `batch_digest(batch)`,
 /// and a batch is at most `max_batch` requests. (Wrong in the wild: digest
 /// not bound to the batch.)
@@ -134,6 +85,16 @@ pub fn check_batch(pp: &PrePrepare, max_batch: usize) -> Result<(), PbftError> {
         return Err(PbftError::DigestMismatch);
     }
     Ok(())
+}
+
+/// **Sender is signer**: PREPARE, COMMIT, CHECKPOINT and VIEW-CHANGE come
+/// from the replica that signed them, never relayed (`sender-mismatch`).
+pub fn check_sender(from: NodeId, signer: NodeId) -> Result<(), PbftError> {
+    if from == signer {
+        Ok(())
+    } else {
+        Err(PbftError::SenderMismatch { from, signer })
+    }
 }
 
 /// The sequence numbers a replica accepts: `low < seq ≤ high`, where `low`
@@ -207,12 +168,7 @@ pub fn check_prepare(
     window: Watermarks,
     seen: bool,
 ) -> Result<(), PbftError> {
-    if prepare.replica != from {
-        return Err(PbftError::SenderMismatch {
-            from,
-            signer: prepare.replica,
-        });
-    }
+    check_sender(from, prepare.replica)?;
     if prepare.replica == rules.primary(prepare.view) {
         return Err(PbftError::PrepareFromPrimary(prepare.replica));
     }
@@ -237,12 +193,7 @@ pub fn check_commit(
     window: Watermarks,
     seen: bool,
 ) -> Result<(), PbftError> {
-    if commit.replica != from {
-        return Err(PbftError::SenderMismatch {
-            from,
-            signer: commit.replica,
-        });
-    }
+    check_sender(from, commit.replica)?;
     check_watermarks(commit.seq, window)?;
     if seen {
         return Err(PbftError::DuplicateCommit {
@@ -316,12 +267,7 @@ pub fn check_checkpoint(
     window: Watermarks,
     seen: impl FnOnce() -> bool,
 ) -> Result<CheckpointPlace, PbftError> {
-    if checkpoint.replica != from {
-        return Err(PbftError::SenderMismatch {
-            from,
-            signer: checkpoint.replica,
-        });
-    }
+    check_sender(from, checkpoint.replica)?;
     if checkpoint.seq % rules.checkpoint_interval != 0 {
         return Err(PbftError::CheckpointOffInterval {
             seq: checkpoint.seq,
@@ -360,6 +306,47 @@ pub fn stable_proof(
         .cloned()
         .collect();
     (proof.len() >= quorum).then_some(proof)
+}
+
+/// What a VIEW-CHANGE for `target` is to a replica in `view` (active in
+/// it, or changing to it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewChangePlace {
+    /// For the view this replica has already entered: slow, its NEW-VIEW
+    /// is on its way to the sender; ignored.
+    Late,
+    /// One this replica holds already (a retransmission); ignored.
+    Duplicate,
+    /// To be checked ([`check_view_change`]) and kept.
+    New,
+}
+
+/// **View-change receipt** (§4.4), in this order: a VIEW-CHANGE for a view
+/// below the current one is `stale-view`; one for the current view once it
+/// is active is late; one the replica holds from this sender for this
+/// target (`held`) is a duplicate; otherwise it is new. An older
+/// VIEW-CHANGE than the sender's newest is still new: a newer one does not
+/// withdraw it. The caller answers a sender that missed a NEW-VIEW before
+/// acting on the result.
+pub fn view_change_place(
+    target: u64,
+    view: u64,
+    active: bool,
+    held: bool,
+) -> Result<ViewChangePlace, PbftError> {
+    if target < view {
+        return Err(PbftError::StaleView {
+            view: target,
+            current: view,
+        });
+    }
+    if target == view && active {
+        return Ok(ViewChangePlace::Late);
+    }
+    if held {
+        return Ok(ViewChangePlace::Duplicate);
+    }
+    Ok(ViewChangePlace::New)
 }
 
 /// Queues the signature of a pre-prepare, signed by the primary of its view.

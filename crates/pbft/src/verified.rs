@@ -1,4 +1,6 @@
-//! Signatures this replica has already verified, so that a certificate it
+//! Signature checking: [`SigBatch`] collects the signatures a check relies
+//! on and verifies them as one batch, skipping those this replica has
+//! already verified ([`Verified`]), so that a certificate it
 //! meets again (the same PREPAREs inside every VIEW-CHANGE, and again inside
 //! the NEW-VIEW) is not verified again.
 //!
@@ -13,7 +15,8 @@
 //! Bounded: at most `capacity` entries, the oldest forgotten first (a
 //! forgotten one is simply verified again).
 
-use bft_core::{Digest, NodeId, Signature};
+use crate::error::PbftError;
+use bft_core::{Crypto, Digest, NodeId, Signature, SignedItem};
 use std::collections::{BTreeSet, VecDeque};
 
 /// The memory of verified signatures.
@@ -89,5 +92,52 @@ mod tests {
         v.insert(c);
         assert_eq!(v.len(), 2);
         assert!(!v.contains(&a), "oldest forgotten");
+    }
+}
+
+/// Signatures waiting to be verified together.
+#[derive(Default)]
+pub struct SigBatch {
+    items: Vec<(NodeId, &'static str, Vec<u8>, Signature)>,
+}
+
+impl SigBatch {
+    pub fn push(&mut self, signer: NodeId, domain: &'static str, msg: Vec<u8>, sig: Signature) {
+        self.items.push((signer, domain, msg, sig));
+    }
+    /// One batch verification of the items not `verified` before, which
+    /// are remembered when it passes; `what` names the message for the
+    /// error.
+    pub fn verify(
+        &self,
+        crypto: &dyn Crypto,
+        verified: &mut Verified,
+        what: &'static str,
+    ) -> Result<(), PbftError> {
+        let mut keys = Vec::new();
+        let mut items: Vec<SignedItem<'_>> = Vec::new();
+        for (signer, domain, msg, sig) in &self.items {
+            let key = Verified::key(*signer, domain, msg, sig);
+            if verified.contains(&key) || keys.contains(&key) {
+                continue;
+            }
+            keys.push(key);
+            items.push(SignedItem {
+                signer: *signer,
+                domain,
+                msg,
+                sig,
+            });
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        crypto
+            .verify_batch(&items)
+            .map_err(|_| PbftError::BadSignature { what })?;
+        for key in keys {
+            verified.insert(key);
+        }
+        Ok(())
     }
 }

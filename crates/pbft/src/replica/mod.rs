@@ -25,8 +25,9 @@
 //! 6. **View change**: VIEW-CHANGE carries the stable-checkpoint proof and the
 //!    highest-view prepared certificate for every seq above it; NEW-VIEW's O
 //!    re-proposes the highest-view certificate per seq and nulls in the gaps;
-//!    backups recompute O from V and reject a mismatch. → `rules.rs`,
-//!    [`Pbft::on_new_view`]
+//!    backups recompute O from V and reject a mismatch. →
+//!    `rules::view_change_place`, `rules::check_view_change`,
+//!    `rules::plan_new_view`, [`Pbft::on_new_view`]
 //! 7. **Catch-up**: transferred batches are executed only if they continue
 //!    the replica's own ledger and re-hash to a state certified by q
 //!    CHECKPOINTs. → [`Pbft::on_state`]

@@ -5,7 +5,8 @@
 use super::{Out, Pbft, PbftTimer};
 use crate::error::PbftError;
 use crate::messages::{Fetch, PbftMessage, StateTransfer};
-use crate::rules::{SigBatch, block_hash, check_checkpoint_proof};
+use crate::rules::{block_hash, check_checkpoint_proof};
+use crate::verified::SigBatch;
 use bft_core::{Action, Digest, NodeId, batch_digest};
 
 impl Pbft {

@@ -9,7 +9,11 @@ use crate::messages::{
     NewView, PbftMessage, PrePrepare, PreparedCert, ViewChange, domain, new_view_payload,
     view_change_payload,
 };
-use crate::rules::{NewViewPlan, SigBatch, check_batch, check_view_change, push_pre_prepare};
+use crate::rules::{
+    NewViewPlan, ViewChangePlace, check_batch, check_sender, check_view_change, push_pre_prepare,
+    view_change_place,
+};
+use crate::verified::SigBatch;
 use bft_core::{Action, NodeId, Time};
 use std::collections::{BTreeSet, VecDeque};
 
@@ -86,12 +90,7 @@ impl Pbft {
         vc: ViewChange,
         out: &mut Out,
     ) -> Result<(), PbftError> {
-        if vc.replica != from {
-            return Err(PbftError::SenderMismatch {
-                from,
-                signer: vc.replica,
-            });
-        }
+        check_sender(from, vc.replica)?;
         // A VIEW-CHANGE for an older view, or a second one for this view,
         // means its sender missed this view's NEW-VIEW. (The first one for
         // this view arriving after NEW-VIEW is just slow: NEW-VIEW is on its
@@ -104,20 +103,11 @@ impl Pbft {
         if vc.new_view < self.view && !self.active {
             self.answer_lagging(now, from, vc.new_view, out);
         }
-        if vc.new_view < self.view {
-            return Err(PbftError::StaleView {
-                view: vc.new_view,
-                current: self.view,
-            });
+        let held = self.vc_log.get(from, vc.new_view).is_some();
+        match view_change_place(vc.new_view, self.view, self.active, held)? {
+            ViewChangePlace::Late | ViewChangePlace::Duplicate => return Ok(()),
+            ViewChangePlace::New => {}
         }
-        if vc.new_view == self.view && self.active {
-            return Ok(()); // late VIEW-CHANGE for the view already entered
-        }
-        if self.vc_log.get(from, vc.new_view).is_some() {
-            return Ok(()); // duplicate (a retransmission)
-        }
-        // An older VIEW-CHANGE than the sender's newest is still kept: it is
-        // not withdrawn by the newer one (§4.4, see `VcLog`).
         let mut sigs = SigBatch::default();
         check_view_change(&self.rules(), &vc, &mut sigs)?;
         sigs.verify(self.crypto.as_ref(), &mut self.verified, "view-change")?;
