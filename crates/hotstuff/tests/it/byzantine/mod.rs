@@ -7,7 +7,7 @@
 
 use bft_core::{
     Action, Adversarial, Attack, Digest, Forgery, ForkChoice, GENESIS, Height, Input, Mutation,
-    NodeId, Protocol, Rejection, Request, RequestId, TamperContext, Time, View,
+    NodeId, Protocol, Rejection, Request, TamperContext, Time, View,
 };
 use bft_hotstuff::{
     Block, HotStuff, HotStuffConfig, HotStuffError, Message, NewView, QuorumCert, Timer,
@@ -15,7 +15,7 @@ use bft_hotstuff::{
 };
 use bft_sim::{Fault, LoadConfig, NetworkConfig, SimConfig, SimReport, Simulation};
 
-use crate::common::Fixture;
+use crate::common::{Fixture, genesis, request};
 use std::time::Duration;
 
 mod conflicting;
@@ -79,23 +79,6 @@ fn hash(block: &Block) -> Digest {
         GENESIS
     } else {
         block.hash()
-    }
-}
-
-fn genesis() -> Block {
-    Block {
-        parent: GENESIS,
-        view: View(0),
-        height: Height(0),
-        batch: vec![],
-        justify: QuorumCert::genesis(),
-    }
-}
-
-fn request(number: u64) -> Request {
-    Request {
-        id: RequestId { client: 1, number },
-        payload: bytes::Bytes::from_static(b"tx"),
     }
 }
 

@@ -3,12 +3,12 @@
 //! for any of its members.
 
 use bft_core::{
-    BatchConfig, BlsSignature, Committee, Crypto, CryptoKind, Digest, NodeContext, NodeId,
-    Protocol, View,
+    BatchConfig, BlsSignature, Committee, Crypto, CryptoKind, Digest, GENESIS, Height, NodeContext,
+    NodeId, Protocol, Request, RequestId, View,
 };
 use bft_crypto::CostModel;
 use bft_hotstuff::{
-    HotStuff, HotStuffConfig, Message, QuorumCert, VOTE_DOMAIN, Vote, vote_payload,
+    Block, HotStuff, HotStuffConfig, Message, QuorumCert, VOTE_DOMAIN, Vote, vote_payload,
 };
 use std::sync::Arc;
 
@@ -68,5 +68,24 @@ impl Fixture {
     /// The first n−f node ids: a quorum of signers.
     pub fn quorum(&self) -> Vec<u16> {
         (0..self.committee.quorum_n_minus_f() as u16).collect()
+    }
+}
+
+/// The genesis block (view 0, height 0, the genesis QC).
+pub fn genesis() -> Block {
+    Block {
+        parent: GENESIS,
+        view: View(0),
+        height: Height(0),
+        batch: vec![],
+        justify: QuorumCert::genesis(),
+    }
+}
+
+/// Request `number` of client 1, payload "tx".
+pub fn request(number: u64) -> Request {
+    Request {
+        id: RequestId { client: 1, number },
+        payload: bytes::Bytes::from_static(b"tx"),
     }
 }

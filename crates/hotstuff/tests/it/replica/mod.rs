@@ -5,13 +5,13 @@
 
 use bft_core::{
     Action, BlsSignature, Committee, Digest, GENESIS, Height, Input, NodeId, Protocol, Rejection,
-    Request, RequestId, SignerBitmap, Time, View,
+    Request, SignerBitmap, Time, View,
 };
 use bft_crypto::{CostModel, SecretKeys, VerifiedKeys};
 use bft_hotstuff::rules::verify_qc;
 use bft_hotstuff::{Block, HotStuff, HotStuffError, Message, NewView, QuorumCert, Timer, Vote};
 
-use crate::common::Fixture;
+use crate::common::{Fixture, genesis as genesis_block, request};
 use std::time::Duration;
 
 mod blocks;
@@ -99,20 +99,7 @@ fn genesis() -> Link {
         hash: GENESIS,
         view: 0,
         height: 0,
-        block: Block {
-            parent: GENESIS,
-            view: View(0),
-            height: Height(0),
-            batch: vec![],
-            justify: QuorumCert::genesis(),
-        },
-    }
-}
-
-fn request(number: u64) -> Request {
-    Request {
-        id: RequestId { client: 1, number },
-        payload: bytes::Bytes::from_static(b"tx"),
+        block: genesis_block(),
     }
 }
 
