@@ -33,6 +33,27 @@ fixed_bytes!(
     BlsSignature,
     48
 );
+impl Signature {
+    /// The signature with byte 0 flipped: what a `bad-signature` replica
+    /// sends (well-formed, never valid).
+    pub fn corrupted(self) -> Signature {
+        let mut bytes = self.0;
+        bytes[0] ^= 0x01;
+        Signature(bytes)
+    }
+}
+
+impl BlsSignature {
+    /// The signature with its last byte flipped: what a `bad-signature`
+    /// replica sends. The last byte, because a compressed point's flag bits
+    /// are in the first, so this stays a plausible encoding.
+    pub fn corrupted(self) -> BlsSignature {
+        let mut bytes = self.0;
+        bytes[Self::LEN - 1] ^= 0x01;
+        BlsSignature(bytes)
+    }
+}
+
 fixed_bytes!(
     /// A BLS proof of possession: the key's signature over itself under the
     /// PoP domain (G1, compressed).

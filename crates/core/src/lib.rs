@@ -20,8 +20,8 @@ pub mod pool;
 pub mod protocol;
 
 pub use adversary::{
-    Adversarial, Attack, CRASH_SLACK, FORK_DEPTHS, Forgery, ForkChoice, Mutation, TAMPER_HISTORY,
-    TamperContext, crash_recovery_bound,
+    Adversarial, Attack, CRASH_SLACK, FORK_DEPTHS, Forgery, ForkChoice, MessageEdit, Mutation,
+    TAMPER_HISTORY, TamperContext, crash_recovery_bound, protocol_specific, tamper_generic,
 };
 pub use bytes_array::Digest;
 pub use committee::{Committee, Member};

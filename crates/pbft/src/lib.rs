@@ -30,7 +30,7 @@
 //!   stall the view change forever.
 //! - The primary of view v is `committee.leader(v)` (round-robin unless the
 //!   committee carries another [`bft_core::LeaderSchedule`]).
-//! - [`bft_core::Adversarial`] (`byzantine.rs`): what a Byzantine replica
+//! - [`bft_core::Adversarial`] (`byzantine/`): what a Byzantine replica
 //!   does to PBFT's messages for each [`bft_core::Attack`], and
 //!   [`liveness_bound`].
 //! - Feature `mutants`: `PbftConfig::mutant` plants one broken rule

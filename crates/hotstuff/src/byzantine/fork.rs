@@ -236,18 +236,3 @@ pub(super) fn other_batch(batch: &[Request], entropy: u64) -> Vec<Request> {
         _ => batch.iter().rev().cloned().collect(),
     }
 }
-
-// ----------------------------------------------------------------------
-// Double vote
-// ----------------------------------------------------------------------
-
-/// As voter: the honest vote, plus the replica's own vote for another
-/// block in the same view. The next leader rejects the second
-/// (`equivocating-vote`); it never counts towards any QC.
-pub(super) fn double_vote(msg: &Message, ctx: &TamperContext<'_>) -> Option<Vec<Message>> {
-    let Message::Vote(vote) = msg else {
-        return None;
-    };
-    let other = own_vote(ctx, vote.view, other_digest(b"double-vote", &vote.block));
-    Some(vec![msg.clone(), Message::Vote(other)])
-}

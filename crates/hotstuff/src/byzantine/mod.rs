@@ -14,42 +14,43 @@
 //! | attack | applies to | what goes out |
 //! |---|---|---|
 //! | equivocate | proposal | odd-id recipients get another block for the view: on an older QC from the replica's earlier proposals (a fork below the lock), or the same parent/height/QC with another batch (every third view, or no older QC held) |
-//! | double-vote | vote | the vote, plus an own-signed vote for another block in the same view |
+//! | double-vote | vote | the vote, plus an own-signed vote for another block in the same view (odd-id recipients get it first) |
 //! | forge | proposal, new-view (non-genesis QC) | the QC forged: bits cleared, one signer repeated, view shifted, or block changed |
 //! | inflate-view(k) | proposal, vote, new-view | the message, plus NEW-VIEW(view + k, its best QC) |
 //! | mutate(round±1) | proposal, vote, new-view | the view ± 1 (a vote re-signed) |
 //! | mutate(stale-digest) | proposal, vote, new-view | a block on genesis; a vote (re-signed) / the NEW-VIEW's last vote for an older block |
-//! | mutate(swap-sender) | proposal | the block claims a view another replica leads |
+//! | mutate(swap-sender) | proposal | the block claims the next view another replica (chosen by the run's entropy) leads |
 //! | fork(plan) | proposal, own vote | per view, a seeded choice of recipients get another block: on an older QC the replica holds, or with another batch; its own vote goes to the version more peers got |
 //! | bad-signature | proposal, vote, new-view, block-response | one byte of every BLS signature flipped |
+//!
+//! `double-vote`, `inflate-view`, `mutate` and `bad-signature` mean the same
+//! in every protocol and are written once (`bft_core::adversary::edit`) over
+//! the edits [`edit`] defines for HotStuff's messages; equivocation and
+//! forks ([`fork`]) and forged QCs ([`forge`]) are HotStuff's own.
 
 use crate::config::HotStuffConfig;
 use crate::replica::HotStuff;
 use crate::types::{Block, Message, NewView, QuorumCert, VOTE_DOMAIN, Vote, vote_payload};
 use bft_core::{
-    Adversarial, Attack, BlsSignature, Digest, FORK_DEPTHS, Forgery, ForkChoice, GENESIS, Height,
-    LeaderSchedule, Mutation, NodeId, Request, RequestId, SignerBitmap, TamperContext, View,
+    Adversarial, Attack, BlsSignature, Digest, FORK_DEPTHS, Forgery, ForkChoice, Height,
+    LeaderSchedule, NodeId, Request, RequestId, SignerBitmap, TamperContext, View, tamper_generic,
 };
 use std::time::Duration;
 
+mod edit;
 mod forge;
 mod fork;
-mod mutate;
 
 use forge::forge_message;
-use fork::{double_vote, equivocate, equivocate_with_history, fork, same_qc_fork};
-use mutate::{bad_signature, inflate_view, mutate};
+use fork::{equivocate, equivocate_with_history, fork, same_qc_fork};
 
 impl Adversarial for HotStuff {
     fn tamper(attack: Attack, msg: &Message, ctx: &TamperContext<'_>) -> Option<Vec<Message>> {
         match attack {
             Attack::Equivocate => equivocate(msg, ctx),
             Attack::Fork(plan) => same_qc_fork(plan, msg, ctx),
-            Attack::DoubleVote => double_vote(msg, ctx),
             Attack::Forge(forgery) => forge_message(forgery, msg, ctx),
-            Attack::InflateView(by) => inflate_view(by, msg),
-            Attack::Mutate(mutation) => mutate(mutation, msg, ctx),
-            Attack::BadSignature => bad_signature(msg),
+            generic => tamper_generic(generic, msg, ctx),
         }
     }
 
@@ -163,21 +164,6 @@ fn own_vote(ctx: &TamperContext<'_>, view: View, block: Digest) -> Vote {
 /// A digest no honest block has: the tampering's "other block".
 fn other_digest(tag: &[u8], of: &Digest) -> Digest {
     Digest::of("bftbench/hotstuff/byzantine/v1", &[tag, of.as_bytes()])
-}
-
-/// The signature with one byte flipped (the last: a compressed BLS point's
-/// flag bits are in the first byte, so this stays a plausible encoding).
-fn flip(sig: BlsSignature) -> BlsSignature {
-    let mut bytes = sig.0;
-    if let Some(last) = bytes.last_mut() {
-        *last ^= 0x01;
-    }
-    BlsSignature(bytes)
-}
-
-fn flip_qc(mut qc: QuorumCert) -> QuorumCert {
-    qc.signature.signature = flip(qc.signature.signature);
-    qc
 }
 
 /// A block rebuilt with `justify` (and the parent it certifies): the hash

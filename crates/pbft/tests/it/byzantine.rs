@@ -4,7 +4,7 @@
 //! (equivocation, double votes, view inflation) never make honest replicas
 //! commit different blocks, and their memory stays bounded.
 
-use crate::common::{Net, Signer, feed, msg, replica, request};
+use crate::common::{Net, Signer, feed, msg, request};
 use bft_core::{
     Adversarial, Attack, BatchConfig, CryptoKind, Forgery, ForkChoice, GENESIS, Mutation, NodeId,
     Protocol, TamperContext, Time, batch_digest,
@@ -51,7 +51,7 @@ fn tamper_one(s: &Signer, me: u16, to: u16, attack: Attack, m: &PbftMessage) -> 
 
 /// Feeds `m` from `from` to a fresh backup 1 in view 0; its rejection reason.
 fn verdict(s: &Signer, from: u16, m: PbftMessage) -> Option<&'static str> {
-    let mut r = replica(s, 1, &cfg(), ONE);
+    let mut r = s.replica(1, &cfg(), ONE);
     feed(&mut r, msg(from, m)).1
 }
 
@@ -127,7 +127,7 @@ fn forged_prepared_certificates_in_a_view_change_are_rejected() {
         2,
         vec![s.cert(0, 1, vec![request(1, 0), request(1, 1)])],
     ));
-    let mut r = replica(&s, 1, &cfg(), BatchConfig { max_size: 2, ..ONE });
+    let mut r = s.replica(1, &cfg(), BatchConfig { max_size: 2, ..ONE });
     assert_eq!(feed(&mut r, msg(2, honest.clone())).1, None, "control");
     for (forgery, reason) in [
         (Forgery::BelowQuorum, "bad-prepared-cert"),
@@ -138,7 +138,7 @@ fn forged_prepared_certificates_in_a_view_change_are_rejected() {
         (Forgery::WrongDigest, "bad-signature"),
     ] {
         let forged = tamper_one(&s, 2, 1, Attack::Forge(forgery), &honest);
-        let mut r = replica(&s, 1, &cfg(), BatchConfig { max_size: 2, ..ONE });
+        let mut r = s.replica(1, &cfg(), BatchConfig { max_size: 2, ..ONE });
         assert_eq!(feed(&mut r, msg(2, forged)).1, Some(reason), "{forgery:?}");
     }
 }
@@ -275,7 +275,7 @@ fn mutated_messages_are_rejected_or_harmless() {
     for (by, mutation, m, reason) in cases {
         let mutated = tamper_one(&s, by, 3, Attack::Mutate(mutation), m);
         // NEW-VIEW's receiver is backup 3 (backup 1 is view 1's primary).
-        let mut r = replica(&s, 3, &cfg(), ONE);
+        let mut r = s.replica(3, &cfg(), ONE);
         assert_eq!(
             feed(&mut r, msg(by, mutated)).1,
             reason,
@@ -308,10 +308,10 @@ fn corrupted_signatures_are_rejected() {
         (2, PbftMessage::ViewChange(s.view_change(2, 1, Vec::new()))),
         (1, PbftMessage::NewView(nv)),
     ] {
-        let mut r = replica(&s, 3, &cfg(), ONE);
+        let mut r = s.replica(3, &cfg(), ONE);
         assert_eq!(feed(&mut r, msg(by, m.clone())).1, None, "control {m:?}");
         let bad = tamper_one(&s, by, 3, Attack::BadSignature, &m);
-        let mut r = replica(&s, 3, &cfg(), ONE);
+        let mut r = s.replica(3, &cfg(), ONE);
         assert_eq!(feed(&mut r, msg(by, bad)).1, Some("bad-signature"), "{m:?}");
     }
 }
@@ -344,7 +344,7 @@ fn honest_ledgers_agree_and_commit(net: &Net, honest: &[NodeId], requests: usize
 #[test]
 fn equivocating_primary_splits_nobody_and_is_replaced() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     net.byzantine = Some((NodeId(0), Attack::Equivocate));
     let honest = [NodeId(1), NodeId(2), NodeId(3)];
     for k in 0..3 {
@@ -372,7 +372,7 @@ fn equivocating_primary_splits_nobody_and_is_replaced() {
 #[test]
 fn double_votes_are_rejected_as_duplicates_and_change_nothing() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     net.byzantine = Some((NodeId(1), Attack::DoubleVote));
     let honest = [NodeId(0), NodeId(2), NodeId(3)];
     for k in 0..10 {
@@ -380,15 +380,27 @@ fn double_votes_are_rejected_as_duplicates_and_change_nothing() {
         net.run();
     }
     honest_ledgers_agree_and_commit(&net, &honest, 10);
-    // Each second PREPARE reaches its 3 receivers right after the first:
-    // a duplicate. The COMMITs arrive after the slot committed there (late
-    // votes, neither stored nor counted), so the second is ignored too.
+    // Replica 1 sends each PREPARE and COMMIT twice, the second for
+    // another digest; odd-numbered receivers (3) get the conflicting one
+    // first. Every receiver keeps the first PREPARE of a sender and rejects
+    // the second, in either order. Replica 3 kept 1's conflicting PREPARE,
+    // so it prepares (and sends its COMMIT) later, and 0 and 2 commit each
+    // slot on 1's first COMMIT: its second is a duplicate there. Replica 3
+    // has committed the slot before 1's COMMITs reach it (late votes are
+    // neither stored nor counted).
+    let expected = [
+        ((NodeId(0), "duplicate-commit"), 10),
+        ((NodeId(0), "duplicate-prepare"), 10),
+        ((NodeId(2), "duplicate-commit"), 10),
+        ((NodeId(2), "duplicate-prepare"), 10),
+        ((NodeId(3), "duplicate-prepare"), 10),
+    ];
     assert_eq!(
-        net.rejected
+        net.rejected_at
             .iter()
             .map(|(k, v)| (*k, *v))
             .collect::<Vec<_>>(),
-        [("duplicate-prepare", 10 * 3)],
+        expected
     );
     assert_eq!(net.sent("prepare"), 10 * (9 + 3), "3 extra per slot from 1");
     for &i in &honest {
@@ -400,7 +412,7 @@ fn double_votes_are_rejected_as_duplicates_and_change_nothing() {
 #[test]
 fn view_inflation_by_one_replica_moves_nobody_and_stays_bounded() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     net.byzantine = Some((NodeId(3), Attack::InflateView(1_000_000)));
     let honest = [NodeId(0), NodeId(1), NodeId(2)];
     for k in 0..20 {

@@ -4,7 +4,7 @@
 //! (the label `Node` counts), well-signed conflicting ones are handled
 //! without a conflicting vote and with bounded memory.
 
-use crate::common::{Actions, TestNet, block1, broadcast_prepares, deliver};
+use crate::common::{Actions, Signer, block1, broadcast_prepares, deliver};
 use bft_core::{
     Adversarial, Attack, CryptoKind, Forgery, ForkChoice, Mutation, NodeId, Rejection,
     TamperContext, Time,
@@ -14,7 +14,7 @@ use bft_qbft::{Qbft, QbftError};
 
 /// What Byzantine `me` sends to `to` in place of `msg`.
 fn tamper(
-    net: &TestNet,
+    net: &Signer,
     attack: Attack,
     me: u16,
     to: u16,
@@ -32,7 +32,7 @@ fn tamper(
 }
 
 /// The single message `attack` makes of `msg` for `to`.
-fn tampered_one(net: &TestNet, attack: Attack, me: u16, to: u16, msg: &QbftMessage) -> QbftMessage {
+fn tampered_one(net: &Signer, attack: Attack, me: u16, to: u16, msg: &QbftMessage) -> QbftMessage {
     let mut out = tamper(net, attack, me, to, msg).expect("the attack applies");
     assert_eq!(out.len(), 1, "{attack:?}");
     out.remove(0)
@@ -40,7 +40,7 @@ fn tampered_one(net: &TestNet, attack: Attack, me: u16, to: u16, msg: &QbftMessa
 
 /// Delivers `msg` from `from` to a fresh replica 3 and returns the rejection
 /// reason, asserting nothing was voted for.
-fn rejection(net: &TestNet, from: u16, msg: QbftMessage) -> &'static str {
+fn rejection(net: &Signer, from: u16, msg: QbftMessage) -> &'static str {
     let mut honest = net.replica(3);
     let (r, out) = deliver(&mut honest, from, msg);
     let err: QbftError = r.expect_err("must be rejected");
@@ -52,7 +52,7 @@ fn rejection(net: &TestNet, from: u16, msg: QbftMessage) -> &'static str {
     err.reason()
 }
 
-fn accepted(net: &TestNet, from: u16, msg: QbftMessage) -> Actions {
+fn accepted(net: &Signer, from: u16, msg: QbftMessage) -> Actions {
     let mut honest = net.replica(3);
     let (r, out) = deliver(&mut honest, from, msg);
     r.unwrap();
@@ -60,20 +60,20 @@ fn accepted(net: &TestNet, from: u16, msg: QbftMessage) -> Actions {
 }
 
 /// Node 0's round-0 PROPOSAL of height 1.
-fn round0_proposal(net: &TestNet) -> (QbftMessage, Block) {
+fn round0_proposal(net: &Signer) -> (QbftMessage, Block) {
     let block = block1(0, 1);
     (net.proposal(0, 0, &block, vec![], vec![]), block)
 }
 
 /// Node 1's round-1 PROPOSAL, justified by unprepared round changes of 0, 1, 2.
-fn round1_proposal(net: &TestNet) -> QbftMessage {
+fn round1_proposal(net: &Signer) -> QbftMessage {
     let rcs = [0, 1, 2].map(|s| net.rc_payload(s, 1, 1, None)).to_vec();
     net.proposal(1, 1, &block1(1, 2), rcs, vec![])
 }
 
 /// Node 2's round-2 PROPOSAL re-proposing `block` prepared in round 1 by
 /// 0, 1, 2 (node 0's round change carries it).
-fn round2_reproposal(net: &TestNet, block: &Block) -> QbftMessage {
+fn round2_reproposal(net: &Signer, block: &Block) -> QbftMessage {
     let d = block.hash();
     let rcs = vec![
         net.rc_payload(0, 1, 2, Some((1, d))),
@@ -84,13 +84,13 @@ fn round2_reproposal(net: &TestNet, block: &Block) -> QbftMessage {
 }
 
 /// Node 0's ROUND-CHANGE for (1, 2) prepared in round 1 with `block`.
-fn prepared_round_change(net: &TestNet, block: &Block) -> QbftMessage {
+fn prepared_round_change(net: &Signer, block: &Block) -> QbftMessage {
     net.round_change(0, 1, 2, Some((1, block)), &[0, 1, 2])
 }
 
 #[test]
 fn equivocate_sends_odd_recipients_another_validly_signed_block_for_the_same_slot() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let (honest, block) = round0_proposal(&net);
     assert_eq!(
         tamper(&net, Attack::Equivocate, 0, 2, &honest),
@@ -125,7 +125,7 @@ fn equivocate_sends_odd_recipients_another_validly_signed_block_for_the_same_slo
 
 #[test]
 fn double_prepare_is_refused_as_equivocation_and_the_first_stays() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let (proposal, block) = round0_proposal(&net);
     let vote = QbftMessage::Prepare(net.prepare(0, 1, 0, block.hash()));
     for to in [2u16, 3] {
@@ -151,7 +151,7 @@ fn double_prepare_is_refused_as_equivocation_and_the_first_stays() {
 /// three different heights). Both are kept; a third digest is refused.
 #[test]
 fn double_commit_keeps_both_digests_so_the_decided_one_still_counts() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let (proposal, block) = round0_proposal(&net);
     let d = block.hash();
     let pair = tamper(&net, Attack::DoubleVote, 0, 3, &net.commit(0, 1, 0, d)).unwrap();
@@ -188,7 +188,7 @@ fn pair_digest(msg: &QbftMessage) -> bft_core::Digest {
 
 #[test]
 fn double_commit_has_a_valid_seal_for_the_other_digest() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let d = block1(0, 1).hash();
     let pair = tamper(&net, Attack::DoubleVote, 0, 3, &net.commit(0, 1, 0, d)).unwrap();
     let QbftMessage::Commit(other) = &pair[0] else {
@@ -205,7 +205,7 @@ fn double_commit_has_a_valid_seal_for_the_other_digest() {
 
 #[test]
 fn forged_round_change_certificates_are_rejected_with_their_reason() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let block = block1(0, 1);
     let rc = prepared_round_change(&net, &block);
     accepted(&net, 0, rc.clone());
@@ -228,7 +228,7 @@ fn forged_round_change_certificates_are_rejected_with_their_reason() {
 
 #[test]
 fn forged_proposal_justifications_are_rejected_with_their_reason() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let p1 = round1_proposal(&net);
     accepted(&net, 1, p1.clone());
     for (forgery, reason) in [
@@ -265,7 +265,7 @@ fn forged_proposal_justifications_are_rejected_with_their_reason() {
 
 #[test]
 fn inflated_round_changes_are_valid_but_f_of_them_move_nobody_and_memory_stays_bounded() {
-    let net = TestNet::new(4, CryptoKind::Model);
+    let net = Signer::new(4, CryptoKind::Model);
     let (proposal, block) = round0_proposal(&net);
     let mut honest = net.replica(3);
     deliver(&mut honest, 0, proposal).0.unwrap();
@@ -308,7 +308,7 @@ fn inflated_round_changes_are_valid_but_f_of_them_move_nobody_and_memory_stays_b
 
 #[test]
 fn off_by_one_rounds_are_rejected_where_invalid_and_harmless_where_valid() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let (p0, block) = round0_proposal(&net);
     let plus = Attack::Mutate(Mutation::RoundPlusOne);
     let minus = Attack::Mutate(Mutation::RoundMinusOne);
@@ -348,7 +348,7 @@ fn off_by_one_rounds_are_rejected_where_invalid_and_harmless_where_valid() {
 
 #[test]
 fn stale_digests_are_rejected() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let stale = Attack::Mutate(Mutation::StaleDigest);
     let (p0, block) = round0_proposal(&net);
     assert_eq!(
@@ -370,7 +370,7 @@ fn stale_digests_are_rejected() {
 
 #[test]
 fn swapped_senders_are_rejected() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let swap = Attack::Mutate(Mutation::SwapSender);
     let (p0, block) = round0_proposal(&net);
     let d = block.hash();
@@ -398,7 +398,7 @@ fn swapped_senders_are_rejected() {
 #[test]
 fn every_bad_signature_is_rejected_real_and_model_crypto() {
     for kind in [CryptoKind::Real, CryptoKind::Model] {
-        let net = TestNet::new(4, kind);
+        let net = Signer::new(4, kind);
         let (p0, block) = round0_proposal(&net);
         let d = block.hash();
         let rc = prepared_round_change(&net, &block);
@@ -427,7 +427,7 @@ fn every_bad_signature_is_rejected_real_and_model_crypto() {
 /// the rest.
 #[test]
 fn fork_plan_sends_another_block_to_the_recipients_its_choice_picks() {
-    let net = TestNet::new(4, CryptoKind::Model);
+    let net = Signer::new(4, CryptoKind::Model);
     let (honest, block) = round0_proposal(&net);
     let (mut forked, mut kept) = ([0; 4], [0; 4]);
     for plan in 0..64 {

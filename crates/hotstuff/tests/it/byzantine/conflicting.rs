@@ -7,7 +7,7 @@ use super::*;
 /// the same view: `equivocating-vote`, and it counts for nothing.
 #[test]
 fn double_votes_are_refused_as_equivocation() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let chain = fx.chain(&mut r, 1);
     let b1 = chain[1].hash();
@@ -34,7 +34,7 @@ fn double_votes_are_refused_as_equivocation() {
 /// refuses the second.
 #[test]
 fn equivocation_sends_odd_recipients_another_block_for_the_view() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(3);
     let chain = fx.chain(&mut r, 4);
     let b5 = fx.child_block(&chain[4], 5, vec![request(5)]);
@@ -62,7 +62,7 @@ fn equivocation_sends_odd_recipients_another_block_for_the_view() {
 /// peers.
 #[test]
 fn fork_plan_builds_on_an_older_held_qc_and_votes_with_the_majority() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(3);
     let chain = fx.chain(&mut r, 4);
     let b5 = fx.child_block(&chain[4], 5, vec![request(5)]);
@@ -115,7 +115,7 @@ fn fork_plan_builds_on_an_older_held_qc_and_votes_with_the_majority() {
 /// alone (one sender, not f+1) it moves no one.
 #[test]
 fn inflated_new_views_move_no_one() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let chain = fx.chain(&mut r, 1);
     let vote = fx.vote(1, 1, chain[1].hash());

@@ -8,7 +8,7 @@ use super::*;
 /// still votes for the honest b5 afterwards.
 #[test]
 fn forged_qcs_in_proposals_are_rejected_by_the_qc_rule() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let chain = fx.chain(&mut r, 4);
     let b5 = fx.child_block(&chain[4], 5, vec![request(5)]);
@@ -39,7 +39,7 @@ fn forged_qcs_in_proposals_are_rejected_by_the_qc_rule() {
 /// refused by the QC rule; highQC stays genesis.
 #[test]
 fn forged_qcs_in_new_views_are_rejected_by_the_qc_rule() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let b4_hash = Digest([4; 32]);
     let honest = Message::NewView(NewView {
         view: View(5),
@@ -74,7 +74,7 @@ fn forged_qcs_in_new_views_are_rejected_by_the_qc_rule() {
 /// rejected; the honest votes still form the QC.
 #[test]
 fn flipped_signature_bytes_are_rejected() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let chain = fx.chain(&mut r, 4);
     let b5 = fx.child_block(&chain[4], 5, vec![request(5)]);

@@ -15,7 +15,7 @@ use bft_hotstuff::{
 };
 use bft_sim::{Fault, LoadConfig, NetworkConfig, SimConfig, SimReport, Simulation};
 
-use crate::common::{Fixture, genesis, request};
+use crate::common::{Signer, genesis, request};
 use std::time::Duration;
 
 mod conflicting;
@@ -25,7 +25,7 @@ mod simulated;
 
 type Actions = Vec<Action<Message, Timer>>;
 
-impl Fixture {
+impl Signer {
     /// A block at `view` on `parent` (hash, view, height), certified by a
     /// quorum QC unless the parent is genesis.
     fn child_block(&self, parent: &Block, view: u64, batch: Vec<Request>) -> Block {
@@ -114,7 +114,7 @@ fn votes_sent(out: &Actions) -> usize {
 }
 
 /// `msg` tampered by Byzantine `me` for recipient `to`.
-fn tamper(fx: &Fixture, attack: Attack, me: u16, to: u16, msg: &Message) -> Vec<Message> {
+fn tamper(fx: &Signer, attack: Attack, me: u16, to: u16, msg: &Message) -> Vec<Message> {
     <HotStuff as Adversarial>::tamper(attack, msg, &fx.ctx(me, to)).expect("attack applies")
 }
 

@@ -9,7 +9,7 @@ use super::*;
 /// no one (pacemaker rule 3 needs f+1).
 #[test]
 fn off_by_one_views_and_swapped_proposers_are_rejected() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let chain = fx.chain(&mut r, 4);
     let b5 = Message::Proposal(fx.child_block(&chain[4], 5, vec![request(5)]));
@@ -65,7 +65,7 @@ fn off_by_one_views_and_swapped_proposers_are_rejected() {
 /// (`parent-below-commit`). The vote names genesis and joins no QC.
 #[test]
 fn stale_digests_get_no_vote_and_no_qc() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     // b3 locks b1; nothing above genesis is committed yet. Node 0 leads view 4.
     let mut r = fx.replica(2);
     let chain = fx.chain(&mut r, 3);

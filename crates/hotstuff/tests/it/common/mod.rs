@@ -1,10 +1,11 @@
-//! The HotStuff test fixture both `replica` and `byzantine` drive: a
-//! committee with real BLS keys and helpers that sign, vote and aggregate
-//! for any of its members.
+//! HotStuff's test kit, which both `replica` and `byzantine` drive: a
+//! `Signer` for a committee with real BLS keys that signs, votes and
+//! aggregates for any of its members, on top of the shared harness
+//! (`bft_testkit`).
 
 use bft_core::{
-    BatchConfig, BlsSignature, Committee, Crypto, CryptoKind, Digest, GENESIS, Height, NodeContext,
-    NodeId, Protocol, Request, RequestId, View,
+    BatchConfig, BlsSignature, Committee, Crypto, CryptoKind, Digest, GENESIS, Height, NodeId,
+    Request, View,
 };
 use bft_crypto::CostModel;
 use bft_hotstuff::{
@@ -12,31 +13,33 @@ use bft_hotstuff::{
 };
 use std::sync::Arc;
 
-pub struct Fixture {
+/// Signs, votes and aggregates as any replica of a committee with real BLS
+/// keys (tests play Byzantine replicas this way), and builds its replicas.
+pub struct Signer {
     pub committee: Arc<Committee>,
     pub cryptos: Vec<Arc<dyn Crypto>>,
 }
 
-impl Fixture {
-    pub fn new(n: usize) -> Fixture {
-        Fixture::with_cost(n, CostModel::zero())
+impl Signer {
+    pub fn new(n: usize) -> Signer {
+        let (committee, cryptos) = bft_testkit::keys(n, CryptoKind::Real);
+        Signer { committee, cryptos }
     }
 
     /// Real crypto charging `cost` (read back with `take_cpu`).
-    pub fn with_cost(n: usize, cost: CostModel) -> Fixture {
-        let (committee, cryptos) = bft_crypto::cluster(n, 5, CryptoKind::Real, cost).unwrap();
-        Fixture { committee, cryptos }
+    pub fn with_cost(n: usize, cost: CostModel) -> Signer {
+        let (committee, cryptos) =
+            bft_crypto::cluster(n, bft_testkit::KEY_SEED, CryptoKind::Real, cost).unwrap();
+        Signer { committee, cryptos }
     }
 
     pub fn replica(&self, id: u16) -> HotStuff {
-        HotStuff::new(
-            NodeContext {
-                id: NodeId(id),
-                committee: self.committee.clone(),
-                crypto: self.cryptos[usize::from(id)].clone(),
-                batch: BatchConfig::default(),
-            },
+        bft_testkit::replica(
+            &self.committee,
+            &self.cryptos,
+            id,
             &HotStuffConfig::default(),
+            BatchConfig::default(),
         )
     }
 
@@ -82,10 +85,7 @@ pub fn genesis() -> Block {
     }
 }
 
-/// Request `number` of client 1, payload "tx".
+/// Request `number` of client 1.
 pub fn request(number: u64) -> Request {
-    Request {
-        id: RequestId { client: 1, number },
-        payload: bytes::Bytes::from_static(b"tx"),
-    }
+    bft_testkit::request(1, number)
 }

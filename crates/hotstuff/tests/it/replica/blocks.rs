@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn proposal_checks_reject_bad_blocks() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(0);
     let g = genesis();
     let b1 = fx.child(&g, 1, vec![request(0)]);
@@ -46,7 +46,7 @@ fn proposal_checks_reject_bad_blocks() {
 /// Without the check a Byzantine leader's huge block is voted on and kept.
 #[test]
 fn oversized_block_is_rejected_and_gets_no_vote() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(0);
     let big = fx.child(&genesis(), 1, vec![request(0), request(1)]);
     let (res, out) = fx.propose(&mut r, &big);
@@ -65,7 +65,7 @@ fn oversized_block_is_rejected_and_gets_no_vote() {
 /// voted on.
 #[test]
 fn unknown_parent_is_fetched_then_the_block_is_voted_on() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(0);
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);
     let b2 = fx.child(&b1, 2, vec![]);
@@ -114,7 +114,7 @@ fn unknown_parent_is_fetched_then_the_block_is_voted_on() {
 /// full for ever and the honest block was dropped: no vote.
 #[test]
 fn byzantine_orphan_flood_stays_bounded_and_honest_orphans_still_get_voted() {
-    let fx = Fixture::new(10);
+    let fx = Signer::new(10);
     let mut r = fx.replica(0);
     let chain: Vec<Link> = (1..=5).fold(vec![genesis()], |mut c, v| {
         let next = fx.child(c.last().unwrap(), v, vec![]);
@@ -183,7 +183,7 @@ fn byzantine_orphan_flood_stays_bounded_and_honest_orphans_still_get_voted() {
 /// never verify them and never voted again.
 #[test]
 fn a_block_is_stored_with_the_qc_copy_we_verified() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(0);
     let b1 = fx.child(&genesis(), 1, vec![]);
     let b2 = fx.child(&b1, 2, vec![]);

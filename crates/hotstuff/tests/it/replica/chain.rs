@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn direct_three_chain_commits_the_first_block_with_slot_and_parent() {
-    let fx = Fixture::new(7);
+    let fx = Signer::new(7);
     let mut r = fx.replica(0);
     must(step(&mut r, Input::Request(request(0))));
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);
@@ -55,7 +55,7 @@ fn direct_three_chain_commits_the_first_block_with_slot_and_parent() {
 /// would commit b1 at b4.
 #[test]
 fn indirect_chain_with_a_view_gap_commits_nothing() {
-    let fx = Fixture::new(7);
+    let fx = Signer::new(7);
     let mut r = fx.replica(0);
     must(step(&mut r, Input::Request(request(0))));
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);
@@ -77,7 +77,7 @@ fn indirect_chain_with_a_view_gap_commits_nothing() {
 /// is older than the lock: refused.
 #[test]
 fn locked_replica_refuses_a_conflicting_block_with_an_older_qc() {
-    let fx = Fixture::new(7);
+    let fx = Signer::new(7);
     let mut r = fx.replica(0);
     must(step(&mut r, Input::Request(request(0))));
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);
@@ -101,7 +101,7 @@ fn locked_replica_refuses_a_conflicting_block_with_an_older_qc() {
 /// vote rule). With AND instead of OR in safeNode it would refuse.
 #[test]
 fn locked_replica_follows_a_newer_qc_on_another_branch() {
-    let fx = Fixture::new(7);
+    let fx = Signer::new(7);
     let mut r = fx.replica(0);
     must(step(&mut r, Input::Request(request(0))));
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);

@@ -11,7 +11,7 @@ use bft_crypto::{CostModel, SecretKeys, VerifiedKeys};
 use bft_hotstuff::rules::verify_qc;
 use bft_hotstuff::{Block, HotStuff, HotStuffError, Message, NewView, QuorumCert, Timer, Vote};
 
-use crate::common::{Fixture, genesis as genesis_block, request};
+use crate::common::{Signer, genesis as genesis_block, request};
 use std::time::Duration;
 
 mod blocks;
@@ -22,7 +22,7 @@ mod votes;
 
 type Actions = Vec<Action<Message, Timer>>;
 
-impl Fixture {
+impl Signer {
     /// Delivers `link`'s block as a proposal from its view's leader.
     fn propose(&self, r: &mut HotStuff, link: &Link) -> (Result<(), HotStuffError>, Actions) {
         let leader = self.committee.leader(link.view);

@@ -9,7 +9,7 @@ use super::*;
 /// so a replica alone never moves, and no view change is counted.
 #[test]
 fn view_timer_runs_only_with_work_and_backs_off() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(0);
     let (_, out) = step(&mut r, Input::Start);
     assert!(out.is_empty(), "idle: no timer, no message");
@@ -49,7 +49,7 @@ fn view_timer_runs_only_with_work_and_backs_off() {
 /// its own NEW-VIEW is the third (rule 2).
 #[test]
 fn leader_proposes_after_n_minus_f_new_views_on_the_highest_qc() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     must(step(&mut r, Input::Request(request(0))));
     let (res, out) = deliver(&mut r, 0, new_view(1));
@@ -78,7 +78,7 @@ fn leader_proposes_after_n_minus_f_new_views_on_the_highest_qc() {
 /// memory and moves no one.
 #[test]
 fn far_new_views_carrying_votes_take_no_memory() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let retained = r.status().retained;
     for k in 1..=50u64 {
@@ -105,7 +105,7 @@ fn far_new_views_carrying_votes_take_no_memory() {
 /// 0's n−f.
 #[test]
 fn a_replica_stuck_behind_gets_one_answer_per_view() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(1);
     must(step(&mut r, Input::Request(request(0))));
     fail_view(&mut r, 1, &[2, 3]);
@@ -132,7 +132,7 @@ fn a_replica_stuck_behind_gets_one_answer_per_view() {
 
 #[test]
 fn new_view_inflation_and_bad_qcs_move_no_one() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let retained = r.status().retained;
     let far = new_view(1 + 4 * 1_000_000);
@@ -161,7 +161,7 @@ fn new_view_inflation_and_bad_qcs_move_no_one() {
 /// rebuilds QC(b1) and extends b1 instead of falling back to genesis.
 #[test]
 fn leader_rebuilds_a_lost_qc_from_votes_carried_in_new_views() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(3);
     must(step(&mut r, Input::Request(request(0))));
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);
@@ -210,7 +210,7 @@ fn replayed_old_qcs_in_new_views_cost_no_verification_and_no_memory() {
         bls_verify_aggregate: Duration::from_millis(1),
         ..CostModel::zero()
     };
-    let fx = Fixture::with_cost(7, cost);
+    let fx = Signer::with_cost(7, cost);
     let mut r = fx.replica(0);
     let chain: Vec<Link> = (1..=6).fold(vec![genesis()], |mut c, v| {
         let next = fx.child(c.last().unwrap(), v, vec![]);
@@ -273,7 +273,7 @@ fn replayed_old_qcs_in_new_views_cost_no_verification_and_no_memory() {
 /// 256 stay cached.
 #[test]
 fn verified_qc_cache_is_bounded_without_commits() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(0);
     for v in 1..=300u64 {
         let qc = fx.qc(v, Digest([(v % 251) as u8; 32]), &fx.quorum());
@@ -304,7 +304,7 @@ fn verified_qc_cache_is_bounded_without_commits() {
 /// QC had jumped past the proposal it held).
 #[test]
 fn replica_jumping_past_a_held_proposal_still_votes_for_it() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(1);
     must(step(&mut r, Input::Request(request(0))));
     let b3 = fx.child(&genesis(), 3, vec![request(0)]);

@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn qc_with_fewer_than_n_minus_f_signers_is_rejected() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let h = Digest([1; 32]);
     let crypto = &*fx.cryptos[0];
     assert_eq!(
@@ -26,7 +26,7 @@ fn qc_with_fewer_than_n_minus_f_signers_is_rejected() {
 /// under another signer's bit fails the single aggregate check.
 #[test]
 fn qc_with_a_duplicated_signer_is_rejected() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let h = Digest([1; 32]);
     let s0 = fx.sign(0, 1, h);
     let padded = fx.cryptos[0]
@@ -55,7 +55,7 @@ fn qc_with_a_duplicated_signer_is_rejected() {
 
 #[test]
 fn qc_for_a_different_view_or_block_is_rejected() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let h = Digest([1; 32]);
     let good = fx.qc(3, h, &[0, 1, 2]);
     let crypto = &*fx.cryptos[3];
@@ -78,7 +78,7 @@ fn qc_for_a_different_view_or_block_is_rejected() {
 
 #[test]
 fn qc_with_a_bitmap_outside_the_committee_or_a_fake_genesis_is_rejected() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let h = Digest([1; 32]);
     let mut qc = fx.qc(1, h, &[0, 1, 2]);
     let mut signers = SignerBitmap::new(4);
@@ -122,7 +122,7 @@ fn bls_key_without_proof_of_possession_is_rejected() {
 
 #[test]
 fn proposal_with_an_under_quorum_qc_gets_no_vote() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(0);
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);
     assert_eq!(reason(fx.propose(&mut r, &b1).0), "ok");

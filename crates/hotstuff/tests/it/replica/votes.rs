@@ -7,7 +7,7 @@ use super::*;
 /// once (b1 is uncommitted and non-empty, so an empty block drives it on).
 #[test]
 fn next_leader_forms_the_qc_from_n_minus_f_votes_and_proposes() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);
     let (_, out) = fx.propose(&mut r, &b1);
@@ -41,7 +41,7 @@ fn next_leader_forms_the_qc_from_n_minus_f_votes_and_proposes() {
 
 #[test]
 fn optimistic_aggregation_drops_a_bad_vote_and_waits_for_a_good_one() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);
     must(fx.propose(&mut r, &b1));
@@ -67,7 +67,7 @@ fn optimistic_aggregation_drops_a_bad_vote_and_waits_for_a_good_one() {
 
 #[test]
 fn vote_checks_reject_duplicates_equivocation_garbage_and_misdirection() {
-    let fx = Fixture::new(4);
+    let fx = Signer::new(4);
     let mut r = fx.replica(2);
     let b1 = fx.child(&genesis(), 1, vec![request(0)]);
     must(fx.propose(&mut r, &b1));

@@ -25,7 +25,7 @@ fn checkpoint_off_the_interval_or_duplicated_is_rejected() {
 #[test]
 fn stable_checkpoint_moves_the_low_watermark_and_discards_the_log() {
     let s = Signer::new(4, CryptoKind::Model);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     for k in 0..10 {
         net.request_all(&request(1, k));
         net.run();
@@ -43,7 +43,7 @@ fn stable_checkpoint_moves_the_low_watermark_and_discards_the_log() {
 #[test]
 fn primary_stops_at_the_high_watermark_until_a_checkpoint_is_stable() {
     let s = Signer::new(4, CryptoKind::Model);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     // Nobody's CHECKPOINT gets through: h stays 0, so H = 8.
     net.drop = Some(Box::new(|_, _, m| matches!(m, PbftMessage::Checkpoint(_))));
     for k in 0..12 {
@@ -104,7 +104,7 @@ fn checkpoints_above_the_window_from_f_plus_1_replicas_start_a_fetch() {
 #[test]
 fn lagging_replica_catches_up_by_state_transfer_to_the_stable_checkpoint() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     // Replica 3 hears nothing while slots 1..=6 are decided by 0, 1, 2.
     net.drop = Some(Box::new(|_, to, _| to == NodeId(3)));
     for k in 0..6 {
@@ -145,7 +145,7 @@ fn state_transfer_that_does_not_reach_the_proven_state_is_rejected() {
         bft_pbft::block_hash(&h, b.seq, &batch_digest(&b.batch))
     });
     let proof: Vec<_> = (0..3u16).map(|i| s.checkpoint(i, 4, state)).collect();
-    let mut r = replica(&s, 3, &cfg(), ONE);
+    let mut r = s.replica(3, &cfg(), ONE);
     let st = |b: Vec<bft_pbft::ExecutedBatch>, proof: Vec<_>| {
         PbftMessage::State(bft_pbft::StateTransfer {
             seq: 4,
@@ -190,7 +190,7 @@ fn memory_stays_bounded_by_the_window_over_10_000_decisions() {
         window: 32,
         ..PbftConfig::default()
     };
-    let mut net = Net::new(&s, &cfg, ONE);
+    let mut net = s.net(&cfg, ONE);
     let mut peak = 0;
     let mut peak_after_first_thousand = 0;
     for k in 0..10_000u64 {

@@ -1,7 +1,7 @@
 //! Replica-level tests: one or a few replicas driven directly through
 //! `Protocol::handle` with hand-built, signed messages.
 
-use crate::common::{Net, Signer, broadcasts, feed, msg, replica, request};
+use crate::common::{Signer, broadcasts, feed, msg, request};
 use bft_core::{
     Action, BatchConfig, CryptoKind, GENESIS, Input, NodeId, Protocol, Signature, Time,
     batch_digest,
@@ -34,7 +34,7 @@ fn cfg() -> PbftConfig {
 /// Backup 1 of a 4-replica committee in view 0 (primary 0), real crypto.
 fn backup() -> (Signer, Pbft) {
     let s = Signer::new(4, CryptoKind::Real);
-    let r = replica(&s, 1, &cfg(), ONE);
+    let r = s.replica(1, &cfg(), ONE);
     (s, r)
 }
 

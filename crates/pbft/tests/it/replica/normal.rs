@@ -11,7 +11,7 @@ fn one_request_costs_2n_n_minus_1_messages_and_commits_everywhere() {
         (7, CryptoKind::Model),
     ] {
         let s = Signer::new(n, kind);
-        let mut net = Net::new(&s, &cfg(), ONE);
+        let mut net = s.net(&cfg(), ONE);
         net.request_all(&request(1, 0));
         net.run();
         let n = n as u64;
@@ -110,7 +110,7 @@ fn quorum_is_2f_plus_1_at_3f_plus_1_and_intersects_in_an_honest_replica_otherwis
 #[test]
 fn at_n_5_a_replica_needs_3_backup_prepares_not_2f() {
     let s = Signer::new(5, CryptoKind::Model);
-    let mut r = replica(&s, 1, &cfg(), ONE);
+    let mut r = s.replica(1, &cfg(), ONE);
     let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
     let d = pp.digest;
     feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));

@@ -159,7 +159,7 @@ fn pre_prepare_whose_digest_does_not_bind_its_batch_is_rejected() {
 #[test]
 fn stale_view_messages_are_rejected_and_future_ones_wait_for_their_view() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut r = replica(&s, 2, &cfg(), ONE);
+    let mut r = s.replica(2, &cfg(), ONE);
     // Move replica 2 to view 1 via a NEW-VIEW from primary 1 (empty O).
     let v: Vec<_> = [0u16, 1, 3]
         .iter()

@@ -74,14 +74,14 @@ fn a_replica_asking_every_10_ms_draws_logarithmically_many_new_views() {
     let ask = PbftMessage::ViewChange(s.view_change(3, 1, vec![]));
 
     // Backup 2 holds NEW-VIEW(1), relayed: stale PREPAREs draw nothing.
-    let mut backup = replica(&s, 2, &cfg(), ONE);
+    let mut backup = s.replica(2, &cfg(), ONE);
     assert_eq!(
         feed(&mut backup, msg(1, PbftMessage::NewView(nv.clone()))).1,
         None
     );
     assert_eq!(flood(&mut backup, start, 3, &stale), (0, false));
     // Repeated VIEW-CHANGE(1)s ask for it: six answers in 10 s.
-    let mut backup = replica(&s, 2, &cfg(), ONE);
+    let mut backup = s.replica(2, &cfg(), ONE);
     assert_eq!(
         feed(&mut backup, msg(1, PbftMessage::NewView(nv.clone()))).1,
         None
@@ -92,7 +92,7 @@ fn a_replica_asking_every_10_ms_draws_logarithmically_many_new_views() {
     // its NEW-VIEW. It changed view itself (joining on f+1 VIEW-CHANGEs), so
     // its timeout doubled to T = 400 ms: answers at 0, 0.4, 1.2, 2.8 and
     // 6.0 s, five.
-    let mut primary = replica(&s, 1, &cfg(), ONE);
+    let mut primary = s.replica(1, &cfg(), ONE);
     for i in [0u16, 2, 3] {
         let vc = s.view_change(i, 1, vec![]);
         let _ = feed(&mut primary, msg(i, PbftMessage::ViewChange(vc)));

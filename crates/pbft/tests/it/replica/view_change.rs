@@ -22,7 +22,7 @@ fn o_takes_the_highest_view_certificate_and_fills_gaps_with_nulls() {
 #[test]
 fn new_view_with_correct_o_is_accepted_and_o_is_prepared() {
     let (s, v) = mixed_views();
-    let mut r = replica(&s, 1, &cfg(), ONE);
+    let mut r = s.replica(1, &cfg(), ONE);
     let o = vec![
         s.pre_prepare(2, 1, vec![request(2, 0)]),
         s.pre_prepare(2, 2, vec![]),
@@ -46,7 +46,7 @@ fn new_view_with_correct_o_is_accepted_and_o_is_prepared() {
 #[test]
 fn new_view_whose_o_uses_the_lowest_view_certificate_is_rejected() {
     let (s, v) = mixed_views();
-    let mut r = replica(&s, 1, &cfg(), ONE);
+    let mut r = s.replica(1, &cfg(), ONE);
     let o = vec![
         s.pre_prepare(2, 1, vec![request(1, 0)]), // view 0's A instead of view 1's B
         s.pre_prepare(2, 2, vec![]),
@@ -65,7 +65,7 @@ fn new_view_whose_o_has_a_gap_instead_of_a_null_is_rejected() {
         s.pre_prepare(2, 1, vec![request(2, 0)]),
         s.pre_prepare(2, 3, vec![request(3, 0)]),
     ];
-    let mut r = replica(&s, 1, &cfg(), ONE);
+    let mut r = s.replica(1, &cfg(), ONE);
     let (_, err) = feed(
         &mut r,
         msg(2, PbftMessage::NewView(new_view(&s, 2, v.clone(), gap))),
@@ -88,7 +88,7 @@ fn new_view_whose_o_has_a_gap_instead_of_a_null_is_rejected() {
 #[test]
 fn new_view_without_a_quorum_is_rejected_and_a_relayed_one_accepted() {
     let (s, mut v) = mixed_views();
-    let mut r = replica(&s, 1, &cfg(), ONE);
+    let mut r = s.replica(1, &cfg(), ONE);
     let o = vec![
         s.pre_prepare(2, 1, vec![request(2, 0)]),
         s.pre_prepare(2, 2, vec![]),
@@ -97,7 +97,7 @@ fn new_view_without_a_quorum_is_rejected_and_a_relayed_one_accepted() {
     let nv = new_view(&s, 2, v.clone(), o.clone());
     // Relayed by 3, it is still primary(2)'s NEW-VIEW (self-certifying,
     // TOCS 2002 §4.5): accepted, by a fresh replica so `r` stays in view 1.
-    let mut relayed = replica(&s, 1, &cfg(), ONE);
+    let mut relayed = s.replica(1, &cfg(), ONE);
     assert_eq!(feed(&mut relayed, msg(3, PbftMessage::NewView(nv))).1, None);
     v.pop();
     let short = new_view(&s, 2, v.clone(), o[..1].to_vec());
@@ -116,7 +116,7 @@ fn new_view_without_a_quorum_is_rejected_and_a_relayed_one_accepted() {
 #[test]
 fn view_change_with_a_forged_certificate_is_rejected() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut r = replica(&s, 1, &cfg(), ONE);
+    let mut r = s.replica(1, &cfg(), ONE);
     // Only f prepares: not a prepared certificate.
     let mut cert = s.cert(0, 1, vec![request(1, 0)]);
     cert.prepares.truncate(1);
@@ -206,7 +206,7 @@ fn view_change_carries_the_prepared_certificate() {
     assert_eq!(vc.prepared[0].pre_prepare.digest, d);
     assert_eq!(vc.prepared[0].prepares.len(), 2);
     // Another replica accepts it.
-    let mut other = replica(&s, 3, &cfg(), ONE);
+    let mut other = s.replica(3, &cfg(), ONE);
     assert_eq!(
         feed(&mut other, msg(1, PbftMessage::ViewChange(vc))).1,
         None
@@ -216,7 +216,7 @@ fn view_change_carries_the_prepared_certificate() {
 #[test]
 fn f_plus_1_view_changes_make_a_replica_join_the_smallest_higher_view() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut r = replica(&s, 3, &cfg(), ONE);
+    let mut r = s.replica(3, &cfg(), ONE);
     let (out, _) = feed(
         &mut r,
         msg(1, PbftMessage::ViewChange(s.view_change(1, 2, vec![]))),
@@ -233,7 +233,7 @@ fn f_plus_1_view_changes_make_a_replica_join_the_smallest_higher_view() {
 #[test]
 fn view_inflation_by_f_replicas_moves_nobody_and_stays_bounded() {
     let s = Signer::new(4, CryptoKind::Model);
-    let mut r = replica(&s, 3, &cfg(), ONE);
+    let mut r = s.replica(3, &cfg(), ONE);
     for view in 1..200u64 {
         let (out, _) = feed(
             &mut r,
@@ -251,7 +251,7 @@ fn view_inflation_by_f_replicas_moves_nobody_and_stays_bounded() {
 #[test]
 fn silent_primary_is_replaced_and_the_pending_request_commits() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     net.silent.insert(NodeId(0));
     net.request_all(&request(1, 0));
     net.run();
@@ -276,7 +276,7 @@ fn silent_primary_is_replaced_and_the_pending_request_commits() {
 #[test]
 fn unanswered_view_change_times_out_into_the_next_view_with_a_doubled_timer() {
     let s = Signer::new(4, CryptoKind::Model);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     // Primary 0 and the next primary 1 are both silent: view 1 never starts.
     net.silent.extend([NodeId(0), NodeId(1)]);
     net.request_all(&request(1, 0));
@@ -309,7 +309,7 @@ fn unanswered_view_change_times_out_into_the_next_view_with_a_doubled_timer() {
 #[test]
 fn dropped_view_changes_are_retransmitted_until_a_quorum_hears_them() {
     let s = Signer::new(4, CryptoKind::Model);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     net.silent.insert(NodeId(0));
     net.request_all(&request(1, 0));
     net.run();
@@ -338,7 +338,7 @@ fn dropped_view_changes_are_retransmitted_until_a_quorum_hears_them() {
 fn timeouts_double_per_failed_view() {
     let s = Signer::new(4, CryptoKind::Model);
     let base = cfg().view_change_timeout;
-    let mut r = replica(&s, 3, &cfg(), ONE);
+    let mut r = s.replica(3, &cfg(), ONE);
     let timer_after = |out: &[Action<PbftMessage, PbftTimer>], which: PbftTimer| {
         out.iter().find_map(|a| match a {
             Action::SetTimer { timer, after } if *timer == which => Some(*after),
@@ -377,7 +377,7 @@ fn timeouts_double_per_failed_view() {
 #[test]
 fn early_prepare_for_the_next_view_is_replayed_after_its_new_view() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut r = replica(&s, 2, &cfg(), ONE);
+    let mut r = s.replica(2, &cfg(), ONE);
     let pp = s.pre_prepare(1, 1, vec![]);
     // Replica 3's PREPARE for view 1 overtakes the NEW-VIEW.
     let (out, err) = feed(
@@ -408,7 +408,7 @@ fn early_prepare_for_the_next_view_is_replayed_after_its_new_view() {
 #[test]
 fn replica_that_missed_the_new_view_rejoins_when_f_plus_1_replicas_are_in_it() {
     let s = Signer::new(4, CryptoKind::Real);
-    let mut net = Net::new(&s, &cfg(), ONE);
+    let mut net = s.net(&cfg(), ONE);
     net.silent.insert(NodeId(0));
     // The first NEW-VIEW to replica 3 is lost.
     let mut lost = false;

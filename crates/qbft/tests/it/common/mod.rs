@@ -1,32 +1,34 @@
-//! Hand-built QBFT messages signed with a test cluster's keys, for driving
-//! one replica directly through `Protocol::handle`.
+//! QBFT's test kit: a `Signer` that builds any replica's messages with the
+//! test committee's keys, for driving one replica directly through
+//! `Protocol::handle`, on top of the shared harness (`bft_testkit`).
 
 #![allow(dead_code)]
 
 use bft_core::{
-    Action, BatchConfig, Committee, Crypto, CryptoKind, Digest, GENESIS, Input, NodeContext,
-    NodeId, Request, RequestId, Time,
+    Action, BatchConfig, Committee, Crypto, CryptoKind, Digest, GENESIS, NodeId, Request, Time,
 };
-use bft_crypto::{CostModel, cluster};
 use bft_qbft::messages::{
     Block, PreparePayload, Proposal, ProposalPayload, QbftMessage, RoundChange, RoundChangePayload,
     Signed, signed_commit,
 };
 use bft_qbft::{Qbft, QbftConfig, QbftError, QbftTimer};
-use bytes::Bytes;
+pub use bft_testkit::broadcast_kinds;
+use bft_testkit::keys;
 use std::sync::Arc;
 
 pub type Actions = Vec<Action<QbftMessage, QbftTimer>>;
 
-pub struct TestNet {
+/// Signs QBFT messages as any replica (tests play Byzantine replicas this
+/// way), and builds the committee's replicas.
+pub struct Signer {
     pub committee: Arc<Committee>,
     pub cryptos: Vec<Arc<dyn Crypto>>,
 }
 
-impl TestNet {
-    pub fn new(n: usize, kind: CryptoKind) -> TestNet {
-        let (committee, cryptos) = cluster(n, 7, kind, CostModel::zero()).unwrap();
-        TestNet { committee, cryptos }
+impl Signer {
+    pub fn new(n: usize, kind: CryptoKind) -> Signer {
+        let (committee, cryptos) = keys(n, kind);
+        Signer { committee, cryptos }
     }
 
     pub fn crypto(&self, id: u16) -> &dyn Crypto {
@@ -38,13 +40,13 @@ impl TestNet {
     }
 
     pub fn replica_with(&self, id: u16, batch: BatchConfig) -> Qbft {
-        let ctx = NodeContext {
-            id: NodeId(id),
-            committee: self.committee.clone(),
-            crypto: self.cryptos[usize::from(id)].clone(),
+        bft_testkit::replica(
+            &self.committee,
+            &self.cryptos,
+            id,
+            &QbftConfig::default(),
             batch,
-        };
-        Qbft::new(ctx, &QbftConfig::default())
+        )
     }
 
     pub fn prepare(
@@ -149,11 +151,9 @@ impl TestNet {
     }
 }
 
+/// Request `number` of client 0.
 pub fn request(number: u64) -> Request {
-    Request {
-        id: RequestId { client: 0, number },
-        payload: Bytes::from(vec![7u8; 16]),
-    }
+    bft_testkit::request(0, number)
 }
 
 /// A height-1 block on genesis built by `proposer` holding request `number`.
@@ -166,21 +166,15 @@ pub fn block1(proposer: u16, number: u64) -> Block {
     }
 }
 
+/// Feeds `msg` from `from` to a lone replica (at 1 ms).
 pub fn deliver(
     replica: &mut Qbft,
     from: u16,
     msg: QbftMessage,
 ) -> (Result<(), QbftError>, Actions) {
-    let mut out = Vec::new();
-    let r = replica.handle(
-        Time::from_duration(std::time::Duration::from_millis(1)),
-        Input::Message {
-            from: NodeId(from),
-            msg,
-        },
-        &mut out,
-    );
-    (r, out)
+    let now = Time::from_duration(std::time::Duration::from_millis(1));
+    let (out, result) = bft_testkit::feed_at(replica, now, bft_testkit::msg(from, msg));
+    (result, out)
 }
 
 /// The PREPAREs a replica multicast in `out`.
@@ -188,16 +182,6 @@ pub fn broadcast_prepares(out: &Actions) -> Vec<PreparePayload> {
     out.iter()
         .filter_map(|a| match a {
             Action::Broadcast(QbftMessage::Prepare(p)) => Some(p.payload.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-pub fn broadcast_kinds(out: &Actions) -> Vec<&'static str> {
-    use bft_core::WireMessage;
-    out.iter()
-        .filter_map(|a| match a {
-            Action::Broadcast(m) => Some(m.kind()),
             _ => None,
         })
         .collect()

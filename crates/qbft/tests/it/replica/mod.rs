@@ -3,7 +3,7 @@
 //! proposal for round > 0 must be rejected.
 
 use crate::common::{
-    Actions, TestNet, block1, broadcast_kinds, broadcast_prepares, deliver, request,
+    Actions, Signer, block1, broadcast_kinds, broadcast_prepares, deliver, request,
 };
 use bft_core::{Action, CryptoKind, GENESIS, Input, NodeId, Protocol, Rejection, Time};
 use bft_qbft::messages::{Block, PreparePayload, QbftMessage, RoundChangePayload, Signed};
@@ -44,7 +44,7 @@ fn decisions(out: &Actions) -> Vec<bft_core::Decision> {
 }
 
 /// Unprepared ROUND-CHANGE payloads for (1, `round`) from `signers`.
-fn unprepared_rcs(net: &TestNet, signers: &[u16], round: u64) -> Vec<Signed<RoundChangePayload>> {
+fn unprepared_rcs(net: &Signer, signers: &[u16], round: u64) -> Vec<Signed<RoundChangePayload>> {
     signers
         .iter()
         .map(|&s| net.rc_payload(s, 1, round, None))
@@ -53,7 +53,7 @@ fn unprepared_rcs(net: &TestNet, signers: &[u16], round: u64) -> Vec<Signed<Roun
 
 /// Delivers `msg` from the round-1 proposer (node 1) to node 3 at height 1
 /// and returns what happened.
-fn offer_to_node3(net: &TestNet, msg: QbftMessage) -> (Result<(), QbftError>, Actions, Qbft) {
+fn offer_to_node3(net: &Signer, msg: QbftMessage) -> (Result<(), QbftError>, Actions, Qbft) {
     let mut replica = net.replica(3);
     let from = match &msg {
         QbftMessage::Proposal(p) => p.signed.author.0,
@@ -76,7 +76,7 @@ fn assert_rejected(result: (Result<(), QbftError>, Actions, Qbft), reason: &str)
 
 /// Decides height 1 at `replica` (not node 0) with the proposal from node 0
 /// and prepares/commits from `others` (plus its own).
-fn decide_height_1(net: &TestNet, replica: &mut Qbft, others: [u16; 2]) -> bft_core::Digest {
+fn decide_height_1(net: &Signer, replica: &mut Qbft, others: [u16; 2]) -> bft_core::Digest {
     let block = block1(0, 1);
     let d = block.hash();
     deliver(replica, 0, net.proposal(0, 0, &block, vec![], vec![]))

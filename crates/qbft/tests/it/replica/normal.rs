@@ -6,14 +6,14 @@ use super::*;
 #[test]
 fn quorum_sizes_are_two_thirds_ceiling_for_n_4_to_7() {
     for (n, q) in [(4, 3), (5, 4), (6, 4), (7, 5)] {
-        let net = TestNet::new(n, CryptoKind::Model);
+        let net = Signer::new(n, CryptoKind::Model);
         assert_eq!(net.committee.quorum_qbft(), q, "n = {n}");
     }
 }
 
 #[test]
 fn round0_proposer_proposes_prepares_and_arms_round_timer_on_request() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut leader = net.replica(0);
     assert_eq!(
         leader.proposer_of(0),
@@ -33,7 +33,7 @@ fn round0_proposer_proposes_prepares_and_arms_round_timer_on_request() {
 
 #[test]
 fn backup_prepares_commits_on_q_prepares_and_decides_on_q_commits() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut backup = net.replica(2);
     let block = block1(0, 1);
     let d = block.hash();
@@ -88,7 +88,7 @@ fn backup_prepares_commits_on_q_prepares_and_decides_on_q_commits() {
 
 #[test]
 fn commit_certificate_rejects_tampered_or_short_seals() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut backup = net.replica(3);
     let block = block1(0, 1);
     let d = block.hash();
@@ -131,7 +131,7 @@ fn commit_certificate_rejects_tampered_or_short_seals() {
 
 #[test]
 fn n6_quorum_is_four_so_three_commits_do_not_decide() {
-    let net = TestNet::new(6, CryptoKind::Model);
+    let net = Signer::new(6, CryptoKind::Model);
     let mut backup = net.replica(5);
     let block = block1(0, 1);
     let d = block.hash();

@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn second_proposal_in_the_same_round_is_rejected() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut backup = net.replica(2);
     deliver(
         &mut backup,
@@ -25,14 +25,14 @@ fn second_proposal_in_the_same_round_is_rejected() {
 
 #[test]
 fn proposal_from_a_validator_that_is_not_the_proposer_is_rejected() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let msg = net.proposal(2, 0, &block1(2, 1), vec![], vec![]);
     assert_rejected(offer_to_node3(&net, msg), "not-proposer");
 }
 
 #[test]
 fn round0_proposal_with_a_justification_is_rejected() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let msg = net.proposal(
         0,
         0,
@@ -45,7 +45,7 @@ fn round0_proposal_with_a_justification_is_rejected() {
 
 #[test]
 fn round1_proposal_with_q_unprepared_round_changes_is_accepted() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let msg = net.proposal(
         1,
         1,
@@ -65,7 +65,7 @@ fn round1_proposal_with_q_unprepared_round_changes_is_accepted() {
 
 #[test]
 fn round1_proposal_rejected_with_fewer_than_q_round_changes() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let msg = net.proposal(
         1,
         1,
@@ -78,7 +78,7 @@ fn round1_proposal_rejected_with_fewer_than_q_round_changes() {
 
 #[test]
 fn round1_proposal_rejected_with_duplicate_round_change_senders() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let msg = net.proposal(
         1,
         1,
@@ -91,7 +91,7 @@ fn round1_proposal_rejected_with_duplicate_round_change_senders() {
 
 #[test]
 fn round1_proposal_rejected_with_round_changes_for_another_round() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut rcs = unprepared_rcs(&net, &[0, 1], 1);
     rcs.push(net.rc_payload(2, 1, 2, None));
     let msg = net.proposal(1, 1, &block1(1, 1), rcs, vec![]);
@@ -100,7 +100,7 @@ fn round1_proposal_rejected_with_round_changes_for_another_round() {
 
 #[test]
 fn round1_proposal_rejected_when_a_prepared_round_is_not_below_r() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let block = block1(0, 1);
     let d = block.hash();
     let mut rcs = unprepared_rcs(&net, &[1, 2], 1);
@@ -111,7 +111,7 @@ fn round1_proposal_rejected_when_a_prepared_round_is_not_below_r() {
 
 #[test]
 fn round1_proposal_rejected_when_prepared_round_and_value_are_not_both_present() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut rcs = unprepared_rcs(&net, &[1, 2], 1);
     let mut half = net.rc_payload(0, 1, 1, Some((0, block1(0, 1).hash())));
     half.payload.prepared_value = None;
@@ -123,7 +123,7 @@ fn round1_proposal_rejected_when_prepared_round_and_value_are_not_both_present()
 
 #[test]
 fn round1_proposal_rejected_when_leader_proposes_its_own_block_over_a_prepared_one() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let prepared = block1(0, 1);
     let mut rcs = unprepared_rcs(&net, &[1, 2], 1);
     rcs.push(net.rc_payload(0, 1, 1, Some((0, prepared.hash()))));
@@ -134,7 +134,7 @@ fn round1_proposal_rejected_when_leader_proposes_its_own_block_over_a_prepared_o
 
 #[test]
 fn round2_proposal_must_carry_the_highest_prepared_value_not_a_lower_one() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let (a, b) = (block1(0, 1), block1(1, 2));
     let rcs = vec![
         net.rc_payload(0, 1, 2, Some((0, a.hash()))),
@@ -163,7 +163,7 @@ fn round2_proposal_must_carry_the_highest_prepared_value_not_a_lower_one() {
 
 #[test]
 fn round1_proposal_rejected_with_prepares_for_the_wrong_round_or_digest() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let block = block1(0, 1);
     let d = block.hash();
     let rcs = || {
@@ -187,7 +187,7 @@ fn round1_proposal_rejected_with_prepares_for_the_wrong_round_or_digest() {
 
 #[test]
 fn round1_proposal_rejected_with_a_forged_round_change_signature() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut rcs = unprepared_rcs(&net, &[0, 1, 2], 1);
     rcs[2].signature = rcs[0].signature;
     let msg = net.proposal(1, 1, &block1(1, 1), rcs, vec![]);

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn relayed_proposal_and_commits_are_checked_against_their_authors_and_decide() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut lagging = net.replica(3);
     let block = block1(0, 1);
     let d = block.hash();
@@ -29,7 +29,7 @@ fn relayed_proposal_and_commits_are_checked_against_their_authors_and_decide() {
 
 #[test]
 fn stale_round_change_is_answered_once_by_designated_helpers_with_the_decided_height() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut helper = net.replica(1);
     let d = decide_height_1(&net, &mut helper, [0, 2]);
     // Node 3 is still at height 1; its f+1 = 2 successors 0 and 1 help.
@@ -66,7 +66,7 @@ fn stale_round_change_is_answered_once_by_designated_helpers_with_the_decided_he
 /// sent the block and not only COMMITs it could never use.
 #[test]
 fn height_decided_on_a_block_first_seen_in_a_round_change_is_relayed_with_its_proposal() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut helper = net.replica(1);
     let block = block1(0, 1);
     let d = block.hash();
@@ -108,7 +108,7 @@ fn height_decided_on_a_block_first_seen_in_a_round_change_is_relayed_with_its_pr
 /// COMMITs pointing to it must keep it over the flood, so node 3 decides.
 #[test]
 fn committed_block_is_kept_and_decided_despite_a_flood_of_later_round_blocks() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut lagging = net.replica(3);
     let block = block1(0, 1);
     let d = block.hash();

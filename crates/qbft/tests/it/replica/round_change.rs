@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn round_timeout_sends_round_change_carrying_the_prepared_certificate() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut replica = net.replica(2);
     let block = block1(0, 1);
     let d = block.hash();
@@ -39,7 +39,7 @@ fn round_timeout_sends_round_change_carrying_the_prepared_certificate() {
 
 #[test]
 fn new_leader_reproposes_the_highest_prepared_block_not_its_own() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut leader = net.replica(1);
     give_request(&mut leader, 2); // its own candidate value
     let prepared = block1(0, 1);
@@ -76,7 +76,7 @@ fn new_leader_reproposes_the_highest_prepared_block_not_its_own() {
 
 #[test]
 fn round_change_with_a_forged_prepared_certificate_is_filtered_and_cannot_block_the_leader() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut leader = net.replica(1);
     // Node 3 claims a prepared value backed by only 2 prepares.
     let fake = block1(3, 9);
@@ -125,7 +125,7 @@ fn round_change_with_a_forged_prepared_certificate_is_filtered_and_cannot_block_
 
 #[test]
 fn f_round_changes_for_far_rounds_move_nobody_and_memory_stays_bounded() {
-    let net = TestNet::new(4, CryptoKind::Model);
+    let net = Signer::new(4, CryptoKind::Model);
     let mut replica = net.replica(0);
     for round in 5..2_005 {
         let (r, out) = deliver(&mut replica, 3, net.round_change(3, 1, round, None, &[]));
@@ -147,7 +147,7 @@ fn f_round_changes_for_far_rounds_move_nobody_and_memory_stays_bounded() {
 
 #[test]
 fn future_heights_are_buffered_within_a_bound_and_replayed() {
-    let net = TestNet::new(4, CryptoKind::Model);
+    let net = Signer::new(4, CryptoKind::Model);
     let mut replica = net.replica(2);
     let d = block1(0, 1).hash();
     let mut full = 0;
@@ -218,7 +218,7 @@ fn future_heights_are_buffered_within_a_bound_and_replayed() {
 
 #[test]
 fn message_signed_by_another_validator_than_the_sender_is_rejected() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut replica = net.replica(2);
     let (r, _) = deliver(
         &mut replica,
@@ -247,7 +247,7 @@ fn check_config_is_wired_into_the_protocol() {
 /// restarts the timer, and the next timeout leaves for round 2.
 #[test]
 fn a_round_is_left_on_timeout_only_after_a_quorum_has_reached_it() {
-    let net = TestNet::new(4, CryptoKind::Real);
+    let net = Signer::new(4, CryptoKind::Real);
     let mut replica = net.replica(3);
     give_request(&mut replica, 1);
     let out = fire_round_timer(&mut replica);

@@ -10,7 +10,15 @@
 //! is its own `Crypto`); it cannot forge an honest replica's signature.
 //!
 //! Attacks that need nothing protocol-specific (crash, silence, omission,
-//! delay, stale replay, censorship) live in the simulator.
+//! delay, stale replay, censorship) live in the simulator. Attacks that mean
+//! the same in every protocol but edit its messages (double votes, view
+//! inflation, small-scope mutations, bad signatures) are written once in
+//! [`edit`], over the [`MessageEdit`] trait each protocol implements; only
+//! equivocation, forks and forged certificates are written per protocol.
+
+pub mod edit;
+
+pub use edit::{MessageEdit, protocol_specific, tamper_generic};
 
 use crate::committee::Committee;
 use crate::crypto::Crypto;

@@ -1,0 +1,196 @@
+//! The edits the generic attacks (`bft_core::adversary::edit`) make to
+//! PBFT's messages. Every edited message is re-signed with the Byzantine
+//! replica's own key, so only the edited field is wrong:
+//!
+//! - round: the view (a VIEW-CHANGE's new view, a NEW-VIEW's view, with O
+//!   recomputed and re-signed); a CHECKPOINT's sequence number and a
+//!   FETCH's from-sequence stand in for it under `mutate(round±1)`;
+//! - stale digest: GENESIS as the digest of a pre-prepare, vote, checkpoint
+//!   state, VIEW-CHANGE stable state or NEW-VIEW's first O entry;
+//! - author: a vote's, CHECKPOINT's or VIEW-CHANGE's replica field;
+//! - conflicting vote: a PREPARE/COMMIT for another digest in the same
+//!   (v, n) (the null request's, or one derived from the run's entropy);
+//! - round change: a VIEW-CHANGE for the view with the genesis checkpoint
+//!   and no certificates;
+//! - bad signatures: byte 0 of every signature it made (FETCH and STATE
+//!   carry none of its own).
+
+use super::{
+    other_digest, resign_checkpoint, resign_new_view, resign_pre_prepare, resign_view_change,
+    resign_vote,
+};
+use crate::messages::{PbftMessage, ViewChange, domain, new_view_payload};
+use bft_core::{GENESIS, MessageEdit, NodeId, Signature, TamperContext};
+
+impl MessageEdit for PbftMessage {
+    /// The view a message is about (None for CHECKPOINT, FETCH, STATE).
+    fn round(&self) -> Option<u64> {
+        match self {
+            PbftMessage::ViewChange(vc) => Some(vc.new_view),
+            PbftMessage::NewView(nv) => Some(nv.view),
+            other => other.normal_case_view(),
+        }
+    }
+
+    fn with_round_shifted(
+        &self,
+        shift: fn(u64) -> Option<u64>,
+        ctx: &TamperContext<'_>,
+    ) -> Option<Self> {
+        let c = ctx.crypto;
+        Some(match self {
+            PbftMessage::PrePrepare(pp) => {
+                let mut pp = pp.clone();
+                pp.view = shift(pp.view)?;
+                PbftMessage::PrePrepare(resign_pre_prepare(c, pp))
+            }
+            PbftMessage::Prepare(v) => {
+                let mut v = v.clone();
+                v.view = shift(v.view)?;
+                PbftMessage::Prepare(resign_vote(c, domain::PREPARE, v))
+            }
+            PbftMessage::Commit(v) => {
+                let mut v = v.clone();
+                v.view = shift(v.view)?;
+                PbftMessage::Commit(resign_vote(c, domain::COMMIT, v))
+            }
+            PbftMessage::Checkpoint(cp) => {
+                let mut cp = cp.clone();
+                cp.seq = shift(cp.seq)?;
+                PbftMessage::Checkpoint(resign_checkpoint(c, cp))
+            }
+            PbftMessage::ViewChange(vc) => {
+                let mut vc = vc.clone();
+                vc.new_view = shift(vc.new_view)?;
+                PbftMessage::ViewChange(resign_view_change(c, vc))
+            }
+            PbftMessage::NewView(nv) => {
+                let view = shift(nv.view)?;
+                PbftMessage::NewView(resign_new_view(c, view, nv.view_changes.clone()))
+            }
+            PbftMessage::Fetch(f) => {
+                let mut f = f.clone();
+                f.from_seq = shift(f.from_seq)?;
+                PbftMessage::Fetch(f)
+            }
+            PbftMessage::State(_) => return None,
+        })
+    }
+
+    fn with_stale_digest(&self, ctx: &TamperContext<'_>) -> Option<Self> {
+        let c = ctx.crypto;
+        Some(match self {
+            PbftMessage::PrePrepare(pp) => {
+                let mut pp = pp.clone();
+                pp.digest = GENESIS;
+                PbftMessage::PrePrepare(resign_pre_prepare(c, pp))
+            }
+            PbftMessage::Prepare(v) => {
+                let mut v = v.clone();
+                v.digest = GENESIS;
+                PbftMessage::Prepare(resign_vote(c, domain::PREPARE, v))
+            }
+            PbftMessage::Commit(v) => {
+                let mut v = v.clone();
+                v.digest = GENESIS;
+                PbftMessage::Commit(resign_vote(c, domain::COMMIT, v))
+            }
+            PbftMessage::Checkpoint(cp) => {
+                let mut cp = cp.clone();
+                cp.state = GENESIS;
+                PbftMessage::Checkpoint(resign_checkpoint(c, cp))
+            }
+            PbftMessage::ViewChange(vc) if vc.stable_seq > 0 => {
+                let mut vc = vc.clone();
+                vc.stable_state = GENESIS;
+                PbftMessage::ViewChange(resign_view_change(c, vc))
+            }
+            PbftMessage::NewView(nv) if !nv.pre_prepares.is_empty() => {
+                let mut nv = nv.clone();
+                nv.pre_prepares[0].digest = GENESIS;
+                nv.pre_prepares[0] = resign_pre_prepare(c, nv.pre_prepares[0].clone());
+                nv.sig = c.sign(
+                    domain::NEW_VIEW,
+                    &new_view_payload(nv.view, &nv.view_changes, &nv.pre_prepares),
+                );
+                PbftMessage::NewView(nv)
+            }
+            _ => return None,
+        })
+    }
+
+    fn with_author(&self, author: NodeId, ctx: &TamperContext<'_>) -> Option<Self> {
+        let c = ctx.crypto;
+        Some(match self {
+            PbftMessage::Prepare(v) => {
+                let mut v = v.clone();
+                v.replica = author;
+                PbftMessage::Prepare(resign_vote(c, domain::PREPARE, v))
+            }
+            PbftMessage::Commit(v) => {
+                let mut v = v.clone();
+                v.replica = author;
+                PbftMessage::Commit(resign_vote(c, domain::COMMIT, v))
+            }
+            PbftMessage::Checkpoint(cp) => {
+                let mut cp = cp.clone();
+                cp.replica = author;
+                PbftMessage::Checkpoint(resign_checkpoint(c, cp))
+            }
+            PbftMessage::ViewChange(vc) => {
+                let mut vc = vc.clone();
+                vc.replica = author;
+                PbftMessage::ViewChange(resign_view_change(c, vc))
+            }
+            _ => return None,
+        })
+    }
+
+    fn conflicting_vote(&self, ctx: &TamperContext<'_>) -> Option<Self> {
+        let c = ctx.crypto;
+        Some(match self {
+            PbftMessage::Prepare(v) => {
+                let mut v = v.clone();
+                v.digest = other_digest(&v.digest, ctx.entropy);
+                PbftMessage::Prepare(resign_vote(c, domain::PREPARE, v))
+            }
+            PbftMessage::Commit(v) => {
+                let mut v = v.clone();
+                v.digest = other_digest(&v.digest, ctx.entropy);
+                PbftMessage::Commit(resign_vote(c, domain::COMMIT, v))
+            }
+            _ => return None,
+        })
+    }
+
+    fn round_change(&self, round: u64, ctx: &TamperContext<'_>) -> Option<Self> {
+        let vc = ViewChange {
+            new_view: round,
+            stable_seq: 0,
+            stable_state: GENESIS,
+            checkpoint_proof: Vec::new(),
+            prepared: Vec::new(),
+            replica: ctx.me,
+            sig: Signature::default(),
+        };
+        Some(PbftMessage::ViewChange(resign_view_change(ctx.crypto, vc)))
+    }
+
+    fn with_bad_signatures(&self) -> Option<Self> {
+        let mut m = self.clone();
+        match &mut m {
+            PbftMessage::PrePrepare(pp) => pp.sig = pp.sig.corrupted(),
+            PbftMessage::Prepare(v) | PbftMessage::Commit(v) => v.sig = v.sig.corrupted(),
+            PbftMessage::Checkpoint(cp) => cp.sig = cp.sig.corrupted(),
+            PbftMessage::ViewChange(vc) => vc.sig = vc.sig.corrupted(),
+            PbftMessage::NewView(nv) => {
+                nv.sig = nv.sig.corrupted();
+                for pp in &mut nv.pre_prepares {
+                    pp.sig = pp.sig.corrupted();
+                }
+            }
+            PbftMessage::Fetch(_) | PbftMessage::State(_) => return None,
+        }
+        Some(m)
+    }
+}
