@@ -2,7 +2,7 @@
 //! BLS-aggregated quorum certificates and a pacemaker, as a sans-IO state
 //! machine implementing [`bft_core::Protocol`].
 //!
-//! - [`safety`]: the vote, lock and commit rules as pure functions — read it
+//! - [`rules`]: the vote, lock, commit and QC rules as pure functions — read it
 //!   first, it is all of the protocol's safety on one screen.
 //! - [`qc`]: the QC rule (one aggregate check, ≥ n−f distinct signers) and
 //!   the next leader's optimistic vote aggregation.

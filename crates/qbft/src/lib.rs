@@ -3,7 +3,8 @@
 //!
 //! - [`messages`]: PROPOSAL, PREPARE, COMMIT, ROUND-CHANGE, signed payloads,
 //!   the block (hash excludes round and seals).
-//! - [`justify`]: the spec's justification predicates as pure functions.
+//! - [`rules`]: the acceptance rules and the spec's justification predicates
+//!   as pure functions.
 //! - [`replica`]: the per-height / per-round state machine; its module doc
 //!   lists the safety rules and where each is enforced.
 //! - [`config`]: the `[qbft]` scenario table.

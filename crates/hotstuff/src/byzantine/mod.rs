@@ -25,8 +25,8 @@
 //!
 //! `double-vote`, `inflate-view`, `mutate` and `bad-signature` mean the same
 //! in every protocol and are written once (`bft_core::adversary::edit`) over
-//! the edits [`edit`] defines for HotStuff's messages; equivocation and
-//! forks ([`fork`]) and forged QCs ([`forge`]) are HotStuff's own.
+//! the edits `edit.rs` defines for HotStuff's messages; equivocation and
+//! forks (`fork.rs`) and forged QCs (`forge.rs`) are HotStuff's own.
 
 use crate::config::HotStuffConfig;
 use crate::replica::HotStuff;

@@ -4,13 +4,13 @@
 //! A Byzantine replica signs with its own keys only (`ctx.crypto`). The
 //! attacks that mean the same in every protocol (double votes, view
 //! inflation, small-scope mutations, bad signatures) are
-//! `bft_core::adversary::edit`'s, over the edits [`edit`] defines for PBFT's
+//! `bft_core::adversary::edit`'s, over the edits `edit.rs` defines for PBFT's
 //! messages; PBFT writes the rest, one per file:
 //!
-//! - [`equivocate`]: the primary's PRE-PREPARE(v, n) with another batch, to
+//! - `equivocate.rs`: the primary's PRE-PREPARE(v, n) with another batch, to
 //!   odd-numbered recipients (`equivocate`) or those a seeded plan picks
 //!   (`fork`);
-//! - [`forge`]: the certificates it carries (C, P, V, a STATE's proof) lose
+//! - `forge.rs`: the certificates it carries (C, P, V, a STATE's proof) lose
 //!   a signature, repeat a signer, or are relabelled.
 //!
 //! What an honest replica makes of each: a second PRE-PREPARE for (v, n)

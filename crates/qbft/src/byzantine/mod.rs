@@ -31,8 +31,8 @@
 //!
 //! `double-vote`, `inflate-view`, `mutate` and `bad-signature` mean the same
 //! in every protocol and are written once (`bft_core::adversary::edit`) over
-//! the edits [`edit`] defines for QBFT's messages; [`equivocate`] (with
-//! `fork`) and [`forge`] are QBFT's own, one per file.
+//! the edits `edit.rs` defines for QBFT's messages; `equivocate.rs` (with
+//! `fork`) and `forge.rs` are QBFT's own, one per file.
 
 mod edit;
 mod equivocate;
