@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
-mod behaviours;
 mod calibrate;
 mod conformance;
 mod fuzz;

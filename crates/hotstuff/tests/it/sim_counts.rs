@@ -91,14 +91,6 @@ fn steady_state_sends_n_minus_1_proposals_and_votes_per_block() {
 }
 
 #[test]
-fn same_seed_same_trace() {
-    let (a, _) = fault_free(7, 10);
-    let (b, _) = fault_free(7, 10);
-    assert_eq!(a.trace_hash, b.trace_hash);
-    assert_eq!(a.events, b.events);
-}
-
-#[test]
 fn memory_stays_flat_over_a_long_run() {
     let retained = |k: u64| {
         let (report, sim) = fault_free(4, k);

@@ -164,22 +164,6 @@ fn random_delays_and_a_crashed_primary_stay_safe_and_live_across_seeds() {
     }
 }
 
-#[test]
-fn same_seed_replays_the_same_run() {
-    let run = || {
-        let mut cfg = sim_config(4, LoadConfig::closed(2, 2, 64).with_total(60));
-        cfg.network = NetworkConfig::uniform(Duration::from_micros(200), Duration::from_millis(4));
-        cfg.faults = vec![Fault::crash(NodeId(0), Duration::from_millis(30))];
-        Simulation::<Pbft>::new(cfg, PbftConfig::default())
-            .unwrap()
-            .run()
-    };
-    let (a, b) = (run(), run());
-    assert!(a.violations.is_empty());
-    assert_eq!(a.trace_hash, b.trace_hash);
-    assert_eq!(a.stats, b.stats);
-}
-
 /// n = 7 (f = 2): the primary of view 0 and the primary of view 1 both
 /// crash. View 1 never starts (its NEW-VIEW timer expires), view 2 does.
 #[test]

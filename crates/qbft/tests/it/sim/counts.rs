@@ -34,21 +34,6 @@ fn fault_free_message_counts_are_exact_with_real_crypto_and_seals_verify() {
 }
 
 #[test]
-fn same_seed_gives_the_same_trace_under_a_jittery_network() {
-    let cfg = || SimConfig {
-        seed: 42,
-        network: NetworkConfig::uniform(Duration::from_micros(200), Duration::from_millis(3)),
-        load: LoadConfig::closed(3, 2, 64).with_total(40),
-        ..SimConfig::default()
-    };
-    let (a, b) = (simulation(cfg()).run(), simulation(cfg()).run());
-    assert_safe(&a);
-    assert_eq!(a.requests_committed, 40);
-    assert_eq!(a.trace_hash, b.trace_hash);
-    assert_eq!(a.stats, b.stats);
-}
-
-#[test]
 fn retained_state_stays_bounded_over_a_long_run() {
     let cfg = SimConfig {
         load: LoadConfig::closed(4, 4, 32).with_total(2_000),
