@@ -77,17 +77,19 @@ impl Committee {
         max_faulty(self.n())
     }
 
-    /// PBFT's quorum, 2f+1 (Castro–Liskov).
+    /// 2f + 1 (PBFT's quorum, Castro–Liskov). The three quorum sizes are
+    /// named after their formula, not a protocol: they differ when n is not
+    /// 3f + 1, and each protocol says which one it uses.
     pub fn quorum_2f1(&self) -> usize {
         quorum_2f1(self.n())
     }
 
-    /// QBFT's quorum, ⌈2n/3⌉ (Dafny spec `quorum`).
-    pub fn quorum_qbft(&self) -> usize {
+    /// ⌈2n/3⌉ (QBFT's quorum, Dafny spec `quorum`).
+    pub fn quorum_two_thirds(&self) -> usize {
         quorum_two_thirds(self.n())
     }
 
-    /// HotStuff's quorum, n − f.
+    /// n − f (HotStuff's quorum).
     pub fn quorum_n_minus_f(&self) -> usize {
         quorum_n_minus_f(self.n())
     }

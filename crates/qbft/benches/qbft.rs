@@ -137,7 +137,7 @@ fn justified_proposal(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for n in [4usize, 16] {
         let cl = cluster(n, 1, CryptoKind::Real, CostModel::zero()).unwrap();
-        let q = cl.0.quorum_qbft();
+        let q = cl.0.quorum_two_thirds();
         let signer = |i: usize| cl.1[i].as_ref();
         let b = block(0);
         let d = b.hash();

@@ -15,7 +15,7 @@
 //! proposer(h, r) = leader(slot(h) + r), which under the default round-robin
 //! schedule is the Dafny spec's rotation (see [`replica::proposer`]).
 //!
-//! Quorum q = ⌈2n/3⌉ (`Committee::quorum_qbft`), f+1 = `weak_quorum`.
+//! Quorum q = ⌈2n/3⌉ (`Committee::quorum_two_thirds`), f+1 = `weak_quorum`.
 //! Fault-free, one request per block, the messages per block are
 //! (n−1) PROPOSAL + n(n−1) PREPARE + n(n−1) COMMIT = (n−1)(2n+1).
 //! Measured in the simulator (model crypto, 1 ms links, 20 blocks;

@@ -22,7 +22,7 @@ pub(super) fn forge(
     if !own(msg, ctx) {
         return None;
     }
-    let q = ctx.committee.quorum_qbft();
+    let q = ctx.committee.quorum_two_thirds();
     match msg {
         QbftMessage::RoundChange(rc) if !rc.prepares.is_empty() => {
             let mut rc = rc.clone();

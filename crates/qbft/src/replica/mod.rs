@@ -114,7 +114,7 @@ fn quorum_size(committee: &Committee, cfg: &QbftConfig) -> usize {
         return committee.quorum_2f1();
     }
     let _ = cfg;
-    committee.quorum_qbft()
+    committee.quorum_two_thirds()
 }
 
 /// A decided block with the q commit seals that make it final: a proof
@@ -146,10 +146,10 @@ impl CommitCertificate {
                 .verify(*signer, DOMAIN_COMMIT_SEAL, self.digest.as_bytes(), seal)
                 .map_err(|_| QbftError::BadSignature)?;
         }
-        if signers.len() < committee.quorum_qbft() {
+        if signers.len() < committee.quorum_two_thirds() {
             return Err(QbftError::InsufficientSeals {
                 got: signers.len(),
-                need: committee.quorum_qbft(),
+                need: committee.quorum_two_thirds(),
             });
         }
         Ok(())

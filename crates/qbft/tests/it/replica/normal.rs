@@ -7,7 +7,7 @@ use super::*;
 fn quorum_sizes_are_two_thirds_ceiling_for_n_4_to_7() {
     for (n, q) in [(4, 3), (5, 4), (6, 4), (7, 5)] {
         let net = Signer::new(n, CryptoKind::Model);
-        assert_eq!(net.committee.quorum_qbft(), q, "n = {n}");
+        assert_eq!(net.committee.quorum_two_thirds(), q, "n = {n}");
     }
 }
 

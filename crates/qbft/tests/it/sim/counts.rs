@@ -26,7 +26,7 @@ fn fault_free_message_counts_are_exact_with_real_crypto_and_seals_verify() {
     for id in committee.ids() {
         let cert = sim.node(id).protocol().last_certificate().unwrap();
         assert_eq!(cert.block.height, 3);
-        assert!(cert.seals.len() >= committee.quorum_qbft());
+        assert!(cert.seals.len() >= committee.quorum_two_thirds());
         cert.verify(sim.crypto(NodeId(0)).as_ref(), &committee)
             .unwrap();
         assert_eq!(sim.ledger(id).last().unwrap().block, cert.digest);
