@@ -1,7 +1,8 @@
-//! PBFT's safety rules as pure functions (TOCS 2002): acceptance of
-//! PRE-PREPARE, PREPARE and COMMIT, the watermarks, prepared and
-//! committed-local (§4.2, §4.3); the certificates carried inside CHECKPOINT
-//! proofs, VIEW-CHANGE and NEW-VIEW, and the computation of O (§4.4).
+//! PBFT's safety rules as pure functions (TOCS 2002): the view gate,
+//! acceptance of PRE-PREPARE, PREPARE and COMMIT, the watermarks, prepared
+//! and committed-local (§4.2, §4.3); the certificates carried inside
+//! CHECKPOINT proofs, VIEW-CHANGE and NEW-VIEW, the computation of O (§4.4),
+//! and what a state transfer must prove (§5.3.2).
 //! Backups and the new primary call the same `plan_new_view`, which is what
 //! lets a backup recompute O and reject a NEW-VIEW whose O differs. Each
 //! function returns the `PbftError` named after the rule that failed; the
@@ -14,8 +15,8 @@
 
 use crate::error::PbftError;
 use crate::messages::{
-    Checkpoint, PrePrepare, PreparedCert, ViewChange, Vote, checkpoint_payload, domain,
-    pre_prepare_payload, view_change_payload, vote_payload,
+    Checkpoint, PrePrepare, PreparedCert, StateTransfer, ViewChange, Vote, checkpoint_payload,
+    domain, pre_prepare_payload, view_change_payload, vote_payload,
 };
 use crate::verified::SigBatch;
 use bft_core::{Committee, Digest, GENESIS, NodeId, Request, batch_digest};
@@ -118,6 +119,35 @@ pub fn check_watermarks(seq: u64, window: Watermarks) -> Result<(), PbftError> {
             low: window.low,
             high: window.high,
         })
+    }
+}
+
+/// Where a normal-case message (PRE-PREPARE, PREPARE, COMMIT) of `view`
+/// goes at a replica in view `current` (`active`: it has entered it, its
+/// NEW-VIEW accepted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewGate {
+    /// v < current view: rejected (`stale-view`); the sender is behind and
+    /// is answered with what lets it catch up.
+    Stale,
+    /// v > current view, or v = current view not yet entered: kept until
+    /// the view starts (its NEW-VIEW may still be in flight), within the
+    /// sender's quota.
+    Early,
+    /// v = current view, entered: checked by the acceptance rules below.
+    Current,
+}
+
+/// **View gate** (§4.2: "it is in view v"): a replica accepts normal-case
+/// messages only for the view it is in. See [`ViewGate`] for the three
+/// outcomes.
+pub fn view_gate(view: u64, current: u64, active: bool) -> ViewGate {
+    if view < current {
+        ViewGate::Stale
+    } else if view > current || !active {
+        ViewGate::Early
+    } else {
+        ViewGate::Current
     }
 }
 
@@ -572,6 +602,41 @@ fn plan_new_view_by(view_changes: &[ViewChange], prefer: Prefer) -> NewViewPlan 
         max_s,
         entries,
     }
+}
+
+/// **State transfer** (§5.3.2, simplified): a STATE message brings the
+/// batches from `last_executed` + 1 up to a checkpoint n, with its proof.
+/// Checked in this order: the proof is a stable-checkpoint proof for
+/// (n, state) ([`check_checkpoint_proof`]: `bad-checkpoint-proof`, its
+/// signatures pushed to `sigs`); the batches are exactly last_executed + 1
+/// ..= n, in order (`bad-state`); the hash chain from `head` through them
+/// reaches the proven state (`bad-state`). Returns each batch's digest. A
+/// STATE at or below `last_executed` teaches nothing and is ignored before
+/// this check.
+pub fn check_state_transfer(
+    rules: &Rules<'_>,
+    last_executed: u64,
+    head: Digest,
+    st: &StateTransfer,
+    sigs: &mut SigBatch,
+) -> Result<Vec<Digest>, PbftError> {
+    check_checkpoint_proof(rules, st.seq, &st.state, &st.proof, sigs)?;
+    let first = last_executed.saturating_add(1);
+    let contiguous = st.batches.len() as u64 == st.seq.saturating_sub(last_executed)
+        && st.batches.iter().zip(first..).all(|(b, seq)| b.seq == seq);
+    if !contiguous {
+        return Err(PbftError::BadState("batches do not continue the ledger"));
+    }
+    let digests: Vec<Digest> = st.batches.iter().map(|b| batch_digest(&b.batch)).collect();
+    let reached = st
+        .batches
+        .iter()
+        .zip(&digests)
+        .fold(head, |head, (b, d)| block_hash(&head, b.seq, d));
+    if reached != st.state {
+        return Err(PbftError::BadState("chain does not reach the proven state"));
+    }
+    Ok(digests)
 }
 
 /// The ledger's hash chain: block = H(parent, seq, batch digest). It is also

@@ -7,7 +7,8 @@
 //! large enough that any two quorums share an honest replica for other n.
 //!
 //! 1. **Pre-prepare acceptance** (§4.2): a backup accepts PRE-PREPARE(v, n, d)
-//!    only if it is in view v and not changing view, the sender is
+//!    only if it is in view v and not changing view (`rules::view_gate`:
+//!    older views rejected, newer ones kept until entered), the sender is
 //!    primary(v) and signed it, d = digest(batch), h < n <= H, and it has
 //!    accepted no other pre-prepare for (v, n). → `rules::check_pre_prepare`
 //! 2. **Prepares come from backups**: the primary sends no PREPARE; one from
@@ -30,7 +31,7 @@
 //!    `rules::plan_new_view`, [`Pbft::on_new_view`]
 //! 7. **Catch-up**: transferred batches are executed only if they continue
 //!    the replica's own ledger and re-hash to a state certified by q
-//!    CHECKPOINTs. → [`Pbft::on_state`]
+//!    CHECKPOINTs. → `rules::check_state_transfer`, [`Pbft::on_state`]
 //! 8. **Liveness** (§4.5.2): request timer at backups; f+1 VIEW-CHANGEs for higher views make a
 //!    replica join the smallest; the new-view timer only starts once q VIEW-CHANGEs for its target
 //!    arrived; timeouts double per failed view (capped at 2^max_backoff_exponent × the base, 64× by
@@ -61,7 +62,7 @@ use crate::messages::{
     Checkpoint, ExecutedBatch, NewView, PbftMessage, PrePrepare, Vote, domain, pre_prepare_payload,
     vote_payload,
 };
-use crate::rules::{Rules, Watermarks, check_watermarks};
+use crate::rules::{Rules, ViewGate, Watermarks, check_watermarks, view_gate};
 use crate::verified::Verified;
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
@@ -309,17 +310,16 @@ impl Pbft {
         out: &mut Out,
     ) -> Result<(), PbftError> {
         if let Some(view) = msg.normal_case_view() {
-            if view < self.view {
-                self.answer_stale(now, from, out);
-                return Err(PbftError::StaleView {
-                    view,
-                    current: self.view,
-                });
-            }
-            if view > self.view || !self.active {
-                // Early for a view not yet entered (its NEW-VIEW may still be
-                // in flight): keep it, within the sender's quota.
-                return self.buffer_future(now, from, view, msg, out);
+            match view_gate(view, self.view, self.active) {
+                ViewGate::Stale => {
+                    self.answer_stale(now, from, out);
+                    return Err(PbftError::StaleView {
+                        view,
+                        current: self.view,
+                    });
+                }
+                ViewGate::Early => return self.buffer_future(now, from, view, msg, out),
+                ViewGate::Current => {}
             }
         }
         match msg {

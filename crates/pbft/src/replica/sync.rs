@@ -5,9 +5,9 @@
 use super::{Out, Pbft, PbftTimer};
 use crate::error::PbftError;
 use crate::messages::{Fetch, PbftMessage, StateTransfer};
-use crate::rules::{block_hash, check_checkpoint_proof};
+use crate::rules::check_state_transfer;
 use crate::verified::SigBatch;
-use bft_core::{Action, Digest, NodeId, batch_digest};
+use bft_core::{Action, NodeId};
 
 impl Pbft {
     /// Asks the next signer of the proof (at least f+1 of them are honest)
@@ -78,22 +78,8 @@ impl Pbft {
             return Ok(()); // stale or unsolicited: nothing to learn
         }
         let mut sigs = SigBatch::default();
-        check_checkpoint_proof(&self.rules(), st.seq, &st.state, &st.proof, &mut sigs)?;
-        let first = self.last_executed + 1;
-        let contiguous = st.batches.len() as u64 == st.seq - self.last_executed
-            && st.batches.iter().zip(first..).all(|(b, seq)| b.seq == seq);
-        if !contiguous {
-            return Err(PbftError::BadState("batches do not continue the ledger"));
-        }
-        let digests: Vec<Digest> = st.batches.iter().map(|b| batch_digest(&b.batch)).collect();
-        let head = st
-            .batches
-            .iter()
-            .zip(&digests)
-            .fold(self.head, |head, (b, d)| block_hash(&head, b.seq, d));
-        if head != st.state {
-            return Err(PbftError::BadState("chain does not reach the proven state"));
-        }
+        let digests =
+            check_state_transfer(&self.rules(), self.last_executed, self.head, &st, &mut sigs)?;
         sigs.verify(self.crypto.as_ref(), &mut self.verified, "state")?;
         for (b, d) in st.batches.into_iter().zip(digests) {
             self.execute(b, d, out);
