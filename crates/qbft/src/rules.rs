@@ -1,5 +1,7 @@
 //! QBFT's safety rules as pure functions, after the ConsenSys Dafny spec
-//! (`node.dfy`, `node_auxiliary_functions.dfy`): proposal validity
+//! (`node.dfy`, `node_auxiliary_functions.dfy`): who may deliver what
+//! ([`check_author`]), which height a message is for ([`height_gate`]),
+//! proposal validity
 //! ([`check_proposal`]) and justification ([`check_proposal_justification`],
 //! [`check_round_change`], [`check_prepare_certificate`]), one PREPARE per
 //! validator ([`latest_is_new`]), prepared ([`prepared_certificate`]) and
@@ -57,6 +59,54 @@ impl Quorum {
         } else {
             Ok(())
         }
+    }
+}
+
+/// **Author and sender**: PROPOSALs and COMMITs may be relayed by any
+/// member (a replica helps a lagging peer with the decided block), so they
+/// are checked against their author's signature whoever delivers them;
+/// PREPAREs and ROUND-CHANGEs come from their author only
+/// (`author-not-sender`). Both the sender and the author are committee
+/// members (`unknown-signer`).
+pub fn check_author(
+    quorum: &Quorum,
+    from: NodeId,
+    author: NodeId,
+    relayable: bool,
+) -> Result<(), QbftError> {
+    if author != from && !relayable {
+        return Err(QbftError::AuthorNotSender { author, from });
+    }
+    quorum.member(from)?;
+    quorum.member(author)
+}
+
+/// Where a message for `height` goes at a replica deciding `current`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeightGate {
+    /// Below: already decided here. Ignored, except that a ROUND-CHANGE
+    /// shows its sender is behind and is answered with the decided blocks.
+    Past,
+    /// Above, within `future_height_window`: kept until the height starts
+    /// (bounded per sender).
+    Future,
+    /// This height: checked by the rules below.
+    Current,
+}
+
+/// **Height gate**: a replica works on one height at a time (Dafny: every
+/// predicate is for `current_height`); messages for a height more than
+/// `window` ahead are refused (`too-far-in-future`), so a peer cannot make
+/// it buffer without bound.
+pub fn height_gate(height: u64, current: u64, window: u64) -> Result<HeightGate, QbftError> {
+    if height < current {
+        Ok(HeightGate::Past)
+    } else if height == current {
+        Ok(HeightGate::Current)
+    } else if height - current > window {
+        Err(QbftError::TooFarInFuture { height })
+    } else {
+        Ok(HeightGate::Future)
     }
 }
 

@@ -6,6 +6,11 @@
 //! rules, checked in the handlers of this folder or as pure functions in
 //! `crate::rules`:
 //!
+//! 0. A message is handled only for the height being decided
+//!    (`rules::height_gate`: below it only answers a lagging peer's
+//!    ROUND-CHANGE, a bounded window above it waits), and only from its
+//!    author unless it is a relayable PROPOSAL or COMMIT
+//!    (`rules::check_author`).
 //! 1. A proposal is accepted only from proposer(h, r), for the current height,
 //!    for a block that extends the committed chain (`rules::check_proposal`),
 //!    and — for r > 0 — with a justification that passes
@@ -41,7 +46,7 @@ use crate::config::QbftConfig;
 use crate::config::QbftMutant;
 use crate::error::QbftError;
 use crate::messages::{Block, DOMAIN_COMMIT_SEAL, PreparePayload, QbftMessage, Signed};
-use crate::rules::Quorum;
+use crate::rules::{HeightGate, Quorum, check_author, height_gate};
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Input, NodeContext, NodeId,
     RequestPool, Signature, Status, Time,
@@ -342,31 +347,21 @@ impl Qbft {
         msg: QbftMessage,
         out: &mut Out,
     ) -> Result<(), QbftError> {
-        // PROPOSALs and COMMITs may be relayed (see `help_lagging_peer`):
-        // they are checked against their author's signature, whoever
-        // delivers them. The other kinds come from their author only.
-        let author = msg.author();
         let relayable = matches!(msg, QbftMessage::Proposal(_) | QbftMessage::Commit(_));
-        if author != from && !relayable {
-            return Err(QbftError::AuthorNotSender { author, from });
-        }
-        for id in [from, author] {
-            if !self.committee.contains(id) {
-                return Err(QbftError::UnknownSigner(id));
+        check_author(&self.quorum, from, msg.author(), relayable)?;
+        match height_gate(
+            msg.height(),
+            self.inst.height,
+            self.cfg.future_height_window,
+        )? {
+            HeightGate::Past => {
+                if let QbftMessage::RoundChange(rc) = &msg {
+                    self.help_lagging_peer(now, from, rc, out);
+                }
+                return Ok(());
             }
-        }
-        let height = msg.height();
-        if height < self.inst.height {
-            if let QbftMessage::RoundChange(rc) = &msg {
-                self.help_lagging_peer(now, from, rc, out);
-            }
-            return Ok(());
-        }
-        if height > self.inst.height {
-            if height - self.inst.height > self.cfg.future_height_window {
-                return Err(QbftError::TooFarInFuture { height });
-            }
-            return self.future.push(from, msg);
+            HeightGate::Future => return self.future.push(from, msg),
+            HeightGate::Current => {}
         }
         match msg {
             QbftMessage::Proposal(p) => self.on_proposal(now, *p, out),
