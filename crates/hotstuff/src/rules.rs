@@ -14,13 +14,21 @@
 //! 4. **QC rule** ([`verify_qc`]): a QC is used (highQC, lock, commit, view
 //!    change) only after one aggregate check over exactly (view, block) and a
 //!    count of ≥ n−f distinct signers.
+//! 5. **Block validity** (what a proposal or fetched block must be before it
+//!    is stored or voted on): from its view's leader ([`check_proposer`]),
+//!    the first proposal of its view ([`check_first_proposal`]), within the
+//!    view horizon ([`check_horizon`]), its parent the block its QC
+//!    certifies from an earlier view ([`check_justify`]), one height above
+//!    that parent in the QC's view ([`check_parent_link`]), at most
+//!    `max_size` requests ([`check_batch_size`]), and, while its parent is
+//!    unknown, reachable from the committed block ([`check_orphan`]).
 //!
 //! The last voted view and the lock are the state a replica must never lose
 //! ([`SafetyState`]); a restart that forgets them can equivocate.
 
 use crate::error::HotStuffError;
-use crate::types::{QuorumCert, VOTE_DOMAIN, vote_payload};
-use bft_core::{Committee, Crypto, Digest, GENESIS, View};
+use crate::types::{Block, QuorumCert, VOTE_DOMAIN, vote_payload};
+use bft_core::{Committee, Crypto, Digest, GENESIS, Height, NodeId, View};
 use serde::{Deserialize, Serialize};
 
 /// A block named by hash and view (what the rules compare).
@@ -197,6 +205,116 @@ pub fn verify_qc(
             &qc.signature,
         )
         .map_err(|_| HotStuffError::QcBadSignature)
+}
+
+// ----------------------------------------------------------------------
+// Block validity
+// ----------------------------------------------------------------------
+
+/// **Proposer rule**: a proposal for view v comes from leader(v)
+/// (`wrong-proposer`). HotStuff messages carry no author: the sender is the
+/// authenticated transport sender.
+pub fn check_proposer(view: View, from: NodeId, leader: NodeId) -> Result<(), HotStuffError> {
+    if from != leader {
+        return Err(HotStuffError::WrongProposer { view, from, leader });
+    }
+    Ok(())
+}
+
+/// **View horizon**: a proposal more than `future_views` ahead of the
+/// current view (`horizon`) is refused (`view-too-far`), so a Byzantine
+/// leader of a far view moves no one and nothing is buffered for it.
+pub fn check_horizon(view: View, horizon: View, current: View) -> Result<(), HotStuffError> {
+    if view > horizon {
+        return Err(HotStuffError::ViewTooFar { view, current });
+    }
+    Ok(())
+}
+
+/// **One proposal per view**: only the first block proposed for a view is
+/// considered (`seen`: its hash, if one was). The same block again is a
+/// `duplicate-block`; another one is an `equivocating-proposal`.
+pub fn check_first_proposal(
+    view: View,
+    seen: Option<&Digest>,
+    hash: &Digest,
+) -> Result<(), HotStuffError> {
+    match seen {
+        None => Ok(()),
+        Some(seen) if seen == hash => Err(HotStuffError::DuplicateBlock),
+        Some(_) => Err(HotStuffError::EquivocatingProposal { view }),
+    }
+}
+
+/// **Justify rule** (Algorithm 4 `createLeaf(qc_high.node)`): a block's
+/// parent is the block its QC certifies, and the QC is from an earlier view
+/// than the block (`justify-mismatch`).
+pub fn check_justify(block: &Block) -> Result<(), HotStuffError> {
+    if block.parent != block.justify.block || block.justify.view >= block.view {
+        return Err(HotStuffError::JustifyMismatch);
+    }
+    Ok(())
+}
+
+/// **Parent link**: a block is one height above its parent, and its QC
+/// (view `qc_view`) is from the parent's view (`bad-height`). With
+/// [`check_justify`] this makes the tree a hash chain of certified blocks.
+pub fn check_parent_link(
+    block: &Block,
+    qc_view: View,
+    parent_height: Height,
+    parent_view: View,
+) -> Result<(), HotStuffError> {
+    if block.height != parent_height.next() || qc_view != parent_view {
+        return Err(HotStuffError::BadHeight {
+            height: block.height,
+        });
+    }
+    Ok(())
+}
+
+/// **Batch size**: a block carries at most `max_size` requests (the most an
+/// honest leader cuts), so a Byzantine leader cannot make everyone vote on,
+/// store and serve an arbitrarily large block (`oversized-block`).
+pub fn check_batch_size(block: &Block, max_size: usize) -> Result<(), HotStuffError> {
+    let max = max_size.max(1);
+    if block.batch.len() > max {
+        return Err(HotStuffError::OversizedBlock {
+            len: block.batch.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// **Orphan rule**, for a block whose parent is unknown, checked before its
+/// QC costs a pairing and before it takes an orphan or fetch slot:
+/// - its QC is not older than the committed block (view `committed_view`):
+///   a QC that old certifies a committed block already pruned or a fork
+///   below the committed block, whose parent can never be adopted
+///   (`parent-below-commit`);
+/// - its height is reachable from the committed block: heights grow by one
+///   per block and views by at least one, so a descendant at view v is at
+///   most `v − committed view` blocks above the committed height
+///   (`bad-height`).
+pub fn check_orphan(
+    block: &Block,
+    committed_view: View,
+    committed_height: Height,
+) -> Result<(), HotStuffError> {
+    if block.justify.view < committed_view {
+        return Err(HotStuffError::ParentBelowCommit {
+            qc_view: block.justify.view,
+            committed: committed_view,
+        });
+    }
+    let reach = block.view.0.saturating_sub(committed_view.0);
+    if block.height.0 > committed_height.0.saturating_add(reach) {
+        return Err(HotStuffError::BadHeight {
+            height: block.height,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

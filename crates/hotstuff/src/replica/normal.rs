@@ -5,7 +5,10 @@
 use super::{ARCHIVE, CommittedTip, HotStuff, Orphan, Out, link};
 use crate::error::HotStuffError;
 use crate::pacemaker::{rebuild_pending, timeout_certified};
-use crate::rules::{BlockRef, lock_after};
+use crate::rules::{
+    BlockRef, check_batch_size, check_first_proposal, check_horizon, check_justify, check_orphan,
+    check_parent_link, check_proposer, lock_after,
+};
 use crate::types::{Block, Message, Timer};
 use bft_core::{Action, Decision, Digest, Height, NodeId, Request, RequestId, Time, View};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,14 +24,7 @@ impl HotStuff {
         block: Block,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
-        let leader = self.leader(block.view);
-        if from != leader {
-            return Err(HotStuffError::WrongProposer {
-                view: block.view,
-                from,
-                leader,
-            });
-        }
+        check_proposer(block.view, from, self.leader(block.view))?;
         if block.view < self.view {
             return self.on_late_proposal(now, from, block, out);
         }
@@ -41,21 +37,9 @@ impl HotStuff {
             let qc = self.verified_qc(&block.justify)?;
             self.observe_qc(qc, out);
         }
-        // Bounded buffering: a Byzantine leader of a far view moves no one.
-        if block.view > self.horizon() {
-            return Err(HotStuffError::ViewTooFar {
-                view: block.view,
-                current: self.view,
-            });
-        }
+        check_horizon(block.view, self.horizon(), self.view)?;
         let hash = block.hash();
-        if let Some(seen) = self.proposals.get(&block.view) {
-            return Err(if *seen == hash {
-                HotStuffError::DuplicateBlock
-            } else {
-                HotStuffError::EquivocatingProposal { view: block.view }
-            });
-        }
+        check_first_proposal(block.view, self.proposals.get(&block.view), &hash)?;
         let view = block.view;
         if self.blocks.contains_key(&hash) {
             // Already fetched as some other block's parent.
@@ -117,11 +101,11 @@ impl HotStuff {
 
     /// Validates a block, stores it and runs Algorithm 4 `update` on it.
     ///
-    /// Block validity: the parent is the block its QC certifies and the QC
-    /// is from an earlier view (`createLeaf(qc_high.node)`), the QC passes the
-    /// QC rule, the parent is known (otherwise the block waits and the parent
-    /// is fetched), and height = parent height + 1 and QC view = parent view.
-    /// The batch fits `max_size` ([`Self::check_batch_size`]).
+    /// Block validity (rule 5 of `crate::rules`): the batch fits `max_size`,
+    /// the parent is the block its QC certifies from an earlier view, the QC
+    /// passes the QC rule, the parent is known (otherwise the block waits,
+    /// if the orphan rule allows, and the parent is fetched), and the block
+    /// is one height above it in the QC's view.
     pub(super) fn accept_block(
         &mut self,
         now: Time,
@@ -131,15 +115,13 @@ impl HotStuff {
         proposal: bool,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
-        self.check_batch_size(&block)?;
-        if block.parent != block.justify.block || block.justify.view >= block.view {
-            return Err(HotStuffError::JustifyMismatch);
-        }
+        check_batch_size(&block, self.batch.max_size)?;
+        check_justify(&block)?;
         if self.blocks.contains_key(&hash) {
             return Err(HotStuffError::DuplicateBlock);
         }
         if !self.blocks.contains_key(&block.parent) {
-            self.check_orphan(&block)?;
+            check_orphan(&block, self.committed.view, self.committed.height)?;
         }
         let qc = self.verified_qc(&block.justify)?;
         // Rule: the block keeps the QC copy we verified, not the sender's
@@ -167,11 +149,7 @@ impl HotStuff {
             }
             return Err(HotStuffError::UnknownParent);
         };
-        if block.height != parent.height.next() || qc.view != parent.view {
-            return Err(HotStuffError::BadHeight {
-                height: block.height,
-            });
-        }
+        check_parent_link(&block, qc.view, parent.height, parent.view)?;
         self.blocks.insert(hash, block);
         self.fetching.remove(&hash);
         let update = self.update(hash, out);
@@ -179,45 +157,6 @@ impl HotStuff {
         self.observe_qc(qc, out);
         self.adopt_orphans(now, hash, out);
         update
-    }
-
-    /// Rules for a block whose parent we lack, checked before its QC costs a
-    /// pairing and before it takes an orphan or fetch slot:
-    /// - its QC is not older than our committed block. A QC that old
-    ///   certifies a committed block already pruned or a fork below the
-    ///   committed block: the parent can never be adopted.
-    /// - its height is reachable from our committed block: heights grow by
-    ///   one per block and views by at least one, so a descendant at view v
-    ///   is at most `v − committed view` blocks above the committed height.
-    pub(super) fn check_orphan(&self, block: &Block) -> Result<(), HotStuffError> {
-        let tip = self.committed;
-        if block.justify.view < tip.view {
-            return Err(HotStuffError::ParentBelowCommit {
-                qc_view: block.justify.view,
-                committed: tip.view,
-            });
-        }
-        let reach = block.view.0.saturating_sub(tip.view.0);
-        if block.height.0 > tip.height.0.saturating_add(reach) {
-            return Err(HotStuffError::BadHeight {
-                height: block.height,
-            });
-        }
-        Ok(())
-    }
-
-    /// Rule: a block carries at most `max_size` requests (the most an honest
-    /// leader cuts, see [`Self::try_propose`]), so a Byzantine leader cannot
-    /// make everyone vote on, store and serve an arbitrarily large block.
-    pub(super) fn check_batch_size(&self, block: &Block) -> Result<(), HotStuffError> {
-        let max = self.batch.max_size.max(1);
-        if block.batch.len() > max {
-            return Err(HotStuffError::OversizedBlock {
-                len: block.batch.len(),
-                max,
-            });
-        }
-        Ok(())
     }
 
     /// Algorithm 4 `update(b*)`: b'' = b*.justify.node, b' = b''.justify.node,
