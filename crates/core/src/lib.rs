@@ -18,6 +18,7 @@ pub mod mix;
 pub mod node;
 pub mod pool;
 pub mod protocol;
+pub mod serve;
 
 pub use adversary::{
     Adversarial, Attack, CRASH_SLACK, FORK_DEPTHS, Forgery, ForkChoice, MessageEdit, Mutation,
@@ -37,6 +38,7 @@ pub use protocol::{
     Action, BatchConfig, ConfigIssue, Decision, GENESIS, Input, NodeContext, Protocol, Rejection,
     Request, Status, WireMessage, batch_digest,
 };
+pub use serve::ServeBudget;
 
 /// Errors of the core: committee setup, the codec and crypto checks.
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,8 @@ pub enum HotStuffError {
     UnsolicitedBlock,
     #[error("block request for a block we do not hold")]
     UnknownBlock,
+    #[error("{0} asked for more blocks than its serve budget allows")]
+    ServeLimited(NodeId),
 
     // --- votes ---
     #[error("vote for view {view} sent to a replica that does not lead view {view}+1")]
@@ -85,6 +87,7 @@ impl Rejection for HotStuffError {
             HotStuffError::UnknownParent => "unknown-parent",
             HotStuffError::UnsolicitedBlock => "unsolicited-block",
             HotStuffError::UnknownBlock => "unknown-block",
+            HotStuffError::ServeLimited(_) => "serve-limited",
             HotStuffError::NotNextLeader { .. } => "not-next-leader",
             HotStuffError::MalformedVote => "malformed-vote",
             HotStuffError::DuplicateVote { .. } => "duplicate-vote",

@@ -47,6 +47,8 @@ pub enum PbftError {
     NewViewMismatch,
     #[error("invalid state transfer: {0}")]
     BadState(&'static str),
+    #[error("{0} asked for more state transfers than its serve budget allows")]
+    ServeLimited(NodeId),
 }
 
 impl Rejection for PbftError {
@@ -73,6 +75,7 @@ impl Rejection for PbftError {
             PbftError::BadNewView(_) => "bad-new-view",
             PbftError::NewViewMismatch => "new-view-mismatch",
             PbftError::BadState(_) => "bad-state",
+            PbftError::ServeLimited(_) => "serve-limited",
         }
     }
 }

@@ -61,6 +61,8 @@ pub enum QbftError {
     FutureBufferFull(NodeId),
     #[error("height {height} is beyond the buffering window")]
     TooFarInFuture { height: u64 },
+    #[error("{0} asked for more relays than its serve budget allows")]
+    ServeLimited(NodeId),
 }
 
 impl Rejection for QbftError {
@@ -91,6 +93,7 @@ impl Rejection for QbftError {
             QbftError::Equivocation(_) => "equivocation",
             QbftError::FutureBufferFull(_) => "future-buffer-full",
             QbftError::TooFarInFuture { .. } => "too-far-in-future",
+            QbftError::ServeLimited(_) => "serve-limited",
         }
     }
 }

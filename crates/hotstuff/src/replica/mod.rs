@@ -46,7 +46,7 @@ use crate::types::{Block, Message, QuorumCert, Timer, Vote};
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Height, Input, NodeContext, NodeId,
-    Protocol, Request, RequestPool, Status, Time, View,
+    Protocol, Request, RequestPool, ServeBudget, Status, Time, View,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -63,6 +63,9 @@ type Out = Vec<Action<Message, Timer>>;
 const MAX_ORPHANS: usize = 64;
 /// Outstanding block fetches; bounded.
 const MAX_FETCHES: usize = 64;
+/// Fetches one peer may have answered at once, and answered more per view
+/// timeout: as many as an honest replica may have outstanding.
+const SERVE_BURST: u32 = MAX_FETCHES as u32;
 /// Committed blocks kept to serve fetches; bounded.
 const ARCHIVE: usize = 256;
 /// Verified QCs cached; bounded (the lowest views are evicted first).
@@ -151,6 +154,9 @@ pub struct HotStuff {
     // --- block synchronisation ---
     /// Outstanding fetches: the peer asked and the view we asked in.
     fetching: BTreeMap<Digest, (NodeId, View)>,
+    /// How many fetches each peer may still have answered ([`SERVE_BURST`]
+    /// at once, as many more per base view timeout).
+    serve: ServeBudget,
     orphans: Vec<Orphan>,
     /// The last [`ARCHIVE`] committed blocks (pruned from the tree), kept
     /// only to serve fetches of replicas that fell behind.
@@ -204,6 +210,7 @@ impl Protocol for HotStuff {
             rebuild_armed: View::ZERO,
             rebuild_waited: View::ZERO,
             fetching: BTreeMap::new(),
+            serve: ServeBudget::new(ctx_n, SERVE_BURST, SERVE_BURST, cfg.view_timeout),
             orphans: Vec::new(),
             archive: BTreeMap::new(),
             archive_order: VecDeque::new(),
@@ -389,7 +396,7 @@ impl HotStuff {
             Message::Proposal(block) => self.on_proposal(now, from, block, out),
             Message::Vote(vote) => self.on_vote(from, &vote, out),
             Message::NewView(nv) => self.on_new_view(from, nv, out),
-            Message::BlockRequest { block } => self.on_block_request(from, block, out),
+            Message::BlockRequest { block } => self.on_block_request(now, from, block, out),
             Message::BlockResponse(block) => self.on_block_response(now, from, block, out),
         }
     }

@@ -86,13 +86,19 @@ impl HotStuff {
     }
 
     /// Serves a fetch: the block and up to `MAX_FETCH_CHAIN − 1` of its
-    /// ancestors, from the tree or the archive of committed blocks.
+    /// ancestors, from the tree or the archive of committed blocks, if the
+    /// peer's serve budget allows (`SERVE_BURST` at once, as many more per
+    /// base view timeout; else `serve-limited`).
     pub(super) fn on_block_request(
         &mut self,
+        now: Time,
         from: NodeId,
         block: Digest,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
+        if !self.serve.try_take(from, now) {
+            return Err(HotStuffError::ServeLimited(from));
+        }
         let mut chain = Vec::new();
         let mut cursor = block;
         while chain.len() < MAX_FETCH_CHAIN && cursor != GENESIS {

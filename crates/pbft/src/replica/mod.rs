@@ -67,7 +67,7 @@ use crate::verified::Verified;
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Input, NodeContext, NodeId, Protocol,
-    Request, RequestId, RequestPool, Status, Time, batch_digest,
+    Request, RequestId, RequestPool, ServeBudget, Status, Time, batch_digest,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -82,6 +82,11 @@ mod view_change;
 use state::{Answered, CatchUp, Slot, VcLog};
 
 type Out = Vec<Action<PbftMessage, PbftTimer>>;
+
+/// State transfers one peer may get at once (then one per fetch timeout):
+/// an honest replica catching up asks once per fetch timeout, and once more
+/// at once when its transfer reveals a newer stable checkpoint.
+pub const SERVE_BURST: u32 = 2;
 
 /// PBFT's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -139,6 +144,9 @@ pub struct Pbft {
     /// Batches executed in (h − depth, last executed], served to lagging
     /// replicas (depth = `state_transfer_depth`).
     history: BTreeMap<u64, ExecutedBatch>,
+    /// How many state transfers each peer may still get ([`SERVE_BURST`]
+    /// at once, one more per `view_change_timeout`, the fetch retry timer).
+    serve: ServeBudget,
     /// The newest CHECKPOINT above H from each replica: q matching ones
     /// tell a replica it fell more than a window behind.
     ahead: BTreeMap<NodeId, Checkpoint>,
@@ -329,10 +337,7 @@ impl Pbft {
             PbftMessage::Checkpoint(cp) => self.on_checkpoint(from, cp, out),
             PbftMessage::ViewChange(vc) => self.on_view_change(now, from, vc, out),
             PbftMessage::NewView(nv) => self.on_new_view(now, from, nv, out),
-            PbftMessage::Fetch(f) => {
-                self.on_fetch(from, f, out);
-                Ok(())
-            }
+            PbftMessage::Fetch(f) => self.on_fetch(now, from, f, out),
             PbftMessage::State(st) => self.on_state(st, out),
         }
     }
@@ -475,6 +480,7 @@ impl Protocol for Pbft {
             head: GENESIS,
             catch_up: None,
             history: BTreeMap::new(),
+            serve: ServeBudget::new(n, SERVE_BURST, 1, cfg.view_change_timeout),
             ahead: BTreeMap::new(),
             next_seq: 1,
             pool: RequestPool::new(cfg.pool_capacity.max(1)),

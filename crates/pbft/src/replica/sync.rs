@@ -7,7 +7,7 @@ use crate::error::PbftError;
 use crate::messages::{Fetch, PbftMessage, StateTransfer};
 use crate::rules::check_state_transfer;
 use crate::verified::SigBatch;
-use bft_core::{Action, NodeId};
+use bft_core::{Action, NodeId, Time};
 
 impl Pbft {
     /// Asks the next signer of the proof (at least f+1 of them are honest)
@@ -44,14 +44,25 @@ impl Pbft {
     }
 
     /// Serves a lagging replica: the batches from `from_seq` up to this
-    /// replica's stable checkpoint, with its proof — if it still has them.
-    pub(super) fn on_fetch(&mut self, from: NodeId, fetch: Fetch, out: &mut Out) {
+    /// replica's stable checkpoint, with its proof — if it still has them,
+    /// and if the peer's serve budget allows ([`SERVE_BURST`](super::SERVE_BURST)
+    /// at once, then one per fetch timeout; else `serve-limited`).
+    pub(super) fn on_fetch(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        fetch: Fetch,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
         let covered = self
             .history
             .first_key_value()
             .is_some_and(|(&first, _)| first <= fetch.from_seq);
         if self.low == 0 || fetch.from_seq > self.low || !covered {
-            return; // nothing stable to give, or already discarded
+            return Ok(()); // nothing stable to give, or already discarded
+        }
+        if !self.serve.try_take(from, now) {
+            return Err(PbftError::ServeLimited(from));
         }
         let batches = self
             .history
@@ -67,6 +78,7 @@ impl Pbft {
                 batches,
             }),
         });
+        Ok(())
     }
 
     /// Catch-up rule: accept transferred batches only if they continue this

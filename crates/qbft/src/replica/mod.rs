@@ -49,7 +49,7 @@ use crate::messages::{Block, DOMAIN_COMMIT_SEAL, PreparePayload, QbftMessage, Si
 use crate::rules::{HeightGate, Quorum, check_author, height_gate};
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Input, NodeContext, NodeId,
-    RequestPool, Signature, Status, Time,
+    RequestPool, ServeBudget, Signature, Status, Time,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -208,7 +208,16 @@ pub struct Qbft {
     /// Per lagging peer, the (height, round) of the last round change we
     /// answered with a relay, and when.
     relayed: BTreeMap<NodeId, ((u64, u64), Time)>,
+    /// How many relays each lagging peer may still draw ([`SERVE_BURST`]
+    /// at once, one more per half base round timeout).
+    serve: ServeBudget,
 }
+
+/// Relays one peer may draw at once, then one per half base round timeout.
+/// An honest lagging replica announces at most one round change per round
+/// timeout (at least the base), so the budget only holds back a peer that
+/// announces new rounds faster than any honest one.
+pub const SERVE_BURST: u32 = 2;
 
 impl Qbft {
     pub fn new(ctx: NodeContext, cfg: &QbftConfig) -> Qbft {
@@ -218,6 +227,7 @@ impl Qbft {
             #[cfg(feature = "mutants")]
             ignore_highest_prepared: cfg.planted(QbftMutant::IgnoreHighestPrepared),
         };
+        let n = ctx.committee.n();
         let tip = ChainTip {
             height: 0,
             hash: GENESIS,
@@ -246,6 +256,7 @@ impl Qbft {
             replayed_height: 1,
             archive: BTreeMap::new(),
             relayed: BTreeMap::new(),
+            serve: ServeBudget::new(n, SERVE_BURST, 1, cfg.round_timeout / 2),
         }
     }
 
@@ -356,7 +367,7 @@ impl Qbft {
         )? {
             HeightGate::Past => {
                 if let QbftMessage::RoundChange(rc) = &msg {
-                    self.help_lagging_peer(now, from, rc, out);
+                    return self.help_lagging_peer(now, from, rc, out);
                 }
                 return Ok(());
             }

@@ -2,6 +2,7 @@
 //! change for a height we have already decided.
 
 use super::{Out, Qbft};
+use crate::error::QbftError;
 use crate::messages::{QbftMessage, RoundChange, SignatureBatch};
 use bft_core::{Action, NodeId, Time};
 
@@ -21,19 +22,21 @@ impl Qbft {
     /// ROUND-CHANGE every timeout (`on_round_timeout`), and a relay lost to
     /// a partition must be answered again. So a peer, honest or not, draws
     /// at most one relay per new round it announces and one per half
-    /// timeout. Never triggered when nobody falls behind, so it adds
-    /// nothing to fault-free counts.
+    /// timeout, and, whatever rounds it announces, at most [`SERVE_BURST`](super::SERVE_BURST)
+    /// at once and one per half base round timeout (`serve-limited`).
+    /// Never triggered when nobody falls behind, so it adds nothing to
+    /// fault-free counts.
     pub(super) fn help_lagging_peer(
         &mut self,
         now: Time,
         from: NodeId,
         rc: &RoundChange,
         out: &mut Out,
-    ) {
+    ) -> Result<(), QbftError> {
         let n = self.committee.n();
         let distance = (self.id.index() + n - from.index()) % n;
         if distance == 0 || distance > self.weak_quorum {
-            return;
+            return Ok(());
         }
         let announced = (rc.signed.payload.height, rc.signed.payload.round);
         let again_after = self.cfg.timeout_for_round(announced.1) / 2;
@@ -41,12 +44,15 @@ impl Qbft {
             seen > announced || (seen == announced && now < at.saturating_add(again_after))
         });
         if answered {
-            return;
+            return Ok(());
         }
         let mut sigs = SignatureBatch::default();
         sigs.push(&rc.signed);
         if !sigs.verify(self.crypto.as_ref()) {
-            return;
+            return Ok(());
+        }
+        if !self.serve.try_take(from, now) {
+            return Err(QbftError::ServeLimited(from));
         }
         self.relayed.insert(from, (announced, now));
         let window = announced.0..announced.0.saturating_add(self.cfg.future_height_window);
@@ -68,5 +74,6 @@ impl Qbft {
                 });
             }
         }
+        Ok(())
     }
 }

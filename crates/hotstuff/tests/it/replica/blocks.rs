@@ -218,3 +218,42 @@ fn a_block_is_stored_with_the_qc_copy_we_verified() {
         Ok(())
     );
 }
+
+/// Serve budget: a peer asking for blocks again and again has 64 requests
+/// answered at once (as many as an honest replica may have outstanding),
+/// then 64 more per base view timeout; the rest are refused as
+/// `serve-limited`, so it cannot make a replica send unbounded data.
+/// Another peer is not charged for it.
+#[test]
+fn repeated_block_requests_are_served_within_the_peers_budget() {
+    let fx = Signer::new(4);
+    let mut r = fx.replica(0);
+    let b1 = fx.child(&genesis(), 1, vec![]);
+    must(fx.propose(&mut r, &b1));
+    let timeout = bft_hotstuff::HotStuffConfig::default().view_timeout;
+    let mut ask = |from: u16, at: Time| {
+        let mut out = Vec::new();
+        let msg = Message::BlockRequest { block: b1.hash };
+        let result = r.handle(
+            at,
+            Input::Message {
+                from: NodeId(from),
+                msg,
+            },
+            &mut out,
+        );
+        reason(result)
+    };
+    let t0 = Time(1);
+    let answers: Vec<&str> = (0..70).map(|_| ask(3, t0)).collect();
+    assert!(answers[..64].iter().all(|&a| a == "ok"), "{answers:?}");
+    assert!(
+        answers[64..].iter().all(|&a| a == "serve-limited"),
+        "{answers:?}"
+    );
+    assert_eq!(ask(2, t0), "ok", "replica 2 has its own budget");
+    let later = t0.saturating_add(timeout);
+    let refilled: Vec<&str> = (0..65).map(|_| ask(3, later)).collect();
+    assert_eq!(refilled.iter().filter(|&&a| a == "ok").count(), 64);
+    assert_eq!(refilled[64], "serve-limited");
+}

@@ -221,3 +221,37 @@ fn memory_stays_bounded_by_the_window_over_10_000_decisions() {
     );
     net.assert_safe();
 }
+
+/// Serve budget: a peer that asks for state transfers again and again gets
+/// `SERVE_BURST` (2) at once, then one per fetch timeout
+/// (`view_change_timeout`); the rest are refused as `serve-limited`, so it
+/// cannot make a replica send unbounded data. Another peer is not charged
+/// for it.
+#[test]
+fn repeated_fetches_are_served_within_the_peers_budget() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let mut net = s.net(&cfg(), ONE);
+    for k in 0..8 {
+        net.request_all(&request(1, k));
+        net.run();
+    }
+    assert_eq!(net.nodes[0].low_watermark(), 8);
+    let fetch = || PbftMessage::Fetch(bft_pbft::Fetch { from_seq: 1 });
+    let served = |net: &mut bft_testkit::Net<bft_pbft::Pbft>, from: u16, now: Time| {
+        net.now = now;
+        let before = net.sent("state");
+        net.input(NodeId(0), msg(from, fetch()));
+        net.queue.clear();
+        net.sent("state") - before
+    };
+    let t0 = Time(1_000);
+    let period = cfg().view_change_timeout;
+    let got: Vec<u64> = (0..5).map(|_| served(&mut net, 3, t0)).collect();
+    assert_eq!(got, [1, 1, 0, 0, 0]);
+    assert_eq!(net.rejected_at[&(NodeId(0), "serve-limited")], 3);
+    assert_eq!(served(&mut net, 2, t0), 1, "replica 2 has its own budget");
+    // One fetch timeout later, one more; then none until the next.
+    assert_eq!(served(&mut net, 3, t0.saturating_add(period)), 1);
+    assert_eq!(served(&mut net, 3, t0.saturating_add(period)), 0);
+    assert_eq!(served(&mut net, 3, t0.saturating_add(period * 2)), 1);
+}

@@ -134,3 +134,43 @@ fn committed_block_is_kept_and_decided_despite_a_flood_of_later_round_blocks() {
     assert_eq!(lagging.height(), 2);
     assert_eq!(lagging.tip_hash(), d);
 }
+
+/// Serve budget: a peer announcing ever higher rounds of a decided height
+/// would draw a relay for each (every round is new); it gets
+/// `SERVE_BURST` (2) at once, then one per half base round timeout, and the
+/// rest are refused as `serve-limited`, so it cannot make a replica send
+/// unbounded data. An honest lagging replica announces at most one round
+/// per round timeout and is never held back.
+#[test]
+fn announcing_ever_higher_rounds_draws_relays_within_the_peers_budget() {
+    let net = Signer::new(4, CryptoKind::Real);
+    let mut helper = net.replica(1);
+    decide_height_1(&net, &mut helper, [0, 2]);
+    let half = QbftConfig::default().round_timeout / 2;
+    let mut announce = |round: u64, at: Time| {
+        let rc = net.round_change(3, 1, round, None, &[]);
+        let (out, result) = bft_testkit::feed_at(&mut helper, at, bft_testkit::msg(3, rc));
+        let relayed = out
+            .iter()
+            .filter(|a| matches!(a, Action::Resend { .. }))
+            .count();
+        (relayed, result.err().map(|e| e.reason()))
+    };
+    let t0 = Time::from_duration(std::time::Duration::from_millis(1));
+    let got: Vec<_> = (1..=5).map(|round| announce(round, t0)).collect();
+    assert_eq!(
+        got,
+        [
+            (4, None),
+            (4, None),
+            (0, Some("serve-limited")),
+            (0, Some("serve-limited")),
+            (0, Some("serve-limited")),
+        ]
+    );
+    assert_eq!(announce(6, t0.saturating_add(half)), (4, None));
+    assert_eq!(
+        announce(7, t0.saturating_add(half)),
+        (0, Some("serve-limited"))
+    );
+}
