@@ -49,8 +49,9 @@ pub use config::QbftConfig;
 #[cfg(feature = "mutants")]
 pub use config::QbftMutant;
 pub use error::QbftError;
+pub use messages::CommitCertificate;
 pub use messages::{Block, QbftMessage};
-pub use replica::{CommitCertificate, Qbft, QbftTimer, next_round0_slot, proposer};
+pub use replica::{Qbft, QbftTimer, next_round0_slot, proposer};
 
 use bft_core::protocol::ConfigIssue;
 use bft_core::{Action, Input, NodeContext, Protocol, Status, Time};

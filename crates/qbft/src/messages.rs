@@ -5,8 +5,12 @@
 //! never verifies as a COMMIT. The bytes signed are a fixed little-endian
 //! layout written here (not the wire codec), so they do not depend on serde.
 
-use bft_core::{Crypto, Digest, NodeId, Request, Signature, SignedItem, WireMessage, batch_digest};
+use crate::error::QbftError;
+use bft_core::{
+    Committee, Crypto, Digest, NodeId, Request, Signature, SignedItem, WireMessage, batch_digest,
+};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 pub const DOMAIN_PROPOSAL: &str = "bftbench/qbft/proposal/v1";
 pub const DOMAIN_PREPARE: &str = "bftbench/qbft/prepare/v1";
@@ -243,12 +247,72 @@ pub struct RoundChange {
     pub prepares: Vec<Signed<PreparePayload>>,
 }
 
+/// A decided block with the q commit seals that make it final: a proof
+/// anyone with the committee's keys can re-check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitCertificate {
+    pub block: Block,
+    pub digest: Digest,
+    /// The round it was decided in (informational).
+    pub round: u64,
+    pub seals: Vec<(NodeId, Signature)>,
+}
+
+impl CommitCertificate {
+    /// Checks the block hash and q = ⌈2n/3⌉ distinct valid seals over it
+    /// (at most n: a seal list longer than the committee is refused before
+    /// any signature is checked).
+    pub fn verify(&self, crypto: &dyn Crypto, committee: &Committee) -> Result<(), QbftError> {
+        self.verify_with_quorum(crypto, committee, committee.quorum_two_thirds())
+    }
+
+    /// [`CommitCertificate::verify`] against a quorum of `q` seals.
+    pub fn verify_with_quorum(
+        &self,
+        crypto: &dyn Crypto,
+        committee: &Committee,
+        q: usize,
+    ) -> Result<(), QbftError> {
+        if self.block.hash() != self.digest {
+            return Err(QbftError::DigestMismatch);
+        }
+        if self.seals.len() > committee.n() {
+            return Err(QbftError::OversizedJustification {
+                len: self.seals.len(),
+            });
+        }
+        let mut signers = BTreeSet::new();
+        for (signer, seal) in &self.seals {
+            if !committee.contains(*signer) {
+                return Err(QbftError::UnknownSigner(*signer));
+            }
+            if !signers.insert(*signer) {
+                return Err(QbftError::DuplicateSigner(*signer));
+            }
+            crypto
+                .verify(*signer, DOMAIN_COMMIT_SEAL, self.digest.as_bytes(), seal)
+                .map_err(|_| QbftError::BadSignature)?;
+        }
+        if signers.len() < q {
+            return Err(QbftError::InsufficientSeals {
+                got: signers.len(),
+                need: q,
+            });
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QbftMessage {
     Proposal(Box<Proposal>),
     Prepare(Signed<PreparePayload>),
     Commit(Signed<CommitPayload>),
     RoundChange(Box<RoundChange>),
+    /// Catch-up: a decided block with its q commit seals, sent to a lagging
+    /// peer by its helpers (`Qbft::help_lagging_peer`) and applied once the
+    /// seals verify. Relayed data: its seals are others'.
+    Decided(Box<CommitCertificate>),
 }
 
 impl QbftMessage {
@@ -258,6 +322,7 @@ impl QbftMessage {
             QbftMessage::Prepare(p) => p.payload.height,
             QbftMessage::Commit(c) => c.payload.height,
             QbftMessage::RoundChange(rc) => rc.signed.payload.height,
+            QbftMessage::Decided(c) => c.block.height,
         }
     }
 
@@ -267,16 +332,19 @@ impl QbftMessage {
             QbftMessage::Prepare(p) => p.payload.round,
             QbftMessage::Commit(c) => c.payload.round,
             QbftMessage::RoundChange(rc) => rc.signed.payload.round,
+            QbftMessage::Decided(c) => c.round,
         }
     }
 
-    /// The validator that signed the outer payload.
+    /// The validator that signed the outer payload (a decided block's
+    /// proposer: it carries no outer signature).
     pub fn author(&self) -> NodeId {
         match self {
             QbftMessage::Proposal(p) => p.signed.author,
             QbftMessage::Prepare(p) => p.author,
             QbftMessage::Commit(c) => c.author,
             QbftMessage::RoundChange(rc) => rc.signed.author,
+            QbftMessage::Decided(c) => c.block.proposer,
         }
     }
 }
@@ -288,6 +356,7 @@ impl WireMessage for QbftMessage {
             QbftMessage::Prepare(_) => "prepare",
             QbftMessage::Commit(_) => "commit",
             QbftMessage::RoundChange(_) => "round-change",
+            QbftMessage::Decided(_) => "decided",
         }
     }
 }

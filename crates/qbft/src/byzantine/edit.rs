@@ -15,7 +15,10 @@
 //!   carrying the message's prepared certificate if it is a prepared
 //!   ROUND-CHANGE (still valid: the prepared round stays below);
 //! - bad signatures: byte 0 of every signature (the outer one, a COMMIT's
-//!   seal, every justification entry).
+//!   seal, every justification entry, a DECIDED message's seals).
+//!
+//! A DECIDED message (a relayed block with its seals) has no round-change
+//! edits: it is never the replica's own.
 
 use super::conflicting_digest;
 use crate::messages::{
@@ -29,8 +32,9 @@ impl MessageEdit for QbftMessage {
         Some(QbftMessage::round(self))
     }
 
+    /// A DECIDED message is relayed data (its seals are others'): never own.
     fn is_own(&self, me: NodeId) -> bool {
-        self.author() == me
+        !matches!(self, QbftMessage::Decided(_)) && self.author() == me
     }
 
     fn with_round_shifted(
@@ -77,6 +81,7 @@ impl MessageEdit for QbftMessage {
                 );
                 QbftMessage::RoundChange(rc)
             }
+            QbftMessage::Decided(_) => return None,
         })
     }
 
@@ -105,7 +110,7 @@ impl MessageEdit for QbftMessage {
                 );
                 Some(QbftMessage::RoundChange(rc))
             }
-            QbftMessage::Prepare(_) | QbftMessage::Commit(_) => None,
+            QbftMessage::Prepare(_) | QbftMessage::Commit(_) | QbftMessage::Decided(_) => None,
         }
     }
 
@@ -116,6 +121,7 @@ impl MessageEdit for QbftMessage {
             QbftMessage::Prepare(v) => v.author = author,
             QbftMessage::Commit(c) => c.author = author,
             QbftMessage::RoundChange(rc) => rc.signed.author = author,
+            QbftMessage::Decided(_) => return None,
         }
         Some(msg)
     }
@@ -135,7 +141,9 @@ impl MessageEdit for QbftMessage {
                 c.payload.round,
                 conflicting_digest(&c.payload.digest),
             ))),
-            QbftMessage::Proposal(_) | QbftMessage::RoundChange(_) => None,
+            QbftMessage::Proposal(_) | QbftMessage::RoundChange(_) | QbftMessage::Decided(_) => {
+                None
+            }
         }
     }
 
@@ -185,6 +193,11 @@ impl MessageEdit for QbftMessage {
                 rc.signed.signature = rc.signed.signature.corrupted();
                 for v in &mut rc.prepares {
                     v.signature = v.signature.corrupted();
+                }
+            }
+            QbftMessage::Decided(c) => {
+                for (_, seal) in &mut c.seals {
+                    *seal = seal.corrupted();
                 }
             }
         }

@@ -45,17 +45,17 @@ use crate::config::QbftConfig;
 #[cfg(feature = "mutants")]
 use crate::config::QbftMutant;
 use crate::error::QbftError;
-use crate::messages::{Block, DOMAIN_COMMIT_SEAL, PreparePayload, QbftMessage, Signed};
+use crate::messages::{Block, CommitCertificate, PreparePayload, QbftMessage, Signed};
 use crate::rules::{HeightGate, Quorum, check_author, height_gate};
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Input, NodeContext, NodeId,
-    RequestPool, ServeBudget, Signature, Status, Time,
+    RequestPool, ServeBudget, Status, Time,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use state::{DecidedHeight, FutureBuffer, Instance};
+use state::{FutureBuffer, Instance};
 
 /// The replica's timers. One of each is pending at most (`SetTimer` replaces).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -122,45 +122,6 @@ fn quorum_size(committee: &Committee, cfg: &QbftConfig) -> usize {
     committee.quorum_two_thirds()
 }
 
-/// A decided block with the q commit seals that make it final: a proof
-/// anyone with the committee's keys can re-check.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommitCertificate {
-    pub block: Block,
-    pub digest: Digest,
-    /// The round it was decided in (informational).
-    pub round: u64,
-    pub seals: Vec<(NodeId, Signature)>,
-}
-
-impl CommitCertificate {
-    /// Checks the block hash and q distinct valid seals over it.
-    pub fn verify(&self, crypto: &dyn Crypto, committee: &Committee) -> Result<(), QbftError> {
-        if self.block.hash() != self.digest {
-            return Err(QbftError::DigestMismatch);
-        }
-        let mut signers = BTreeSet::new();
-        for (signer, seal) in &self.seals {
-            if !committee.contains(*signer) {
-                return Err(QbftError::UnknownSigner(*signer));
-            }
-            if !signers.insert(*signer) {
-                return Err(QbftError::DuplicateSigner(*signer));
-            }
-            crypto
-                .verify(*signer, DOMAIN_COMMIT_SEAL, self.digest.as_bytes(), seal)
-                .map_err(|_| QbftError::BadSignature)?;
-        }
-        if signers.len() < committee.quorum_two_thirds() {
-            return Err(QbftError::InsufficientSeals {
-                got: signers.len(),
-                need: committee.quorum_two_thirds(),
-            });
-        }
-        Ok(())
-    }
-}
-
 /// The last committed block: what the next height builds on.
 #[derive(Clone, Copy, Debug)]
 struct ChainTip {
@@ -204,7 +165,7 @@ pub struct Qbft {
     /// The height whose buffered messages were last replayed.
     replayed_height: u64,
     /// The last [`ARCHIVE_HEIGHTS`] decided heights, for lagging peers.
-    archive: BTreeMap<u64, DecidedHeight>,
+    archive: BTreeMap<u64, CommitCertificate>,
     /// Per lagging peer, the (height, round) of the last round change we
     /// answered with a relay, and when.
     relayed: BTreeMap<NodeId, ((u64, u64), Time)>,
@@ -358,7 +319,10 @@ impl Qbft {
         msg: QbftMessage,
         out: &mut Out,
     ) -> Result<(), QbftError> {
-        let relayable = matches!(msg, QbftMessage::Proposal(_) | QbftMessage::Commit(_));
+        let relayable = matches!(
+            msg,
+            QbftMessage::Proposal(_) | QbftMessage::Commit(_) | QbftMessage::Decided(_)
+        );
         check_author(&self.quorum, from, msg.author(), relayable)?;
         match height_gate(
             msg.height(),
@@ -379,6 +343,7 @@ impl Qbft {
             QbftMessage::Prepare(p) => self.on_prepare(now, p, out),
             QbftMessage::Commit(c) => self.on_commit(now, c, out),
             QbftMessage::RoundChange(rc) => self.on_round_change(now, *rc, out),
+            QbftMessage::Decided(cert) => self.on_decided(now, *cert, out),
         }
     }
 }

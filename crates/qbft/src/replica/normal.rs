@@ -2,19 +2,18 @@
 //! accept a proposal, PREPARE it, COMMIT on q PREPAREs, decide on q
 //! COMMITs; and the round-0 proposer's new block.
 
-use super::state::{DecidedHeight, Instance, MAX_COMMIT_DIGESTS_PER_ROUND};
+use super::state::{Instance, MAX_COMMIT_DIGESTS_PER_ROUND};
 use super::{
-    ARCHIVE_HEIGHTS, ChainTip, CommitCertificate, Out, PreparedCertificate, Qbft, QbftTimer,
-    next_round0_slot,
+    ARCHIVE_HEIGHTS, ChainTip, Out, PreparedCertificate, Qbft, QbftTimer, next_round0_slot,
 };
 use crate::error::QbftError;
 use crate::messages::{
-    Block, CommitPayload, PreparePayload, Proposal, ProposalPayload, QbftMessage,
-    RoundChangePayload, SignatureBatch, Signed, signed_commit,
+    Block, CommitCertificate, CommitPayload, PreparePayload, Proposal, ProposalPayload,
+    QbftMessage, RoundChangePayload, SignatureBatch, Signed, signed_commit,
 };
 use crate::rules::{
-    check_proposal, check_proposal_justification, commit_is_new, decided, latest_is_new,
-    prepared_certificate,
+    check_extends, check_proposal, check_proposal_justification, commit_is_new, decided,
+    latest_is_new, prepared_certificate,
 };
 use bft_core::{Action, Decision, Digest, Time};
 
@@ -207,8 +206,8 @@ impl Qbft {
         }
     }
 
-    /// The block is final: execute its requests (each at most once), emit the
-    /// decision, and start the next height at round 0.
+    /// The block is final: its q COMMITs become its commit certificate
+    /// ([`Self::finalize`]).
     pub(super) fn decide(
         &mut self,
         now: Time,
@@ -220,18 +219,50 @@ impl Qbft {
         let Some(known) = self.inst.for_archive(round, &digest).cloned() else {
             return;
         };
-        let block = known.block;
+        let seals = commits.iter().map(|c| (c.author, c.payload.seal)).collect();
+        let cert = CommitCertificate {
+            block: known.block,
+            digest,
+            round,
+            seals,
+        };
+        self.finalize(now, cert, out);
+    }
+
+    /// Catch-up (outside the Dafny spec): a decided block for this height
+    /// with its commit seals, sent by a helper. Applied only if the block
+    /// extends the committed chain (`rules::check_extends`) and carries q
+    /// distinct valid seals over its hash (`CommitCertificate`): q seals
+    /// mean at least q − f honest validators committed it, so by quorum
+    /// intersection no other block can be decided at this height.
+    pub(super) fn on_decided(
+        &mut self,
+        now: Time,
+        cert: CommitCertificate,
+        out: &mut Out,
+    ) -> Result<(), QbftError> {
+        check_extends(&cert.block, self.inst.height, &self.tip.hash)?;
+        cert.verify_with_quorum(self.crypto.as_ref(), &self.committee, self.quorum.q)?;
+        self.finalize(now, cert, out);
+        Ok(())
+    }
+
+    /// The block is final: execute its requests (each at most once), emit
+    /// the decision, archive its certificate for lagging peers, and start
+    /// the next height at round 0.
+    pub(super) fn finalize(&mut self, now: Time, cert: CommitCertificate, out: &mut Out) {
+        let block = &cert.block;
         let requests = self.pool.execute(block.requests.iter().map(|r| &r.id));
         out.push(Action::Commit(Decision {
             slot: block.height,
-            view: round,
-            block: digest,
+            view: cert.round,
+            block: cert.digest,
             parent: block.parent,
             requests,
         }));
         self.tip = ChainTip {
             height: block.height,
-            hash: digest,
+            hash: cert.digest,
             next_round0_slot: next_round0_slot(
                 &self.committee,
                 self.tip.next_round0_slot,
@@ -239,23 +270,11 @@ impl Qbft {
             ),
             committed_at: Some(now),
         };
-        let seals = commits.iter().map(|c| (c.author, c.payload.seal)).collect();
-        self.last_certificate = Some(CommitCertificate {
-            block,
-            digest,
-            round,
-            seals,
-        });
-        self.archive.insert(
-            self.tip.height,
-            DecidedHeight {
-                proposal: known.proposal,
-                commits,
-            },
-        );
+        self.archive.insert(self.tip.height, cert.clone());
         while self.archive.len() > ARCHIVE_HEIGHTS {
             self.archive.pop_first();
         }
+        self.last_certificate = Some(cert);
         self.inst = Instance::new(self.tip.height + 1);
     }
 

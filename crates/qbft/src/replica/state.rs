@@ -37,15 +37,6 @@ pub(super) struct KnownBlock {
     pub(super) proposal: Option<Box<Proposal>>,
 }
 
-/// A decided height as relayed to a replica still deciding it: the PROPOSAL
-/// that carried the block and the q COMMITs that decided it, all signed by
-/// their authors, so the receiver checks them as if they came first-hand.
-#[derive(Clone, Debug)]
-pub(super) struct DecidedHeight {
-    pub(super) proposal: Option<Box<Proposal>>,
-    pub(super) commits: Vec<Signed<CommitPayload>>,
-}
-
 /// State of the consensus instance for one height. Per-validator maps keep
 /// one entry per sender (its latest round), so memory is O(n) whatever a
 /// Byzantine validator sends.

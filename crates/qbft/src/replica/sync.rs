@@ -10,11 +10,11 @@ impl Qbft {
     /// Catch-up, outside the Dafny spec (which leaves block sync to the
     /// environment): a peer announcing a round change for a height we have
     /// decided is behind. f+1 designated helpers (the peer's f+1 successors
-    /// in id order, so at least one honest) send it the PROPOSAL and q
-    /// COMMITs of the archived heights from its own on (as many as it
-    /// buffers), each signed by its author, so it decides them through its
-    /// ordinary checks; its next round change at its new height asks for
-    /// the next ones.
+    /// in id order, so at least one honest) send it the archived heights
+    /// from its own on (as many as it buffers), each as one DECIDED message
+    /// (the block with its q commit seals, counted as its own kind), which
+    /// the peer applies once the seals verify (`Qbft::on_decided`); its
+    /// next round change at its new height asks for the next ones.
     ///
     /// Relay rule: once per (height, round) the peer announces, and again
     /// for the same (height, round) once half that round's timeout has
@@ -56,23 +56,11 @@ impl Qbft {
         }
         self.relayed.insert(from, (announced, now));
         let window = announced.0..announced.0.saturating_add(self.cfg.future_height_window);
-        for decided in self.archive.range(window).map(|(_, d)| d) {
-            // COMMITs first: the peer then already holds the seals when the
-            // PROPOSAL arrives, so its block outranks any block an
-            // equivocating proposer filled that round with (see
-            // `remember_block`) and is stored and decided at once.
-            for c in &decided.commits {
-                out.push(Action::Resend {
-                    to: from,
-                    msg: QbftMessage::Commit(c.clone()),
-                });
-            }
-            if let Some(p) = &decided.proposal {
-                out.push(Action::Resend {
-                    to: from,
-                    msg: QbftMessage::Proposal(p.clone()),
-                });
-            }
+        for cert in self.archive.range(window).map(|(_, c)| c) {
+            out.push(Action::Resend {
+                to: from,
+                msg: QbftMessage::Decided(Box::new(cert.clone())),
+            });
         }
         Ok(())
     }

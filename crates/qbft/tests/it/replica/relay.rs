@@ -42,14 +42,11 @@ fn stale_round_change_is_answered_once_by_designated_helpers_with_the_decided_he
             _ => None,
         })
         .collect();
-    // COMMITs first, so the peer holds the seals when the block arrives.
-    assert_eq!(
-        sent,
-        vec![(3, "commit"), (3, "commit"), (3, "commit"), (3, "proposal")]
-    );
+    // One DECIDED per archived height: the block and its q commit seals.
+    assert_eq!(sent, vec![(3, "decided")]);
     assert!(out.iter().any(|a| matches!(
         a,
-        Action::Resend { msg: QbftMessage::Commit(c), .. } if c.payload.digest == d
+        Action::Resend { msg: QbftMessage::Decided(c), .. } if c.digest == d && c.seals.len() == 3
     )));
     // The same announcement again: nothing more.
     let (_, out) = deliver(&mut helper, 3, net.round_change(3, 1, 1, None, &[]));
@@ -61,11 +58,11 @@ fn stale_round_change_is_answered_once_by_designated_helpers_with_the_decided_he
 
 /// Review finding 6: node 1 learns block V first from ROUND-CHANGEs for
 /// round 1 that carry it prepared in round 0 (no PROPOSAL), then re-proposes
-/// it as proposer of (1, 1) and decides it in round 1. The archived height
-/// must keep the round-1 PROPOSAL, so a lagging peer asking for height 1 is
-/// sent the block and not only COMMITs it could never use.
+/// it as proposer of (1, 1) and decides it in round 1. A lagging peer asking
+/// for height 1 must be sent the block itself, not only seals it could
+/// never use.
 #[test]
-fn height_decided_on_a_block_first_seen_in_a_round_change_is_relayed_with_its_proposal() {
+fn height_decided_on_a_block_first_seen_in_a_round_change_is_relayed_with_its_block() {
     let net = Signer::new(4, CryptoKind::Real);
     let mut helper = net.replica(1);
     let block = block1(0, 1);
@@ -91,14 +88,14 @@ fn height_decided_on_a_block_first_seen_in_a_round_change_is_relayed_with_its_pr
     // Node 0 is still at height 1; node 1 is one of its f+1 helpers.
     let (r, out) = deliver(&mut helper, 0, net.round_change(0, 1, 2, None, &[]));
     r.unwrap();
-    let relayed_proposal = out.iter().any(|a| {
+    let relayed_block = out.iter().any(|a| {
         matches!(
             a,
-            Action::Resend { to, msg: QbftMessage::Proposal(p) }
-                if to.0 == 0 && p.block.hash() == d
+            Action::Resend { to, msg: QbftMessage::Decided(c) }
+                if to.0 == 0 && c.block.hash() == d && c.round == 1
         )
     });
-    assert!(relayed_proposal, "the decided block's PROPOSAL is relayed");
+    assert!(relayed_block, "the decided block is relayed with its seals");
 }
 
 /// Review finding 1, second route: node 3 holds q COMMITs for block V of
@@ -161,16 +158,77 @@ fn announcing_ever_higher_rounds_draws_relays_within_the_peers_budget() {
     assert_eq!(
         got,
         [
-            (4, None),
-            (4, None),
+            (1, None),
+            (1, None),
             (0, Some("serve-limited")),
             (0, Some("serve-limited")),
             (0, Some("serve-limited")),
         ]
     );
-    assert_eq!(announce(6, t0.saturating_add(half)), (4, None));
+    assert_eq!(announce(6, t0.saturating_add(half)), (1, None));
     assert_eq!(
         announce(7, t0.saturating_add(half)),
         (0, Some("serve-limited"))
     );
+}
+
+/// A DECIDED message (catch-up: a block with its commit seals) decides the
+/// lagging replica's height once its q seals verify; one that is short,
+/// repeats a signer, carries a bad seal, seals another block or does not
+/// extend the chain is refused with the reason, and decides nothing.
+#[test]
+fn a_decided_block_is_applied_only_with_q_valid_seals_over_it() {
+    let net = Signer::new(4, CryptoKind::Real);
+    let block = block1(0, 1);
+    let d = block.hash();
+    let seal = |s: u16| {
+        bft_qbft::messages::signed_commit(net.crypto(s), 1, 0, d)
+            .payload
+            .seal
+    };
+    let cert = |seals: Vec<(u16, bft_core::Signature)>, block: &Block| {
+        QbftMessage::Decided(Box::new(bft_qbft::CommitCertificate {
+            block: block.clone(),
+            digest: block.hash(),
+            round: 0,
+            seals: seals.into_iter().map(|(s, x)| (NodeId(s), x)).collect(),
+        }))
+    };
+    let good: Vec<_> = [0, 1, 2].map(|s| (s, seal(s))).to_vec();
+    let cases: Vec<(QbftMessage, &str)> = vec![
+        (cert(good[..2].to_vec(), &block), "insufficient-seals"),
+        (
+            cert(vec![good[0], good[1], good[1]], &block),
+            "duplicate-signer",
+        ),
+        (
+            cert(vec![good[0], good[1], (2, good[2].1.corrupted())], &block),
+            "bad-signature",
+        ),
+        (cert(good.clone(), &block1(0, 2)), "bad-signature"),
+        (
+            cert(
+                good.clone(),
+                &Block {
+                    parent: d,
+                    ..block.clone()
+                },
+            ),
+            "wrong-parent",
+        ),
+    ];
+    let mut lagging = net.replica(3);
+    for (msg, reason) in cases {
+        let (r, out) = deliver(&mut lagging, 1, msg);
+        assert_eq!(r.err().map(|e| e.reason()), Some(reason));
+        assert!(decisions(&out).is_empty());
+    }
+    assert_eq!(lagging.height(), 1);
+    let (r, out) = deliver(&mut lagging, 1, cert(good, &block));
+    r.unwrap();
+    let decided = decisions(&out);
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].block, d);
+    assert_eq!(lagging.height(), 2);
+    assert_eq!(lagging.last_certificate().map(|c| c.digest), Some(d));
 }

@@ -35,7 +35,9 @@ fn silent_proposer_is_replaced_by_round_change_and_next_proposers_block_commits(
 fn value_prepared_in_round_0_is_reproposed_in_round_1_with_the_same_hash() {
     // Node 0, proposer of (1, 0), shows its proposal and PREPARE to nodes 1
     // and 2 only and never lets a COMMIT out: 0, 1 and 2 prepare its block,
-    // but only 2 < q commits exist, so round 0 times out.
+    // but only 2 < q commits reach anyone else, so round 0 times out. (Node
+    // 0 itself holds q and decides; the DECIDED it could relay is dropped
+    // too, or the others would take its round-0 decision.)
     let mut sim = simulation(config(4, 1));
     let proposed: Rc<RefCell<Option<Digest>>> = Rc::default();
     let seen = proposed.clone();
@@ -47,7 +49,7 @@ fn value_prepared_in_round_0_is_reproposed_in_round_1_with_the_same_hash() {
         QbftMessage::Prepare(p) if p.payload.round == 0 => {
             (to == NodeId(1) || to == NodeId(2)).then_some(msg)
         }
-        QbftMessage::Commit(_) => None,
+        QbftMessage::Commit(_) | QbftMessage::Decided(_) => None,
         _ => Some(msg),
     });
     let report = sim.run();
