@@ -233,11 +233,11 @@ fn f_equivocating_validators_on_a_jittery_network_never_fork() {
     }
 }
 
-/// A replica that crashes and restarts many heights behind gets the decided
-/// PROPOSALs and COMMITs relayed when it announces a round change for its
-/// stale height, and decides every block the others decided.
+/// A replica that crashes and restarts many heights behind is sent the
+/// decided blocks with their seals (DECIDED) when it announces a round
+/// change for its stale height, and decides every block the others decided.
 #[test]
-fn restarted_replica_catches_up_from_relayed_proposals_and_commits() {
+fn restarted_replica_catches_up_from_decided_blocks() {
     let cfg = SimConfig {
         faults: vec![
             Fault::crash(NodeId(3), Duration::from_millis(10)).until(Duration::from_millis(400)),
@@ -257,6 +257,7 @@ fn restarted_replica_catches_up_from_relayed_proposals_and_commits() {
         "the restarted replica caught up"
     );
     assert_eq!(sim.ledger(NodeId(3)), sim.ledger(NodeId(0)));
+    assert!(sent(&report, "decided") > 0, "caught up by DECIDED");
 }
 
 /// The same, far behind: short timeouts let the others decide several
