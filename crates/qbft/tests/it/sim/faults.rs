@@ -334,7 +334,7 @@ fn partition_without_quorum_stalls_safely_then_heals_and_commits_everything() {
 /// to nodes 1 and 2 but two other validly signed blocks X and Y to node 3,
 /// filling node 3's round-0 block slots; 0, 1 and 2 decide V, then node 0
 /// goes silent. Node 3 holds q COMMITs for V and must still be able to
-/// store V (relayed PROPOSAL) and decide it, or nodes 1 and 2 are 2 < q and
+/// obtain V (a DECIDED from a helper) and decide it, or nodes 1 and 2 are 2 < q and
 /// the cluster halts. Asserts every honest replica commits every request.
 #[test]
 fn equivocating_proposer_filling_a_round_with_two_blocks_cannot_strand_a_replica() {
