@@ -2,8 +2,8 @@
 //! BLS-aggregated quorum certificates and a pacemaker, as a sans-IO state
 //! machine implementing [`bft_core::Protocol`].
 //!
-//! - [`rules`]: the vote, lock, commit and QC rules as pure functions — read it
-//!   first, it is all of the protocol's safety on one screen.
+//! - [`rules`]: the vote, lock, commit and QC rules and block validity as
+//!   pure functions — read it first, it is all of the protocol's safety.
 //! - [`qc`]: the QC rule (one aggregate check, ≥ n−f distinct signers) and
 //!   the next leader's optimistic vote aggregation.
 //! - [`types`]: blocks, QCs, wire messages (`"proposal"`, `"vote"`,

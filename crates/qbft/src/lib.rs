@@ -31,11 +31,12 @@
 //!
 //! Catch-up: QBFT's four message kinds carry no state transfer (Besu runs a
 //! separate block-sync protocol). Here a replica that announces a
-//! ROUND-CHANGE for a height its peers have decided gets the decided
-//! PROPOSALs and COMMITs of up to `future_height_window` heights relayed by
-//! f+1 of them (from an archive of the last 64), counted under their usual
-//! kinds; it never happens in a run where nobody falls behind. A replica
-//! further behind than the archive cannot catch up.
+//! ROUND-CHANGE for a height its peers have decided is sent, by f+1 of
+//! them, up to `future_height_window` decided heights (from an archive of
+//! the last 64), each as one DECIDED message: the block with its q commit
+//! seals, verified before it is applied, counted as its own kind
+//! (`decided`); it never happens in a run where nobody falls behind. A
+//! replica further behind than the archive cannot catch up.
 //!
 
 pub mod byzantine;

@@ -62,10 +62,9 @@ impl Quorum {
     }
 }
 
-/// **Author and sender**: PROPOSALs and COMMITs may be relayed by any
-/// member (a replica helps a lagging peer with the decided block), so they
-/// are checked against their author's signature whoever delivers them;
-/// PREPAREs and ROUND-CHANGEs come from their author only
+/// **Author and sender**: a DECIDED block (catch-up: the block with its
+/// commit seals) may be relayed by any member, since its seals, not its
+/// sender, make it final; every other message comes from its author only
 /// (`author-not-sender`). Both the sender and the author are committee
 /// members (`unknown-signer`).
 pub fn check_author(

@@ -11,7 +11,7 @@
 //! | `mutate(round±1)` | each own message with its round one up or down, re-signed |
 //! | `mutate(stale-digest)` | each own message with an older digest where its current one belongs, re-signed |
 //! | `mutate(swap-sender)` | each own message claiming another member (chosen by the run's entropy) as its author |
-//! | `bad-signature` | each message with every signature it carries corrupted |
+//! | `bad-signature` | each message with the signatures it carries corrupted |
 //!
 //! `equivocate`, `fork` and `forge` build proposals and certificates, whose
 //! shapes differ per protocol: they stay in the protocol crates
@@ -30,11 +30,11 @@ pub trait MessageEdit: Clone {
     /// state-transfer message has none).
     fn round(&self) -> Option<u64>;
 
-    /// Whether `me` authored the message. Relayed messages (signed by
-    /// others) pass the attacks that re-sign unchanged. Default: every
-    /// message a replica sends is its own.
-    fn is_own(&self, me: NodeId) -> bool {
-        let _ = me;
+    /// Whether the Byzantine replica (`ctx.me`) authored the message.
+    /// Messages it only forwards (signed by others) pass the attacks that
+    /// re-sign unchanged. Default: every message a replica sends is its own.
+    fn is_own(&self, ctx: &TamperContext<'_>) -> bool {
+        let _ = ctx;
         true
     }
 
@@ -64,8 +64,9 @@ pub trait MessageEdit: Clone {
     /// message lets it carry (a certificate it holds).
     fn round_change(&self, round: u64, ctx: &TamperContext<'_>) -> Option<Self>;
 
-    /// `bad-signature`: every signature the message carries corrupted.
-    /// `None` if it carries none.
+    /// `bad-signature`: the signatures the message carries corrupted (each
+    /// protocol's `byzantine/edit.rs` says which: its own only, or also
+    /// the certificates it forwards). `None` if it carries none.
     fn with_bad_signatures(&self) -> Option<Self>;
 }
 
@@ -100,7 +101,7 @@ pub fn tamper_generic<M: MessageEdit>(
 /// reach honest replicas (a replica keeps the first vote of a sender and
 /// must refuse the second either way).
 pub fn double_vote<M: MessageEdit>(msg: &M, ctx: &TamperContext<'_>) -> Option<Vec<M>> {
-    if !msg.is_own(ctx.me) {
+    if !msg.is_own(ctx) {
         return None;
     }
     let other = msg.conflicting_vote(ctx)?;
@@ -131,7 +132,7 @@ pub fn mutate<M: MessageEdit>(
     msg: &M,
     ctx: &TamperContext<'_>,
 ) -> Option<Vec<M>> {
-    if !msg.is_own(ctx.me) {
+    if !msg.is_own(ctx) {
         return None;
     }
     let mutated = match mutation {

@@ -24,8 +24,8 @@ impl MessageEdit for Msg {
     fn round(&self) -> Option<u64> {
         self.round
     }
-    fn is_own(&self, me: NodeId) -> bool {
-        self.author == me
+    fn is_own(&self, ctx: &TamperContext<'_>) -> bool {
+        self.author == ctx.me
     }
     fn with_round_shifted(
         &self,

@@ -65,7 +65,7 @@ const MAX_ORPHANS: usize = 64;
 const MAX_FETCHES: usize = 64;
 /// Fetches one peer may have answered at once, and answered more per view
 /// timeout: as many as an honest replica may have outstanding.
-const SERVE_BURST: u32 = MAX_FETCHES as u32;
+pub const SERVE_BURST: u32 = MAX_FETCHES as u32;
 /// Committed blocks kept to serve fetches; bounded.
 const ARCHIVE: usize = 256;
 /// Verified QCs cached; bounded (the lowest views are evicted first).

@@ -96,9 +96,6 @@ impl HotStuff {
         block: Digest,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
-        if !self.serve.try_take(from, now) {
-            return Err(HotStuffError::ServeLimited(from));
-        }
         let mut chain = Vec::new();
         let mut cursor = block;
         while chain.len() < MAX_FETCH_CHAIN && cursor != GENESIS {
@@ -114,6 +111,9 @@ impl HotStuff {
         }
         if chain.is_empty() {
             return Err(HotStuffError::UnknownBlock);
+        }
+        if !self.serve.try_take(from, now) {
+            return Err(HotStuffError::ServeLimited(from));
         }
         out.push(Action::Resend {
             to: from,

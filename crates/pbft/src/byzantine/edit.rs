@@ -12,8 +12,12 @@
 //!   (v, n) (the null request's, or one derived from the run's entropy);
 //! - round change: a VIEW-CHANGE for the view with the genesis checkpoint
 //!   and no certificates;
-//! - bad signatures: byte 0 of every signature it made (FETCH and STATE
-//!   carry none of its own).
+//! - bad signatures: byte 0 of the signatures on the messages it sends: its
+//!   own, and a forwarded NEW-VIEW's (the primary's, on the NEW-VIEW and
+//!   its O); FETCH and STATE carry none of their own, and the certificates
+//!   inside VIEW-CHANGEs, NEW-VIEW's V and STATE stay intact.
+//!
+//! A NEW-VIEW a backup forwards is not its own: `mutate` leaves it alone.
 
 use super::{
     other_digest, resign_checkpoint, resign_new_view, resign_pre_prepare, resign_view_change,
@@ -23,6 +27,16 @@ use crate::messages::{PbftMessage, ViewChange, domain, new_view_payload};
 use bft_core::{GENESIS, MessageEdit, NodeId, Signature, TamperContext};
 
 impl MessageEdit for PbftMessage {
+    /// A backup forwards the primary's NEW-VIEW (to a replica still changing
+    /// to that view): it is the Byzantine replica's own only if it leads
+    /// the view. Every other message it sends it signed itself.
+    fn is_own(&self, ctx: &TamperContext<'_>) -> bool {
+        match self {
+            PbftMessage::NewView(nv) => ctx.committee.leader(nv.view) == ctx.me,
+            _ => true,
+        }
+    }
+
     /// The view a message is about (None for CHECKPOINT, FETCH, STATE).
     fn round(&self) -> Option<u64> {
         match self {

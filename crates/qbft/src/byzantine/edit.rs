@@ -1,7 +1,7 @@
 //! The edits the generic attacks (`bft_core::adversary::edit`) make to
 //! QBFT's messages. The attacks that re-sign apply only to messages the
-//! Byzantine replica authored (not to the decided PROPOSALs and COMMITs it
-//! relays to a lagging peer, which pass unchanged):
+//! Byzantine replica authored (not to the DECIDED blocks it relays to a
+//! lagging peer, which pass unchanged):
 //!
 //! - round: the outer payload's round, re-signed (a COMMIT's seal is over
 //!   the digest alone and stays valid);
@@ -33,8 +33,8 @@ impl MessageEdit for QbftMessage {
     }
 
     /// A DECIDED message is relayed data (its seals are others'): never own.
-    fn is_own(&self, me: NodeId) -> bool {
-        !matches!(self, QbftMessage::Decided(_)) && self.author() == me
+    fn is_own(&self, ctx: &TamperContext<'_>) -> bool {
+        !matches!(self, QbftMessage::Decided(_)) && self.author() == ctx.me
     }
 
     fn with_round_shifted(
@@ -147,7 +147,12 @@ impl MessageEdit for QbftMessage {
         }
     }
 
+    /// None for a DECIDED message: its round is not signed, and a helper's
+    /// catch-up says nothing about the round it is in.
     fn round_change(&self, round: u64, ctx: &TamperContext<'_>) -> Option<Self> {
+        if matches!(self, QbftMessage::Decided(_)) {
+            return None;
+        }
         let (prepared, prepared_block, prepares) = match self {
             QbftMessage::RoundChange(rc) => (
                 rc.signed.payload.prepared(),

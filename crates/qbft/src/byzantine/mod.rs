@@ -6,8 +6,7 @@
 //! (`TamperContext::crypto`); entries of certificates signed by others are
 //! copied, dropped, repeated or re-labelled, never re-signed. Attacks that
 //! re-sign a payload apply only to messages the replica authored itself (not
-//! to the decided PROPOSALs and COMMITs it relays to a lagging peer, which
-//! pass unchanged). What each attack does, and what an honest replica makes
+//! to the DECIDED blocks it relays to a lagging peer, which pass unchanged). What each attack does, and what an honest replica makes
 //! of it (`QbftError::reason`):
 //!
 //! | attack | applies to | sent instead | honest receiver |
@@ -23,7 +22,7 @@
 //! | `mutate(round-plus-one)` | own messages | round + 1, re-signed | PROPOSAL `not-proposer` (or unjustified); votes and round changes are valid and only useless |
 //! | `mutate(round-minus-one)` | own messages of round ≥ 1 | round − 1, re-signed | PROPOSAL `not-proposer`; ROUND-CHANGE for round 0 `round-change-for-round-zero`, prepared round no longer below `prepared-round-not-below`; stale votes ignored |
 //! | `mutate(stale-digest)` | own PROPOSAL, prepared ROUND-CHANGE | the parent's hash as digest / prepared value, re-signed | `digest-mismatch` / `prepared-block-mismatch` |
-//! | `mutate(swap-sender)` | own messages | author set to another replica (signature still ours) | PREPARE, ROUND-CHANGE `author-not-sender`; COMMIT `bad-signature`; PROPOSAL `not-proposer` or `bad-signature` |
+//! | `mutate(swap-sender)` | own messages | author set to another replica (signature still ours) | `author-not-sender` (only a DECIDED block may be relayed) |
 //! | `bad-signature` | every message | byte 0 of every signature (seals and justification entries too) flipped | `bad-signature` |
 //!
 //! PREPARE and COMMIT carry no parent hash, so `stale-digest` does not apply
@@ -41,7 +40,9 @@ mod forge;
 use crate::config::QbftConfig;
 use crate::messages::{Block, QbftMessage};
 use crate::replica::Qbft;
-use bft_core::{Adversarial, Attack, Digest, LeaderSchedule, TamperContext, tamper_generic};
+use bft_core::{
+    Adversarial, Attack, Digest, LeaderSchedule, MessageEdit, TamperContext, tamper_generic,
+};
 use equivocate::equivocate;
 use forge::forge;
 use std::time::Duration;
@@ -154,10 +155,10 @@ impl Adversarial for Qbft {
     }
 }
 
-/// Whether the Byzantine replica signed `msg` itself (relayed decided
-/// messages are someone else's).
+/// Whether the Byzantine replica signed `msg` itself (a DECIDED block it
+/// relays carries others' seals).
 fn own(msg: &QbftMessage, ctx: &TamperContext<'_>) -> bool {
-    msg.author() == ctx.me
+    msg.is_own(ctx)
 }
 
 /// A digest no honest replica voted for, derived from `digest`.

@@ -9,7 +9,7 @@
 //! 0. A message is handled only for the height being decided
 //!    (`rules::height_gate`: below it only answers a lagging peer's
 //!    ROUND-CHANGE, a bounded window above it waits), and only from its
-//!    author unless it is a relayable PROPOSAL or COMMIT
+//!    author unless it is a DECIDED block, which any member may relay
 //!    (`rules::check_author`).
 //! 1. A proposal is accepted only from proposer(h, r), for the current height,
 //!    for a block that extends the committed chain (`rules::check_proposal`),
@@ -319,10 +319,7 @@ impl Qbft {
         msg: QbftMessage,
         out: &mut Out,
     ) -> Result<(), QbftError> {
-        let relayable = matches!(
-            msg,
-            QbftMessage::Proposal(_) | QbftMessage::Commit(_) | QbftMessage::Decided(_)
-        );
+        let relayable = matches!(msg, QbftMessage::Decided(_));
         check_author(&self.quorum, from, msg.author(), relayable)?;
         match height_gate(
             msg.height(),

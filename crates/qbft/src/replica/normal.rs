@@ -50,7 +50,7 @@ impl Qbft {
             if !sigs.verify(self.crypto.as_ref()) {
                 return Err(QbftError::BadSignature);
             }
-            self.inst.remember_block(round, digest, &p.block, Some(&p));
+            self.inst.remember_block(round, digest, &p.block);
             self.check_decided(now, out);
             return if duplicate {
                 Err(QbftError::DuplicateProposal)
@@ -77,8 +77,7 @@ impl Qbft {
         let block = &proposal.block;
         // Accepted first, so `remember_block` never evicts the block we vote for.
         self.inst.accepted = Some((digest, block.clone()));
-        self.inst
-            .remember_block(self.inst.round, digest, block, Some(proposal));
+        self.inst.remember_block(self.inst.round, digest, block);
         let prepare = Signed::sign(
             self.crypto.as_ref(),
             PreparePayload {
@@ -234,7 +233,11 @@ impl Qbft {
     /// extends the committed chain (`rules::check_extends`) and carries q
     /// distinct valid seals over its hash (`CommitCertificate`): q seals
     /// mean at least q − f honest validators committed it, so by quorum
-    /// intersection no other block can be decided at this height.
+    /// intersection no other block can be decided at this height. The seals
+    /// cover the block's hash only, not the round it was decided in: the
+    /// decision reports the certificate's round as the helper states it
+    /// (as PBFT's state transfer reports each batch's view), so a Byzantine
+    /// helper can misstate that figure, never which block is decided.
     pub(super) fn on_decided(
         &mut self,
         now: Time,

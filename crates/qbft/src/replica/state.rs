@@ -5,9 +5,7 @@
 
 use super::PreparedCertificate;
 use crate::error::QbftError;
-use crate::messages::{
-    Block, CommitPayload, PreparePayload, Proposal, QbftMessage, RoundChange, Signed,
-};
+use crate::messages::{Block, CommitPayload, PreparePayload, QbftMessage, RoundChange, Signed};
 use bft_core::{Digest, NodeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -29,12 +27,11 @@ const MAX_COMMIT_ROUNDS_PER_SENDER: usize = 4;
 pub(super) const MAX_COMMIT_DIGESTS_PER_ROUND: usize = 2;
 /// COMMITs kept per sender within a height.
 const MAX_COMMITS_PER_SENDER: usize = MAX_COMMIT_ROUNDS_PER_SENDER * MAX_COMMIT_DIGESTS_PER_ROUND;
-/// A block of the current height and, if it came in one, the signed
-/// PROPOSAL that carried it (relayed to lagging replicas once decided).
+/// A block of the current height (from a PROPOSAL or a ROUND-CHANGE's
+/// prepared certificate), kept so q COMMIT seals can finalize it.
 #[derive(Clone, Debug)]
 pub(super) struct KnownBlock {
     pub(super) block: Block,
-    pub(super) proposal: Option<Box<Proposal>>,
 }
 
 /// State of the consensus instance for one height. Per-validator maps keep
@@ -57,8 +54,7 @@ pub(super) struct Instance {
     /// does not hide the one that completed a quorum in an earlier round; up
     /// to [`MAX_COMMIT_DIGESTS_PER_ROUND`] digests per (sender, round), so a
     /// double-voting validator's conflicting COMMIT, arriving first, does not
-    /// shut out its COMMIT for the block a quorum decided (which a lagging
-    /// replica needs from the relay to decide it).
+    /// shut out its COMMIT for the block a quorum decided.
     pub(super) commits: BTreeMap<(NodeId, u64, Digest), Signed<CommitPayload>>,
     pub(super) round_changes: BTreeMap<NodeId, RoundChange>,
     /// The round (of this height) in which we learnt that q replicas have
@@ -95,25 +91,12 @@ impl Instance {
     /// bounded: the per-round and total caps are unchanged. Regression
     /// tests: `equivocating_proposer_filling_a_round_with_two_blocks_cannot_strand_a_replica`,
     /// `committed_block_is_kept_and_decided_despite_a_flood_of_later_round_blocks`.
-    ///
-    /// A block already known under (round, digest) only gains the PROPOSAL
-    /// that carried it if it had none (the relay needs it).
-    pub(super) fn remember_block(
-        &mut self,
-        round: u64,
-        digest: Digest,
-        block: &Block,
-        proposal: Option<&Proposal>,
-    ) {
-        if let Some(known) = self.known_blocks.get_mut(&(round, digest)) {
-            if known.proposal.is_none() {
-                known.proposal = proposal.map(|p| Box::new(p.clone()));
-            }
+    pub(super) fn remember_block(&mut self, round: u64, digest: Digest, block: &Block) {
+        if self.known_blocks.contains_key(&(round, digest)) {
             return;
         }
         let known = KnownBlock {
             block: block.clone(),
-            proposal: proposal.map(|p| Box::new(p.clone())),
         };
         self.known_blocks.insert((round, digest), known);
         self.bound_round(round, digest);
@@ -185,25 +168,11 @@ impl Instance {
             .map(|(_, k)| k)
     }
 
-    /// The entry to archive for a block decided in `round`: the
-    /// one with the PROPOSAL of the decided round if we have it, else any
-    /// entry of that block with a PROPOSAL (a lagging peer can store the
-    /// block from a proposal of any round), else any entry of that block
-    /// (learned only from a ROUND-CHANGE: the relay then sends only COMMITs).
-    /// Regression test:
-    /// `height_decided_on_a_block_first_seen_in_a_round_change_is_relayed_with_its_proposal`.
+    /// The block decided in `round` with hash `digest`: the entry of that
+    /// round, else the same block known from another round.
     pub(super) fn for_archive(&self, round: u64, digest: &Digest) -> Option<&KnownBlock> {
-        let with_proposal = |k: &&KnownBlock| k.proposal.is_some();
         self.known_blocks
             .get(&(round, *digest))
-            .filter(with_proposal)
-            .or_else(|| {
-                self.known_blocks
-                    .iter()
-                    .filter(|((_, d), _)| d == digest)
-                    .map(|(_, k)| k)
-                    .find(with_proposal)
-            })
             .or_else(|| self.known(digest))
     }
 

@@ -46,16 +46,19 @@ impl Qbft {
         if answered {
             return Ok(());
         }
+        let window = announced.0..announced.0.saturating_add(self.cfg.future_height_window);
+        if self.archive.range(window.clone()).next().is_none() {
+            return Ok(()); // nothing archived to give
+        }
+        if !self.serve.try_take(from, now) {
+            return Err(QbftError::ServeLimited(from));
+        }
         let mut sigs = SignatureBatch::default();
         sigs.push(&rc.signed);
         if !sigs.verify(self.crypto.as_ref()) {
             return Ok(());
         }
-        if !self.serve.try_take(from, now) {
-            return Err(QbftError::ServeLimited(from));
-        }
         self.relayed.insert(from, (announced, now));
-        let window = announced.0..announced.0.saturating_add(self.cfg.future_height_window);
         for cert in self.archive.range(window).map(|(_, c)| c) {
             out.push(Action::Resend {
                 to: from,

@@ -43,7 +43,7 @@ impl Qbft {
         if let (Some((prepared_round, value)), Some(block)) =
             (rc.signed.payload.prepared(), &rc.prepared_block)
         {
-            self.inst.remember_block(prepared_round, value, block, None);
+            self.inst.remember_block(prepared_round, value, block);
         }
         self.inst.round_changes.insert(author, rc);
         self.maybe_join_higher_round(now, out);
