@@ -2,7 +2,7 @@
 //! each one signs. Every message is Ed25519-signed under its own domain tag,
 //! so a signature for one kind never verifies as another.
 
-use bft_core::{Digest, NodeId, Request, Signature, WireMessage};
+use bft_core::{Crypto, Digest, NodeId, Request, Signature, WireMessage, batch_digest};
 use serde::{Deserialize, Serialize};
 
 /// Domain tags, one per signed kind.
@@ -227,4 +227,62 @@ pub fn new_view_payload(view: u64, view_changes: &[ViewChange], o: &[PrePrepare]
         b = b.u64(p.seq).digest(&p.digest);
     }
     b.0
+}
+
+// ----- signing: every message signs exactly its payload function's bytes ----
+
+impl PrePrepare {
+    /// PRE-PREPARE(view, seq, d) for `batch`, d = its digest, signed by
+    /// `crypto`'s node (the primary of `view`, when honest).
+    pub fn signed(crypto: &dyn Crypto, view: u64, seq: u64, batch: Vec<Request>) -> PrePrepare {
+        PrePrepare {
+            view,
+            seq,
+            digest: batch_digest(&batch),
+            batch,
+            sig: Signature::default(),
+        }
+        .signed_by(crypto)
+    }
+
+    /// This pre-prepare signed over its current (view, seq, digest).
+    pub fn signed_by(mut self, crypto: &dyn Crypto) -> PrePrepare {
+        let payload = pre_prepare_payload(self.view, self.seq, &self.digest);
+        self.sig = crypto.sign(domain::PRE_PREPARE, &payload);
+        self
+    }
+}
+
+impl Vote {
+    /// This vote signed over its current fields under `dom`
+    /// ([`domain::PREPARE`] or [`domain::COMMIT`]).
+    pub fn signed_by(mut self, crypto: &dyn Crypto, dom: &'static str) -> Vote {
+        let payload = vote_payload(self.view, self.seq, &self.digest, self.replica);
+        self.sig = crypto.sign(dom, &payload);
+        self
+    }
+}
+
+impl Checkpoint {
+    /// This checkpoint signed over its current (seq, state, replica).
+    pub fn signed_by(mut self, crypto: &dyn Crypto) -> Checkpoint {
+        let payload = checkpoint_payload(self.seq, &self.state, self.replica);
+        self.sig = crypto.sign(domain::CHECKPOINT, &payload);
+        self
+    }
+}
+
+impl ViewChange {
+    /// This VIEW-CHANGE signed over its current fields.
+    pub fn signed_by(mut self, crypto: &dyn Crypto) -> ViewChange {
+        let payload = view_change_payload(
+            self.new_view,
+            self.stable_seq,
+            &self.stable_state,
+            &self.prepared,
+            self.replica,
+        );
+        self.sig = crypto.sign(domain::VIEW_CHANGE, &payload);
+        self
+    }
 }

@@ -19,10 +19,7 @@
 //!
 //! A NEW-VIEW a backup forwards is not its own: `mutate` leaves it alone.
 
-use super::{
-    other_digest, resign_checkpoint, resign_new_view, resign_pre_prepare, resign_view_change,
-    resign_vote,
-};
+use super::{other_digest, resign_new_view};
 use crate::messages::{PbftMessage, ViewChange, domain, new_view_payload};
 use bft_core::{GENESIS, MessageEdit, NodeId, Signature, TamperContext};
 
@@ -56,27 +53,27 @@ impl MessageEdit for PbftMessage {
             PbftMessage::PrePrepare(pp) => {
                 let mut pp = pp.clone();
                 pp.view = shift(pp.view)?;
-                PbftMessage::PrePrepare(resign_pre_prepare(c, pp))
+                PbftMessage::PrePrepare(pp.signed_by(c))
             }
             PbftMessage::Prepare(v) => {
                 let mut v = v.clone();
                 v.view = shift(v.view)?;
-                PbftMessage::Prepare(resign_vote(c, domain::PREPARE, v))
+                PbftMessage::Prepare(v.signed_by(c, domain::PREPARE))
             }
             PbftMessage::Commit(v) => {
                 let mut v = v.clone();
                 v.view = shift(v.view)?;
-                PbftMessage::Commit(resign_vote(c, domain::COMMIT, v))
+                PbftMessage::Commit(v.signed_by(c, domain::COMMIT))
             }
             PbftMessage::Checkpoint(cp) => {
                 let mut cp = cp.clone();
                 cp.seq = shift(cp.seq)?;
-                PbftMessage::Checkpoint(resign_checkpoint(c, cp))
+                PbftMessage::Checkpoint(cp.signed_by(c))
             }
             PbftMessage::ViewChange(vc) => {
                 let mut vc = vc.clone();
                 vc.new_view = shift(vc.new_view)?;
-                PbftMessage::ViewChange(resign_view_change(c, vc))
+                PbftMessage::ViewChange(vc.signed_by(c))
             }
             PbftMessage::NewView(nv) => {
                 let view = shift(nv.view)?;
@@ -97,32 +94,32 @@ impl MessageEdit for PbftMessage {
             PbftMessage::PrePrepare(pp) => {
                 let mut pp = pp.clone();
                 pp.digest = GENESIS;
-                PbftMessage::PrePrepare(resign_pre_prepare(c, pp))
+                PbftMessage::PrePrepare(pp.signed_by(c))
             }
             PbftMessage::Prepare(v) => {
                 let mut v = v.clone();
                 v.digest = GENESIS;
-                PbftMessage::Prepare(resign_vote(c, domain::PREPARE, v))
+                PbftMessage::Prepare(v.signed_by(c, domain::PREPARE))
             }
             PbftMessage::Commit(v) => {
                 let mut v = v.clone();
                 v.digest = GENESIS;
-                PbftMessage::Commit(resign_vote(c, domain::COMMIT, v))
+                PbftMessage::Commit(v.signed_by(c, domain::COMMIT))
             }
             PbftMessage::Checkpoint(cp) => {
                 let mut cp = cp.clone();
                 cp.state = GENESIS;
-                PbftMessage::Checkpoint(resign_checkpoint(c, cp))
+                PbftMessage::Checkpoint(cp.signed_by(c))
             }
             PbftMessage::ViewChange(vc) if vc.stable_seq > 0 => {
                 let mut vc = vc.clone();
                 vc.stable_state = GENESIS;
-                PbftMessage::ViewChange(resign_view_change(c, vc))
+                PbftMessage::ViewChange(vc.signed_by(c))
             }
             PbftMessage::NewView(nv) if !nv.pre_prepares.is_empty() => {
                 let mut nv = nv.clone();
                 nv.pre_prepares[0].digest = GENESIS;
-                nv.pre_prepares[0] = resign_pre_prepare(c, nv.pre_prepares[0].clone());
+                nv.pre_prepares[0] = nv.pre_prepares[0].clone().signed_by(c);
                 nv.sig = c.sign(
                     domain::NEW_VIEW,
                     &new_view_payload(nv.view, &nv.view_changes, &nv.pre_prepares),
@@ -139,22 +136,22 @@ impl MessageEdit for PbftMessage {
             PbftMessage::Prepare(v) => {
                 let mut v = v.clone();
                 v.replica = author;
-                PbftMessage::Prepare(resign_vote(c, domain::PREPARE, v))
+                PbftMessage::Prepare(v.signed_by(c, domain::PREPARE))
             }
             PbftMessage::Commit(v) => {
                 let mut v = v.clone();
                 v.replica = author;
-                PbftMessage::Commit(resign_vote(c, domain::COMMIT, v))
+                PbftMessage::Commit(v.signed_by(c, domain::COMMIT))
             }
             PbftMessage::Checkpoint(cp) => {
                 let mut cp = cp.clone();
                 cp.replica = author;
-                PbftMessage::Checkpoint(resign_checkpoint(c, cp))
+                PbftMessage::Checkpoint(cp.signed_by(c))
             }
             PbftMessage::ViewChange(vc) => {
                 let mut vc = vc.clone();
                 vc.replica = author;
-                PbftMessage::ViewChange(resign_view_change(c, vc))
+                PbftMessage::ViewChange(vc.signed_by(c))
             }
             _ => return None,
         })
@@ -166,12 +163,12 @@ impl MessageEdit for PbftMessage {
             PbftMessage::Prepare(v) => {
                 let mut v = v.clone();
                 v.digest = other_digest(&v.digest, ctx.entropy);
-                PbftMessage::Prepare(resign_vote(c, domain::PREPARE, v))
+                PbftMessage::Prepare(v.signed_by(c, domain::PREPARE))
             }
             PbftMessage::Commit(v) => {
                 let mut v = v.clone();
                 v.digest = other_digest(&v.digest, ctx.entropy);
-                PbftMessage::Commit(resign_vote(c, domain::COMMIT, v))
+                PbftMessage::Commit(v.signed_by(c, domain::COMMIT))
             }
             _ => return None,
         })
@@ -187,7 +184,7 @@ impl MessageEdit for PbftMessage {
             replica: ctx.me,
             sig: Signature::default(),
         };
-        Some(PbftMessage::ViewChange(resign_view_change(ctx.crypto, vc)))
+        Some(PbftMessage::ViewChange(vc.signed_by(ctx.crypto)))
     }
 
     fn with_bad_signatures(&self) -> Option<Self> {

@@ -3,8 +3,8 @@
 //! (one pre-prepare per (v, n)) and quorum intersection keep honest
 //! replicas from preparing both.
 
-use super::{other_batch, sign_pre_prepare};
-use crate::messages::PbftMessage;
+use super::other_batch;
+use crate::messages::{PbftMessage, PrePrepare};
 use bft_core::{Attack, TamperContext};
 
 /// As primary: PRE-PREPARE(v, n) with another batch, signed, to the
@@ -23,6 +23,6 @@ pub(super) fn equivocate(
         return None;
     }
     let batch = other_batch(&pp.batch)?;
-    let twin = sign_pre_prepare(ctx.crypto, pp.view, pp.seq, batch);
+    let twin = PrePrepare::signed(ctx.crypto, pp.view, pp.seq, batch);
     Some(vec![PbftMessage::PrePrepare(twin)])
 }

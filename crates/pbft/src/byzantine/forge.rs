@@ -6,7 +6,7 @@
 //! signs itself (the envelope, O) is re-signed, so only the forged
 //! certificate can give it away.
 
-use super::{other_batch, other_digest, resign_new_view, resign_view_change};
+use super::{other_batch, other_digest, resign_new_view};
 use crate::messages::{Checkpoint, NewView, PbftMessage, PreparedCert, StateTransfer, ViewChange};
 use bft_core::{Digest, Forgery, TamperContext, batch_digest};
 
@@ -116,9 +116,7 @@ pub(super) fn forge(
             if !forge_view_change_certs(forgery, &mut vc, ctx.entropy) {
                 return None;
             }
-            Some(vec![PbftMessage::ViewChange(resign_view_change(
-                ctx.crypto, vc,
-            ))])
+            Some(vec![PbftMessage::ViewChange(vc.signed_by(ctx.crypto))])
         }
         PbftMessage::NewView(nv) => forge_new_view(forgery, nv, ctx),
         PbftMessage::State(st) => {

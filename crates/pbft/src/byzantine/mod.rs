@@ -23,10 +23,7 @@ mod equivocate;
 mod forge;
 
 use crate::config::PbftConfig;
-use crate::messages::{
-    Checkpoint, NewView, PbftMessage, PrePrepare, ViewChange, Vote, checkpoint_payload, domain,
-    new_view_payload, pre_prepare_payload, view_change_payload, vote_payload,
-};
+use crate::messages::{NewView, PbftMessage, PrePrepare, ViewChange, domain, new_view_payload};
 use crate::replica::Pbft;
 use crate::rules::plan_new_view;
 use bft_core::{
@@ -103,66 +100,13 @@ impl Adversarial for Pbft {
     }
 }
 
-// ----- signing with the Byzantine replica's own key ---------------------------
-
-fn sign_pre_prepare(crypto: &dyn Crypto, view: u64, seq: u64, batch: Vec<Request>) -> PrePrepare {
-    let digest = batch_digest(&batch);
-    let sig = crypto.sign(
-        domain::PRE_PREPARE,
-        &pre_prepare_payload(view, seq, &digest),
-    );
-    PrePrepare {
-        view,
-        seq,
-        digest,
-        batch,
-        sig,
-    }
-}
-
-/// Re-signs a vote after its fields were changed (`dom`: PREPARE or COMMIT).
-fn resign_vote(crypto: &dyn Crypto, dom: &'static str, mut v: Vote) -> Vote {
-    v.sig = crypto.sign(dom, &vote_payload(v.view, v.seq, &v.digest, v.replica));
-    v
-}
-
-fn resign_pre_prepare(crypto: &dyn Crypto, mut pp: PrePrepare) -> PrePrepare {
-    pp.sig = crypto.sign(
-        domain::PRE_PREPARE,
-        &pre_prepare_payload(pp.view, pp.seq, &pp.digest),
-    );
-    pp
-}
-
-fn resign_checkpoint(crypto: &dyn Crypto, mut cp: Checkpoint) -> Checkpoint {
-    cp.sig = crypto.sign(
-        domain::CHECKPOINT,
-        &checkpoint_payload(cp.seq, &cp.state, cp.replica),
-    );
-    cp
-}
-
-fn resign_view_change(crypto: &dyn Crypto, mut vc: ViewChange) -> ViewChange {
-    vc.sig = crypto.sign(
-        domain::VIEW_CHANGE,
-        &view_change_payload(
-            vc.new_view,
-            vc.stable_seq,
-            &vc.stable_state,
-            &vc.prepared,
-            vc.replica,
-        ),
-    );
-    vc
-}
-
 /// Recomputes O from (a possibly forged) V, signs its pre-prepares and the
 /// NEW-VIEW: what a Byzantine new primary can build around a forged V.
 fn resign_new_view(crypto: &dyn Crypto, view: u64, view_changes: Vec<ViewChange>) -> NewView {
     let o: Vec<PrePrepare> = plan_new_view(&view_changes)
         .entries
         .into_iter()
-        .map(|(seq, _, batch)| sign_pre_prepare(crypto, view, seq, batch))
+        .map(|(seq, _, batch)| PrePrepare::signed(crypto, view, seq, batch))
         .collect();
     let sig = crypto.sign(domain::NEW_VIEW, &new_view_payload(view, &view_changes, &o));
     NewView {

@@ -13,16 +13,13 @@ use std::collections::BTreeMap;
 impl Pbft {
     pub(super) fn send_checkpoint(&mut self, seq: u64, out: &mut Out) {
         let state = self.head;
-        let sig = self.crypto.sign(
-            domain::CHECKPOINT,
-            &checkpoint_payload(seq, &state, self.id),
-        );
         let cp = Checkpoint {
             seq,
             state,
             replica: self.id,
-            sig,
-        };
+            sig: bft_core::Signature::default(),
+        }
+        .signed_by(self.crypto.as_ref());
         out.push(Action::Broadcast(PbftMessage::Checkpoint(cp.clone())));
         self.own_states.insert(seq, state);
         self.checkpoints.entry(seq).or_default().insert(self.id, cp);

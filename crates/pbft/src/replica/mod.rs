@@ -58,16 +58,13 @@
 
 use crate::config::PbftConfig;
 use crate::error::PbftError;
-use crate::messages::{
-    Checkpoint, ExecutedBatch, NewView, PbftMessage, PrePrepare, Vote, domain, pre_prepare_payload,
-    vote_payload,
-};
+use crate::messages::{Checkpoint, ExecutedBatch, NewView, PbftMessage, PrePrepare, Vote};
 use crate::rules::{Rules, ViewGate, Watermarks, check_watermarks, view_gate};
 use crate::verified::Verified;
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Input, NodeContext, NodeId, Protocol,
-    Request, RequestId, RequestPool, ServeBudget, Status, Time, batch_digest,
+    Request, RequestId, RequestPool, ServeBudget, Status, Time,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -284,31 +281,18 @@ impl Pbft {
     }
 
     fn sign_pre_prepare(&self, view: u64, seq: u64, batch: Vec<Request>) -> PrePrepare {
-        let digest = batch_digest(&batch);
-        let sig = self.crypto.sign(
-            domain::PRE_PREPARE,
-            &pre_prepare_payload(view, seq, &digest),
-        );
-        PrePrepare {
-            view,
-            seq,
-            digest,
-            batch,
-            sig,
-        }
+        PrePrepare::signed(self.crypto.as_ref(), view, seq, batch)
     }
 
     fn sign_vote(&self, domain: &'static str, view: u64, seq: u64, digest: Digest) -> Vote {
-        let sig = self
-            .crypto
-            .sign(domain, &vote_payload(view, seq, &digest, self.id));
-        Vote {
+        let vote = Vote {
             view,
             seq,
             digest,
             replica: self.id,
-            sig,
-        }
+            sig: bft_core::Signature::default(),
+        };
+        vote.signed_by(self.crypto.as_ref(), domain)
     }
     fn on_message(
         &mut self,

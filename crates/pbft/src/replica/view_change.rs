@@ -7,7 +7,6 @@ use super::{Out, Pbft, PbftTimer};
 use crate::error::PbftError;
 use crate::messages::{
     NewView, PbftMessage, PrePrepare, PreparedCert, ViewChange, domain, new_view_payload,
-    view_change_payload,
 };
 use crate::rules::{
     NewViewPlan, ViewChangePlace, check_batch, check_sender, check_view_change, push_pre_prepare,
@@ -61,10 +60,6 @@ impl Pbft {
             .range(self.low + 1..=self.high())
             .filter_map(|(_, s)| s.cert.clone())
             .collect();
-        let sig = self.crypto.sign(
-            domain::VIEW_CHANGE,
-            &view_change_payload(target, self.low, &self.stable_state, &prepared, self.id),
-        );
         let vc = ViewChange {
             new_view: target,
             stable_seq: self.low,
@@ -72,8 +67,9 @@ impl Pbft {
             checkpoint_proof: self.stable_proof.clone(),
             prepared,
             replica: self.id,
-            sig,
-        };
+            sig: bft_core::Signature::default(),
+        }
+        .signed_by(self.crypto.as_ref());
         out.push(Action::Broadcast(PbftMessage::ViewChange(vc.clone())));
         self.vc_log.insert(self.id, vc);
         self.vc_log.drop_below(self.id, target);

@@ -4,7 +4,7 @@
 //! (equivocation, double votes, view inflation) never make honest replicas
 //! commit different blocks, and their memory stays bounded.
 
-use crate::common::{Net, Signer, feed, msg, request};
+use crate::common::{Net, ONE, Signer, cfg, feed, msg, request};
 use bft_core::{
     Adversarial, Attack, BatchConfig, CryptoKind, Forgery, ForkChoice, GENESIS, Mutation, NodeId,
     Protocol, TamperContext, Time, batch_digest,
@@ -14,19 +14,6 @@ use bft_pbft::{
     block_hash, domain, new_view_payload, plan_new_view, view_change_payload,
 };
 use std::time::Duration;
-
-const ONE: BatchConfig = BatchConfig {
-    max_size: 1,
-    max_delay: Duration::from_millis(1),
-};
-
-fn cfg() -> PbftConfig {
-    PbftConfig {
-        checkpoint_interval: 4,
-        window: 8,
-        ..PbftConfig::default()
-    }
-}
 
 /// What Byzantine replica `me` sends to `to` in place of `m`.
 fn tamper(s: &Signer, me: u16, to: u16, attack: Attack, m: &PbftMessage) -> Vec<PbftMessage> {

@@ -5,10 +5,7 @@
 //! `cargo test -p bft-pbft --features mutants --test it mutants::`.
 
 use bft_core::{Adversarial, BatchConfig, Crypto, NodeId, Time};
-use bft_pbft::{
-    Pbft, PbftConfig, PbftMessage, PbftMutant, PreparedCert, ViewChange, domain,
-    view_change_payload,
-};
+use bft_pbft::{Pbft, PbftConfig, PbftMessage, PbftMutant, PreparedCert};
 use bft_sim::{
     Fault, FaultKind, LoadConfig, NetworkConfig, Partition, SimConfig, SimReport, Simulation,
 };
@@ -154,20 +151,6 @@ fn quorum_2f_splits_the_halves_of_a_partition_and_the_real_quorum_does_not() {
 
 // ----- o-set-lowest-view --------------------------------------------------------
 
-fn resign(crypto: &dyn Crypto, mut vc: ViewChange) -> ViewChange {
-    vc.sig = crypto.sign(
-        domain::VIEW_CHANGE,
-        &view_change_payload(
-            vc.new_view,
-            vc.stable_seq,
-            &vc.stable_state,
-            &vc.prepared,
-            vc.replica,
-        ),
-    );
-    vc
-}
-
 /// Byzantine replica 3 (f = 1), signing only with its own key:
 /// - in view 0 it withholds its PREPAREs and COMMITs, so it alone collects
 ///   prepared certificates of view 0 (it hears replica 1's PREPAREs; nobody
@@ -188,7 +171,7 @@ fn stale_certificate_replayer(
                     stash.insert(c.pre_prepare.seq, c);
                 }
             }
-            Some(PbftMessage::ViewChange(resign(crypto.as_ref(), vc)))
+            Some(PbftMessage::ViewChange(vc.signed_by(crypto.as_ref())))
         }
         PbftMessage::ViewChange(mut vc) if vc.new_view >= 2 => {
             for c in vc.prepared.iter_mut() {
@@ -196,7 +179,7 @@ fn stale_certificate_replayer(
                     *c = old.clone();
                 }
             }
-            Some(PbftMessage::ViewChange(resign(crypto.as_ref(), vc)))
+            Some(PbftMessage::ViewChange(vc.signed_by(crypto.as_ref())))
         }
         other => Some(other),
     }

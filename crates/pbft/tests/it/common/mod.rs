@@ -2,13 +2,27 @@
 //! the shared harness (`bft_testkit`: the hand-driven `Net`, `feed`, keys).
 #![allow(dead_code)]
 
-use bft_core::{BatchConfig, Committee, Crypto, CryptoKind, Digest, NodeId, Request, batch_digest};
-use bft_pbft::{
-    Checkpoint, Pbft, PbftConfig, PrePrepare, PreparedCert, ViewChange, Vote, checkpoint_payload,
-    domain, pre_prepare_payload, view_change_payload, vote_payload,
-};
+use bft_core::{BatchConfig, Committee, Crypto, CryptoKind, Digest, NodeId, Request, Signature};
+use bft_pbft::{Checkpoint, Pbft, PbftConfig, PrePrepare, PreparedCert, ViewChange, Vote, domain};
 pub use bft_testkit::{broadcasts, feed, keys, msg, request};
 use std::sync::Arc;
+
+/// One request per batch, cut after 1 ms: every slot holds one request.
+pub const ONE: BatchConfig = BatchConfig {
+    max_size: 1,
+    max_delay: std::time::Duration::from_millis(1),
+};
+
+/// The replica-level tests' config: a checkpoint every 4 slots, a window
+/// of 8, so checkpoints and watermarks come into play within a few
+/// requests.
+pub fn cfg() -> PbftConfig {
+    PbftConfig {
+        checkpoint_interval: 4,
+        window: 8,
+        ..PbftConfig::default()
+    }
+}
 
 /// PBFT's replicas on the shared hand-driven network.
 pub type Net = bft_testkit::Net<Pbft>;
@@ -39,31 +53,18 @@ impl Signer {
         self.committee.leader(view)
     }
     pub fn pre_prepare(&self, view: u64, seq: u64, batch: Vec<Request>) -> PrePrepare {
-        let digest = batch_digest(&batch);
-        let signer = self.primary(view);
-        let sig = self.cryptos[signer.index()].sign(
-            domain::PRE_PREPARE,
-            &pre_prepare_payload(view, seq, &digest),
-        );
-        PrePrepare {
-            view,
-            seq,
-            digest,
-            batch,
-            sig,
-        }
+        let primary = self.primary(view).index();
+        PrePrepare::signed(self.cryptos[primary].as_ref(), view, seq, batch)
     }
     fn vote(&self, dom: &'static str, by: u16, view: u64, seq: u64, digest: Digest) -> Vote {
-        let replica = NodeId(by);
-        let sig =
-            self.cryptos[usize::from(by)].sign(dom, &vote_payload(view, seq, &digest, replica));
-        Vote {
+        let vote = Vote {
             view,
             seq,
             digest,
-            replica,
-            sig,
-        }
+            replica: NodeId(by),
+            sig: Signature::default(),
+        };
+        vote.signed_by(self.cryptos[usize::from(by)].as_ref(), dom)
     }
     pub fn prepare(&self, by: u16, view: u64, seq: u64, digest: Digest) -> Vote {
         self.vote(domain::PREPARE, by, view, seq, digest)
@@ -72,17 +73,13 @@ impl Signer {
         self.vote(domain::COMMIT, by, view, seq, digest)
     }
     pub fn checkpoint(&self, by: u16, seq: u64, state: Digest) -> Checkpoint {
-        let replica = NodeId(by);
-        let sig = self.cryptos[usize::from(by)].sign(
-            domain::CHECKPOINT,
-            &checkpoint_payload(seq, &state, replica),
-        );
-        Checkpoint {
+        let cp = Checkpoint {
             seq,
             state,
-            replica,
-            sig,
-        }
+            replica: NodeId(by),
+            sig: Signature::default(),
+        };
+        cp.signed_by(self.cryptos[usize::from(by)].as_ref())
     }
     /// A prepared certificate for (view, seq, batch): the primary's
     /// pre-prepare and PREPAREs from the first 2f backups of that view.
@@ -100,20 +97,15 @@ impl Signer {
         }
     }
     pub fn view_change(&self, by: u16, new_view: u64, prepared: Vec<PreparedCert>) -> ViewChange {
-        let replica = NodeId(by);
-        let state = bft_core::GENESIS;
-        let sig = self.cryptos[usize::from(by)].sign(
-            domain::VIEW_CHANGE,
-            &view_change_payload(new_view, 0, &state, &prepared, replica),
-        );
-        ViewChange {
+        let vc = ViewChange {
             new_view,
             stable_seq: 0,
-            stable_state: state,
+            stable_state: bft_core::GENESIS,
             checkpoint_proof: Vec::new(),
             prepared,
-            replica,
-            sig,
-        }
+            replica: NodeId(by),
+            sig: Signature::default(),
+        };
+        vc.signed_by(self.cryptos[usize::from(by)].as_ref())
     }
 }

@@ -1,10 +1,9 @@
 //! Replica-level tests: one or a few replicas driven directly through
 //! `Protocol::handle` with hand-built, signed messages.
 
-use crate::common::{Signer, broadcasts, feed, msg, request};
+use crate::common::{ONE, Signer, broadcasts, cfg, feed, msg, request};
 use bft_core::{
-    Action, BatchConfig, CryptoKind, GENESIS, Input, NodeId, Protocol, Signature, Time,
-    batch_digest,
+    Action, CryptoKind, GENESIS, Input, NodeId, Protocol, Signature, Time, batch_digest,
 };
 use bft_pbft::{
     NewView, Pbft, PbftConfig, PbftMessage, PbftTimer, PrePrepare, domain, new_view_payload,
@@ -17,19 +16,6 @@ mod normal;
 mod rejections;
 mod retransmission;
 mod view_change;
-
-const ONE: BatchConfig = BatchConfig {
-    max_size: 1,
-    max_delay: Duration::from_millis(1),
-};
-
-fn cfg() -> PbftConfig {
-    PbftConfig {
-        checkpoint_interval: 4,
-        window: 8,
-        ..PbftConfig::default()
-    }
-}
 
 /// Backup 1 of a 4-replica committee in view 0 (primary 0), real crypto.
 fn backup() -> (Signer, Pbft) {
