@@ -29,7 +29,12 @@
 //!   over a loopback QUIC link with the cluster's TLS and transport
 //!   settings, both ends together, fitted from 64- and 8 192-byte frames;
 //! - `client_per_request`: the load generator's own work per request
-//!   (issue, encode 512 bytes, count four replies).
+//!   (issue, encode 512 bytes, count four replies);
+//! - `store_write`: writing a 512-byte record into a file in the system's
+//!   temporary directory (overwriting within 64 KiB, as a store updates
+//!   its pages), no sync;
+//! - `store_fsync`: that write followed by `fdatasync`, less the write
+//!   alone.
 
 use crate::BenchError;
 use bft_core::{BlsSignature, CryptoKind, NodeId, Signature, SignedItem};
@@ -381,6 +386,47 @@ fn client_figure(rounds: usize) -> Figure {
     })
 }
 
+/// `store_write` and `store_fsync` (see the module documentation).
+fn storage_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
+    use std::os::unix::fs::FileExt;
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("bftbench-calibrate-{}.store", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|source| BenchError::Write {
+            file: path.clone(),
+            source,
+        })?;
+    let record = [7u8; 512];
+    let mut at = 0u64;
+    let mut next = move || {
+        at = (at + 512) % (64 * 1024);
+        at
+    };
+    let write = measure("store_write", rounds, 1, || {
+        let _ = black_box(file.write_all_at(&record, next()));
+    });
+    let synced = measure("store_fsync", rounds, 1, || {
+        let _ = black_box(file.write_all_at(&record, next()));
+        let _ = black_box(file.sync_data());
+    });
+    let _ = std::fs::remove_file(&path);
+    let less = |a: Duration| a.saturating_sub(write.median);
+    let fsync = Figure {
+        name: "store_fsync",
+        median: less(synced.median),
+        q1: less(synced.q1),
+        q3: less(synced.q3),
+        fastest: less(synced.fastest),
+        slowest: less(synced.slowest),
+    };
+    Ok(vec![write, fsync])
+}
+
 /// Runs every measurement.
 pub fn calibrate(rounds: usize) -> Result<Calibration, BenchError> {
     let load_before = load_average();
@@ -388,6 +434,7 @@ pub fn calibrate(rounds: usize) -> Result<Calibration, BenchError> {
     figures.push(handling_figure(rounds)?);
     figures.extend(transport_figures(rounds)?);
     figures.push(client_figure(rounds));
+    figures.extend(storage_figures(rounds)?);
     let loopback_latency = Some(latency_figure(rounds)?);
     let env = crate::record::Environment::current();
     Ok(Calibration {

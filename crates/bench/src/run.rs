@@ -43,6 +43,7 @@ pub fn sim_config(s: &Scenario) -> SimConfig {
         twins: s.twins.clone(),
         keep_ledgers: false,
         machine: s.machine,
+        storage: s.storage,
     }
 }
 

@@ -4,6 +4,7 @@
 //! sends; delivery to oneself is free; bytes are wire bytes (header + body).
 //! Client traffic is counted by the runtimes, apart from this.
 
+use crate::CoreError;
 use crate::codec::{self, DEFAULT_MAX_FRAME};
 use crate::crypto::Crypto;
 use crate::ids::{NodeId, Time};
@@ -157,6 +158,13 @@ pub enum Output<T> {
     },
     CancelTimer(T),
     Commit(Decision),
+    /// The protocol's durable state ([`Protocol::Durable`]) changed in this
+    /// step. It comes before every other output of the step: a runtime
+    /// writes [`Node::durable_state`] (and the step's commits) before it lets
+    /// any send leave. (The state is not attached, so that a runtime that
+    /// writes it only when it must, like the simulator at a crash, does not
+    /// pay for encoding it at every change.)
+    Persist,
 }
 
 /// Reason labels the node itself rejects under.
@@ -168,6 +176,16 @@ pub mod reasons {
     pub const OUTBOUND_TOO_LARGE: &str = "outbound-too-large";
 }
 
+/// An input named for the durability audit's message.
+fn describe<T: std::fmt::Debug>(input: &NodeInput<'_, T>) -> String {
+    match input {
+        NodeInput::Start => "start".into(),
+        NodeInput::Frame { from, body } => format!("a frame of {} bytes from {from}", body.len()),
+        NodeInput::Timeout(t) => format!("timeout {t:?}"),
+        NodeInput::Request(r) => format!("request {:?}", r.id),
+    }
+}
+
 pub struct Node<P: Protocol> {
     id: NodeId,
     n: usize,
@@ -177,21 +195,51 @@ pub struct Node<P: Protocol> {
     max_frame: usize,
     actions: Vec<Action<P::Message, P::Timer>>,
     local: VecDeque<P::Message>,
+    /// The protocol emitted [`Action::Persist`] in the current step.
+    persist: bool,
+    /// With the audit on: the durable state last handed out, checked after
+    /// every step against what the protocol says now.
+    audit: Option<P::Durable>,
 }
 
 impl<P: Protocol> Node<P> {
     pub fn new(ctx: NodeContext, cfg: &P::Config) -> Node<P> {
         let (id, n, crypto) = (ctx.id, ctx.committee.n(), ctx.crypto.clone());
+        Node::around(P::new(ctx, cfg), id, n, crypto)
+    }
+
+    /// A replica restarted from `state`, the last [`Output::Persist`] its
+    /// runtime wrote (see [`Protocol::recover`]). A state that does not
+    /// decode is an error, never a fresh start.
+    pub fn recover(ctx: NodeContext, cfg: &P::Config, state: &[u8]) -> Result<Node<P>, CoreError> {
+        let durable: P::Durable = codec::decode(state, usize::MAX)?;
+        let (id, n, crypto) = (ctx.id, ctx.committee.n(), ctx.crypto.clone());
+        Ok(Node::around(P::recover(ctx, cfg, durable), id, n, crypto))
+    }
+
+    fn around(protocol: P, id: NodeId, n: usize, crypto: Arc<dyn Crypto>) -> Node<P> {
         Node {
             id,
             n,
-            protocol: P::new(ctx, cfg),
+            protocol,
             crypto,
             stats: MsgStats::default(),
             max_frame: DEFAULT_MAX_FRAME,
             actions: Vec::new(),
             local: VecDeque::new(),
+            persist: false,
+            audit: None,
         }
+    }
+
+    /// Checks after every step that [`Protocol::durable`] changed only in a
+    /// step that emitted [`Action::Persist`], and panics naming the step's
+    /// input if not: a protocol that forgot to persist would lose that state
+    /// in a crash. For tests and fuzzing (it computes the durable state after
+    /// every step).
+    pub fn with_durability_audit(mut self) -> Self {
+        self.audit = Some(self.protocol.durable());
+        self
     }
 
     pub fn with_max_frame(mut self, max_frame: usize) -> Self {
@@ -224,6 +272,8 @@ impl<P: Protocol> Node<P> {
         input: NodeInput<'_, P::Timer>,
         out: &mut Vec<Output<P::Timer>>,
     ) -> Duration {
+        let first = out.len();
+        let what = self.audit.is_some().then(|| describe(&input));
         let input = match input {
             NodeInput::Start => Some(Input::Start),
             NodeInput::Timeout(t) => Some(Input::Timeout(t)),
@@ -236,9 +286,41 @@ impl<P: Protocol> Node<P> {
         while let Some(msg) = self.local.pop_front() {
             self.run(now, Input::Message { from: self.id, msg }, out);
         }
+        self.persist_step(first, what, out);
         let cpu = self.crypto.take_cpu();
         self.stats.crypto_cpu += cpu;
         cpu
+    }
+
+    /// Puts the step's durable state, if it changed, ahead of the step's
+    /// outputs (which start at `first`), and runs the audit.
+    fn persist_step(
+        &mut self,
+        first: usize,
+        input: Option<String>,
+        out: &mut Vec<Output<P::Timer>>,
+    ) {
+        let persist = std::mem::take(&mut self.persist);
+        if let Some(before) = &self.audit {
+            let now = self.protocol.durable();
+            assert!(
+                persist || now == *before,
+                "{}: replica {} changed its durable state without Action::Persist on {}",
+                P::NAME,
+                self.id,
+                input.unwrap_or_default()
+            );
+            self.audit = Some(now);
+        }
+        if persist {
+            out.insert(first.min(out.len()), Output::Persist);
+        }
+    }
+
+    /// The protocol's durable state, encoded: what a runtime writes on
+    /// [`Output::Persist`] and hands to [`Node::recover`] after a crash.
+    pub fn durable_state(&self) -> Result<Bytes, CoreError> {
+        codec::encode(&self.protocol.durable(), usize::MAX)
     }
 
     /// Counts an input the runtime refused before it reached the node (for
@@ -304,6 +386,7 @@ impl<P: Protocol> Node<P> {
                 self.stats.empty_decisions += u64::from(d.requests.is_empty());
                 out.push(Output::Commit(d));
             }
+            Action::Persist => self.persist = true,
         }
     }
 

@@ -6,6 +6,7 @@
 
 use crate::ids::{RequestId, Time};
 use crate::protocol::Request;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher, RandomState};
 
@@ -13,14 +14,16 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 /// `floor` plus a sparse set above it, compacted as the gap fills. Clients
 /// number requests 0, 1, 2, …, so this stays small; `max_sparse` bounds it
 /// when a client skips numbers (then the oldest entries raise the floor).
-#[derive(Debug, Default, Clone)]
+/// Part of every protocol's durable state: a replica restarted without it
+/// would execute a request again.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Executed {
     /// Few clients: an ordered map is as fast as hashing here.
     clients: BTreeMap<u32, ClientWindow>,
     max_sparse: usize,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct ClientWindow {
     /// Numbers `< next` are all executed.
     next: u64,
@@ -174,6 +177,20 @@ impl RequestPool {
         }
         self.dequeued = dequeued;
         fresh
+    }
+
+    /// The requests executed so far (durable state: see [`Executed`]).
+    pub fn executed(&self) -> &Executed {
+        &self.executed
+    }
+
+    /// An empty pool that knows `executed` (a replica restarted from its
+    /// durable state).
+    pub fn with_executed(capacity: usize, executed: Executed) -> RequestPool {
+        RequestPool {
+            executed,
+            ..RequestPool::new(capacity)
+        }
     }
 
     pub fn is_executed(&self, id: RequestId) -> bool {

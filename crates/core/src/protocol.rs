@@ -113,6 +113,13 @@ pub enum Action<M, T> {
     },
     CancelTimer(T),
     Commit(Decision),
+    /// What [`Protocol::durable`] returns has changed (a vote cast, a lock or
+    /// certificate taken, a view entered, a decision committed). The node
+    /// hands the runtime the new durable state once, at the end of the step,
+    /// ahead of every message of the step: a runtime writes it (and the
+    /// step's commits) before it lets any of them leave, so no peer ever
+    /// sees a message that depends on state a crash could lose.
+    Persist,
 }
 
 /// A message type the codec can carry and the counters can name.
@@ -188,8 +195,26 @@ pub trait Protocol: Send + 'static {
     /// scenario file.
     type Config: Clone + Debug + Default + Serialize + DeserializeOwned + Send + Sync + 'static;
     type Error: Rejection;
+    /// What the replica must find again after a crash: the state its
+    /// protocol's safety needs (what it voted for, its locks and
+    /// certificates, its view) and its committed tip. Written by the runtime
+    /// whenever the protocol emits [`Action::Persist`]; a restart hands the
+    /// last one written to [`Protocol::recover`].
+    type Durable: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static;
 
     fn new(ctx: NodeContext, cfg: &Self::Config) -> Self;
+
+    /// The durable state as of now (see [`Protocol::Durable`]). Must change
+    /// only in a step that emitted [`Action::Persist`]; `Node` checks that
+    /// when its audit is on.
+    fn durable(&self) -> Self::Durable;
+
+    /// A replica restarted from `durable`, the last state it had made
+    /// durable before it crashed: at the committed tip recorded there, with
+    /// the votes, locks and certificates it had, and nothing else (no
+    /// pool, no messages in flight). It then catches up like any replica
+    /// that fell behind. `Start` follows, as for a new replica.
+    fn recover(ctx: NodeContext, cfg: &Self::Config, durable: Self::Durable) -> Self;
 
     /// Rejects impossible knob values before a run starts, naming the key
     /// (relative to the protocol's table, e.g. `"checkpoint_interval"`).

@@ -34,6 +34,6 @@ pub use config::HotStuffConfig;
 #[cfg(feature = "mutants")]
 pub use config::HotStuffMutant;
 pub use error::HotStuffError;
-pub use replica::{CommittedTip, HotStuff};
+pub use replica::{CommittedTip, HotStuff, HotStuffDurable};
 pub use rules::{BlockRef, SafetyState};
 pub use types::{Block, Message, NewView, QuorumCert, Timer, VOTE_DOMAIN, Vote, vote_payload};

@@ -425,6 +425,9 @@ impl<P: Protocol> Driver<P> {
                 self.timers.set(timer, at);
             }
             Output::CancelTimer(timer) => self.timers.cancel(timer),
+            // This runtime keeps no store yet: a node restarted over QUIC
+            // comes back fresh (see docs/status.md).
+            Output::Persist => {}
             Output::Commit(d) => {
                 if let Some(m) = self.metrics.as_mut() {
                     m.committed(&d.requests, Instant::now());

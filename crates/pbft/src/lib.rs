@@ -57,5 +57,5 @@ pub use messages::{
 pub use messages::{
     checkpoint_payload, new_view_payload, pre_prepare_payload, view_change_payload, vote_payload,
 };
-pub use replica::{Pbft, PbftTimer};
+pub use replica::{Pbft, PbftDurable, PbftTimer};
 pub use rules::{NewViewPlan, block_hash, plan_new_view, quorum};

@@ -52,7 +52,7 @@ pub use config::QbftMutant;
 pub use error::QbftError;
 pub use messages::CommitCertificate;
 pub use messages::{Block, QbftMessage};
-pub use replica::{Qbft, QbftTimer, next_round0_slot, proposer};
+pub use replica::{Qbft, QbftDurable, QbftTimer, next_round0_slot, proposer};
 
 use bft_core::protocol::ConfigIssue;
 use bft_core::{Action, Input, NodeContext, Protocol, Status, Time};
@@ -63,9 +63,18 @@ impl Protocol for Qbft {
     type Timer = QbftTimer;
     type Config = QbftConfig;
     type Error = QbftError;
+    type Durable = QbftDurable;
 
     fn new(ctx: NodeContext, cfg: &QbftConfig) -> Self {
         Qbft::new(ctx, cfg)
+    }
+
+    fn durable(&self) -> QbftDurable {
+        Qbft::durable(self)
+    }
+
+    fn recover(ctx: NodeContext, cfg: &QbftConfig, durable: QbftDurable) -> Self {
+        Qbft::recover(ctx, cfg, durable)
     }
 
     fn check_config(cfg: &QbftConfig) -> Result<(), ConfigIssue> {

@@ -13,6 +13,7 @@ pub mod machine;
 pub mod network;
 pub mod oracle;
 pub mod replacements;
+pub mod storage;
 pub mod timeline;
 
 pub use clients::LatencySummary;
@@ -23,6 +24,7 @@ pub use config::{
 pub use engine::{NodeReport, OutboundFilter, SimReport, Simulation};
 pub use machine::Machine;
 pub use replacements::Replacements;
+pub use storage::{Fsync, Storage};
 pub use timeline::Timeline;
 
 use bft_core::{ConfigIssue, NodeId};

@@ -184,6 +184,27 @@ impl<P: Adversarial> Net<P> {
         }
     }
 
+    /// Crashes replica `at` and restarts it at once from its durable state
+    /// (encoded and decoded, as a store would), with `cfg` and `batch`:
+    /// messages queued for it and its timers are lost. Then `Start`.
+    pub fn restart(&mut self, at: NodeId, cfg: &P::Config, batch: BatchConfig) {
+        let i = at.index();
+        let state = bft_core::codec::encode(&self.nodes[i].durable(), usize::MAX)
+            .unwrap_or_else(|e| panic!("durable state of {at} does not encode: {e}"));
+        let durable = bft_core::codec::decode(&state, usize::MAX)
+            .unwrap_or_else(|e| panic!("durable state of {at} does not decode: {e}"));
+        let ctx = NodeContext {
+            id: at,
+            committee: Arc::clone(&self.committee),
+            crypto: Arc::clone(&self.cryptos[i]),
+            batch,
+        };
+        self.nodes[i] = P::recover(ctx, cfg, durable);
+        self.queue.retain(|(_, to, _)| *to != at);
+        self.timers.retain(|(node, _)| *node != at);
+        self.input(at, Input::Start);
+    }
+
     fn ids(&self) -> impl Iterator<Item = NodeId> + use<P> {
         (0..self.n).filter_map(|i| u16::try_from(i).ok().map(NodeId))
     }
@@ -242,6 +263,8 @@ impl<P: Adversarial> Net<P> {
                     self.timers.remove(&(at, timer));
                 }
                 Action::Commit(d) => self.ledgers[at.index()].push(d),
+                // The protocol's durable state is read at `restart`.
+                Action::Persist => {}
             }
         }
     }

@@ -25,6 +25,9 @@
 //!            profile (`bftbench calibrate` writes one) under the keys given
 //! [machine]  cores = C: replicas and clients share C cores, paying for
 //!            their frames (absent: each replica on a dedicated machine)
+//! [storage]  fsync = always | never (default): what each write of a
+//!            replica's durable state costs; audit = true checks durability
+//!            after every step
 //! [pbft] [qbft] [hotstuff]   protocol knobs
 //! [sweep]    protocol = [...], nodes = [...], rate = [...], batch_size = [...], ...
 //! ```
@@ -167,6 +170,10 @@ pub struct Scenario {
     /// `cores` shared cores. Simulator only.
     #[serde(default, skip_serializing_if = "bft_sim::Machine::is_dedicated")]
     pub machine: bft_sim::Machine,
+    /// `[storage]`: the replicas' fsync policy (and the durability audit).
+    /// Simulator only, for now: the QUIC runtime keeps no store yet.
+    #[serde(default, skip_serializing_if = "bft_sim::Storage::is_default")]
+    pub storage: bft_sim::Storage,
     #[serde(default)]
     pub pbft: PbftConfig,
     #[serde(default)]

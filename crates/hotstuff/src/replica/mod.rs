@@ -51,10 +51,13 @@ use bft_core::{
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+mod durable;
 mod normal;
 mod sync;
 mod view_change;
 mod votes;
+
+pub use durable::HotStuffDurable;
 
 type Out = Vec<Action<Message, Timer>>;
 
@@ -175,6 +178,15 @@ impl Protocol for HotStuff {
     type Timer = Timer;
     type Config = HotStuffConfig;
     type Error = HotStuffError;
+    type Durable = HotStuffDurable;
+
+    fn durable(&self) -> HotStuffDurable {
+        HotStuff::durable(self)
+    }
+
+    fn recover(ctx: NodeContext, cfg: &HotStuffConfig, durable: HotStuffDurable) -> Self {
+        HotStuff::recover(ctx, cfg, durable)
+    }
 
     fn new(ctx: NodeContext, cfg: &HotStuffConfig) -> Self {
         let ctx_n = ctx.committee.n();
@@ -230,8 +242,14 @@ impl Protocol for HotStuff {
         input: Input<Message, Timer>,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
+        let before = self.durable_key();
         let result = match input {
-            Input::Start => Ok(()),
+            Input::Start => {
+                // A replica restarted with uncommitted work watches its
+                // leader at once; a new one has none.
+                self.ensure_view_timer(out);
+                Ok(())
+            }
             Input::Request(request) => {
                 self.on_request(now, request, out);
                 Ok(())
@@ -248,6 +266,9 @@ impl Protocol for HotStuff {
             Input::Message { from, msg } => self.on_message(now, from, msg, out),
         };
         let reaction = self.react(now, out);
+        if self.durable_key() != before {
+            out.push(Action::Persist);
+        }
         result.and(reaction)
     }
 

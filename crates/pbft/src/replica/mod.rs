@@ -71,12 +71,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod checkpoint;
+mod durable;
 mod normal;
 mod state;
 mod sync;
 mod view_change;
 
 use state::{Answered, CatchUp, Slot, VcLog};
+
+pub use durable::PbftDurable;
 
 type Out = Vec<Action<PbftMessage, PbftTimer>>;
 
@@ -124,6 +127,9 @@ pub struct Pbft {
     failed_views: u32,
 
     log: BTreeMap<u64, Slot>,
+    /// Bumped by every change to a slot's durable part (see
+    /// [`PbftDurable`]).
+    log_epoch: u64,
     /// h: the last stable checkpoint, with its proof and state digest.
     low: u64,
     stable_state: Digest,
@@ -441,6 +447,15 @@ impl Protocol for Pbft {
     type Timer = PbftTimer;
     type Config = PbftConfig;
     type Error = PbftError;
+    type Durable = PbftDurable;
+
+    fn durable(&self) -> PbftDurable {
+        Pbft::durable(self)
+    }
+
+    fn recover(ctx: NodeContext, cfg: &PbftConfig, durable: PbftDurable) -> Pbft {
+        Pbft::recover(ctx, cfg, durable)
+    }
 
     fn new(ctx: NodeContext, cfg: &PbftConfig) -> Pbft {
         let n = ctx.committee.n();
@@ -455,6 +470,7 @@ impl Protocol for Pbft {
             view_changes_done: 0,
             failed_views: 0,
             log: BTreeMap::new(),
+            log_epoch: 0,
             low: 0,
             stable_state: GENESIS,
             stable_proof: Vec::new(),
@@ -504,6 +520,7 @@ impl Protocol for Pbft {
         input: Input<PbftMessage, PbftTimer>,
         out: &mut Out,
     ) -> Result<(), PbftError> {
+        let before = self.durable_key();
         let result = match input {
             Input::Start => Ok(()),
             Input::Request(req) => {
@@ -517,6 +534,9 @@ impl Protocol for Pbft {
             Input::Message { from, msg } => self.on_message(now, from, msg, out),
         };
         self.housekeeping(now, out);
+        if self.durable_key() != before {
+            out.push(Action::Persist);
+        }
         result
     }
 

@@ -68,6 +68,7 @@ impl Pbft {
         let pp = self.sign_pre_prepare(self.view, seq, batch);
         out.push(Action::Broadcast(PbftMessage::PrePrepare(pp.clone())));
         self.log.entry(seq).or_default().pre_prepare = Some(pp);
+        self.log_epoch += 1;
     }
 
     // ----- normal case ------------------------------------------------------
@@ -100,6 +101,7 @@ impl Pbft {
     pub(super) fn accept_pre_prepare(&mut self, pp: PrePrepare, out: &mut Out) {
         let (view, seq, digest) = (pp.view, pp.seq, pp.digest);
         self.log.entry(seq).or_default().pre_prepare = Some(pp);
+        self.log_epoch += 1;
         if self.primary(view) != self.id {
             let prepare = self.sign_vote(domain::PREPARE, view, seq, digest);
             out.push(Action::Broadcast(PbftMessage::Prepare(prepare.clone())));
@@ -206,6 +208,7 @@ impl Pbft {
             slot.cert = Some(cert);
             slot.commits.insert(self.id, commit);
         }
+        self.log_epoch += 1;
         self.check_committed(seq, out);
     }
 
@@ -228,6 +231,7 @@ impl Pbft {
         if let Some(slot) = self.log.get_mut(&seq) {
             slot.committed = true;
         }
+        self.log_epoch += 1;
         self.execute_ready(out);
     }
 

@@ -36,6 +36,7 @@
 //! round timer; `sync.rs` the relay to lagging replicas; `state.rs` the
 //! bounded per-height state.
 
+mod durable;
 mod normal;
 mod state;
 mod sync;
@@ -55,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use durable::QbftDurable;
 use state::{FutureBuffer, Instance};
 
 /// The replica's timers. One of each is pending at most (`SetTimer` replaces).
@@ -134,7 +136,7 @@ struct ChainTip {
 
 /// (prepared round, prepared value) with the block and its q PREPAREs: what a
 /// ROUND-CHANGE carries.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct PreparedCertificate {
     round: u64,
     digest: Digest,
@@ -270,6 +272,7 @@ impl Qbft {
         input: Input<QbftMessage, QbftTimer>,
         out: &mut Out,
     ) -> Result<(), QbftError> {
+        let before = self.durable_key();
         let result = match input {
             Input::Start => Ok(()),
             Input::Request(req) => {
@@ -287,6 +290,9 @@ impl Qbft {
             Input::Message { from, msg } => self.on_message(now, from, msg, out),
         };
         self.settle(now, out);
+        if self.durable_key() != before {
+            out.push(Action::Persist);
+        }
         result
     }
 

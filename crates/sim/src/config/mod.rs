@@ -38,6 +38,9 @@ pub struct SimConfig {
     pub keep_ledgers: bool,
     /// Dedicated machines (the default) or replicas sharing C cores.
     pub machine: crate::Machine,
+    /// `[storage]`: the fsync policy of every replica's store, and whether
+    /// to audit durability.
+    pub storage: crate::Storage,
 }
 
 impl SimConfig {
@@ -72,6 +75,7 @@ impl Default for SimConfig {
             twins: None,
             keep_ledgers: true,
             machine: crate::Machine::default(),
+            storage: crate::Storage::default(),
         }
     }
 }

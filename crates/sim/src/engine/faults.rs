@@ -1,10 +1,14 @@
 //! Crash faults starting and ending, and a crashed replica coming back
-//! (with its state, or as a fresh core with `amnesia`).
+//! (from what it had written to its store, or as a fresh core with
+//! `amnesia`).
 
 use super::queue::Event;
-use super::{Simulation, node_context};
+use super::{Simulation, audited, node_context};
 use crate::config::{Fault, FaultKind};
 use bft_core::{Adversarial, Node, Time};
+
+/// The reason a restart whose stored state did not decode is counted under.
+pub const UNREADABLE_STORE: &str = "unreadable-store";
 
 impl<P: Adversarial> Simulation<P> {
     /// A crash starts or ends; other faults are checked when they act.
@@ -26,22 +30,38 @@ impl<P: Adversarial> Simulation<P> {
         };
         if starts {
             r.crashed = Some(f.end.map(Time::from_duration));
+            // What it had written survives the crash: its durable state,
+            // since every change was written in the step that made it.
+            r.stored = r.node.durable_state().ok();
             return;
         }
         r.crashed = None;
-        if amnesia {
-            self.reincarnate(&f);
-        }
+        self.reincarnate(&f, !amnesia);
     }
 
-    /// Restart with amnesia: a fresh core that remembers nothing (no last
-    /// voted view, lock or prepared certificate, no pool), booted now.
-    pub(super) fn reincarnate(&mut self, f: &Fault) {
+    /// A restart, booted now: from what the replica had written to its
+    /// store (`from_disk`), or with amnesia as a fresh core that remembers
+    /// nothing (no last voted view, lock or prepared certificate). Either
+    /// way nothing else survives: no pool, no timers, no messages in flight
+    /// to it. A store that does not read back is counted as
+    /// `unreadable-store` and the replica starts fresh.
+    pub(super) fn reincarnate(&mut self, f: &Fault, from_disk: bool) {
         let ctx = node_context(&self.committee, &self.cryptos, f.node, &self.cfg);
+        let audit = self.cfg.storage.audit;
         let Some(r) = self.replicas.get_mut(f.node.index()) else {
             return;
         };
-        let old = std::mem::replace(&mut r.node, Node::new(ctx, &self.proto));
+        let stored = if from_disk { r.stored.take() } else { None };
+        let fresh = match stored.map(|s| Node::recover(ctx.clone(), &self.proto, &s)) {
+            None => Node::new(ctx, &self.proto),
+            Some(Ok(node)) => node,
+            Some(Err(_)) => {
+                let mut node = Node::new(ctx, &self.proto);
+                node.count_rejected(UNREADABLE_STORE);
+                node
+            }
+        };
+        let old = std::mem::replace(&mut r.node, audited(fresh, audit));
         r.retired.merge(old.stats());
         r.timers.clear();
         r.inbox.clear();

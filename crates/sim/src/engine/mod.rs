@@ -53,9 +53,15 @@ const REPLAY_HISTORY: usize = 32;
 
 struct Replica<P: Adversarial> {
     node: Node<P>,
-    /// Counters of earlier incarnations (a crash with amnesia starts a new
-    /// `Node`); reports add them.
+    /// Counters of earlier incarnations (a restart starts a new `Node`);
+    /// reports add them.
     retired: MsgStats,
+    /// The model store: the durable state it had written when it crashed
+    /// (every change is written in the step that made it, so that is its
+    /// durable state at the crash), read back at restart.
+    stored: Option<Bytes>,
+    /// Steps that wrote to the store.
+    writes: u64,
     busy_until: Time,
     cpu: Duration,
     /// Pending timer generations by key: a fired timer whose generation is
@@ -156,8 +162,10 @@ impl<P: Adversarial> Simulation<P> {
                     .collect();
                 let twin = twinned.contains(&id);
                 Replica {
-                    node: Node::new(ctx, &proto),
+                    node: audited(Node::new(ctx, &proto), cfg.storage.audit),
                     retired: MsgStats::default(),
+                    stored: None,
+                    writes: 0,
                     busy_until: Time::ZERO,
                     cpu: Duration::ZERO,
                     timers: BTreeMap::new(),
@@ -496,6 +504,16 @@ impl<P: Adversarial> Simulation<P> {
             return;
         };
         let mut cpu = replica.node.step(self.now, input, &mut out) + self.cfg.cost.handling;
+        // The store: a write (CPU) and, with fsync, a wait for the disk.
+        let persisted = matches!(out.first(), Some(Output::Persist));
+        let mut disk = Duration::ZERO;
+        if persisted {
+            replica.writes += 1;
+            cpu += self.cfg.cost.store_write;
+            if self.cfg.storage.fsync == crate::Fsync::Always {
+                disk = self.cfg.cost.store_fsync;
+            }
+        }
         if let Some(pool) = &mut self.pool {
             cpu += transport_cpu(
                 &self.cfg.cost,
@@ -510,7 +528,7 @@ impl<P: Adversarial> Simulation<P> {
             return;
         };
         replica.cpu += cpu;
-        replica.busy_until = self.now.saturating_add(cpu);
+        replica.busy_until = self.now.saturating_add(cpu + disk);
         let depart = replica.busy_until;
         for o in out.drain(..) {
             self.output(node, depart, o);
@@ -542,7 +560,18 @@ impl<P: Adversarial> Simulation<P> {
                 }
             }
             Output::Commit(d) => self.commit(node, depart, d),
+            // Written in `handle`, before the step's sends were released.
+            Output::Persist => {}
         }
+    }
+}
+
+/// `node`, with the durability audit on if asked.
+fn audited<P: Adversarial>(node: Node<P>, audit: bool) -> Node<P> {
+    if audit {
+        node.with_durability_audit()
+    } else {
+        node
     }
 }
 

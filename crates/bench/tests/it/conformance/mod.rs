@@ -14,6 +14,7 @@
 //! with it (`crates/*/tests/it/sim`); the fuzzer's fixed seeds are `fuzz`.
 
 mod behaviours;
+mod restart;
 
 use bft_core::NodeId;
 use bft_sim::{Fault, LoadConfig, NetworkConfig, SimReport, Simulation};

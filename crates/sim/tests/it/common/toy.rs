@@ -187,6 +187,7 @@ impl Toy {
         }));
         self.last_slot = slot;
         self.last_block = block;
+        out.push(Action::Persist);
     }
 }
 
@@ -196,6 +197,19 @@ impl Protocol for Toy {
     type Timer = ToyTimer;
     type Config = ToyConfig;
     type Error = ToyError;
+    /// The committed tip: enough for a toy that does not vote.
+    type Durable = (u64, bft_core::Digest);
+
+    fn durable(&self) -> (u64, bft_core::Digest) {
+        (self.last_slot, self.last_block)
+    }
+
+    fn recover(ctx: NodeContext, cfg: &ToyConfig, (slot, block): (u64, bft_core::Digest)) -> Toy {
+        let mut toy = Toy::new(ctx, cfg);
+        toy.last_slot = slot;
+        toy.last_block = block;
+        toy
+    }
 
     fn new(ctx: NodeContext, cfg: &ToyConfig) -> Toy {
         Toy {

@@ -1,0 +1,83 @@
+//! Restart from disk: a replica crashed at an arbitrary moment and
+//! restarted from what it had written to its store (`crash` with `until`)
+//! stays an honest replica — the oracle checks every decision it makes,
+//! before and after — resumes at the tip it had committed (its ledger
+//! continues, no slot twice) and commits again.
+
+use super::{PROTOCOLS, scenario};
+use bft_core::NodeId;
+use bft_sim::{Fault, FaultKind, Fsync, Simulation};
+use bftbench::protocols::BenchProtocol;
+use bftbench::run::sim_config;
+use bftbench::scenario::Scenario;
+use std::time::Duration;
+
+/// Runs `s` with ledgers kept; the report, `node`'s whole ledger (every
+/// incarnation) and the decisions of its last incarnation.
+fn run_restart<P: BenchProtocol>(
+    s: &Scenario,
+    node: NodeId,
+) -> (bft_sim::SimReport, Vec<u64>, u64) {
+    let mut cfg = sim_config(s);
+    cfg.keep_ledgers = true;
+    let mut sim = Simulation::<P>::new(cfg, P::config(s)).unwrap();
+    let report = sim.run();
+    let slots = sim.ledger(node).iter().map(|d| d.slot).collect();
+    (report, slots, sim.node(node).stats().decisions)
+}
+
+#[test]
+fn a_replica_restarted_from_disk_resumes_at_its_tip_and_commits_again() {
+    for protocol in PROTOCOLS {
+        for seed in 1..=8u64 {
+            // Crash moments and downtimes spread over the run, each replica
+            // (the first leader too) in turn.
+            let node = NodeId((seed % 4) as u16);
+            let at = Duration::from_millis(40 + 73 * seed);
+            let down = Duration::from_millis(20 + (131 * seed) % 500);
+            let mut s = scenario(protocol, seed, 600);
+            s.storage.audit = true;
+            s.faults = vec![Fault {
+                node,
+                kind: FaultKind::Crash { amnesia: false },
+                start: at,
+                end: Some(at + down),
+            }];
+            let (report, slots, after_restart) =
+                bftbench::with_protocol!(protocol, P => run_restart::<P>(&s, node));
+            let what = format!("{protocol} seed {seed}: {node} down {at:?} + {down:?}");
+            assert!(
+                report.violations.is_empty(),
+                "{what}: {:?}",
+                report.violations
+            );
+            assert_eq!(report.requests_committed, 600, "{what}");
+            let expected: Vec<u64> = (1..=slots.len() as u64).collect();
+            assert_eq!(
+                slots, expected,
+                "{what}: its ledger continues across the restart"
+            );
+            assert!(after_restart > 0, "{what}: commits after the restart");
+        }
+    }
+}
+
+/// `fsync = "always"` makes every step that persists wait for the disk:
+/// the same run takes longer per request than with `never`, which charges
+/// only the write.
+#[test]
+fn fsync_always_charges_the_disk_wait_on_every_persisting_step() {
+    for protocol in PROTOCOLS {
+        let latency = |fsync: Fsync| {
+            let mut s = scenario(protocol, 3, 200);
+            s.storage.fsync = fsync;
+            s.cost.store_fsync = Duration::from_millis(2);
+            let (report, _, _) =
+                bftbench::with_protocol!(protocol, P => run_restart::<P>(&s, NodeId(0)));
+            assert!(report.violations.is_empty(), "{protocol}");
+            report.latency.mean
+        };
+        let (never, always) = (latency(Fsync::Never), latency(Fsync::Always));
+        assert!(always > never, "{protocol}: {always:?} vs {never:?}");
+    }
+}

@@ -1,0 +1,142 @@
+//! What a PBFT replica persists, and how it restarts from it.
+//!
+//! The durable state ([`PbftDurable`]) is written before any message of the
+//! step that changed it leaves (`Action::Persist`):
+//!
+//! - its view and whether it is changing view, with its own VIEW-CHANGE and
+//!   the NEW-VIEW it sent or accepted, so it never goes back a view and
+//!   re-sends what it sent;
+//! - as primary, the next sequence number to assign, so it never assigns a
+//!   sequence number twice in a view (safety rule 1 at the backups);
+//! - for every sequence number in its log: the pre-prepare it accepted in
+//!   the current view (it never PREPAREs a second digest for (v, n)),
+//!   whether it prepared and committed it, and its prepared certificate
+//!   from the highest view, which its VIEW-CHANGEs must carry (safety rule
+//!   6: a replica that forgot one could let a NEW-VIEW drop a committed
+//!   request);
+//! - the last stable checkpoint with its proof, its own state digests at
+//!   later checkpoints, the executed sequence number, the head of its hash
+//!   chain and the request ids executed so far.
+//!
+//! Other replicas' PREPAREs and COMMITs are not kept: a slot a restarted
+//! replica can no longer complete is brought in by state transfer once the
+//! others make a checkpoint of it stable. Everything else — the pool,
+//! CHECKPOINTs and VIEW-CHANGEs of others, the batches kept for lagging
+//! replicas — is rebuilt by catching up, like any replica that fell behind.
+
+use super::{Pbft, Slot};
+use crate::config::PbftConfig;
+use crate::messages::{Checkpoint, NewView, PrePrepare, PreparedCert, ViewChange};
+use bft_core::{Digest, Executed, NodeContext, Protocol, RequestPool};
+use serde::{Deserialize, Serialize};
+
+/// See the module documentation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PbftDurable {
+    view: u64,
+    active: bool,
+    own_view_change: Option<ViewChange>,
+    last_new_view: Option<NewView>,
+    next_seq: u64,
+    log: Vec<DurableSlot>,
+    low: u64,
+    stable_state: Digest,
+    stable_proof: Vec<Checkpoint>,
+    own_states: Vec<(u64, Digest)>,
+    last_executed: u64,
+    head: Digest,
+    executed: Executed,
+}
+
+/// The durable part of one log slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct DurableSlot {
+    seq: u64,
+    pre_prepare: Option<PrePrepare>,
+    prepared: bool,
+    committed: bool,
+    cert: Option<PreparedCert>,
+}
+
+/// What identifies a change of the durable state, cheaply: view and
+/// activity, the counters, and `log_epoch`, which every change to a slot's
+/// durable part bumps (the VIEW-CHANGE and NEW-VIEW change only with the
+/// view or activity, own states and the executed ids with `last_executed`,
+/// the stable proof with `low`).
+pub(super) type DurableKey = (u64, bool, u64, u64, u64, u64);
+
+impl Pbft {
+    pub(super) fn durable_key(&self) -> DurableKey {
+        (
+            self.view,
+            self.active,
+            self.next_seq,
+            self.low,
+            self.last_executed,
+            self.log_epoch,
+        )
+    }
+
+    pub fn durable(&self) -> PbftDurable {
+        PbftDurable {
+            view: self.view,
+            active: self.active,
+            own_view_change: self.vc_log.newest(self.id).cloned(),
+            last_new_view: self.last_new_view.clone(),
+            next_seq: self.next_seq,
+            log: self
+                .log
+                .iter()
+                .filter(|(_, s)| s.pre_prepare.is_some() || s.cert.is_some())
+                .map(|(&seq, s)| DurableSlot {
+                    seq,
+                    pre_prepare: s.pre_prepare.clone(),
+                    prepared: s.prepared,
+                    committed: s.committed,
+                    cert: s.cert.clone(),
+                })
+                .collect(),
+            low: self.low,
+            stable_state: self.stable_state,
+            stable_proof: self.stable_proof.clone(),
+            own_states: self.own_states.iter().map(|(&s, &d)| (s, d)).collect(),
+            last_executed: self.last_executed,
+            head: self.head,
+            executed: self.pool.executed().clone(),
+        }
+    }
+
+    /// A replica restarted from `d` (see the module documentation).
+    pub fn recover(ctx: NodeContext, cfg: &PbftConfig, d: PbftDurable) -> Pbft {
+        let mut p = <Pbft as Protocol>::new(ctx, cfg);
+        p.view = d.view;
+        p.active = d.active;
+        if let Some(vc) = d.own_view_change {
+            p.vc_log.insert(p.id, vc);
+        }
+        p.last_new_view = d.last_new_view;
+        p.next_seq = d.next_seq;
+        p.log = d
+            .log
+            .into_iter()
+            .map(|s| {
+                let slot = Slot {
+                    pre_prepare: s.pre_prepare,
+                    prepared: s.prepared,
+                    committed: s.committed,
+                    cert: s.cert,
+                    ..Slot::default()
+                };
+                (s.seq, slot)
+            })
+            .collect();
+        p.low = d.low;
+        p.stable_state = d.stable_state;
+        p.stable_proof = d.stable_proof;
+        p.own_states = d.own_states.into_iter().collect();
+        p.last_executed = d.last_executed;
+        p.head = d.head;
+        p.pool = RequestPool::with_executed(cfg.pool_capacity.max(1), d.executed);
+        p
+    }
+}

@@ -1,0 +1,94 @@
+//! What a QBFT replica persists, and how it restarts from it.
+//!
+//! The durable state ([`QbftDurable`]) is written before any message of the
+//! step that changed it leaves (`Action::Persist`):
+//!
+//! - the committed tip (height, hash, round-0 slot of the next height) and
+//!   the request ids executed so far, so a restarted replica neither
+//!   re-decides a height nor executes a request twice;
+//! - the round of the height being decided and the proposal accepted in it,
+//!   so it never PREPAREs a second block in a round it already voted in
+//!   (safety rules 2 and 3) and, as proposer, never proposes twice;
+//! - whether its COMMIT for that round went out;
+//! - its latest prepared round and value with the block and the q PREPAREs,
+//!   which its ROUND-CHANGEs must carry: a replica that forgot it could let
+//!   a round change re-propose a different block after a decision.
+//!
+//! Everything else — the pool, the messages of the height, the buffer of
+//! later heights, the archive served to lagging peers — is rebuilt by
+//! catching up, like any replica that fell behind.
+
+use super::{ChainTip, PreparedCertificate, Qbft, state::Instance};
+use crate::config::QbftConfig;
+use crate::messages::Block;
+use bft_core::{Digest, Executed, NodeContext, RequestPool};
+use serde::{Deserialize, Serialize};
+
+/// See the module documentation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QbftDurable {
+    tip_height: u64,
+    tip_hash: Digest,
+    next_round0_slot: u64,
+    executed: Executed,
+    round: u64,
+    accepted: Option<(Digest, Block)>,
+    sent_commit: bool,
+    prepared: Option<PreparedCertificate>,
+}
+
+/// What identifies a change of the durable state, cheaply: the fields above
+/// that change in a step, by value or digest (the executed ids change only
+/// with the tip; a prepared certificate is taken once per round).
+pub(super) type DurableKey = (u64, u64, Option<Digest>, bool, Option<(u64, Digest)>);
+
+impl Qbft {
+    pub(super) fn durable_key(&self) -> DurableKey {
+        (
+            self.tip.height,
+            self.inst.round,
+            self.inst.accepted.as_ref().map(|(d, _)| *d),
+            self.inst.sent_commit,
+            self.prepared(),
+        )
+    }
+
+    pub fn durable(&self) -> QbftDurable {
+        QbftDurable {
+            tip_height: self.tip.height,
+            tip_hash: self.tip.hash,
+            next_round0_slot: self.tip.next_round0_slot,
+            executed: self.pool.executed().clone(),
+            round: self.inst.round,
+            accepted: self.inst.accepted.clone(),
+            sent_commit: self.inst.sent_commit,
+            prepared: self.inst.prepared.clone(),
+        }
+    }
+
+    /// A replica restarted from `d` (see the module documentation).
+    pub fn recover(ctx: NodeContext, cfg: &QbftConfig, d: QbftDurable) -> Qbft {
+        let mut q = Qbft::new(ctx, cfg);
+        q.tip = ChainTip {
+            height: d.tip_height,
+            hash: d.tip_hash,
+            next_round0_slot: d.next_round0_slot,
+            committed_at: None,
+        };
+        q.pool = RequestPool::with_executed(cfg.pool_capacity, d.executed);
+        let mut inst = Instance::new(d.tip_height + 1);
+        inst.round = d.round;
+        if let Some((digest, block)) = &d.accepted {
+            inst.remember_block(d.round, *digest, block);
+        }
+        if let Some(p) = &d.prepared {
+            inst.remember_block(p.round, p.digest, &p.block);
+        }
+        inst.accepted = d.accepted;
+        inst.sent_commit = d.sent_commit;
+        inst.prepared = d.prepared;
+        q.inst = inst;
+        q.replayed_height = q.inst.height;
+        q
+    }
+}
