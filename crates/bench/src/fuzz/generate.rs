@@ -76,6 +76,12 @@ pub fn generate(opts: &FuzzOptions, seed: u64) -> Scenario {
         s.leaders = random_favourite(&mut rng, n, s.faults.first());
     }
     s.duration = duration_for(&s);
+    // Drawn last, so that the draws above stay what they were for a seed.
+    s.storage.fsync = if rng.gen_bool(0.5) {
+        bft_sim::Fsync::Always
+    } else {
+        bft_sim::Fsync::Never
+    };
     s
 }
 

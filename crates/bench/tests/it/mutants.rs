@@ -15,9 +15,17 @@ fn base(protocol: ProtocolName, n: usize) -> Scenario {
     Scenario::parse(&text, Path::new("mutant.toml")).unwrap()
 }
 
+/// Fault scenarios (seed 11), then Twins scenarios (seed 12).
+const FAULTS_FIRST: [(bool, u64); 2] = [(false, 11), (true, 12)];
+
 /// Fault scenarios, then Twins scenarios, until one violates.
 fn hunt(name: &str, scenario: Scenario, budget: u64) -> Finding {
-    for (twins, seed) in [(false, 11), (true, 12)] {
+    hunt_in(name, scenario, budget, FAULTS_FIRST)
+}
+
+/// `hunt`, in the given order of (Twins?, seed).
+fn hunt_in(name: &str, scenario: Scenario, budget: u64, phases: [(bool, u64); 2]) -> Finding {
+    for (twins, seed) in phases {
         let opts = FuzzOptions {
             base: scenario.clone(),
             scenarios: budget,
@@ -74,7 +82,15 @@ fn pbft_quorum_2f_is_caught() {
 fn pbft_o_set_lowest_view_is_caught() {
     let mut s = base(ProtocolName::Pbft, 4);
     s.pbft.mutant = Some(PbftMutant::OSetLowestView);
-    hunt("pbft o-set-lowest-view", s, 3_000);
+    // Twins first: since a crashed replica restarts from its store (no
+    // longer resuming with its whole log and pool), none of the first 3 000
+    // fault scenarios of seed 11 catches it, and Twins does in case 213.
+    hunt_in(
+        "pbft o-set-lowest-view",
+        s,
+        3_000,
+        [(true, 12), (false, 11)],
+    );
 }
 
 #[test]

@@ -84,6 +84,10 @@ pub fn run(args: Args) -> Result<std::process::ExitCode> {
     };
     base.protocol = protocol;
     base.nodes = nodes;
+    // Every case checks that no replica changed its durable state without
+    // writing it (slower, so the library's own fixed-seed tests leave it
+    // off and the restart tests turn it on).
+    base.storage.audit = true;
     base.validate(Path::new("(flags)"))?;
     let opts = bftbench::fuzz::FuzzOptions {
         base,
