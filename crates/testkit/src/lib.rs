@@ -47,15 +47,22 @@ pub fn replica<P: Protocol>(
     cfg: &P::Config,
     batch: BatchConfig,
 ) -> P {
-    P::new(
-        NodeContext {
-            id: NodeId(id),
-            committee: Arc::clone(committee),
-            crypto: Arc::clone(&cryptos[usize::from(id)]),
-            batch,
-        },
-        cfg,
-    )
+    P::new(context(committee, cryptos, NodeId(id), batch), cfg)
+}
+
+/// What replica `id` of the committee is told at boot, with its own keys.
+pub fn context(
+    committee: &Arc<Committee>,
+    cryptos: &[Arc<dyn Crypto>],
+    id: NodeId,
+    batch: BatchConfig,
+) -> NodeContext {
+    NodeContext {
+        id,
+        committee: Arc::clone(committee),
+        crypto: Arc::clone(&cryptos[id.index()]),
+        batch,
+    }
 }
 
 /// What a replica did with one input: its actions, and its rejection if it
@@ -193,12 +200,7 @@ impl<P: Adversarial> Net<P> {
             .unwrap_or_else(|e| panic!("durable state of {at} does not encode: {e}"));
         let durable = bft_core::codec::decode(&state, usize::MAX)
             .unwrap_or_else(|e| panic!("durable state of {at} does not decode: {e}"));
-        let ctx = NodeContext {
-            id: at,
-            committee: Arc::clone(&self.committee),
-            crypto: Arc::clone(&self.cryptos[i]),
-            batch,
-        };
+        let ctx = context(&self.committee, &self.cryptos, at, batch);
         self.nodes[i] = P::recover(ctx, cfg, durable);
         self.queue.retain(|(_, to, _)| *to != at);
         self.timers.retain(|(node, _)| *node != at);

@@ -124,6 +124,8 @@ impl HotStuff {
         h.view = d.view;
         h.timed_out = d.timed_out;
         h.last_vote = d.last_vote;
+        // The vote rule refuses every view up to the last voted one anyway
+        // (`rules::safe_to_vote`); nothing below it needs considering.
         h.considered_view = d.safety.last_voted_view;
         h.late_considered = d.safety.last_voted_view;
         h.cache_qc(&d.high_qc);

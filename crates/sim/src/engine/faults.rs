@@ -32,7 +32,7 @@ impl<P: Adversarial> Simulation<P> {
             r.crashed = Some(f.end.map(Time::from_duration));
             // What it had written survives the crash: its durable state,
             // since every change was written in the step that made it.
-            r.stored = r.node.durable_state().ok();
+            r.stored = Some(r.node.durable_state());
             return;
         }
         r.crashed = None;
@@ -43,8 +43,8 @@ impl<P: Adversarial> Simulation<P> {
     /// store (`from_disk`), or with amnesia as a fresh core that remembers
     /// nothing (no last voted view, lock or prepared certificate). Either
     /// way nothing else survives: no pool, no timers, no messages in flight
-    /// to it. A store that does not read back is counted as
-    /// `unreadable-store` and the replica starts fresh.
+    /// to it. A state that did not encode or does not read back is counted
+    /// as `unreadable-store` and the replica starts fresh.
     pub(super) fn reincarnate(&mut self, f: &Fault, from_disk: bool) {
         let ctx = node_context(&self.committee, &self.cryptos, f.node, &self.cfg);
         let audit = self.cfg.storage.audit;
@@ -52,7 +52,8 @@ impl<P: Adversarial> Simulation<P> {
             return;
         };
         let stored = if from_disk { r.stored.take() } else { None };
-        let fresh = match stored.map(|s| Node::recover(ctx.clone(), &self.proto, &s)) {
+        let recovered = stored.map(|s| s.and_then(|s| Node::recover(ctx.clone(), &self.proto, &s)));
+        let fresh = match recovered {
             None => Node::new(ctx, &self.proto),
             Some(Ok(node)) => node,
             Some(Err(_)) => {

@@ -58,10 +58,9 @@ struct Replica<P: Adversarial> {
     retired: MsgStats,
     /// The model store: the durable state it had written when it crashed
     /// (every change is written in the step that made it, so that is its
-    /// durable state at the crash), read back at restart.
-    stored: Option<Bytes>,
-    /// Steps that wrote to the store.
-    writes: u64,
+    /// durable state at the crash), read back at restart; an error if it
+    /// did not encode.
+    stored: Option<Result<Bytes, bft_core::CoreError>>,
     busy_until: Time,
     cpu: Duration,
     /// Pending timer generations by key: a fired timer whose generation is
@@ -165,7 +164,6 @@ impl<P: Adversarial> Simulation<P> {
                     node: audited(Node::new(ctx, &proto), cfg.storage.audit),
                     retired: MsgStats::default(),
                     stored: None,
-                    writes: 0,
                     busy_until: Time::ZERO,
                     cpu: Duration::ZERO,
                     timers: BTreeMap::new(),
@@ -508,7 +506,6 @@ impl<P: Adversarial> Simulation<P> {
         let persisted = matches!(out.first(), Some(Output::Persist));
         let mut disk = Duration::ZERO;
         if persisted {
-            replica.writes += 1;
             cpu += self.cfg.cost.store_write;
             if self.cfg.storage.fsync == crate::Fsync::Always {
                 disk = self.cfg.cost.store_fsync;
