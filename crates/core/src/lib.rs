@@ -6,6 +6,7 @@
 //! - [`protocol`]: the sans-IO `Protocol` trait, `Input`/`Action`, `Decision`.
 //! - [`codec`]: postcard frames with a length header and a size cap.
 //! - [`node`]: `Node<P>`, the only place messages are encoded and counted.
+//! - [`store`]: the `Store` trait a runtime persists a replica through.
 
 pub mod adversary;
 pub mod bytes_array;
@@ -19,6 +20,7 @@ pub mod node;
 pub mod pool;
 pub mod protocol;
 pub mod serve;
+pub mod store;
 
 pub use adversary::{
     Adversarial, Attack, CRASH_SLACK, FORK_DEPTHS, Forgery, ForkChoice, MessageEdit, Mutation,
@@ -39,6 +41,7 @@ pub use protocol::{
     Request, Status, WireMessage, batch_digest,
 };
 pub use serve::ServeBudget;
+pub use store::{Store, StoreError};
 
 /// Errors of the core: committee setup, the codec and crypto checks.
 #[derive(Debug, thiserror::Error)]

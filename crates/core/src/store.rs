@@ -1,0 +1,37 @@
+//! Where a real runtime keeps what a replica must not forget: its durable
+//! state and its committed ledger.
+//!
+//! Protocols stay sans-IO: a protocol only emits [`crate::Action::Persist`]
+//! when its durable state changes, and [`crate::Node`] turns that into
+//! [`crate::Output::Persist`] ahead of the step's sends. A runtime that owns
+//! a [`Store`] then writes [`crate::Node::durable_state`] and the step's
+//! [`Decision`]s with one [`Store::write`], and releases the step's sends,
+//! timers and client replies only after it returned: nothing another replica
+//! or a client sees can depend on state that a crash could take back.
+//!
+//! The simulator keeps its own model of a store (what was written before a
+//! crash survives it); `bft-store` is the embedded database behind this trait
+//! for the QUIC runtime.
+
+use crate::protocol::Decision;
+use bytes::Bytes;
+
+/// A store's failure, boxed so that the trait stays object safe and each
+/// store keeps its own error type (with the file and what is wrong).
+pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A replica's durable state and committed ledger.
+pub trait Store: Send {
+    /// The durable state last written, or None for a store never written.
+    fn load_state(&self) -> Result<Option<Bytes>, StoreError>;
+
+    /// The highest committed slot in the ledger (0: none).
+    fn committed_tip(&self) -> Result<u64, StoreError>;
+
+    /// Writes, as one atomic change, the durable state (None: unchanged
+    /// since the last write) and the decisions committed since the last
+    /// write, in slot order. Returns once the store's fsync policy is met;
+    /// an error means nothing of this write may be relied on, and the
+    /// runtime must stop the replica rather than send.
+    fn write(&mut self, state: Option<&[u8]>, committed: &[Decision]) -> Result<(), StoreError>;
+}

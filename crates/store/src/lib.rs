@@ -1,0 +1,339 @@
+//! bft-store: a replica's data directory.
+//!
+//! One redb file, `DIR/replica.redb`, with three tables:
+//! - `meta`: one record ([`Meta`]): the format, the protocol and the replica
+//!   id the directory belongs to, the fsync policy it was written under,
+//!   whether the last process to write it shut down cleanly, whether a state
+//!   was ever written and the ledger's tip;
+//! - `state`: the replica's durable state (`Node::durable_state`), replaced
+//!   whole at every write;
+//! - `ledger`: the committed decisions by slot, a hash chain from genesis.
+//!
+//! Every value carries a BLAKE3 checksum over its table, key and bytes, so a
+//! flipped bit is an error naming the table and key, never a silently
+//! different state; the meta record says what must be there, so a damaged
+//! index that loses a key is an error too, never a fresh start. redb is copy-on-write with atomic commits: after a crash
+//! the file holds the last committed write whole, never half of one.
+//!
+//! Why redb: a maintained, pure-Rust embedded store whose transactions are
+//! atomic and whose durability is chosen per commit (`Immediate`: fsync
+//! before commit returns; `None`: not until a later `Immediate` commit), the
+//! two settings the fsync policy needs; one file, no background threads, no
+//! compaction debt from replacing the state whole at every write (an LSM
+//! such as fjall would keep every replaced copy until it compacts).
+
+mod error;
+mod ledger;
+mod read;
+
+pub use error::StoreError;
+pub use ledger::{ChainFault, Fork, LedgerReport, check_chain};
+pub use read::Ledger;
+
+use bft_core::{Decision, Digest, GENESIS};
+use bytes::Bytes;
+use read::{Reader, guarded, open_db, put};
+use redb::{Database, Durability, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The file inside a data directory.
+pub const FILE_NAME: &str = "replica.redb";
+/// [`Meta::format`]; a directory of another format is refused.
+pub const FORMAT: &str = "bftbench-store/1";
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+const LEDGER: TableDefinition<u64, &[u8]> = TableDefinition::new("ledger");
+const META_KEY: &str = "meta";
+const STATE_KEY: &str = "durable";
+
+/// Under `Fsync::Never`, every this many writes one is made durable anyway:
+/// redb frees the pages of replaced states only at durable commits.
+const NEVER_SYNC_EVERY: u64 = 1024;
+
+/// When a write reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// Every write is on the disk before `write` returns (the default for
+    /// real nodes): a crash at any moment loses nothing that was sent.
+    Always,
+    /// Writes are made durable only every [`NEVER_SYNC_EVERY`] writes and at
+    /// a clean shutdown: for measuring what fsync costs. A replica killed
+    /// under this policy may have forgotten votes it sent, so its directory
+    /// is refused afterwards ([`StoreError::UncleanNever`]).
+    Never,
+}
+
+impl Fsync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Never => "never",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Fsync> {
+        match s {
+            "always" => Some(Fsync::Always),
+            "never" => Some(Fsync::Never),
+            _ => None,
+        }
+    }
+}
+
+/// Who a data directory belongs to; checked at every open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// `Protocol::NAME`.
+    pub protocol: String,
+    pub node: u16,
+}
+
+/// The meta record: who the directory belongs to and what it must hold.
+/// Rewritten in every write's transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub format: String,
+    pub protocol: String,
+    pub node: u16,
+    /// The policy of the last process that wrote it.
+    pub fsync: Fsync,
+    /// That process shut down cleanly ([`DataDir::close`]).
+    pub clean: bool,
+    /// A durable state was written at some time: one that is not found now
+    /// is damage, not a new replica.
+    pub state_written: bool,
+    /// The ledger's last slot and block.
+    pub tip: u64,
+    pub tip_block: Digest,
+}
+
+/// What a data directory held when it was opened.
+#[derive(Clone, Debug, Default)]
+pub struct Opened {
+    /// The durable state, None for a new directory.
+    pub state: Option<Bytes>,
+    /// The highest committed slot in the ledger.
+    pub committed_tip: u64,
+}
+
+/// An open data directory (it holds redb's lock on the file: one process at
+/// a time).
+pub struct DataDir {
+    db: Database,
+    file: PathBuf,
+    meta: Meta,
+    writes: u64,
+}
+
+impl DataDir {
+    /// Opens (creating if need be) `dir` for `owner`, writing under `fsync`.
+    /// Refuses a directory of another format, protocol or replica, one that
+    /// does not hold what its meta record says (a value that fails its
+    /// checksum, a key gone missing, a broken hash chain), and one last
+    /// written under `Fsync::Never` by a process that did not shut down
+    /// cleanly. A file that exists is never taken for a new directory.
+    pub fn open(dir: &Path, owner: &Owner, fsync: Fsync) -> Result<(DataDir, Opened), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            file: dir.to_path_buf(),
+            source,
+        })?;
+        let file = dir.join(FILE_NAME);
+        let existed = file.exists();
+        let db = open_db(&file, false)?;
+        let (stored, state) = if existed {
+            let (meta, state, _) =
+                guarded(&file, || Reader::new(&db, &file)?.checked(Some(owner)))?;
+            (Some(meta), state)
+        } else {
+            (None, None)
+        };
+        let meta = Meta {
+            format: FORMAT.into(),
+            protocol: owner.protocol.clone(),
+            node: owner.node,
+            fsync,
+            clean: false,
+            state_written: stored.as_ref().is_some_and(|m| m.state_written),
+            tip: stored.as_ref().map_or(0, |m| m.tip),
+            tip_block: stored.as_ref().map_or(GENESIS, |m| m.tip_block),
+        };
+        let mut me = DataDir {
+            db,
+            file,
+            meta,
+            writes: 0,
+        };
+        // Claim the directory durably before anything is sent: from now on
+        // a crash leaves `clean = false`.
+        me.commit_meta()?;
+        let opened = Opened {
+            state,
+            committed_tip: me.meta.tip,
+        };
+        Ok((me, opened))
+    }
+
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    pub fn fsync(&self) -> Fsync {
+        self.meta.fsync
+    }
+
+    /// Records a clean shutdown, durably: under `Fsync::Never` this is what
+    /// makes the directory usable again.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.meta.clean = true;
+        self.commit_meta()
+    }
+
+    fn commit_meta(&mut self) -> Result<(), StoreError> {
+        guarded(&self.file, || {
+            let tx = self.begin(Durability::Immediate)?;
+            {
+                let mut table = tx.open_table(META).map_err(|e| self.engine(e))?;
+                self.put_meta(&mut table)?;
+            }
+            tx.commit().map_err(|e| self.engine(e))
+        })?;
+        self.writes += 1;
+        Ok(())
+    }
+
+    fn put_meta(&self, table: &mut redb::Table<&str, &[u8]>) -> Result<(), StoreError> {
+        let body = self.encode(&self.meta)?;
+        put(table, "meta", META_KEY, &body).map_err(|e| self.engine(e))
+    }
+
+    fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, StoreError> {
+        postcard::to_stdvec(value).map_err(|e| StoreError::Encode {
+            file: self.file.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn begin(&self, durability: Durability) -> Result<redb::WriteTransaction, StoreError> {
+        let mut tx = self.db.begin_write().map_err(|e| self.engine(e))?;
+        tx.set_durability(durability).map_err(|e| self.engine(e))?;
+        Ok(tx)
+    }
+
+    fn engine(&self, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::Engine {
+            file: self.file.clone(),
+            source: Box::new(e.into()),
+        }
+    }
+
+    /// The durability of the next write under this directory's policy.
+    fn next_durability(&self) -> Durability {
+        match self.meta.fsync {
+            Fsync::Always => Durability::Immediate,
+            Fsync::Never if (self.writes + 1).is_multiple_of(NEVER_SYNC_EVERY) => {
+                Durability::Immediate
+            }
+            Fsync::Never => Durability::None,
+        }
+    }
+
+    /// Checks that `committed` extends the ledger slot by slot (a decision
+    /// for a slot already stored must be the same decision), and returns the
+    /// ones that are new.
+    fn new_decisions<'a>(
+        &self,
+        committed: &'a [Decision],
+    ) -> Result<Vec<&'a Decision>, StoreError> {
+        let mut tip = (self.meta.tip, self.meta.tip_block);
+        let mut fresh = Vec::new();
+        for d in committed {
+            if d.slot <= tip.0 {
+                let stored = Reader::new(&self.db, &self.file)?.decision(d.slot)?;
+                if stored.as_ref() != Some(d) {
+                    return Err(StoreError::Conflict {
+                        file: self.file.clone(),
+                        slot: d.slot,
+                    });
+                }
+                continue;
+            }
+            if d.slot != tip.0 + 1 || d.parent != tip.1 {
+                return Err(StoreError::Gap {
+                    file: self.file.clone(),
+                    tip: tip.0,
+                    slot: d.slot,
+                });
+            }
+            tip = (d.slot, d.block);
+            fresh.push(d);
+        }
+        Ok(fresh)
+    }
+}
+
+impl bft_core::Store for DataDir {
+    fn load_state(&self) -> Result<Option<Bytes>, bft_core::StoreError> {
+        let (_, state, _) = guarded(&self.file, || {
+            Reader::new(&self.db, &self.file)?.checked(None)
+        })?;
+        Ok(state)
+    }
+
+    fn committed_tip(&self) -> Result<u64, bft_core::StoreError> {
+        Ok(self.meta.tip)
+    }
+
+    fn write(
+        &mut self,
+        state: Option<&[u8]>,
+        committed: &[Decision],
+    ) -> Result<(), bft_core::StoreError> {
+        let fresh = self.new_decisions(committed)?;
+        if state.is_none() && fresh.is_empty() {
+            return Ok(());
+        }
+        let mut meta = self.meta.clone();
+        meta.state_written |= state.is_some();
+        if let Some(last) = fresh.last() {
+            (meta.tip, meta.tip_block) = (last.slot, last.block);
+        }
+        guarded(&self.file, || self.commit_write(state, &fresh, &meta))?;
+        self.meta = meta;
+        self.writes += 1;
+        Ok(())
+    }
+}
+
+impl DataDir {
+    /// One write's transaction: the state, the new decisions and the meta
+    /// record that names the new tip.
+    fn commit_write(
+        &self,
+        state: Option<&[u8]>,
+        fresh: &[&Decision],
+        meta: &Meta,
+    ) -> Result<(), StoreError> {
+        let tx = self.begin(self.next_durability())?;
+        {
+            if let Some(bytes) = state {
+                let mut table = tx.open_table(STATE).map_err(|e| self.engine(e))?;
+                put(&mut table, "state", STATE_KEY, bytes).map_err(|e| self.engine(e))?;
+            }
+            let mut ledger = tx.open_table(LEDGER).map_err(|e| self.engine(e))?;
+            for d in fresh {
+                let body = self.encode(d)?;
+                let sealed = read::seal("ledger", &d.slot.to_le_bytes(), &body);
+                ledger
+                    .insert(d.slot, sealed.as_slice())
+                    .map_err(|e| self.engine(e))?;
+            }
+            let mut table = tx.open_table(META).map_err(|e| self.engine(e))?;
+            let body = self.encode(meta)?;
+            put(&mut table, "meta", META_KEY, &body).map_err(|e| self.engine(e))?;
+        }
+        tx.commit().map_err(|e| self.engine(e))
+    }
+}

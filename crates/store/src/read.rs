@@ -1,0 +1,299 @@
+//! Reading a data directory: sealed values, the checks an open makes, and
+//! the offline [`Ledger`] that `bftbench ledger` reads.
+
+use crate::{
+    FILE_NAME, FORMAT, LEDGER, META, META_KEY, Meta, Owner, STATE, STATE_KEY, StoreError,
+    check_chain,
+};
+use bft_core::Decision;
+use bytes::Bytes;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
+
+/// Opens the redb file, mapping redb's errors to ones naming the file.
+/// `must_exist`: a missing file is an error rather than a new directory.
+pub(crate) fn open_db(file: &Path, must_exist: bool) -> Result<Database, StoreError> {
+    if must_exist && !file.exists() {
+        return Err(StoreError::Missing {
+            file: file.to_path_buf(),
+        });
+    }
+    // redb would initialise an empty file as a new database: a directory
+    // whose file was cut to nothing must not come back as a fresh replica.
+    if std::fs::metadata(file).is_ok_and(|m| m.len() == 0) {
+        return Err(StoreError::Damaged {
+            file: file.to_path_buf(),
+            reason: "the file is empty".into(),
+        });
+    }
+    let damaged = |reason: String| StoreError::Damaged {
+        file: file.to_path_buf(),
+        reason,
+    };
+    guarded(file, || {
+        let mut db = match Database::create(file) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::InUse {
+                    file: file.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(damaged(e.to_string())),
+        };
+        // redb checksums its pages; check them all before trusting the
+        // file. `false` means redb had to repair it, which may have rolled
+        // it back to an earlier commit: a replica restarted from that could
+        // equivocate, so it is refused as well.
+        match db.check_integrity() {
+            Ok(true) => Ok(db),
+            Ok(false) => Err(damaged(
+                "it failed the engine's page checksums (the engine's repair may have rolled it back)"
+                    .into(),
+            )),
+            Err(e) => Err(damaged(e.to_string())),
+        }
+    })
+}
+
+/// Runs `f`, which reads the file through redb, turning a panic into an
+/// error naming the file: on a damaged file redb can panic rather than
+/// return an error (seen with single flipped bits in its page headers), and
+/// a damaged directory must be an error, never a crash.
+pub(crate) fn guarded<T>(
+    file: &Path,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(StoreError::Damaged {
+            file: file.to_path_buf(),
+            reason: "the database engine could not read it".into(),
+        })
+    })
+}
+
+/// A value as stored: 32 bytes of BLAKE3 over (table, key, bytes), then the
+/// bytes.
+pub(crate) fn seal(table: &str, key: &[u8], bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + bytes.len());
+    out.extend_from_slice(checksum(table, key, bytes).as_bytes());
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The bytes of a sealed value, or None if the checksum does not match.
+fn unseal<'a>(table: &str, key: &[u8], sealed: &'a [u8]) -> Option<&'a [u8]> {
+    let (sum, bytes) = sealed.split_at_checked(32)?;
+    (checksum(table, key, bytes).as_bytes() == sum).then_some(bytes)
+}
+
+fn checksum(table: &str, key: &[u8], bytes: &[u8]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new_derive_key("bftbench/store/value/v1");
+    h.update(&(table.len() as u64).to_le_bytes());
+    h.update(table.as_bytes());
+    h.update(&(key.len() as u64).to_le_bytes());
+    h.update(key);
+    h.update(bytes);
+    h.finalize()
+}
+
+pub(crate) fn put(
+    table: &mut redb::Table<&str, &[u8]>,
+    name: &str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<(), redb::StorageError> {
+    let sealed = seal(name, key.as_bytes(), bytes);
+    table.insert(key, sealed.as_slice())?;
+    Ok(())
+}
+
+/// Reads a data directory's tables, checking every checksum.
+pub(crate) struct Reader<'a> {
+    tx: redb::ReadTransaction,
+    file: &'a Path,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(db: &Database, file: &'a Path) -> Result<Reader<'a>, StoreError> {
+        let tx = db.begin_read().map_err(|e| StoreError::Engine {
+            file: file.to_path_buf(),
+            source: Box::new(e.into()),
+        })?;
+        Ok(Reader { tx, file })
+    }
+
+    fn engine(&self, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::Engine {
+            file: self.file.to_path_buf(),
+            source: Box::new(e.into()),
+        }
+    }
+
+    fn corrupt(&self, table: &str, key: String) -> StoreError {
+        StoreError::Corrupt {
+            file: self.file.to_path_buf(),
+            table: table.to_string(),
+            key,
+        }
+    }
+
+    fn vanished(&self, table: &str, key: String) -> StoreError {
+        StoreError::Vanished {
+            file: self.file.to_path_buf(),
+            table: table.to_string(),
+            key,
+        }
+    }
+
+    fn mismatch(&self, key: &str, found: String, want: String) -> StoreError {
+        StoreError::Mismatch {
+            file: self.file.to_path_buf(),
+            key: key.to_string(),
+            found,
+            want,
+        }
+    }
+
+    /// A string-keyed value, checksum verified; None if the table or key is
+    /// absent.
+    fn text_keyed(
+        &self,
+        def: TableDefinition<&str, &[u8]>,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = match self.tx.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.engine(e)),
+        };
+        let Some(guard) = table.get(key).map_err(|e| self.engine(e))? else {
+            return Ok(None);
+        };
+        let bytes = unseal(name, key.as_bytes(), guard.value())
+            .ok_or_else(|| self.corrupt(name, key.to_string()))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// The meta record; the file exists, so it must be there.
+    fn meta(&self) -> Result<Meta, StoreError> {
+        let bytes = self
+            .text_keyed(META, "meta", META_KEY)?
+            .ok_or_else(|| self.vanished("meta", META_KEY.into()))?;
+        postcard::from_bytes(&bytes).map_err(|_| self.corrupt("meta", META_KEY.into()))
+    }
+
+    /// The meta record, the state and the whole ledger, checked: the format
+    /// and (if given) the owner; a clean shutdown if the last writer ran
+    /// under `fsync = never`; every checksum; a state where the meta record
+    /// says one was written; the hash chain from slot 1 to the tip the meta
+    /// record names.
+    pub(crate) fn checked(
+        &self,
+        owner: Option<&Owner>,
+    ) -> Result<(Meta, Option<Bytes>, Vec<Decision>), StoreError> {
+        let meta = self.meta()?;
+        if meta.format != FORMAT {
+            return Err(self.mismatch("format", meta.format, FORMAT.into()));
+        }
+        if let Some(owner) = owner {
+            if meta.protocol != owner.protocol {
+                return Err(self.mismatch("protocol", meta.protocol, owner.protocol.clone()));
+            }
+            if meta.node != owner.node {
+                let (found, want) = (meta.node.to_string(), owner.node.to_string());
+                return Err(self.mismatch("node", found, want));
+            }
+            if meta.fsync == crate::Fsync::Never && !meta.clean {
+                return Err(StoreError::UncleanNever {
+                    file: self.file.to_path_buf(),
+                });
+            }
+        }
+        let state = self.text_keyed(STATE, "state", STATE_KEY)?.map(Bytes::from);
+        if state.is_none() && meta.state_written {
+            return Err(self.vanished("state", STATE_KEY.into()));
+        }
+        let decisions = self.decisions()?;
+        check_chain(&decisions).map_err(|fault| StoreError::Chain {
+            file: self.file.to_path_buf(),
+            fault,
+        })?;
+        let last = decisions
+            .last()
+            .map_or((0, bft_core::GENESIS), |d| (d.slot, d.block));
+        if last.0 < meta.tip {
+            return Err(self.vanished("ledger", format!("{}..={}", last.0 + 1, meta.tip)));
+        }
+        if last != (meta.tip, meta.tip_block) {
+            return Err(self.corrupt("ledger", last.0.to_string()));
+        }
+        Ok((meta, state, decisions))
+    }
+
+    fn ledger_table(&self) -> Result<Option<redb::ReadOnlyTable<u64, &'static [u8]>>, StoreError> {
+        match self.tx.open_table(LEDGER) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.engine(e)),
+        }
+    }
+
+    fn decode(&self, slot: u64, sealed: &[u8]) -> Result<Decision, StoreError> {
+        let bytes = unseal("ledger", &slot.to_le_bytes(), sealed)
+            .ok_or_else(|| self.corrupt("ledger", slot.to_string()))?;
+        let d: Decision =
+            postcard::from_bytes(bytes).map_err(|_| self.corrupt("ledger", slot.to_string()))?;
+        if d.slot != slot {
+            return Err(self.corrupt("ledger", slot.to_string()));
+        }
+        Ok(d)
+    }
+
+    pub(crate) fn decision(&self, slot: u64) -> Result<Option<Decision>, StoreError> {
+        let Some(table) = self.ledger_table()? else {
+            return Ok(None);
+        };
+        let Some(guard) = table.get(slot).map_err(|e| self.engine(e))? else {
+            return Ok(None);
+        };
+        self.decode(slot, guard.value()).map(Some)
+    }
+
+    /// Every decision, in slot order.
+    fn decisions(&self) -> Result<Vec<Decision>, StoreError> {
+        let Some(table) = self.ledger_table()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (k, v) = entry.map_err(|e| self.engine(e))?;
+            out.push(self.decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+}
+
+/// A data directory read offline (`bftbench ledger`): its meta record and
+/// every decision, all checked as an open checks them.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pub dir: PathBuf,
+    pub meta: Meta,
+    pub decisions: Vec<Decision>,
+}
+
+impl Ledger {
+    /// Reads `dir`'s ledger. The directory must hold a data directory's
+    /// file, and no replica may have it open.
+    pub fn read(dir: &Path) -> Result<Ledger, StoreError> {
+        let file = dir.join(FILE_NAME);
+        let db = open_db(&file, true)?;
+        let (meta, _, decisions) = guarded(&file, || Reader::new(&db, &file)?.checked(None))?;
+        Ok(Ledger {
+            dir: dir.to_path_buf(),
+            meta,
+            decisions,
+        })
+    }
+}

@@ -1,0 +1,263 @@
+//! A data directory keeps what was written, refuses what it should refuse,
+//! and names the file and what is wrong when it is damaged.
+
+use bft_core::{Decision, Digest, GENESIS, RequestId, Store};
+use bft_store::{DataDir, Fsync, Ledger, LedgerReport, Owner, StoreError, check_chain};
+use std::path::{Path, PathBuf};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bft-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn owner() -> Owner {
+    Owner {
+        protocol: "pbft".into(),
+        node: 2,
+    }
+}
+
+/// Slots `from..=to` of a chain whose blocks are derived from their slot.
+fn chain(from: u64, to: u64) -> Vec<Decision> {
+    let block = |s: u64| {
+        if s == 0 {
+            GENESIS
+        } else {
+            Digest::of("test/block", &[&s.to_le_bytes()])
+        }
+    };
+    (from..=to)
+        .map(|slot| Decision {
+            slot,
+            view: 0,
+            block: block(slot),
+            parent: block(slot - 1),
+            requests: vec![RequestId {
+                client: 1,
+                number: slot,
+            }],
+        })
+        .collect()
+}
+
+fn open(dir: &Path, fsync: Fsync) -> Result<(DataDir, bft_store::Opened), StoreError> {
+    DataDir::open(dir, &owner(), fsync)
+}
+
+#[test]
+fn what_was_written_is_read_back_after_reopening() {
+    let dir = scratch("roundtrip");
+    let (mut store, opened) = open(&dir, Fsync::Always).expect("new directory");
+    assert!(opened.state.is_none());
+    assert_eq!(opened.committed_tip, 0);
+    store
+        .write(Some(b"state one"), &chain(1, 3))
+        .expect("write");
+    store.write(None, &chain(4, 5)).expect("ledger only");
+    store.write(Some(b"state two"), &[]).expect("state only");
+    drop(store);
+    let (store, opened) = open(&dir, Fsync::Always).expect("reopen");
+    assert_eq!(opened.state.as_deref(), Some(&b"state two"[..]));
+    assert_eq!(opened.committed_tip, 5);
+    assert_eq!(store.committed_tip().expect("tip"), 5);
+    drop(store);
+    let ledger = Ledger::read(&dir).expect("read offline");
+    assert_eq!(ledger.decisions, chain(1, 5));
+    assert_eq!(
+        (ledger.meta.protocol.as_str(), ledger.meta.node),
+        ("pbft", 2)
+    );
+    assert_eq!(ledger.meta.fsync, Fsync::Always);
+    assert!(!ledger.meta.clean, "dropped without close");
+    check_chain(&ledger.decisions).expect("a chain");
+}
+
+#[test]
+fn a_decision_already_stored_is_accepted_again_and_a_different_one_is_refused() {
+    let dir = scratch("conflict");
+    let (mut store, _) = open(&dir, Fsync::Always).expect("new");
+    store.write(None, &chain(1, 4)).expect("write");
+    store
+        .write(None, &chain(3, 6))
+        .expect("overlap that agrees");
+    let mut other = chain(5, 5);
+    other[0].view = 9;
+    let e = store.write(None, &other).expect_err("a different slot 5");
+    assert!(e.to_string().contains("slot 5 differs"), "{e}");
+    let e = store.write(None, &chain(8, 8)).expect_err("gap");
+    assert!(e.to_string().contains("ends at slot 6; slot 8"), "{e}");
+}
+
+#[test]
+fn a_directory_of_another_replica_or_protocol_is_refused() {
+    let dir = scratch("owner");
+    drop(open(&dir, Fsync::Always).expect("new"));
+    let other = Owner {
+        protocol: "pbft".into(),
+        node: 3,
+    };
+    let e = DataDir::open(&dir, &other, Fsync::Always)
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string()
+            .ends_with("meta.node is \"2\", expected \"3\""),
+        "{e}"
+    );
+    let other = Owner {
+        protocol: "hotstuff".into(),
+        node: 2,
+    };
+    let e = DataDir::open(&dir, &other, Fsync::Always)
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("meta.protocol is \"pbft\""), "{e}");
+}
+
+#[test]
+fn a_second_process_cannot_open_a_directory_in_use() {
+    let dir = scratch("in-use");
+    let (_store, _) = open(&dir, Fsync::Always).expect("new");
+    let e = open(&dir, Fsync::Always).err().expect("refused");
+    assert!(matches!(e, StoreError::InUse { .. }), "{e}");
+    let e = Ledger::read(&dir).expect_err("refused");
+    assert!(matches!(e, StoreError::InUse { .. }), "{e}");
+}
+
+#[test]
+fn a_directory_left_by_a_crash_under_fsync_never_is_refused_and_a_clean_close_is_not() {
+    let dir = scratch("never");
+    let (mut store, _) = open(&dir, Fsync::Never).expect("new");
+    store.write(Some(b"s"), &chain(1, 2)).expect("write");
+    store.close().expect("clean close");
+    let (mut store, opened) = open(&dir, Fsync::Never).expect("clean: reopens");
+    assert_eq!(opened.state.as_deref(), Some(&b"s"[..]));
+    store.write(Some(b"t"), &chain(3, 3)).expect("write");
+    drop(store); // a crash: no close
+    let e = open(&dir, Fsync::Always).err().expect("refused");
+    assert!(matches!(e, StoreError::UncleanNever { .. }), "{e}");
+    assert!(e.to_string().contains("could equivocate"), "{e}");
+}
+
+#[test]
+fn a_missing_directory_is_an_error_for_the_offline_reader() {
+    let dir = scratch("missing");
+    let e = Ledger::read(&dir).expect_err("nothing there");
+    assert!(matches!(e, StoreError::Missing { .. }), "{e}");
+    assert!(e.to_string().contains("replica.redb"), "{e}");
+}
+
+/// Writes a directory whose state holds a recognisable 4 KiB pattern and
+/// returns the file and the pattern's offset in it.
+fn directory_with_marked_state(name: &str) -> (PathBuf, PathBuf, usize) {
+    let dir = scratch(name);
+    let marker: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (mut store, _) = open(&dir, Fsync::Always).expect("new");
+    store.write(Some(&marker), &chain(1, 20)).expect("write");
+    store.close().expect("close");
+    let file = dir.join(bft_store::FILE_NAME);
+    let bytes = std::fs::read(&file).expect("read file");
+    let at = bytes
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("the state is stored as written");
+    (dir, file, at)
+}
+
+#[test]
+fn a_bit_flipped_in_the_state_is_an_error_naming_the_file() {
+    let (dir, file, at) = directory_with_marked_state("bit-flip");
+    let mut bytes = std::fs::read(&file).expect("read");
+    bytes[at + 1000] ^= 0x10;
+    std::fs::write(&file, &bytes).expect("write back");
+    let e = open(&dir, Fsync::Always).err().expect("refused");
+    let text = e.to_string();
+    // redb's page checksums see it first; ours (per value) are the second
+    // line, for what a page checksum cannot see.
+    assert!(matches!(e, StoreError::Damaged { .. }), "{text}");
+    assert!(
+        text.starts_with(&format!("{}: damaged", file.display())),
+        "{text}"
+    );
+    assert!(text.contains("corrupted"), "{text}");
+    let e = Ledger::read(&dir).expect_err("refused offline too");
+    assert!(matches!(e, StoreError::Damaged { .. }), "{e}");
+}
+
+#[test]
+fn a_truncated_file_is_an_error_naming_the_file() {
+    let (dir, file, _) = directory_with_marked_state("truncated");
+    let len = std::fs::metadata(&file).expect("stat").len();
+    for keep in [0, 100, len / 2] {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .expect("open");
+        f.set_len(keep).expect("truncate");
+        drop(f);
+        let e = open(&dir, Fsync::Always).err().expect("refused");
+        let text = e.to_string();
+        assert!(text.contains("replica.redb"), "kept {keep}: {text}");
+        assert!(
+            matches!(e, StoreError::Damaged { .. } | StoreError::Corrupt { .. }),
+            "kept {keep}: {text}"
+        );
+    }
+}
+
+#[test]
+fn ledgers_that_agree_share_a_prefix_and_a_fork_is_located() {
+    let a = chain(1, 10);
+    let b = chain(1, 7);
+    let mut c = chain(1, 9);
+    c[5].block = Digest::of("test/other", &[]);
+    let report = LedgerReport::compare(&[&a, &b]);
+    assert_eq!(report.tips, vec![10, 7]);
+    assert_eq!(report.common, 7);
+    assert_eq!(report.fork, None);
+    let report = LedgerReport::compare(&[&a, &b, &c]);
+    assert_eq!(report.common, 5);
+    let fork = report.fork.expect("slot 6 differs");
+    assert_eq!(fork.slot, 6);
+    assert_eq!(fork.groups, vec![vec![0, 1], vec![2]]);
+    assert!(
+        check_chain(&c).is_err(),
+        "c's slot 7 no longer extends slot 6"
+    );
+    assert!(check_chain(&chain(2, 4)).is_err());
+}
+
+/// A bit flipped anywhere in the file: the directory opens with exactly
+/// what was written (the bit was in unused space) or is refused with an
+/// error naming the file. Never a panic, never a different state or ledger.
+#[test]
+fn a_bit_flipped_anywhere_is_refused_or_harmless() {
+    let (dir, file, _) = directory_with_marked_state("flip-sweep");
+    let good = std::fs::read(&file).expect("read");
+    let (mut refused, mut harmless) = (0, 0);
+    for at in (0..good.len()).step_by(23) {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x04;
+        std::fs::write(&file, &bytes).expect("write");
+        match open(&dir, Fsync::Always) {
+            Ok((store, opened)) => {
+                drop(store);
+                let state = opened.state.expect("state");
+                assert_eq!(state.len(), 4096, "flip at {at}");
+                assert_eq!(opened.committed_tip, 20, "flip at {at}");
+                let ledger = Ledger::read(&dir).expect("a harmless flip reads");
+                assert_eq!(ledger.decisions, chain(1, 20), "flip at {at}");
+                harmless += 1;
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("replica.redb"), "flip at {at}: {e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused > 100 && harmless > 100,
+        "{refused} refused, {harmless} harmless"
+    );
+}
