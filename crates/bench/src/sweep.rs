@@ -234,10 +234,10 @@ pub fn run_points(
         if let Ok(r) = &result {
             done(point, r);
         }
-        if let Ok(mut slots) = results.lock() {
-            if let Some(slot) = slots.get_mut(i) {
-                *slot = Some(result);
-            }
+        if let Ok(mut slots) = results.lock()
+            && let Some(slot) = slots.get_mut(i)
+        {
+            *slot = Some(result);
         }
     };
     std::thread::scope(|scope| {

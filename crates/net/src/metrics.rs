@@ -326,11 +326,11 @@ impl Arrivals {
         if self.capacity == 0 || self.by_id.contains_key(&id) {
             return;
         }
-        if self.by_id.len() >= self.capacity {
-            if let Some((_, oldest)) = self.by_age.pop_first() {
-                self.by_id.remove(&oldest);
-                self.evicted += 1;
-            }
+        if self.by_id.len() >= self.capacity
+            && let Some((_, oldest)) = self.by_age.pop_first()
+        {
+            self.by_id.remove(&oldest);
+            self.evicted += 1;
         }
         self.by_id.insert(id, at);
         self.by_age.insert((at, id));

@@ -79,10 +79,10 @@ pub async fn connect_with_backoff(
     backoff: &mut Duration,
 ) -> quinn::Connection {
     loop {
-        if let Ok(connecting) = endpoint.connect_with(cfg.clone(), addr, "bftbench") {
-            if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), connecting).await {
-                return conn;
-            }
+        if let Ok(connecting) = endpoint.connect_with(cfg.clone(), addr, "bftbench")
+            && let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), connecting).await
+        {
+            return conn;
         }
         tokio::time::sleep(*backoff).await;
         *backoff = (*backoff * 2).min(Duration::from_secs(2));
@@ -244,10 +244,10 @@ async fn handle_incoming(incoming: quinn::Incoming, ctx: AcceptCtx) {
         Some(Peer::Replica(peer)) if peer != ctx.me => {
             // Only a lower id's connection is ours to write on (it dialled
             // us); a higher id's extra connection is read, never written.
-            if peer < ctx.me {
-                if let Some(Some(tx)) = ctx.link_conns.get(peer.index()) {
-                    let _ = tx.send(conn.clone()).await;
-                }
+            if peer < ctx.me
+                && let Some(Some(tx)) = ctx.link_conns.get(peer.index())
+            {
+                let _ = tx.send(conn.clone()).await;
             }
             read_replica_conn(conn, peer, ctx.inbound.clone(), ctx.max_frame).await;
         }

@@ -298,7 +298,7 @@ pub fn check_checkpoint(
     seen: impl FnOnce() -> bool,
 ) -> Result<CheckpointPlace, PbftError> {
     check_sender(from, checkpoint.replica)?;
-    if checkpoint.seq % rules.checkpoint_interval != 0 {
+    if !checkpoint.seq.is_multiple_of(rules.checkpoint_interval) {
         return Err(PbftError::CheckpointOffInterval {
             seq: checkpoint.seq,
         });
@@ -443,7 +443,7 @@ pub fn check_checkpoint_proof(
             Err(PbftError::BadCheckpointProof("seq 0 must be genesis"))
         };
     }
-    if seq % rules.checkpoint_interval != 0 {
+    if !seq.is_multiple_of(rules.checkpoint_interval) {
         return Err(PbftError::BadCheckpointProof("seq off the interval"));
     }
     let mut signers = BTreeSet::new();

@@ -281,10 +281,10 @@ impl<P: Adversarial> Net<P> {
     /// Delivers queued messages until none are left.
     pub fn run(&mut self) {
         while let Some((from, to, m)) = self.queue.pop_front() {
-            if let Some(drop) = self.drop.as_mut() {
-                if drop(from, to, &m) {
-                    continue;
-                }
+            if let Some(drop) = self.drop.as_mut()
+                && drop(from, to, &m)
+            {
+                continue;
             }
             self.now = Time(self.now.0 + 1);
             self.input(to, Input::Message { from, msg: m });

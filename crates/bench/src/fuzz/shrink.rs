@@ -45,28 +45,28 @@ pub(super) fn smaller(s: &Scenario) -> Vec<Scenario> {
         c.network.partitions.remove(i);
         out.push(c);
     }
-    if let Some(t) = &s.twins {
-        if !t.partitions.is_empty() {
-            let mut c = s.clone();
-            if let Some(ct) = c.twins.as_mut() {
-                ct.partitions.pop();
-            }
-            out.push(c);
+    if let Some(t) = &s.twins
+        && !t.partitions.is_empty()
+    {
+        let mut c = s.clone();
+        if let Some(ct) = c.twins.as_mut() {
+            ct.partitions.pop();
         }
+        out.push(c);
     }
     if s.leaders.as_ref().is_some_and(|l| l.prefix.is_empty()) {
         let mut c = s.clone();
         c.leaders = None;
         out.push(c);
     }
-    if let Some(l) = &s.leaders {
-        if !l.prefix.is_empty() {
-            let mut c = s.clone();
-            if let Some(cl) = c.leaders.as_mut() {
-                cl.prefix.pop();
-            }
-            out.push(c);
+    if let Some(l) = &s.leaders
+        && !l.prefix.is_empty()
+    {
+        let mut c = s.clone();
+        if let Some(cl) = c.leaders.as_mut() {
+            cl.prefix.pop();
         }
+        out.push(c);
     }
     for c in &mut out {
         c.duration = duration_for(c);

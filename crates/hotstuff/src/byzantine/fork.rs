@@ -14,7 +14,7 @@ pub(super) fn equivocate(msg: &Message, ctx: &TamperContext<'_>) -> Option<Vec<M
     let Message::Proposal(block) = msg else {
         return None;
     };
-    if ctx.to.0 % 2 == 0 {
+    if ctx.to.0.is_multiple_of(2) {
         return None;
     }
     Some(vec![Message::Proposal(Block {
@@ -42,7 +42,7 @@ pub(super) fn equivocate_with_history(
 ) -> Option<Vec<Message>> {
     match msg {
         Message::Proposal(block) => {
-            if ctx.to.0 % 2 == 0 {
+            if ctx.to.0.is_multiple_of(2) {
                 return None;
             }
             match fork_below(block, history) {
@@ -68,7 +68,7 @@ pub(super) fn equivocate_with_history(
 /// no older QC.
 pub(super) fn fork_below(block: &Block, history: &[Message]) -> Option<Block> {
     let older = older_justifications(block, history);
-    if older.is_empty() || block.view.0 % 3 == 0 {
+    if older.is_empty() || block.view.0.is_multiple_of(3) {
         return None;
     }
     let index = usize::try_from(block.view.0 / 3).unwrap_or(0) % older.len();

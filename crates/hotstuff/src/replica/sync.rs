@@ -185,15 +185,15 @@ impl HotStuff {
         self.orphans.push(orphan);
         let cap = (MAX_ORPHANS / self.committee.n().max(1)).max(1);
         let own = self.orphans.iter().filter(|o| o.from == from).count();
-        if own > cap {
-            if let Some(oldest) = self.orphans.iter().position(|o| o.from == from) {
-                self.drop_orphan(oldest);
-            }
+        if own > cap
+            && let Some(oldest) = self.orphans.iter().position(|o| o.from == from)
+        {
+            self.drop_orphan(oldest);
         }
-        if self.orphans.len() > MAX_ORPHANS {
-            if let Some(victim) = self.oldest_of_heaviest_sender() {
-                self.drop_orphan(victim);
-            }
+        if self.orphans.len() > MAX_ORPHANS
+            && let Some(victim) = self.oldest_of_heaviest_sender()
+        {
+            self.drop_orphan(victim);
         }
     }
 

@@ -256,7 +256,7 @@ impl Pbft {
             };
             let digest = pp.digest;
             self.execute(executed, digest, out);
-            if seq % self.cfg.checkpoint_interval == 0 {
+            if seq.is_multiple_of(self.cfg.checkpoint_interval) {
                 self.send_checkpoint(seq, out);
             }
         }

@@ -185,11 +185,11 @@ impl Pbft {
             .filter(|vc| vc.new_view > self.view)
             .map(|vc| vc.new_view)
             .collect();
-        if higher.len() > self.f() {
-            if let Some(&target) = higher.iter().min() {
-                self.start_view_change(now, target, out);
-                return;
-            }
+        if higher.len() > self.f()
+            && let Some(&target) = higher.iter().min()
+        {
+            self.start_view_change(now, target, out);
+            return;
         }
         if self.active {
             return;

@@ -191,10 +191,10 @@ impl TryFrom<FaultTable> for Fault {
         if t.amnesia && !matches!(kind, FaultKind::Crash { .. }) {
             return Err(format!("amnesia applies to crash only, not \"{b}\""));
         }
-        if let Some(end) = t.until {
-            if end < t.at {
-                return Err(format!("until = {end:?} is before at = {:?}", t.at));
-            }
+        if let Some(end) = t.until
+            && end < t.at
+        {
+            return Err(format!("until = {end:?} is before at = {:?}", t.at));
         }
         Ok(Fault {
             node: t.node,

@@ -382,10 +382,10 @@ impl<P: Adversarial> Simulation<P> {
             Event::RequestArrives { node, .. } => *node,
             _ => return,
         };
-        if let Event::RequestArrives { req, .. } = &event {
-            if self.censors(node, req.id.client) {
-                return;
-            }
+        if let Event::RequestArrives { req, .. } = &event
+            && self.censors(node, req.id.client)
+        {
+            return;
         }
         let Some(replica) = self.replicas.get_mut(node.index()) else {
             return;
@@ -400,13 +400,13 @@ impl<P: Adversarial> Simulation<P> {
             return;
         }
         let now = self.now;
-        if let Some(pool) = &mut self.pool {
-            if !pool.may_run(Waiter::Replica(node), now, false) {
-                // Queued for a core; `core_free` wakes it.
-                replica.inbox.push_back(event);
-                replica.wake_scheduled = true;
-                return;
-            }
+        if let Some(pool) = &mut self.pool
+            && !pool.may_run(Waiter::Replica(node), now, false)
+        {
+            // Queued for a core; `core_free` wakes it.
+            replica.inbox.push_back(event);
+            replica.wake_scheduled = true;
+            return;
         }
         self.handle(node, event);
     }
@@ -432,10 +432,10 @@ impl<P: Adversarial> Simulation<P> {
     /// [`Self::wake`]; `granted`: a freed shared core was handed to it.
     fn wake_granted(&mut self, node: NodeId, granted: bool) {
         let now = self.now;
-        if let Some(pool) = &mut self.pool {
-            if !pool.may_run(Waiter::Replica(node), now, granted) {
-                return; // still marked wake_scheduled: `core_free` wakes it
-            }
+        if let Some(pool) = &mut self.pool
+            && !pool.may_run(Waiter::Replica(node), now, granted)
+        {
+            return; // still marked wake_scheduled: `core_free` wakes it
         }
         let Some(replica) = self.replicas.get_mut(node.index()) else {
             return;
@@ -476,16 +476,16 @@ impl<P: Adversarial> Simulation<P> {
             }
             replica.timers.remove(timer);
         }
-        if let Event::Timer { timer, .. } = &event {
-            if P::is_view_timeout(timer) {
-                let honest = !replica.byzantine && node.index() < self.committee.n();
-                let view = replica.node.status().view;
-                if honest && !self.replacements.is_open() {
-                    let totals = self.totals();
-                    self.replacements.timeout(self.now, view, totals);
-                }
-                self.timeline_mark(self.now, node, crate::timeline::Event::Timeout { view });
+        if let Event::Timer { timer, .. } = &event
+            && P::is_view_timeout(timer)
+        {
+            let honest = !replica.byzantine && node.index() < self.committee.n();
+            let view = replica.node.status().view;
+            if honest && !self.replacements.is_open() {
+                let totals = self.totals();
+                self.replacements.timeout(self.now, view, totals);
             }
+            self.timeline_mark(self.now, node, crate::timeline::Event::Timeout { view });
         }
         self.events += 1;
         self.trace.event(self.now, node, &event);
