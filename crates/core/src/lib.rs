@@ -41,7 +41,7 @@ pub use protocol::{
     Request, Status, WireMessage, batch_digest,
 };
 pub use serve::ServeBudget;
-pub use store::{Store, StoreError};
+pub use store::{Fsync, Store, StoreError};
 
 /// Errors of the core: committee setup, the codec and crypto checks.
 #[derive(Debug, thiserror::Error)]

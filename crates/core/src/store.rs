@@ -15,6 +15,47 @@
 
 use crate::protocol::Decision;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// When a store forces its writes to the disk. The same policy, with the
+/// same meaning, in the simulator's model store (`[storage] fsync`) and in
+/// a QUIC replica's data directory (`bftbench node --fsync`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// After every write: what survives a power loss too. The default of
+    /// `bftbench node`.
+    Always,
+    /// Never: every write reaches the operating system, so a process crash
+    /// (SIGKILL) loses nothing written, but a power loss may lose recent
+    /// writes, and a replica restarted after one could equivocate. For
+    /// measuring what fsync costs; the simulator's default.
+    #[default]
+    Never,
+}
+
+impl Fsync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Never => "never",
+        }
+    }
+}
+
+impl std::str::FromStr for Fsync {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Fsync, String> {
+        match s {
+            "always" => Ok(Fsync::Always),
+            "never" => Ok(Fsync::Never),
+            other => Err(format!(
+                "unknown fsync policy {other:?}: expected always or never"
+            )),
+        }
+    }
+}
 
 /// A store's failure, boxed so that the trait stays object safe and each
 /// store keeps its own error type (with the file and what is wrong).
@@ -34,4 +75,7 @@ pub trait Store: Send {
     /// an error means nothing of this write may be relied on, and the
     /// runtime must stop the replica rather than send.
     fn write(&mut self, state: Option<&[u8]>, committed: &[Decision]) -> Result<(), StoreError>;
+
+    /// Records that the replica stopped cleanly (after its last write).
+    fn close(&mut self) -> Result<(), StoreError>;
 }

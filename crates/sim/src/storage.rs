@@ -11,18 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// When a replica forces its writes to disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fsync {
-    /// After every write: what survives a power loss too.
-    Always,
-    /// Never: a process crash loses nothing written, a power loss may.
-    /// The simulator's default while the QUIC runtime does not persist, so
-    /// that simulated and QUIC figures compare like with like.
-    #[default]
-    Never,
-}
+pub use bft_core::Fsync;
 
 /// The `[storage]` table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -50,11 +50,6 @@ pub enum StoreError {
         found: String,
         want: String,
     },
-    #[error(
-        "{}: last written with fsync = never by a process that did not shut down cleanly, so it may have lost votes that process sent; restarting from it could equivocate. Remove the directory to start the replica afresh",
-        file.display()
-    )]
-    UncleanNever { file: PathBuf },
     #[error("{}: the decision for slot {slot} differs from the one already in the ledger", file.display())]
     Conflict { file: PathBuf, slot: u64 },
     #[error("{}: the ledger ends at slot {tip}; slot {slot} does not extend it", file.display())]

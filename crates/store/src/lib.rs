@@ -15,13 +15,18 @@
 //! index that loses a key is an error too, never a fresh start. redb is copy-on-write with atomic commits: after a crash
 //! the file holds the last committed write whole, never half of one.
 //!
-//! Why redb: a maintained, pure-Rust embedded store whose transactions are
-//! atomic and whose durability is chosen per commit (`Immediate`: fsync
-//! before commit returns; `None`: not until a later `Immediate` commit), the
-//! two settings the fsync policy needs; one file, no background threads, no
-//! compaction debt from replacing the state whole at every write (an LSM
-//! such as fjall would keep every replaced copy until it compacts).
+//! Why redb: a maintained, pure-Rust embedded store with atomic, crash-safe
+//! commits, one file, no background threads and no compaction debt from
+//! replacing the state whole at every write (an LSM such as fjall would keep
+//! every replaced copy until it compacts). Every commit is a durable redb
+//! commit; the fsync policy is carried out below redb, in the storage
+//! backend: under [`Fsync::Never`] its `sync_data` does nothing, so a commit
+//! reaches the operating system (a killed process loses nothing) but is not
+//! forced to the disk, the meaning the simulator's model store gives
+//! `never`. (redb's own `Durability::None` would lose commits to a process
+//! crash, a different thing.)
 
+mod backend;
 mod error;
 mod ledger;
 mod read;
@@ -29,6 +34,8 @@ mod read;
 pub use error::StoreError;
 pub use ledger::{ChainFault, Fork, LedgerReport, check_chain};
 pub use read::Ledger;
+
+pub use bft_core::Fsync;
 
 use bft_core::{Decision, Digest, GENESIS};
 use bytes::Bytes;
@@ -48,41 +55,6 @@ const LEDGER: TableDefinition<u64, &[u8]> = TableDefinition::new("ledger");
 const META_KEY: &str = "meta";
 const STATE_KEY: &str = "durable";
 
-/// Under `Fsync::Never`, every this many writes one is made durable anyway:
-/// redb frees the pages of replaced states only at durable commits.
-const NEVER_SYNC_EVERY: u64 = 1024;
-
-/// When a write reaches the disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fsync {
-    /// Every write is on the disk before `write` returns (the default for
-    /// real nodes): a crash at any moment loses nothing that was sent.
-    Always,
-    /// Writes are made durable only every [`NEVER_SYNC_EVERY`] writes and at
-    /// a clean shutdown: for measuring what fsync costs. A replica killed
-    /// under this policy may have forgotten votes it sent, so its directory
-    /// is refused afterwards ([`StoreError::UncleanNever`]).
-    Never,
-}
-
-impl Fsync {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Fsync::Always => "always",
-            Fsync::Never => "never",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Fsync> {
-        match s {
-            "always" => Some(Fsync::Always),
-            "never" => Some(Fsync::Never),
-            _ => None,
-        }
-    }
-}
-
 /// Who a data directory belongs to; checked at every open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
@@ -100,7 +72,7 @@ pub struct Meta {
     pub node: u16,
     /// The policy of the last process that wrote it.
     pub fsync: Fsync,
-    /// That process shut down cleanly ([`DataDir::close`]).
+    /// That process shut down cleanly (`Store::close`).
     pub clean: bool,
     /// A durable state was written at some time: one that is not found now
     /// is damage, not a new replica.
@@ -125,16 +97,15 @@ pub struct DataDir {
     db: Database,
     file: PathBuf,
     meta: Meta,
-    writes: u64,
+    syncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl DataDir {
     /// Opens (creating if need be) `dir` for `owner`, writing under `fsync`.
-    /// Refuses a directory of another format, protocol or replica, one that
-    /// does not hold what its meta record says (a value that fails its
-    /// checksum, a key gone missing, a broken hash chain), and one last
-    /// written under `Fsync::Never` by a process that did not shut down
-    /// cleanly. A file that exists is never taken for a new directory.
+    /// Refuses a directory of another format, protocol or replica, and one
+    /// that does not hold what its meta record says (a value that fails its
+    /// checksum, a key gone missing, a broken hash chain). A file that
+    /// exists is never taken for a new directory.
     pub fn open(dir: &Path, owner: &Owner, fsync: Fsync) -> Result<(DataDir, Opened), StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             file: dir.to_path_buf(),
@@ -142,7 +113,8 @@ impl DataDir {
         })?;
         let file = dir.join(FILE_NAME);
         let existed = file.exists();
-        let db = open_db(&file, false)?;
+        let syncs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let db = open_db(&file, false, fsync, syncs.clone())?;
         let (stored, state) = if existed {
             let (meta, state, _) =
                 guarded(&file, || Reader::new(&db, &file)?.checked(Some(owner)))?;
@@ -164,7 +136,7 @@ impl DataDir {
             db,
             file,
             meta,
-            writes: 0,
+            syncs,
         };
         // Claim the directory durably before anything is sent: from now on
         // a crash leaves `clean = false`.
@@ -184,11 +156,9 @@ impl DataDir {
         self.meta.fsync
     }
 
-    /// Records a clean shutdown, durably: under `Fsync::Never` this is what
-    /// makes the directory usable again.
-    pub fn close(mut self) -> Result<(), StoreError> {
-        self.meta.clean = true;
-        self.commit_meta()
+    /// The syncs forced to the disk since the directory was opened.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn commit_meta(&mut self) -> Result<(), StoreError> {
@@ -200,7 +170,6 @@ impl DataDir {
             }
             tx.commit().map_err(|e| self.engine(e))
         })?;
-        self.writes += 1;
         Ok(())
     }
 
@@ -226,17 +195,6 @@ impl DataDir {
         StoreError::Engine {
             file: self.file.clone(),
             source: Box::new(e.into()),
-        }
-    }
-
-    /// The durability of the next write under this directory's policy.
-    fn next_durability(&self) -> Durability {
-        match self.meta.fsync {
-            Fsync::Always => Durability::Immediate,
-            Fsync::Never if (self.writes + 1).is_multiple_of(NEVER_SYNC_EVERY) => {
-                Durability::Immediate
-            }
-            Fsync::Never => Durability::None,
         }
     }
 
@@ -286,6 +244,13 @@ impl bft_core::Store for DataDir {
         Ok(self.meta.tip)
     }
 
+    /// Records a clean shutdown (for `bftbench ledger`; a directory left by
+    /// a crash opens all the same).
+    fn close(&mut self) -> Result<(), bft_core::StoreError> {
+        self.meta.clean = true;
+        Ok(self.commit_meta()?)
+    }
+
     fn write(
         &mut self,
         state: Option<&[u8]>,
@@ -302,7 +267,6 @@ impl bft_core::Store for DataDir {
         }
         guarded(&self.file, || self.commit_write(state, &fresh, &meta))?;
         self.meta = meta;
-        self.writes += 1;
         Ok(())
     }
 }
@@ -316,7 +280,7 @@ impl DataDir {
         fresh: &[&Decision],
         meta: &Meta,
     ) -> Result<(), StoreError> {
-        let tx = self.begin(self.next_durability())?;
+        let tx = self.begin(Durability::Immediate)?;
         {
             if let Some(bytes) = state {
                 let mut table = tx.open_table(STATE).map_err(|e| self.engine(e))?;

@@ -11,8 +11,14 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 
 /// Opens the redb file, mapping redb's errors to ones naming the file.
-/// `must_exist`: a missing file is an error rather than a new directory.
-pub(crate) fn open_db(file: &Path, must_exist: bool) -> Result<Database, StoreError> {
+/// `must_exist`: a missing file is an error rather than a new directory;
+/// `fsync`: what a commit's sync does (see `backend`).
+pub(crate) fn open_db(
+    file: &Path,
+    must_exist: bool,
+    fsync: crate::Fsync,
+    syncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Database, StoreError> {
     if must_exist && !file.exists() {
         return Err(StoreError::Missing {
             file: file.to_path_buf(),
@@ -30,8 +36,19 @@ pub(crate) fn open_db(file: &Path, must_exist: bool) -> Result<Database, StoreEr
         file: file.to_path_buf(),
         reason,
     };
+    let handle = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(!must_exist)
+        .truncate(false)
+        .open(file)
+        .map_err(|source| StoreError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
+    let backend = crate::backend::PolicyBackend::new(handle, fsync, syncs);
     guarded(file, || {
-        let mut db = match Database::create(file) {
+        let mut db = match redb::Builder::new().create_with_backend(backend) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::InUse {
@@ -184,8 +201,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The meta record, the state and the whole ledger, checked: the format
-    /// and (if given) the owner; a clean shutdown if the last writer ran
-    /// under `fsync = never`; every checksum; a state where the meta record
+    /// and (if given) the owner; every checksum; a state where the meta record
     /// says one was written; the hash chain from slot 1 to the tip the meta
     /// record names.
     pub(crate) fn checked(
@@ -203,11 +219,6 @@ impl<'a> Reader<'a> {
             if meta.node != owner.node {
                 let (found, want) = (meta.node.to_string(), owner.node.to_string());
                 return Err(self.mismatch("node", found, want));
-            }
-            if meta.fsync == crate::Fsync::Never && !meta.clean {
-                return Err(StoreError::UncleanNever {
-                    file: self.file.to_path_buf(),
-                });
             }
         }
         let state = self.text_keyed(STATE, "state", STATE_KEY)?.map(Bytes::from);
@@ -288,7 +299,7 @@ impl Ledger {
     /// file, and no replica may have it open.
     pub fn read(dir: &Path) -> Result<Ledger, StoreError> {
         let file = dir.join(FILE_NAME);
-        let db = open_db(&file, true)?;
+        let db = open_db(&file, true, crate::Fsync::Never, Default::default())?;
         let (meta, _, decisions) = guarded(&file, || Reader::new(&db, &file)?.checked(None))?;
         Ok(Ledger {
             dir: dir.to_path_buf(),
