@@ -46,6 +46,9 @@ pub struct ClientSummary {
     pub dropped_link: u64,
     /// From the first request to the end of the run.
     pub wall: Duration,
+    /// The requests seen committed (f+1 replies), in the order they were;
+    /// empty unless [`ClientSetup::record_committed`].
+    pub committed_ids: Vec<RequestId>,
 }
 
 impl ClientSummary {
@@ -72,6 +75,9 @@ pub struct ClientSetup {
     pub send_queue: usize,
     /// Congestion control profile of the connections this side dials.
     pub profile: crate::tls::PathProfile,
+    /// Keep the id of every request seen committed (`bftbench client
+    /// --committed`; 16 bytes per request).
+    pub record_committed: bool,
 }
 
 /// Runs the load until `duration` has passed, `total` requests have all
@@ -104,6 +110,7 @@ pub async fn run_load(
     }
     drop(replies_tx);
     let mut generator = Generator::new(setup.load, setup.duration, f + 1, links);
+    generator.committed_ids = setup.record_committed.then(Vec::new);
     generator.run(replies_rx, stop).await;
     tasks.shutdown().await;
     setup.endpoint.close(0u32.into(), b"done");
@@ -160,6 +167,7 @@ struct Generator {
     bytes: u64,
     dropped: u64,
     wall: Duration,
+    committed_ids: Option<Vec<RequestId>>,
 }
 
 impl Generator {
@@ -181,6 +189,7 @@ impl Generator {
             bytes: 0,
             dropped: 0,
             wall: Duration::ZERO,
+            committed_ids: None,
         }
     }
 
@@ -258,7 +267,14 @@ impl Generator {
     fn on_reply(&mut self, from: NodeId, ids: &[RequestId]) {
         let now = self.now();
         for &id in ids {
-            if let Some(client) = self.clients.reply(id, from, now) {
+            let before = self.clients.committed();
+            let follow_up = self.clients.reply(id, from, now);
+            if self.clients.committed() > before
+                && let Some(list) = self.committed_ids.as_mut()
+            {
+                list.push(id);
+            }
+            if let Some(client) = follow_up {
                 self.issue(client, now);
             }
         }
@@ -299,6 +315,7 @@ impl Generator {
             dropped_overload: self.dropped,
             dropped_link: 0,
             wall: self.wall,
+            committed_ids: self.committed_ids.clone().unwrap_or_default(),
         }
     }
 }

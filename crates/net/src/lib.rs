@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod durable;
 pub mod local;
 pub mod metrics;
 pub mod metrics_http;
@@ -34,7 +35,7 @@ pub use local::{LocalCluster, LocalClusterConfig, run_local_cluster};
 pub use runner::{NodeSummary, Snapshot};
 
 use bft_core::codec::DEFAULT_MAX_FRAME;
-use bft_core::{BatchConfig, Crypto, MsgStats, Node, NodeContext, NodeId, Protocol, Status};
+use bft_core::{BatchConfig, Crypto, MsgStats, NodeContext, NodeId, Protocol, Status};
 use bft_crypto::{CostModel, RealCrypto, SecretKeys, VerifiedKeys};
 use bft_load::{LatencySummary, LoadConfig};
 use std::future::Future;
@@ -82,6 +83,15 @@ pub enum NetError {
     },
     #[error("a node task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Store(bft_store::StoreError),
+    #[error("{}: the stored state does not decode ({source}); the directory was left as it is", file.display())]
+    Recover {
+        file: PathBuf,
+        source: bft_core::CoreError,
+    },
+    #[error("data directory: {0}")]
+    StoreWrite(bft_core::StoreError),
 }
 
 /// What a QUIC run measured; the fields mirror `bft_sim::SimReport`.
@@ -149,6 +159,9 @@ pub struct NodeOptions {
     /// the simulator uses for the scenario's `[leaders]`, so every node of
     /// the cluster must be given the same one. None: round-robin.
     pub leaders: Option<bft_core::LeaderSchedule>,
+    /// The replica's data directory and fsync policy; None: nothing
+    /// persists and a restart is a fresh replica.
+    pub store: Option<durable::StoreConfig>,
 }
 
 /// Runs replica `id` of `cluster` until `shutdown` resolves, then returns
@@ -213,13 +226,16 @@ pub async fn run_node_with<P: Protocol>(
         crypto: Arc::new(crypto) as Arc<dyn Crypto>,
         batch,
     };
+    let opened = durable::open_replica::<P>(ctx, &proto, options.store.map(|s| (s.dir, s.fsync)))?;
     let setup = runner::ReplicaSetup {
         id,
         endpoint,
         addrs: cluster.addresses(),
         identity,
         keys: peer_keys,
-        node: Node::<P>::new(ctx, &proto),
+        node: opened.node,
+        store: opened.store,
+        resumed_at: opened.resumed_at,
         max_frame: DEFAULT_MAX_FRAME,
         send_queue: 65_536,
         profile: tls::PathProfile::Network,
@@ -237,6 +253,7 @@ pub async fn run_clients(
     cluster: &ClusterFile,
     load: LoadConfig,
     duration: Duration,
+    record_committed: bool,
 ) -> Result<ClientSummary, NetError> {
     let path = cluster.client_key_path(0).ok_or(NetError::NoClientKey)?;
     let secret = read_client_key(&path)?;
@@ -260,6 +277,7 @@ pub async fn run_clients(
         duration,
         send_queue: 65_536,
         profile: tls::PathProfile::Network,
+        record_committed,
     };
     client::run_load(setup, std::future::pending()).await
 }

@@ -9,7 +9,7 @@ use crate::tls::{PathProfile, PeerKeys, TlsIdentity, server_config};
 use crate::{NetError, QuicReport};
 use bft_core::codec::DEFAULT_MAX_FRAME;
 use bft_core::{
-    BatchConfig, Committee, Crypto, LeaderSchedule, MsgStats, Node, NodeContext, NodeId, Protocol,
+    BatchConfig, Committee, Crypto, LeaderSchedule, MsgStats, NodeContext, NodeId, Protocol,
 };
 use bft_crypto::{CostModel, RealCrypto, SecretKeys, VerifiedKeys};
 use bft_load::LoadConfig;
@@ -46,6 +46,10 @@ pub struct LocalClusterConfig {
     /// Who leads each view (`Committee::with_leaders`), the simulator's
     /// `SimConfig::leaders`; None: round-robin.
     pub leaders: Option<LeaderSchedule>,
+    /// Data directories, replica i's in `node-<i>` under `dir`: each
+    /// replica persists there, and [`LocalCluster::restart`] resumes from
+    /// it. None: nothing persists, a restart is a fresh replica.
+    pub store: Option<crate::durable::StoreConfig>,
 }
 
 impl Default for LocalClusterConfig {
@@ -62,6 +66,7 @@ impl Default for LocalClusterConfig {
             path: PathProfile::Network,
             metrics: None,
             leaders: None,
+            store: None,
         }
     }
 }
@@ -163,7 +168,8 @@ impl<P: Protocol> LocalCluster<P> {
         crate::tls::bind_endpoint(addr, Some(server))
     }
 
-    /// Starts replica `id` with fresh protocol state on its bound endpoint.
+    /// Starts replica `id` on its bound endpoint: resumed from its data
+    /// directory if the cluster has them, fresh otherwise.
     fn launch(&mut self, id: NodeId) -> Result<(), NetError> {
         let secret = self
             .secrets
@@ -185,13 +191,20 @@ impl<P: Protocol> LocalCluster<P> {
             crypto: Arc::new(crypto) as Arc<dyn Crypto>,
             batch: self.cfg.batch,
         };
+        let dir = self.cfg.store.as_ref().map(|s| {
+            let dir = s.dir.join(format!("node-{}", id.0));
+            (dir, s.fsync)
+        });
+        let opened = crate::durable::open_replica::<P>(ctx, &self.proto, dir)?;
         let setup = ReplicaSetup {
             id,
             endpoint,
             addrs: self.addrs.clone(),
             identity,
             keys: self.peer_keys.clone(),
-            node: Node::<P>::new(ctx, &self.proto),
+            node: opened.node,
+            store: opened.store,
+            resumed_at: opened.resumed_at,
             max_frame: DEFAULT_MAX_FRAME,
             send_queue: self.cfg.send_queue,
             profile: self.cfg.path,
@@ -267,7 +280,8 @@ impl<P: Protocol> LocalCluster<P> {
         Ok(summary)
     }
 
-    /// Restarts a killed replica with fresh state, same key, same address.
+    /// Restarts a killed replica, same key, same address: from its data
+    /// directory if the cluster has them, with fresh state otherwise.
     pub async fn restart(&mut self, id: NodeId) -> Result<(), NetError> {
         let addr = self.addr(id).ok_or(NetError::NoSuchNode(id))?;
         // The old socket is closed; retry briefly in case the OS lags.
@@ -321,6 +335,7 @@ impl<P: Protocol> LocalCluster<P> {
             duration,
             send_queue: self.cfg.send_queue,
             profile: self.cfg.path,
+            record_committed: false,
         };
         Ok(setup)
     }

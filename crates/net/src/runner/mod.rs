@@ -3,6 +3,12 @@
 //! its outputs: frames to per-peer bounded queues, timers, and replies to
 //! clients for each committed decision.
 //!
+//! With a store (a data directory), the outputs of each batch of events are
+//! held until the batch's durable state and committed decisions are written
+//! (one [`Store::write`] per batch: a group commit), then released in order:
+//! nothing a peer or a client sees depends on state a crash could take back.
+//! A failed write stops the replica.
+//!
 //! Timer semantics are the simulator's: a `SetTimer` for a key replaces the
 //! pending one (the old deadline never fires), `CancelTimer` removes it, and
 //! a timer fires at most once.
@@ -16,10 +22,12 @@ use crate::transport::{
     link_writer,
 };
 use crate::wire::Reply;
-use bft_core::{MsgStats, Node, NodeId, NodeInput, Output, Protocol, Status, Time, codec};
+use bft_core::{
+    Decision, MsgStats, Node, NodeId, NodeInput, Output, Protocol, Status, Store, Time, codec,
+};
 use bytes::Bytes;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +35,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+
+mod timers;
+use timers::Timers;
 
 /// What a replica reports when it stops.
 #[derive(Clone, Debug, Default)]
@@ -49,6 +60,13 @@ pub struct NodeSummary {
     pub client_messages: u64,
     pub client_bytes: u64,
     pub wall: Duration,
+    /// Writes to the data directory (one per batch of events that changed
+    /// the durable state or committed), and the wall time they took.
+    pub store_writes: u64,
+    pub store_s: f64,
+    /// The committed slot this replica resumed at from its data directory;
+    /// None: it started fresh.
+    pub resumed_at: Option<u64>,
 }
 
 /// What a running replica publishes for its supervisor.
@@ -81,6 +99,11 @@ pub struct ReplicaSetup<P: Protocol> {
     /// the replica runs (see [`crate::metrics_http::bind`]); None: no
     /// metrics.
     pub metrics: Option<std::net::TcpListener>,
+    /// The replica's data directory, opened (see [`crate::durable`]); None:
+    /// nothing persists.
+    pub store: Option<Box<dyn Store>>,
+    /// What [`crate::durable::open_replica`] resumed at.
+    pub resumed_at: Option<u64>,
 }
 
 /// Runs a replica until `shutdown` resolves; then stops every task it
@@ -134,6 +157,8 @@ pub async fn run_replica<P: Protocol>(
     };
     tasks.spawn(accept_loop(setup.endpoint.clone(), ctx));
     let mut driver = Driver::new(setup.node, links, losses.clone());
+    driver.store = setup.store;
+    driver.summary.resumed_at = setup.resumed_at;
     let mut refresh_rx = None;
     if let Some(listener) = setup.metrics {
         let addr = listener.local_addr().unwrap_or_else(|_| unspecified());
@@ -155,57 +180,11 @@ pub async fn run_replica<P: Protocol>(
     tasks.shutdown().await;
     setup.endpoint.close(0u32.into(), b"shutdown");
     let _ = tokio::time::timeout(Duration::from_millis(500), setup.endpoint.wait_idle()).await;
+    let closed = driver.close_store();
     let mut summary = driver.summary();
     summary.dropped_link = losses.frames.load(Ordering::Relaxed);
+    closed?;
     Ok(summary)
-}
-
-/// Pending timers: by key (for replace/cancel) and by deadline (to fire).
-struct Timers<T: Ord + Copy> {
-    by_key: BTreeMap<T, (Instant, u64)>,
-    queue: BTreeSet<(Instant, u64, T)>,
-    next_generation: u64,
-}
-
-impl<T: Ord + Copy> Timers<T> {
-    fn new() -> Self {
-        Timers {
-            by_key: BTreeMap::new(),
-            queue: BTreeSet::new(),
-            next_generation: 0,
-        }
-    }
-
-    /// Arms `timer` at `at`, replacing a pending one with the same key.
-    fn set(&mut self, timer: T, at: Instant) {
-        self.next_generation += 1;
-        let generation = self.next_generation;
-        if let Some((old_at, old_gen)) = self.by_key.insert(timer, (at, generation)) {
-            self.queue.remove(&(old_at, old_gen, timer));
-        }
-        self.queue.insert((at, generation, timer));
-    }
-
-    fn cancel(&mut self, timer: T) {
-        if let Some((at, generation)) = self.by_key.remove(&timer) {
-            self.queue.remove(&(at, generation, timer));
-        }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        self.queue.first().map(|(at, _, _)| *at)
-    }
-
-    /// The earliest timer due at `now`, removed.
-    fn pop_due(&mut self, now: Instant) -> Option<T> {
-        let (at, _, _) = self.queue.first()?;
-        if *at > now {
-            return None;
-        }
-        let (_, _, timer) = self.queue.pop_first()?;
-        self.by_key.remove(&timer);
-        Some(timer)
-    }
 }
 
 /// Events handled per wake-up before the driver looks at timers and the
@@ -236,6 +215,16 @@ struct Driver<P: Protocol> {
     losses: Arc<LinkLosses>,
     /// Prometheus bookkeeping, when an endpoint serves it.
     metrics: Option<MetricsState>,
+    /// The data directory; with it, `held` keeps the batch's outputs until
+    /// [`Driver::flush`] has written what they depend on.
+    store: Option<Box<dyn Store>>,
+    held: Vec<Output<P::Timer>>,
+    /// The durable state changed since the last write.
+    dirty: bool,
+    /// Decisions committed since the last write.
+    committed: Vec<Decision>,
+    /// A write failed: the replica stops.
+    store_failed: Option<crate::NetError>,
 }
 
 impl<P: Protocol> Driver<P> {
@@ -260,6 +249,11 @@ impl<P: Protocol> Driver<P> {
             cpu: Duration::ZERO,
             losses,
             metrics: None,
+            store: None,
+            held: Vec::new(),
+            dirty: false,
+            committed: Vec::new(),
+            store_failed: None,
         }
     }
 
@@ -277,6 +271,7 @@ impl<P: Protocol> Driver<P> {
     ) {
         tokio::pin!(shutdown);
         self.step(NodeInput::Start);
+        self.flush();
         let mut published = Instant::now();
         // Handled events not yet published: a wake-up is armed for them, so
         // a replica that goes idle still publishes its last state.
@@ -318,7 +313,11 @@ impl<P: Protocol> Driver<P> {
             }
             let t0 = cpu_now();
             self.fire_due();
+            self.flush();
             self.cpu += cpu_since(t0);
+            if self.store_failed.is_some() {
+                break;
+            }
             unpublished = published.elapsed() < PUBLISH_EVERY;
             if !unpublished {
                 published = Instant::now();
@@ -408,13 +407,80 @@ impl<P: Protocol> Driver<P> {
     }
 
     fn step(&mut self, input: NodeInput<'_, P::Timer>) {
+        if self.store_failed.is_some() {
+            return;
+        }
         let now = self.now();
         let mut out = std::mem::take(&mut self.out);
         self.node.step(now, input, &mut out);
-        for o in out.drain(..) {
-            self.output(o);
+        if self.store.is_none() {
+            for o in out.drain(..) {
+                self.output(o);
+            }
+        } else {
+            for o in out.drain(..) {
+                match o {
+                    Output::Persist => self.dirty = true,
+                    Output::Commit(ref d) => {
+                        self.committed.push(d.clone());
+                        self.held.push(o);
+                    }
+                    o => self.held.push(o),
+                }
+            }
         }
         self.out = out;
+    }
+
+    /// With a store: writes the durable state (if it changed) and the
+    /// decisions committed since the last write, then releases the held
+    /// outputs. A failed write releases nothing and stops the replica.
+    fn flush(&mut self) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        if self.store_failed.is_some() {
+            return;
+        }
+        if self.dirty || !self.committed.is_empty() {
+            let t0 = Instant::now();
+            let state = if self.dirty {
+                match self.node.durable_state() {
+                    Ok(bytes) => Some(bytes),
+                    Err(e) => {
+                        self.store_failed = Some(crate::NetError::StoreWrite(Box::new(e)));
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
+            if let Err(e) = store.write(state.as_deref(), &self.committed) {
+                tracing::error!(node = self.summary.id.0, "data directory: {e}; stopping");
+                self.store_failed = Some(crate::NetError::StoreWrite(e));
+                return;
+            }
+            self.summary.store_writes += 1;
+            self.summary.store_s += t0.elapsed().as_secs_f64();
+            self.dirty = false;
+            self.committed.clear();
+        }
+        let held = std::mem::take(&mut self.held);
+        for o in held {
+            self.output(o);
+        }
+    }
+
+    /// Records a clean stop in the store, unless a write failed (that
+    /// failure is the replica's result).
+    fn close_store(&mut self) -> Result<(), crate::NetError> {
+        if let Some(e) = self.store_failed.take() {
+            return Err(e);
+        }
+        match self.store.as_mut() {
+            Some(store) => store.close().map_err(crate::NetError::StoreWrite),
+            None => Ok(()),
+        }
     }
 
     fn output(&mut self, o: Output<P::Timer>) {
@@ -425,8 +491,8 @@ impl<P: Protocol> Driver<P> {
                 self.timers.set(timer, at);
             }
             Output::CancelTimer(timer) => self.timers.cancel(timer),
-            // This runtime keeps no store yet: a node restarted over QUIC
-            // comes back fresh (see docs/status.md).
+            // Handled in `step`: with a store it marks the batch for
+            // `flush`; without one nothing persists.
             Output::Persist => {}
             Output::Commit(d) => {
                 if let Some(m) = self.metrics.as_mut() {
@@ -518,30 +584,4 @@ fn cpu_since(t0: Option<cpu_time::ThreadTime>) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn set_replaces_and_cancel_removes() {
-        let t0 = Instant::now();
-        let mut t = Timers::new();
-        t.set(1u8, t0 + Duration::from_millis(10));
-        t.set(1u8, t0 + Duration::from_millis(30));
-        t.set(2u8, t0 + Duration::from_millis(20));
-        t.set(3u8, t0 + Duration::from_millis(5));
-        t.cancel(3u8);
-        assert_eq!(
-            t.pop_due(t0 + Duration::from_millis(15)),
-            None,
-            "1 was moved to 30ms"
-        );
-        assert_eq!(t.pop_due(t0 + Duration::from_millis(25)), Some(2));
-        assert_eq!(t.pop_due(t0 + Duration::from_millis(40)), Some(1));
-        assert_eq!(
-            t.pop_due(t0 + Duration::from_millis(40)),
-            None,
-            "fires once"
-        );
-        assert_eq!(t.next_deadline(), None);
-    }
-}
+mod tests;

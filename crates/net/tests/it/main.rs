@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+mod durable;
 mod leaders;
 mod metrics;
 mod quic_counts;

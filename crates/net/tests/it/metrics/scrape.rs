@@ -184,7 +184,7 @@ async fn run_node_serves_metrics_equal_to_its_summary() {
     }
     let total = 6;
     let load = LoadConfig::closed(1, 1, 128).with_total(total);
-    let clients = bft_net::run_clients(&file, load, Duration::from_secs(30))
+    let clients = bft_net::run_clients(&file, load, Duration::from_secs(30), false)
         .await
         .unwrap();
     assert_eq!(clients.requests_committed, total);

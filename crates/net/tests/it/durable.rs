@@ -1,0 +1,103 @@
+//! Data directories over real QUIC, in process: a replica killed and
+//! restarted on its directory resumes at the slot it had written, commits
+//! again, and the four ledgers it leaves are one chain; each protocol.
+
+use bft_core::{BatchConfig, Fsync, NodeId, Protocol};
+use bft_load::LoadConfig;
+use bft_net::client::run_load;
+use bft_net::durable::StoreConfig;
+use bft_net::{LocalCluster, LocalClusterConfig};
+use bft_store::{Ledger, LedgerReport};
+use std::time::{Duration, Instant};
+
+fn committed<P: Protocol>(c: &LocalCluster<P>, i: usize) -> u64 {
+    c.snapshots()[i].map_or(0, |s| s.status.committed)
+}
+
+/// Waits (at most 10 s) until node `i` has committed more than `above`.
+async fn wait_for<P: Protocol>(c: &LocalCluster<P>, i: usize, above: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while committed(c, i) <= above && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    committed(c, i)
+}
+
+async fn restart_resumes<P: Protocol>(proto: P::Config) {
+    let dir = std::env::temp_dir().join(format!("net-durable-{}-{}", P::NAME, std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = LocalClusterConfig {
+        nodes: 4,
+        seed: 3,
+        batch: BatchConfig {
+            max_size: 50,
+            max_delay: Duration::from_millis(5),
+        },
+        store: Some(StoreConfig {
+            dir: dir.clone(),
+            fsync: Fsync::Always,
+        }),
+        ..LocalClusterConfig::default()
+    };
+    let mut cluster = LocalCluster::<P>::start(cfg, proto).await.unwrap();
+    let load = cluster
+        .client_setup(LoadConfig::open(200.0, 2, 64), Duration::from_secs(8))
+        .unwrap();
+    let clients = tokio::spawn(run_load(load, std::future::pending()));
+
+    assert!(wait_for(&cluster, 3, 20).await > 20, "{}: commits", P::NAME);
+    let killed = cluster.kill(NodeId(3)).await.unwrap();
+    assert!(killed.store_writes > 0, "{}: it wrote", P::NAME);
+    assert_eq!(killed.resumed_at, None, "{}: it started fresh", P::NAME);
+    let at_kill = committed(&cluster, 0);
+    assert!(wait_for(&cluster, 0, at_kill + 10).await > at_kill + 10);
+
+    cluster.restart(NodeId(3)).await.unwrap();
+    let tip = committed(&cluster, 0);
+    assert!(
+        wait_for(&cluster, 3, tip).await > tip,
+        "{}: the restarted replica catches up past the tip it came back to",
+        P::NAME
+    );
+    clients.await.unwrap().unwrap();
+    let nodes = cluster.stop().await.unwrap();
+    let restarted = nodes.iter().find(|n| n.id == NodeId(3)).unwrap();
+    assert_eq!(
+        restarted.resumed_at,
+        Some(killed.status.committed),
+        "{}: it resumed where its directory ended, not fresh",
+        P::NAME
+    );
+
+    let ledgers: Vec<Ledger> = (0..4)
+        .map(|i| Ledger::read(&dir.join(format!("node-{i}"))).unwrap())
+        .collect();
+    let slices: Vec<&[bft_core::Decision]> =
+        ledgers.iter().map(|l| l.decisions.as_slice()).collect();
+    let report = LedgerReport::compare(&slices);
+    assert_eq!(report.fork, None, "{}: {report:?}", P::NAME);
+    assert!(
+        report.common > killed.status.committed,
+        "{}: {report:?}",
+        P::NAME
+    );
+    for l in &ledgers {
+        assert!(l.meta.clean, "{}: stopped cleanly", P::NAME);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pbft_replica_restarted_on_its_data_directory_resumes() {
+    restart_resumes::<bft_pbft::Pbft>(bft_pbft::PbftConfig::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qbft_replica_restarted_on_its_data_directory_resumes() {
+    restart_resumes::<bft_qbft::Qbft>(bft_qbft::QbftConfig::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotstuff_replica_restarted_on_its_data_directory_resumes() {
+    restart_resumes::<bft_hotstuff::HotStuff>(bft_hotstuff::HotStuffConfig::default()).await;
+}
