@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod diff;
 pub mod fuzz;
 pub mod html;
+pub mod ledger;
 pub mod measure;
 pub mod plot;
 pub mod protocols;
@@ -55,4 +56,6 @@ pub enum BenchError {
     Net(#[from] bft_net::NetError),
     #[error("cannot encode the record: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] bft_store::StoreError),
 }

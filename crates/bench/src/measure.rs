@@ -34,6 +34,9 @@ pub struct Measured {
     pub nodes: Vec<NodeRecord>,
     pub events: u64,
     pub trace_hash: String,
+    /// [`Record::store`] and [`Record::fsync`].
+    pub store: &'static str,
+    pub fsync: Option<&'static str>,
     pub wall: Duration,
 }
 
@@ -151,6 +154,8 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         nodes: m.nodes,
         events: m.events,
         trace_hash: m.trace_hash,
+        store: m.store.into(),
+        fsync: m.fsync.map(String::from),
         wall_s: m.wall.as_secs_f64(),
         latency_cdf: m.latency_cdf,
     }

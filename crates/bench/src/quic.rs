@@ -27,6 +27,10 @@ pub struct QuicOptions {
     /// address's port + i (port 0: an ephemeral port each); for `node`,
     /// exactly this address.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Persist each replica's durable state and ledger: for `node`, in
+    /// exactly this directory; in process, replica i in `node-<i>` below
+    /// it. None: replicas keep nothing.
+    pub store: Option<bft_net::durable::StoreConfig>,
 }
 
 /// The scenario's `[leaders]` as a leader schedule for a committee of `n`
@@ -75,6 +79,7 @@ pub fn run_local_with<P: Protocol>(
         cost: s.cost,
         metrics: options.metrics,
         leaders: leader_schedule(s, s.nodes, Path::new("(scenario)"))?,
+        store: options.store.clone(),
         ..LocalClusterConfig::default()
     };
     let r = runtime()?.block_on(bft_net::run_local_cluster::<P>(cfg, proto))?;
@@ -114,6 +119,12 @@ pub fn run_local_with<P: Protocol>(
             .collect(),
         events: 0,
         trace_hash: String::new(),
+        store: if options.store.is_some() {
+            "redb"
+        } else {
+            "none"
+        },
+        fsync: options.store.as_ref().map(|s| s.fsync.as_str()),
         wall: r.wall,
     };
     Ok(record(s, measured))
@@ -162,6 +173,7 @@ pub fn run_node_with(
     let file = ClusterFile::load(cluster)?;
     let node_options = bft_net::NodeOptions {
         metrics: options.metrics,
+        store: options.store.clone(),
         leaders: leader_schedule(scenario, file.nodes.len(), Path::new("(scenario)"))?,
     };
     let key_path = match key {
@@ -185,10 +197,12 @@ pub fn run_node_with(
     Ok(summary)
 }
 
-/// Runs the scenario's load against a running cluster.
+/// Runs the scenario's load against a running cluster; with
+/// `record_committed`, the summary lists every request seen committed.
 pub fn run_client(
     cluster: &Path,
     scenario: &Scenario,
+    record_committed: bool,
 ) -> Result<bft_net::ClientSummary, BenchError> {
     let file = ClusterFile::load(cluster)?;
     let rt = runtime()?;
@@ -196,6 +210,7 @@ pub fn run_client(
         &file,
         scenario.load.clone(),
         scenario.duration,
+        record_committed,
     ))?)
 }
 
@@ -227,6 +242,9 @@ pub fn client_record(s: &Scenario, n: usize, c: &bft_net::ClientSummary) -> Reco
         nodes: Vec::new(),
         events: 0,
         trace_hash: String::new(),
+        // What the nodes did is in each node's own JSON.
+        store: "unknown",
+        fsync: None,
         wall: c.wall,
     };
     record(&s, measured)

@@ -134,6 +134,16 @@ pub struct Record {
     pub nodes: Vec<NodeRecord>,
     pub events: u64,
     pub trace_hash: String,
+    /// Where the replicas kept their durable state and ledger: "model" (the
+    /// simulator's model store, each write charged from the cost profile),
+    /// "redb" (QUIC replicas with data directories) or "none" (QUIC
+    /// replicas that keep nothing).
+    #[serde(default)]
+    pub store: String,
+    /// The fsync policy of that store ("always" | "never"); None with no
+    /// store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fsync: Option<String>,
     pub wall_s: f64,
     /// Latency CDF points (ms, fraction), for plots.
     #[serde(default)]

@@ -60,6 +60,17 @@ pub struct NodeArgs {
     /// 0.0.0.0:9100) while the node runs
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// Persist the replica's durable state and committed ledger in this
+    /// directory before anything that depends on them is sent; started
+    /// again on the same directory, the replica resumes from it. Without
+    /// it the replica keeps nothing.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// always: every write is forced to the disk (survives a power loss);
+    /// never: writes reach the OS only (survive a killed process, not a
+    /// power loss). Only with --data-dir.
+    #[arg(long, default_value = "always", requires = "data_dir")]
+    fsync: bft_core::Fsync,
 }
 
 pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
@@ -70,22 +81,29 @@ pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
         key,
         out,
         metrics,
+        data_dir,
+        fsync,
     } = args;
     let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
     eprintln!(
-        "node {id}: {} of {}; Ctrl-C or SIGTERM stops it{}",
+        "node {id}: {} of {}; Ctrl-C or SIGTERM stops it{}{}",
         s.protocol,
         cluster.display(),
         metrics
             .map(|m| format!("; GET http://{m}/metrics"))
+            .unwrap_or_default(),
+        data_dir
+            .as_ref()
+            .map(|d| format!("; data in {} (fsync {})", d.display(), fsync.as_str()))
             .unwrap_or_default()
     );
+    let store = data_dir.map(|dir| bft_net::durable::StoreConfig { dir, fsync });
     let summary = bftbench::quic::run_node_with(
         &cluster,
         bft_core::NodeId(id),
         key.as_deref(),
         &s,
-        &bftbench::quic::QuicOptions { metrics },
+        &bftbench::quic::QuicOptions { metrics, store },
         bftbench::quic::shutdown_signal(),
     )?;
     let json = serde_json::json!({
@@ -98,6 +116,9 @@ pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
         "cpu_s": summary.cpu_s,
         "dropped_overload": summary.dropped_overload,
         "dropped_link": summary.dropped_link,
+        "resumed_at": summary.resumed_at,
+        "store_writes": summary.store_writes,
+        "store_s": summary.store_s,
     });
     println!("{}", serde_json::to_string_pretty(&json)?);
     if let Some(out) = out {
@@ -119,6 +140,11 @@ pub struct ClientArgs {
     /// `summary.csv` read) here
     #[arg(long)]
     record: Option<PathBuf>,
+    /// Write the id of every request seen committed (f+1 replies) here,
+    /// one `client:number` per line, for `bftbench ledger verify
+    /// --requests`
+    #[arg(long, value_name = "FILE")]
+    committed: Option<PathBuf>,
 }
 
 pub fn client(args: ClientArgs) -> Result<std::process::ExitCode> {
@@ -127,9 +153,13 @@ pub fn client(args: ClientArgs) -> Result<std::process::ExitCode> {
         scenario,
         out,
         record,
+        committed,
     } = args;
     let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
-    let c = bftbench::quic::run_client(&cluster, &s)?;
+    let c = bftbench::quic::run_client(&cluster, &s, committed.is_some())?;
+    if let Some(path) = committed {
+        bftbench::ledger::write_request_ids(&path, &c.committed_ids)?;
+    }
     if let Some(path) = record {
         let n = bft_net::ClusterFile::load(&cluster)?.nodes.len();
         write_json(&path, &bftbench::quic::client_record(&s, n, &c))?;

@@ -9,6 +9,7 @@ mod common;
 mod compare;
 mod diff;
 mod fuzz;
+mod ledger;
 mod run;
 mod saturate;
 mod sweep;
@@ -42,6 +43,9 @@ enum Command {
     Node(cluster::NodeArgs),
     /// Run the scenario's load against a running cluster and write a record.
     Client(cluster::ClientArgs),
+    /// Read replicas' data directories (`node --data-dir`) offline:
+    /// `verify DIR` re-checks one, `diff DIR...` compares several.
+    Ledger(ledger::Args),
     /// Run every point of a scenario's [sweep] axes; one record per point
     /// plus summary.csv.
     Sweep(sweep::Args),
@@ -99,6 +103,7 @@ fn main_inner() -> Result<std::process::ExitCode> {
         Command::Keygen(args) => cluster::keygen(args),
         Command::Node(args) => cluster::node(args),
         Command::Client(args) => cluster::client(args),
+        Command::Ledger(args) => ledger::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Saturate(args) => saturate::run(args),
         Command::Diff(args) => diff::run(args),

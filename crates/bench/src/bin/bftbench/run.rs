@@ -24,6 +24,12 @@ pub struct Args {
     /// logged at info level)
     #[arg(long, value_name = "BASE")]
     metrics: Option<std::net::SocketAddr>,
+    /// QUIC runs only: each replica persists its durable state and ledger
+    /// in DIR/node-<i> (fsync as the scenario's `[storage] fsync` says);
+    /// the record's `store` and `fsync` say so. DIR must not hold another
+    /// run's directories.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -53,8 +59,9 @@ pub fn run(args: Args) -> Result<std::process::ExitCode> {
         overrides,
         out,
         metrics,
+        data_dir,
     } = args;
-    run_command(&scenario, overrides, out, metrics)
+    run_command(&scenario, overrides, out, metrics, data_dir)
 }
 
 fn parse_crypto(s: &str) -> Result<CryptoKind, String> {
@@ -83,6 +90,7 @@ fn run_command(
     args: OverrideArgs,
     out: Option<PathBuf>,
     metrics: Option<std::net::SocketAddr>,
+    data_dir: Option<PathBuf>,
 ) -> Result<std::process::ExitCode> {
     let scenario = Scenario::load(&display_path(path), &overrides(args))?;
     anyhow::ensure!(
@@ -91,6 +99,15 @@ fn run_command(
          use it with --runtime quic or `bftbench node`",
         metrics.map(|m| m.to_string()).unwrap_or_default()
     );
+    anyhow::ensure!(
+        data_dir.is_none() || scenario.runtime == Runtime::Quic,
+        "--data-dir {}: the simulator keeps its model store in memory (runtime = \"sim\"); \
+         use it with --runtime quic or `bftbench node`",
+        data_dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default()
+    );
     if let Some(k) = scenario.faulty_beyond_f() {
         eprintln!(
             "warning: {k} faulty nodes exceed f = {}: safety and liveness are not promised",
@@ -98,19 +115,19 @@ fn run_command(
         );
     }
     let bar = Bar::new(format!("{} n={}", scenario.protocol, scenario.nodes));
-    let record = match metrics {
-        Some(base) => {
+    let store = data_dir.map(|dir| bft_net::durable::StoreConfig {
+        dir,
+        fsync: scenario.storage.fsync,
+    });
+    let record = if metrics.is_some() || store.is_some() {
+        if let Some(base) = metrics {
             eprintln!(
                 "serving GET /metrics: replica i on {base} with port + i for the run's length"
             );
-            bftbench::quic::run_scenario(
-                &scenario,
-                &bftbench::quic::QuicOptions {
-                    metrics: Some(base),
-                },
-            )?
         }
-        None => run::run(&scenario, &mut |fraction| bar.set(fraction))?,
+        bftbench::quic::run_scenario(&scenario, &bftbench::quic::QuicOptions { metrics, store })?
+    } else {
+        run::run(&scenario, &mut |fraction| bar.set(fraction))?
     };
     bar.finish();
     print!("{}", run::summary(&record));

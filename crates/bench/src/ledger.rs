@@ -1,0 +1,162 @@
+//! `bftbench ledger`: a replica's data directory read offline.
+//!
+//! `verify` re-checks one directory: every stored value against its
+//! checksum and redb's page checksums, the hash chain from genesis (slots 1,
+//! 2, 3, … each naming the previous block as parent), that the directory
+//! belongs to a replica of the cluster, that no request is ordered twice,
+//! and optionally that every request a client saw committed is in it.
+//! Certificates are not in the ledger yet (each decision is stored as
+//! `Decision`: slot, view, block, parent, request ids), so verify cannot
+//! re-check signatures; it says so in its report.
+//!
+//! `diff` compares several directories: the common prefix they agree on,
+//! how far each is behind the longest, and the first slot where two differ.
+
+use crate::BenchError;
+use bft_core::RequestId;
+use bft_store::{Ledger, LedgerReport};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// What `verify` found; `problems` empty means it passed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Verified {
+    pub dir: String,
+    pub protocol: String,
+    pub node: u16,
+    pub fsync: String,
+    pub clean_shutdown: bool,
+    pub slots: u64,
+    pub requests: u64,
+    /// Requests the `--requests` file named, all found if `problems` is
+    /// empty.
+    pub expected_requests: Option<u64>,
+    pub problems: Vec<String>,
+}
+
+/// Reads and checks `dir` (see the module doc). A directory that cannot be
+/// read is an error; what is wrong with a readable one is in `problems`.
+pub fn verify(
+    dir: &Path,
+    cluster: Option<&Path>,
+    requests: Option<&Path>,
+) -> Result<Verified, BenchError> {
+    let ledger = Ledger::read(dir)?;
+    let mut problems = Vec::new();
+    if let Some(file) = cluster {
+        let n = bft_net::ClusterFile::load(file)?.nodes.len();
+        if usize::from(ledger.meta.node) >= n {
+            problems.push(format!(
+                "the directory belongs to replica {}, but {} has replicas 0..{n}",
+                ledger.meta.node,
+                file.display()
+            ));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for d in &ledger.decisions {
+        for id in &d.requests {
+            if !seen.insert(*id) {
+                problems.push(format!(
+                    "request {}:{} is ordered twice (again at slot {})",
+                    id.client, id.number, d.slot
+                ));
+            }
+        }
+    }
+    let mut expected = None;
+    if let Some(file) = requests {
+        let ids = read_request_ids(file)?;
+        expected = Some(ids.len() as u64);
+        let missing: Vec<&RequestId> = ids.iter().filter(|id| !seen.contains(id)).collect();
+        if let Some(first) = missing.first() {
+            problems.push(format!(
+                "{} of the {} requests in {} are not in the ledger (first: {}:{})",
+                missing.len(),
+                ids.len(),
+                file.display(),
+                first.client,
+                first.number
+            ));
+        }
+    }
+    Ok(Verified {
+        dir: dir.display().to_string(),
+        protocol: ledger.meta.protocol.clone(),
+        node: ledger.meta.node,
+        fsync: ledger.meta.fsync.as_str().into(),
+        clean_shutdown: ledger.meta.clean,
+        slots: ledger.decisions.last().map_or(0, |d| d.slot),
+        requests: seen.len() as u64,
+        expected_requests: expected,
+        problems,
+    })
+}
+
+/// Compares the ledgers of `dirs`, which must all be of one protocol.
+pub fn diff(dirs: &[&Path]) -> Result<(Vec<Ledger>, LedgerReport), BenchError> {
+    let ledgers = dirs
+        .iter()
+        .map(|d| Ledger::read(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(first) = ledgers.first()
+        && let Some(other) = ledgers
+            .iter()
+            .find(|l| l.meta.protocol != first.meta.protocol)
+    {
+        return Err(BenchError::Unsupported(format!(
+            "{} holds a {} ledger and {} a {} one: diff compares one protocol's replicas",
+            first.dir.display(),
+            first.meta.protocol,
+            other.dir.display(),
+            other.meta.protocol
+        )));
+    }
+    let slices: Vec<&[bft_core::Decision]> =
+        ledgers.iter().map(|l| l.decisions.as_slice()).collect();
+    let report = LedgerReport::compare(&slices);
+    Ok((ledgers, report))
+}
+
+/// Writes request ids, one `client:number` per line.
+pub fn write_request_ids(path: &Path, ids: &[RequestId]) -> Result<(), BenchError> {
+    let mut text = String::with_capacity(ids.len() * 12);
+    for id in ids {
+        text.push_str(&format!("{}:{}\n", id.client, id.number));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| BenchError::Write {
+            file: path.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::write(path, text).map_err(|source| BenchError::Write {
+        file: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads what [`write_request_ids`] wrote; a bad line is an error naming
+/// the file and the line.
+pub fn read_request_ids(path: &Path) -> Result<Vec<RequestId>, BenchError> {
+    let text = std::fs::read_to_string(path).map_err(|source| BenchError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let mut ids = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let parsed = line
+            .split_once(':')
+            .and_then(|(c, n)| Some((c.trim().parse().ok()?, n.trim().parse().ok()?)));
+        let Some((client, number)) = parsed else {
+            return Err(BenchError::Invalid {
+                file: path.to_path_buf(),
+                key: format!("line {}", i + 1),
+                value: line.to_string(),
+                reason: "expected client:number".into(),
+            });
+        };
+        ids.push(RequestId { client, number });
+    }
+    Ok(ids)
+}
