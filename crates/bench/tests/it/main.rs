@@ -8,6 +8,7 @@
 mod calibrate;
 mod conformance;
 mod fuzz;
+mod kill_restart;
 mod metrics;
 mod mutants;
 mod sweep_plot;
