@@ -30,11 +30,11 @@
 //!   settings, both ends together, fitted from 64- and 8 192-byte frames;
 //! - `client_per_request`: the load generator's own work per request
 //!   (issue, encode 512 bytes, count four replies);
-//! - `store_write`: writing a 512-byte record into a file in the system's
-//!   temporary directory (overwriting within 64 KiB, as a store updates
-//!   its pages), no sync;
-//! - `store_fsync`: that write followed by `fdatasync`, less the write
-//!   alone.
+//! - `store_write`: one write to a replica's data directory (`bft-store`,
+//!   the QUIC runtime's store) in the system's temporary directory: a
+//!   1 KiB durable state and one decision of 16 requests, `fsync = never`;
+//! - `store_fsync`: the same write with `fsync = always`, less the write
+//!   under `never`.
 
 use crate::BenchError;
 use bft_core::{BlsSignature, CryptoKind, NodeId, Signature, SignedItem};
@@ -388,33 +388,8 @@ fn client_figure(rounds: usize) -> Figure {
 
 /// `store_write` and `store_fsync` (see the module documentation).
 fn storage_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
-    use std::os::unix::fs::FileExt;
-    let dir = std::env::temp_dir();
-    let path = dir.join(format!("bftbench-calibrate-{}.store", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|source| BenchError::Write {
-            file: path.clone(),
-            source,
-        })?;
-    let record = [7u8; 512];
-    let mut at = 0u64;
-    let mut next = move || {
-        at = (at + 512) % (64 * 1024);
-        at
-    };
-    let write = measure("store_write", rounds, 1, || {
-        let _ = black_box(file.write_all_at(&record, next()));
-    });
-    let synced = measure("store_fsync", rounds, 1, || {
-        let _ = black_box(file.write_all_at(&record, next()));
-        let _ = black_box(file.sync_data());
-    });
-    let _ = std::fs::remove_file(&path);
+    let write = store_writes("store_write", bft_core::Fsync::Never, rounds)?;
+    let synced = store_writes("store_fsync", bft_core::Fsync::Always, rounds)?;
     let less = |a: Duration| a.saturating_sub(write.median);
     let fsync = Figure {
         name: "store_fsync",
@@ -425,6 +400,59 @@ fn storage_figures(rounds: usize) -> Result<Vec<Figure>, BenchError> {
         slowest: less(synced.slowest),
     };
     Ok(vec![write, fsync])
+}
+
+/// Times `rounds` writes to a fresh data directory under `fsync`: each a
+/// 1 KiB state and the next slot's decision of 16 requests.
+fn store_writes(
+    name: &'static str,
+    fsync: bft_core::Fsync,
+    rounds: usize,
+) -> Result<Figure, BenchError> {
+    use bft_core::{Decision, Digest, RequestId, Store};
+    let dir = std::env::temp_dir().join(format!(
+        "bftbench-calibrate-{}-{}",
+        std::process::id(),
+        fsync.as_str()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let owner = bft_store::Owner {
+        protocol: "calibrate".into(),
+        node: 0,
+    };
+    let (mut store, _) = bft_store::DataDir::open(&dir, &owner, fsync)?;
+    let state = vec![7u8; 1024];
+    let mut tip = (0u64, bft_core::GENESIS);
+    let mut failed = None;
+    let figure = measure(name, rounds, 1, || {
+        let slot = tip.0 + 1;
+        let block = Digest::of("calibrate/block", &[&slot.to_le_bytes()]);
+        let d = Decision {
+            slot,
+            view: 0,
+            block,
+            parent: tip.1,
+            requests: (0..16)
+                .map(|number| RequestId {
+                    client: 0,
+                    number: slot * 16 + number,
+                })
+                .collect(),
+        };
+        if let Err(e) = store.write(Some(&state), std::slice::from_ref(&d)) {
+            failed.get_or_insert_with(|| e.to_string());
+        }
+        tip = (slot, block);
+    });
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    match failed {
+        None => Ok(figure),
+        Some(reason) => Err(BenchError::Unsupported(format!(
+            "{}: the store's writes failed: {reason}",
+            dir.display()
+        ))),
+    }
 }
 
 /// Runs every measurement.

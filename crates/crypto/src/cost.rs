@@ -64,12 +64,13 @@ pub struct CostModel {
     /// replicas answered. Charged only on a shared machine.
     #[serde(with = "humantime_serde")]
     pub client_per_request: Duration,
-    /// Writing one step's durable state to the replica's store (an append
-    /// of a few hundred bytes to a file, no sync): CPU, charged once per
-    /// step that changed it.
+    /// One write to the replica's store: its durable state and the step's
+    /// decisions, committed to its data directory (`bft-store`, a redb
+    /// transaction) with no sync: CPU, charged once per step that changed
+    /// the durable state.
     #[serde(with = "humantime_serde")]
     pub store_write: Duration,
-    /// Forcing that write to disk (`fdatasync`), charged besides
+    /// Forcing that write to the disk (the commit's `fdatasync`), charged besides
     /// `store_write` when `[storage] fsync = "always"`: the replica waits
     /// for the disk, busy but not using a core.
     #[serde(with = "humantime_serde")]
@@ -106,11 +107,13 @@ impl CostModel {
 }
 
 /// `store_write` and `store_fsync` of the default profile: two `bftbench
-/// calibrate` runs a minute apart on 2026-12-03 (load average 0.35 → 0.49
-/// and 0.21 → 0.63), 709 and 904 ns per write, 152 and 212 µs per fsync
-/// (the disk's own spread, 29–35 % within a run): their means.
-const STORE_WRITE_NS: u64 = 807;
-const STORE_FSYNC_NS: u64 = 182_000;
+/// calibrate` runs a minute apart on 2026-12-03, writing to a real data
+/// directory (1 KiB state, one decision of 16 requests; load average 0.66
+/// → 0.76 and 0.54 → 0.80): 46.9 and 53.6 µs per write, 258 and 469 µs
+/// more with fsync (the disk's own spread, 27–54 % within a run): their
+/// means.
+const STORE_WRITE_NS: u64 = 50_000;
+const STORE_FSYNC_NS: u64 = 360_000;
 
 impl Default for CostModel {
     /// `bftbench calibrate` on this workbench's 2-core machine, idle (load
