@@ -70,6 +70,7 @@ pub fn run_local_with<P: Protocol>(
     proto: P::Config,
     options: &QuicOptions,
 ) -> Result<Record, BenchError> {
+    let store = StoreDirs::for_run(s, options)?;
     let cfg = LocalClusterConfig {
         nodes: s.nodes,
         seed: s.seed,
@@ -79,7 +80,7 @@ pub fn run_local_with<P: Protocol>(
         cost: s.cost,
         metrics: options.metrics,
         leaders: leader_schedule(s, s.nodes, Path::new("(scenario)"))?,
-        store: options.store.clone(),
+        store: store.config.clone(),
         ..LocalClusterConfig::default()
     };
     let r = runtime()?.block_on(bft_net::run_local_cluster::<P>(cfg, proto))?;
@@ -119,15 +120,66 @@ pub fn run_local_with<P: Protocol>(
             .collect(),
         events: 0,
         trace_hash: String::new(),
-        store: if options.store.is_some() {
+        store: if store.config.is_some() {
             "redb"
         } else {
             "none"
         },
-        fsync: options.store.as_ref().map(|s| s.fsync.as_str()),
+        fsync: store.config.as_ref().map(|s| s.fsync.as_str()),
         wall: r.wall,
     };
     Ok(record(s, measured))
+}
+
+/// Where an in-process QUIC run's replicas persist: the `--data-dir` given
+/// (kept), or, with `[storage] persist = true` (the default), a fresh
+/// directory under the OS temp dir, removed when the run ends; none with
+/// `persist = false`.
+struct StoreDirs {
+    config: Option<bft_net::durable::StoreConfig>,
+    temporary: Option<std::path::PathBuf>,
+}
+
+impl StoreDirs {
+    fn for_run(s: &Scenario, options: &QuicOptions) -> Result<StoreDirs, BenchError> {
+        if let Some(given) = &options.store {
+            if !s.storage.persist {
+                return Err(BenchError::Unsupported(format!(
+                    "--data-dir {}: the scenario says [storage] persist = false",
+                    given.dir.display()
+                )));
+            }
+            return Ok(StoreDirs {
+                config: Some(given.clone()),
+                temporary: None,
+            });
+        }
+        if !s.storage.persist {
+            return Ok(StoreDirs {
+                config: None,
+                temporary: None,
+            });
+        }
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("bftbench-store-{}-{run}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(StoreDirs {
+            config: Some(bft_net::durable::StoreConfig {
+                dir: dir.clone(),
+                fsync: s.storage.fsync,
+            }),
+            temporary: Some(dir),
+        })
+    }
+}
+
+impl Drop for StoreDirs {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.temporary {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// Writes a cluster file and key files for `nodes` replicas.

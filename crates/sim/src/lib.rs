@@ -35,6 +35,13 @@ pub enum SimError {
     Crypto(#[from] bft_crypto::CryptoError),
     #[error("a fault names node {node} but the committee has nodes 0..{n}")]
     NoSuchNode { node: NodeId, n: usize },
+    #[error(
+        "node {node} crashes until {until:?} and restarts from its store, but [storage] persist = false keeps none (use amnesia = true for a fresh restart)"
+    )]
+    RestartWithoutStore {
+        node: NodeId,
+        until: std::time::Duration,
+    },
     #[error("{0}")]
     Leaders(bft_core::CoreError),
     #[error("twins: {0}")]

@@ -25,9 +25,11 @@
 //!            profile (`bftbench calibrate` writes one) under the keys given
 //! [machine]  cores = C: replicas and clients share C cores, paying for
 //!            their frames (absent: each replica on a dedicated machine)
-//! [storage]  fsync = always | never (default): what each write of a
-//!            replica's durable state costs; audit = true checks durability
-//!            after every step
+//! [storage]  persist = true (default) | false: replicas keep their durable
+//!            state and ledger (simulator: a model store; QUIC: a data
+//!            directory per replica, temporary unless --data-dir); fsync =
+//!            always | never (default): whether each write is forced to the
+//!            disk; audit = true checks durability after every step
 //! [pbft] [qbft] [hotstuff]   protocol knobs
 //! [sweep]    protocol = [...], nodes = [...], rate = [...], batch_size = [...], ...
 //! ```
@@ -170,8 +172,8 @@ pub struct Scenario {
     /// `cores` shared cores. Simulator only.
     #[serde(default, skip_serializing_if = "bft_sim::Machine::is_dedicated")]
     pub machine: bft_sim::Machine,
-    /// `[storage]`: the replicas' fsync policy (and the durability audit).
-    /// Simulator only, for now: the QUIC runtime keeps no store yet.
+    /// `[storage]`: whether replicas persist, their fsync policy (and the
+    /// durability audit), in both runtimes.
     #[serde(default, skip_serializing_if = "bft_sim::Storage::is_default")]
     pub storage: bft_sim::Storage,
     #[serde(default)]

@@ -108,6 +108,16 @@ impl Scenario {
                     "before `at`",
                 ));
             }
+            if let (bft_sim::FaultKind::Crash { amnesia: false }, Some(end)) = (&f.kind, f.end)
+                && !self.storage.persist
+            {
+                return Err(bad(
+                    &format!("faults[{i}].until"),
+                    format!("{end:?}"),
+                    "a crash with `until` restarts from the replica's store, and \
+                     [storage] persist = false keeps none (use amnesia = true for a fresh restart)",
+                ));
+            }
         }
         self.check_protocol_config().map_err(|issue| {
             bad(

@@ -11,5 +11,6 @@ mod fuzz;
 mod kill_restart;
 mod metrics;
 mod mutants;
+mod quic_store;
 mod sweep_plot;
 mod wan;

@@ -17,7 +17,7 @@
 
 use crate::SimError;
 use crate::clients::Clients;
-use crate::config::{LoadMode, SimConfig};
+use crate::config::{FaultKind, LoadMode, SimConfig};
 use crate::machine::{CorePool, Generator, Waiter};
 use crate::network::{Endpoint, transit};
 use crate::oracle::Oracle;
@@ -135,6 +135,14 @@ impl<P: Adversarial> Simulation<P> {
                 return Err(SimError::NoSuchNode {
                     node: f.node,
                     n: committee.n(),
+                });
+            }
+            if let (FaultKind::Crash { amnesia: false }, Some(until)) = (&f.kind, f.end)
+                && !cfg.storage.persist
+            {
+                return Err(SimError::RestartWithoutStore {
+                    node: f.node,
+                    until,
                 });
             }
         }
@@ -503,7 +511,7 @@ impl<P: Adversarial> Simulation<P> {
         };
         let mut cpu = replica.node.step(self.now, input, &mut out) + self.cfg.cost.handling;
         // The store: a write (CPU) and, with fsync, a wait for the disk.
-        let persisted = matches!(out.first(), Some(Output::Persist));
+        let persisted = self.cfg.storage.persist && matches!(out.first(), Some(Output::Persist));
         let mut disk = Duration::ZERO;
         if persisted {
             cpu += self.cfg.cost.store_write;

@@ -81,3 +81,39 @@ fn fsync_always_charges_the_disk_wait_on_every_persisting_step() {
         assert!(always > never, "{protocol}: {always:?} vs {never:?}");
     }
 }
+
+/// `persist = false`: no replica keeps anything, so no step pays for the
+/// store and a run is faster per request than with a store; a crash that
+/// would restart from the store is refused, naming the fault.
+#[test]
+fn persist_false_charges_no_store_and_refuses_a_restart_from_it() {
+    for protocol in PROTOCOLS {
+        let latency = |persist: bool| {
+            let mut s = scenario(protocol, 3, 200);
+            s.storage.persist = persist;
+            s.cost.store_write = Duration::from_millis(1);
+            let (report, _, _) =
+                bftbench::with_protocol!(protocol, P => run_restart::<P>(&s, NodeId(0)));
+            report.latency.mean
+        };
+        let (with, without) = (latency(true), latency(false));
+        assert!(without < with, "{protocol}: {without:?} vs {with:?}");
+
+        let mut s = scenario(protocol, 3, 200);
+        s.storage.persist = false;
+        s.faults = vec![Fault {
+            node: NodeId(1),
+            kind: FaultKind::Crash { amnesia: false },
+            start: Duration::from_millis(50),
+            end: Some(Duration::from_millis(80)),
+        }];
+        let e = s
+            .validate(std::path::Path::new("test.toml"))
+            .expect_err("refused");
+        assert!(e.to_string().contains("faults[0].until"), "{e}");
+        let e = bftbench::with_protocol!(protocol, P => {
+            Simulation::<P>::new(sim_config(&s), P::config(&s)).err().expect("refused")
+        });
+        assert!(e.to_string().contains("persist = false"), "{e}");
+    }
+}
