@@ -34,6 +34,8 @@ pub struct Measured {
     pub nodes: Vec<NodeRecord>,
     pub events: u64,
     pub trace_hash: String,
+    /// `Protocol::CATCH_UP_KINDS` of the protocol run.
+    pub catch_up_kinds: &'static [&'static str],
     /// [`Record::store`] and [`Record::fsync`].
     pub store: &'static str,
     pub fsync: Option<&'static str>,
@@ -91,6 +93,16 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
     let decisions = m.decisions;
     let total = m.stats.total_sent();
     let resent = m.stats.total_resent();
+    let catch_up = m
+        .stats
+        .sent
+        .iter()
+        .filter(|(kind, _)| m.catch_up_kinds.contains(kind))
+        .fold(bft_core::KindCount::default(), |mut sum, (_, c)| {
+            sum.count += c.count;
+            sum.bytes += c.bytes;
+            sum
+        });
     let messages_by_kind = by_kind(&m.stats.sent, decisions);
     let retransmissions_by_kind = by_kind(&m.stats.resent, decisions);
     let env = Environment::current();
@@ -137,6 +149,8 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         retransmissions_by_kind,
         retransmitted_messages: resent.count,
         retransmitted_bytes: resent.bytes,
+        catch_up_messages: catch_up.count,
+        catch_up_bytes: catch_up.bytes,
         client_messages: m.client_messages,
         client_bytes: m.client_bytes,
         rejected: m.stats.rejected.to_sorted(),

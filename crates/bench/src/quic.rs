@@ -120,6 +120,7 @@ pub fn run_local_with<P: Protocol>(
             .collect(),
         events: 0,
         trace_hash: String::new(),
+        catch_up_kinds: P::CATCH_UP_KINDS,
         store: if store.config.is_some() {
             "redb"
         } else {
@@ -294,6 +295,7 @@ pub fn client_record(s: &Scenario, n: usize, c: &bft_net::ClientSummary) -> Reco
         nodes: Vec::new(),
         events: 0,
         trace_hash: String::new(),
+        catch_up_kinds: &[],
         // What the nodes did is in each node's own JSON.
         store: "unknown",
         fsync: None,

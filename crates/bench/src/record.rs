@@ -99,6 +99,14 @@ pub struct Record {
     pub retransmitted_messages: u64,
     #[serde(default)]
     pub retransmitted_bytes: u64,
+    /// Catch-up traffic (`Protocol::CATCH_UP_KINDS`: PBFT `fetch`/`state`,
+    /// QBFT `decided`, HotStuff `block-request`/`block-response`), all of
+    /// it: requests for decided history and the answers carrying it. Part
+    /// of `retransmitted_*` too, which also counts plain retransmissions.
+    #[serde(default)]
+    pub catch_up_messages: u64,
+    #[serde(default)]
+    pub catch_up_bytes: u64,
     pub client_messages: u64,
     pub client_bytes: u64,
     pub rejected: BTreeMap<String, u64>,

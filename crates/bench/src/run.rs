@@ -266,6 +266,7 @@ fn run_sim<P: Adversarial>(
             .collect(),
         events: r.events,
         trace_hash: r.trace_hash.0.iter().map(|b| format!("{b:02x}")).collect(),
+        catch_up_kinds: P::CATCH_UP_KINDS,
         store: "model",
         fsync: Some(scenario.storage.fsync.as_str()),
         wall: started.elapsed(),

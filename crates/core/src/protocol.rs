@@ -189,6 +189,11 @@ pub struct Status {
 pub trait Protocol: Send + 'static {
     /// `"pbft"`, `"qbft"`, `"hotstuff"`.
     const NAME: &'static str;
+    /// The message kinds of catch-up: requests for decided history and the
+    /// answers carrying it, sent only to bring a lagging replica up to
+    /// date. Records count them apart (`catch_up_messages`); one definition
+    /// for every protocol.
+    const CATCH_UP_KINDS: &'static [&'static str] = &[];
     type Message: WireMessage;
     type Timer: Copy + Eq + Ord + Hash + Debug + Send + Sync + 'static;
     /// The protocol's knobs, the `[pbft]`/`[qbft]`/`[hotstuff]` table of a

@@ -174,6 +174,7 @@ pub struct HotStuff {
 
 impl Protocol for HotStuff {
     const NAME: &'static str = "hotstuff";
+    const CATCH_UP_KINDS: &'static [&'static str] = &["block-request", "block-response"];
     type Message = Message;
     type Timer = Timer;
     type Config = HotStuffConfig;

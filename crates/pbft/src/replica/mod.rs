@@ -443,6 +443,7 @@ impl Pbft {
 }
 impl Protocol for Pbft {
     const NAME: &'static str = "pbft";
+    const CATCH_UP_KINDS: &'static [&'static str] = &["fetch", "state"];
     type Message = PbftMessage;
     type Timer = PbftTimer;
     type Config = PbftConfig;
