@@ -129,7 +129,9 @@ for i in range(4):
         elif committed <= resumed:
             print(f"FAIL ({proto}): node {i} resumed at {resumed} and committed nothing after"); ok = False
         else:
-            print(f"[{proto}] node {i} resumed at slot {resumed}, committed up to {committed}")
+            first = node["first_commit_s"]
+            print(f"[{proto}] node {i} resumed at slot {resumed}, committed up to {committed}; "
+                  f"first commit {first * 1e3:.0f} ms after its restart")
     elif resumed is not None:
         print(f"FAIL ({proto}): node {i} restarted, but only node {killed} was killed"); ok = False
 sys.exit(0 if ok else 1)

@@ -67,6 +67,10 @@ pub struct NodeSummary {
     /// The committed slot this replica resumed at from its data directory;
     /// None: it started fresh.
     pub resumed_at: Option<u64>,
+    /// Seconds from this replica's start to the first decision it
+    /// committed (for a restarted one: restart to first commit); None if it
+    /// committed nothing.
+    pub first_commit_s: Option<f64>,
 }
 
 /// What a running replica publishes for its supervisor.
@@ -495,6 +499,9 @@ impl<P: Protocol> Driver<P> {
             // `flush`; without one nothing persists.
             Output::Persist => {}
             Output::Commit(d) => {
+                if self.summary.first_commit_s.is_none() {
+                    self.summary.first_commit_s = Some(self.start.elapsed().as_secs_f64());
+                }
                 if let Some(m) = self.metrics.as_mut() {
                     m.committed(&d.requests, Instant::now());
                 }

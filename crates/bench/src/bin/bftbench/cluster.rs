@@ -117,6 +117,7 @@ pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
         "dropped_overload": summary.dropped_overload,
         "dropped_link": summary.dropped_link,
         "resumed_at": summary.resumed_at,
+        "first_commit_s": summary.first_commit_s,
         "store_writes": summary.store_writes,
         "store_s": summary.store_s,
     });
