@@ -5,9 +5,11 @@
 //!
 //! With a store (a data directory), the outputs of each batch of events are
 //! held until the batch's durable state and committed decisions are written
-//! (one [`Store::write`] per batch: a group commit), then released in order:
-//! nothing a peer or a client sees depends on state a crash could take back.
-//! A failed write stops the replica.
+//! (one [`Store::write`] per batch, on a writer thread that merges batches
+//! queued behind a write in progress: a group commit), then released in
+//! order: nothing a peer or a client sees depends on state a crash could
+//! take back. The replica handles its next events meanwhile. A failed write
+//! stops the replica.
 //!
 //! Timer semantics are the simulator's: a `SetTimer` for a key replaces the
 //! pending one (the old deadline never fires), `CancelTimer` removes it, and
@@ -37,7 +39,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 mod timers;
+mod writer;
 use timers::Timers;
+use writer::{Done, Writer};
 
 /// What a replica reports when it stops.
 #[derive(Clone, Debug, Default)]
@@ -161,7 +165,11 @@ pub async fn run_replica<P: Protocol>(
     };
     tasks.spawn(accept_loop(setup.endpoint.clone(), ctx));
     let mut driver = Driver::new(setup.node, links, losses.clone());
-    driver.store = setup.store;
+    if let Some(store) = setup.store {
+        let (writer, done) = Writer::start(store);
+        driver.writer = Some(writer);
+        driver.done = Some(done);
+    }
     driver.summary.resumed_at = setup.resumed_at;
     let mut refresh_rx = None;
     if let Some(listener) = setup.metrics {
@@ -194,6 +202,9 @@ pub async fn run_replica<P: Protocol>(
 /// Events handled per wake-up before the driver looks at timers and the
 /// other channel again.
 const DRAIN: usize = 256;
+/// Batches waiting for their write, at most, before the replica stops
+/// handling new events until one is done.
+const MAX_WRITES_IN_FLIGHT: usize = 64;
 /// How often, at most, the replica publishes its [`Snapshot`].
 const PUBLISH_EVERY: Duration = Duration::from_millis(5);
 /// Scrapes that may wait for a metrics refresh at once (more are served
@@ -219,10 +230,15 @@ struct Driver<P: Protocol> {
     losses: Arc<LinkLosses>,
     /// Prometheus bookkeeping, when an endpoint serves it.
     metrics: Option<MetricsState>,
-    /// The data directory; with it, `held` keeps the batch's outputs until
-    /// [`Driver::flush`] has written what they depend on.
-    store: Option<Box<dyn Store>>,
+    /// The data directory's writer; with it, `held` keeps the batch's
+    /// outputs until [`Driver::flush`] hands the batch to it, and
+    /// `in_flight` keeps them until that write is done.
+    writer: Option<Writer>,
+    done: Option<mpsc::UnboundedReceiver<Done>>,
     held: Vec<Output<P::Timer>>,
+    /// Outputs waiting for write `seq`, in submission order.
+    in_flight: std::collections::VecDeque<(u64, Vec<Output<P::Timer>>)>,
+    next_write: u64,
     /// The durable state changed since the last write.
     dirty: bool,
     /// Decisions committed since the last write.
@@ -253,8 +269,11 @@ impl<P: Protocol> Driver<P> {
             cpu: Duration::ZERO,
             losses,
             metrics: None,
-            store: None,
+            writer: None,
+            done: None,
             held: Vec::new(),
+            in_flight: std::collections::VecDeque::new(),
+            next_write: 0,
             dirty: false,
             committed: Vec::new(),
             store_failed: None,
@@ -274,6 +293,7 @@ impl<P: Protocol> Driver<P> {
         snapshots: &watch::Sender<Snapshot>,
     ) {
         tokio::pin!(shutdown);
+        let mut done = self.done.take();
         self.step(NodeInput::Start);
         self.flush();
         let mut published = Instant::now();
@@ -286,9 +306,13 @@ impl<P: Protocol> Driver<P> {
             let sleep = tokio::time::sleep_until(
                 deadline.map_or_else(far_future, tokio::time::Instant::from_std),
             );
+            // Backpressure: with this many batches waiting for the disk, the
+            // replica handles nothing new until a write is done (each
+            // waiting batch holds its outputs and a copy of the state).
+            let open = self.in_flight.len() < MAX_WRITES_IN_FLIGHT;
             tokio::select! {
                 _ = &mut shutdown => break,
-                ev = inbound.recv() => {
+                ev = inbound.recv(), if open => {
                     let Some(ev) = ev else { break };
                     let t0 = cpu_now();
                     self.peer_event(ev);
@@ -298,7 +322,7 @@ impl<P: Protocol> Driver<P> {
                     }
                     self.cpu += cpu_since(t0);
                 }
-                ev = clients.recv() => {
+                ev = clients.recv(), if open => {
                     let Some(ev) = ev else { break };
                     let t0 = cpu_now();
                     self.client_event(ev);
@@ -308,15 +332,23 @@ impl<P: Protocol> Driver<P> {
                     }
                     self.cpu += cpu_since(t0);
                 }
-                _ = sleep, if deadline.is_some() => {}
+                _ = sleep, if deadline.is_some() && open => {}
                 _ = tokio::time::sleep_until(publish_at), if unpublished => {}
                 Some(ack) = next_refresh(&mut refreshes) => {
                     self.refresh_metrics(inbound.len(), clients.len());
                     let _ = ack.send(());
                 }
+                Some(d) = next_done(&mut done) => {
+                    self.written(d);
+                    while let Some(Ok(d)) = done.as_mut().map(mpsc::UnboundedReceiver::try_recv) {
+                        self.written(d);
+                    }
+                }
             }
             let t0 = cpu_now();
-            self.fire_due();
+            if self.in_flight.len() < MAX_WRITES_IN_FLIGHT {
+                self.fire_due();
+            }
             self.flush();
             self.cpu += cpu_since(t0);
             if self.store_failed.is_some() {
@@ -417,7 +449,7 @@ impl<P: Protocol> Driver<P> {
         let now = self.now();
         let mut out = std::mem::take(&mut self.out);
         self.node.step(now, input, &mut out);
-        if self.store.is_none() {
+        if self.writer.is_none() {
             for o in out.drain(..) {
                 self.output(o);
             }
@@ -436,18 +468,20 @@ impl<P: Protocol> Driver<P> {
         self.out = out;
     }
 
-    /// With a store: writes the durable state (if it changed) and the
-    /// decisions committed since the last write, then releases the held
-    /// outputs. A failed write releases nothing and stops the replica.
+    /// With a store: hands the writer the durable state (if it changed) and
+    /// the decisions committed since the last write, and parks the held
+    /// outputs until that write is done. A batch with nothing to write
+    /// waits behind the writes in flight (its outputs may depend on them),
+    /// or goes out at once if there are none.
     fn flush(&mut self) {
-        let Some(store) = self.store.as_mut() else {
+        let Some(writer) = self.writer.as_ref() else {
             return;
         };
         if self.store_failed.is_some() {
             return;
         }
+        let held = std::mem::take(&mut self.held);
         if self.dirty || !self.committed.is_empty() {
-            let t0 = Instant::now();
             let state = if self.dirty {
                 match self.node.durable_state() {
                     Ok(bytes) => Some(bytes),
@@ -459,30 +493,54 @@ impl<P: Protocol> Driver<P> {
             } else {
                 None
             };
-            if let Err(e) = store.write(state.as_deref(), &self.committed) {
-                tracing::error!(node = self.summary.id.0, "data directory: {e}; stopping");
-                self.store_failed = Some(crate::NetError::StoreWrite(e));
+            self.next_write += 1;
+            let committed = std::mem::take(&mut self.committed);
+            if !writer.submit(self.next_write, state, committed) {
+                self.store_failed = Some(crate::NetError::StoreWrite(
+                    "the store's writer stopped".into(),
+                ));
                 return;
             }
-            self.summary.store_writes += 1;
-            self.summary.store_s += t0.elapsed().as_secs_f64();
             self.dirty = false;
-            self.committed.clear();
-        }
-        let held = std::mem::take(&mut self.held);
-        for o in held {
-            self.output(o);
+            self.in_flight.push_back((self.next_write, held));
+        } else if let Some((_, waiting)) = self.in_flight.back_mut() {
+            waiting.extend(held);
+        } else {
+            for o in held {
+                self.output(o);
+            }
         }
     }
 
-    /// Records a clean stop in the store, unless a write failed (that
-    /// failure is the replica's result).
+    /// Write `d.seq` (and every one before it) is done: release what waited
+    /// for it, in order. A failed write releases nothing and stops the
+    /// replica.
+    fn written(&mut self, d: Done) {
+        if let Err(e) = d.result {
+            tracing::error!(node = self.summary.id.0, "data directory: {e}; stopping");
+            self.store_failed = Some(crate::NetError::StoreWrite(e));
+            self.in_flight.clear();
+            return;
+        }
+        self.summary.store_writes += 1;
+        self.summary.store_s += d.took.as_secs_f64();
+        while self.in_flight.front().is_some_and(|(seq, _)| *seq <= d.seq) {
+            if let Some((_, outputs)) = self.in_flight.pop_front() {
+                for o in outputs {
+                    self.output(o);
+                }
+            }
+        }
+    }
+
+    /// Lets the writes in flight finish and records a clean stop in the
+    /// store, unless a write failed (that failure is the replica's result).
     fn close_store(&mut self) -> Result<(), crate::NetError> {
         if let Some(e) = self.store_failed.take() {
             return Err(e);
         }
-        match self.store.as_mut() {
-            Some(store) => store.close().map_err(crate::NetError::StoreWrite),
+        match self.writer.take() {
+            Some(writer) => writer.close().map_err(crate::NetError::StoreWrite),
             None => Ok(()),
         }
     }
@@ -560,6 +618,14 @@ impl<P: Protocol> Driver<P> {
         s.status = self.node.status();
         s.cpu_s = self.cpu.as_secs_f64();
         s
+    }
+}
+
+/// The next finished write; never resolves without a store.
+async fn next_done(done: &mut Option<mpsc::UnboundedReceiver<Done>>) -> Option<Done> {
+    match done {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -8,10 +8,14 @@ use std::sync::Mutex;
 type Writes = Arc<Mutex<Vec<(bool, Vec<u64>)>>>;
 
 /// A store that records the writes it took (whether a state came, the
-/// slots committed), and fails them while `failing` is set.
+/// slots committed); each write waits for a permit from the test, and fails
+/// while `failing` is set.
 struct TestStore {
     writes: Writes,
     failing: Arc<std::sync::atomic::AtomicBool>,
+    permits: std::sync::mpsc::Receiver<()>,
+    /// Told when a write starts (before it waits for its permit).
+    entered: std::sync::mpsc::Sender<()>,
 }
 
 impl Store for TestStore {
@@ -22,10 +26,12 @@ impl Store for TestStore {
         Ok(0)
     }
     fn write(&mut self, state: Option<&[u8]>, committed: &[Decision]) -> Result<(), StoreError> {
-        let mut writes = self.writes.lock().map_err(|_| "poisoned")?;
         if self.failing.load(Ordering::Relaxed) {
             return Err("disk full".into());
         }
+        let _ = self.entered.send(());
+        self.permits.recv().map_err(|_| "no more permits")?;
+        let mut writes = self.writes.lock().map_err(|_| "poisoned")?;
         writes.push((state.is_some(), committed.iter().map(|d| d.slot).collect()));
         Ok(())
     }
@@ -36,88 +42,157 @@ impl Store for TestStore {
 
 type Links = Vec<Option<mpsc::Receiver<Bytes>>>;
 
-/// PBFT's replica 0 (the first primary) of four, its links to the
-/// other three as receivers, and the log of its store's writes.
-fn primary() -> (
-    Driver<bft_pbft::Pbft>,
-    Links,
-    Writes,
-    Arc<std::sync::atomic::AtomicBool>,
-) {
-    let (committee, cryptos) = bft_testkit::keys(4, CryptoKind::Model);
-    let batch = BatchConfig {
-        max_size: 1,
-        ..BatchConfig::default()
-    };
-    let ctx = bft_testkit::context(&committee, &cryptos, NodeId(0), batch);
-    let node = Node::<bft_pbft::Pbft>::new(ctx, &bft_pbft::PbftConfig::default());
-    let (mut links, mut rx) = (Vec::new(), Vec::new());
-    for j in 0..4 {
-        if j == 0 {
-            links.push(None);
-            rx.push(None);
-            continue;
-        }
-        let (tx, r) = mpsc::channel(64);
-        links.push(Some(tx));
-        rx.push(Some(r));
-    }
-    let writes = Arc::new(Mutex::new(Vec::new()));
-    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut driver = Driver::new(node, links, Arc::new(LinkLosses::default()));
-    driver.store = Some(Box::new(TestStore {
-        writes: writes.clone(),
-        failing: failing.clone(),
-    }));
-    (driver, rx, writes, failing)
+struct Harness {
+    d: Driver<bft_pbft::Pbft>,
+    rx: Links,
+    writes: Writes,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    permits: std::sync::mpsc::Sender<()>,
+    entered: std::sync::mpsc::Receiver<()>,
 }
 
-fn sent(rx: &mut Links) -> usize {
-    rx.iter_mut()
-        .flatten()
-        .map(|r| std::iter::from_fn(|| r.try_recv().ok()).count())
-        .sum()
+impl Harness {
+    /// PBFT's replica 0 (the first primary) of four, its links to the
+    /// other three as receivers, and a test store behind the writer.
+    fn primary() -> Harness {
+        let (committee, cryptos) = bft_testkit::keys(4, CryptoKind::Model);
+        let batch = BatchConfig {
+            max_size: 1,
+            ..BatchConfig::default()
+        };
+        let ctx = bft_testkit::context(&committee, &cryptos, NodeId(0), batch);
+        let node = Node::<bft_pbft::Pbft>::new(ctx, &bft_pbft::PbftConfig::default());
+        let (mut links, mut rx) = (Vec::new(), Vec::new());
+        for j in 0..4 {
+            if j == 0 {
+                links.push(None);
+                rx.push(None);
+                continue;
+            }
+            let (tx, r) = mpsc::channel(64);
+            links.push(Some(tx));
+            rx.push(Some(r));
+        }
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (permits, permits_rx) = std::sync::mpsc::channel();
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let mut d = Driver::new(node, links, Arc::new(LinkLosses::default()));
+        let (writer, done) = Writer::start(Box::new(TestStore {
+            writes: writes.clone(),
+            failing: failing.clone(),
+            permits: permits_rx,
+            entered: entered_tx,
+        }));
+        d.writer = Some(writer);
+        d.done = Some(done);
+        Harness {
+            d,
+            rx,
+            writes,
+            failing,
+            permits,
+            entered,
+        }
+    }
+
+    fn sent(&mut self) -> usize {
+        self.rx
+            .iter_mut()
+            .flatten()
+            .map(|r| std::iter::from_fn(|| r.try_recv().ok()).count())
+            .sum()
+    }
+
+    /// Lets one write through and waits until the driver has heard it is
+    /// done (or failed).
+    fn complete_one(&mut self) {
+        let _ = self.permits.send(());
+        let done = self.d.done.as_mut().and_then(|rx| rx.blocking_recv());
+        if let Some(done) = done {
+            self.d.written(done);
+        }
+    }
 }
 
 #[test]
 fn a_batch_sends_nothing_until_its_state_is_written() {
-    let (mut d, mut rx, writes, _) = primary();
-    d.step(NodeInput::Start);
-    d.flush();
-    let _ = sent(&mut rx);
-    d.step(NodeInput::Request(bft_testkit::request(1, 1)));
-    assert_eq!(sent(&mut rx), 0, "the PRE-PREPAREs are held");
+    let mut h = Harness::primary();
+    h.d.step(NodeInput::Start);
+    h.d.flush();
+    if !h.d.in_flight.is_empty() {
+        h.complete_one();
+    }
+    let _ = h.sent();
+    let before = h.writes.lock().unwrap().len();
+    h.d.step(NodeInput::Request(bft_testkit::request(1, 1)));
     assert!(
-        d.dirty,
+        h.d.dirty,
         "accepting its own pre-prepare changed the durable state"
     );
-    let before = writes.lock().unwrap().len();
-    d.flush();
+    h.d.flush();
+    assert_eq!(h.sent(), 0, "the PRE-PREPAREs wait for the write");
+    assert_eq!(h.d.in_flight.len(), 1);
+    h.complete_one();
     assert_eq!(
-        writes.lock().unwrap().len(),
+        h.writes.lock().unwrap().len(),
         before + 1,
         "one write for the batch"
     );
-    assert_eq!(writes.lock().unwrap().last(), Some(&(true, vec![])));
-    assert_eq!(sent(&mut rx), 3, "then the PRE-PREPARE goes to each backup");
+    assert_eq!(h.writes.lock().unwrap().last(), Some(&(true, vec![])));
+    assert_eq!(h.sent(), 3, "then the PRE-PREPARE goes to each backup");
+}
+
+/// Batches go out in the order of their writes, and writes that queued up
+/// behind one in progress are merged into one.
+#[test]
+fn batches_are_released_in_write_order_and_queued_writes_merge() {
+    let mut h = Harness::primary();
+    h.d.step(NodeInput::Start);
+    h.d.flush();
+    if !h.d.in_flight.is_empty() {
+        h.complete_one();
+    }
+    let _ = h.sent();
+    while h.entered.try_recv().is_ok() {}
+    let before = h.writes.lock().unwrap().len();
+    h.d.step(NodeInput::Request(bft_testkit::request(1, 1)));
+    h.d.flush();
+    h.entered.recv().expect("write 1 started");
+    for number in 2..=3 {
+        h.d.step(NodeInput::Request(bft_testkit::request(1, number)));
+        h.d.flush();
+    }
+    assert_eq!(h.d.in_flight.len(), 3, "three batches wait");
+    assert_eq!(h.sent(), 0);
+    h.complete_one();
+    assert_eq!(h.sent(), 3, "the first batch's PRE-PREPAREs only");
+    h.complete_one();
+    assert_eq!(h.sent(), 6, "then the other two, written as one");
+    assert!(h.d.in_flight.is_empty());
+    assert_eq!(h.writes.lock().unwrap().len(), before + 2);
 }
 
 #[test]
 fn a_failed_write_releases_nothing_and_stops_the_replica() {
-    let (mut d, mut rx, _, failing) = primary();
-    d.step(NodeInput::Start);
-    d.flush();
-    let _ = sent(&mut rx);
-    failing.store(true, Ordering::Relaxed);
-    d.step(NodeInput::Request(bft_testkit::request(1, 1)));
-    d.flush();
-    assert_eq!(sent(&mut rx), 0, "nothing of the failed batch leaves");
-    assert!(d.store_failed.is_some());
-    d.step(NodeInput::Request(bft_testkit::request(1, 2)));
-    d.flush();
-    assert_eq!(sent(&mut rx), 0, "a stopped replica handles nothing more");
-    let e = d
-        .close_store()
-        .expect_err("the failure is the replica's result");
+    let mut h = Harness::primary();
+    h.d.step(NodeInput::Start);
+    h.d.flush();
+    if !h.d.in_flight.is_empty() {
+        h.complete_one();
+    }
+    let _ = h.sent();
+    h.failing.store(true, Ordering::Relaxed);
+    h.d.step(NodeInput::Request(bft_testkit::request(1, 1)));
+    h.d.flush();
+    h.complete_one();
+    assert_eq!(h.sent(), 0, "nothing of the failed batch leaves");
+    assert!(h.d.store_failed.is_some());
+    h.d.step(NodeInput::Request(bft_testkit::request(1, 2)));
+    h.d.flush();
+    assert_eq!(h.sent(), 0, "a stopped replica handles nothing more");
+    let e =
+        h.d.close_store()
+            .expect_err("the failure is the replica's result");
     assert!(e.to_string().contains("disk full"), "{e}");
 }

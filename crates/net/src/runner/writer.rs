@@ -1,0 +1,98 @@
+//! The data directory's writes, off the replica's event loop.
+//!
+//! A thread owns the store and takes write jobs in order. Jobs that queued
+//! up behind a write in progress are merged into one (the newest durable
+//! state, every decision in order): the write and its fsync overlap with the
+//! replica handling its next events, and under load one sync covers many
+//! batches. Each job is reported done (or failed) in order; the runner
+//! releases a batch's outputs only when its job is done.
+
+use bft_core::{Decision, Store, StoreError};
+use bytes::Bytes;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// One batch's write: numbered in submission order.
+struct Job {
+    seq: u64,
+    state: Option<Bytes>,
+    committed: Vec<Decision>,
+}
+
+/// Jobs up to `seq` are written (or the write failed).
+pub(super) struct Done {
+    pub seq: u64,
+    pub result: Result<(), StoreError>,
+    /// Wall time of the write, fsync included.
+    pub took: Duration,
+}
+
+pub(super) struct Writer {
+    jobs: Option<std_mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<Box<dyn Store>>>,
+}
+
+impl Writer {
+    /// Starts the writer thread; completions arrive on the receiver.
+    pub(super) fn start(mut store: Box<dyn Store>) -> (Writer, mpsc::UnboundedReceiver<Done>) {
+        let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("bftbench-store".into())
+            .spawn(move || {
+                while let Ok(mut job) = jobs_rx.recv() {
+                    while let Ok(next) = jobs_rx.try_recv() {
+                        job.seq = next.seq;
+                        if next.state.is_some() {
+                            job.state = next.state;
+                        }
+                        job.committed.extend(next.committed);
+                    }
+                    let t0 = Instant::now();
+                    let result = store.write(job.state.as_deref(), &job.committed);
+                    let failed = result.is_err();
+                    let done = Done {
+                        seq: job.seq,
+                        result,
+                        took: t0.elapsed(),
+                    };
+                    if done_tx.send(done).is_err() || failed {
+                        break;
+                    }
+                }
+                store
+            })
+            .ok();
+        let writer = Writer {
+            jobs: Some(jobs_tx),
+            thread,
+        };
+        (writer, done_rx)
+    }
+
+    /// Queues a write; false if the writer has stopped (after a failure).
+    pub(super) fn submit(&self, seq: u64, state: Option<Bytes>, committed: Vec<Decision>) -> bool {
+        let job = Job {
+            seq,
+            state,
+            committed,
+        };
+        self.jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok())
+    }
+
+    /// Lets the queued writes finish, then records a clean stop in the store.
+    pub(super) fn close(mut self) -> Result<(), StoreError> {
+        self.jobs = None;
+        let store = self
+            .thread
+            .take()
+            .ok_or("the store's writer thread did not start")?
+            .join()
+            .map_err(|_| "the store's writer thread panicked")?;
+        let mut store = store;
+        store.close()
+    }
+}
