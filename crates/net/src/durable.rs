@@ -23,7 +23,7 @@ pub struct StoreConfig {
 
 /// A replica's core, resumed from its data directory if it has one, and
 /// the open store.
-pub struct Opened<P: Protocol> {
+pub struct Replica<P: Protocol> {
     pub node: Node<P>,
     pub store: Option<Box<dyn Store>>,
     /// The committed slot the replica resumed at; None: a fresh replica.
@@ -37,9 +37,9 @@ pub fn open_replica<P: Protocol>(
     ctx: NodeContext,
     proto: &P::Config,
     dir: Option<(PathBuf, Fsync)>,
-) -> Result<Opened<P>, NetError> {
+) -> Result<Replica<P>, NetError> {
     let Some((dir, fsync)) = dir else {
-        return Ok(Opened {
+        return Ok(Replica {
             node: Node::new(ctx, proto),
             store: None,
             resumed_at: None,
@@ -60,7 +60,7 @@ pub fn open_replica<P: Protocol>(
         }
         None => (Node::new(ctx, proto), None),
     };
-    Ok(Opened {
+    Ok(Replica {
         node,
         store: Some(Box::new(store)),
         resumed_at,

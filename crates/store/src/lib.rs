@@ -152,10 +152,6 @@ impl DataDir {
         &self.file
     }
 
-    pub fn fsync(&self) -> Fsync {
-        self.meta.fsync
-    }
-
     /// The syncs forced to the disk since the directory was opened.
     pub fn syncs(&self) -> u64 {
         self.syncs.load(std::sync::atomic::Ordering::Relaxed)
@@ -207,9 +203,14 @@ impl DataDir {
     ) -> Result<Vec<&'a Decision>, StoreError> {
         let mut tip = (self.meta.tip, self.meta.tip_block);
         let mut fresh = Vec::new();
+        let mut reader = None;
         for d in committed {
             if d.slot <= tip.0 {
-                let stored = Reader::new(&self.db, &self.file)?.decision(d.slot)?;
+                let read = match reader.as_mut() {
+                    Some(read) => read,
+                    None => reader.insert(Reader::new(&self.db, &self.file)?),
+                };
+                let stored = read.decision(d.slot)?;
                 if stored.as_ref() != Some(d) {
                     return Err(StoreError::Conflict {
                         file: self.file.clone(),

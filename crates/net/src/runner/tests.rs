@@ -96,6 +96,19 @@ impl Harness {
         }
     }
 
+    /// [`Harness::primary`] after its start, with what the start wrote and
+    /// sent out of the way.
+    fn started() -> Harness {
+        let mut h = Harness::primary();
+        h.d.step(NodeInput::Start);
+        h.d.flush();
+        if !h.d.in_flight.is_empty() {
+            h.complete_one();
+        }
+        let _ = h.sent();
+        h
+    }
+
     fn sent(&mut self) -> usize {
         self.rx
             .iter_mut()
@@ -117,13 +130,7 @@ impl Harness {
 
 #[test]
 fn a_batch_sends_nothing_until_its_state_is_written() {
-    let mut h = Harness::primary();
-    h.d.step(NodeInput::Start);
-    h.d.flush();
-    if !h.d.in_flight.is_empty() {
-        h.complete_one();
-    }
-    let _ = h.sent();
+    let mut h = Harness::started();
     let before = h.writes.lock().unwrap().len();
     h.d.step(NodeInput::Request(bft_testkit::request(1, 1)));
     assert!(
@@ -147,13 +154,7 @@ fn a_batch_sends_nothing_until_its_state_is_written() {
 /// behind one in progress are merged into one.
 #[test]
 fn batches_are_released_in_write_order_and_queued_writes_merge() {
-    let mut h = Harness::primary();
-    h.d.step(NodeInput::Start);
-    h.d.flush();
-    if !h.d.in_flight.is_empty() {
-        h.complete_one();
-    }
-    let _ = h.sent();
+    let mut h = Harness::started();
     while h.entered.try_recv().is_ok() {}
     let before = h.writes.lock().unwrap().len();
     h.d.step(NodeInput::Request(bft_testkit::request(1, 1)));
@@ -175,13 +176,7 @@ fn batches_are_released_in_write_order_and_queued_writes_merge() {
 
 #[test]
 fn a_failed_write_releases_nothing_and_stops_the_replica() {
-    let mut h = Harness::primary();
-    h.d.step(NodeInput::Start);
-    h.d.flush();
-    if !h.d.in_flight.is_empty() {
-        h.complete_one();
-    }
-    let _ = h.sent();
+    let mut h = Harness::started();
     h.failing.store(true, Ordering::Relaxed);
     h.d.step(NodeInput::Request(bft_testkit::request(1, 1)));
     h.d.flush();
