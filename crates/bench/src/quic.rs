@@ -183,14 +183,16 @@ impl Drop for StoreDirs {
     }
 }
 
-/// Writes a cluster file and key files for `nodes` replicas.
+/// Writes a cluster file and key files for `nodes` replicas and `clients`
+/// clients.
 pub fn keygen(
     nodes: usize,
+    clients: u32,
     base: std::net::SocketAddr,
     seed: Option<u64>,
     out_dir: &Path,
 ) -> Result<ClusterFile, BenchError> {
-    Ok(bft_net::keygen(nodes, base, seed, out_dir)?)
+    Ok(bft_net::keygen(nodes, clients, base, seed, out_dir)?)
 }
 
 /// Runs replica `id` of a cluster until `shutdown`, with the protocol and

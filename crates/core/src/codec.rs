@@ -126,6 +126,7 @@ mod tests {
                     number: 2,
                 },
                 payload: Bytes::from_static(b"hello"),
+                signature: Signature([3; 64]),
             }],
         }
     }
@@ -136,8 +137,9 @@ mod tests {
         let body = encode(&s, DEFAULT_MAX_FRAME).unwrap();
         assert_eq!(decode::<Sample>(&body, DEFAULT_MAX_FRAME).unwrap(), s);
         // from 1 + digest 32 + sig 64 + bitmap (1 len + 1) + bls 48
-        // + batch (1 len + client 1 + number 1 + payload 1 len + 5)
-        assert_eq!(body.len(), 1 + 32 + 64 + 2 + 48 + 1 + 1 + 1 + 1 + 5);
+        // + batch (1 len + client 1 + number 1 + payload 1 len + 5
+        // + client signature 64)
+        assert_eq!(body.len(), 1 + 32 + 64 + 2 + 48 + 1 + 1 + 1 + 1 + 5 + 64);
         assert_eq!(wire_len(body.len()), body.len() as u64 + 4);
     }
 

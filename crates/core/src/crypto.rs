@@ -170,6 +170,18 @@ pub trait Crypto: Send + Sync + Debug {
         sig: &Signature,
     ) -> Result<(), CoreError>;
 
+    /// Verifies client `client`'s signature over `(domain, msg)` (a
+    /// request's digest, see [`crate::Request`]). Client keys are the
+    /// cluster file's `[[clients]]`, or derived from the run's seed in the
+    /// simulator and in-process runs. Charged like [`Crypto::verify`].
+    fn verify_client(
+        &self,
+        client: u32,
+        domain: &'static str,
+        msg: &[u8],
+        sig: &Signature,
+    ) -> Result<(), CoreError>;
+
     /// Verifies all items; on failure the caller re-checks one by one to find
     /// the culprit. Empty input is Ok.
     fn verify_batch(&self, items: &[SignedItem<'_>]) -> Result<(), CoreError>;

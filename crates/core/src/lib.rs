@@ -6,10 +6,12 @@
 //! - [`protocol`]: the sans-IO `Protocol` trait, `Input`/`Action`, `Decision`.
 //! - [`codec`]: postcard frames with a length header and a size cap.
 //! - [`node`]: `Node<P>`, the only place messages are encoded and counted.
+//! - [`client_auth`]: the check of client signatures every `Node` runs.
 //! - [`store`]: the `Store` trait a runtime persists a replica through.
 
 pub mod adversary;
 pub mod bytes_array;
+pub mod client_auth;
 pub mod codec;
 pub mod committee;
 pub mod crypto;
@@ -24,9 +26,11 @@ pub mod store;
 
 pub use adversary::{
     Adversarial, Attack, CRASH_SLACK, FORK_DEPTHS, Forgery, ForkChoice, MessageEdit, Mutation,
-    TAMPER_HISTORY, TamperContext, crash_recovery_bound, protocol_specific, tamper_generic,
+    TAMPER_HISTORY, TamperContext, crash_recovery_bound, protocol_specific, swapped_payload,
+    tamper_generic,
 };
 pub use bytes_array::Digest;
+pub use client_auth::ClientAuth;
 pub use committee::{Committee, Member};
 pub use crypto::{
     AggregateSignature, BlsPop, BlsPublicKey, BlsSignature, Crypto, CryptoKind, Ed25519PublicKey,
@@ -37,8 +41,8 @@ pub use leaders::LeaderSchedule;
 pub use node::{KindCount, MsgStats, Node, NodeInput, Output, Tally};
 pub use pool::{Executed, RequestPool};
 pub use protocol::{
-    Action, BatchConfig, ConfigIssue, Decision, GENESIS, Input, NodeContext, Protocol, Rejection,
-    Request, Status, WireMessage, batch_digest,
+    Action, BatchConfig, CLIENT_REQUEST_DOMAIN, ConfigIssue, Decision, GENESIS, Input, NodeContext,
+    Protocol, Rejection, Request, Status, WireMessage, batch_digest,
 };
 pub use serve::ServeBudget;
 pub use store::{Fsync, Store, StoreError};
@@ -86,4 +90,8 @@ pub enum CoreError {
     BadProofOfPossession(NodeId),
     #[error("no secret key for {0}")]
     NotAMember(NodeId),
+    #[error("client {0} has no key in the cluster")]
+    UnknownClient(u32),
+    #[error("invalid signature of client {0}")]
+    BadClientSignature(u32),
 }

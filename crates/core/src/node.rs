@@ -5,6 +5,7 @@
 //! Client traffic is counted by the runtimes, apart from this.
 
 use crate::CoreError;
+use crate::client_auth::ClientAuth;
 use crate::codec::{self, DEFAULT_MAX_FRAME};
 use crate::crypto::Crypto;
 use crate::ids::{NodeId, Time};
@@ -200,6 +201,8 @@ pub struct Node<P: Protocol> {
     /// With the audit on: the durable state last handed out, checked after
     /// every step against what the protocol says now.
     audit: Option<P::Durable>,
+    /// Client signatures already checked (see [`crate::client_auth`]).
+    client_auth: ClientAuth,
 }
 
 impl<P: Protocol> Node<P> {
@@ -229,7 +232,16 @@ impl<P: Protocol> Node<P> {
             local: VecDeque::new(),
             persist: false,
             audit: None,
+            client_auth: ClientAuth::default(),
         }
+    }
+
+    /// Mutant `skip-client-signatures`: this node accepts requests and
+    /// proposals without checking client signatures (the planted bug the
+    /// oracle's validity check must catch).
+    #[cfg(feature = "mutants")]
+    pub fn skip_client_signatures(&mut self) {
+        self.client_auth = ClientAuth::default().skipping();
     }
 
     /// Checks after every step that [`Protocol::durable`] changed only in a
@@ -277,7 +289,7 @@ impl<P: Protocol> Node<P> {
         let input = match input {
             NodeInput::Start => Some(Input::Start),
             NodeInput::Timeout(t) => Some(Input::Timeout(t)),
-            NodeInput::Request(r) => Some(Input::Request(r)),
+            NodeInput::Request(r) => self.check_request(r),
             NodeInput::Frame { from, body } => self.decode_frame(from, body),
         };
         if let Some(input) = input {
@@ -329,6 +341,17 @@ impl<P: Protocol> Node<P> {
         *self.stats.rejected.entry(reason) += 1;
     }
 
+    /// A client's request, if its signature holds (else rejected, counted).
+    fn check_request(&mut self, req: Request) -> Option<Input<P::Message, P::Timer>> {
+        match self.client_auth.check(self.crypto.as_ref(), &req) {
+            Ok(()) => Some(Input::Request(req)),
+            Err(reason) => {
+                self.count_rejected(reason);
+                None
+            }
+        }
+    }
+
     fn decode_frame(&mut self, from: NodeId, body: &[u8]) -> Option<Input<P::Message, P::Timer>> {
         if from.index() >= self.n {
             self.count_rejected(reasons::UNKNOWN_SENDER);
@@ -344,6 +367,11 @@ impl<P: Protocol> Node<P> {
                     .received
                     .entry(msg.kind())
                     .add(1, codec::wire_len(body.len()));
+                let carried = P::client_requests(&msg);
+                if let Err(reason) = self.client_auth.check_all(self.crypto.as_ref(), carried) {
+                    self.count_rejected(reason);
+                    return None;
+                }
                 Some(Input::Message { from, msg })
             }
             Err(crate::CoreError::FrameTooLarge { .. }) => {

@@ -139,16 +139,17 @@ impl RequestPool {
         self.queue.iter().take(max).map(|(_, r)| r)
     }
 
-    /// Marks requests executed and drops them from the queue. Returns the ids
-    /// that had not been executed before, in the given order: the requests
-    /// this decision actually executes.
-    pub fn execute<'a>(&mut self, ids: impl IntoIterator<Item = &'a RequestId>) -> Vec<RequestId> {
+    /// Marks requests executed and drops them from the queue. Returns the
+    /// requests that had not been executed before, in the given order: the
+    /// ones this decision actually executes.
+    pub fn execute<'a>(&mut self, reqs: impl IntoIterator<Item = &'a Request>) -> Vec<&'a Request> {
         let mut fresh = Vec::new();
         let mut dequeued = std::mem::take(&mut self.dequeued);
         dequeued.clear();
-        for &id in ids {
+        for req in reqs {
+            let id = req.id;
             if self.executed.insert(id) {
-                fresh.push(id);
+                fresh.push(req);
             }
             if self.queued.remove(&id) {
                 dequeued.push(id);
@@ -284,10 +285,7 @@ mod tests {
     use bytes::Bytes;
 
     fn req(client: u32, number: u64) -> Request {
-        Request {
-            id: RequestId { client, number },
-            payload: Bytes::new(),
-        }
+        Request::unsigned(RequestId { client, number }, Bytes::new())
     }
 
     #[test]
@@ -324,11 +322,8 @@ mod tests {
         assert!(!p.add(Time(5), req(2, 1)), "full");
         assert_eq!(p.dropped(), 1);
         assert_eq!(p.oldest_arrival(), Some(Time(1)));
-        let fresh = p.execute(&[RequestId {
-            client: 1,
-            number: 1,
-        }]);
-        assert_eq!(fresh.len(), 1);
+        let executing = [req(1, 1)];
+        assert_eq!(p.execute(&executing).len(), 1);
         assert!(!p.add(Time(6), req(1, 1)), "executed");
         let b = p.take_batch(10);
         assert_eq!(
@@ -344,13 +339,6 @@ mod tests {
                 }
             ]
         );
-        assert!(
-            p.execute(&[RequestId {
-                client: 1,
-                number: 1
-            }])
-            .is_empty(),
-            "twice"
-        );
+        assert!(p.execute(&[req(1, 1)]).is_empty(), "twice");
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::bytes_array::Digest;
 use crate::committee::Committee;
-use crate::crypto::Crypto;
+use crate::crypto::{Crypto, Signature};
 use crate::ids::{NodeId, RequestId, Time};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -15,14 +15,34 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A client transaction.
+/// The domain of a client's signature over [`Request::digest`].
+pub const CLIENT_REQUEST_DOMAIN: &str = "bftbench/client-request/v1";
+
+/// A client transaction, signed by its client.
+///
+/// `signature` is client `id.client`'s Ed25519 signature (or the model
+/// crypto's tag) over [`Request::digest`] under [`CLIENT_REQUEST_DOMAIN`].
+/// A replica checks it before it takes the request into its pool or votes
+/// for a proposal carrying it ([`crate::node`]), so a leader cannot commit a
+/// payload the client never signed under the client's request id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub id: RequestId,
     pub payload: Bytes,
+    pub signature: Signature,
 }
 
 impl Request {
+    /// A request with an all-zero signature: for tests that drive a
+    /// protocol core directly, without a [`crate::Node`] (which rejects it).
+    pub fn unsigned(id: RequestId, payload: Bytes) -> Request {
+        Request {
+            id,
+            payload,
+            signature: Signature::default(),
+        }
+    }
+
     /// Digest of the request, binding id and payload.
     pub fn digest(&self) -> Digest {
         Digest::of(
@@ -68,6 +88,31 @@ pub struct Decision {
     pub parent: Digest,
     /// Requests ordered by this decision; empty for a null (view-change filler).
     pub requests: Vec<RequestId>,
+    /// [`Request::digest`] of each of `requests`, in the same order: what
+    /// was committed under each id, so an oracle or an auditor can compare
+    /// it with what the client signed (an id alone does not say).
+    pub request_digests: Vec<Digest>,
+}
+
+impl Decision {
+    /// The decision at `slot` that executes `fresh` (the requests of the
+    /// block not executed before, in block order).
+    pub fn executing(
+        slot: u64,
+        view: u64,
+        block: Digest,
+        parent: Digest,
+        fresh: &[&Request],
+    ) -> Decision {
+        Decision {
+            slot,
+            view,
+            block,
+            parent,
+            requests: fresh.iter().map(|r| r.id).collect(),
+            request_digests: fresh.iter().map(|r| r.digest()).collect(),
+        }
+    }
 }
 
 /// The genesis hash every ledger starts from.
@@ -240,6 +285,16 @@ pub trait Protocol: Send + 'static {
 
     fn status(&self) -> Status;
 
+    /// The client requests `msg` asks its receiver to take on trust: the
+    /// batch of a proposal it will vote for. [`crate::Node`] checks every
+    /// client signature among them before the protocol sees the message
+    /// and drops the message if one fails. Requests inside certified
+    /// history (a state transfer under a checkpoint proof, a decided block
+    /// under its commit seals, a block fetched by the hash a QC names) are
+    /// not listed: a quorum already checked them, so at least one honest
+    /// replica did.
+    fn client_requests(msg: &Self::Message) -> &[Request];
+
     /// Whether `timer`'s expiry means the replica gave up on its leader
     /// (PBFT's request timer, QBFT's round timer, HotStuff's view timer):
     /// where a leader replacement, the view change every runtime reports,
@@ -261,9 +316,11 @@ mod tests {
             )
         };
         let batch: Vec<Request> = (0..20u64)
-            .map(|number| Request {
-                id: RequestId { client: 3, number },
-                payload: Bytes::from(vec![number as u8; number as usize]),
+            .map(|number| {
+                Request::unsigned(
+                    RequestId { client: 3, number },
+                    Bytes::from(vec![number as u8; number as usize]),
+                )
             })
             .collect();
         for len in 0..=batch.len() {

@@ -1,5 +1,6 @@
 //! A whole committee with each node's `Crypto`, for the simulator and tests.
 
+use crate::clients::ClientKeys;
 use crate::keys::{SecretKeys, VerifiedKeys};
 use crate::model::{ModelCrypto, ModelSecrets, model_member};
 use crate::{CostModel, CryptoError, RealCrypto};
@@ -16,6 +17,9 @@ pub type Cluster = (Arc<Committee>, Vec<Arc<dyn Crypto>>);
 ///   nodes through one `Arc`.
 /// - `Model`: no curve math at all; members carry hash-derived placeholder
 ///   keys of the real sizes, and one set of model secrets is shared.
+///
+/// Either way, client keys derive from `seed` too ([`ClientKeys::seeded`],
+/// [`crate::ClientSigner::seeded`]).
 ///
 /// Errors: `n` outside `4..=65535` (via `Committee::new`).
 pub fn cluster(
@@ -53,12 +57,13 @@ fn real_cluster(ids: &[NodeId], seed: u64, cost: CostModel) -> Result<Cluster, C
         .collect();
     let committee = Arc::new(Committee::new(members)?);
     let keys = VerifiedKeys::new(&committee)?;
+    let clients = Arc::new(ClientKeys::seeded(seed));
     let cryptos = ids
         .iter()
         .zip(secrets)
         .map(|(&id, secret)| {
             RealCrypto::new(Arc::clone(&keys), id, secret, cost)
-                .map(|c| Arc::new(c) as Arc<dyn Crypto>)
+                .map(|c| Arc::new(c.with_clients(Arc::clone(&clients))) as Arc<dyn Crypto>)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((committee, cryptos))

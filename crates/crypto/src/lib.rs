@@ -18,12 +18,14 @@
 //!   and be non-empty; `bls_aggregate` refuses unknown and duplicate signers;
 //! - charges happen after those shape checks, identically for both kinds.
 
+mod clients;
 mod cluster;
 mod cost;
 mod keys;
 mod model;
 mod real;
 
+pub use clients::{ClientKeys, ClientSigner, MAX_SEEDED_CLIENTS};
 pub use cluster::{Cluster, cluster, fresh_aggregates};
 pub use cost::CostModel;
 pub use keys::{BLS_POP_DST, BLS_SIG_DST, SecretKeys, VerifiedKeys};
@@ -50,6 +52,8 @@ pub enum CryptoError {
     NotAMember(NodeId),
     #[error("secret keys do not match the committee's public keys for node {0}")]
     KeyMismatch(NodeId),
+    #[error("clients[{0}].ed25519 is not a valid Ed25519 public key")]
+    BadClientKey(usize),
     #[error("committee: {0}")]
     Committee(#[from] CoreError),
 }

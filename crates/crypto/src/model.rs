@@ -43,6 +43,8 @@ const AGGREGATE_MEMO_CAPACITY: usize = 64;
 /// Every node's model secrets for one run, plus the aggregate memo (both
 /// shared by a cluster's nodes).
 pub(crate) struct ModelSecrets {
+    /// The run's seed: clients' model secrets derive from it.
+    seed: u64,
     sign: Vec<[u8; 32]>,
     bls: Vec<[u8; 32]>,
     /// Expected aggregate tags recently computed by any node of the cluster:
@@ -64,6 +66,7 @@ impl ModelSecrets {
     pub(crate) fn new(n: usize, seed: u64) -> ModelSecrets {
         let ids = (0..n).map(|i| NodeId(u16::try_from(i).unwrap_or(u16::MAX)));
         ModelSecrets {
+            seed,
             sign: ids
                 .clone()
                 .map(|id| derive_32(SIGN_SECRET_CONTEXT, seed, id))
@@ -177,7 +180,7 @@ fn tag_into(secret: &[u8; 32], digest: &Digest, out: &mut [u8]) {
 /// digests, which for the simulator's own inputs they do, and it runs for
 /// every simulated signature (a BLAKE3 here was 7% of the simulator's
 /// instructions, callgrind at n = 64).
-fn message_digest(domain: &str, msg: &[u8]) -> Digest {
+pub(crate) fn message_digest(domain: &str, msg: &[u8]) -> Digest {
     let mut lanes = LANE_SALT;
     absorb(&mut lanes, domain.as_bytes());
     absorb(&mut lanes, msg);
@@ -239,7 +242,7 @@ fn fold_mul(a: u64, b: u64) -> u64 {
     (p >> 64) as u64 ^ p as u64
 }
 
-fn sign_tag(secret: &[u8; 32], digest: &Digest) -> Signature {
+pub(crate) fn sign_tag(secret: &[u8; 32], digest: &Digest) -> Signature {
     let mut tag = Signature::ZERO;
     tag_into(secret, digest, &mut tag.0);
     tag
@@ -349,6 +352,20 @@ impl Crypto for ModelCrypto {
         } else {
             Err(CoreError::BadSignature(signer))
         }
+    }
+
+    fn verify_client(
+        &self,
+        client: u32,
+        domain: &'static str,
+        msg: &[u8],
+        sig: &Signature,
+    ) -> Result<(), CoreError> {
+        if client >= crate::MAX_SEEDED_CLIENTS {
+            return Err(CoreError::UnknownClient(client));
+        }
+        self.cpu.charge(self.cost.verify, 1);
+        crate::clients::model_client_verify(self.secrets.seed, client, domain, msg, sig)
     }
 
     fn verify_batch(&self, items: &[SignedItem<'_>]) -> Result<(), CoreError> {

@@ -12,6 +12,7 @@
 //! signer, bitmap that fits, non-empty) — the same rule `ModelCrypto` follows,
 //! so both kinds charge identically for identical calls.
 
+use crate::clients::ClientKeys;
 use crate::cost::{CostModel, CpuMeter};
 use crate::keys::{BLS_SIG_DST, SecretKeys, VerifiedKeys};
 use crate::{CryptoError, check_aggregate_shape, signer_bitmap};
@@ -31,6 +32,8 @@ pub struct RealCrypto {
     me: NodeId,
     secret: SecretKeys,
     keys: Arc<VerifiedKeys>,
+    /// The clients' public keys (none until [`RealCrypto::with_clients`]).
+    clients: Arc<ClientKeys>,
     cost: CostModel,
     cpu: CpuMeter,
     /// The last aggregate verification's signers and the sum of their keys:
@@ -60,10 +63,17 @@ impl RealCrypto {
             me: id,
             secret,
             keys,
+            clients: Arc::new(ClientKeys::Listed(Vec::new())),
             cost,
             cpu: CpuMeter::default(),
             last_signer_key: Mutex::new(None),
         })
+    }
+
+    /// The client keys requests are verified against.
+    pub fn with_clients(mut self, clients: Arc<ClientKeys>) -> RealCrypto {
+        self.clients = clients;
+        self
     }
 
     fn ed25519_key(&self, signer: NodeId) -> Result<&ed25519_dalek::VerifyingKey, CoreError> {
@@ -156,6 +166,18 @@ impl Crypto for RealCrypto {
             &ed25519_dalek::Signature::from_bytes(&sig.0),
         )
         .map_err(|_| CoreError::BadSignature(signer))
+    }
+
+    fn verify_client(
+        &self,
+        client: u32,
+        domain: &'static str,
+        msg: &[u8],
+        sig: &Signature,
+    ) -> Result<(), CoreError> {
+        let key = self.clients.key(client)?;
+        self.cpu.charge(self.cost.verify, 1);
+        crate::clients::verify_with(&key, client, domain, msg, sig)
     }
 
     /// Ed25519 batch verification (random linear combination, one

@@ -15,6 +15,7 @@ use crate::tls::{RawKey, TlsIdentity, client_config};
 use crate::transport::{LinkLosses, connect_with_backoff, link_writer};
 use crate::wire::{FrameReader, Reply};
 use bft_core::{NodeId, Request, RequestId, Time, codec};
+use bft_crypto::ClientSigner;
 use bft_load::Clients;
 use bft_load::{LatencySummary, LoadConfig, LoadMode};
 use bytes::Bytes;
@@ -78,6 +79,9 @@ pub struct ClientSetup {
     /// Keep the id of every request seen committed (`bftbench client
     /// --committed`; 16 bytes per request).
     pub record_committed: bool,
+    /// Logical client c signs its requests with `signers[c]`; one per
+    /// client of `load`.
+    pub signers: Vec<ClientSigner>,
 }
 
 /// Runs the load until `duration` has passed, `total` requests have all
@@ -88,6 +92,17 @@ pub async fn run_load(
 ) -> Result<ClientSummary, NetError> {
     let n = setup.replicas.len();
     let f = n.saturating_sub(1) / 3;
+    if setup.signers.len() < setup.load.clients as usize {
+        return Err(NetError::Invalid {
+            key: "clients".into(),
+            reason: format!(
+                "the load runs {} clients but only {} have a signing key (a cluster file needs one [[clients]] entry per client: `bftbench keygen --clients {}`)",
+                setup.load.clients,
+                setup.signers.len(),
+                setup.load.clients
+            ),
+        });
+    }
     let (replies_tx, replies_rx) = mpsc::channel(8192);
     let losses = Arc::new(LinkLosses::default());
     let mut tasks = JoinSet::new();
@@ -109,7 +124,7 @@ pub async fn run_load(
         links.push(out_tx);
     }
     drop(replies_tx);
-    let mut generator = Generator::new(setup.load, setup.duration, f + 1, links);
+    let mut generator = Generator::new(setup.load, setup.duration, f + 1, links, setup.signers);
     generator.committed_ids = setup.record_committed.then(Vec::new);
     generator.run(replies_rx, stop).await;
     tasks.shutdown().await;
@@ -159,6 +174,7 @@ struct Generator {
     load: LoadConfig,
     duration: Duration,
     links: Vec<mpsc::Sender<Bytes>>,
+    signers: Vec<ClientSigner>,
     payload: Bytes,
     start: Instant,
     /// Open loop: index of the next request of the whole stream.
@@ -176,9 +192,11 @@ impl Generator {
         duration: Duration,
         quorum: usize,
         links: Vec<mpsc::Sender<Bytes>>,
+        signers: Vec<ClientSigner>,
     ) -> Self {
         Generator {
             clients: Clients::new(load.clone(), quorum),
+            signers,
             payload: Bytes::from(vec![0u8; load.tx_size]),
             load,
             duration,
@@ -285,10 +303,10 @@ impl Generator {
         let Some(id) = self.clients.issue(client, intended) else {
             return;
         };
-        let req = Request {
-            id,
-            payload: self.payload.clone(),
-        };
+        let mut req = Request::unsigned(id, self.payload.clone());
+        if let Some(signer) = self.signers.get(client as usize) {
+            signer.sign(&mut req);
+        }
         let Ok(body) = codec::encode(&req, codec::DEFAULT_MAX_FRAME) else {
             return;
         };

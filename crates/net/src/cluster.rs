@@ -18,7 +18,10 @@
 //!
 //! `node-<i>.key` holds `SecretKeys::to_bytes` (64 bytes) as hex;
 //! `client-<j>.key` holds a 32-byte Ed25519 secret as hex. Both are written
-//! with mode 0600.
+//! with mode 0600. Client j (`[[clients]]` entry j) is the load generator's
+//! logical client j: its key signs that client's requests and replicas
+//! verify them against its `ed25519`; client 0's key is also the
+//! generator's TLS identity.
 
 use crate::NetError;
 use crate::tls::{RawKey, TlsIdentity, hex};
@@ -92,6 +95,19 @@ impl ClusterFile {
             .collect::<Result<Vec<_>, _>>()?;
         Committee::new(members).map_err(|e| NetError::Invalid {
             key: "nodes".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The clients' request keys, checked: client j is entry j.
+    pub fn client_request_keys(&self) -> Result<bft_crypto::ClientKeys, NetError> {
+        let keys: Vec<Ed25519PublicKey> = self
+            .client_keys()?
+            .into_iter()
+            .map(Ed25519PublicKey)
+            .collect();
+        bft_crypto::ClientKeys::listed(&keys).map_err(|e| NetError::Invalid {
+            key: "clients".into(),
             reason: e.to_string(),
         })
     }
@@ -250,9 +266,12 @@ fn getrandom(buf: &mut [u8]) -> Result<(), NetError> {
 }
 
 /// Writes `cluster.toml`, `node-<i>.key` for each node (node i listens on
-/// `base_addr` with port + i) and one client key `client-0.key`.
+/// `base_addr` with port + i) and `client-<j>.key` for each of `clients`
+/// clients. Client j's key signs the requests of the load generator's
+/// logical client j; client 0's is also the generator's TLS identity.
 pub fn keygen(
     nodes: usize,
+    clients: u32,
     base_addr: SocketAddr,
     seed: Option<u64>,
     out_dir: &Path,
@@ -287,26 +306,12 @@ pub fn keygen(
             cert_fingerprint: tls.fingerprint(),
         });
     }
-    let client_secret = match seed {
-        Some(s) => client_secret_from_seed(s, 0),
-        None => {
-            let mut b = [0u8; 32];
-            getrandom(&mut b)?;
-            b
-        }
-    };
-    let client_tls = TlsIdentity::from_ed25519_seed(&client_secret, "client-0")?;
-    write_secret(
-        &out_dir.join("client-0.key"),
-        &format!("{}\n", hex(&client_secret)),
-    )?;
+    let clients = (0..clients.max(1))
+        .map(|j| client_entry(seed, j, out_dir))
+        .collect::<Result<Vec<_>, _>>()?;
     let file = ClusterFile {
         nodes: entries,
-        clients: vec![ClientEntry {
-            ed25519: hex(&client_tls.public),
-            cert_fingerprint: client_tls.fingerprint(),
-            key_file: Some(PathBuf::from("client-0.key")),
-        }],
+        clients,
         dir: out_dir.to_path_buf(),
     };
     file.committee()?;
@@ -319,6 +324,28 @@ pub fn keygen(
     Ok(file)
 }
 
+/// Client `j`'s secret (from the seed when given, else the OS RNG),
+/// written to `client-<j>.key`, and its cluster file entry.
+fn client_entry(seed: Option<u64>, j: u32, out_dir: &Path) -> Result<ClientEntry, NetError> {
+    let secret = match seed {
+        Some(s) => client_secret_from_seed(s, j),
+        None => {
+            let mut b = [0u8; 32];
+            getrandom(&mut b)?;
+            b
+        }
+    };
+    let name = format!("client-{j}");
+    let tls = TlsIdentity::from_ed25519_seed(&secret, &name)?;
+    let file = format!("{name}.key");
+    write_secret(&out_dir.join(&file), &format!("{}\n", hex(&secret)))?;
+    Ok(ClientEntry {
+        ed25519: hex(&tls.public),
+        cert_fingerprint: tls.fingerprint(),
+        key_file: Some(PathBuf::from(file)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,7 +354,7 @@ mod tests {
     fn keygen_round_trips_and_keys_match() {
         let dir = std::env::temp_dir().join(format!("bft-net-keygen-{}", std::process::id()));
         let base: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-        let written = keygen(4, base, Some(3), &dir).unwrap();
+        let written = keygen(4, 2, base, Some(3), &dir).unwrap();
         let read = ClusterFile::load(&dir.join("cluster.toml")).unwrap();
         assert_eq!(read.nodes, written.nodes);
         assert_eq!(read.nodes[3].address.port(), 7003);
@@ -338,7 +365,7 @@ mod tests {
         );
         let client = read_client_key(&read.client_key_path(0).unwrap()).unwrap();
         assert_eq!(client, client_secret_from_seed(3, 0));
-        let random = keygen(4, base, None, &dir.join("random")).unwrap();
+        let random = keygen(4, 2, base, None, &dir.join("random")).unwrap();
         assert_ne!(random.nodes[0].ed25519, read.nodes[0].ed25519);
         std::fs::remove_dir_all(&dir).unwrap();
     }

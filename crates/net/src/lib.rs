@@ -212,7 +212,9 @@ pub async fn run_node_with<P: Protocol>(
         .map(|e| e.address)
         .ok_or(NetError::NoSuchNode(id))?;
     let identity = cluster::node_identity(&key, id)?;
-    let crypto = RealCrypto::new(keys, id, key, CostModel::default()).map_err(NetError::Crypto)?;
+    let crypto = RealCrypto::new(keys, id, key, CostModel::default())
+        .map_err(NetError::Crypto)?
+        .with_clients(Arc::new(cluster.client_request_keys()?));
     let peer_keys = Arc::new(tls::PeerKeys::new(&committee, cluster.client_keys()?));
     let server = tls::server_config(&identity, peer_keys.clone(), tls::PathProfile::Network)?;
     let endpoint = crate::tls::bind_endpoint(addr, Some(server))?;
@@ -258,6 +260,10 @@ pub async fn run_clients(
     let path = cluster.client_key_path(0).ok_or(NetError::NoClientKey)?;
     let secret = read_client_key(&path)?;
     let identity = tls::TlsIdentity::from_ed25519_seed(&secret, "client-0")?;
+    let signers = (0..load.clients as usize)
+        .map_while(|c| cluster.client_key_path(c))
+        .map(|path| read_client_key(&path).map(|s| bft_crypto::ClientSigner::from_secret(&s)))
+        .collect::<Result<Vec<_>, _>>()?;
     let committee = cluster.committee()?;
     let replicas = cluster
         .addresses()
@@ -278,6 +284,7 @@ pub async fn run_clients(
         send_queue: 65_536,
         profile: tls::PathProfile::Network,
         record_committed,
+        signers,
     };
     client::run_load(setup, std::future::pending()).await
 }

@@ -9,9 +9,10 @@ use crate::tls::{PathProfile, PeerKeys, TlsIdentity, server_config};
 use crate::{NetError, QuicReport};
 use bft_core::codec::DEFAULT_MAX_FRAME;
 use bft_core::{
-    BatchConfig, Committee, Crypto, LeaderSchedule, MsgStats, NodeContext, NodeId, Protocol,
+    BatchConfig, Committee, Crypto, CryptoKind, LeaderSchedule, MsgStats, NodeContext, NodeId,
+    Protocol,
 };
-use bft_crypto::{CostModel, RealCrypto, SecretKeys, VerifiedKeys};
+use bft_crypto::{ClientKeys, ClientSigner, CostModel, RealCrypto, SecretKeys, VerifiedKeys};
 use bft_load::LoadConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,6 +84,9 @@ pub struct LocalCluster<P: Protocol> {
     proto: P::Config,
     committee: Arc<Committee>,
     keys: Arc<VerifiedKeys>,
+    /// Client request keys, derived from the seed like the signers the
+    /// load generator gets.
+    client_keys: Arc<ClientKeys>,
     secrets: Vec<SecretKeys>,
     peer_keys: Arc<PeerKeys>,
     addrs: Vec<SocketAddr>,
@@ -123,6 +127,7 @@ impl<P: Protocol> LocalCluster<P> {
         let client =
             TlsIdentity::from_ed25519_seed(&client_secret_from_seed(cfg.seed, 0), "client-0")?;
         let peer_keys = Arc::new(PeerKeys::new(&committee, vec![client.public]));
+        let cfg_seed = cfg.seed;
         let mut cluster = LocalCluster {
             endpoints: Vec::new(),
             running: Vec::new(),
@@ -133,6 +138,7 @@ impl<P: Protocol> LocalCluster<P> {
             proto,
             committee,
             keys,
+            client_keys: Arc::new(ClientKeys::seeded(cfg_seed)),
             secrets,
             peer_keys,
             client,
@@ -184,7 +190,8 @@ impl<P: Protocol> LocalCluster<P> {
         let identity = node_identity(&secret, id)?;
         let metrics = self.bind_metrics(id)?;
         let crypto = RealCrypto::new(self.keys.clone(), id, secret, self.cfg.cost)
-            .map_err(NetError::Crypto)?;
+            .map_err(NetError::Crypto)?
+            .with_clients(self.client_keys.clone());
         let ctx = NodeContext {
             id,
             committee: self.committee.clone(),
@@ -321,6 +328,9 @@ impl<P: Protocol> LocalCluster<P> {
     ) -> Result<ClientSetup, NetError> {
         let bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let endpoint = crate::tls::bind_endpoint(bind, None)?;
+        let signers = (0..load.clients)
+            .map(|c| ClientSigner::seeded(CryptoKind::Real, self.cfg.seed, c))
+            .collect();
         let replicas = self
             .addrs
             .iter()
@@ -336,6 +346,7 @@ impl<P: Protocol> LocalCluster<P> {
             send_queue: self.cfg.send_queue,
             profile: self.cfg.path,
             record_committed: false,
+            signers,
         };
         Ok(setup)
     }

@@ -41,13 +41,14 @@ impl Keys {
         )
     }
     fn pre_prepare(&self, seq: u64) -> PrePrepare {
-        let batch = vec![Request {
-            id: RequestId {
+        // The core alone, without a `Node`: no client signature is checked.
+        let batch = vec![Request::unsigned(
+            RequestId {
                 client: 1,
                 number: seq,
             },
-            payload: Bytes::from(vec![7u8; 128]),
-        }];
+            Bytes::from(vec![7u8; 128]),
+        )];
         let digest = batch_digest(&batch);
         PrePrepare {
             view: 0,

@@ -46,13 +46,14 @@ fn block(proposer: u16) -> Block {
         height: 1,
         parent: GENESIS,
         proposer: NodeId(proposer),
-        requests: vec![Request {
-            id: RequestId {
+        // The core alone, without a `Node`: no client signature is checked.
+        requests: vec![Request::unsigned(
+            RequestId {
                 client: 0,
                 number: 1,
             },
-            payload: Bytes::from(vec![0u8; 128]),
-        }],
+            Bytes::from(vec![0u8; 128]),
+        )],
     }
 }
 

@@ -74,6 +74,15 @@ impl Protocol for Qbft {
         Qbft::durable(self)
     }
 
+    /// A PROPOSAL's block. A ROUND-CHANGE's prepared block is certified by
+    /// its q PREPAREs and a DECIDED block by its commit seals: not listed.
+    fn client_requests(msg: &QbftMessage) -> &[bft_core::Request] {
+        match msg {
+            QbftMessage::Proposal(p) => &p.block.requests,
+            _ => &[],
+        }
+    }
+
     fn recover(ctx: NodeContext, cfg: &QbftConfig, durable: QbftDurable) -> Self {
         Qbft::recover(ctx, cfg, durable)
     }

@@ -5,8 +5,11 @@
 //! - **total order**: each replica commits slots 1, 2, 3, … with no gap;
 //! - **hash chain**: each decision's parent is the replica's previous block;
 //! - **at most once**: a request appears in one slot only, once;
-//! - **validity**: only requests a client submitted are committed (an empty
-//!   decision is a view-change null and is allowed).
+//! - **validity**: only requests a client submitted are committed, each
+//!   with the payload the client signed (its [`bft_core::Request::digest`],
+//!   not its id alone: a leader that commits its own payload under a real
+//!   request id violates it). An empty decision is a view-change null and is
+//!   allowed.
 //!
 //! Violations are collected, not panicked on, so a run can report its seed and
 //! everything that went wrong.
@@ -16,7 +19,7 @@
 //! no adversary choosing keys to collide).
 
 use bft_core::{Decision, Digest, GENESIS, NodeId, RequestId};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 #[derive(Debug)]
@@ -25,8 +28,8 @@ pub struct Oracle {
     slots: Slots,
     /// Slot each request was committed in.
     request_slot: FxHashMap<RequestId, u64>,
-    /// Every request a client submitted.
-    submitted: FxHashSet<RequestId>,
+    /// Every request a client submitted, with the digest it signed.
+    submitted: FxHashMap<RequestId, Digest>,
     /// Per replica: last committed (slot, block).
     heads: Vec<(u64, Digest)>,
     violations: Vec<String>,
@@ -40,14 +43,15 @@ impl Oracle {
         Oracle {
             slots: Slots::default(),
             request_slot: FxHashMap::default(),
-            submitted: FxHashSet::default(),
+            submitted: FxHashMap::default(),
             heads: vec![(0, GENESIS); n],
             violations: Vec::new(),
         }
     }
 
-    pub fn submitted(&mut self, id: RequestId) {
-        self.submitted.insert(id);
+    /// A client submitted request `id` with digest `digest`.
+    pub fn submitted(&mut self, id: RequestId, digest: Digest) {
+        self.submitted.insert(id, digest);
     }
 
     /// Checks one decision by honest replica `node`.
@@ -89,11 +93,24 @@ impl Oracle {
                 d.slot
             ));
         }
-        for &r in &d.requests {
-            if !self.submitted.contains(&r) {
-                self.violation(format!(
+        if d.request_digests.len() != d.requests.len() {
+            self.violation(format!(
+                "validity: {node:?} slot {} names {} requests but {} digests",
+                d.slot,
+                d.requests.len(),
+                d.request_digests.len()
+            ));
+        }
+        for (&r, committed) in d.requests.iter().zip(&d.request_digests) {
+            match self.submitted.get(&r) {
+                None => self.violation(format!(
                     "validity: {node:?} committed {r:?}, never submitted"
-                ));
+                )),
+                Some(signed) if signed != committed => self.violation(format!(
+                    "validity: {node:?} committed {r:?} with payload digest {committed:?} at slot {}, its client signed {signed:?}",
+                    d.slot
+                )),
+                Some(_) => {}
             }
             match self.request_slot.get(&r) {
                 Some(&s) if s != d.slot => self.violation(format!(
@@ -188,6 +205,11 @@ fn repeated(requests: &[RequestId]) -> Vec<RequestId> {
 mod tests {
     use super::*;
 
+    /// The digest client 0 signed for request `number`.
+    fn signed(number: u64) -> Digest {
+        Digest::of("test/payload", &[&number.to_le_bytes()])
+    }
+
     fn decision(slot: u64, parent: Digest, tag: &[u8], reqs: &[u64]) -> Decision {
         Decision {
             slot,
@@ -198,15 +220,33 @@ mod tests {
                 .iter()
                 .map(|&number| RequestId { client: 0, number })
                 .collect(),
+            request_digests: reqs.iter().map(|&number| signed(number)).collect(),
         }
     }
 
     fn oracle_with_requests(n: usize, reqs: u64) -> Oracle {
         let mut o = Oracle::new(n);
         for number in 0..reqs {
-            o.submitted(RequestId { client: 0, number });
+            o.submitted(RequestId { client: 0, number }, signed(number));
         }
         o
+    }
+
+    /// A real request id committed with a payload its client never signed
+    /// (a leader's swap) is a validity violation, though the id was
+    /// submitted.
+    #[test]
+    fn a_swapped_payload_under_a_submitted_id_is_caught() {
+        let mut o = oracle_with_requests(1, 2);
+        let mut d = decision(1, GENESIS, b"a", &[0, 1]);
+        d.request_digests[1] = Digest::of("test/payload", &[b"made up"]);
+        o.commit(NodeId(0), &d);
+        assert_eq!(o.violations().len(), 1, "{:?}", o.violations());
+        assert!(
+            o.violations()[0].starts_with("validity") && o.violations()[0].contains("c0#1"),
+            "{:?}",
+            o.violations()
+        );
     }
 
     #[test]

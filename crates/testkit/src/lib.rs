@@ -31,12 +31,22 @@ pub fn keys(n: usize, kind: CryptoKind) -> (Arc<Committee>, Vec<Arc<dyn Crypto>>
         .unwrap_or_else(|e| panic!("test keys for n = {n}: {e}"))
 }
 
-/// Request `number` of `client`, with a 16-byte payload of the client's id.
+/// Request `number` of `client`, with a 16-byte payload of the client's
+/// id, signed by the client's key for committees from [`keys`] of `kind`.
+pub fn signed_request(kind: CryptoKind, client: u32, number: u64) -> Request {
+    let mut req = request(client, number);
+    bft_crypto::ClientSigner::seeded(kind, KEY_SEED, client).sign(&mut req);
+    req
+}
+
+/// Request `number` of `client`, with a 16-byte payload of the client's
+/// id, unsigned: for tests that drive a protocol core directly (a `Node`
+/// would reject it; see [`signed_request`]).
 pub fn request(client: u32, number: u64) -> Request {
-    Request {
-        id: RequestId { client, number },
-        payload: Bytes::from(vec![client as u8; 16]),
-    }
+    Request::unsigned(
+        RequestId { client, number },
+        Bytes::from(vec![client as u8; 16]),
+    )
 }
 
 /// Replica `id` of the committee, with its own keys.

@@ -372,15 +372,14 @@ fn client_figure(rounds: usize) -> Figure {
     };
     let mut clients = Clients::new(load, 2);
     let payload = bytes::Bytes::from(vec![0u8; 512]);
+    let signer = bft_crypto::ClientSigner::seeded(bft_core::CryptoKind::Real, 1, 0);
     let mut k = 0u32;
     measure("client_per_request", rounds, 1, || {
         k = k.wrapping_add(1);
         let now = bft_core::Time(u64::from(k));
         if let Some(id) = clients.issue(k % 16, now) {
-            let req = Request {
-                id,
-                payload: payload.clone(),
-            };
+            let mut req = Request::unsigned(id, payload.clone());
+            signer.sign(&mut req);
             let _ = black_box(codec::encode(&req, codec::DEFAULT_MAX_FRAME));
             for r in 0..4u16 {
                 let _ = black_box(clients.reply(id, NodeId(r), now));

@@ -57,6 +57,9 @@ fn store_writes(
                     number: slot * 16 + number,
                 })
                 .collect(),
+            request_digests: (0..16u64)
+                .map(|number| Digest::of("calibrate/request", &[&number.to_le_bytes()]))
+                .collect(),
         };
         if let Err(e) = store.write(Some(&state), std::slice::from_ref(&d)) {
             failed.get_or_insert_with(|| e.to_string());

@@ -228,6 +228,7 @@ pub(super) fn random_fault(
             FaultKind::Attack(Attack::InflateView(by))
         }
         "mutate" => FaultKind::Attack(Attack::Mutate(mutations[rng.gen_range(0..4)])),
+        "swap-payload" => FaultKind::Attack(Attack::SwapPayload),
         // Below 2^63: TOML integers are signed.
         "fork" => FaultKind::Attack(Attack::Fork(rng.r#gen::<u64>() >> 1)),
         _ => FaultKind::Attack(Attack::BadSignature),

@@ -12,6 +12,7 @@
 //! | `mutate(stale-digest)` | each own message with an older digest where its current one belongs, re-signed |
 //! | `mutate(swap-sender)` | each own message claiming another member (chosen by the run's entropy) as its author |
 //! | `bad-signature` | each message with the signatures it carries corrupted |
+//! | `swap-payload` | as leader, each proposal with its first request's payload replaced (id and client signature kept), re-signed |
 //!
 //! `equivocate`, `fork` and `forge` build proposals and certificates, whose
 //! shapes differ per protocol: they stay in the protocol crates
@@ -19,6 +20,8 @@
 
 use super::{Attack, Mutation, TamperContext};
 use crate::ids::NodeId;
+use crate::protocol::Request;
+use bytes::Bytes;
 
 /// The edits the generic attacks are written in. Every edit returns `None`
 /// where the message has no such field or the edit makes no sense for it
@@ -68,6 +71,27 @@ pub trait MessageEdit: Clone {
     /// protocol's `byzantine/edit.rs` says which: its own only, or also
     /// the certificates it forwards). `None` if it carries none.
     fn with_bad_signatures(&self) -> Option<Self>;
+
+    /// `swap-payload`: for a proposal with requests, the same proposal with
+    /// its first request replaced by [`swapped_payload`] of it, every
+    /// digest that binds the batch recomputed and re-signed, so that only
+    /// the client's signature is wrong. `None` for anything else.
+    fn with_payload_swapped(&self, ctx: &TamperContext<'_>) -> Option<Self>;
+}
+
+/// `req` with a payload its client never signed (the first byte flipped,
+/// or one byte if it had none), its id and signature kept: what a leader
+/// that commits its own payload under a real request id sends.
+pub fn swapped_payload(req: &Request) -> Request {
+    let mut payload = req.payload.to_vec();
+    match payload.first_mut() {
+        Some(b) => *b ^= 0xff,
+        None => payload.push(0xff),
+    }
+    Request {
+        payload: Bytes::from(payload),
+        ..req.clone()
+    }
 }
 
 /// The attacks no generic edit can express: they build proposals or
@@ -92,6 +116,11 @@ pub fn tamper_generic<M: MessageEdit>(
         Attack::InflateView(by) => inflate_view(by, msg, ctx),
         Attack::Mutate(mutation) => mutate(mutation, msg, ctx),
         Attack::BadSignature => msg.with_bad_signatures().map(|m| vec![m]),
+        Attack::SwapPayload => msg
+            .is_own(ctx)
+            .then(|| msg.with_payload_swapped(ctx))
+            .flatten()
+            .map(|m| vec![m]),
         Attack::Equivocate | Attack::Fork(_) | Attack::Forge(_) => None,
     }
 }

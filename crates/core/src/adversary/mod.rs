@@ -18,7 +18,7 @@
 
 pub mod edit;
 
-pub use edit::{MessageEdit, protocol_specific, tamper_generic};
+pub use edit::{MessageEdit, protocol_specific, swapped_payload, tamper_generic};
 
 use crate::committee::Committee;
 use crate::crypto::Crypto;
@@ -49,6 +49,13 @@ pub enum Attack {
     Mutate(Mutation),
     /// Every signature it sends is corrupted.
     BadSignature,
+    /// As leader: each proposal carries its first request with a payload
+    /// the client never signed, under the client's request id and
+    /// signature (everything else valid and re-signed). Honest replicas
+    /// must refuse it on the client signature
+    /// (`bad-client-signature`); one that does not commits a payload no
+    /// client sent, which the oracle's validity check catches.
+    SwapPayload,
     /// As leader, a seeded plan per view or slot it leads ([`ForkChoice`]):
     /// every peer gets the honest proposal, or a chosen subset gets a
     /// conflicting one — where the protocol has certificates, built on an
@@ -71,6 +78,7 @@ impl Attack {
             Attack::InflateView(1),
             Attack::InflateView(1_000_000),
             Attack::BadSignature,
+            Attack::SwapPayload,
         ];
         all.extend(
             [

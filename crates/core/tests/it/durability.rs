@@ -53,6 +53,9 @@ impl Protocol for Counter {
     fn durable(&self) -> u64 {
         self.count
     }
+    fn client_requests(_: &Count) -> &[Request] {
+        &[]
+    }
     fn recover(ctx: NodeContext, cfg: &bool, count: u64) -> Counter {
         Counter {
             count,
@@ -93,11 +96,11 @@ fn ctx() -> NodeContext {
     }
 }
 
+/// Client 0's request `number`, signed with its key for `ctx()`'s seed.
 fn request(number: u64) -> NodeInput<'static, ()> {
-    NodeInput::Request(Request {
-        id: RequestId { client: 0, number },
-        payload: bytes::Bytes::new(),
-    })
+    let mut req = Request::unsigned(RequestId { client: 0, number }, bytes::Bytes::new());
+    bft_crypto::ClientSigner::seeded(CryptoKind::Model, 1, 0).sign(&mut req);
+    NodeInput::Request(req)
 }
 
 #[test]

@@ -70,6 +70,12 @@ impl MessageEdit for Msg {
             ..self.clone()
         })
     }
+    fn with_payload_swapped(&self, _: &TamperContext<'_>) -> Option<Self> {
+        Some(Msg {
+            digest: 200,
+            ..self.clone()
+        })
+    }
 }
 
 fn vote(author: u16, round: u64) -> Msg {
@@ -160,6 +166,25 @@ fn swap_sender_names_every_other_member_and_never_itself() {
         })
         .collect();
     assert_eq!(authors.into_iter().collect::<Vec<_>>(), vec![1, 2, 3]);
+}
+
+#[test]
+fn swap_payload_edits_own_messages_only() {
+    let own = with_ctx(1, 0, |ctx| {
+        tamper_generic(Attack::SwapPayload, &vote(0, 2), ctx)
+    })
+    .unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].digest, 200);
+    let relayed = vote(2, 2);
+    assert_eq!(
+        with_ctx(1, 0, |ctx| tamper_generic(
+            Attack::SwapPayload,
+            &relayed,
+            ctx
+        )),
+        None
+    );
 }
 
 #[test]

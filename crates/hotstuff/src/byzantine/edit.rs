@@ -25,9 +25,12 @@
 //!   views beyond `future_views` are refused.
 //! - bad signatures: one byte of every BLS signature: votes, the QCs of
 //!   proposals, NEW-VIEWs (and their last vote), fetched blocks.
+//! - swapped payload: a proposal's first request with another payload (the
+//!   block hash follows; a proposal carries no signature of its own).
 
 use super::{other_digest, own_vote};
 use crate::types::{Block, Message, NewView, QuorumCert, Vote};
+use bft_core::swapped_payload;
 use bft_core::{GENESIS, Height, MessageEdit, NodeId, TamperContext, View};
 
 impl MessageEdit for Message {
@@ -111,6 +114,16 @@ impl MessageEdit for Message {
             high_qc,
             last_vote: None,
         }))
+    }
+
+    fn with_payload_swapped(&self, _ctx: &TamperContext<'_>) -> Option<Self> {
+        let Message::Proposal(block) = self else {
+            return None;
+        };
+        let mut block = block.clone();
+        let first = block.batch.first_mut()?;
+        *first = swapped_payload(first);
+        Some(Message::Proposal(block))
     }
 
     fn with_bad_signatures(&self) -> Option<Self> {

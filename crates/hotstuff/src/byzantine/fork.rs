@@ -18,7 +18,7 @@ pub(super) fn equivocate(msg: &Message, ctx: &TamperContext<'_>) -> Option<Vec<M
         return None;
     }
     Some(vec![Message::Proposal(Block {
-        batch: other_batch(&block.batch, ctx.entropy),
+        batch: other_batch(&block.batch)?,
         ..block.clone()
     })])
 }
@@ -131,9 +131,7 @@ pub(super) fn fork(
             if !choice.forks_to(ctx.to) {
                 return None;
             }
-            Some(vec![Message::Proposal(planned_fork(
-                core, plan, block, choice,
-            )?)])
+            Some(vec![Message::Proposal(planned_fork(core, block, choice)?)])
         }
         Message::Vote(vote) => {
             let own = own_proposal(vote, sent)?;
@@ -143,7 +141,7 @@ pub(super) fn fork(
             if forked == 0 || 2 * forked < peers.len() {
                 return None;
             }
-            let fork = planned_fork(core, plan, own, choice)?;
+            let fork = planned_fork(core, own, choice)?;
             Some(vec![Message::Vote(own_vote(ctx, fork.view, fork.hash()))])
         }
         _ => None,
@@ -153,20 +151,15 @@ pub(super) fn fork(
 /// The conflicting block of a `fork` plan for `block`'s view: on an older
 /// held QC, else with another batch (none for an empty batch: a request no
 /// client sent could then be certified, which is not the attack).
-pub(super) fn planned_fork(
-    core: &HotStuff,
-    plan: u64,
-    block: &Block,
-    choice: ForkChoice,
-) -> Option<Block> {
-    fork_below_held(core, block, choice.depth).or_else(|| other_batch_twin(plan, block))
+pub(super) fn planned_fork(core: &HotStuff, block: &Block, choice: ForkChoice) -> Option<Block> {
+    fork_below_held(core, block, choice.depth).or_else(|| other_batch_twin(block))
 }
 
-/// `block` with another batch, the same for every recipient of the view
-/// (seeded by the plan and the view); none for an empty batch.
-pub(super) fn other_batch_twin(plan: u64, block: &Block) -> Option<Block> {
-    (!block.batch.is_empty()).then(|| Block {
-        batch: other_batch(&block.batch, plan ^ block.view.0),
+/// `block` with another batch, the same for every recipient of the view;
+/// none for an empty batch.
+pub(super) fn other_batch_twin(block: &Block) -> Option<Block> {
+    Some(Block {
+        batch: other_batch(&block.batch)?,
         ..block.clone()
     })
 }
@@ -217,22 +210,17 @@ pub(super) fn same_qc_fork(
     if !Attack::Fork(plan).forks_to(ctx, block.view.0, 0) {
         return None;
     }
-    Some(vec![Message::Proposal(other_batch_twin(plan, block)?)])
+    Some(vec![Message::Proposal(other_batch_twin(block)?)])
 }
 
-/// Another payload: the batch reversed, or one request shorter; an empty
-/// batch gets one request of a client id no load generator uses. (It never
-/// reaches a QC, see [`equivocate`], so it is never committed.)
-pub(super) fn other_batch(batch: &[Request], entropy: u64) -> Vec<Request> {
+/// Another payload of requests clients really signed: the batch reversed,
+/// or one request shorter; none for an empty batch (a made-up request
+/// would carry no valid client signature, and honest replicas would drop
+/// the proposal unseen).
+pub(super) fn other_batch(batch: &[Request]) -> Option<Vec<Request>> {
     match batch.len() {
-        0 => vec![Request {
-            id: RequestId {
-                client: u32::MAX,
-                number: entropy,
-            },
-            payload: Default::default(),
-        }],
-        1 => Vec::new(),
-        _ => batch.iter().rev().cloned().collect(),
+        0 => None,
+        1 => Some(Vec::new()),
+        _ => Some(batch.iter().rev().cloned().collect()),
     }
 }

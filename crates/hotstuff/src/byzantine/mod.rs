@@ -33,7 +33,7 @@ use crate::replica::HotStuff;
 use crate::types::{Block, Message, NewView, QuorumCert, VOTE_DOMAIN, Vote, vote_payload};
 use bft_core::{
     Adversarial, Attack, BlsSignature, Digest, FORK_DEPTHS, Forgery, ForkChoice, Height,
-    LeaderSchedule, NodeId, Request, RequestId, SignerBitmap, TamperContext, View, tamper_generic,
+    LeaderSchedule, NodeId, Request, SignerBitmap, TamperContext, View, tamper_generic,
 };
 use std::time::Duration;
 

@@ -185,6 +185,16 @@ impl Protocol for HotStuff {
         HotStuff::durable(self)
     }
 
+    /// A PROPOSAL's batch. A BLOCK-RESPONSE answers a request for a block a
+    /// QC names, and its ancestors chain to that block by hash: certified,
+    /// so not listed.
+    fn client_requests(msg: &Message) -> &[Request] {
+        match msg {
+            Message::Proposal(block) => &block.batch,
+            _ => &[],
+        }
+    }
+
     fn recover(ctx: NodeContext, cfg: &HotStuffConfig, durable: HotStuffDurable) -> Self {
         HotStuff::recover(ctx, cfg, durable)
     }

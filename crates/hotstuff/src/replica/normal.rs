@@ -225,14 +225,14 @@ impl HotStuff {
             let Some(block) = self.blocks.get(&block_hash) else {
                 return Err(HotStuffError::ConflictingCommit);
             };
-            let requests = self.pool.execute(block.batch.iter().map(|r| &r.id));
-            out.push(Action::Commit(Decision {
-                slot: block.height.0,
-                view: block.view.0,
-                block: block_hash,
-                parent: block.parent,
-                requests,
-            }));
+            let fresh = self.pool.execute(&block.batch);
+            out.push(Action::Commit(Decision::executing(
+                block.height.0,
+                block.view.0,
+                block_hash,
+                block.parent,
+                &fresh,
+            )));
             self.committed = CommittedTip {
                 hash: block_hash,
                 view: block.view,

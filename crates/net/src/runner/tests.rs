@@ -132,7 +132,11 @@ impl Harness {
 fn a_batch_sends_nothing_until_its_state_is_written() {
     let mut h = Harness::started();
     let before = h.writes.lock().unwrap().len();
-    h.d.step(NodeInput::Request(bft_testkit::request(1, 1)));
+    h.d.step(NodeInput::Request(bft_testkit::signed_request(
+        CryptoKind::Model,
+        1,
+        1,
+    )));
     assert!(
         h.d.dirty,
         "accepting its own pre-prepare changed the durable state"
@@ -157,11 +161,19 @@ fn batches_are_released_in_write_order_and_queued_writes_merge() {
     let mut h = Harness::started();
     while h.entered.try_recv().is_ok() {}
     let before = h.writes.lock().unwrap().len();
-    h.d.step(NodeInput::Request(bft_testkit::request(1, 1)));
+    h.d.step(NodeInput::Request(bft_testkit::signed_request(
+        CryptoKind::Model,
+        1,
+        1,
+    )));
     h.d.flush();
     h.entered.recv().expect("write 1 started");
     for number in 2..=3 {
-        h.d.step(NodeInput::Request(bft_testkit::request(1, number)));
+        h.d.step(NodeInput::Request(bft_testkit::signed_request(
+            CryptoKind::Model,
+            1,
+            number,
+        )));
         h.d.flush();
     }
     assert_eq!(h.d.in_flight.len(), 3, "three batches wait");
@@ -178,12 +190,20 @@ fn batches_are_released_in_write_order_and_queued_writes_merge() {
 fn a_failed_write_releases_nothing_and_stops_the_replica() {
     let mut h = Harness::started();
     h.failing.store(true, Ordering::Relaxed);
-    h.d.step(NodeInput::Request(bft_testkit::request(1, 1)));
+    h.d.step(NodeInput::Request(bft_testkit::signed_request(
+        CryptoKind::Model,
+        1,
+        1,
+    )));
     h.d.flush();
     h.complete_one();
     assert_eq!(h.sent(), 0, "nothing of the failed batch leaves");
     assert!(h.d.store_failed.is_some());
-    h.d.step(NodeInput::Request(bft_testkit::request(1, 2)));
+    h.d.step(NodeInput::Request(bft_testkit::signed_request(
+        CryptoKind::Model,
+        1,
+        2,
+    )));
     h.d.flush();
     assert_eq!(h.sent(), 0, "a stopped replica handles nothing more");
     let e =

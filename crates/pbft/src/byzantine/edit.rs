@@ -17,11 +17,15 @@
 //!   its O); FETCH and STATE carry none of their own, and the certificates
 //!   inside VIEW-CHANGEs, NEW-VIEW's V and STATE stay intact.
 //!
+//! - swapped payload: a PRE-PREPARE's first request, its digest recomputed.
+//!
 //! A NEW-VIEW a backup forwards is not its own: `mutate` leaves it alone.
 
 use super::{other_digest, resign_new_view};
 use crate::messages::{PbftMessage, ViewChange, domain, new_view_payload};
-use bft_core::{GENESIS, MessageEdit, NodeId, Signature, TamperContext};
+use bft_core::{
+    GENESIS, MessageEdit, NodeId, Signature, TamperContext, batch_digest, swapped_payload,
+};
 
 impl MessageEdit for PbftMessage {
     /// A backup forwards the primary's NEW-VIEW (to a replica still changing
@@ -185,6 +189,19 @@ impl MessageEdit for PbftMessage {
             sig: Signature::default(),
         };
         Some(PbftMessage::ViewChange(vc.signed_by(ctx.crypto)))
+    }
+
+    /// A PRE-PREPARE with another payload under its first request's id:
+    /// the digest recomputed over the new batch and re-signed.
+    fn with_payload_swapped(&self, ctx: &TamperContext<'_>) -> Option<Self> {
+        let PbftMessage::PrePrepare(pp) = self else {
+            return None;
+        };
+        let mut pp = pp.clone();
+        let first = pp.batch.first_mut()?;
+        *first = swapped_payload(first);
+        pp.digest = batch_digest(&pp.batch);
+        Some(PbftMessage::PrePrepare(pp.signed_by(ctx.crypto)))
     }
 
     fn with_bad_signatures(&self) -> Option<Self> {

@@ -454,6 +454,16 @@ impl Protocol for Pbft {
         Pbft::durable(self)
     }
 
+    /// A PRE-PREPARE's batch. A NEW-VIEW's O re-issues batches its V
+    /// certifies (2f+1 PREPAREs each), and STATE carries batches under a
+    /// stable checkpoint proof: certified, so not listed.
+    fn client_requests(msg: &PbftMessage) -> &[Request] {
+        match msg {
+            PbftMessage::PrePrepare(pp) => &pp.batch,
+            _ => &[],
+        }
+    }
+
     fn recover(ctx: NodeContext, cfg: &PbftConfig, durable: PbftDurable) -> Pbft {
         Pbft::recover(ctx, cfg, durable)
     }

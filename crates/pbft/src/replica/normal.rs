@@ -12,7 +12,7 @@ use crate::rules::{
     block_hash, check_commit, check_pre_prepare, check_prepare, committed_local,
     prepared_certificate,
 };
-use bft_core::{Action, Decision, Digest, NodeId, Request, RequestId, Time};
+use bft_core::{Action, Decision, Digest, NodeId, Request, Time};
 
 impl Pbft {
     pub(super) fn on_request(&mut self, now: Time, req: Request) {
@@ -266,22 +266,21 @@ impl Pbft {
     /// a Commit extending the hash chain, and the batch kept for lagging
     /// replicas.
     pub(super) fn execute(&mut self, executed: ExecutedBatch, digest: Digest, out: &mut Out) {
-        let ids: Vec<RequestId> = executed.batch.iter().map(|r| r.id).collect();
-        let fresh = self.pool.execute(&ids);
-        for id in &ids {
-            self.reproposed.remove(id);
+        for r in &executed.batch {
+            self.reproposed.remove(&r.id);
         }
+        let block = block_hash(&self.head, executed.seq, &digest);
+        let fresh = self.pool.execute(&executed.batch);
         if !fresh.is_empty() {
             self.failed_views = 0;
         }
-        let block = block_hash(&self.head, executed.seq, &digest);
-        out.push(Action::Commit(Decision {
-            slot: executed.seq,
-            view: executed.view,
+        out.push(Action::Commit(Decision::executing(
+            executed.seq,
+            executed.view,
             block,
-            parent: self.head,
-            requests: fresh,
-        }));
+            self.head,
+            &fresh,
+        )));
         self.head = block;
         self.last_executed = executed.seq;
         self.history.insert(executed.seq, executed);

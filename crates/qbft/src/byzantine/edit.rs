@@ -17,6 +17,11 @@
 //! - bad signatures: byte 0 of every signature (the outer one, a COMMIT's
 //!   seal, every justification entry, a DECIDED message's seals).
 //!
+//! - swapped payload: a PROPOSAL's block with its first request's payload
+//!   replaced, the proposal payload's digest (the block hash) re-signed.
+//!   A round > 0 proposal's justification then no longer matches a
+//!   prepared block; honest replicas refuse on the client signature first.
+//!
 //! A DECIDED message (a relayed block with its seals) has no round-change
 //! edits: it is never the replica's own.
 
@@ -25,7 +30,7 @@ use crate::messages::{
     CommitPayload, PreparePayload, ProposalPayload, QbftMessage, RoundChange, RoundChangePayload,
     Signed, signed_commit,
 };
-use bft_core::{MessageEdit, NodeId, TamperContext};
+use bft_core::{MessageEdit, NodeId, TamperContext, swapped_payload};
 
 impl MessageEdit for QbftMessage {
     fn round(&self) -> Option<u64> {
@@ -175,6 +180,23 @@ impl MessageEdit for QbftMessage {
             prepares,
         };
         Some(QbftMessage::RoundChange(Box::new(change)))
+    }
+
+    fn with_payload_swapped(&self, ctx: &TamperContext<'_>) -> Option<Self> {
+        let QbftMessage::Proposal(p) = self else {
+            return None;
+        };
+        let mut p = p.clone();
+        let first = p.block.requests.first_mut()?;
+        *first = swapped_payload(first);
+        p.signed = Signed::sign(
+            ctx.crypto,
+            ProposalPayload {
+                digest: p.block.hash(),
+                ..p.signed.payload.clone()
+            },
+        );
+        Some(QbftMessage::Proposal(p))
     }
 
     fn with_bad_signatures(&self) -> Option<Self> {

@@ -255,14 +255,14 @@ impl Qbft {
     /// the next height at round 0.
     pub(super) fn finalize(&mut self, now: Time, cert: CommitCertificate, out: &mut Out) {
         let block = &cert.block;
-        let requests = self.pool.execute(block.requests.iter().map(|r| &r.id));
-        out.push(Action::Commit(Decision {
-            slot: block.height,
-            view: cert.round,
-            block: cert.digest,
-            parent: block.parent,
-            requests,
-        }));
+        let fresh = self.pool.execute(&block.requests);
+        out.push(Action::Commit(Decision::executing(
+            block.height,
+            cert.round,
+            cert.digest,
+            block.parent,
+            &fresh,
+        )));
         self.tip = ChainTip {
             height: block.height,
             hash: cert.digest,

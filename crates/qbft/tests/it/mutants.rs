@@ -195,7 +195,7 @@ fn crash_then_isolate(crashed: u16, isolated: u16, from: u64, len: u64, max_dela
 #[test]
 fn ignore_highest_prepared_decides_a_second_block_after_a_lone_decider_is_cut_off() {
     // (isolated node, partition start in ms, seed), from the grid sweep.
-    for (isolated, from, seed) in [(0u16, 562u64, 163u64), (1, 586, 487), (2, 541, 742)] {
+    for (isolated, from, seed) in [(0u16, 585u64, 4_095u64), (1, 580, 4_061), (2, 622, 4_356)] {
         let shape = crash_then_isolate(3, isolated, from, 4_000, 20);
         assert_caught_and_control_passes(&shape, seed, QbftMutant::IgnoreHighestPrepared);
     }

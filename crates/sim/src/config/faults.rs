@@ -60,6 +60,7 @@ impl FaultKind {
                 Attack::InflateView(_) => "inflate-view",
                 Attack::Mutate(_) => "mutate",
                 Attack::BadSignature => "bad-signature",
+                Attack::SwapPayload => "swap-payload",
                 Attack::Fork(_) => "fork",
             },
         }
@@ -67,7 +68,7 @@ impl FaultKind {
 }
 
 /// Every `behaviour` a `[[faults]]` table may name.
-pub const BEHAVIOURS: [&str; 13] = [
+pub const BEHAVIOURS: [&str; 14] = [
     "crash",
     "silent",
     "omission",
@@ -80,6 +81,7 @@ pub const BEHAVIOURS: [&str; 13] = [
     "inflate-view",
     "mutate",
     "bad-signature",
+    "swap-payload",
     "fork",
 ];
 
@@ -180,6 +182,7 @@ impl TryFrom<FaultTable> for Fault {
                 FaultKind::Attack(Attack::Mutate(t.mutation.ok_or_else(|| needs("mutation"))?))
             }
             "bad-signature" => FaultKind::Attack(Attack::BadSignature),
+            "swap-payload" => FaultKind::Attack(Attack::SwapPayload),
             "fork" => FaultKind::Attack(Attack::Fork(t.plan.ok_or_else(|| needs("plan"))?)),
             other => {
                 return Err(format!(

@@ -18,7 +18,11 @@ pub(super) fn request_body_len(req: &Request) -> usize {
         n
     }
     let len = req.payload.len();
-    varint(u64::from(req.id.client)) + varint(req.id.number) + varint(len as u64) + len
+    varint(u64::from(req.id.client))
+        + varint(req.id.number)
+        + varint(len as u64)
+        + len
+        + bft_core::Signature::LEN
 }
 
 /// Wire bytes of a reply: (request id, slot, block digest) with a header.
@@ -71,10 +75,7 @@ mod tests {
             (300, 1 << 20, 127),
             (7, u64::MAX, 20_000),
         ] {
-            let req = Request {
-                id: RequestId { client, number },
-                payload: Bytes::from(vec![1u8; len]),
-            };
+            let req = Request::unsigned(RequestId { client, number }, Bytes::from(vec![1u8; len]));
             assert_eq!(
                 request_body_len(&req),
                 encode(&req, DEFAULT_MAX_FRAME).unwrap().len()

@@ -79,10 +79,10 @@ impl<P: Adversarial> Simulation<P> {
         let Some(id) = self.clients.issue(client, self.now) else {
             return;
         };
-        let req = Request {
-            id,
-            payload: self.payload.clone(),
-        };
+        let mut req = Request::unsigned(id, self.payload.clone());
+        if let Some(signer) = self.signers.get(client as usize) {
+            signer.sign(&mut req);
+        }
         if self.pool.is_some() {
             // On a shared machine the request leaves when the generator has
             // done its work and sent it to every replica.
@@ -137,7 +137,7 @@ impl<P: Adversarial> Simulation<P> {
     }
 
     pub(super) fn send_request(&mut self, at: Time, req: Request) {
-        self.oracle.submitted(req.id);
+        self.oracle.submitted(req.id, req.digest());
         let wire = codec::wire_len(request_body_len(&req));
         for i in 0..self.replicas.len() {
             let to = NodeId(i as u16);

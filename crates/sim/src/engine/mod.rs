@@ -102,6 +102,8 @@ pub struct Simulation<P: Adversarial> {
     rng: ChaCha8Rng,
     oracle: Oracle,
     clients: Clients,
+    /// Each client's signing key (derived from the seed).
+    signers: Vec<bft_crypto::ClientSigner>,
     payload: Bytes,
     trace: Trace,
     events: u64,
@@ -196,6 +198,9 @@ impl<P: Adversarial> Simulation<P> {
             proto,
             instances_of,
             clients: Clients::new(cfg.load.clone(), committee.weak_quorum()),
+            signers: (0..cfg.load.clients)
+                .map(|c| bft_crypto::ClientSigner::seeded(cfg.crypto, cfg.seed, c))
+                .collect(),
             payload: Bytes::from(vec![0u8; cfg.load.tx_size]),
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             oracle: Oracle::new(committee.n()),
@@ -270,6 +275,24 @@ impl<P: Adversarial> Simulation<P> {
 
     pub fn now(&self) -> Time {
         self.now
+    }
+
+    /// Client `client`'s signing key in this run (derived from the seed,
+    /// like the load generator's): for tests that submit requests, or
+    /// forge them as a colluding client would.
+    pub fn client_signer(&self, client: u32) -> bft_crypto::ClientSigner {
+        bft_crypto::ClientSigner::seeded(self.cfg.crypto, self.cfg.seed, client)
+    }
+
+    /// Mutant `skip-client-signatures`: every replica, as now constituted,
+    /// accepts requests and proposals without checking client signatures
+    /// (a replica restarted later checks again). For the oracle's validity
+    /// control.
+    #[cfg(feature = "mutants")]
+    pub fn skip_client_signatures(&mut self) {
+        for r in &mut self.replicas {
+            r.node.skip_client_signatures();
+        }
     }
 
     /// The replica `id`. Panics on an id outside the committee (a test bug).

@@ -74,6 +74,7 @@ by = 1000"#,
         r#"behaviour = "mutate"
 mutation = "round-plus-one""#,
         r#"behaviour = "bad-signature""#,
+        r#"behaviour = "swap-payload""#,
         r#"behaviour = "fork"
 plan = 9007199254740993"#,
     ];

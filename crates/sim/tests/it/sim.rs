@@ -223,16 +223,61 @@ fn manual_submissions_and_real_crypto_commit() {
     };
     let mut sim = Simulation::<Toy>::new(cfg, ToyConfig::default()).unwrap();
     for number in 0..3 {
-        let req = Request {
-            id: RequestId { client: 9, number },
-            payload: Bytes::from_static(b"tx"),
-        };
+        let mut req = Request::unsigned(RequestId { client: 9, number }, Bytes::from_static(b"tx"));
+        sim.client_signer(9).sign(&mut req);
         sim.submit(Time::from_duration(Duration::from_millis(number * 10)), req);
     }
     let report = sim.run();
     assert!(report.violations.is_empty());
     assert_eq!(report.requests_committed, 3);
     assert_eq!(sim.ledger(NodeId(3)).len(), 3);
+}
+
+/// Every replica refuses a request its client did not sign, counted by
+/// reason: unsigned, signed by another client's key, signed over another
+/// payload, and from a client with no key. None is committed.
+#[test]
+fn requests_without_their_clients_signature_are_refused_and_counted() {
+    for kind in [CryptoKind::Real, CryptoKind::Model] {
+        let cfg = SimConfig {
+            crypto: kind,
+            load: LoadConfig::none(),
+            ..config(4)
+        };
+        let mut sim = Simulation::<Toy>::new(cfg, ToyConfig::default()).unwrap();
+        let id = |number| RequestId { client: 9, number };
+        let tx = Bytes::from_static(b"tx");
+        let unsigned = Request::unsigned(id(0), tx.clone());
+        let mut other_key = Request::unsigned(id(1), tx.clone());
+        sim.client_signer(8).sign(&mut other_key);
+        let mut other_payload = Request::unsigned(id(2), tx.clone());
+        sim.client_signer(9).sign(&mut other_payload);
+        other_payload.payload = Bytes::from_static(b"not signed");
+        let mut unknown = Request::unsigned(
+            RequestId {
+                client: bft_crypto::MAX_SEEDED_CLIENTS,
+                number: 0,
+            },
+            tx,
+        );
+        sim.client_signer(bft_crypto::MAX_SEEDED_CLIENTS)
+            .sign(&mut unknown);
+        for req in [unsigned, other_key, other_payload, unknown] {
+            sim.submit(Time::ZERO, req);
+        }
+        let report = sim.run();
+        assert!(report.violations.is_empty(), "{kind:?}");
+        assert_eq!(report.requests_committed, 0, "{kind:?}");
+        for i in 0..4 {
+            let rejected = &sim.node(NodeId(i)).stats().rejected;
+            assert_eq!(
+                rejected.get("bad-client-signature"),
+                Some(&3),
+                "{kind:?} {i}"
+            );
+            assert_eq!(rejected.get("unknown-client"), Some(&1), "{kind:?} {i}");
+        }
+    }
 }
 
 #[test]

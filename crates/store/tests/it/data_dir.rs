@@ -37,6 +37,7 @@ fn chain(from: u64, to: u64) -> Vec<Decision> {
                 client: 1,
                 number: slot,
             }],
+            request_digests: vec![Digest::of("test/request", &[&slot.to_le_bytes()])],
         })
         .collect()
 }

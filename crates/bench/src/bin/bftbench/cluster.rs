@@ -20,6 +20,11 @@ pub struct KeygenArgs {
     /// Derive keys from a seed (tests, reproducible demos); default: OS randomness
     #[arg(long)]
     seed: Option<u64>,
+    /// Client keys to write: client j signs the requests of the load
+    /// generator's logical client j, so a scenario's `[load] clients` must
+    /// not exceed this
+    #[arg(long, default_value_t = 16)]
+    clients: u32,
 }
 
 pub fn keygen(args: KeygenArgs) -> Result<std::process::ExitCode> {
@@ -28,9 +33,10 @@ pub fn keygen(args: KeygenArgs) -> Result<std::process::ExitCode> {
         out_dir,
         base_addr,
         seed,
+        clients,
     } = args;
     anyhow::ensure!(nodes >= 4, "--nodes {nodes}: need at least 4 for f >= 1");
-    let file = bftbench::quic::keygen(nodes, base_addr, seed, &out_dir)?;
+    let file = bftbench::quic::keygen(nodes, clients, base_addr, seed, &out_dir)?;
     println!(
         "{}: {} nodes, first at {}",
         out_dir.join("cluster.toml").display(),

@@ -53,6 +53,7 @@ fn behaviours() -> Vec<(&'static str, FaultKind, Option<Duration>)> {
             FaultKind::Attack(Attack::BadSignature),
             None,
         ),
+        ("swap-payload", FaultKind::Attack(Attack::SwapPayload), None),
         ("fork", FaultKind::Attack(Attack::Fork(17)), None),
         ("fork", FaultKind::Attack(Attack::Fork(18)), None),
     ];

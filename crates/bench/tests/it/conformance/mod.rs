@@ -10,10 +10,15 @@
 //!   equivocating leader among them): safe, and live within the protocol's
 //!   bound after the network is stable.
 //!
+//! - client signatures, [`client_signatures`]: a leader that swaps a
+//!   request's payload under its id is refused and counted, and the same
+//!   run with signature checks planted away is caught by the oracle.
+//!
 //! Exact fault-free message counts are each protocol's own formula and live
 //! with it (`crates/*/tests/it/sim`); the fuzzer's fixed seeds are `fuzz`.
 
 mod behaviours;
+mod client_signatures;
 mod restart;
 
 use bft_core::NodeId;

@@ -138,7 +138,7 @@ fn free_addr(udp: bool) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_node_serves_metrics_equal_to_its_summary() {
     let dir = std::env::temp_dir().join(format!("net-metrics-{}", std::process::id()));
-    let mut file = bft_net::keygen(4, "127.0.0.1:1".parse().unwrap(), Some(3), &dir).unwrap();
+    let mut file = bft_net::keygen(4, 1, "127.0.0.1:1".parse().unwrap(), Some(3), &dir).unwrap();
     for node in &mut file.nodes {
         node.address = free_addr(true);
     }

@@ -15,17 +15,21 @@ fn equivocating_primary_cannot_make_honest_replicas_commit_different_batches() {
         };
         let mut cfg = sim_config(4, LoadConfig::closed(1, 2, 64).with_total(60));
         cfg.duration = Duration::from_secs(30);
+        let (seed, kind) = (cfg.seed, cfg.crypto);
         let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
         let crypto = sim.crypto(NodeId(0));
+        let clients = move |c| bft_crypto::ClientSigner::seeded(kind, seed, c);
         sim.set_outbound_filter(NodeId(0), move |_, to, msg| match &msg {
             PbftMessage::PrePrepare(pp) if pp.view == 0 => match to.0 {
                 3 => Some(PbftMessage::PrePrepare(equivocate(
                     crypto.as_ref(),
+                    &clients,
                     pp,
                     0x33,
                 ))),
                 2 if three_way => Some(PbftMessage::PrePrepare(equivocate(
                     crypto.as_ref(),
+                    &clients,
                     pp,
                     0x22,
                 ))),
@@ -120,12 +124,15 @@ fn equivocation_under_random_delays_never_splits_honest_ledgers() {
             window: 32,
             ..PbftConfig::default()
         };
+        let (seed, kind) = (cfg.seed, cfg.crypto);
         let mut sim = Simulation::<Pbft>::new(cfg, pbft).unwrap();
         let crypto = sim.crypto(NodeId(0));
+        let clients = move |c| bft_crypto::ClientSigner::seeded(kind, seed, c);
         sim.set_outbound_filter(NodeId(0), move |_, to, msg| match &msg {
             PbftMessage::PrePrepare(pp) if pp.view == 0 && (pp.seq + u64::from(to.0)) % 2 == 0 => {
                 Some(PbftMessage::PrePrepare(equivocate(
                     crypto.as_ref(),
+                    &clients,
                     pp,
                     to.0 as u8,
                 )))

@@ -75,7 +75,7 @@ fn crafted_bad_messages_are_rejected_and_counted_by_reason() {
     let mut sim = Simulation::<Pbft>::new(cfg, PbftConfig::default()).unwrap();
     let (byz, primary) = (NodeId(6), NodeId(0));
     let (cb, cp) = (sim.crypto(byz), sim.crypto(primary));
-    let d = batch_digest(&[request(1, 0, 1)]);
+    let d = batch_digest(&[request(&sim, 1, 0, 1)]);
     let vote = |c: &dyn bft_core::Crypto, who: NodeId, dom: &'static str, seq: u64| Vote {
         view: 0,
         seq,

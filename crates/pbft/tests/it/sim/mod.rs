@@ -46,11 +46,11 @@ fn rejected(sim: &Simulation<Pbft>, node: u16, reason: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn request(client: u32, number: u64, fill: u8) -> Request {
-    Request {
-        id: RequestId { client, number },
-        payload: Bytes::from(vec![fill; 32]),
-    }
+/// Request `number` of `client`, signed by the client's key in `sim`.
+fn request(sim: &Simulation<Pbft>, client: u32, number: u64, fill: u8) -> Request {
+    let mut r = Request::unsigned(RequestId { client, number }, Bytes::from(vec![fill; 32]));
+    sim.client_signer(client).sign(&mut r);
+    r
 }
 
 /// Honest ledgers: each contiguous from slot 1 and hash-chained (the oracle
@@ -77,14 +77,23 @@ fn assert_ledgers_agree(sim: &Simulation<Pbft>, honest: &[u16]) {
 }
 
 /// Re-signs a pre-prepare from primary 0 over another batch (same request
-/// ids, different payload), as an equivocating primary would.
-fn equivocate(crypto: &dyn bft_core::Crypto, pp: &PrePrepare, fill: u8) -> PrePrepare {
+/// ids, different payload), as an equivocating primary would. The clients
+/// collude: `clients` signs the other payloads (a client's signature alone
+/// must not make two batches safe to commit).
+fn equivocate(
+    crypto: &dyn bft_core::Crypto,
+    clients: &dyn Fn(u32) -> bft_crypto::ClientSigner,
+    pp: &PrePrepare,
+    fill: u8,
+) -> PrePrepare {
     let batch: Vec<Request> = pp
         .batch
         .iter()
-        .map(|r| Request {
-            id: r.id,
-            payload: Bytes::from(vec![fill; r.payload.len().max(1)]),
+        .map(|r| {
+            let mut other =
+                Request::unsigned(r.id, Bytes::from(vec![fill; r.payload.len().max(1)]));
+            clients(r.id.client).sign(&mut other);
+            other
         })
         .collect();
     let digest = batch_digest(&batch);

@@ -116,7 +116,7 @@ fn prepared_request_is_carried_into_the_new_view_and_an_empty_slot_becomes_null(
         PbftMessage::Commit(c) if c.view == 0 && c.seq == 2 => None,
         _ => Some(msg),
     });
-    let (a, b) = (request(1, 0, 0xa), request(1, 1, 0xb));
+    let (a, b) = (request(&sim, 1, 0, 0xa), request(&sim, 1, 1, 0xb));
     sim.submit(Time::ZERO, a.clone());
     sim.submit(Time::ZERO, b.clone());
     let report = sim.run();

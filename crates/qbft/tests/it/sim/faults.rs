@@ -343,6 +343,7 @@ fn equivocating_proposer_filling_a_round_with_two_blocks_cannot_strand_a_replica
         duration: Duration::from_secs(120),
         ..config(4, total)
     };
+    let client = bft_crypto::ClientSigner::seeded(cfg.crypto, cfg.seed, 9_999);
     let mut sim = simulation(cfg);
     let signer = sim.crypto(NodeId(0));
     let x = Block {
@@ -352,12 +353,18 @@ fn equivocating_proposer_filling_a_round_with_two_blocks_cannot_strand_a_replica
         requests: Vec::new(),
     };
     let y = Block {
-        requests: vec![bft_core::Request {
-            id: bft_core::RequestId {
-                client: 9_999,
-                number: 1,
-            },
-            payload: bytes::Bytes::from_static(b"y"),
+        requests: vec![{
+            // Signed by a client no load generator runs: a request honest
+            // replicas accept, so only the block slots are at stake.
+            let mut r = bft_core::Request::unsigned(
+                bft_core::RequestId {
+                    client: 9_999,
+                    number: 1,
+                },
+                bytes::Bytes::from_static(b"y"),
+            );
+            client.sign(&mut r);
+            r
         }],
         ..x.clone()
     };

@@ -177,14 +177,14 @@ impl Toy {
                 digest.as_bytes(),
             ],
         );
-        let requests = self.pool.execute(batch.iter().map(|r| &r.id));
-        out.push(Action::Commit(Decision {
+        let fresh = self.pool.execute(&batch);
+        out.push(Action::Commit(Decision::executing(
             slot,
-            view: 0,
+            0,
             block,
-            parent: self.last_block,
-            requests,
-        }));
+            self.last_block,
+            &fresh,
+        )));
         self.last_slot = slot;
         self.last_block = block;
         out.push(Action::Persist);
@@ -202,6 +202,13 @@ impl Protocol for Toy {
 
     fn durable(&self) -> (u64, bft_core::Digest) {
         (self.last_slot, self.last_block)
+    }
+
+    fn client_requests(msg: &ToyMsg) -> &[Request] {
+        match msg {
+            ToyMsg::Propose { batch, .. } => batch,
+            _ => &[],
+        }
     }
 
     fn recover(ctx: NodeContext, cfg: &ToyConfig, (slot, block): (u64, bft_core::Digest)) -> Toy {

@@ -1,0 +1,293 @@
+//! Client keys: the signer a load generator signs requests with, and the
+//! public side a replica verifies them against (see `bft_core::client_auth`).
+//!
+//! Where client keys come from:
+//! - the simulator and in-process runs derive client `c`'s key from the
+//!   run's seed ([`ClientSigner::seeded`], [`ClientKeys::Seeded`]), for
+//!   clients `0..MAX_SEEDED_CLIENTS`;
+//! - a cluster of separate processes lists one Ed25519 public key per
+//!   client in its cluster file (`[[clients]]`, client `c` is entry `c`)
+//!   and each client holds its secret in a key file
+//!   ([`ClientSigner::from_secret`], [`ClientKeys::Listed`]).
+//!
+//! Signing costs the client, not a replica, and the simulator does not
+//! model client CPU: signing is never charged. Verifying is, at the
+//! replica ([`crate::CostModel::verify`]).
+
+use crate::model::{message_digest, sign_tag};
+use bft_core::{
+    CLIENT_REQUEST_DOMAIN, CoreError, CryptoKind, Digest, Ed25519PublicKey, Request, Signature,
+};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Mutex;
+
+/// Clients with a seed-derived key: ids `0..MAX_SEEDED_CLIENTS`. Larger ids
+/// are unknown (a bound on what a replica derives and caches).
+pub const MAX_SEEDED_CLIENTS: u32 = 1 << 16;
+
+const CLIENT_ED25519_CONTEXT: &str =
+    "bftbench 2026-12 client ed25519 secret from (seed, client) v1";
+const CLIENT_MODEL_CONTEXT: &str =
+    "bftbench 2026-12 model crypto: client secret from (seed, client) v1";
+
+fn derive_client(context: &str, seed: u64, client: u32) -> [u8; 32] {
+    let mut input = [0u8; 12];
+    input[..8].copy_from_slice(&seed.to_le_bytes());
+    input[8..].copy_from_slice(&client.to_le_bytes());
+    blake3::derive_key(context, &input)
+}
+
+/// What signs one client's requests.
+#[derive(Clone)]
+pub enum ClientSigner {
+    Real(SigningKey),
+    /// The model crypto's keyed tag (see `ModelCrypto`).
+    Model([u8; 32]),
+}
+
+impl ClientSigner {
+    /// Client `client`'s key in the run seeded with `seed`.
+    pub fn seeded(kind: CryptoKind, seed: u64, client: u32) -> ClientSigner {
+        match kind {
+            CryptoKind::Real => ClientSigner::Real(SigningKey::from_bytes(&derive_client(
+                CLIENT_ED25519_CONTEXT,
+                seed,
+                client,
+            ))),
+            CryptoKind::Model => {
+                ClientSigner::Model(derive_client(CLIENT_MODEL_CONTEXT, seed, client))
+            }
+        }
+    }
+
+    /// A real key from its 32-byte secret (a client key file).
+    pub fn from_secret(secret: &[u8; 32]) -> ClientSigner {
+        ClientSigner::Real(SigningKey::from_bytes(secret))
+    }
+
+    /// The signature of `req` as it stands (id and payload).
+    pub fn signature(&self, req: &Request) -> Signature {
+        let digest = req.digest();
+        match self {
+            ClientSigner::Real(key) => {
+                let signed = Digest::of(CLIENT_REQUEST_DOMAIN, &[&digest.0]);
+                Signature(key.sign(signed.as_bytes()).to_bytes())
+            }
+            ClientSigner::Model(secret) => {
+                sign_tag(secret, &message_digest(CLIENT_REQUEST_DOMAIN, &digest.0))
+            }
+        }
+    }
+
+    /// Signs `req` in place.
+    pub fn sign(&self, req: &mut Request) {
+        req.signature = self.signature(req);
+    }
+
+    /// The public key of a real signer (None for the model).
+    pub fn public(&self) -> Option<Ed25519PublicKey> {
+        match self {
+            ClientSigner::Real(key) => Some(Ed25519PublicKey(key.verifying_key().to_bytes())),
+            ClientSigner::Model(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for ClientSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientSigner::Real(_) => f.write_str("ClientSigner::Real(..)"),
+            ClientSigner::Model(_) => f.write_str("ClientSigner::Model(..)"),
+        }
+    }
+}
+
+/// The client public keys a replica verifies requests against.
+pub enum ClientKeys {
+    /// Keys derived from the run's seed (simulator, in-process runs),
+    /// computed on first use and kept (at most [`MAX_SEEDED_CLIENTS`]).
+    Seeded {
+        seed: u64,
+        derived: Mutex<BTreeMap<u32, VerifyingKey>>,
+    },
+    /// Client `c`'s key is entry `c` (a cluster file's `[[clients]]`).
+    Listed(Vec<VerifyingKey>),
+}
+
+impl ClientKeys {
+    pub fn seeded(seed: u64) -> ClientKeys {
+        ClientKeys::Seeded {
+            seed,
+            derived: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Listed keys; a key that does not decode to a point is refused,
+    /// naming its position.
+    pub fn listed(keys: &[Ed25519PublicKey]) -> Result<ClientKeys, crate::CryptoError> {
+        keys.iter()
+            .enumerate()
+            .map(|(c, k)| {
+                VerifyingKey::from_bytes(k.as_bytes())
+                    .ok()
+                    .filter(|key| !key.is_weak())
+                    .ok_or(crate::CryptoError::BadClientKey(c))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(ClientKeys::Listed)
+    }
+
+    /// Client `client`'s verifying key.
+    pub(crate) fn key(&self, client: u32) -> Result<VerifyingKey, CoreError> {
+        match self {
+            ClientKeys::Listed(keys) => keys
+                .get(client as usize)
+                .copied()
+                .ok_or(CoreError::UnknownClient(client)),
+            ClientKeys::Seeded { seed, derived } => {
+                if client >= MAX_SEEDED_CLIENTS {
+                    return Err(CoreError::UnknownClient(client));
+                }
+                let derive = || {
+                    SigningKey::from_bytes(&derive_client(CLIENT_ED25519_CONTEXT, *seed, client))
+                        .verifying_key()
+                };
+                let Ok(mut cache) = derived.lock() else {
+                    return Ok(derive());
+                };
+                Ok(*cache.entry(client).or_insert_with(derive))
+            }
+        }
+    }
+
+    /// Verifies client `client`'s Ed25519 signature over `(domain, msg)`.
+    #[cfg(test)]
+    fn verify(
+        &self,
+        client: u32,
+        domain: &'static str,
+        msg: &[u8],
+        sig: &Signature,
+    ) -> Result<(), CoreError> {
+        verify_with(&self.key(client)?, client, domain, msg, sig)
+    }
+}
+
+/// Verifies `client`'s Ed25519 signature over `(domain, msg)` with `key`.
+pub(crate) fn verify_with(
+    key: &VerifyingKey,
+    client: u32,
+    domain: &'static str,
+    msg: &[u8],
+    sig: &Signature,
+) -> Result<(), CoreError> {
+    let digest = Digest::of(domain, &[msg]);
+    key.verify_strict(
+        digest.as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&sig.0),
+    )
+    .map_err(|_| CoreError::BadClientSignature(client))
+}
+
+impl fmt::Debug for ClientKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientKeys::Seeded { seed, .. } => write!(f, "ClientKeys::Seeded({seed})"),
+            ClientKeys::Listed(keys) => write!(f, "ClientKeys::Listed({} keys)", keys.len()),
+        }
+    }
+}
+
+/// The model crypto's check of a client tag: the expected tag under the
+/// client's seed-derived model secret.
+pub(crate) fn model_client_verify(
+    seed: u64,
+    client: u32,
+    domain: &'static str,
+    msg: &[u8],
+    sig: &Signature,
+) -> Result<(), CoreError> {
+    if client >= MAX_SEEDED_CLIENTS {
+        return Err(CoreError::UnknownClient(client));
+    }
+    let secret = derive_client(CLIENT_MODEL_CONTEXT, seed, client);
+    if sign_tag(&secret, &message_digest(domain, msg)) == *sig {
+        Ok(())
+    } else {
+        Err(CoreError::BadClientSignature(client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CostModel, cluster};
+    use bft_core::{NodeId, RequestId};
+    use bytes::Bytes;
+
+    fn request(client: u32) -> Request {
+        Request::unsigned(RequestId { client, number: 7 }, Bytes::from_static(b"pay"))
+    }
+
+    /// For both kinds: a seeded client's signature verifies at every
+    /// replica; another client's key, another payload under the same id,
+    /// and an unknown client are refused.
+    #[test]
+    fn seeded_client_signatures_verify_and_forgeries_do_not() {
+        for kind in [CryptoKind::Real, CryptoKind::Model] {
+            let (_, cryptos) = cluster(4, 9, kind, CostModel::zero()).unwrap();
+            let mut req = request(3);
+            ClientSigner::seeded(kind, 9, 3).sign(&mut req);
+            let check = |r: &Request| {
+                cryptos[1].verify_client(
+                    r.id.client,
+                    CLIENT_REQUEST_DOMAIN,
+                    &r.digest().0,
+                    &r.signature,
+                )
+            };
+            check(&req).unwrap();
+            let mut swapped = req.clone();
+            swapped.payload = Bytes::from_static(b"not what the client signed");
+            assert!(
+                matches!(check(&swapped), Err(CoreError::BadClientSignature(3))),
+                "{kind:?}"
+            );
+            let mut other = request(3);
+            ClientSigner::seeded(kind, 9, 4).sign(&mut other);
+            assert!(
+                matches!(check(&other), Err(CoreError::BadClientSignature(3))),
+                "{kind:?}"
+            );
+            let mut unknown = request(MAX_SEEDED_CLIENTS);
+            ClientSigner::seeded(kind, 9, MAX_SEEDED_CLIENTS).sign(&mut unknown);
+            assert!(
+                matches!(check(&unknown), Err(CoreError::UnknownClient(_))),
+                "{kind:?}"
+            );
+            let _ = NodeId(0);
+        }
+    }
+
+    #[test]
+    fn listed_keys_verify_their_own_client_only() {
+        let a = ClientSigner::from_secret(&[1; 32]);
+        let b = ClientSigner::from_secret(&[2; 32]);
+        let keys = ClientKeys::listed(&[a.public().unwrap(), b.public().unwrap()]).unwrap();
+        let mut req = request(1);
+        b.sign(&mut req);
+        let d = req.digest();
+        keys.verify(1, CLIENT_REQUEST_DOMAIN, &d.0, &req.signature)
+            .unwrap();
+        assert!(
+            keys.verify(0, CLIENT_REQUEST_DOMAIN, &d.0, &req.signature)
+                .is_err()
+        );
+        assert!(matches!(
+            keys.verify(2, CLIENT_REQUEST_DOMAIN, &d.0, &req.signature),
+            Err(CoreError::UnknownClient(2))
+        ));
+    }
+}
