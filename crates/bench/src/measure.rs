@@ -170,6 +170,7 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         trace_hash: m.trace_hash,
         store: m.store.into(),
         fsync: m.fsync.map(String::from),
+        signed_requests: s.load.signed,
         wall_s: m.wall.as_secs_f64(),
         latency_cdf: m.latency_cdf,
     }

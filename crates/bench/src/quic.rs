@@ -230,6 +230,7 @@ pub fn run_node_with(
         metrics: options.metrics,
         store: options.store.clone(),
         leaders: leader_schedule(scenario, file.nodes.len(), Path::new("(scenario)"))?,
+        unsigned_requests: !scenario.load.signed,
     };
     let key_path = match key {
         Some(k) => k.to_path_buf(),

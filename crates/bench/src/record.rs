@@ -152,6 +152,11 @@ pub struct Record {
     /// store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fsync: Option<String>,
+    /// Whether clients signed their requests and every replica checked the
+    /// signatures (`[load] signed`): one Ed25519 verification per request
+    /// per replica, the same for every protocol.
+    #[serde(default = "signed_by_default")]
+    pub signed_requests: bool,
     pub wall_s: f64,
     /// Latency CDF points (ms, fraction), for plots.
     #[serde(default)]
@@ -218,4 +223,10 @@ pub struct LivenessRecord {
     pub rule: String,
     /// One line per honest replica that committed nothing within the bound.
     pub failures: Vec<String>,
+}
+
+/// Records written before requests were signed carry no
+/// `signed_requests`; they had none.
+fn signed_by_default() -> bool {
+    false
 }

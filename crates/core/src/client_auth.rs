@@ -25,7 +25,8 @@ use crate::crypto::Crypto;
 use crate::protocol::{CLIENT_REQUEST_DOMAIN, Request};
 use std::collections::{HashSet, VecDeque};
 
-/// The reason a request with a wrong signature is rejected under.
+/// The reason a request with a wrong or missing signature is rejected
+/// under.
 pub const BAD_CLIENT_SIGNATURE: &str = "bad-client-signature";
 /// The reason a request from a client the cluster has no key for is
 /// rejected under.
@@ -41,7 +42,8 @@ pub struct ClientAuth {
     verified: HashSet<Digest>,
     order: VecDeque<Digest>,
     capacity: usize,
-    /// Mutant `skip-client-signatures`: accept every request unchecked.
+    /// Accept every request unchecked: unsigned runs
+    /// (`[load] signed = false`) and the mutant `skip-client-signatures`.
     skip: bool,
 }
 
@@ -61,12 +63,14 @@ impl ClientAuth {
         }
     }
 
-    /// The planted bug the oracle's validity control must catch: every
-    /// request is accepted without its signature being checked.
-    #[cfg(feature = "mutants")]
-    pub fn skipping(mut self) -> ClientAuth {
-        self.skip = true;
-        self
+    /// Every request accepted without its signature being checked: for
+    /// runs whose clients do not sign (`[load] signed = false`), and the
+    /// planted bug the oracle's validity control must catch.
+    pub fn unchecked() -> ClientAuth {
+        ClientAuth {
+            skip: true,
+            ..ClientAuth::default()
+        }
     }
 
     /// Checks one request; on failure returns the reason label.
@@ -78,13 +82,11 @@ impl ClientAuth {
         if self.verified.contains(&digest) {
             return Ok(());
         }
+        let Some(signature) = &req.signature else {
+            return Err(BAD_CLIENT_SIGNATURE);
+        };
         crypto
-            .verify_client(
-                req.id.client,
-                CLIENT_REQUEST_DOMAIN,
-                &digest.0,
-                &req.signature,
-            )
+            .verify_client(req.id.client, CLIENT_REQUEST_DOMAIN, &digest.0, signature)
             .map_err(|e| match e {
                 CoreError::UnknownClient(_) => UNKNOWN_CLIENT,
                 _ => BAD_CLIENT_SIGNATURE,

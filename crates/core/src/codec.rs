@@ -126,7 +126,7 @@ mod tests {
                     number: 2,
                 },
                 payload: Bytes::from_static(b"hello"),
-                signature: Signature([3; 64]),
+                signature: Some(Signature([3; 64])),
             }],
         }
     }
@@ -138,8 +138,11 @@ mod tests {
         assert_eq!(decode::<Sample>(&body, DEFAULT_MAX_FRAME).unwrap(), s);
         // from 1 + digest 32 + sig 64 + bitmap (1 len + 1) + bls 48
         // + batch (1 len + client 1 + number 1 + payload 1 len + 5
-        // + client signature 64)
-        assert_eq!(body.len(), 1 + 32 + 64 + 2 + 48 + 1 + 1 + 1 + 1 + 5 + 64);
+        // + client signature: 1 tag + 64)
+        assert_eq!(
+            body.len(),
+            1 + 32 + 64 + 2 + 48 + 1 + 1 + 1 + 1 + 5 + 1 + 64
+        );
         assert_eq!(wire_len(body.len()), body.len() as u64 + 4);
     }
 

@@ -236,12 +236,16 @@ impl<P: Protocol> Node<P> {
         }
     }
 
-    /// Mutant `skip-client-signatures`: this node accepts requests and
-    /// proposals without checking client signatures (the planted bug the
-    /// oracle's validity check must catch).
-    #[cfg(feature = "mutants")]
-    pub fn skip_client_signatures(&mut self) {
-        self.client_auth = ClientAuth::default().skipping();
+    /// Whether this node checks client signatures (the default). Off for
+    /// runs whose clients do not sign (`[load] signed = false`), and as the
+    /// mutant `skip-client-signatures` the oracle's validity check must
+    /// catch.
+    pub fn check_client_signatures(&mut self, check: bool) {
+        self.client_auth = if check {
+            ClientAuth::default()
+        } else {
+            ClientAuth::unchecked()
+        };
     }
 
     /// Checks after every step that [`Protocol::durable`] changed only in a

@@ -23,23 +23,26 @@ pub const CLIENT_REQUEST_DOMAIN: &str = "bftbench/client-request/v1";
 /// `signature` is client `id.client`'s Ed25519 signature (or the model
 /// crypto's tag) over [`Request::digest`] under [`CLIENT_REQUEST_DOMAIN`].
 /// A replica checks it before it takes the request into its pool or votes
-/// for a proposal carrying it ([`crate::node`]), so a leader cannot commit a
-/// payload the client never signed under the client's request id.
+/// for a proposal carrying it ([`crate::client_auth`]), so a leader cannot
+/// commit a payload the client never signed under the client's request id.
+/// `None` in runs whose clients do not sign (`[load] signed = false`),
+/// where replicas check nothing; a checking replica refuses it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub id: RequestId,
     pub payload: Bytes,
-    pub signature: Signature,
+    pub signature: Option<Signature>,
 }
 
 impl Request {
-    /// A request with an all-zero signature: for tests that drive a
-    /// protocol core directly, without a [`crate::Node`] (which rejects it).
+    /// A request without a signature: what clients of an unsigned run
+    /// send, and what tests that drive a protocol core directly use (a
+    /// checking [`crate::Node`] refuses it).
     pub fn unsigned(id: RequestId, payload: Bytes) -> Request {
         Request {
             id,
             payload,
-            signature: Signature::default(),
+            signature: None,
         }
     }
 

@@ -83,7 +83,7 @@ impl ClientSigner {
 
     /// Signs `req` in place.
     pub fn sign(&self, req: &mut Request) {
-        req.signature = self.signature(req);
+        req.signature = Some(self.signature(req));
     }
 
     /// The public key of a real signer (None for the model).
@@ -245,7 +245,7 @@ mod tests {
                     r.id.client,
                     CLIENT_REQUEST_DOMAIN,
                     &r.digest().0,
-                    &r.signature,
+                    &r.signature.unwrap_or_default(),
                 )
             };
             check(&req).unwrap();
@@ -279,14 +279,11 @@ mod tests {
         let mut req = request(1);
         b.sign(&mut req);
         let d = req.digest();
-        keys.verify(1, CLIENT_REQUEST_DOMAIN, &d.0, &req.signature)
-            .unwrap();
-        assert!(
-            keys.verify(0, CLIENT_REQUEST_DOMAIN, &d.0, &req.signature)
-                .is_err()
-        );
+        let sig = req.signature.unwrap();
+        keys.verify(1, CLIENT_REQUEST_DOMAIN, &d.0, &sig).unwrap();
+        assert!(keys.verify(0, CLIENT_REQUEST_DOMAIN, &d.0, &sig).is_err());
         assert!(matches!(
-            keys.verify(2, CLIENT_REQUEST_DOMAIN, &d.0, &req.signature),
+            keys.verify(2, CLIENT_REQUEST_DOMAIN, &d.0, &sig),
             Err(CoreError::UnknownClient(2))
         ));
     }

@@ -60,8 +60,9 @@ pub struct CostModel {
     #[serde(with = "humantime_serde")]
     pub transport_per_kib: Duration,
     /// A load-generating client's own work per request, besides moving its
-    /// frames: issuing, encoding, and counting replies until f+1 distinct
-    /// replicas answered. Charged only on a shared machine.
+    /// frames and signing it (`sign` more in a signed run): issuing,
+    /// encoding, and counting replies until f+1 distinct replicas
+    /// answered. Charged only on a shared machine.
     #[serde(with = "humantime_serde")]
     pub client_per_request: Duration,
     /// One write to the replica's store: its durable state and the step's

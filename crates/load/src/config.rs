@@ -25,6 +25,13 @@ pub struct LoadConfig {
     pub total: Option<u64>,
     /// Requests intended before this are not measured.
     pub warmup: Duration,
+    /// Clients sign their requests and every replica checks the signatures
+    /// (`bft_core::client_auth`); the default. With `false` requests carry
+    /// no signature and replicas check none: one Ed25519 verification per
+    /// request per replica saved, and nothing stops a Byzantine leader
+    /// from committing a payload of its own under a real request id (the
+    /// oracle still reports it).
+    pub signed: bool,
 }
 
 /// The `[load]` table as written in a scenario file.
@@ -48,6 +55,8 @@ pub struct LoadTable {
     pub total: Option<u64>,
     #[serde(default, with = "humantime_serde")]
     pub warmup: Duration,
+    #[serde(default = "yes")]
+    pub signed: bool,
 }
 
 impl TryFrom<LoadTable> for LoadConfig {
@@ -83,6 +92,7 @@ impl TryFrom<LoadTable> for LoadConfig {
             tx_size: t.tx_size,
             total: t.total,
             warmup: t.warmup,
+            signed: t.signed,
         })
     }
 }
@@ -101,12 +111,16 @@ impl From<LoadConfig> for LoadTable {
             tx_size: c.tx_size,
             total: c.total,
             warmup: c.warmup,
+            signed: c.signed,
         }
     }
 }
 
 fn one() -> u32 {
     1
+}
+fn yes() -> bool {
+    true
 }
 fn default_tx_size() -> usize {
     128
@@ -120,6 +134,7 @@ impl LoadConfig {
             tx_size,
             total: None,
             warmup: Duration::ZERO,
+            signed: true,
         }
     }
     pub fn open(rate: f64, clients: u32, tx_size: usize) -> LoadConfig {
@@ -129,6 +144,7 @@ impl LoadConfig {
             tx_size,
             total: None,
             warmup: Duration::ZERO,
+            signed: true,
         }
     }
     /// No generated load (tests submit requests by hand).
@@ -141,6 +157,11 @@ impl LoadConfig {
     }
     pub fn with_warmup(mut self, warmup: Duration) -> LoadConfig {
         self.warmup = warmup;
+        self
+    }
+    /// Unsigned requests, unchecked (see [`LoadConfig::signed`]).
+    pub fn unsigned(mut self) -> LoadConfig {
+        self.signed = false;
         self
     }
 }

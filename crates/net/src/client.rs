@@ -92,7 +92,7 @@ pub async fn run_load(
 ) -> Result<ClientSummary, NetError> {
     let n = setup.replicas.len();
     let f = n.saturating_sub(1) / 3;
-    if setup.signers.len() < setup.load.clients as usize {
+    if setup.load.signed && setup.signers.len() < setup.load.clients as usize {
         return Err(NetError::Invalid {
             key: "clients".into(),
             reason: format!(

@@ -162,6 +162,9 @@ pub struct NodeOptions {
     /// The replica's data directory and fsync policy; None: nothing
     /// persists and a restart is a fresh replica.
     pub store: Option<durable::StoreConfig>,
+    /// The cluster's clients do not sign their requests (`[load] signed =
+    /// false`): check no client signature.
+    pub unsigned_requests: bool,
 }
 
 /// Runs replica `id` of `cluster` until `shutdown` resolves, then returns
@@ -228,7 +231,11 @@ pub async fn run_node_with<P: Protocol>(
         crypto: Arc::new(crypto) as Arc<dyn Crypto>,
         batch,
     };
-    let opened = durable::open_replica::<P>(ctx, &proto, options.store.map(|s| (s.dir, s.fsync)))?;
+    let mut opened =
+        durable::open_replica::<P>(ctx, &proto, options.store.map(|s| (s.dir, s.fsync)))?;
+    opened
+        .node
+        .check_client_signatures(!options.unsigned_requests);
     let setup = runner::ReplicaSetup {
         id,
         endpoint,
@@ -261,6 +268,7 @@ pub async fn run_clients(
     let secret = read_client_key(&path)?;
     let identity = tls::TlsIdentity::from_ed25519_seed(&secret, "client-0")?;
     let signers = (0..load.clients as usize)
+        .filter(|_| load.signed)
         .map_while(|c| cluster.client_key_path(c))
         .map(|path| read_client_key(&path).map(|s| bft_crypto::ClientSigner::from_secret(&s)))
         .collect::<Result<Vec<_>, _>>()?;

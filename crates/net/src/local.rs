@@ -202,7 +202,8 @@ impl<P: Protocol> LocalCluster<P> {
             let dir = s.dir.join(format!("node-{}", id.0));
             (dir, s.fsync)
         });
-        let opened = crate::durable::open_replica::<P>(ctx, &self.proto, dir)?;
+        let mut opened = crate::durable::open_replica::<P>(ctx, &self.proto, dir)?;
+        opened.node.check_client_signatures(self.cfg.load.signed);
         let setup = ReplicaSetup {
             id,
             endpoint,
@@ -329,6 +330,7 @@ impl<P: Protocol> LocalCluster<P> {
         let bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let endpoint = crate::tls::bind_endpoint(bind, None)?;
         let signers = (0..load.clients)
+            .filter(|_| load.signed)
             .map(|c| ClientSigner::seeded(CryptoKind::Real, self.cfg.seed, c))
             .collect();
         let replicas = self

@@ -14,7 +14,8 @@
 //! and sends (`CostModel::frame`, half at each end, including the replies it
 //! sends clients). The load generator is one more serial worker, like the
 //! QUIC runtime's one generator task: each request costs it
-//! `client_per_request` plus half of each copy it sends, each reply frame
+//! `client_per_request` (plus `sign` when requests are signed) plus half of
+//! each copy it sends, each reply frame
 //! half its price, done in order whenever a core is free (a request leaves
 //! when its work is done; its latency still counts from when it was due,
 //! and a reply completes a request when it arrives). Ties for a free core

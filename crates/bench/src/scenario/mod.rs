@@ -251,6 +251,9 @@ pub struct Overrides {
     pub runtime: Option<Runtime>,
     pub crypto: Option<CryptoKind>,
     pub duration: Option<Duration>,
+    /// Open-loop load at this many requests per second in total (a
+    /// closed-loop `[load]` becomes open-loop; clients and sizes stay).
+    pub rate: Option<f64>,
 }
 
 impl Scenario {
@@ -322,6 +325,9 @@ impl Scenario {
         }
         if let Some(d) = o.duration {
             self.duration = d;
+        }
+        if let Some(rate) = o.rate {
+            self.load.mode = bft_sim::LoadMode::Open { rate };
         }
     }
 
@@ -422,6 +428,44 @@ mod tests {
             ..Default::default()
         });
         assert_eq!((s.protocol, s.nodes), (ProtocolName::Hotstuff, 16));
+    }
+
+    /// Requests are signed unless `[load] signed = false`, which survives
+    /// a round trip through TOML.
+    #[test]
+    fn requests_are_signed_by_default_and_signed_false_turns_it_off() {
+        assert!(
+            parse("protocol = \"pbft\"\nnodes = 4\n")
+                .unwrap()
+                .load
+                .signed
+        );
+        let s = parse("protocol = \"pbft\"\nnodes = 4\n[load]\nsigned = false\n").unwrap();
+        assert!(!s.load.signed);
+        let text = toml::to_string(&s).unwrap();
+        assert!(!Scenario::parse(&text, Path::new("x")).unwrap().load.signed);
+    }
+
+    /// `--rate` turns a closed-loop `[load]` into open loop at that rate,
+    /// keeping clients and sizes; a rate that is not positive is refused
+    /// naming `load.rate`.
+    #[test]
+    fn a_rate_override_makes_the_load_open_loop() {
+        let text = "protocol = \"qbft\"\nnodes = 4\n[load]\nmode = \"closed\"\nclients = 3\noutstanding = 2\n";
+        let mut s = parse(text).unwrap();
+        s.apply(&Overrides {
+            rate: Some(50_000.0),
+            ..Default::default()
+        });
+        assert_eq!(s.load.mode, bft_sim::LoadMode::Open { rate: 50_000.0 });
+        assert_eq!(s.load.clients, 3);
+        s.validate(Path::new("t.toml")).unwrap();
+        s.apply(&Overrides {
+            rate: Some(0.0),
+            ..Default::default()
+        });
+        let e = s.validate(Path::new("t.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("t.toml: load.rate = 0:"), "{e}");
     }
 
     #[test]

@@ -78,12 +78,24 @@ impl Scenario {
                 "a batch holds at least one request",
             ));
         }
-        let batch_bytes = self.batch.max_size.saturating_mul(self.load.tx_size + 16);
+        // Per request: payload, id (at most 16 bytes), client signature
+        // (with its tag).
+        let per_request = self.load.tx_size + 16 + 1 + bft_core::Signature::LEN;
+        let batch_bytes = self.batch.max_size.saturating_mul(per_request);
         if batch_bytes > bft_core::codec::DEFAULT_MAX_FRAME / 2 {
             return Err(bad(
                 "batch.max_size",
                 self.batch.max_size.to_string(),
                 "batch.max_size × load.tx_size exceeds half the 16 MiB frame limit",
+            ));
+        }
+        if let LoadMode::Open { rate } = self.load.mode
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(bad(
+                "load.rate",
+                rate.to_string(),
+                "an open-loop rate must be a positive number of requests per second",
             ));
         }
         if let LoadMode::Closed { outstanding: 0 } = self.load.mode {

@@ -22,7 +22,8 @@ pub(super) fn request_body_len(req: &Request) -> usize {
         + varint(req.id.number)
         + varint(len as u64)
         + len
-        + bft_core::Signature::LEN
+        + 1
+        + req.signature.map_or(0, |_| bft_core::Signature::LEN)
 }
 
 /// Wire bytes of a reply: (request id, slot, block digest) with a header.
@@ -75,11 +76,15 @@ mod tests {
             (300, 1 << 20, 127),
             (7, u64::MAX, 20_000),
         ] {
-            let req = Request::unsigned(RequestId { client, number }, Bytes::from(vec![1u8; len]));
-            assert_eq!(
-                request_body_len(&req),
-                encode(&req, DEFAULT_MAX_FRAME).unwrap().len()
-            );
+            let mut req =
+                Request::unsigned(RequestId { client, number }, Bytes::from(vec![1u8; len]));
+            for _signed in [false, true] {
+                assert_eq!(
+                    request_body_len(&req),
+                    encode(&req, DEFAULT_MAX_FRAME).unwrap().len()
+                );
+                req.signature = Some(bft_core::Signature([9; 64]));
+            }
         }
     }
 }

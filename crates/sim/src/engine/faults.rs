@@ -3,7 +3,7 @@
 //! `amnesia`).
 
 use super::queue::Event;
-use super::{Simulation, audited, node_context};
+use super::{Simulation, node_context};
 use crate::config::{Fault, FaultKind};
 use bft_core::{Adversarial, Node, Time};
 
@@ -47,7 +47,7 @@ impl<P: Adversarial> Simulation<P> {
     /// as `unreadable-store` and the replica starts fresh.
     pub(super) fn reincarnate(&mut self, f: &Fault, from_disk: bool) {
         let ctx = node_context(&self.committee, &self.cryptos, f.node, &self.cfg);
-        let audit = self.cfg.storage.audit;
+        let fresh_node = |node| super::configured(node, &self.cfg);
         let Some(r) = self.replicas.get_mut(f.node.index()) else {
             return;
         };
@@ -62,7 +62,7 @@ impl<P: Adversarial> Simulation<P> {
                 node
             }
         };
-        let old = std::mem::replace(&mut r.node, audited(fresh, audit));
+        let old = std::mem::replace(&mut r.node, fresh_node(fresh));
         r.retired.merge(old.stats());
         r.timers.clear();
         r.inbox.clear();

@@ -89,7 +89,12 @@ impl<P: Adversarial> Simulation<P> {
             let cost = &self.cfg.cost;
             let frame = cost.frame(codec::wire_len(request_body_len(&req))) / 2;
             let copies = u32::try_from(self.committee.n()).unwrap_or(u32::MAX);
-            let cpu = cost.client_per_request + frame * copies;
+            let sign = if self.cfg.load.signed {
+                cost.sign
+            } else {
+                Duration::ZERO
+            };
+            let cpu = cost.client_per_request + sign + frame * copies;
             self.generator.push(ClientWork::Send(req, cpu));
             self.schedule_client_wake();
         } else {

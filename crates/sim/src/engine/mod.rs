@@ -102,7 +102,8 @@ pub struct Simulation<P: Adversarial> {
     rng: ChaCha8Rng,
     oracle: Oracle,
     clients: Clients,
-    /// Each client's signing key (derived from the seed).
+    /// Each client's signing key (derived from the seed); none when the
+    /// run's requests are unsigned.
     signers: Vec<bft_crypto::ClientSigner>,
     payload: Bytes,
     trace: Trace,
@@ -171,7 +172,7 @@ impl<P: Adversarial> Simulation<P> {
                     .collect();
                 let twin = twinned.contains(&id);
                 Replica {
-                    node: audited(Node::new(ctx, &proto), cfg.storage.audit),
+                    node: configured(Node::new(ctx, &proto), &cfg),
                     retired: MsgStats::default(),
                     stored: None,
                     busy_until: Time::ZERO,
@@ -199,6 +200,7 @@ impl<P: Adversarial> Simulation<P> {
             instances_of,
             clients: Clients::new(cfg.load.clone(), committee.weak_quorum()),
             signers: (0..cfg.load.clients)
+                .filter(|_| cfg.load.signed)
                 .map(|c| bft_crypto::ClientSigner::seeded(cfg.crypto, cfg.seed, c))
                 .collect(),
             payload: Bytes::from(vec![0u8; cfg.load.tx_size]),
@@ -291,7 +293,7 @@ impl<P: Adversarial> Simulation<P> {
     #[cfg(feature = "mutants")]
     pub fn skip_client_signatures(&mut self) {
         for r in &mut self.replicas {
-            r.node.skip_client_signatures();
+            r.node.check_client_signatures(false);
         }
     }
 
@@ -595,12 +597,17 @@ impl<P: Adversarial> Simulation<P> {
 }
 
 /// `node`, with the durability audit on if asked.
-fn audited<P: Adversarial>(node: Node<P>, audit: bool) -> Node<P> {
-    if audit {
+/// A new node as the run wants it: with the durability audit if
+/// `[storage] audit`, checking client signatures unless `[load] signed =
+/// false`.
+pub(super) fn configured<P: Adversarial>(node: Node<P>, cfg: &SimConfig) -> Node<P> {
+    let mut node = if cfg.storage.audit {
         node.with_durability_audit()
     } else {
         node
-    }
+    };
+    node.check_client_signatures(cfg.load.signed);
+    node
 }
 
 /// What an instance of `id` is told at boot (`id` is a member: checked in

@@ -309,6 +309,7 @@ fn one_replicas_repeated_replies_do_not_complete_a_request() {
         tx_size: 8,
         total: None,
         warmup: Duration::ZERO,
+        signed: true,
     };
     let mut clients = Clients::new(load, 2);
     let at = Time::from_duration(Duration::from_millis(1));
@@ -355,7 +356,8 @@ fn free_frames() -> bft_crypto::CostModel {
 #[test]
 fn a_core_per_replica_and_one_for_clients_with_free_frames_runs_exactly_like_dedicated_machines() {
     // With n cores the clients would wait while all four replicas are busy.
-    let load = LoadConfig::open(3_000.0, 4, 128);
+    // Unsigned: a signed request costs the generator `sign` on its core.
+    let load = LoadConfig::open(3_000.0, 4, 128).unsigned();
     let cfg = shared(4, 5, free_frames(), load);
     let dedicated = SimConfig {
         machine: bft_sim::Machine::default(),

@@ -51,6 +51,10 @@ struct OverrideArgs {
     /// e.g. 10s, 500ms
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
+    /// Open-loop load, requests per second in total (overrides `[load]`'s
+    /// mode; clients and request size stay)
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 pub fn run(args: Args) -> Result<std::process::ExitCode> {
@@ -82,6 +86,7 @@ fn overrides(a: OverrideArgs) -> Overrides {
         runtime: a.runtime,
         crypto: a.crypto,
         duration: a.duration,
+        rate: a.rate,
     }
 }
 

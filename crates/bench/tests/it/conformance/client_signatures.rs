@@ -92,3 +92,41 @@ fn the_oracle_catches_replicas_that_skip_client_signature_checks() {
         );
     }
 }
+
+/// `[load] signed = false`: clients send no signature, replicas check none
+/// (nothing is refused), and the record says so. Each request a client
+/// sends to each of the n replicas is exactly one signature (64 bytes)
+/// shorter than in the signed run of the same scenario.
+#[test]
+fn unsigned_requests_are_not_checked_and_the_record_says_so() {
+    for protocol in PROTOCOLS {
+        let mut s = scenario(protocol);
+        s.faults.clear();
+        let signed = bftbench::run::run(&s, &mut |_| {}).unwrap();
+        s.load.signed = false;
+        let unsigned = bftbench::run::run(&s, &mut |_| {}).unwrap();
+        for r in [&signed, &unsigned] {
+            assert!(
+                r.safety_violations.is_empty(),
+                "{protocol}: {:?}",
+                r.safety_violations
+            );
+            assert_eq!(r.requests_committed, REQUESTS, "{protocol}");
+            assert!(r.rejected.is_empty(), "{protocol}: {:?}", r.rejected);
+        }
+        assert!(
+            signed.signed_requests && !unsigned.signed_requests,
+            "{protocol}"
+        );
+        assert_eq!(
+            signed.requests_issued, unsigned.requests_issued,
+            "{protocol}"
+        );
+        let requests_sent = signed.requests_issued * s.nodes as u64;
+        assert_eq!(
+            signed.client_bytes - unsigned.client_bytes,
+            64 * requests_sent,
+            "{protocol}"
+        );
+    }
+}
