@@ -13,7 +13,7 @@
 #   PROTOCOLS  "pbft qbft hotstuff"   RATES  "50000"   DURATION  (the file's 70s)
 #   OUT        results/perf/<git revision>
 #   BFTBENCH   the binary (default: builds target/release/bftbench)
-#   FLAME=1    record each run with `perf record` (cpu-clock, 99 Hz, DWARF
+#   FLAME=1    record each run with `perf record` (cpu-clock, 49 Hz, DWARF
 #              call graphs) and draw OUT/<run>.svg with inferno
 #              (`cargo install inferno` if it is missing)
 #
@@ -44,7 +44,7 @@ for proto in $PROTOCOLS; do
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "== $name (load average $load): $BFTBENCH ${args[*]}" | tee -a "$summary"
     if [ "${FLAME:-0}" = 1 ]; then
-      perf record -e cpu-clock -F 99 --call-graph dwarf,16384 -o "$OUT/$name.perf.data" -- \
+      perf record -e cpu-clock -F 49 --call-graph dwarf,8192 -o "$OUT/$name.perf.data" -- \
         "$BFTBENCH" "${args[@]}" > "$OUT/$name.txt"
       perf script -i "$OUT/$name.perf.data" 2>/dev/null | inferno-collapse-perf \
         | inferno-flamegraph --title "$name ($rev)" > "$OUT/$name.svg"
