@@ -82,11 +82,11 @@ impl ClientAuth {
         if self.verified.contains(&digest) {
             return Ok(());
         }
-        let Some(signature) = &req.signature else {
+        let Some(signature) = req.signature() else {
             return Err(BAD_CLIENT_SIGNATURE);
         };
         crypto
-            .verify_client(req.id.client, CLIENT_REQUEST_DOMAIN, &digest.0, signature)
+            .verify_client(req.id().client, CLIENT_REQUEST_DOMAIN, &digest.0, signature)
             .map_err(|e| match e {
                 CoreError::UnknownClient(_) => UNKNOWN_CLIENT,
                 _ => BAD_CLIENT_SIGNATURE,

@@ -120,13 +120,16 @@ mod tests {
                 signers,
                 signature: BlsSignature([9; 48]),
             },
-            batch: vec![Request {
-                id: RequestId {
-                    client: 1,
-                    number: 2,
-                },
-                payload: Bytes::from_static(b"hello"),
-                signature: Some(Signature([3; 64])),
+            batch: vec![{
+                let mut r = Request::unsigned(
+                    RequestId {
+                        client: 1,
+                        number: 2,
+                    },
+                    Bytes::from_static(b"hello"),
+                );
+                r.set_signature(Some(Signature([3; 64])));
+                r
             }],
         }
     }
@@ -149,7 +152,7 @@ mod tests {
     #[test]
     fn bodies_larger_than_the_scratch_encode_the_same() {
         let mut s = sample();
-        s.batch[0].payload = Bytes::from(vec![5u8; SCRATCH_LEN + 100]);
+        s.batch[0] = s.batch[0].with_payload(Bytes::from(vec![5u8; SCRATCH_LEN + 100]));
         let body = encode(&s, DEFAULT_MAX_FRAME).unwrap();
         assert_eq!(body, postcard::to_allocvec(&s).unwrap());
         assert_eq!(decode::<Sample>(&body, DEFAULT_MAX_FRAME).unwrap(), s);

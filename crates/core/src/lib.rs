@@ -21,6 +21,7 @@ pub mod mix;
 pub mod node;
 pub mod pool;
 pub mod protocol;
+pub mod request;
 pub mod serve;
 pub mod store;
 

@@ -183,7 +183,7 @@ fn describe<T: std::fmt::Debug>(input: &NodeInput<'_, T>) -> String {
         NodeInput::Start => "start".into(),
         NodeInput::Frame { from, body } => format!("a frame of {} bytes from {from}", body.len()),
         NodeInput::Timeout(t) => format!("timeout {t:?}"),
-        NodeInput::Request(r) => format!("request {:?}", r.id),
+        NodeInput::Request(r) => format!("request {:?}", r.id()),
     }
 }
 

@@ -102,16 +102,16 @@ impl RequestPool {
     /// Adds a request unless it is queued, executed, or the pool is full.
     /// Returns true if it was added.
     pub fn add(&mut self, now: Time, req: Request) -> bool {
-        if self.executed.contains(req.id) {
+        if self.executed.contains(req.id()) {
             return false;
         }
         if self.queue.len() >= self.capacity {
-            if !self.queued.contains(&req.id) {
+            if !self.queued.contains(&req.id()) {
                 self.dropped += 1;
             }
             return false;
         }
-        if !self.queued.insert(req.id) {
+        if !self.queued.insert(req.id()) {
             return false; // already queued
         }
         self.queue.push_back((now, req));
@@ -125,8 +125,8 @@ impl RequestPool {
             let Some((_, r)) = self.queue.pop_front() else {
                 break;
             };
-            self.queued.remove(&r.id);
-            if !self.executed.contains(r.id) {
+            self.queued.remove(&r.id());
+            if !self.executed.contains(r.id()) {
                 batch.push(r);
             }
         }
@@ -147,7 +147,7 @@ impl RequestPool {
         let mut dequeued = std::mem::take(&mut self.dequeued);
         dequeued.clear();
         for req in reqs {
-            let id = req.id;
+            let id = req.id();
             if self.executed.insert(id) {
                 fresh.push(req);
             }
@@ -166,14 +166,14 @@ impl RequestPool {
                 && self
                     .queue
                     .front()
-                    .is_some_and(|(_, r)| dequeued.binary_search(&r.id).is_ok())
+                    .is_some_and(|(_, r)| dequeued.binary_search(&r.id()).is_ok())
             {
                 self.queue.pop_front();
                 left -= 1;
             }
             if left > 0 {
                 self.queue
-                    .retain(|(_, r)| dequeued.binary_search(&r.id).is_err());
+                    .retain(|(_, r)| dequeued.binary_search(&r.id()).is_err());
             }
         }
         self.dequeued = dequeued;
@@ -327,7 +327,7 @@ mod tests {
         assert!(!p.add(Time(6), req(1, 1)), "executed");
         let b = p.take_batch(10);
         assert_eq!(
-            b.iter().map(|r| r.id).collect::<Vec<_>>(),
+            b.iter().map(|r| r.id()).collect::<Vec<_>>(),
             vec![
                 RequestId {
                     client: 1,

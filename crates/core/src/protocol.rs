@@ -5,9 +5,8 @@
 
 use crate::bytes_array::Digest;
 use crate::committee::Committee;
-use crate::crypto::{Crypto, Signature};
+use crate::crypto::Crypto;
 use crate::ids::{NodeId, RequestId, Time};
-use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
@@ -15,49 +14,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The domain of a client's signature over [`Request::digest`].
-pub const CLIENT_REQUEST_DOMAIN: &str = "bftbench/client-request/v1";
-
-/// A client transaction, signed by its client.
-///
-/// `signature` is client `id.client`'s Ed25519 signature (or the model
-/// crypto's tag) over [`Request::digest`] under [`CLIENT_REQUEST_DOMAIN`].
-/// A replica checks it before it takes the request into its pool or votes
-/// for a proposal carrying it ([`crate::client_auth`]), so a leader cannot
-/// commit a payload the client never signed under the client's request id.
-/// `None` in runs whose clients do not sign (`[load] signed = false`),
-/// where replicas check nothing; a checking replica refuses it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
-    pub id: RequestId,
-    pub payload: Bytes,
-    pub signature: Option<Signature>,
-}
-
-impl Request {
-    /// A request without a signature: what clients of an unsigned run
-    /// send, and what tests that drive a protocol core directly use (a
-    /// checking [`crate::Node`] refuses it).
-    pub fn unsigned(id: RequestId, payload: Bytes) -> Request {
-        Request {
-            id,
-            payload,
-            signature: None,
-        }
-    }
-
-    /// Digest of the request, binding id and payload.
-    pub fn digest(&self) -> Digest {
-        Digest::of(
-            "bftbench/request/v1",
-            &[
-                &self.id.client.to_le_bytes(),
-                &self.id.number.to_le_bytes(),
-                &self.payload,
-            ],
-        )
-    }
-}
+pub use crate::request::{CLIENT_REQUEST_DOMAIN, Request};
 
 /// Digest binding an ordered batch of requests: the thing PBFT's pre-prepare
 /// and the other protocols' blocks commit to.
@@ -112,7 +69,7 @@ impl Decision {
             view,
             block,
             parent,
-            requests: fresh.iter().map(|r| r.id).collect(),
+            requests: fresh.iter().map(|r| r.id()).collect(),
             request_digests: fresh.iter().map(|r| r.digest()).collect(),
         }
     }
@@ -322,7 +279,7 @@ mod tests {
             .map(|number| {
                 Request::unsigned(
                     RequestId { client: 3, number },
-                    Bytes::from(vec![number as u8; number as usize]),
+                    bytes::Bytes::from(vec![number as u8; number as usize]),
                 )
             })
             .collect();

@@ -83,7 +83,8 @@ impl ClientSigner {
 
     /// Signs `req` in place.
     pub fn sign(&self, req: &mut Request) {
-        req.signature = Some(self.signature(req));
+        let signature = self.signature(req);
+        req.set_signature(Some(signature));
     }
 
     /// The public key of a real signer (None for the model).
@@ -242,15 +243,14 @@ mod tests {
             ClientSigner::seeded(kind, 9, 3).sign(&mut req);
             let check = |r: &Request| {
                 cryptos[1].verify_client(
-                    r.id.client,
+                    r.id().client,
                     CLIENT_REQUEST_DOMAIN,
                     &r.digest().0,
-                    &r.signature.unwrap_or_default(),
+                    &r.signature().copied().unwrap_or_default(),
                 )
             };
             check(&req).unwrap();
-            let mut swapped = req.clone();
-            swapped.payload = Bytes::from_static(b"not what the client signed");
+            let swapped = req.with_payload(Bytes::from_static(b"not what the client signed"));
             assert!(
                 matches!(check(&swapped), Err(CoreError::BadClientSignature(3))),
                 "{kind:?}"
@@ -279,7 +279,7 @@ mod tests {
         let mut req = request(1);
         b.sign(&mut req);
         let d = req.digest();
-        let sig = req.signature.unwrap();
+        let sig = *req.signature().unwrap();
         keys.verify(1, CLIENT_REQUEST_DOMAIN, &d.0, &sig).unwrap();
         assert!(keys.verify(0, CLIENT_REQUEST_DOMAIN, &d.0, &sig).is_err());
         assert!(matches!(

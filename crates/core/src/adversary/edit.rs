@@ -83,15 +83,12 @@ pub trait MessageEdit: Clone {
 /// or one byte if it had none), its id and signature kept: what a leader
 /// that commits its own payload under a real request id sends.
 pub fn swapped_payload(req: &Request) -> Request {
-    let mut payload = req.payload.to_vec();
+    let mut payload = req.payload().to_vec();
     match payload.first_mut() {
         Some(b) => *b ^= 0xff,
         None => payload.push(0xff),
     }
-    Request {
-        payload: Bytes::from(payload),
-        ..req.clone()
-    }
+    req.with_payload(Bytes::from(payload))
 }
 
 /// The attacks no generic edit can express: they build proposals or

@@ -331,7 +331,7 @@ impl HotStuff {
                 break;
             }
             pending |= !b.batch.is_empty();
-            ids.extend(b.batch.iter().map(|r| r.id));
+            ids.extend(b.batch.iter().map(|r| r.id()));
             cursor = b.parent;
         }
         (ids, pending)
@@ -370,7 +370,7 @@ impl HotStuff {
         let fresh: Vec<Request> = self
             .pool
             .peek(in_flight.len().saturating_add(max_size))
-            .filter(|r| !in_flight.contains(&r.id))
+            .filter(|r| !in_flight.contains(&r.id()))
             .take(max_size)
             .cloned()
             .collect();

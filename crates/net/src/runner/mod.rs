@@ -432,12 +432,13 @@ impl<P: Protocol> Driver<P> {
             }
             ClientEvent::Rejected(reason) => self.node.count_rejected(reason),
             ClientEvent::Request { conn, req } => {
-                if self.owner.len() < MAX_ROUTED_CLIENTS || self.owner.contains_key(&req.id.client)
+                if self.owner.len() < MAX_ROUTED_CLIENTS
+                    || self.owner.contains_key(&req.id().client)
                 {
-                    self.owner.insert(req.id.client, conn);
+                    self.owner.insert(req.id().client, conn);
                 }
                 if let Some(m) = self.metrics.as_mut() {
-                    m.arrivals.arrive(req.id, Instant::now());
+                    m.arrivals.arrive(req.id(), Instant::now());
                 }
                 self.step(NodeInput::Request(req));
             }

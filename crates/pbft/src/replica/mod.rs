@@ -405,7 +405,7 @@ impl Pbft {
         let waiting = self.active && !self.is_primary() && !self.pool.is_empty();
         let timed_done = self.request_timer.is_some_and(|id| !self.pool.contains(id));
         if waiting && (self.request_timer.is_none() || timed_done) {
-            self.request_timer = self.pool.peek(1).next().map(|r| r.id);
+            self.request_timer = self.pool.peek(1).next().map(|r| r.id());
             out.push(Action::SetTimer {
                 timer: PbftTimer::Request,
                 after: self.timeout(),

@@ -53,7 +53,7 @@ impl Pbft {
                 .pool
                 .take_batch(self.max_batch())
                 .into_iter()
-                .filter(|r| !self.reproposed.contains(&r.id))
+                .filter(|r| !self.reproposed.contains(&r.id()))
                 .collect();
             if !batch.is_empty() {
                 self.propose(batch, out);
@@ -267,7 +267,7 @@ impl Pbft {
     /// replicas.
     pub(super) fn execute(&mut self, executed: ExecutedBatch, digest: Digest, out: &mut Out) {
         for r in &executed.batch {
-            self.reproposed.remove(&r.id);
+            self.reproposed.remove(&r.id());
         }
         let block = block_hash(&self.head, executed.seq, &digest);
         let fresh = self.pool.execute(&executed.batch);

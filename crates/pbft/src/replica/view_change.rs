@@ -355,7 +355,7 @@ impl Pbft {
                 continue;
             }
             if primary && pp.seq > self.last_executed {
-                self.reproposed.extend(pp.batch.iter().map(|r| r.id));
+                self.reproposed.extend(pp.batch.iter().map(|r| r.id()));
             }
             self.accept_pre_prepare(pp, out);
         }

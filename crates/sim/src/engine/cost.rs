@@ -17,13 +17,13 @@ pub(super) fn request_body_len(req: &Request) -> usize {
         }
         n
     }
-    let len = req.payload.len();
-    varint(u64::from(req.id.client))
-        + varint(req.id.number)
+    let len = req.payload().len();
+    varint(u64::from(req.id().client))
+        + varint(req.id().number)
         + varint(len as u64)
         + len
         + 1
-        + req.signature.map_or(0, |_| bft_core::Signature::LEN)
+        + req.signature().map_or(0, |_| bft_core::Signature::LEN)
 }
 
 /// Wire bytes of a reply: (request id, slot, block digest) with a header.
@@ -83,7 +83,7 @@ mod tests {
                     request_body_len(&req),
                     encode(&req, DEFAULT_MAX_FRAME).unwrap().len()
                 );
-                req.signature = Some(bft_core::Signature([9; 64]));
+                req.set_signature(Some(bft_core::Signature([9; 64])));
             }
         }
     }

@@ -142,7 +142,7 @@ impl<P: Adversarial> Simulation<P> {
     }
 
     pub(super) fn send_request(&mut self, at: Time, req: Request) {
-        self.oracle.submitted(req.id, req.digest());
+        self.oracle.submitted(req.id(), req.digest());
         let wire = codec::wire_len(request_body_len(&req));
         for i in 0..self.replicas.len() {
             let to = NodeId(i as u16);

@@ -366,7 +366,7 @@ impl<P: Adversarial> Simulation<P> {
     /// Submits `req` to every replica at `at`.
     pub fn submit(&mut self, at: Time, req: Request) {
         let at = at.max(self.now);
-        self.clients.track_manual(req.id, at);
+        self.clients.track_manual(req.id(), at);
         self.send_request(at, req);
     }
 
@@ -416,7 +416,7 @@ impl<P: Adversarial> Simulation<P> {
             _ => return,
         };
         if let Event::RequestArrives { req, .. } = &event
-            && self.censors(node, req.id.client)
+            && self.censors(node, req.id().client)
         {
             return;
         }

@@ -169,8 +169,8 @@ impl Trace {
                 self.word(h.finish());
             }
             Event::RequestArrives { req, .. } => {
-                self.word(4 | u64::from(req.id.client) << 8);
-                self.word(req.id.number);
+                self.word(4 | u64::from(req.id().client) << 8);
+                self.word(req.id().number);
             }
             _ => {}
         }

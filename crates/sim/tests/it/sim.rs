@@ -252,7 +252,7 @@ fn requests_without_their_clients_signature_are_refused_and_counted() {
         sim.client_signer(8).sign(&mut other_key);
         let mut other_payload = Request::unsigned(id(2), tx.clone());
         sim.client_signer(9).sign(&mut other_payload);
-        other_payload.payload = Bytes::from_static(b"not signed");
+        let other_payload = other_payload.with_payload(Bytes::from_static(b"not signed"));
         let mut unknown = Request::unsigned(
             RequestId {
                 client: bft_crypto::MAX_SEEDED_CLIENTS,

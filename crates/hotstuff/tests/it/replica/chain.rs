@@ -30,7 +30,7 @@ fn direct_three_chain_commits_the_first_block_with_slot_and_parent() {
         (decided[0].slot, decided[0].block, decided[0].parent),
         (1, b1.hash, GENESIS)
     );
-    assert_eq!(decided[0].requests, vec![request(0).id]);
+    assert_eq!(decided[0].requests, vec![request(0).id()]);
     let (_, out) = fx.propose(&mut r, &b5);
     let decided = commits(&out);
     assert_eq!(decided.len(), 1);

@@ -23,7 +23,7 @@ fn one_request_costs_2n_n_minus_1_messages_and_commits_everywhere() {
             assert_eq!(l.len(), 1);
             assert_eq!(l[0].slot, 1);
             assert_eq!(l[0].parent, GENESIS);
-            assert_eq!(l[0].requests, vec![request(1, 0).id]);
+            assert_eq!(l[0].requests, vec![request(1, 0).id()]);
         }
         assert!(net.rejected.is_empty(), "{:?}", net.rejected);
         assert!(
@@ -69,7 +69,7 @@ fn prepared_needs_2f_backup_prepares_and_commit_needs_2f_plus_1_commits() {
         })
         .collect();
     assert_eq!(decided.len(), 1);
-    assert_eq!(decided[0].requests, vec![request(1, 0).id]);
+    assert_eq!(decided[0].requests, vec![request(1, 0).id()]);
     assert_eq!(r.last_executed(), 1);
 }
 

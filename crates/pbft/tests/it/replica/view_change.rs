@@ -266,7 +266,7 @@ fn silent_primary_is_replaced_and_the_pending_request_commits() {
     for &b in &backups {
         let st = net.nodes[b.index()].status();
         assert_eq!((st.view, st.view_changes, st.committed), (1, 1, 1), "{b:?}");
-        assert_eq!(net.ledgers[b.index()][0].requests, vec![request(1, 0).id]);
+        assert_eq!(net.ledgers[b.index()][0].requests, vec![request(1, 0).id()]);
     }
     assert_eq!(net.sent("view-change"), 3 * 3);
     assert_eq!(net.sent("new-view"), 3);
@@ -433,6 +433,6 @@ fn replica_that_missed_the_new_view_rejoins_when_f_plus_1_replicas_are_in_it() {
         3 + 1,
         "one NEW-VIEW broadcast, one re-send"
     );
-    assert_eq!(net.ledgers[3][0].requests, vec![request(1, 0).id]);
+    assert_eq!(net.ledgers[3][0].requests, vec![request(1, 0).id()]);
     net.assert_safe();
 }

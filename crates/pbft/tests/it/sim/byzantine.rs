@@ -72,7 +72,7 @@ fn censoring_primary_is_replaced_by_the_request_timer() {
     cfg.duration = Duration::from_secs(3);
     let mut sim = Simulation::<Pbft>::new(cfg, PbftConfig::default()).unwrap();
     let crypto = sim.crypto(NodeId(0));
-    let censored = |r: &Request| r.id.client.is_multiple_of(2);
+    let censored = |r: &Request| r.id().client.is_multiple_of(2);
     sim.set_outbound_filter(NodeId(0), move |_, _, msg| match &msg {
         PbftMessage::PrePrepare(pp) if pp.view == 0 && pp.batch.iter().any(censored) => {
             let batch: Vec<Request> = pp.batch.iter().filter(|r| !censored(r)).cloned().collect();

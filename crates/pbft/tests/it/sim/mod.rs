@@ -91,8 +91,8 @@ fn equivocate(
         .iter()
         .map(|r| {
             let mut other =
-                Request::unsigned(r.id, Bytes::from(vec![fill; r.payload.len().max(1)]));
-            clients(r.id.client).sign(&mut other);
+                Request::unsigned(r.id(), Bytes::from(vec![fill; r.payload().len().max(1)]));
+            clients(r.id().client).sign(&mut other);
             other
         })
         .collect();

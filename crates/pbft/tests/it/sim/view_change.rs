@@ -130,9 +130,9 @@ fn prepared_request_is_carried_into_the_new_view_and_an_empty_slot_becomes_null(
             (1, 1, 0),
             "null"
         );
-        assert_eq!(l[1].requests, vec![b.id], "B carried by O at its slot");
+        assert_eq!(l[1].requests, vec![b.id()], "B carried by O at its slot");
         assert_eq!(l[1].view, 1);
-        assert_eq!(l[2].requests, vec![a.id]);
+        assert_eq!(l[2].requests, vec![a.id()]);
         assert_eq!(sim.node(NodeId(i)).status().view, 1);
     }
     assert_ledgers_agree(&sim, &[1, 2, 3]);

@@ -74,7 +74,7 @@ fn backup_prepares_commits_on_q_prepares_and_decides_on_q_commits() {
     assert_eq!(decided[0].slot, 1);
     assert_eq!(decided[0].block, d);
     assert_eq!(decided[0].parent, GENESIS);
-    assert_eq!(decided[0].requests, vec![request(1).id]);
+    assert_eq!(decided[0].requests, vec![request(1).id()]);
     assert_eq!(backup.height(), 2);
     let cert = backup.last_certificate().unwrap();
     assert_eq!(cert.seals.len(), 3);
