@@ -12,6 +12,24 @@ use bft_core::{Adversarial, Decision, NodeId, Request, RequestId, Time};
 use std::time::Duration;
 
 impl<P: Adversarial> Simulation<P> {
+    /// Client `client`'s signing key in this run (derived from the seed,
+    /// like the load generator's): for tests that submit requests, or
+    /// forge them as a colluding client would.
+    pub fn client_signer(&self, client: u32) -> bft_crypto::ClientSigner {
+        bft_crypto::ClientSigner::seeded(self.cfg.crypto, self.cfg.seed, client)
+    }
+
+    /// Mutant `skip-client-signatures`: every replica, as now constituted,
+    /// accepts requests and proposals without checking client signatures
+    /// (a replica restarted later checks again). For the oracle's validity
+    /// control.
+    #[cfg(feature = "mutants")]
+    pub fn skip_client_signatures(&mut self) {
+        for r in &mut self.replicas {
+            r.node.check_client_signatures(false);
+        }
+    }
+
     pub(super) fn commit(&mut self, node: NodeId, depart: Time, d: Decision) {
         let Some(honest) = self.replicas.get(node.index()).map(|r| !r.byzantine) else {
             return;

@@ -279,24 +279,6 @@ impl<P: Adversarial> Simulation<P> {
         self.now
     }
 
-    /// Client `client`'s signing key in this run (derived from the seed,
-    /// like the load generator's): for tests that submit requests, or
-    /// forge them as a colluding client would.
-    pub fn client_signer(&self, client: u32) -> bft_crypto::ClientSigner {
-        bft_crypto::ClientSigner::seeded(self.cfg.crypto, self.cfg.seed, client)
-    }
-
-    /// Mutant `skip-client-signatures`: every replica, as now constituted,
-    /// accepts requests and proposals without checking client signatures
-    /// (a replica restarted later checks again). For the oracle's validity
-    /// control.
-    #[cfg(feature = "mutants")]
-    pub fn skip_client_signatures(&mut self) {
-        for r in &mut self.replicas {
-            r.node.check_client_signatures(false);
-        }
-    }
-
     /// The replica `id`. Panics on an id outside the committee (a test bug).
     #[allow(clippy::panic)]
     pub fn node(&self, id: NodeId) -> &Node<P> {
