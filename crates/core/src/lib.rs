@@ -23,6 +23,7 @@ pub mod pool;
 pub mod protocol;
 pub mod request;
 pub mod serve;
+pub mod snapshot;
 pub mod store;
 
 pub use adversary::{
@@ -46,6 +47,7 @@ pub use protocol::{
     Protocol, Rejection, Request, Status, WireMessage, batch_digest,
 };
 pub use serve::ServeBudget;
+pub use snapshot::{SNAPSHOTS_KEPT, Snapshot, SnapshotFault, SnapshotVotes, Snapshots};
 pub use store::{Fsync, Store, StoreError};
 
 /// Errors of the core: committee setup, the codec and crypto checks.

@@ -5,6 +5,7 @@
 //! Client traffic is counted by the runtimes, apart from this.
 
 use crate::CoreError;
+use crate::bytes_array::Digest;
 use crate::client_auth::ClientAuth;
 use crate::codec::{self, DEFAULT_MAX_FRAME};
 use crate::crypto::Crypto;
@@ -92,6 +93,9 @@ pub struct MsgStats {
     /// change). Summed over replicas by [`MsgStats::merge`].
     pub decisions: u64,
     pub empty_decisions: u64,
+    /// Snapshots this replica installed in place of history it missed
+    /// ([`Action::InstallSnapshot`]).
+    pub snapshots_installed: u64,
 }
 
 impl MsgStats {
@@ -130,6 +134,7 @@ impl MsgStats {
         self.crypto_cpu += other.crypto_cpu;
         self.decisions += other.decisions;
         self.empty_decisions += other.empty_decisions;
+        self.snapshots_installed += other.snapshots_installed;
     }
 }
 
@@ -159,6 +164,12 @@ pub enum Output<T> {
     },
     CancelTimer(T),
     Commit(Decision),
+    /// See [`Action::InstallSnapshot`]: the runtime records that the
+    /// replica's ledger resumes after `block` at `slot`.
+    InstallSnapshot {
+        slot: u64,
+        block: Digest,
+    },
     /// The protocol's durable state ([`Protocol::Durable`]) changed in this
     /// step. It comes before every other output of the step: a runtime
     /// writes [`Node::durable_state`] (and the step's commits) before it lets
@@ -417,6 +428,10 @@ impl<P: Protocol> Node<P> {
                 self.stats.decisions += 1;
                 self.stats.empty_decisions += u64::from(d.requests.is_empty());
                 out.push(Output::Commit(d));
+            }
+            Action::InstallSnapshot { slot, block } => {
+                self.stats.snapshots_installed += 1;
+                out.push(Output::InstallSnapshot { slot, block });
             }
             Action::Persist => self.persist = true,
         }

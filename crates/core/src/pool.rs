@@ -194,6 +194,22 @@ impl RequestPool {
         }
     }
 
+    /// Takes `executed` from an installed snapshot (see
+    /// [`crate::snapshot`]) in place of what this replica executed, and
+    /// drops the queued requests it names.
+    pub fn install_executed(&mut self, executed: Executed) {
+        self.executed = executed;
+        let executed = &self.executed;
+        let queued = &mut self.queued;
+        self.queue.retain(|(_, r)| {
+            let keep = !executed.contains(r.id());
+            if !keep {
+                queued.remove(&r.id());
+            }
+            keep
+        });
+    }
+
     pub fn is_executed(&self, id: RequestId) -> bool {
         self.executed.contains(id)
     }

@@ -118,6 +118,15 @@ pub enum Action<M, T> {
     },
     CancelTimer(T),
     Commit(Decision),
+    /// The replica installed a snapshot of the committed state at `slot`,
+    /// whose block is `block` (see [`crate::snapshot`]): its ledger resumes
+    /// there, the slots between its previous tip and `slot` are not in it,
+    /// and its next [`Action::Commit`] is slot `slot + 1` with parent
+    /// `block`. Always with [`Action::Persist`] in the same step.
+    InstallSnapshot {
+        slot: u64,
+        block: Digest,
+    },
     /// What [`Protocol::durable`] returns has changed (a vote cast, a lock or
     /// certificate taken, a view entered, a decision committed). The node
     /// hands the runtime the new durable state once, at the end of the step,

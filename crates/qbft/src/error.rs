@@ -63,6 +63,8 @@ pub enum QbftError {
     TooFarInFuture { height: u64 },
     #[error("{0} asked for more relays than its serve budget allows")]
     ServeLimited(NodeId),
+    #[error("snapshot offer refused: {0}")]
+    BadSnapshot(bft_core::SnapshotFault),
 }
 
 impl Rejection for QbftError {
@@ -94,6 +96,7 @@ impl Rejection for QbftError {
             QbftError::FutureBufferFull(_) => "future-buffer-full",
             QbftError::TooFarInFuture { .. } => "too-far-in-future",
             QbftError::ServeLimited(_) => "serve-limited",
+            QbftError::BadSnapshot(_) => "bad-snapshot",
         }
     }
 }

@@ -59,7 +59,7 @@ use bft_core::{Action, Input, NodeContext, Protocol, Status, Time};
 
 impl Protocol for Qbft {
     const NAME: &'static str = "qbft";
-    const CATCH_UP_KINDS: &'static [&'static str] = &["decided"];
+    const CATCH_UP_KINDS: &'static [&'static str] = &["decided", "snapshot-request", "snapshot"];
     type Message = QbftMessage;
     type Timer = QbftTimer;
     type Config = QbftConfig;

@@ -313,6 +313,16 @@ pub enum QbftMessage {
     /// peer by its helpers (`Qbft::help_lagging_peer`) and applied once the
     /// seals verify. Relayed data: its seals are others'.
     Decided(Box<CommitCertificate>),
+    /// State sync from any distance (`bft_core::snapshot`): a replica
+    /// beyond its helpers' archive asks every peer for their snapshots
+    /// above its committed height `slot`.
+    SnapshotRequest {
+        slot: u64,
+    },
+    /// The sender's kept snapshots (each the committed state at a height,
+    /// with the next height's round-0 slot), installed once f+1 members
+    /// offer the same one.
+    Snapshot(Vec<bft_core::Snapshot<u64>>),
 }
 
 impl QbftMessage {
@@ -323,6 +333,8 @@ impl QbftMessage {
             QbftMessage::Commit(c) => c.payload.height,
             QbftMessage::RoundChange(rc) => rc.signed.payload.height,
             QbftMessage::Decided(c) => c.block.height,
+            QbftMessage::SnapshotRequest { slot } => *slot,
+            QbftMessage::Snapshot(s) => s.last().map_or(0, |s| s.slot),
         }
     }
 
@@ -333,18 +345,21 @@ impl QbftMessage {
             QbftMessage::Commit(c) => c.payload.round,
             QbftMessage::RoundChange(rc) => rc.signed.payload.round,
             QbftMessage::Decided(c) => c.round,
+            QbftMessage::SnapshotRequest { .. } | QbftMessage::Snapshot(_) => 0,
         }
     }
 
     /// The validator that signed the outer payload (a decided block's
-    /// proposer: it carries no outer signature).
-    pub fn author(&self) -> NodeId {
+    /// proposer: it carries no outer signature); None for the unsigned
+    /// snapshot messages, which speak only for their sender.
+    pub fn author(&self) -> Option<NodeId> {
         match self {
-            QbftMessage::Proposal(p) => p.signed.author,
-            QbftMessage::Prepare(p) => p.author,
-            QbftMessage::Commit(c) => c.author,
-            QbftMessage::RoundChange(rc) => rc.signed.author,
-            QbftMessage::Decided(c) => c.block.proposer,
+            QbftMessage::Proposal(p) => Some(p.signed.author),
+            QbftMessage::Prepare(p) => Some(p.author),
+            QbftMessage::Commit(c) => Some(c.author),
+            QbftMessage::RoundChange(rc) => Some(rc.signed.author),
+            QbftMessage::Decided(c) => Some(c.block.proposer),
+            QbftMessage::SnapshotRequest { .. } | QbftMessage::Snapshot(_) => None,
         }
     }
 }
@@ -357,6 +372,8 @@ impl WireMessage for QbftMessage {
             QbftMessage::Commit(_) => "commit",
             QbftMessage::RoundChange(_) => "round-change",
             QbftMessage::Decided(_) => "decided",
+            QbftMessage::SnapshotRequest { .. } => "snapshot-request",
+            QbftMessage::Snapshot(_) => "snapshot",
         }
     }
 }

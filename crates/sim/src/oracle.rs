@@ -54,6 +54,32 @@ impl Oracle {
         self.submitted.insert(id, digest);
     }
 
+    /// Honest replica `node` installed a snapshot of the committed state
+    /// at `slot` (block `block`): its ledger resumes there. Checked like a
+    /// commit of that slot (agreement with what the others committed
+    /// there, and forward only); the slots it skipped are not its to check.
+    pub fn install_snapshot(&mut self, node: NodeId, slot: u64, block: Digest) {
+        let Some(&(last_slot, _)) = self.heads.get(node.index()) else {
+            self.violation(format!("snapshot at unknown replica {node:?}"));
+            return;
+        };
+        if slot <= last_slot {
+            self.violation(format!(
+                "total order: {node:?} installed a snapshot at slot {slot} after committing slot {last_slot}"
+            ));
+        }
+        match self.slots.get(slot) {
+            Some(first) if first != block => self.violation(format!(
+                "agreement: {node:?} installed a snapshot of {block:?} at slot {slot}, another honest replica committed {first:?}"
+            )),
+            Some(_) => {}
+            None => self.slots.insert(slot, block),
+        }
+        if let Some(head) = self.heads.get_mut(node.index()) {
+            *head = (slot, block);
+        }
+    }
+
     /// Checks one decision by honest replica `node`.
     pub fn commit(&mut self, node: NodeId, d: &Decision) {
         let Some(&(last_slot, last_block)) = self.heads.get(node.index()) else {
@@ -259,6 +285,34 @@ mod tests {
             o.commit(node, &d2);
         }
         assert!(o.violations().is_empty(), "{:?}", o.violations());
+    }
+
+    #[test]
+    fn a_snapshot_resumes_the_ledger_where_the_others_committed() {
+        let mut o = oracle_with_requests(2, 3);
+        let d1 = decision(1, GENESIS, b"a", &[0]);
+        let d2 = decision(2, d1.block, b"b", &[1]);
+        let d3 = decision(3, d2.block, b"c", &[2]);
+        for d in [&d1, &d2, &d3] {
+            o.commit(NodeId(0), d);
+        }
+        o.install_snapshot(NodeId(1), 2, d2.block);
+        o.commit(NodeId(1), &d3);
+        assert!(o.violations().is_empty(), "{:?}", o.violations());
+        // Going back, or installing another block than the one committed.
+        o.install_snapshot(NodeId(1), 3, d3.block);
+        assert!(
+            o.violations()[0].starts_with("total order"),
+            "{:?}",
+            o.violations()
+        );
+        o.install_snapshot(NodeId(1), 4, d3.block);
+        o.commit(NodeId(0), &decision(4, d3.block, b"d", &[]));
+        assert!(
+            o.violations()[1].starts_with("agreement"),
+            "{:?}",
+            o.violations()
+        );
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct Net<P: Adversarial> {
     pub nodes: Vec<P>,
     pub queue: VecDeque<(NodeId, NodeId, P::Message)>,
     pub ledgers: Vec<Vec<Decision>>,
+    /// Per replica, the snapshots it installed: (slot, block).
+    pub snapshots: Vec<Vec<(u64, bft_core::Digest)>>,
     /// Messages sent, by kind.
     pub sent: BTreeMap<&'static str, u64>,
     /// Inputs refused, by reason.
@@ -187,6 +189,7 @@ impl<P: Adversarial> Net<P> {
             nodes,
             queue: VecDeque::new(),
             ledgers: vec![Vec::new(); n],
+            snapshots: vec![Vec::new(); n],
             sent: BTreeMap::new(),
             rejected: BTreeMap::new(),
             rejected_at: BTreeMap::new(),
@@ -275,6 +278,9 @@ impl<P: Adversarial> Net<P> {
                     self.timers.remove(&(at, timer));
                 }
                 Action::Commit(d) => self.ledgers[at.index()].push(d),
+                Action::InstallSnapshot { slot, block } => {
+                    self.snapshots[at.index()].push((slot, block));
+                }
                 // The protocol's durable state is read at `restart`.
                 Action::Persist => {}
             }

@@ -482,6 +482,8 @@ impl<P: Protocol> Driver<P> {
             // Handled in `step`: with a store it marks the batch for
             // `flush`; without one nothing persists.
             Output::Persist => {}
+            // Written with the step's state (see `step`); nothing to reply.
+            Output::InstallSnapshot { .. } => {}
             Output::Commit(d) => {
                 if self.summary.first_commit_s.is_none() {
                     self.summary.first_commit_s = Some(self.start.elapsed().as_secs_f64());

@@ -39,7 +39,7 @@ impl MessageEdit for QbftMessage {
 
     /// A DECIDED message is relayed data (its seals are others'): never own.
     fn is_own(&self, ctx: &TamperContext<'_>) -> bool {
-        !matches!(self, QbftMessage::Decided(_)) && self.author() == ctx.me
+        !matches!(self, QbftMessage::Decided(_)) && self.author() == Some(ctx.me)
     }
 
     fn with_round_shifted(
@@ -86,7 +86,9 @@ impl MessageEdit for QbftMessage {
                 );
                 QbftMessage::RoundChange(rc)
             }
-            QbftMessage::Decided(_) => return None,
+            QbftMessage::Decided(_)
+            | QbftMessage::SnapshotRequest { .. }
+            | QbftMessage::Snapshot(_) => return None,
         })
     }
 
@@ -115,7 +117,11 @@ impl MessageEdit for QbftMessage {
                 );
                 Some(QbftMessage::RoundChange(rc))
             }
-            QbftMessage::Prepare(_) | QbftMessage::Commit(_) | QbftMessage::Decided(_) => None,
+            QbftMessage::Prepare(_)
+            | QbftMessage::Commit(_)
+            | QbftMessage::Decided(_)
+            | QbftMessage::SnapshotRequest { .. }
+            | QbftMessage::Snapshot(_) => None,
         }
     }
 
@@ -126,7 +132,9 @@ impl MessageEdit for QbftMessage {
             QbftMessage::Prepare(v) => v.author = author,
             QbftMessage::Commit(c) => c.author = author,
             QbftMessage::RoundChange(rc) => rc.signed.author = author,
-            QbftMessage::Decided(_) => return None,
+            QbftMessage::Decided(_)
+            | QbftMessage::SnapshotRequest { .. }
+            | QbftMessage::Snapshot(_) => return None,
         }
         Some(msg)
     }
@@ -146,16 +154,23 @@ impl MessageEdit for QbftMessage {
                 c.payload.round,
                 conflicting_digest(&c.payload.digest),
             ))),
-            QbftMessage::Proposal(_) | QbftMessage::RoundChange(_) | QbftMessage::Decided(_) => {
-                None
-            }
+            QbftMessage::Proposal(_)
+            | QbftMessage::RoundChange(_)
+            | QbftMessage::Decided(_)
+            | QbftMessage::SnapshotRequest { .. }
+            | QbftMessage::Snapshot(_) => None,
         }
     }
 
-    /// None for a DECIDED message: its round is not signed, and a helper's
-    /// catch-up says nothing about the round it is in.
+    /// None for catch-up (DECIDED, snapshots): a DECIDED's round is not
+    /// signed, and a helper's catch-up says nothing about the round it is in.
     fn round_change(&self, round: u64, ctx: &TamperContext<'_>) -> Option<Self> {
-        if matches!(self, QbftMessage::Decided(_)) {
+        if matches!(
+            self,
+            QbftMessage::Decided(_)
+                | QbftMessage::SnapshotRequest { .. }
+                | QbftMessage::Snapshot(_)
+        ) {
             return None;
         }
         let (prepared, prepared_block, prepares) = match self {
@@ -227,6 +242,7 @@ impl MessageEdit for QbftMessage {
                     *seal = seal.corrupted();
                 }
             }
+            QbftMessage::SnapshotRequest { .. } | QbftMessage::Snapshot(_) => return None,
         }
         Some(msg)
     }

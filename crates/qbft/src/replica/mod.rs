@@ -50,7 +50,7 @@ use crate::messages::{Block, CommitCertificate, PreparePayload, QbftMessage, Sig
 use crate::rules::{HeightGate, Quorum, check_author, height_gate};
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Input, NodeContext, NodeId,
-    RequestPool, ServeBudget, Status, Time,
+    RequestPool, ServeBudget, SnapshotVotes, Snapshots, Status, Time,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,6 +73,11 @@ type Out = Vec<Action<QbftMessage, QbftTimer>>;
 /// Decided heights kept to relay to lagging peers (a relay sends at most
 /// `future_height_window` of them, what the peer can buffer).
 const ARCHIVE_HEIGHTS: usize = 64;
+
+/// Heights between snapshot points (`bft_core::snapshot` rule 1): a
+/// quarter of the archive, so the heights after a kept snapshot are still
+/// archived at a peer that holds it.
+const SNAPSHOT_INTERVAL: u64 = ARCHIVE_HEIGHTS as u64 / 4;
 
 /// proposer(h, r) = `committee.leader(slot(h) + r)`: the leader schedule
 /// (`Committee::leader`, round-robin unless the committee sets another)
@@ -174,6 +179,11 @@ pub struct Qbft {
     /// How many relays each lagging peer may still draw ([`SERVE_BURST`]
     /// at once, one more per half base round timeout).
     serve: ServeBudget,
+    /// This replica's snapshot points, offered to replicas beyond the
+    /// archive; the tip part is the next height's round-0 slot.
+    snapshots: Snapshots<u64>,
+    /// Snapshots offered to this replica, until f+1 agree.
+    snapshot_votes: SnapshotVotes<u64>,
 }
 
 /// Relays one peer may draw at once, then one per half base round timeout.
@@ -191,6 +201,7 @@ impl Qbft {
             ignore_highest_prepared: cfg.planted(QbftMutant::IgnoreHighestPrepared),
         };
         let n = ctx.committee.n();
+        let weak_quorum = ctx.committee.weak_quorum();
         let tip = ChainTip {
             height: 0,
             hash: GENESIS,
@@ -199,7 +210,7 @@ impl Qbft {
         };
         Qbft {
             id: ctx.id,
-            weak_quorum: ctx.committee.weak_quorum(),
+            weak_quorum,
             committee: ctx.committee,
             crypto: ctx.crypto,
             batch: ctx.batch,
@@ -220,6 +231,8 @@ impl Qbft {
             archive: BTreeMap::new(),
             relayed: BTreeMap::new(),
             serve: ServeBudget::new(n, SERVE_BURST, 1, cfg.round_timeout / 2),
+            snapshots: Snapshots::new(SNAPSHOT_INTERVAL),
+            snapshot_votes: SnapshotVotes::new(weak_quorum, SNAPSHOT_INTERVAL),
         }
     }
 
@@ -262,7 +275,8 @@ impl Qbft {
                 + self.inst.retained()
                 + self.future.len()
                 + self.archive.len()
-                + self.relayed.len(),
+                + self.relayed.len()
+                + self.snapshot_votes.retained(),
         }
     }
 
@@ -325,8 +339,15 @@ impl Qbft {
         msg: QbftMessage,
         out: &mut Out,
     ) -> Result<(), QbftError> {
+        let author = match msg {
+            QbftMessage::SnapshotRequest { slot } => {
+                return self.on_snapshot_request(now, from, slot, out);
+            }
+            QbftMessage::Snapshot(offer) => return self.on_snapshot(now, from, offer, out),
+            ref signed => signed.author().unwrap_or(from),
+        };
         let relayable = matches!(msg, QbftMessage::Decided(_));
-        check_author(&self.quorum, from, msg.author(), relayable)?;
+        check_author(&self.quorum, from, author, relayable)?;
         match height_gate(
             msg.height(),
             self.inst.height,
@@ -347,6 +368,7 @@ impl Qbft {
             QbftMessage::Commit(c) => self.on_commit(now, c, out),
             QbftMessage::RoundChange(rc) => self.on_round_change(now, *rc, out),
             QbftMessage::Decided(cert) => self.on_decided(now, *cert, out),
+            QbftMessage::SnapshotRequest { .. } | QbftMessage::Snapshot(_) => Ok(()),
         }
     }
 }

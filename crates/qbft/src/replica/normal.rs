@@ -279,6 +279,7 @@ impl Qbft {
         }
         self.last_certificate = Some(cert);
         self.inst = Instance::new(self.tip.height + 1);
+        self.take_snapshot();
     }
 
     /// Round 0: the proposer of (h, 0) proposes a new block once a batch is

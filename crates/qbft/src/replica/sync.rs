@@ -1,10 +1,11 @@
 //! Catch-up: relaying decided heights to a replica that announces a round
-//! change for a height we have already decided.
+//! change for a height we have already decided, and snapshots for one
+//! further behind than the archive (`bft_core::snapshot`).
 
-use super::{Out, Qbft};
+use super::{ChainTip, Out, Qbft, state::Instance};
 use crate::error::QbftError;
 use crate::messages::{QbftMessage, RoundChange, SignatureBatch};
-use bft_core::{Action, NodeId, Time};
+use bft_core::{Action, NodeId, Snapshot, Time};
 
 impl Qbft {
     /// Catch-up, outside the Dafny spec (which leaves block sync to the
@@ -47,7 +48,11 @@ impl Qbft {
             return Ok(());
         }
         let window = announced.0..announced.0.saturating_add(self.cfg.future_height_window);
-        if self.archive.range(window.clone()).next().is_none() {
+        let beyond_archive = self
+            .archive
+            .first_key_value()
+            .is_some_and(|(&first, _)| first > announced.0);
+        if !beyond_archive && self.archive.range(window.clone()).next().is_none() {
             return Ok(()); // nothing archived to give
         }
         if !self.serve.try_take(from, now) {
@@ -59,6 +64,18 @@ impl Qbft {
             return Ok(());
         }
         self.relayed.insert(from, (announced, now));
+        if beyond_archive {
+            // The heights it needs next are gone from the archive: offer
+            // our snapshots instead (it asks the others for theirs).
+            let offer = self.snapshots.above(announced.0.saturating_sub(1));
+            if !offer.is_empty() {
+                out.push(Action::Resend {
+                    to: from,
+                    msg: QbftMessage::Snapshot(offer),
+                });
+            }
+            return Ok(());
+        }
         for cert in self.archive.range(window).map(|(_, c)| c) {
             out.push(Action::Resend {
                 to: from,
@@ -66,5 +83,95 @@ impl Qbft {
             });
         }
         Ok(())
+    }
+}
+
+impl Qbft {
+    /// Snapshot point (`bft_core::snapshot` rule 1), after each decision.
+    pub(super) fn take_snapshot(&mut self) {
+        if self.snapshots.due(self.tip.height) {
+            self.snapshots.keep(Snapshot {
+                slot: self.tip.height,
+                block: self.tip.hash,
+                tip: self.tip.next_round0_slot,
+                executed: self.pool.executed().clone(),
+            });
+        }
+    }
+
+    /// Serves a peer's request for snapshots above its committed height
+    /// `slot`: our kept ones above it, within the peer's serve budget.
+    pub(super) fn on_snapshot_request(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        slot: u64,
+        out: &mut Out,
+    ) -> Result<(), QbftError> {
+        let offer = self.snapshots.above(slot);
+        if from == self.id || offer.is_empty() {
+            return Ok(());
+        }
+        if !self.serve.try_take(from, now) {
+            return Err(QbftError::ServeLimited(from));
+        }
+        out.push(Action::Resend {
+            to: from,
+            msg: QbftMessage::Snapshot(offer),
+        });
+        Ok(())
+    }
+
+    /// A peer's snapshots: installed once f+1 members offer the same one
+    /// above our tip (`bft_core::snapshot` rule 2); until then, ask every
+    /// peer for theirs, at most once per base round timeout.
+    pub(super) fn on_snapshot(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        offer: Vec<Snapshot<u64>>,
+        out: &mut Out,
+    ) -> Result<(), QbftError> {
+        if from == self.id {
+            return Ok(());
+        }
+        let agreed = self
+            .snapshot_votes
+            .offered(from, offer, self.tip.height)
+            .map_err(QbftError::BadSnapshot)?;
+        match agreed {
+            Some(snapshot) => self.install(now, snapshot, out),
+            None => {
+                if self.snapshot_votes.ask(now, self.cfg.round_timeout) {
+                    out.push(Action::Rebroadcast(QbftMessage::SnapshotRequest {
+                        slot: self.tip.height,
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves to the snapshot's height as if it had decided it (as
+    /// [`Self::finalize`] does: the old height's round state is left
+    /// behind with it), forgets the archive below it, and tells the
+    /// runtime where the ledger resumes. The heights after it come from
+    /// the helpers' archive, DECIDED by DECIDED.
+    fn install(&mut self, now: Time, snapshot: Snapshot<u64>, out: &mut Out) {
+        self.tip = ChainTip {
+            height: snapshot.slot,
+            hash: snapshot.block,
+            next_round0_slot: snapshot.tip,
+            committed_at: Some(now),
+        };
+        self.pool.install_executed(snapshot.executed.clone());
+        self.archive.clear();
+        self.last_certificate = None;
+        self.inst = Instance::new(self.tip.height + 1);
+        out.push(Action::InstallSnapshot {
+            slot: snapshot.slot,
+            block: snapshot.block,
+        });
+        self.snapshots.keep(snapshot);
     }
 }

@@ -387,7 +387,7 @@ fn swapped_senders_are_rejected() {
     ];
     for (msg, reason) in cases {
         let swapped = tampered_one(&net, swap, 0, 3, &msg);
-        assert_ne!(swapped.author(), NodeId(0));
+        assert_ne!(swapped.author(), Some(NodeId(0)));
         assert_eq!(rejection(&net, 0, swapped), reason, "{msg:?}");
     }
     let p1 = round1_proposal(&net);

@@ -30,6 +30,19 @@ impl<P: Adversarial> Simulation<P> {
         }
     }
 
+    /// `node` installed a snapshot: an honest one's ledger resumes at
+    /// (`slot`, `block`), which the oracle checks against what the others
+    /// committed there.
+    pub(super) fn install_snapshot(&mut self, node: NodeId, slot: u64, block: bft_core::Digest) {
+        if self
+            .replicas
+            .get(node.index())
+            .is_some_and(|r| !r.byzantine)
+        {
+            self.oracle.install_snapshot(node, slot, block);
+        }
+    }
+
     pub(super) fn commit(&mut self, node: NodeId, depart: Time, d: Decision) {
         let Some(honest) = self.replicas.get(node.index()).map(|r| !r.byzantine) else {
             return;

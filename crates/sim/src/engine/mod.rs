@@ -572,6 +572,7 @@ impl<P: Adversarial> Simulation<P> {
                 }
             }
             Output::Commit(d) => self.commit(node, depart, d),
+            Output::InstallSnapshot { slot, block } => self.install_snapshot(node, slot, block),
             // Written in `handle`, before the step's sends were released.
             Output::Persist => {}
         }

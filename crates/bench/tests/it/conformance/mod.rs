@@ -20,6 +20,7 @@
 mod behaviours;
 mod client_signatures;
 mod restart;
+mod state_sync;
 
 use bft_core::NodeId;
 use bft_sim::{Fault, LoadConfig, NetworkConfig, SimReport, Simulation};
