@@ -47,7 +47,9 @@ pub use protocol::{
     Protocol, Rejection, Request, Status, WireMessage, batch_digest,
 };
 pub use serve::ServeBudget;
-pub use snapshot::{SNAPSHOTS_KEPT, Snapshot, SnapshotFault, SnapshotVotes, Snapshots};
+pub use snapshot::{
+    SNAPSHOTS_KEPT, Snapshot, SnapshotFault, SnapshotTip, SnapshotVotes, Snapshots,
+};
 pub use store::{Fsync, Store, StoreError};
 
 /// Errors of the core: committee setup, the codec and crypto checks.

@@ -56,15 +56,46 @@ pub struct Snapshot<T> {
     pub executed: Executed,
 }
 
-impl<T: Serialize> Snapshot<T> {
-    /// A digest of everything in the snapshot: two snapshots with the same
-    /// digest are the same snapshot.
+/// The protocol's part of a snapshot, named by what identifies it: two
+/// honest replicas' tips at one slot have the same identity even where
+/// their bytes may differ (HotStuff's committed block carries whichever
+/// aggregate of its parent's QC the replica verified; its hash leaves the
+/// signature out).
+pub trait SnapshotTip: Clone + Serialize {
+    fn identity(&self) -> Digest;
+}
+
+/// QBFT's tip: the next height's round-0 slot.
+impl SnapshotTip for u64 {
+    fn identity(&self) -> Digest {
+        Digest::of("bftbench/snapshot-tip/u64", &[&self.to_le_bytes()])
+    }
+}
+
+/// No protocol part (PBFT: slot and block say everything).
+impl SnapshotTip for () {
+    fn identity(&self) -> Digest {
+        Digest::ZERO
+    }
+}
+
+impl<T: SnapshotTip> Snapshot<T> {
+    /// What identifies the snapshot: two snapshots with the same digest
+    /// are the same committed state.
     pub fn digest(&self) -> Digest {
         // Encoding a value of plain fields into a vector cannot fail; an
         // empty encoding would only make every snapshot's digest differ
         // from its peers', never make two different ones agree.
-        let bytes = postcard::to_allocvec(self).unwrap_or_default();
-        Digest::of("bftbench/snapshot/v1", &[&bytes])
+        let executed = postcard::to_allocvec(&self.executed).unwrap_or_default();
+        Digest::of(
+            "bftbench/snapshot/v1",
+            &[
+                &self.slot.to_le_bytes(),
+                self.block.as_bytes(),
+                self.tip.identity().as_bytes(),
+                &executed,
+            ],
+        )
     }
 }
 
@@ -151,7 +182,7 @@ pub struct SnapshotVotes<T> {
     asked_at: Option<Time>,
 }
 
-impl<T: Clone + Serialize> SnapshotVotes<T> {
+impl<T: SnapshotTip> SnapshotVotes<T> {
     /// Installs once `needed` (f+1) members agree; snapshots are expected
     /// every `interval` slots.
     pub fn new(needed: usize, interval: u64) -> SnapshotVotes<T> {
@@ -235,7 +266,7 @@ mod tests {
     use super::*;
     use crate::ids::RequestId;
 
-    fn snap(slot: u64, tag: u8) -> Snapshot<u8> {
+    fn snap(slot: u64, tag: u8) -> Snapshot<u64> {
         let mut executed = Executed::new();
         executed.insert(RequestId {
             client: 0,
@@ -244,7 +275,7 @@ mod tests {
         Snapshot {
             slot,
             block: Digest([tag; 32]),
-            tip: tag,
+            tip: u64::from(tag),
             executed,
         }
     }
@@ -316,7 +347,7 @@ mod tests {
 
     #[test]
     fn asking_is_paced() {
-        let mut votes: SnapshotVotes<u8> = SnapshotVotes::new(2, 8);
+        let mut votes: SnapshotVotes<u64> = SnapshotVotes::new(2, 8);
         let every = Duration::from_millis(100);
         assert!(votes.ask(Time::ZERO, every));
         assert!(!votes.ask(Time::ZERO.saturating_add(Duration::from_millis(99)), every));

@@ -46,6 +46,8 @@ pub enum HotStuffError {
     UnknownBlock,
     #[error("{0} asked for more blocks than its serve budget allows")]
     ServeLimited(NodeId),
+    #[error("snapshot refused: {0}")]
+    BadSnapshot(bft_core::SnapshotFault),
 
     // --- votes ---
     #[error("vote for view {view} sent to a replica that does not lead view {view}+1")]
@@ -88,6 +90,7 @@ impl Rejection for HotStuffError {
             HotStuffError::UnsolicitedBlock => "unsolicited-block",
             HotStuffError::UnknownBlock => "unknown-block",
             HotStuffError::ServeLimited(_) => "serve-limited",
+            HotStuffError::BadSnapshot(_) => "bad-snapshot",
             HotStuffError::NotNextLeader { .. } => "not-next-leader",
             HotStuffError::MalformedVote => "malformed-vote",
             HotStuffError::DuplicateVote { .. } => "duplicate-vote",

@@ -5,8 +5,8 @@
 //! two valid aggregates over the same (view, block) certify the same thing.
 
 use bft_core::{
-    AggregateSignature, BlsSignature, Digest, GENESIS, Height, Request, SignerBitmap, View,
-    WireMessage, batch_digest,
+    AggregateSignature, BlsSignature, Digest, GENESIS, Height, Request, SignerBitmap, Snapshot,
+    SnapshotTip, View, WireMessage, batch_digest,
 };
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +134,32 @@ pub enum Message {
     /// The requested block first, then some of its ancestors, newest to
     /// oldest: at most [`MAX_FETCH_CHAIN`] blocks.
     BlockResponse(Vec<Block>),
+    /// Catch-up from far behind: the blocks after `block` on the
+    /// responder's chain (its committed blocks, then the tree up to its
+    /// highQC's block), answered with a BLOCK-RESPONSE of at most
+    /// [`MAX_FETCH_CHAIN`], newest first, the oldest a child of `block`.
+    BlocksAfter {
+        block: Digest,
+    },
+    /// State sync from any distance (`bft_core::snapshot`): a replica that
+    /// sees blocks further above its committed height than the archive
+    /// reaches asks every peer for their snapshots above `slot`.
+    SnapshotRequest {
+        slot: u64,
+    },
+    /// The sender's kept snapshots (each the committed block at a height
+    /// with the requests executed up to it), installed once f+1 members
+    /// offer the same one.
+    Snapshot(Vec<Snapshot<Block>>),
+}
+
+/// A snapshot's block is named by its hash, which leaves out the
+/// signature of the QC it carries (replicas may hold different aggregates
+/// of one QC).
+impl SnapshotTip for Block {
+    fn identity(&self) -> Digest {
+        self.hash()
+    }
 }
 
 impl WireMessage for Message {
@@ -144,6 +170,9 @@ impl WireMessage for Message {
             Message::NewView(_) => "new-view",
             Message::BlockRequest { .. } => "block-request",
             Message::BlockResponse(_) => "block-response",
+            Message::BlocksAfter { .. } => "blocks-after",
+            Message::SnapshotRequest { .. } => "snapshot-request",
+            Message::Snapshot(_) => "snapshot",
         }
     }
 }

@@ -39,7 +39,11 @@ impl MessageEdit for Message {
             Message::Proposal(block) => Some(block.view.0),
             Message::Vote(vote) => Some(vote.view.0),
             Message::NewView(nv) => Some(nv.view.0),
-            Message::BlockRequest { .. } | Message::BlockResponse(_) => None,
+            Message::BlockRequest { .. }
+            | Message::BlockResponse(_)
+            | Message::BlocksAfter { .. }
+            | Message::SnapshotRequest { .. }
+            | Message::Snapshot(_) => None,
         }
     }
 
@@ -56,7 +60,11 @@ impl MessageEdit for Message {
             })),
             Message::Vote(vote) => Some(Message::Vote(own_vote(ctx, view, vote.block))),
             Message::NewView(nv) => Some(Message::NewView(NewView { view, ..nv.clone() })),
-            Message::BlockRequest { .. } | Message::BlockResponse(_) => None,
+            Message::BlockRequest { .. }
+            | Message::BlockResponse(_)
+            | Message::BlocksAfter { .. }
+            | Message::SnapshotRequest { .. }
+            | Message::Snapshot(_) => None,
         }
     }
 
@@ -76,7 +84,11 @@ impl MessageEdit for Message {
                     ..nv.clone()
                 }))
             }
-            Message::BlockRequest { .. } | Message::BlockResponse(_) => None,
+            Message::BlockRequest { .. }
+            | Message::BlockResponse(_)
+            | Message::BlocksAfter { .. }
+            | Message::SnapshotRequest { .. }
+            | Message::Snapshot(_) => None,
         }
     }
 
@@ -107,7 +119,11 @@ impl MessageEdit for Message {
             Message::Proposal(block) => block.justify.clone(),
             Message::Vote(_) => QuorumCert::genesis(),
             Message::NewView(nv) => nv.high_qc.clone(),
-            Message::BlockRequest { .. } | Message::BlockResponse(_) => return None,
+            Message::BlockRequest { .. }
+            | Message::BlockResponse(_)
+            | Message::BlocksAfter { .. }
+            | Message::SnapshotRequest { .. }
+            | Message::Snapshot(_) => return None,
         };
         Some(Message::NewView(NewView {
             view: View(round),
@@ -138,7 +154,12 @@ impl MessageEdit for Message {
             Message::BlockResponse(chain) => {
                 Message::BlockResponse(chain.iter().map(corrupt_block).collect())
             }
-            Message::BlockRequest { .. } => return None,
+            Message::BlockRequest { .. }
+            | Message::BlocksAfter { .. }
+            | Message::SnapshotRequest { .. }
+            | Message::Snapshot(_) => {
+                return None;
+            }
         })
     }
 }

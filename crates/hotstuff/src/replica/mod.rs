@@ -46,7 +46,7 @@ use crate::types::{Block, Message, QuorumCert, Timer, Vote};
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Height, Input, NodeContext, NodeId,
-    Protocol, Request, RequestPool, ServeBudget, Status, Time, View,
+    Protocol, Request, RequestPool, ServeBudget, SnapshotVotes, Snapshots, Status, Time, View,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -71,6 +71,12 @@ const MAX_FETCHES: usize = 64;
 pub const SERVE_BURST: u32 = MAX_FETCHES as u32;
 /// Committed blocks kept to serve fetches; bounded.
 const ARCHIVE: usize = 256;
+/// Committed heights between snapshot points (`bft_core::snapshot` rule
+/// 1): a quarter of the archive.
+const SNAPSHOT_INTERVAL: u64 = ARCHIVE as u64 / 4;
+/// A replica that sees a block this far above its committed height asks
+/// for snapshots: the blocks between may be past the peers' archives.
+const SNAPSHOT_DISTANCE: u64 = ARCHIVE as u64 / 2;
 /// Verified QCs cached; bounded (the lowest views are evicted first).
 const MAX_VERIFIED_QCS: usize = 256;
 
@@ -157,6 +163,12 @@ pub struct HotStuff {
     // --- block synchronisation ---
     /// Outstanding fetches: the peer asked and the view we asked in.
     fetching: BTreeMap<Digest, (NodeId, View)>,
+    /// An outstanding BLOCKS-AFTER: the block asked after, the peer asked
+    /// and when.
+    fetching_after: Option<(Digest, NodeId, Time)>,
+    /// The newest block a BLOCKS-AFTER brought: where the next one asks
+    /// from while it is above the committed tip.
+    forward_tip: Digest,
     /// How many fetches each peer may still have answered ([`SERVE_BURST`]
     /// at once, as many more per base view timeout).
     serve: ServeBudget,
@@ -165,6 +177,10 @@ pub struct HotStuff {
     /// only to serve fetches of replicas that fell behind.
     archive: BTreeMap<Digest, Block>,
     archive_order: VecDeque<Digest>,
+    /// This replica's snapshot points, offered to replicas far behind.
+    snapshots: Snapshots<Block>,
+    /// Snapshots offered to this replica, until f+1 agree.
+    snapshot_votes: SnapshotVotes<Block>,
 
     bad_votes_dropped: u64,
     votes_refused: u64,
@@ -174,7 +190,13 @@ pub struct HotStuff {
 
 impl Protocol for HotStuff {
     const NAME: &'static str = "hotstuff";
-    const CATCH_UP_KINDS: &'static [&'static str] = &["block-request", "block-response"];
+    const CATCH_UP_KINDS: &'static [&'static str] = &[
+        "block-request",
+        "block-response",
+        "blocks-after",
+        "snapshot-request",
+        "snapshot",
+    ];
     type Message = Message;
     type Timer = Timer;
     type Config = HotStuffConfig;
@@ -201,6 +223,7 @@ impl Protocol for HotStuff {
 
     fn new(ctx: NodeContext, cfg: &HotStuffConfig) -> Self {
         let ctx_n = ctx.committee.n();
+        let weak_quorum = ctx.committee.weak_quorum();
         let mut blocks = BTreeMap::new();
         blocks.insert(GENESIS, genesis_block());
         HotStuff {
@@ -233,10 +256,14 @@ impl Protocol for HotStuff {
             rebuild_armed: View::ZERO,
             rebuild_waited: View::ZERO,
             fetching: BTreeMap::new(),
+            fetching_after: None,
+            forward_tip: GENESIS,
             serve: ServeBudget::new(ctx_n, SERVE_BURST, SERVE_BURST, cfg.view_timeout),
             orphans: Vec::new(),
             archive: BTreeMap::new(),
             archive_order: VecDeque::new(),
+            snapshots: Snapshots::new(SNAPSHOT_INTERVAL),
+            snapshot_votes: SnapshotVotes::new(weak_quorum, SNAPSHOT_INTERVAL),
             bad_votes_dropped: 0,
             votes_refused: 0,
             last_vote: None,
@@ -380,6 +407,7 @@ impl HotStuff {
             + self.fetching.len()
             + self.orphans.len()
             + self.archive.len()
+            + self.snapshot_votes.retained()
             + self.pool.retained()
     }
 
@@ -430,6 +458,9 @@ impl HotStuff {
             Message::NewView(nv) => self.on_new_view(from, nv, out),
             Message::BlockRequest { block } => self.on_block_request(now, from, block, out),
             Message::BlockResponse(block) => self.on_block_response(now, from, block, out),
+            Message::BlocksAfter { block } => self.on_blocks_after(now, from, block, out),
+            Message::SnapshotRequest { slot } => self.on_snapshot_request(now, from, slot, out),
+            Message::Snapshot(offer) => self.on_snapshot(now, from, offer, out),
         }
     }
 
@@ -448,6 +479,7 @@ impl HotStuff {
     /// The only error it reports is bad votes found when our own vote
     /// completed a quorum (they are counted like any other bad vote).
     fn react(&mut self, now: Time, out: &mut Out) -> Result<(), HotStuffError> {
+        self.fetch_high_qc_block(now, out);
         let mut result = Ok(());
         loop {
             let before = (self.view, self.proposed_in, self.safety.last_voted_view);

@@ -9,7 +9,7 @@ use crate::rules::{
     BlockRef, check_batch_size, check_first_proposal, check_horizon, check_justify, check_orphan,
     check_parent_link, check_proposer, lock_after,
 };
-use crate::types::{Block, Message, Timer};
+use crate::types::{Block, MAX_FETCH_CHAIN, Message, Timer};
 use bft_core::{Action, Decision, Digest, Height, NodeId, Request, RequestId, Time, View};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -139,6 +139,24 @@ impl HotStuff {
             // (a replica catching up stays in step with the others).
             self.observe_qc(qc, out);
             if block.height > self.committed.height {
+                self.maybe_ask_for_snapshots(now, block.height.0, out);
+                // Rule: a proposal more than a fetch's chain above the
+                // committed tip is not kept; its QC is (highQC), and the
+                // chain is fetched down from there. Kept, such proposals
+                // filled their leader's share of the orphans and evicted
+                // the oldest, the very ones the fetch was bringing down to
+                // the tree, so a replica far behind under load never linked
+                // (regression test: `conformance::state_sync`).
+                let far = block.height.0
+                    > self
+                        .committed
+                        .height
+                        .0
+                        .saturating_add(MAX_FETCH_CHAIN as u64);
+                if proposal && far {
+                    self.fetch_high_qc_block(now, out);
+                    return Err(HotStuffError::UnknownParent);
+                }
                 self.fetch_parent(from, &block, out);
                 self.stash_orphan(Orphan {
                     hash,
@@ -238,6 +256,8 @@ impl HotStuff {
                 view: block.view,
                 height: block.height,
             };
+            let block = block.clone();
+            self.take_snapshot(block_hash, &block);
         }
         self.prune();
         if self.view_timer_armed && !self.has_work() {
@@ -337,8 +357,12 @@ impl HotStuff {
         (ids, pending)
     }
 
+    /// Requests wait, an uncommitted block holds some, or a certified
+    /// block is still to be fetched.
     pub(super) fn has_work(&self) -> bool {
-        !self.pool.is_empty() || self.uncommitted_chain(self.high_qc.block).1
+        !self.pool.is_empty()
+            || self.uncommitted_chain(self.high_qc.block).1
+            || self.lacks_high_qc_block()
     }
 
     /// Proposes in the current view if we lead it, have not proposed yet, and

@@ -1,11 +1,12 @@
 //! Block synchronisation: fetching a missing parent or certified block
-//! from a replica that has it, serving such fetches, and the bounded store
-//! of orphans waiting for their parent.
+//! from a replica that has it, serving such fetches, the bounded store
+//! of orphans waiting for their parent, and snapshots for a replica
+//! further behind than the archive (`bft_core::snapshot`).
 
-use super::{HotStuff, MAX_FETCHES, MAX_ORPHANS, Orphan, Out};
+use super::{CommittedTip, HotStuff, MAX_FETCHES, MAX_ORPHANS, Orphan, Out, SNAPSHOT_DISTANCE};
 use crate::error::HotStuffError;
 use crate::types::{Block, MAX_FETCH_CHAIN, Message, QuorumCert};
-use bft_core::{Action, Digest, GENESIS, NodeId, Time, View};
+use bft_core::{Action, Digest, GENESIS, NodeId, Snapshot, Time, View};
 use std::collections::BTreeMap;
 
 impl HotStuff {
@@ -58,6 +59,146 @@ impl HotStuff {
         }
         let peer = self.pick_voter(certified_by).unwrap_or(from);
         self.fetch(peer, missing, out);
+    }
+
+    /// Rule: a replica holding a QC for a block it has not got, with no
+    /// fetch outstanding, asks a voter of that QC for the blocks after the
+    /// newest block it holds on the way (BLOCKS-AFTER), and again once half
+    /// a base view timeout has passed without an answer. Fetching the
+    /// parent of each orphan, from the top down, could not bring a replica
+    /// far behind back under load: each answer holds 16 blocks, a new
+    /// highQC comes with every proposal, and orphans beyond a sender's
+    /// share evicted the very blocks the fetch was bringing down to the
+    /// tree; once the cluster went idle nothing made it ask again
+    /// (regression test: `conformance::state_sync`). [`HotStuff::has_work`]
+    /// keeps its view timer running meanwhile.
+    pub(super) fn fetch_high_qc_block(&mut self, now: Time, out: &mut Out) {
+        if !self.lacks_high_qc_block() || !self.fetching.is_empty() {
+            return;
+        }
+        let again_after = self.cfg.view_timeout / 2;
+        if self
+            .fetching_after
+            .is_some_and(|(_, _, at)| now < at.saturating_add(again_after))
+        {
+            return;
+        }
+        let qc = self.high_qc.clone();
+        let Some(peer) = self.pick_voter(&qc) else {
+            return;
+        };
+        let after = match self.blocks.get(&self.forward_tip) {
+            Some(b) if b.height > self.committed.height => self.forward_tip,
+            _ => self.committed.hash,
+        };
+        self.fetching_after = Some((after, peer, now));
+        out.push(Action::Resend {
+            to: peer,
+            msg: Message::BlocksAfter { block: after },
+        });
+    }
+
+    /// Serves BLOCKS-AFTER: the blocks after `after` on this replica's
+    /// chain, within the peer's serve budget (the same as block fetches).
+    pub(super) fn on_blocks_after(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        after: Digest,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let chain = self.chain_after(after);
+        if chain.is_empty() {
+            return Err(HotStuffError::UnknownBlock);
+        }
+        if !self.serve.try_take(from, now) {
+            return Err(HotStuffError::ServeLimited(from));
+        }
+        out.push(Action::Resend {
+            to: from,
+            msg: Message::BlockResponse(chain),
+        });
+        Ok(())
+    }
+
+    /// Up to [`MAX_FETCH_CHAIN`] blocks after `after` on this replica's
+    /// chain — the archive and the committed tip in height order, then the
+    /// tree from the tip up to highQC's block — newest first.
+    fn chain_after(&self, after: Digest) -> Vec<Block> {
+        let mut archived: Vec<(bft_core::Height, Digest)> =
+            self.archive.iter().map(|(h, b)| (b.height, *h)).collect();
+        archived.sort();
+        let mut above = Vec::new();
+        let mut cursor = self.high_qc.block;
+        while cursor != self.committed.hash {
+            let Some(b) = self.blocks.get(&cursor) else {
+                above.clear();
+                break;
+            };
+            if b.height <= self.committed.height {
+                above.clear();
+                break;
+            }
+            above.push(cursor);
+            cursor = b.parent;
+        }
+        above.reverse();
+        let chain: Vec<Digest> = archived
+            .into_iter()
+            .map(|(_, h)| h)
+            .chain([self.committed.hash])
+            .chain(above)
+            .collect();
+        let Some(position) = chain.iter().position(|h| *h == after) else {
+            return Vec::new();
+        };
+        let mut blocks: Vec<Block> = chain
+            .iter()
+            .skip(position + 1)
+            .take(MAX_FETCH_CHAIN)
+            .filter_map(|h| self.blocks.get(h).or_else(|| self.archive.get(h)).cloned())
+            .collect();
+        blocks.reverse();
+        blocks
+    }
+
+    /// A BLOCK-RESPONSE to our BLOCKS-AFTER: hash-linked from its oldest,
+    /// a child of the block we asked after, up to its newest; each block is
+    /// checked like any (`accept_block`), oldest first.
+    fn on_blocks_after_response(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        chain: Vec<Block>,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let linked = chain
+            .windows(2)
+            .all(|pair| pair[0].parent == pair[1].hash());
+        if !linked || chain.len() > MAX_FETCH_CHAIN {
+            return Err(HotStuffError::UnsolicitedBlock);
+        }
+        self.fetching_after = None;
+        let mut result = Ok(());
+        for block in chain.into_iter().rev() {
+            let hash = block.hash();
+            if self.blocks.contains_key(&hash) || block.height <= self.committed.height {
+                continue;
+            }
+            let accepted = self.accept_block(now, from, block, hash, false, out);
+            if accepted.is_ok() {
+                self.forward_tip = hash;
+            } else if result.is_ok() {
+                result = accepted;
+            }
+        }
+        result
+    }
+
+    /// Whether highQC certifies a block above the committed tip that the
+    /// tree does not hold.
+    pub(super) fn lacks_high_qc_block(&self) -> bool {
+        self.high_qc.view > self.committed.view && !self.blocks.contains_key(&self.high_qc.block)
     }
 
     pub(super) fn fetch_certified(&mut self, qc: &QuorumCert, out: &mut Out) {
@@ -135,6 +276,11 @@ impl HotStuff {
         let Some(first) = chain.first() else {
             return Err(HotStuffError::UnsolicitedBlock);
         };
+        if let (Some((after, _, _)), Some(oldest)) = (self.fetching_after, chain.last())
+            && oldest.parent == after
+        {
+            return self.on_blocks_after_response(now, from, chain, out);
+        }
         let requested = first.hash();
         if self.blocks.contains_key(&requested) {
             // It reached us another way meanwhile (a late proposal).
@@ -256,5 +402,111 @@ impl HotStuff {
                 self.accept_block(now, orphan.from, orphan.block, orphan.hash, false, out)
             };
         }
+    }
+}
+
+impl HotStuff {
+    /// Snapshot point (`bft_core::snapshot` rule 1), after committing
+    /// `block` (`hash`) and executing its requests.
+    pub(super) fn take_snapshot(&mut self, hash: Digest, block: &Block) {
+        if self.snapshots.due(block.height.0) {
+            self.snapshots.keep(Snapshot {
+                slot: block.height.0,
+                block: hash,
+                tip: block.clone(),
+                executed: self.pool.executed().clone(),
+            });
+        }
+    }
+
+    /// A block `height` high arrived whose parent we lack: if it is more
+    /// than [`SNAPSHOT_DISTANCE`] above our committed height, the blocks
+    /// between may be gone from every archive, so ask every peer for
+    /// snapshots (at most once per base view timeout); fetching goes on
+    /// meanwhile.
+    pub(super) fn maybe_ask_for_snapshots(&mut self, now: Time, height: u64, out: &mut Out) {
+        let far = height > self.committed.height.0.saturating_add(SNAPSHOT_DISTANCE);
+        if far && self.snapshot_votes.ask(now, self.cfg.view_timeout) {
+            out.push(Action::Rebroadcast(Message::SnapshotRequest {
+                slot: self.committed.height.0,
+            }));
+        }
+    }
+
+    /// Serves a peer's request for snapshots above its committed height
+    /// `slot`: our kept ones above it, within the peer's serve budget.
+    pub(super) fn on_snapshot_request(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        slot: u64,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        let offer = self.snapshots.above(slot);
+        if from == self.id || offer.is_empty() {
+            return Ok(());
+        }
+        if !self.serve.try_take(from, now) {
+            return Err(HotStuffError::ServeLimited(from));
+        }
+        out.push(Action::Resend {
+            to: from,
+            msg: Message::Snapshot(offer),
+        });
+        Ok(())
+    }
+
+    /// A peer's snapshots: installed once f+1 members offer the same one
+    /// above our committed height (`bft_core::snapshot` rule 2).
+    pub(super) fn on_snapshot(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        offer: Vec<Snapshot<Block>>,
+        out: &mut Out,
+    ) -> Result<(), HotStuffError> {
+        if from == self.id {
+            return Ok(());
+        }
+        let agreed = self
+            .snapshot_votes
+            .offered(from, offer, self.committed.height.0)
+            .map_err(HotStuffError::BadSnapshot)?;
+        if let Some(snapshot) = agreed {
+            self.install(now, snapshot, out);
+        }
+        Ok(())
+    }
+
+    /// Makes the snapshot's block the committed tip, as if this replica
+    /// had committed it: the tree keeps only the blocks above it (as
+    /// `prune` does), the archive below it is forgotten, and the orphans
+    /// waiting for it are adopted. The lock and the last voted view stay
+    /// (the vote rule still holds with them); highQC is raised by the next
+    /// QC seen. The blocks after it come by fetching, from the archives.
+    fn install(&mut self, now: Time, snapshot: Snapshot<Block>, out: &mut Out) {
+        let hash = snapshot.block;
+        let tip = snapshot.tip.clone();
+        if tip.hash() != hash || tip.height.0 != snapshot.slot {
+            return; // f+1 agreed on it, so one honest: never happens
+        }
+        self.committed = CommittedTip {
+            hash,
+            view: tip.view,
+            height: tip.height,
+        };
+        self.blocks.retain(|_, b| b.height > tip.height);
+        self.blocks.insert(hash, tip.clone());
+        self.archive.clear();
+        self.archive_order.clear();
+        self.verified_qcs.retain(|(view, _), _| *view >= tip.view);
+        self.retain_orphans(|o| o.block.height > tip.height && o.block.justify.view >= tip.view);
+        self.pool.install_executed(snapshot.executed.clone());
+        out.push(Action::InstallSnapshot {
+            slot: snapshot.slot,
+            block: hash,
+        });
+        self.snapshots.keep(snapshot);
+        self.adopt_orphans(now, hash, out);
     }
 }

@@ -87,6 +87,7 @@ impl HotStuff {
         }
         // Fetches that went unanswered may be retried from now on.
         self.fetching.clear();
+        self.fetching_after = None;
         self.time_out_of(self.view, out);
     }
 
