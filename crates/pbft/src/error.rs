@@ -49,6 +49,8 @@ pub enum PbftError {
     BadState(&'static str),
     #[error("{0} asked for more state transfers than its serve budget allows")]
     ServeLimited(NodeId),
+    #[error("snapshot offer refused: {0}")]
+    BadSnapshot(bft_core::SnapshotFault),
 }
 
 impl Rejection for PbftError {
@@ -76,6 +78,7 @@ impl Rejection for PbftError {
             PbftError::NewViewMismatch => "new-view-mismatch",
             PbftError::BadState(_) => "bad-state",
             PbftError::ServeLimited(_) => "serve-limited",
+            PbftError::BadSnapshot(_) => "bad-snapshot",
         }
     }
 }

@@ -51,8 +51,8 @@ pub use config::PbftConfig;
 pub use config::PbftMutant;
 pub use error::PbftError;
 pub use messages::{
-    Checkpoint, ExecutedBatch, Fetch, NewView, PbftMessage, PrePrepare, PreparedCert,
-    StateTransfer, ViewChange, Vote, domain,
+    Checkpoint, CommittedBatch, ExecutedBatch, Fetch, NewView, PbftMessage, PrePrepare,
+    PreparedCert, StateTransfer, ViewChange, Vote, domain,
 };
 pub use messages::{
     checkpoint_payload, new_view_payload, pre_prepare_payload, view_change_payload, vote_payload,

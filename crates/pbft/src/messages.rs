@@ -105,6 +105,20 @@ pub struct StateTransfer {
     pub state: Digest,
     pub proof: Vec<Checkpoint>,
     pub batches: Vec<ExecutedBatch>,
+    /// The responder's executed slots after `seq`, in order, each with the
+    /// q COMMITs that committed it (as far as it holds them in one view):
+    /// so the receiver reaches the responder's tip, not only its stable
+    /// checkpoint, even when no later checkpoint follows.
+    pub committed: Vec<CommittedBatch>,
+}
+
+/// An executed slot above the stable checkpoint and its commit
+/// certificate: the pre-prepare with its batch, and q COMMITs from distinct
+/// replicas for its (view, seq, digest).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedBatch {
+    pub pre_prepare: PrePrepare,
+    pub commits: Vec<Vote>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +132,16 @@ pub enum PbftMessage {
     /// State transfer, counted apart from the protocol's kinds.
     Fetch(Fetch),
     State(StateTransfer),
+    /// State sync from any distance (`bft_core::snapshot`): a replica
+    /// whose fetch is below its peers' history asks every peer for their
+    /// snapshots above its last executed sequence number `slot`.
+    SnapshotRequest {
+        slot: u64,
+    },
+    /// The sender's kept snapshots (each the state at a checkpoint: the
+    /// ledger head and the requests executed up to it), installed once f+1
+    /// members offer the same one.
+    Snapshot(Vec<bft_core::Snapshot<()>>),
 }
 
 impl WireMessage for PbftMessage {
@@ -131,6 +155,8 @@ impl WireMessage for PbftMessage {
             PbftMessage::NewView(_) => "new-view",
             PbftMessage::Fetch(_) => "fetch",
             PbftMessage::State(_) => "state",
+            PbftMessage::SnapshotRequest { .. } => "snapshot-request",
+            PbftMessage::Snapshot(_) => "snapshot",
         }
     }
 }

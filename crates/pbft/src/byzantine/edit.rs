@@ -88,7 +88,10 @@ impl MessageEdit for PbftMessage {
                 f.from_seq = shift(f.from_seq)?;
                 PbftMessage::Fetch(f)
             }
-            PbftMessage::State(_) => return None,
+            PbftMessage::SnapshotRequest { slot } => PbftMessage::SnapshotRequest {
+                slot: shift(*slot)?,
+            },
+            PbftMessage::State(_) | PbftMessage::Snapshot(_) => return None,
         })
     }
 
@@ -217,7 +220,10 @@ impl MessageEdit for PbftMessage {
                     pp.sig = pp.sig.corrupted();
                 }
             }
-            PbftMessage::Fetch(_) | PbftMessage::State(_) => return None,
+            PbftMessage::Fetch(_)
+            | PbftMessage::State(_)
+            | PbftMessage::SnapshotRequest { .. }
+            | PbftMessage::Snapshot(_) => return None,
         }
         Some(m)
     }

@@ -64,7 +64,7 @@ use crate::verified::Verified;
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Input, NodeContext, NodeId, Protocol,
-    Request, RequestId, RequestPool, ServeBudget, Status, Time,
+    Request, RequestId, RequestPool, ServeBudget, SnapshotVotes, Snapshots, Status, Time,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -153,6 +153,11 @@ pub struct Pbft {
     /// The newest CHECKPOINT above H from each replica: q matching ones
     /// tell a replica it fell more than a window behind.
     ahead: BTreeMap<NodeId, Checkpoint>,
+    /// This replica's snapshot points (one per checkpoint), offered to
+    /// replicas further behind than the history.
+    snapshots: Snapshots<()>,
+    /// Snapshots offered to this replica, until f+1 agree.
+    snapshot_votes: SnapshotVotes<()>,
 
     /// Primary: the next seq to assign.
     next_seq: u64,
@@ -197,6 +202,11 @@ pub struct Pbft {
     /// when it was armed), if armed.
     request_timer: Option<RequestId>,
     fetch_timer: bool,
+    /// The slot found missing below committed ones when the fetch timer
+    /// was armed for it (see [`Pbft::watch_gap`]), and how many committed
+    /// tails were asked for so far (to rotate the peer asked).
+    tail_gap: Option<u64>,
+    tails_asked: usize,
     new_view_timer: bool,
     batch_timer: bool,
     resend_timer: bool,
@@ -329,6 +339,8 @@ impl Pbft {
             PbftMessage::NewView(nv) => self.on_new_view(now, from, nv, out),
             PbftMessage::Fetch(f) => self.on_fetch(now, from, f, out),
             PbftMessage::State(st) => self.on_state(st, out),
+            PbftMessage::SnapshotRequest { slot } => self.on_snapshot_request(now, from, slot, out),
+            PbftMessage::Snapshot(offer) => self.on_snapshot(now, from, offer, out),
         }
     }
 
@@ -362,6 +374,7 @@ impl Pbft {
                 if let Some(vc) = mine {
                     out.push(Action::Rebroadcast(PbftMessage::ViewChange(vc)));
                     self.arm_resend(out);
+                    self.follow_committed(out);
                 }
             }
             PbftTimer::Fetch => {
@@ -374,6 +387,7 @@ impl Pbft {
                     self.catch_up = None; // caught up by normal execution
                 }
                 self.send_fetch(out);
+                self.fetch_tail(out);
             }
         }
     }
@@ -394,6 +408,7 @@ impl Pbft {
     fn housekeeping(&mut self, now: Time, out: &mut Out) {
         self.propose_ready(now, out);
         self.request_timer_rule(out);
+        self.watch_gap(out);
     }
 
     /// §4.5.2: a backup starts the timer when it waits for a request and the
@@ -443,7 +458,8 @@ impl Pbft {
 }
 impl Protocol for Pbft {
     const NAME: &'static str = "pbft";
-    const CATCH_UP_KINDS: &'static [&'static str] = &["fetch", "state"];
+    const CATCH_UP_KINDS: &'static [&'static str] =
+        &["fetch", "state", "snapshot-request", "snapshot"];
     type Message = PbftMessage;
     type Timer = PbftTimer;
     type Config = PbftConfig;
@@ -470,6 +486,7 @@ impl Protocol for Pbft {
 
     fn new(ctx: NodeContext, cfg: &PbftConfig) -> Pbft {
         let n = ctx.committee.n();
+        let weak_quorum = ctx.committee.weak_quorum();
         Pbft {
             id: ctx.id,
             committee: ctx.committee,
@@ -493,6 +510,8 @@ impl Protocol for Pbft {
             history: BTreeMap::new(),
             serve: ServeBudget::new(n, SERVE_BURST, 1, cfg.view_change_timeout),
             ahead: BTreeMap::new(),
+            snapshots: Snapshots::new(cfg.checkpoint_interval),
+            snapshot_votes: SnapshotVotes::new(weak_quorum, cfg.checkpoint_interval),
             next_seq: 1,
             pool: RequestPool::new(cfg.pool_capacity.max(1)),
             reproposed: BTreeSet::new(),
@@ -515,6 +534,8 @@ impl Protocol for Pbft {
             vc_seen_in_view: BTreeSet::new(),
             request_timer: None,
             fetch_timer: false,
+            tail_gap: None,
+            tails_asked: 0,
             new_view_timer: false,
             resend_timer: false,
             batch_timer: false,

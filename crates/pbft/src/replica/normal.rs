@@ -284,5 +284,6 @@ impl Pbft {
         self.head = block;
         self.last_executed = executed.seq;
         self.history.insert(executed.seq, executed);
+        self.take_snapshot();
     }
 }

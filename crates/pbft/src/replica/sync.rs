@@ -1,13 +1,17 @@
 //! State transfer (§5.3.2, simplified): fetching the batches between our
 //! last executed sequence number and a stable checkpoint we have proof of,
-//! serving such fetches, and applying what arrives.
+//! serving such fetches, and applying what arrives; snapshots for a replica
+//! further behind than its peers' history (`bft_core::snapshot`).
 
 use super::{Out, Pbft, PbftTimer};
 use crate::error::PbftError;
-use crate::messages::{Fetch, PbftMessage, StateTransfer};
+use crate::messages::{
+    CommittedBatch, ExecutedBatch, Fetch, PbftMessage, StateTransfer, domain, vote_payload,
+};
 use crate::rules::check_state_transfer;
 use crate::verified::SigBatch;
-use bft_core::{Action, NodeId, Time};
+use bft_core::{Action, Digest, NodeId, Snapshot, Time, batch_digest};
+use std::collections::BTreeSet;
 
 impl Pbft {
     /// Asks the next signer of the proof (at least f+1 of them are honest)
@@ -44,8 +48,8 @@ impl Pbft {
     }
 
     /// Serves a lagging replica: the batches from `from_seq` up to this
-    /// replica's stable checkpoint, with its proof — if it still has them,
-    /// and if the peer's serve budget allows ([`SERVE_BURST`](super::SERVE_BURST)
+    /// replica's stable checkpoint, with its proof — if it still has them
+    /// (else its snapshots), and if the peer's serve budget allows ([`SERVE_BURST`](super::SERVE_BURST)
     /// at once, then one per fetch timeout; else `serve-limited`).
     pub(super) fn on_fetch(
         &mut self,
@@ -58,8 +62,44 @@ impl Pbft {
             .history
             .first_key_value()
             .is_some_and(|(&first, _)| first <= fetch.from_seq);
-        if self.low == 0 || fetch.from_seq > self.low || !covered {
-            return Ok(()); // nothing stable to give, or already discarded
+        if self.low == 0 {
+            return Ok(()); // nothing stable to give
+        }
+        if fetch.from_seq > self.low {
+            // At or past our stable checkpoint: only the committed tail.
+            if fetch.from_seq > self.last_executed {
+                return Ok(());
+            }
+            if !self.serve.try_take(from, now) {
+                return Err(PbftError::ServeLimited(from));
+            }
+            out.push(Action::Resend {
+                to: from,
+                msg: PbftMessage::State(StateTransfer {
+                    seq: self.low,
+                    state: self.stable_state,
+                    proof: self.stable_proof.clone(),
+                    batches: Vec::new(),
+                    committed: self.committed_tail(),
+                }),
+            });
+            return Ok(());
+        }
+        if !covered {
+            // Already discarded: offer our snapshots instead (the fetcher
+            // asks the others for theirs).
+            let offer = self.snapshots.above(fetch.from_seq.saturating_sub(1));
+            if offer.is_empty() {
+                return Ok(());
+            }
+            if !self.serve.try_take(from, now) {
+                return Err(PbftError::ServeLimited(from));
+            }
+            out.push(Action::Resend {
+                to: from,
+                msg: PbftMessage::Snapshot(offer),
+            });
+            return Ok(());
         }
         if !self.serve.try_take(from, now) {
             return Err(PbftError::ServeLimited(from));
@@ -76,6 +116,7 @@ impl Pbft {
                 state: self.stable_state,
                 proof: self.stable_proof.clone(),
                 batches,
+                committed: self.committed_tail(),
             }),
         });
         Ok(())
@@ -87,7 +128,8 @@ impl Pbft {
     /// delay a replica but never change what it executes.
     pub(super) fn on_state(&mut self, st: StateTransfer, out: &mut Out) -> Result<(), PbftError> {
         if st.seq <= self.last_executed {
-            return Ok(()); // stale or unsolicited: nothing to learn
+            // Nothing to learn below; the committed tail may go further.
+            return self.apply_committed_tail(st.committed, out);
         }
         let mut sigs = SigBatch::default();
         let digests =
@@ -98,6 +140,7 @@ impl Pbft {
         }
         self.own_states.insert(st.seq, st.state);
         self.advance_low(st.seq, st.state, st.proof);
+        self.apply_committed_tail(st.committed, out)?;
         if self.catch_up.is_some() {
             self.send_fetch(out); // a newer checkpoint is still ahead
         } else if self.fetch_timer {
@@ -106,5 +149,307 @@ impl Pbft {
         }
         self.execute_ready(out);
         Ok(())
+    }
+}
+
+impl Pbft {
+    /// Snapshot point (`bft_core::snapshot` rule 1): at every checkpoint
+    /// sequence number, once executed.
+    pub(super) fn take_snapshot(&mut self) {
+        if self.snapshots.due(self.last_executed) {
+            self.snapshots.keep(Snapshot {
+                slot: self.last_executed,
+                block: self.head,
+                tip: (),
+                executed: self.pool.executed().clone(),
+            });
+        }
+    }
+
+    /// Serves a peer's request for snapshots above its last executed
+    /// sequence number `slot`: our kept ones above it, within the peer's
+    /// serve budget.
+    pub(super) fn on_snapshot_request(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        slot: u64,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
+        let offer = self.snapshots.above(slot);
+        if from == self.id || offer.is_empty() {
+            return Ok(());
+        }
+        if !self.serve.try_take(from, now) {
+            return Err(PbftError::ServeLimited(from));
+        }
+        out.push(Action::Resend {
+            to: from,
+            msg: PbftMessage::Snapshot(offer),
+        });
+        Ok(())
+    }
+
+    /// A peer's snapshots: installed once f+1 members offer the same one
+    /// above our last executed sequence number (`bft_core::snapshot` rule
+    /// 2); until then, ask every peer for theirs, at most once per view
+    /// change timeout (the fetch retry period).
+    pub(super) fn on_snapshot(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        offer: Vec<Snapshot<()>>,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
+        if from == self.id {
+            return Ok(());
+        }
+        let agreed = self
+            .snapshot_votes
+            .offered(from, offer, self.last_executed)
+            .map_err(PbftError::BadSnapshot)?;
+        match agreed {
+            Some(snapshot) => self.install(from, snapshot, out),
+            None => {
+                if self.snapshot_votes.ask(now, self.cfg.view_change_timeout) {
+                    out.push(Action::Rebroadcast(PbftMessage::SnapshotRequest {
+                        slot: self.last_executed,
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes up to the snapshot at once: its head and executed requests
+    /// become ours, the log, history and own checkpoint states at or below
+    /// it are dropped (nothing below it will run here), and a checkpoint
+    /// at it may become stable with the CHECKPOINTs already collected. The
+    /// batches after it come by state transfer, from the peers' history;
+    /// the low watermark moves with the next stable checkpoint; with no
+    /// checkpoint ahead known, the last offerer's committed tail.
+    fn install(&mut self, from: NodeId, snapshot: Snapshot<()>, out: &mut Out) {
+        let seq = snapshot.slot;
+        self.last_executed = seq;
+        self.head = snapshot.block;
+        self.pool.install_executed(snapshot.executed.clone());
+        self.history.clear();
+        self.log = self.log.split_off(&seq.saturating_add(1));
+        self.log_epoch = self.log_epoch.wrapping_add(1);
+        self.own_states = self.own_states.split_off(&seq.saturating_add(1));
+        self.own_states.insert(seq, snapshot.block);
+        self.next_seq = self.next_seq.max(seq.saturating_add(1));
+        if self.catch_up.as_ref().is_some_and(|c| c.seq <= seq) {
+            self.catch_up = None;
+        }
+        out.push(Action::InstallSnapshot {
+            slot: seq,
+            block: snapshot.block,
+        });
+        self.snapshots.keep(snapshot);
+        self.check_stable(seq, out);
+        if self.catch_up.is_some() {
+            self.send_fetch(out);
+        } else {
+            // The slots its peers executed after the snapshot: the last
+            // offerer's committed tail.
+            out.push(Action::Resend {
+                to: from,
+                msg: PbftMessage::Fetch(Fetch {
+                    from_seq: seq.saturating_add(1),
+                }),
+            });
+        }
+        self.execute_ready(out);
+    }
+}
+
+impl Pbft {
+    /// This replica's executed slots above its stable checkpoint with
+    /// their commit certificates, in order, up to the first it no longer
+    /// holds q matching COMMITs for (a view change forgets them).
+    fn committed_tail(&self) -> Vec<CommittedBatch> {
+        let quorum = self.rules().quorum();
+        let mut tail = Vec::new();
+        for seq in self.low.saturating_add(1)..=self.last_executed {
+            let Some(slot) = self.log.get(&seq) else {
+                break;
+            };
+            let Some(pp) = slot.pre_prepare.as_ref().filter(|_| slot.committed) else {
+                break;
+            };
+            let commits: Vec<_> = slot
+                .commits
+                .values()
+                .filter(|c| c.view == pp.view && c.digest == pp.digest)
+                .take(quorum)
+                .cloned()
+                .collect();
+            if commits.len() < quorum {
+                break;
+            }
+            tail.push(CommittedBatch {
+                pre_prepare: pp.clone(),
+                commits,
+            });
+        }
+        tail
+    }
+
+    /// Tail rule: executes the slots of a state transfer's committed tail
+    /// that continue this replica's ledger, each only with q valid COMMITs
+    /// from distinct members for its (view, seq, digest) and a batch that
+    /// hashes to that digest — a committed-local certificate (§4.2, rule
+    /// 4), so no other batch can commit at that seq. Slots already
+    /// executed are skipped; a tail that then does not start at the next
+    /// slot is ignored.
+    fn apply_committed_tail(
+        &mut self,
+        tail: Vec<CommittedBatch>,
+        out: &mut Out,
+    ) -> Result<(), PbftError> {
+        let tail: Vec<CommittedBatch> = tail
+            .into_iter()
+            .filter(|c| c.pre_prepare.seq > self.last_executed)
+            .collect();
+        if tail
+            .first()
+            .is_none_or(|c| c.pre_prepare.seq != self.last_executed.saturating_add(1))
+        {
+            return Ok(());
+        }
+        let mut sigs = SigBatch::default();
+        let digests = check_committed_tail(&self.rules(), self.last_executed, &tail, &mut sigs)?;
+        sigs.verify(self.crypto.as_ref(), &mut self.verified, "committed")?;
+        for (c, digest) in tail.into_iter().zip(digests) {
+            let pp = c.pre_prepare;
+            let seq = pp.seq;
+            self.execute(
+                ExecutedBatch {
+                    seq,
+                    view: pp.view,
+                    batch: pp.batch,
+                },
+                digest,
+                out,
+            );
+            if seq.is_multiple_of(self.cfg.checkpoint_interval) {
+                self.send_checkpoint(seq, out);
+            }
+        }
+        self.execute_ready(out);
+        Ok(())
+    }
+}
+
+/// Checks a committed tail (see [`Pbft::apply_committed_tail`]) and
+/// queues its COMMIT signatures; returns each batch's digest.
+fn check_committed_tail(
+    rules: &crate::rules::Rules<'_>,
+    last_executed: u64,
+    tail: &[CommittedBatch],
+    sigs: &mut SigBatch,
+) -> Result<Vec<Digest>, PbftError> {
+    let mut digests = Vec::with_capacity(tail.len());
+    for (c, seq) in tail.iter().zip(last_executed.saturating_add(1)..) {
+        let pp = &c.pre_prepare;
+        let digest = batch_digest(&pp.batch);
+        if pp.seq != seq || digest != pp.digest {
+            return Err(PbftError::BadState(
+                "committed tail does not continue the ledger",
+            ));
+        }
+        let signers: BTreeSet<NodeId> = c.commits.iter().map(|v| v.replica).collect();
+        let matching = c
+            .commits
+            .iter()
+            .all(|v| v.view == pp.view && v.seq == seq && v.digest == digest);
+        let members = signers.iter().all(|r| r.index() < rules.committee.n());
+        if !matching
+            || !members
+            || signers.len() != c.commits.len()
+            || signers.len() < rules.quorum()
+        {
+            return Err(PbftError::BadState(
+                "committed tail without q matching COMMITs",
+            ));
+        }
+        for v in &c.commits {
+            sigs.push(
+                v.replica,
+                domain::COMMIT,
+                vote_payload(v.view, v.seq, &v.digest, v.replica),
+                v.sig.clone(),
+            );
+        }
+        digests.push(digest);
+    }
+    Ok(digests)
+}
+
+impl Pbft {
+    /// Gap rule: a replica holding committed slots above one it cannot
+    /// execute (it missed that slot's messages, say while it caught up)
+    /// waits a fetch timeout, and if the gap is still there asks a peer
+    /// for its committed tail ([`Pbft::fetch_tail`]). Without it a replica
+    /// that caught up to the last stable checkpoint stayed a few slots
+    /// behind for as long as no later checkpoint came (regression test:
+    /// `conformance::state_sync`).
+    pub(super) fn watch_gap(&mut self, out: &mut Out) {
+        if self.catch_up.is_some() || self.fetch_timer || !self.has_gap() {
+            return;
+        }
+        self.tail_gap = Some(self.last_executed.saturating_add(1));
+        self.fetch_timer = true;
+        out.push(Action::SetTimer {
+            timer: PbftTimer::Fetch,
+            after: self.cfg.view_change_timeout,
+        });
+    }
+
+    /// The next slot is not committed here, a later one is.
+    fn has_gap(&self) -> bool {
+        let next = self.last_executed.saturating_add(1);
+        !self.log.get(&next).is_some_and(|s| s.committed)
+            && self
+                .log
+                .range(next.saturating_add(1)..)
+                .any(|(_, s)| s.committed)
+    }
+
+    /// On the fetch timer: the gap it was armed for is still there, so ask
+    /// the next peer in turn for the slots from it on.
+    pub(super) fn fetch_tail(&mut self, out: &mut Out) {
+        let next = self.last_executed.saturating_add(1);
+        if self.catch_up.is_some() || self.tail_gap.take() != Some(next) || !self.has_gap() {
+            return;
+        }
+        self.ask_tail(out);
+    }
+
+    /// Follow rule: a replica still changing view when it re-sends its
+    /// VIEW-CHANGE asks the next peer in turn for its committed tail too.
+    /// A replica that went into a view change alone (cut off, or
+    /// restarted) refuses the others' messages of the view they stayed in
+    /// as stale, and until the cluster changes view it learned of their
+    /// decisions only at each stable checkpoint, so it ended a run up to a
+    /// checkpoint interval behind (regression test:
+    /// `conformance::state_sync`). The tail is certified slot by slot (q
+    /// COMMITs), so executing it takes no part in the view's agreement.
+    pub(super) fn follow_committed(&mut self, out: &mut Out) {
+        if self.catch_up.is_none() {
+            self.ask_tail(out);
+        }
+    }
+
+    fn ask_tail(&mut self, out: &mut Out) {
+        let next = self.last_executed.saturating_add(1);
+        let n = self.committee.n();
+        self.tails_asked = self.tails_asked.wrapping_add(1);
+        let to = NodeId(((self.id.index() + 1 + self.tails_asked % (n - 1).max(1)) % n) as u16);
+        out.push(Action::Resend {
+            to,
+            msg: PbftMessage::Fetch(Fetch { from_seq: next }),
+        });
     }
 }

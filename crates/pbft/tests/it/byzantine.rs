@@ -195,6 +195,7 @@ fn forged_checkpoint_proofs_in_a_state_transfer_are_rejected() {
         state,
         proof,
         batches,
+        committed: Vec::new(),
     });
     assert_eq!(verdict(&s, 2, honest.clone()), None, "control");
     for (forgery, reason) in [

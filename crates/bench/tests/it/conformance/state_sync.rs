@@ -121,7 +121,7 @@ fn check(protocol: ProtocolName, s: &Scenario, what: &str) {
 
 #[test]
 fn a_replica_cut_off_for_60_s_at_5000_tx_s_rejoins_at_the_tip() {
-    for protocol in [ProtocolName::Qbft, ProtocolName::Hotstuff] {
+    for protocol in PROTOCOLS {
         check(protocol, &partitioned(protocol, 11), &format!("{protocol}"));
     }
 }
@@ -131,7 +131,7 @@ fn a_replica_cut_off_for_60_s_at_5000_tx_s_rejoins_at_the_tip() {
 /// set) and catches up from nothing the same way.
 #[test]
 fn a_replica_that_lost_its_data_directory_rejoins_at_the_tip() {
-    for protocol in [ProtocolName::Qbft, ProtocolName::Hotstuff] {
+    for protocol in PROTOCOLS {
         let mut s = partitioned(protocol, 12);
         s.faults = vec![Fault {
             node: NodeId(CUT_OFF),

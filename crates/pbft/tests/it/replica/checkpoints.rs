@@ -152,6 +152,7 @@ fn state_transfer_that_does_not_reach_the_proven_state_is_rejected() {
             state,
             proof,
             batches: b,
+            committed: Vec::new(),
         })
     };
     // A responder swaps one request: the chain no longer reaches `state`.
