@@ -121,7 +121,7 @@ impl<T: Clone> Snapshots<T> {
 
     /// Whether a snapshot is due at committed slot `slot`.
     pub fn due(&self, slot: u64) -> bool {
-        slot > 0 && slot % self.interval == 0
+        slot > 0 && slot.is_multiple_of(self.interval)
     }
 
     /// Keeps `snapshot` (taken at a snapshot point, or installed), dropping
@@ -206,7 +206,7 @@ impl<T: SnapshotTip> SnapshotVotes<T> {
         if snapshots.len() > SNAPSHOTS_KEPT {
             return Err(SnapshotFault::TooMany);
         }
-        if snapshots.iter().any(|s| s.slot % self.interval != 0) {
+        if snapshots.iter().any(|s| !s.slot.is_multiple_of(self.interval)) {
             return Err(SnapshotFault::OffInterval);
         }
         let fresh: Vec<(Digest, Snapshot<T>)> = snapshots

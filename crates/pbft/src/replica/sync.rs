@@ -379,7 +379,7 @@ fn check_committed_tail(
                 v.replica,
                 domain::COMMIT,
                 vote_payload(v.view, v.seq, &v.digest, v.replica),
-                v.sig.clone(),
+                v.sig,
             );
         }
         digests.push(digest);
