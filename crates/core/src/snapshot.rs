@@ -206,7 +206,10 @@ impl<T: SnapshotTip> SnapshotVotes<T> {
         if snapshots.len() > SNAPSHOTS_KEPT {
             return Err(SnapshotFault::TooMany);
         }
-        if snapshots.iter().any(|s| !s.slot.is_multiple_of(self.interval)) {
+        if snapshots
+            .iter()
+            .any(|s| !s.slot.is_multiple_of(self.interval))
+        {
             return Err(SnapshotFault::OffInterval);
         }
         let fresh: Vec<(Digest, Snapshot<T>)> = snapshots

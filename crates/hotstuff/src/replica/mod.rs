@@ -169,6 +169,9 @@ pub struct HotStuff {
     /// The newest block a BLOCKS-AFTER brought: where the next one asks
     /// from while it is above the committed tip.
     forward_tip: Digest,
+    /// A proposal came more than a fetch's chain above the committed tip,
+    /// and highQC's block is not in the tree yet: fetching forward.
+    far_behind: bool,
     /// How many fetches each peer may still have answered ([`SERVE_BURST`]
     /// at once, as many more per base view timeout).
     serve: ServeBudget,
@@ -258,6 +261,7 @@ impl Protocol for HotStuff {
             fetching: BTreeMap::new(),
             fetching_after: None,
             forward_tip: GENESIS,
+            far_behind: false,
             serve: ServeBudget::new(ctx_n, SERVE_BURST, SERVE_BURST, cfg.view_timeout),
             orphans: Vec::new(),
             archive: BTreeMap::new(),

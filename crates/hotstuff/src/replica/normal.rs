@@ -154,6 +154,7 @@ impl HotStuff {
                         .0
                         .saturating_add(MAX_FETCH_CHAIN as u64);
                 if proposal && far {
+                    self.far_behind = true;
                     self.fetch_high_qc_block(now, out);
                     return Err(HotStuffError::UnknownParent);
                 }
@@ -357,12 +358,12 @@ impl HotStuff {
         (ids, pending)
     }
 
-    /// Requests wait, an uncommitted block holds some, or a certified
-    /// block is still to be fetched.
+    /// Requests wait, an uncommitted block holds some, or, far behind, a
+    /// certified block is still to be fetched.
     pub(super) fn has_work(&self) -> bool {
         !self.pool.is_empty()
             || self.uncommitted_chain(self.high_qc.block).1
-            || self.lacks_high_qc_block()
+            || (self.far_behind && self.lacks_high_qc_block())
     }
 
     /// Proposes in the current view if we lead it, have not proposed yet, and

@@ -61,8 +61,9 @@ impl HotStuff {
         self.fetch(peer, missing, out);
     }
 
-    /// Rule: a replica holding a QC for a block it has not got, with no
-    /// fetch outstanding, asks a voter of that QC for the blocks after the
+    /// Rule: a replica far behind (a proposal came more than a fetch's
+    /// chain above its committed tip) holding a QC for a block it has not
+    /// got, with no fetch outstanding, asks a voter of that QC for the blocks after the
     /// newest block it holds on the way (BLOCKS-AFTER), and again once half
     /// a base view timeout has passed without an answer. Fetching the
     /// parent of each orphan, from the top down, could not bring a replica
@@ -71,9 +72,12 @@ impl HotStuff {
     /// share evicted the very blocks the fetch was bringing down to the
     /// tree; once the cluster went idle nothing made it ask again
     /// (regression test: `conformance::state_sync`). [`HotStuff::has_work`]
-    /// keeps its view timer running meanwhile.
+    /// keeps its view timer running meanwhile. A replica a few blocks
+    /// behind fetches parents as before: nothing changes in a run where
+    /// nobody falls far behind.
     pub(super) fn fetch_high_qc_block(&mut self, now: Time, out: &mut Out) {
-        if !self.lacks_high_qc_block() || !self.fetching.is_empty() {
+        self.far_behind &= self.lacks_high_qc_block();
+        if !self.far_behind || !self.fetching.is_empty() {
             return;
         }
         let again_after = self.cfg.view_timeout / 2;
