@@ -2,9 +2,12 @@
 //!
 //! `verify` re-checks one directory: every stored value against its
 //! checksum and redb's page checksums, the hash chain from genesis (slots 1,
-//! 2, 3, … each naming the previous block as parent), that the directory
-//! belongs to a replica of the cluster, that no request is ordered twice,
-//! and optionally that every request a client saw committed is in it.
+//! 2, 3, … each naming the previous block as parent, resuming after each
+//! snapshot the replica installed), that the directory belongs to a replica
+//! of the cluster, that no request is ordered twice, and optionally that
+//! every request a client saw committed is in it (a ledger that skipped
+//! slots by a snapshot does not hold the requests of those slots: the
+//! ones not found are then reported as skipped, not as a problem).
 //! Certificates are not in the ledger yet (each decision is stored as
 //! `Decision`: slot, view, block, parent, request ids), so verify cannot
 //! re-check signatures; it says so in its report.
@@ -27,7 +30,12 @@ pub struct Verified {
     pub fsync: String,
     pub clean_shutdown: bool,
     pub slots: u64,
+    /// Snapshots the replica installed (each skips the slots before it).
+    pub snapshots: u64,
     pub requests: u64,
+    /// Of the `--requests`, those not found in a ledger with snapshots:
+    /// they may have been ordered in a skipped slot.
+    pub skipped_requests: u64,
     /// Requests the `--requests` file named, all found if `problems` is
     /// empty.
     pub expected_requests: Option<u64>,
@@ -65,11 +73,14 @@ pub fn verify(
         }
     }
     let mut expected = None;
+    let mut skipped = 0;
     if let Some(file) = requests {
         let ids = read_request_ids(file)?;
         expected = Some(ids.len() as u64);
         let missing: Vec<&RequestId> = ids.iter().filter(|id| !seen.contains(id)).collect();
-        if let Some(first) = missing.first() {
+        if !ledger.snapshots.is_empty() {
+            skipped = missing.len() as u64;
+        } else if let Some(first) = missing.first() {
             problems.push(format!(
                 "{} of the {} requests in {} are not in the ledger (first: {}:{})",
                 missing.len(),
@@ -86,8 +97,10 @@ pub fn verify(
         node: ledger.meta.node,
         fsync: ledger.meta.fsync.as_str().into(),
         clean_shutdown: ledger.meta.clean,
-        slots: ledger.decisions.last().map_or(0, |d| d.slot),
+        slots: ledger.tip(),
+        snapshots: ledger.snapshots.len() as u64,
         requests: seen.len() as u64,
+        skipped_requests: skipped,
         expected_requests: expected,
         problems,
     })
@@ -112,9 +125,8 @@ pub fn diff(dirs: &[&Path]) -> Result<(Vec<Ledger>, LedgerReport), BenchError> {
             other.meta.protocol
         )));
     }
-    let slices: Vec<&[bft_core::Decision]> =
-        ledgers.iter().map(|l| l.decisions.as_slice()).collect();
-    let report = LedgerReport::compare(&slices);
+    let blocks: Vec<_> = ledgers.iter().map(Ledger::blocks).collect();
+    let report = LedgerReport::compare(&blocks);
     Ok((ledgers, report))
 }
 

@@ -50,7 +50,7 @@ pub use serve::ServeBudget;
 pub use snapshot::{
     SNAPSHOTS_KEPT, Snapshot, SnapshotFault, SnapshotTip, SnapshotVotes, Snapshots,
 };
-pub use store::{Fsync, Store, StoreError};
+pub use store::{Fsync, LedgerEntry, Store, StoreError};
 
 /// Errors of the core: committee setup, the codec and crypto checks.
 #[derive(Debug, thiserror::Error)]

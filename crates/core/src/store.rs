@@ -13,6 +13,7 @@
 //! crash survives it); `bft-store` is the embedded database behind this trait
 //! for the QUIC runtime.
 
+use crate::bytes_array::Digest;
 use crate::protocol::Decision;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,27 @@ impl std::str::FromStr for Fsync {
 /// store keeps its own error type (with the file and what is wrong).
 pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// One change to a replica's committed ledger, in the order it made them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LedgerEntry {
+    /// The next decision.
+    Commit(Decision),
+    /// The replica installed a snapshot ([`crate::Action::InstallSnapshot`]):
+    /// the ledger resumes after `block` at `slot`; the slots between the
+    /// previous entry and `slot` are not in it.
+    Snapshot { slot: u64, block: Digest },
+}
+
+impl LedgerEntry {
+    /// The slot the ledger is at after this entry.
+    pub fn slot(&self) -> u64 {
+        match self {
+            LedgerEntry::Commit(d) => d.slot,
+            LedgerEntry::Snapshot { slot, .. } => *slot,
+        }
+    }
+}
+
 /// A replica's durable state and committed ledger.
 pub trait Store: Send {
     /// The durable state last written, or None for a store never written.
@@ -70,11 +92,11 @@ pub trait Store: Send {
     fn committed_tip(&self) -> Result<u64, StoreError>;
 
     /// Writes, as one atomic change, the durable state (None: unchanged
-    /// since the last write) and the decisions committed since the last
-    /// write, in slot order. Returns once the store's fsync policy is met;
-    /// an error means nothing of this write may be relied on, and the
-    /// runtime must stop the replica rather than send.
-    fn write(&mut self, state: Option<&[u8]>, committed: &[Decision]) -> Result<(), StoreError>;
+    /// since the last write) and the ledger's entries since the last write
+    /// (decisions, snapshots installed), in order. Returns once the store's
+    /// fsync policy is met; an error means nothing of this write may be
+    /// relied on, and the runtime must stop the replica rather than send.
+    fn write(&mut self, state: Option<&[u8]>, ledger: &[LedgerEntry]) -> Result<(), StoreError>;
 
     /// Records that the replica stopped cleanly (after its last write).
     fn close(&mut self) -> Result<(), StoreError>;

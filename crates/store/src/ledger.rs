@@ -2,16 +2,20 @@
 //! and how several replicas' ledgers compare.
 
 use bft_core::{Decision, Digest, GENESIS};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What is wrong with a ledger's hash chain, if anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChainFault {
-    /// The first stored decision is not slot 1.
+    /// The first stored decision is not slot 1 (and no snapshot precedes it).
     DoesNotStartAtOne { first: u64 },
     /// Slot `after + 1` is missing.
     Gap { after: u64, next: u64 },
-    /// Slot `slot`'s parent is not slot `slot - 1`'s block (or genesis).
+    /// Slot `slot`'s parent is not slot `slot - 1`'s block (or genesis, or
+    /// the block of the snapshot before it).
     Broken { slot: u64 },
+    /// A snapshot at `slot` does not come after the ledger's tip `tip`.
+    SnapshotBehind { slot: u64, tip: u64 },
 }
 
 impl std::fmt::Display for ChainFault {
@@ -28,15 +32,37 @@ impl std::fmt::Display for ChainFault {
                 "slot {slot}'s parent is not slot {}'s block: the hash chain is broken",
                 slot - 1
             ),
+            ChainFault::SnapshotBehind { slot, tip } => write!(
+                f,
+                "a snapshot installed at slot {slot} is not above the ledger's tip {tip}"
+            ),
         }
     }
 }
 
 /// Checks that `decisions` (in slot order) are slots 1, 2, 3, … and that
-/// each one's parent is the previous one's block, the first's genesis.
-pub fn check_chain(decisions: &[Decision]) -> Result<(), ChainFault> {
+/// each one's parent is the previous one's block, the first's genesis —
+/// except that the ledger resumes after each installed snapshot (`snapshots`:
+/// slot → block, each above the decisions before it): the next decision is
+/// the snapshot's slot + 1, its parent the snapshot's block. Returns the
+/// ledger's tip (slot, block).
+pub fn check_chain(
+    decisions: &[Decision],
+    snapshots: &BTreeMap<u64, Digest>,
+) -> Result<(u64, Digest), ChainFault> {
     let mut prev: (u64, Digest) = (0, GENESIS);
+    let mut marks = snapshots.iter().peekable();
+    let resume = |prev: &mut (u64, Digest), (slot, block): (u64, Digest)| {
+        if slot <= prev.0 {
+            return Err(ChainFault::SnapshotBehind { slot, tip: prev.0 });
+        }
+        *prev = (slot, block);
+        Ok(())
+    };
     for d in decisions {
+        while let Some((&slot, &block)) = marks.next_if(|(slot, _)| **slot < d.slot) {
+            resume(&mut prev, (slot, block))?;
+        }
         if prev.0 == 0 && d.slot != 1 {
             return Err(ChainFault::DoesNotStartAtOne { first: d.slot });
         }
@@ -51,7 +77,10 @@ pub fn check_chain(decisions: &[Decision]) -> Result<(), ChainFault> {
         }
         prev = (d.slot, d.block);
     }
-    Ok(())
+    for (&slot, &block) in marks {
+        resume(&mut prev, (slot, block))?;
+    }
+    Ok(prev)
 }
 
 /// How several ledgers compare (`bftbench ledger diff`).
@@ -59,7 +88,8 @@ pub fn check_chain(decisions: &[Decision]) -> Result<(), ChainFault> {
 pub struct LedgerReport {
     /// Each ledger's last slot, in the order given.
     pub tips: Vec<u64>,
-    /// The slots 1..=common on which every ledger holds the same block.
+    /// The slots 1..=common every ledger has reached without holding a
+    /// different block from another's.
     pub common: u64,
     /// The first slot that two ledgers both hold with different blocks, and
     /// the index of each block's holders; None when every ledger is a prefix
@@ -75,35 +105,31 @@ pub struct Fork {
 }
 
 impl LedgerReport {
-    /// Compares `ledgers`, each in slot order from slot 1 (check each with
-    /// [`check_chain`] first).
-    pub fn compare(ledgers: &[&[Decision]]) -> LedgerReport {
+    /// Compares `ledgers`, each the blocks a ledger holds by slot (its
+    /// decisions and the snapshots it installed; check each with
+    /// [`check_chain`] first). A slot a ledger skipped by a snapshot is no
+    /// disagreement; the common prefix ends at the lowest tip, or before
+    /// the first slot two ledgers hold with different blocks.
+    pub fn compare(ledgers: &[BTreeMap<u64, Digest>]) -> LedgerReport {
         let tips: Vec<u64> = ledgers
             .iter()
-            .map(|l| l.last().map_or(0, |d| d.slot))
+            .map(|l| l.last_key_value().map_or(0, |(&s, _)| s))
             .collect();
-        let longest = tips.iter().copied().max().unwrap_or(0);
-        let mut common = None;
+        let lowest = tips.iter().copied().min().unwrap_or(0);
+        let slots: BTreeSet<u64> = ledgers.iter().flat_map(|l| l.keys().copied()).collect();
         let mut fork = None;
-        for slot in 1..=longest {
-            let i = (slot - 1) as usize;
+        for slot in slots {
             let mut groups: Vec<(Digest, Vec<usize>)> = Vec::new();
-            let mut missing = false;
             for (k, l) in ledgers.iter().enumerate() {
-                let Some(d) = l.get(i) else {
-                    missing = true;
+                let Some(block) = l.get(&slot) else {
                     continue;
                 };
-                match groups.iter_mut().find(|(b, _)| *b == d.block) {
+                match groups.iter_mut().find(|(b, _)| b == block) {
                     Some((_, holders)) => holders.push(k),
-                    None => groups.push((d.block, vec![k])),
+                    None => groups.push((*block, vec![k])),
                 }
             }
-            if missing && common.is_none() {
-                common = Some(slot - 1);
-            }
             if groups.len() > 1 {
-                common.get_or_insert(slot - 1);
                 fork = Some(Fork {
                     slot,
                     groups: groups.into_iter().map(|(_, h)| h).collect(),
@@ -111,10 +137,9 @@ impl LedgerReport {
                 break;
             }
         }
-        LedgerReport {
-            tips,
-            common: common.unwrap_or(longest),
-            fork,
-        }
+        let common = fork
+            .as_ref()
+            .map_or(lowest, |f| lowest.min(f.slot.saturating_sub(1)));
+        LedgerReport { tips, common, fork }
     }
 }

@@ -7,7 +7,9 @@
 //!   was ever written and the ledger's tip;
 //! - `state`: the replica's durable state (`Node::durable_state`), replaced
 //!   whole at every write;
-//! - `ledger`: the committed decisions by slot, a hash chain from genesis.
+//! - `ledger`: the committed decisions by slot, a hash chain from genesis;
+//! - `snapshots`: by slot, the block of each snapshot the replica installed
+//!   (state sync from beyond its peers' archives): the chain resumes there.
 //!
 //! Every value carries a BLAKE3 checksum over its table, key and bytes, so a
 //! flipped bit is an error naming the table and key, never a silently
@@ -37,7 +39,7 @@ pub use read::Ledger;
 
 pub use bft_core::Fsync;
 
-use bft_core::{Decision, Digest, GENESIS};
+use bft_core::{Digest, GENESIS, LedgerEntry};
 use bytes::Bytes;
 use read::{Reader, guarded, open_db, put};
 use redb::{Database, Durability, TableDefinition};
@@ -47,11 +49,12 @@ use std::path::{Path, PathBuf};
 /// The file inside a data directory.
 pub const FILE_NAME: &str = "replica.redb";
 /// [`Meta::format`]; a directory of another format is refused.
-pub const FORMAT: &str = "bftbench-store/1";
+pub const FORMAT: &str = "bftbench-store/2";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 const LEDGER: TableDefinition<u64, &[u8]> = TableDefinition::new("ledger");
+const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
 const META_KEY: &str = "meta";
 const STATE_KEY: &str = "durable";
 
@@ -77,9 +80,11 @@ pub struct Meta {
     /// A durable state was written at some time: one that is not found now
     /// is damage, not a new replica.
     pub state_written: bool,
-    /// The ledger's last slot and block.
+    /// The ledger's last slot and block (a decision's or a snapshot's).
     pub tip: u64,
     pub tip_block: Digest,
+    /// Snapshots installed so far (entries of the `snapshots` table).
+    pub snapshots: u64,
 }
 
 /// What a data directory held when it was opened.
@@ -116,9 +121,8 @@ impl DataDir {
         let syncs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let db = open_db(&file, false, fsync, syncs.clone())?;
         let (stored, state) = if existed {
-            let (meta, state, _) =
-                guarded(&file, || Reader::new(&db, &file)?.checked(Some(owner)))?;
-            (Some(meta), state)
+            let read = guarded(&file, || Reader::new(&db, &file)?.checked(Some(owner)))?;
+            (Some(read.meta), read.state)
         } else {
             (None, None)
         };
@@ -131,6 +135,7 @@ impl DataDir {
             state_written: stored.as_ref().is_some_and(|m| m.state_written),
             tip: stored.as_ref().map_or(0, |m| m.tip),
             tip_block: stored.as_ref().map_or(GENESIS, |m| m.tip_block),
+            snapshots: stored.as_ref().map_or(0, |m| m.snapshots),
         };
         let mut me = DataDir {
             db,
@@ -194,40 +199,53 @@ impl DataDir {
         }
     }
 
-    /// Checks that `committed` extends the ledger slot by slot (a decision
-    /// for a slot already stored must be the same decision), and returns the
-    /// ones that are new.
-    fn new_decisions<'a>(
+    /// Checks that `entries` extend the ledger (a decision for a slot
+    /// already stored must be the same decision; a decision must continue
+    /// the tip; a snapshot must be above it), and returns the new ones.
+    fn new_entries<'a>(
         &self,
-        committed: &'a [Decision],
-    ) -> Result<Vec<&'a Decision>, StoreError> {
+        entries: &'a [LedgerEntry],
+    ) -> Result<Vec<&'a LedgerEntry>, StoreError> {
         let mut tip = (self.meta.tip, self.meta.tip_block);
         let mut fresh = Vec::new();
         let mut reader = None;
-        for d in committed {
-            if d.slot <= tip.0 {
-                let read = match reader.as_mut() {
-                    Some(read) => read,
-                    None => reader.insert(Reader::new(&self.db, &self.file)?),
-                };
-                let stored = read.decision(d.slot)?;
-                if stored.as_ref() != Some(d) {
-                    return Err(StoreError::Conflict {
-                        file: self.file.clone(),
-                        slot: d.slot,
-                    });
+        for entry in entries {
+            match entry {
+                LedgerEntry::Commit(d) if d.slot <= tip.0 => {
+                    let read = match reader.as_mut() {
+                        Some(read) => read,
+                        None => reader.insert(Reader::new(&self.db, &self.file)?),
+                    };
+                    let stored = read.decision(d.slot)?;
+                    if stored.as_ref() != Some(d) {
+                        return Err(StoreError::Conflict {
+                            file: self.file.clone(),
+                            slot: d.slot,
+                        });
+                    }
+                    continue;
                 }
-                continue;
+                LedgerEntry::Commit(d) => {
+                    if d.slot != tip.0 + 1 || d.parent != tip.1 {
+                        return Err(StoreError::Gap {
+                            file: self.file.clone(),
+                            tip: tip.0,
+                            slot: d.slot,
+                        });
+                    }
+                    tip = (d.slot, d.block);
+                }
+                LedgerEntry::Snapshot { slot, block } => {
+                    if *slot <= tip.0 {
+                        return Err(StoreError::Conflict {
+                            file: self.file.clone(),
+                            slot: *slot,
+                        });
+                    }
+                    tip = (*slot, *block);
+                }
             }
-            if d.slot != tip.0 + 1 || d.parent != tip.1 {
-                return Err(StoreError::Gap {
-                    file: self.file.clone(),
-                    tip: tip.0,
-                    slot: d.slot,
-                });
-            }
-            tip = (d.slot, d.block);
-            fresh.push(d);
+            fresh.push(entry);
         }
         Ok(fresh)
     }
@@ -235,10 +253,10 @@ impl DataDir {
 
 impl bft_core::Store for DataDir {
     fn load_state(&self) -> Result<Option<Bytes>, bft_core::StoreError> {
-        let (_, state, _) = guarded(&self.file, || {
+        let read = guarded(&self.file, || {
             Reader::new(&self.db, &self.file)?.checked(None)
         })?;
-        Ok(state)
+        Ok(read.state)
     }
 
     fn committed_tip(&self) -> Result<u64, bft_core::StoreError> {
@@ -255,16 +273,22 @@ impl bft_core::Store for DataDir {
     fn write(
         &mut self,
         state: Option<&[u8]>,
-        committed: &[Decision],
+        ledger: &[LedgerEntry],
     ) -> Result<(), bft_core::StoreError> {
-        let fresh = self.new_decisions(committed)?;
+        let fresh = self.new_entries(ledger)?;
         if state.is_none() && fresh.is_empty() {
             return Ok(());
         }
         let mut meta = self.meta.clone();
         meta.state_written |= state.is_some();
-        if let Some(last) = fresh.last() {
-            (meta.tip, meta.tip_block) = (last.slot, last.block);
+        for entry in &fresh {
+            match entry {
+                LedgerEntry::Commit(d) => (meta.tip, meta.tip_block) = (d.slot, d.block),
+                LedgerEntry::Snapshot { slot, block } => {
+                    (meta.tip, meta.tip_block) = (*slot, *block);
+                    meta.snapshots += 1;
+                }
+            }
         }
         guarded(&self.file, || self.commit_write(state, &fresh, &meta))?;
         self.meta = meta;
@@ -278,7 +302,7 @@ impl DataDir {
     fn commit_write(
         &self,
         state: Option<&[u8]>,
-        fresh: &[&Decision],
+        fresh: &[&LedgerEntry],
         meta: &Meta,
     ) -> Result<(), StoreError> {
         let tx = self.begin(Durability::Immediate)?;
@@ -288,12 +312,23 @@ impl DataDir {
                 put(&mut table, "state", STATE_KEY, bytes).map_err(|e| self.engine(e))?;
             }
             let mut ledger = tx.open_table(LEDGER).map_err(|e| self.engine(e))?;
-            for d in fresh {
-                let body = self.encode(d)?;
-                let sealed = read::seal("ledger", &d.slot.to_le_bytes(), &body);
-                ledger
-                    .insert(d.slot, sealed.as_slice())
-                    .map_err(|e| self.engine(e))?;
+            let mut snapshots = tx.open_table(SNAPSHOTS).map_err(|e| self.engine(e))?;
+            for entry in fresh {
+                match entry {
+                    LedgerEntry::Commit(d) => {
+                        let body = self.encode(d)?;
+                        let sealed = read::seal("ledger", &d.slot.to_le_bytes(), &body);
+                        ledger
+                            .insert(d.slot, sealed.as_slice())
+                            .map_err(|e| self.engine(e))?;
+                    }
+                    LedgerEntry::Snapshot { slot, block } => {
+                        let sealed = read::seal("snapshots", &slot.to_le_bytes(), block.as_bytes());
+                        snapshots
+                            .insert(*slot, sealed.as_slice())
+                            .map_err(|e| self.engine(e))?;
+                    }
+                }
             }
             let mut table = tx.open_table(META).map_err(|e| self.engine(e))?;
             let body = self.encode(meta)?;

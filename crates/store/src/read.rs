@@ -2,12 +2,13 @@
 //! the offline [`Ledger`] that `bftbench ledger` reads.
 
 use crate::{
-    FILE_NAME, FORMAT, LEDGER, META, META_KEY, Meta, Owner, STATE, STATE_KEY, StoreError,
-    check_chain,
+    FILE_NAME, FORMAT, LEDGER, META, META_KEY, Meta, Owner, SNAPSHOTS, STATE, STATE_KEY,
+    StoreError, check_chain,
 };
-use bft_core::Decision;
+use bft_core::{Decision, Digest};
 use bytes::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Opens the redb file, mapping redb's errors to ones naming the file.
@@ -200,14 +201,12 @@ impl<'a> Reader<'a> {
         postcard::from_bytes(&bytes).map_err(|_| self.corrupt("meta", META_KEY.into()))
     }
 
-    /// The meta record, the state and the whole ledger, checked: the format
-    /// and (if given) the owner; every checksum; a state where the meta record
-    /// says one was written; the hash chain from slot 1 to the tip the meta
-    /// record names.
-    pub(crate) fn checked(
-        &self,
-        owner: Option<&Owner>,
-    ) -> Result<(Meta, Option<Bytes>, Vec<Decision>), StoreError> {
+    /// The meta record, the state, the whole ledger and the snapshots it
+    /// installed, checked: the format and (if given) the owner; every
+    /// checksum; a state where the meta record says one was written; as
+    /// many snapshots as the meta record counts; the hash chain from slot 1
+    /// (resuming after each snapshot) to the tip the meta record names.
+    pub(crate) fn checked(&self, owner: Option<&Owner>) -> Result<Checked, StoreError> {
         let meta = self.meta()?;
         if meta.format != FORMAT {
             return Err(self.mismatch("format", meta.format, FORMAT.into()));
@@ -226,20 +225,49 @@ impl<'a> Reader<'a> {
             return Err(self.vanished("state", STATE_KEY.into()));
         }
         let decisions = self.decisions()?;
-        check_chain(&decisions).map_err(|fault| StoreError::Chain {
+        let snapshots = self.snapshots()?;
+        if (snapshots.len() as u64) < meta.snapshots {
+            let held = snapshots.len();
+            return Err(self.vanished("snapshots", format!("{held} of {}", meta.snapshots)));
+        }
+        let last = check_chain(&decisions, &snapshots).map_err(|fault| StoreError::Chain {
             file: self.file.to_path_buf(),
             fault,
         })?;
-        let last = decisions
-            .last()
-            .map_or((0, bft_core::GENESIS), |d| (d.slot, d.block));
         if last.0 < meta.tip {
             return Err(self.vanished("ledger", format!("{}..={}", last.0 + 1, meta.tip)));
         }
         if last != (meta.tip, meta.tip_block) {
             return Err(self.corrupt("ledger", last.0.to_string()));
         }
-        Ok((meta, state, decisions))
+        Ok(Checked {
+            meta,
+            state,
+            decisions,
+            snapshots,
+        })
+    }
+
+    /// The snapshots installed, by slot: the block the ledger resumes
+    /// after, checksum verified.
+    fn snapshots(&self) -> Result<BTreeMap<u64, Digest>, StoreError> {
+        let table = match self.tx.open_table(SNAPSHOTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(self.engine(e)),
+        };
+        let mut out = BTreeMap::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (k, v) = entry.map_err(|e| self.engine(e))?;
+            let slot = k.value();
+            let bytes = unseal("snapshots", &slot.to_le_bytes(), v.value())
+                .ok_or_else(|| self.corrupt("snapshots", slot.to_string()))?;
+            let block: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| self.corrupt("snapshots", slot.to_string()))?;
+            out.insert(slot, Digest(block));
+        }
+        Ok(out)
     }
 
     fn ledger_table(&self) -> Result<Option<redb::ReadOnlyTable<u64, &'static [u8]>>, StoreError> {
@@ -285,13 +313,24 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A data directory read offline (`bftbench ledger`): its meta record and
-/// every decision, all checked as an open checks them.
+/// What [`Reader::checked`] read.
+pub(crate) struct Checked {
+    pub(crate) meta: Meta,
+    pub(crate) state: Option<Bytes>,
+    pub(crate) decisions: Vec<Decision>,
+    pub(crate) snapshots: BTreeMap<u64, Digest>,
+}
+
+/// A data directory read offline (`bftbench ledger`): its meta record,
+/// every decision and the snapshots it installed, all checked as an open
+/// checks them.
 #[derive(Clone, Debug)]
 pub struct Ledger {
     pub dir: PathBuf,
     pub meta: Meta,
     pub decisions: Vec<Decision>,
+    /// Slot → block of each snapshot installed: the ledger resumes there.
+    pub snapshots: BTreeMap<u64, Digest>,
 }
 
 impl Ledger {
@@ -300,11 +339,26 @@ impl Ledger {
     pub fn read(dir: &Path) -> Result<Ledger, StoreError> {
         let file = dir.join(FILE_NAME);
         let db = open_db(&file, true, crate::Fsync::Never, Default::default())?;
-        let (meta, _, decisions) = guarded(&file, || Reader::new(&db, &file)?.checked(None))?;
+        let read = guarded(&file, || Reader::new(&db, &file)?.checked(None))?;
         Ok(Ledger {
             dir: dir.to_path_buf(),
-            meta,
-            decisions,
+            meta: read.meta,
+            decisions: read.decisions,
+            snapshots: read.snapshots,
         })
+    }
+
+    /// The block it holds at each slot: its decisions and its snapshots
+    /// (what [`crate::LedgerReport::compare`] takes).
+    pub fn blocks(&self) -> BTreeMap<u64, Digest> {
+        let mut blocks: BTreeMap<u64, Digest> =
+            self.decisions.iter().map(|d| (d.slot, d.block)).collect();
+        blocks.extend(self.snapshots.iter().map(|(&s, &b)| (s, b)));
+        blocks
+    }
+
+    /// The ledger's last slot (a decision's or a snapshot's).
+    pub fn tip(&self) -> u64 {
+        self.meta.tip
     }
 }

@@ -61,7 +61,7 @@ fn store_writes(
                 .map(|number| Digest::of("calibrate/request", &[&number.to_le_bytes()]))
                 .collect(),
         };
-        if let Err(e) = store.write(Some(&state), std::slice::from_ref(&d)) {
+        if let Err(e) = store.write(Some(&state), &[bft_core::LedgerEntry::Commit(d)]) {
             failed.get_or_insert_with(|| e.to_string());
         }
         tip = (slot, block);

@@ -24,9 +24,7 @@ use crate::transport::{
     link_writer,
 };
 use crate::wire::Reply;
-use bft_core::{
-    Decision, MsgStats, Node, NodeId, NodeInput, Output, Protocol, Status, Store, Time, codec,
-};
+use bft_core::{MsgStats, Node, NodeId, NodeInput, Output, Protocol, Status, Store, Time, codec};
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -243,8 +241,8 @@ struct Driver<P: Protocol> {
     next_write: u64,
     /// The durable state changed since the last write.
     dirty: bool,
-    /// Decisions committed since the last write.
-    committed: Vec<Decision>,
+    /// Ledger entries (decisions, snapshots installed) since the last write.
+    committed: Vec<bft_core::LedgerEntry>,
     /// A write failed: the replica stops.
     store_failed: Option<crate::NetError>,
 }
@@ -461,8 +459,13 @@ impl<P: Protocol> Driver<P> {
                 match o {
                     Output::Persist => self.dirty = true,
                     Output::Commit(ref d) => {
-                        self.committed.push(d.clone());
+                        self.committed
+                            .push(bft_core::LedgerEntry::Commit(d.clone()));
                         self.held.push(o);
+                    }
+                    Output::InstallSnapshot { slot, block } => {
+                        self.committed
+                            .push(bft_core::LedgerEntry::Snapshot { slot, block });
                     }
                     o => self.held.push(o),
                 }
@@ -482,7 +485,7 @@ impl<P: Protocol> Driver<P> {
             // Handled in `step`: with a store it marks the batch for
             // `flush`; without one nothing persists.
             Output::Persist => {}
-            // Written with the step's state (see `step`); nothing to reply.
+            // With a store it is written in `step`; nothing to reply.
             Output::InstallSnapshot { .. } => {}
             Output::Commit(d) => {
                 if self.summary.first_commit_s.is_none() {

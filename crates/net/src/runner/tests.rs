@@ -2,7 +2,7 @@
 //! stops the replica.
 
 use super::*;
-use bft_core::{BatchConfig, CryptoKind, StoreError};
+use bft_core::{BatchConfig, CryptoKind, LedgerEntry, StoreError};
 use std::sync::Mutex;
 
 type Writes = Arc<Mutex<Vec<(bool, Vec<u64>)>>>;
@@ -25,14 +25,17 @@ impl Store for TestStore {
     fn committed_tip(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
-    fn write(&mut self, state: Option<&[u8]>, committed: &[Decision]) -> Result<(), StoreError> {
+    fn write(&mut self, state: Option<&[u8]>, committed: &[LedgerEntry]) -> Result<(), StoreError> {
         if self.failing.load(Ordering::Relaxed) {
             return Err("disk full".into());
         }
         let _ = self.entered.send(());
         self.permits.recv().map_err(|_| "no more permits")?;
         let mut writes = self.writes.lock().map_err(|_| "poisoned")?;
-        writes.push((state.is_some(), committed.iter().map(|d| d.slot).collect()));
+        writes.push((
+            state.is_some(),
+            committed.iter().map(LedgerEntry::slot).collect(),
+        ));
         Ok(())
     }
     fn close(&mut self) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@
 //! batches. Each job is reported done (or failed) in order; the runner
 //! releases a batch's outputs only when its job is done.
 
-use bft_core::{Decision, Store, StoreError};
+use bft_core::{LedgerEntry, Store, StoreError};
 use bytes::Bytes;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 struct Job {
     seq: u64,
     state: Option<Bytes>,
-    committed: Vec<Decision>,
+    committed: Vec<LedgerEntry>,
 }
 
 /// Jobs up to `seq` are written (or the write failed).
@@ -72,7 +72,12 @@ impl Writer {
     }
 
     /// Queues a write; false if the writer has stopped (after a failure).
-    pub(super) fn submit(&self, seq: u64, state: Option<Bytes>, committed: Vec<Decision>) -> bool {
+    pub(super) fn submit(
+        &self,
+        seq: u64,
+        state: Option<Bytes>,
+        committed: Vec<LedgerEntry>,
+    ) -> bool {
         let job = Job {
             seq,
             state,

@@ -72,8 +72,7 @@ async fn restart_resumes<P: Protocol>(proto: P::Config) {
     let ledgers: Vec<Ledger> = (0..4)
         .map(|i| Ledger::read(&dir.join(format!("node-{i}"))).unwrap())
         .collect();
-    let slices: Vec<&[bft_core::Decision]> =
-        ledgers.iter().map(|l| l.decisions.as_slice()).collect();
+    let slices: Vec<_> = ledgers.iter().map(bft_store::Ledger::blocks).collect();
     let report = LedgerReport::compare(&slices);
     assert_eq!(report.fork, None, "{}: {report:?}", P::NAME);
     assert!(

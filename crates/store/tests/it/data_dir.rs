@@ -1,8 +1,10 @@
 //! A data directory keeps what was written, refuses what it should refuse,
 //! and names the file and what is wrong when it is damaged.
 
+use bft_core::LedgerEntry;
 use bft_core::{Decision, Digest, GENESIS, RequestId, Store};
 use bft_store::{DataDir, Fsync, Ledger, LedgerReport, Owner, StoreError, check_chain};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn scratch(name: &str) -> PathBuf {
@@ -42,6 +44,20 @@ fn chain(from: u64, to: u64) -> Vec<Decision> {
         .collect()
 }
 
+/// Decisions as the ledger entries a store writes.
+fn commits(decisions: Vec<Decision>) -> Vec<LedgerEntry> {
+    decisions.into_iter().map(LedgerEntry::Commit).collect()
+}
+
+/// The block of `slot` in [`chain`].
+fn block_at(slot: u64) -> Digest {
+    chain(slot, slot)[0].block
+}
+
+fn blocks(decisions: &[Decision]) -> BTreeMap<u64, Digest> {
+    decisions.iter().map(|d| (d.slot, d.block)).collect()
+}
+
 fn open(dir: &Path, fsync: Fsync) -> Result<(DataDir, bft_store::Opened), StoreError> {
     DataDir::open(dir, &owner(), fsync)
 }
@@ -53,9 +69,11 @@ fn what_was_written_is_read_back_after_reopening() {
     assert!(opened.state.is_none());
     assert_eq!(opened.committed_tip, 0);
     store
-        .write(Some(b"state one"), &chain(1, 3))
+        .write(Some(b"state one"), &commits(chain(1, 3)))
         .expect("write");
-    store.write(None, &chain(4, 5)).expect("ledger only");
+    store
+        .write(None, &commits(chain(4, 5)))
+        .expect("ledger only");
     store.write(Some(b"state two"), &[]).expect("state only");
     drop(store);
     let (store, opened) = open(&dir, Fsync::Always).expect("reopen");
@@ -71,22 +89,24 @@ fn what_was_written_is_read_back_after_reopening() {
     );
     assert_eq!(ledger.meta.fsync, Fsync::Always);
     assert!(!ledger.meta.clean, "dropped without close");
-    check_chain(&ledger.decisions).expect("a chain");
+    check_chain(&ledger.decisions, &ledger.snapshots).expect("a chain");
 }
 
 #[test]
 fn a_decision_already_stored_is_accepted_again_and_a_different_one_is_refused() {
     let dir = scratch("conflict");
     let (mut store, _) = open(&dir, Fsync::Always).expect("new");
-    store.write(None, &chain(1, 4)).expect("write");
+    store.write(None, &commits(chain(1, 4))).expect("write");
     store
-        .write(None, &chain(3, 6))
+        .write(None, &commits(chain(3, 6)))
         .expect("overlap that agrees");
     let mut other = chain(5, 5);
     other[0].view = 9;
-    let e = store.write(None, &other).expect_err("a different slot 5");
+    let e = store
+        .write(None, &commits(other))
+        .expect_err("a different slot 5");
     assert!(e.to_string().contains("slot 5 differs"), "{e}");
-    let e = store.write(None, &chain(8, 8)).expect_err("gap");
+    let e = store.write(None, &commits(chain(8, 8))).expect_err("gap");
     assert!(e.to_string().contains("ends at slot 6; slot 8"), "{e}");
 }
 
@@ -130,12 +150,16 @@ fn a_second_process_cannot_open_a_directory_in_use() {
 fn a_directory_left_without_a_clean_close_opens_with_what_was_written() {
     let dir = scratch("never");
     let (mut store, _) = open(&dir, Fsync::Never).expect("new");
-    store.write(Some(b"s"), &chain(1, 2)).expect("write");
+    store
+        .write(Some(b"s"), &commits(chain(1, 2)))
+        .expect("write");
     store.close().expect("clean close");
     drop(store);
     let (mut store, opened) = open(&dir, Fsync::Never).expect("reopens");
     assert_eq!(opened.state.as_deref(), Some(&b"s"[..]));
-    store.write(Some(b"t"), &chain(3, 3)).expect("write");
+    store
+        .write(Some(b"t"), &commits(chain(3, 3)))
+        .expect("write");
     drop(store); // as a killed process would: no close
     assert!(!Ledger::read(&dir).expect("reads").meta.clean);
     let (_, opened) = open(&dir, Fsync::Always).expect("reopens");
@@ -150,7 +174,9 @@ fn fsync_always_forces_every_write_to_the_disk_and_never_forces_none() {
         let (mut store, _) = open(&dir, fsync).expect("new");
         let at_open = store.syncs();
         for slot in 1..=10 {
-            store.write(Some(b"s"), &chain(slot, slot)).expect("write");
+            store
+                .write(Some(b"s"), &commits(chain(slot, slot)))
+                .expect("write");
         }
         let per_write = (store.syncs() - at_open) as f64 / 10.0;
         match fsync {
@@ -174,7 +200,9 @@ fn directory_with_marked_state(name: &str) -> (PathBuf, PathBuf, usize) {
     let dir = scratch(name);
     let marker: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
     let (mut store, _) = open(&dir, Fsync::Always).expect("new");
-    store.write(Some(&marker), &chain(1, 20)).expect("write");
+    store
+        .write(Some(&marker), &commits(chain(1, 20)))
+        .expect("write");
     store.close().expect("close");
     let file = dir.join(bft_store::FILE_NAME);
     let bytes = std::fs::read(&file).expect("read file");
@@ -232,20 +260,67 @@ fn ledgers_that_agree_share_a_prefix_and_a_fork_is_located() {
     let b = chain(1, 7);
     let mut c = chain(1, 9);
     c[5].block = Digest::of("test/other", &[]);
-    let report = LedgerReport::compare(&[&a, &b]);
+    let report = LedgerReport::compare(&[blocks(&a), blocks(&b)]);
     assert_eq!(report.tips, vec![10, 7]);
     assert_eq!(report.common, 7);
     assert_eq!(report.fork, None);
-    let report = LedgerReport::compare(&[&a, &b, &c]);
+    let report = LedgerReport::compare(&[blocks(&a), blocks(&b), blocks(&c)]);
     assert_eq!(report.common, 5);
     let fork = report.fork.expect("slot 6 differs");
     assert_eq!(fork.slot, 6);
     assert_eq!(fork.groups, vec![vec![0, 1], vec![2]]);
     assert!(
-        check_chain(&c).is_err(),
+        check_chain(&c, &BTreeMap::new()).is_err(),
         "c's slot 7 no longer extends slot 6"
     );
-    assert!(check_chain(&chain(2, 4)).is_err());
+    assert!(check_chain(&chain(2, 4), &BTreeMap::new()).is_err());
+}
+
+/// A replica that installed a snapshot: its ledger holds slots 1–3, then
+/// resumes after the snapshot's block at slot 10. It reads back, checks as
+/// a chain, agrees with a full ledger; a snapshot of another block is a
+/// fork, one that does not lead to the next decision a broken chain, and
+/// one below the tip is refused.
+#[test]
+fn a_ledger_resumes_after_an_installed_snapshot() {
+    let dir = scratch("snapshot");
+    let (mut store, _) = open(&dir, Fsync::Always).expect("new");
+    let mut entries = commits(chain(1, 3));
+    entries.push(LedgerEntry::Snapshot {
+        slot: 10,
+        block: block_at(10),
+    });
+    entries.extend(commits(chain(11, 12)));
+    store.write(Some(b"s"), &entries).expect("write");
+    let e = store
+        .write(
+            None,
+            &[LedgerEntry::Snapshot {
+                slot: 12,
+                block: block_at(12),
+            }],
+        )
+        .expect_err("not above the tip");
+    assert!(e.to_string().contains("slot 12"), "{e}");
+    drop(store);
+    let (_, opened) = open(&dir, Fsync::Always).expect("reopens");
+    assert_eq!(opened.committed_tip, 12);
+    let ledger = Ledger::read(&dir).expect("reads");
+    assert_eq!(ledger.snapshots, BTreeMap::from([(10, block_at(10))]));
+    assert_eq!(ledger.tip(), 12);
+    assert_eq!(
+        check_chain(&ledger.decisions, &ledger.snapshots),
+        Ok((12, block_at(12)))
+    );
+    let full = blocks(&chain(1, 12));
+    let report = LedgerReport::compare(&[full.clone(), ledger.blocks()]);
+    assert_eq!((report.common, report.fork), (12, None));
+    let mut wrong = ledger.blocks();
+    wrong.insert(10, Digest::of("test/other", &[]));
+    let report = LedgerReport::compare(&[full, wrong]);
+    assert_eq!(report.fork.map(|f| f.slot), Some(10));
+    let elsewhere = BTreeMap::from([(10, block_at(9))]);
+    assert!(check_chain(&ledger.decisions, &elsewhere).is_err());
 }
 
 /// A bit flipped anywhere in the file: the directory opens with exactly
