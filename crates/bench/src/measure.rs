@@ -151,6 +151,7 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         retransmitted_bytes: resent.bytes,
         catch_up_messages: catch_up.count,
         catch_up_bytes: catch_up.bytes,
+        snapshots_installed: m.stats.snapshots_installed,
         client_messages: m.client_messages,
         client_bytes: m.client_bytes,
         rejected: m.stats.rejected.to_sorted(),

@@ -100,13 +100,20 @@ pub struct Record {
     #[serde(default)]
     pub retransmitted_bytes: u64,
     /// Catch-up traffic (`Protocol::CATCH_UP_KINDS`: PBFT `fetch`/`state`,
-    /// QBFT `decided`, HotStuff `block-request`/`block-response`), all of
-    /// it: requests for decided history and the answers carrying it. Part
-    /// of `retransmitted_*` too, which also counts plain retransmissions.
+    /// QBFT `decided`, HotStuff `block-request`/`block-response`/
+    /// `blocks-after`, and `snapshot-request`/`snapshot` in all three), all
+    /// of it: requests for decided history and the answers carrying it.
+    /// Part of `retransmitted_*` too, which also counts plain
+    /// retransmissions.
     #[serde(default)]
     pub catch_up_messages: u64,
     #[serde(default)]
     pub catch_up_bytes: u64,
+    /// Snapshots installed, summed over replicas: each time a replica
+    /// beyond its peers' archives skipped to a snapshot f+1 of them offered
+    /// alike (`bft_core::snapshot`).
+    #[serde(default)]
+    pub snapshots_installed: u64,
     pub client_messages: u64,
     pub client_bytes: u64,
     pub rejected: BTreeMap<String, u64>,
