@@ -26,7 +26,7 @@ pub struct PbftConfig {
     pub pool_capacity: usize,
     /// Executed batches kept below the stable checkpoint to serve lagging
     /// replicas by state transfer. A replica that falls further behind than
-    /// this cannot catch up (it would need an application snapshot).
+    /// this installs a snapshot (`bft_core::snapshot`) and goes on from it.
     pub state_transfer_depth: u64,
     /// One deliberately broken rule, for the fuzzer's controls (feature
     /// `mutants`; `mutant = "quorum-2f"` in the `[pbft]` table). `None`: the

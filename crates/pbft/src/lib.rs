@@ -19,10 +19,14 @@
 //!   matching CHECKPOINTs, at least one of them honest, or min-s of a
 //!   NEW-VIEW) fetches the executed batches up to it
 //!   and checks them by re-hashing its ledger chain up to the proven state.
-//!   Replicas keep executed batches `state_transfer_depth` slots below h, so
-//!   a replica further behind cannot catch up this way (that would need an
-//!   application snapshot, which would skip ledger slots); it then stays
-//!   behind ([`Pbft::behind_to`]) without harming the others.
+//!   Replicas keep executed batches `state_transfer_depth` slots below h; a
+//!   fetch from below that is answered with the responder's snapshots
+//!   (one per checkpoint, `bft_core::snapshot`), and the lagging replica
+//!   installs the one f+1 peers offer alike, skipping ledger slots. A state
+//!   transfer also carries the responder's executed slots above h with
+//!   their q COMMITs (the committed tail), and a replica alone in a view
+//!   change asks for that tail whenever it re-sends its VIEW-CHANGE, so it
+//!   reaches the tip even when no later checkpoint comes.
 //! - A replica that missed a NEW-VIEW rejoins once f+1 replicas send it
 //!   messages of the later view (it re-sends VIEW-CHANGE, the new primary
 //!   re-sends NEW-VIEW). While changing view a replica re-multicasts its

@@ -36,7 +36,10 @@
 //! the last 64), each as one DECIDED message: the block with its q commit
 //! seals, verified before it is applied, counted as its own kind
 //! (`decided`); it never happens in a run where nobody falls behind. A
-//! replica further behind than the archive cannot catch up.
+//! replica further behind than the archive is offered the helpers'
+//! snapshots instead (every 16 heights, `bft_core::snapshot`), asks every
+//! peer for theirs, installs the one f+1 offer alike, and goes on from
+//! there by DECIDED relays.
 //!
 
 pub mod byzantine;
