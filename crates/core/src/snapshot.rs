@@ -196,13 +196,17 @@ impl<T: SnapshotTip> SnapshotVotes<T> {
 
     /// Records `from`'s offer (replacing its previous one) and returns the
     /// highest snapshot above `committed` that f+1 members now offer, if
-    /// any; the collected offers are then cleared.
+    /// any — every member's copy of it (empty: none yet), since copies with
+    /// one digest may still differ where the digest does not look (a
+    /// HotStuff block's QC signature, PBFT's checkpoint proof): the
+    /// protocol installs the first copy that passes its own checks. The
+    /// collected offers are then cleared.
     pub fn offered(
         &mut self,
         from: NodeId,
         snapshots: Vec<Snapshot<T>>,
         committed: u64,
-    ) -> Result<Option<Snapshot<T>>, SnapshotFault> {
+    ) -> Result<Vec<Snapshot<T>>, SnapshotFault> {
         if snapshots.len() > SNAPSHOTS_KEPT {
             return Err(SnapshotFault::TooMany);
         }
@@ -233,16 +237,15 @@ impl<T: SnapshotTip> SnapshotVotes<T> {
             .find(|&(_, &count)| count >= self.needed)
             .map(|(key, _)| key)
         else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let chosen = self
-            .offers
-            .values()
+        let copies = std::mem::take(&mut self.offers)
+            .into_values()
             .flatten()
-            .find(|(d, s)| *d == digest && s.slot == slot)
-            .map(|(_, s)| s.clone());
-        self.offers.clear();
-        Ok(chosen)
+            .filter(|(d, s)| *d == digest && s.slot == slot)
+            .map(|(_, s)| s)
+            .collect();
+        Ok(copies)
     }
 
     /// Whether this replica should ask its peers for snapshots now: at most
@@ -289,19 +292,19 @@ mod tests {
         let p = |i| NodeId(i);
         assert_eq!(
             votes.offered(p(1), vec![snap(8, 1), snap(16, 1)], 0),
-            Ok(None)
+            Ok(vec![])
         );
         // A false snapshot at 16 agrees with nobody; the honest one at 8 does.
         assert_eq!(
             votes.offered(p(2), vec![snap(8, 1), snap(16, 9)], 0),
-            Ok(Some(snap(8, 1)))
+            Ok(vec![snap(8, 1), snap(8, 1)])
         );
         assert_eq!(votes.retained(), 0);
         // A second honest replica with 16 makes 16 installable.
         votes.offered(p(1), vec![snap(16, 1)], 8).ok();
         assert_eq!(
             votes.offered(p(3), vec![snap(16, 1)], 8),
-            Ok(Some(snap(16, 1)))
+            Ok(vec![snap(16, 1), snap(16, 1)])
         );
     }
 
@@ -309,7 +312,7 @@ mod tests {
     fn one_member_offering_twice_is_one_vote() {
         let mut votes = SnapshotVotes::new(2, 8);
         votes.offered(NodeId(1), vec![snap(8, 1)], 0).ok();
-        assert_eq!(votes.offered(NodeId(1), vec![snap(8, 1)], 0), Ok(None));
+        assert_eq!(votes.offered(NodeId(1), vec![snap(8, 1)], 0), Ok(vec![]));
         assert_eq!(votes.retained(), 1);
     }
 
@@ -331,7 +334,7 @@ mod tests {
     fn snapshots_below_the_own_tip_are_ignored() {
         let mut votes = SnapshotVotes::new(2, 8);
         votes.offered(NodeId(1), vec![snap(8, 1)], 8).ok();
-        assert_eq!(votes.offered(NodeId(2), vec![snap(8, 1)], 8), Ok(None));
+        assert_eq!(votes.offered(NodeId(2), vec![snap(8, 1)], 8), Ok(vec![]));
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub use config::PbftMutant;
 pub use error::PbftError;
 pub use messages::{
     Checkpoint, CommittedBatch, ExecutedBatch, Fetch, NewView, PbftMessage, PrePrepare,
-    PreparedCert, StateTransfer, ViewChange, Vote, domain,
+    PreparedCert, StableProof, StateTransfer, ViewChange, Vote, domain,
 };
 pub use messages::{
     checkpoint_payload, new_view_payload, pre_prepare_payload, view_change_payload, vote_payload,

@@ -112,6 +112,22 @@ pub struct StateTransfer {
     pub committed: Vec<CommittedBatch>,
 }
 
+/// The q CHECKPOINTs that make a snapshot's checkpoint stable: a replica
+/// installs a PBFT snapshot only at a stable checkpoint, so that it may
+/// move its low watermark there and discard the log below as the paper's
+/// garbage collection does (installing below an unproven checkpoint would
+/// drop prepared certificates a view change still needs). Replicas hold
+/// different q-subsets of the CHECKPOINTs, so the proof is not part of the
+/// snapshot's identity; it is checked when the snapshot is installed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StableProof(pub Vec<Checkpoint>);
+
+impl bft_core::SnapshotTip for StableProof {
+    fn identity(&self) -> Digest {
+        Digest::ZERO
+    }
+}
+
 /// An executed slot above the stable checkpoint and its commit
 /// certificate: the pre-prepare with its batch, and q COMMITs from distinct
 /// replicas for its (view, seq, digest).
@@ -138,10 +154,11 @@ pub enum PbftMessage {
     SnapshotRequest {
         slot: u64,
     },
-    /// The sender's kept snapshots (each the state at a checkpoint: the
-    /// ledger head and the requests executed up to it), installed once f+1
-    /// members offer the same one.
-    Snapshot(Vec<bft_core::Snapshot<()>>),
+    /// The sender's kept snapshots (each the state at a stable checkpoint:
+    /// the ledger head, the requests executed up to it and the checkpoint's
+    /// q-proof), installed once f+1 members offer the same one and its
+    /// proof checks.
+    Snapshot(Vec<bft_core::Snapshot<StableProof>>),
 }
 
 impl WireMessage for PbftMessage {

@@ -142,6 +142,7 @@ impl Pbft {
         if self.catch_up.as_ref().is_some_and(|c| c.seq <= seq) {
             self.catch_up = None; // reached (by execution or by transfer)
         }
+        self.snapshot_stable(seq);
     }
 
     // ----- state transfer ---------------------------------------------------

@@ -58,7 +58,9 @@
 
 use crate::config::PbftConfig;
 use crate::error::PbftError;
-use crate::messages::{Checkpoint, ExecutedBatch, NewView, PbftMessage, PrePrepare, Vote};
+use crate::messages::{
+    Checkpoint, ExecutedBatch, NewView, PbftMessage, PrePrepare, StableProof, Vote,
+};
 use crate::rules::{Rules, ViewGate, Watermarks, check_watermarks, view_gate};
 use crate::verified::Verified;
 use bft_core::protocol::ConfigIssue;
@@ -155,9 +157,13 @@ pub struct Pbft {
     ahead: BTreeMap<NodeId, Checkpoint>,
     /// This replica's snapshot points (one per checkpoint), offered to
     /// replicas further behind than the history.
-    snapshots: Snapshots<()>,
+    snapshots: Snapshots<StableProof>,
+    /// At each checkpoint executed above h: the head and the requests
+    /// executed there, kept until the checkpoint is stable (then a
+    /// snapshot) or discarded below h.
+    pending_snapshots: BTreeMap<u64, (Digest, bft_core::Executed)>,
     /// Snapshots offered to this replica, until f+1 agree.
-    snapshot_votes: SnapshotVotes<()>,
+    snapshot_votes: SnapshotVotes<StableProof>,
 
     /// Primary: the next seq to assign.
     next_seq: u64,
@@ -511,6 +517,7 @@ impl Protocol for Pbft {
             serve: ServeBudget::new(n, SERVE_BURST, 1, cfg.view_change_timeout),
             ahead: BTreeMap::new(),
             snapshots: Snapshots::new(cfg.checkpoint_interval),
+            pending_snapshots: BTreeMap::new(),
             snapshot_votes: SnapshotVotes::new(weak_quorum, cfg.checkpoint_interval),
             next_seq: 1,
             pool: RequestPool::new(cfg.pool_capacity.max(1)),

@@ -6,9 +6,10 @@
 use super::{Out, Pbft, PbftTimer};
 use crate::error::PbftError;
 use crate::messages::{
-    CommittedBatch, ExecutedBatch, Fetch, PbftMessage, StateTransfer, domain, vote_payload,
+    CommittedBatch, ExecutedBatch, Fetch, PbftMessage, StableProof, StateTransfer, domain,
+    vote_payload,
 };
-use crate::rules::check_state_transfer;
+use crate::rules::{check_checkpoint_proof, check_state_transfer};
 use crate::verified::SigBatch;
 use bft_core::{Action, Digest, NodeId, Snapshot, Time, batch_digest};
 use std::collections::BTreeSet;
@@ -88,8 +89,8 @@ impl Pbft {
         if !covered {
             // Already discarded: offer our snapshots instead (the fetcher
             // asks the others for theirs).
-            let offer = self.snapshots.above(fetch.from_seq.saturating_sub(1));
-            if offer.is_empty() {
+            let above = fetch.from_seq.saturating_sub(1);
+            if self.snapshots.newest() <= above {
                 return Ok(());
             }
             if !self.serve.try_take(from, now) {
@@ -97,7 +98,7 @@ impl Pbft {
             }
             out.push(Action::Resend {
                 to: from,
-                msg: PbftMessage::Snapshot(offer),
+                msg: PbftMessage::Snapshot(self.snapshots.above(above)),
             });
             return Ok(());
         }
@@ -154,16 +155,31 @@ impl Pbft {
 
 impl Pbft {
     /// Snapshot point (`bft_core::snapshot` rule 1): at every checkpoint
-    /// sequence number, once executed.
+    /// sequence number, once executed, the state is set aside; it becomes
+    /// a snapshot when the checkpoint is stable ([`Self::snapshot_stable`]).
     pub(super) fn take_snapshot(&mut self) {
         if self.snapshots.due(self.last_executed) {
+            self.pending_snapshots.insert(
+                self.last_executed,
+                (self.head, self.pool.executed().clone()),
+            );
+        }
+    }
+
+    /// Checkpoint `seq` is stable (`advance_low`): the state set aside at it
+    /// becomes a snapshot with the stable proof; anything older goes.
+    pub(super) fn snapshot_stable(&mut self, seq: u64) {
+        if let Some((head, executed)) = self.pending_snapshots.remove(&seq)
+            && head == self.stable_state
+        {
             self.snapshots.keep(Snapshot {
-                slot: self.last_executed,
-                block: self.head,
-                tip: (),
-                executed: self.pool.executed().clone(),
+                slot: seq,
+                block: head,
+                tip: StableProof(self.stable_proof.clone()),
+                executed,
             });
         }
+        self.pending_snapshots = self.pending_snapshots.split_off(&seq.saturating_add(1));
     }
 
     /// Serves a peer's request for snapshots above its last executed
@@ -176,8 +192,7 @@ impl Pbft {
         slot: u64,
         out: &mut Out,
     ) -> Result<(), PbftError> {
-        let offer = self.snapshots.above(slot);
-        if from == self.id || offer.is_empty() {
+        if from == self.id || self.snapshots.newest() <= slot {
             return Ok(());
         }
         if !self.serve.try_take(from, now) {
@@ -185,7 +200,7 @@ impl Pbft {
         }
         out.push(Action::Resend {
             to: from,
-            msg: PbftMessage::Snapshot(offer),
+            msg: PbftMessage::Snapshot(self.snapshots.above(slot)),
         });
         Ok(())
     }
@@ -198,7 +213,7 @@ impl Pbft {
         &mut self,
         now: Time,
         from: NodeId,
-        offer: Vec<Snapshot<()>>,
+        offer: Vec<Snapshot<StableProof>>,
         out: &mut Out,
     ) -> Result<(), PbftError> {
         if from == self.id {
@@ -208,46 +223,55 @@ impl Pbft {
             .snapshot_votes
             .offered(from, offer, self.last_executed)
             .map_err(PbftError::BadSnapshot)?;
-        match agreed {
-            Some(snapshot) => self.install(from, snapshot, out),
-            None => {
-                if self.snapshot_votes.ask(now, self.cfg.view_change_timeout) {
-                    out.push(Action::Rebroadcast(PbftMessage::SnapshotRequest {
-                        slot: self.last_executed,
-                    }));
-                }
+        if agreed.is_empty() {
+            if self.snapshot_votes.ask(now, self.cfg.view_change_timeout) {
+                out.push(Action::Rebroadcast(PbftMessage::SnapshotRequest {
+                    slot: self.last_executed,
+                }));
+            }
+            return Ok(());
+        }
+        // Snapshot rule (PBFT): only at a stable checkpoint, so the first
+        // copy whose q-proof checks.
+        for snapshot in agreed {
+            let mut sigs = SigBatch::default();
+            let proven = check_checkpoint_proof(
+                &self.rules(),
+                snapshot.slot,
+                &snapshot.block,
+                &snapshot.tip.0,
+                &mut sigs,
+            )
+            .and_then(|()| sigs.verify(self.crypto.as_ref(), &mut self.verified, "snapshot"));
+            if proven.is_ok() {
+                self.install(from, snapshot, out);
+                break;
             }
         }
         Ok(())
     }
 
-    /// Executes up to the snapshot at once: its head and executed requests
-    /// become ours, the log, history and own checkpoint states at or below
-    /// it are dropped (nothing below it will run here), and a checkpoint
-    /// at it may become stable with the CHECKPOINTs already collected. The
-    /// batches after it come by state transfer, from the peers' history;
-    /// the low watermark moves with the next stable checkpoint; with no
-    /// checkpoint ahead known, the last offerer's committed tail.
-    fn install(&mut self, from: NodeId, snapshot: Snapshot<()>, out: &mut Out) {
+    /// Executes up to the snapshot's stable checkpoint at once: its head
+    /// and executed requests become ours, and the checkpoint becomes our
+    /// low watermark with its proof (`advance_low`: the log, history and
+    /// checkpoint states at or below it go, as at any stable checkpoint).
+    /// The batches after it come by state transfer from the peers'
+    /// history, or, with no checkpoint ahead known, as the last offerer's
+    /// committed tail.
+    fn install(&mut self, from: NodeId, snapshot: Snapshot<StableProof>, out: &mut Out) {
         let seq = snapshot.slot;
         self.last_executed = seq;
         self.head = snapshot.block;
         self.pool.install_executed(snapshot.executed.clone());
         self.history.clear();
-        self.log = self.log.split_off(&seq.saturating_add(1));
-        self.log_epoch = self.log_epoch.wrapping_add(1);
-        self.own_states = self.own_states.split_off(&seq.saturating_add(1));
-        self.own_states.insert(seq, snapshot.block);
         self.next_seq = self.next_seq.max(seq.saturating_add(1));
-        if self.catch_up.as_ref().is_some_and(|c| c.seq <= seq) {
-            self.catch_up = None;
-        }
+        self.advance_low(seq, snapshot.block, snapshot.tip.0.clone());
+        self.log_epoch = self.log_epoch.wrapping_add(1);
         out.push(Action::InstallSnapshot {
             slot: seq,
             block: snapshot.block,
         });
         self.snapshots.keep(snapshot);
-        self.check_stable(seq, out);
         if self.catch_up.is_some() {
             self.send_fetch(out);
         } else {
@@ -308,6 +332,9 @@ impl Pbft {
         tail: Vec<CommittedBatch>,
         out: &mut Out,
     ) -> Result<(), PbftError> {
+        if tail.len() as u64 > self.cfg.window {
+            return Err(PbftError::BadState("committed tail longer than the window"));
+        }
         let tail: Vec<CommittedBatch> = tail
             .into_iter()
             .filter(|c| c.pre_prepare.seq > self.last_executed)

@@ -256,3 +256,57 @@ fn repeated_fetches_are_served_within_the_peers_budget() {
     assert_eq!(served(&mut net, 3, t0.saturating_add(period)), 0);
     assert_eq!(served(&mut net, 3, t0.saturating_add(period * 2)), 1);
 }
+
+/// A snapshot is installed only at a stable checkpoint: f+1 members
+/// offering the same state at 4 with fewer than q CHECKPOINTs behind it
+/// (a Byzantine one computed it, an honest one executed slot 4 but has not
+/// seen it stable) move nothing, because installing would discard prepared
+/// certificates below 4 that a view change may still need; with the q-proof
+/// the replica jumps to 4 and makes it its low watermark. (Regression: the
+/// first version installed at any checkpoint the offers agreed on, and a
+/// Byzantine offer could so make an honest replica drop a prepared
+/// certificate and let a view change commit another batch at its slot.)
+#[test]
+fn a_snapshot_is_installed_only_at_a_proven_stable_checkpoint() {
+    let s = Signer::new(4, CryptoKind::Real);
+    let head = (1..=4u64).fold(GENESIS, |h, seq| {
+        bft_pbft::block_hash(&h, seq, &batch_digest(&[request(1, seq - 1)]))
+    });
+    let mut executed = bft_core::Executed::new();
+    for k in 0..4 {
+        executed.insert(bft_core::RequestId {
+            client: 1,
+            number: k,
+        });
+    }
+    let offer = |proof: Vec<bft_pbft::Checkpoint>| {
+        PbftMessage::Snapshot(vec![bft_core::Snapshot {
+            slot: 4,
+            block: head,
+            tip: bft_pbft::StableProof(proof),
+            executed: executed.clone(),
+        }])
+    };
+    let proof: Vec<_> = (0..3u16).map(|i| s.checkpoint(i, 4, head)).collect();
+    let installed = |out: &[Action<PbftMessage, bft_pbft::PbftTimer>]| {
+        out.iter()
+            .any(|a| matches!(a, Action::InstallSnapshot { slot: 4, .. }))
+    };
+
+    let mut r = s.replica(3, &cfg(), ONE);
+    let (out, _) = feed(&mut r, msg(0, offer(proof[..2].to_vec())));
+    assert!(!installed(&out));
+    let (out, _) = feed(&mut r, msg(1, offer(proof[..2].to_vec())));
+    assert!(
+        !installed(&out),
+        "f+1 alike, but two CHECKPOINTs are no proof"
+    );
+    assert_eq!((r.last_executed(), r.low_watermark()), (0, 0));
+
+    let mut r = s.replica(3, &cfg(), ONE);
+    feed(&mut r, msg(0, offer(proof[..2].to_vec())));
+    let (out, err) = feed(&mut r, msg(1, offer(proof.clone())));
+    assert_eq!(err, None);
+    assert!(installed(&out), "one copy carries the q-proof");
+    assert_eq!((r.last_executed(), r.low_watermark()), (4, 4));
+}
