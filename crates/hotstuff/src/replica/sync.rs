@@ -111,12 +111,12 @@ impl HotStuff {
         after: Digest,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
+        if !self.serve.try_take(from, now) {
+            return Err(HotStuffError::ServeLimited(from));
+        }
         let chain = self.chain_after(after);
         if chain.is_empty() {
             return Err(HotStuffError::UnknownBlock);
-        }
-        if !self.serve.try_take(from, now) {
-            return Err(HotStuffError::ServeLimited(from));
         }
         out.push(Action::Resend {
             to: from,
@@ -166,9 +166,10 @@ impl HotStuff {
         blocks
     }
 
-    /// A BLOCK-RESPONSE to our BLOCKS-AFTER: hash-linked from its oldest,
-    /// a child of the block we asked after, up to its newest; each block is
-    /// checked like any (`accept_block`), oldest first.
+    /// A BLOCK-RESPONSE to our BLOCKS-AFTER, from the peer we asked:
+    /// hash-linked from its oldest, a child of the block we asked after, up
+    /// to its newest; each block is checked like any (`accept_block`),
+    /// oldest first.
     fn on_blocks_after_response(
         &mut self,
         now: Time,
@@ -280,8 +281,9 @@ impl HotStuff {
         let Some(first) = chain.first() else {
             return Err(HotStuffError::UnsolicitedBlock);
         };
-        if let (Some((after, _, _)), Some(oldest)) = (self.fetching_after, chain.last())
+        if let (Some((after, asked, _)), Some(oldest)) = (self.fetching_after, chain.last())
             && oldest.parent == after
+            && asked == from
         {
             return self.on_blocks_after_response(now, from, chain, out);
         }
@@ -446,8 +448,7 @@ impl HotStuff {
         slot: u64,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
-        let offer = self.snapshots.above(slot);
-        if from == self.id || offer.is_empty() {
+        if from == self.id || self.snapshots.newest() <= slot {
             return Ok(());
         }
         if !self.serve.try_take(from, now) {
@@ -455,7 +456,7 @@ impl HotStuff {
         }
         out.push(Action::Resend {
             to: from,
-            msg: Message::Snapshot(offer),
+            msg: Message::Snapshot(self.snapshots.above(slot)),
         });
         Ok(())
     }
@@ -476,8 +477,16 @@ impl HotStuff {
             .snapshot_votes
             .offered(from, offer, self.committed.height.0)
             .map_err(HotStuffError::BadSnapshot)?;
-        if let Some(snapshot) = agreed {
-            self.install(now, snapshot, out);
+        // Copies agree on the block's hash, which leaves out the signature
+        // of the QC it carries: install one whose QC verifies, with the
+        // copy of the QC we verified (a Byzantine member's copy with a
+        // corrupted aggregate would otherwise be stored and served on).
+        for mut snapshot in agreed {
+            if let Ok(qc) = self.verified_qc(&snapshot.tip.justify) {
+                snapshot.tip.justify = qc;
+                self.install(now, snapshot, out);
+                break;
+            }
         }
         Ok(())
     }

@@ -108,8 +108,7 @@ impl Qbft {
         slot: u64,
         out: &mut Out,
     ) -> Result<(), QbftError> {
-        let offer = self.snapshots.above(slot);
-        if from == self.id || offer.is_empty() {
+        if from == self.id || self.snapshots.newest() <= slot {
             return Ok(());
         }
         if !self.serve.try_take(from, now) {
@@ -117,7 +116,7 @@ impl Qbft {
         }
         out.push(Action::Resend {
             to: from,
-            msg: QbftMessage::Snapshot(offer),
+            msg: QbftMessage::Snapshot(self.snapshots.above(slot)),
         });
         Ok(())
     }
@@ -139,7 +138,7 @@ impl Qbft {
             .snapshot_votes
             .offered(from, offer, self.tip.height)
             .map_err(QbftError::BadSnapshot)?;
-        match agreed {
+        match agreed.into_iter().next() {
             Some(snapshot) => self.install(now, snapshot, out),
             None => {
                 if self.snapshot_votes.ask(now, self.cfg.round_timeout) {
