@@ -4,6 +4,15 @@
 use bft_core::{Decision, Digest, GENESIS};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A snapshot the replica installed: its ledger resumed after `block` at
+/// the mark's slot, having reached slot `after` before (so the decisions up
+/// to `after` must all be there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotMark {
+    pub after: u64,
+    pub block: Digest,
+}
+
 /// What is wrong with a ledger's hash chain, if anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChainFault {
@@ -14,8 +23,9 @@ pub enum ChainFault {
     /// Slot `slot`'s parent is not slot `slot - 1`'s block (or genesis, or
     /// the block of the snapshot before it).
     Broken { slot: u64 },
-    /// A snapshot at `slot` does not come after the ledger's tip `tip`.
-    SnapshotBehind { slot: u64, tip: u64 },
+    /// A snapshot at `slot` was installed after slot `after`, but the
+    /// ledger before it ends at `tip`.
+    SnapshotMisplaced { slot: u64, after: u64, tip: u64 },
 }
 
 impl std::fmt::Display for ChainFault {
@@ -32,9 +42,9 @@ impl std::fmt::Display for ChainFault {
                 "slot {slot}'s parent is not slot {}'s block: the hash chain is broken",
                 slot - 1
             ),
-            ChainFault::SnapshotBehind { slot, tip } => write!(
+            ChainFault::SnapshotMisplaced { slot, after, tip } => write!(
                 f,
-                "a snapshot installed at slot {slot} is not above the ledger's tip {tip}"
+                "a snapshot at slot {slot} was installed after slot {after}, but the ledger before it ends at slot {tip}"
             ),
         }
     }
@@ -42,26 +52,30 @@ impl std::fmt::Display for ChainFault {
 
 /// Checks that `decisions` (in slot order) are slots 1, 2, 3, … and that
 /// each one's parent is the previous one's block, the first's genesis —
-/// except that the ledger resumes after each installed snapshot (`snapshots`:
-/// slot → block, each above the decisions before it): the next decision is
-/// the snapshot's slot + 1, its parent the snapshot's block. Returns the
-/// ledger's tip (slot, block).
+/// except that the ledger resumes after each installed snapshot (`snapshots`
+/// by slot): the ledger before it must end exactly at the mark's `after`,
+/// the next decision is the snapshot's slot + 1, its parent the snapshot's
+/// block. Returns the ledger's tip (slot, block).
 pub fn check_chain(
     decisions: &[Decision],
-    snapshots: &BTreeMap<u64, Digest>,
+    snapshots: &BTreeMap<u64, SnapshotMark>,
 ) -> Result<(u64, Digest), ChainFault> {
     let mut prev: (u64, Digest) = (0, GENESIS);
     let mut marks = snapshots.iter().peekable();
-    let resume = |prev: &mut (u64, Digest), (slot, block): (u64, Digest)| {
-        if slot <= prev.0 {
-            return Err(ChainFault::SnapshotBehind { slot, tip: prev.0 });
+    let resume = |prev: &mut (u64, Digest), slot: u64, mark: &SnapshotMark| {
+        if mark.after != prev.0 || slot <= prev.0 {
+            return Err(ChainFault::SnapshotMisplaced {
+                slot,
+                after: mark.after,
+                tip: prev.0,
+            });
         }
-        *prev = (slot, block);
+        *prev = (slot, mark.block);
         Ok(())
     };
     for d in decisions {
-        while let Some((&slot, &block)) = marks.next_if(|(slot, _)| **slot < d.slot) {
-            resume(&mut prev, (slot, block))?;
+        while let Some((&slot, mark)) = marks.next_if(|(slot, _)| **slot < d.slot) {
+            resume(&mut prev, slot, mark)?;
         }
         if prev.0 == 0 && d.slot != 1 {
             return Err(ChainFault::DoesNotStartAtOne { first: d.slot });
@@ -77,8 +91,8 @@ pub fn check_chain(
         }
         prev = (d.slot, d.block);
     }
-    for (&slot, &block) in marks {
-        resume(&mut prev, (slot, block))?;
+    for (&slot, mark) in marks {
+        resume(&mut prev, slot, mark)?;
     }
     Ok(prev)
 }

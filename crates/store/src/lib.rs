@@ -34,7 +34,7 @@ mod ledger;
 mod read;
 
 pub use error::StoreError;
-pub use ledger::{ChainFault, Fork, LedgerReport, check_chain};
+pub use ledger::{ChainFault, Fork, LedgerReport, SnapshotMark, check_chain};
 pub use read::Ledger;
 
 pub use bft_core::Fsync;
@@ -201,15 +201,17 @@ impl DataDir {
 
     /// Checks that `entries` extend the ledger (a decision for a slot
     /// already stored must be the same decision; a decision must continue
-    /// the tip; a snapshot must be above it), and returns the new ones.
+    /// the tip; a snapshot must be above it), and returns the new ones,
+    /// each with the tip it came after.
     fn new_entries<'a>(
         &self,
         entries: &'a [LedgerEntry],
-    ) -> Result<Vec<&'a LedgerEntry>, StoreError> {
+    ) -> Result<Vec<(u64, &'a LedgerEntry)>, StoreError> {
         let mut tip = (self.meta.tip, self.meta.tip_block);
         let mut fresh = Vec::new();
         let mut reader = None;
         for entry in entries {
+            let before = tip.0;
             match entry {
                 LedgerEntry::Commit(d) if d.slot <= tip.0 => {
                     let read = match reader.as_mut() {
@@ -245,7 +247,7 @@ impl DataDir {
                     tip = (*slot, *block);
                 }
             }
-            fresh.push(entry);
+            fresh.push((before, entry));
         }
         Ok(fresh)
     }
@@ -281,7 +283,7 @@ impl bft_core::Store for DataDir {
         }
         let mut meta = self.meta.clone();
         meta.state_written |= state.is_some();
-        for entry in &fresh {
+        for (_, entry) in &fresh {
             match entry {
                 LedgerEntry::Commit(d) => (meta.tip, meta.tip_block) = (d.slot, d.block),
                 LedgerEntry::Snapshot { slot, block } => {
@@ -302,7 +304,7 @@ impl DataDir {
     fn commit_write(
         &self,
         state: Option<&[u8]>,
-        fresh: &[&LedgerEntry],
+        fresh: &[(u64, &LedgerEntry)],
         meta: &Meta,
     ) -> Result<(), StoreError> {
         let tx = self.begin(Durability::Immediate)?;
@@ -313,7 +315,7 @@ impl DataDir {
             }
             let mut ledger = tx.open_table(LEDGER).map_err(|e| self.engine(e))?;
             let mut snapshots = tx.open_table(SNAPSHOTS).map_err(|e| self.engine(e))?;
-            for entry in fresh {
+            for &(after, entry) in fresh {
                 match entry {
                     LedgerEntry::Commit(d) => {
                         let body = self.encode(d)?;
@@ -323,7 +325,12 @@ impl DataDir {
                             .map_err(|e| self.engine(e))?;
                     }
                     LedgerEntry::Snapshot { slot, block } => {
-                        let sealed = read::seal("snapshots", &slot.to_le_bytes(), block.as_bytes());
+                        let mark = SnapshotMark {
+                            after,
+                            block: *block,
+                        };
+                        let body = self.encode(&mark)?;
+                        let sealed = read::seal("snapshots", &slot.to_le_bytes(), &body);
                         snapshots
                             .insert(*slot, sealed.as_slice())
                             .map_err(|e| self.engine(e))?;

@@ -3,7 +3,7 @@
 
 use crate::{
     FILE_NAME, FORMAT, LEDGER, META, META_KEY, Meta, Owner, SNAPSHOTS, STATE, STATE_KEY,
-    StoreError, check_chain,
+    SnapshotMark, StoreError, check_chain,
 };
 use bft_core::{Decision, Digest};
 use bytes::Bytes;
@@ -193,11 +193,19 @@ impl<'a> Reader<'a> {
         Ok(Some(bytes.to_vec()))
     }
 
-    /// The meta record; the file exists, so it must be there.
+    /// The meta record; the file exists, so it must be there. Its first
+    /// field, the format, is read on its own first, so that a directory of
+    /// another format (whose record may not decode as this one's) is named
+    /// as such, not as damage.
     fn meta(&self) -> Result<Meta, StoreError> {
         let bytes = self
             .text_keyed(META, "meta", META_KEY)?
             .ok_or_else(|| self.vanished("meta", META_KEY.into()))?;
+        let (format, _) = postcard::take_from_bytes::<String>(&bytes)
+            .map_err(|_| self.corrupt("meta", META_KEY.into()))?;
+        if format != FORMAT {
+            return Err(self.mismatch("format", format, FORMAT.into()));
+        }
         postcard::from_bytes(&bytes).map_err(|_| self.corrupt("meta", META_KEY.into()))
     }
 
@@ -226,7 +234,7 @@ impl<'a> Reader<'a> {
         }
         let decisions = self.decisions()?;
         let snapshots = self.snapshots()?;
-        if (snapshots.len() as u64) < meta.snapshots {
+        if snapshots.len() as u64 != meta.snapshots {
             let held = snapshots.len();
             return Err(self.vanished("snapshots", format!("{held} of {}", meta.snapshots)));
         }
@@ -248,9 +256,8 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The snapshots installed, by slot: the block the ledger resumes
-    /// after, checksum verified.
-    fn snapshots(&self) -> Result<BTreeMap<u64, Digest>, StoreError> {
+    /// The snapshots installed, by slot, checksum verified.
+    fn snapshots(&self) -> Result<BTreeMap<u64, SnapshotMark>, StoreError> {
         let table = match self.tx.open_table(SNAPSHOTS) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
@@ -262,10 +269,9 @@ impl<'a> Reader<'a> {
             let slot = k.value();
             let bytes = unseal("snapshots", &slot.to_le_bytes(), v.value())
                 .ok_or_else(|| self.corrupt("snapshots", slot.to_string()))?;
-            let block: [u8; 32] = bytes
-                .try_into()
+            let mark: SnapshotMark = postcard::from_bytes(bytes)
                 .map_err(|_| self.corrupt("snapshots", slot.to_string()))?;
-            out.insert(slot, Digest(block));
+            out.insert(slot, mark);
         }
         Ok(out)
     }
@@ -318,7 +324,7 @@ pub(crate) struct Checked {
     pub(crate) meta: Meta,
     pub(crate) state: Option<Bytes>,
     pub(crate) decisions: Vec<Decision>,
-    pub(crate) snapshots: BTreeMap<u64, Digest>,
+    pub(crate) snapshots: BTreeMap<u64, SnapshotMark>,
 }
 
 /// A data directory read offline (`bftbench ledger`): its meta record,
@@ -329,8 +335,8 @@ pub struct Ledger {
     pub dir: PathBuf,
     pub meta: Meta,
     pub decisions: Vec<Decision>,
-    /// Slot → block of each snapshot installed: the ledger resumes there.
-    pub snapshots: BTreeMap<u64, Digest>,
+    /// Each snapshot installed, by slot: the ledger resumes there.
+    pub snapshots: BTreeMap<u64, SnapshotMark>,
 }
 
 impl Ledger {
@@ -353,7 +359,7 @@ impl Ledger {
     pub fn blocks(&self) -> BTreeMap<u64, Digest> {
         let mut blocks: BTreeMap<u64, Digest> =
             self.decisions.iter().map(|d| (d.slot, d.block)).collect();
-        blocks.extend(self.snapshots.iter().map(|(&s, &b)| (s, b)));
+        blocks.extend(self.snapshots.iter().map(|(&s, m)| (s, m.block)));
         blocks
     }
 

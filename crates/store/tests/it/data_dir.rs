@@ -3,7 +3,9 @@
 
 use bft_core::LedgerEntry;
 use bft_core::{Decision, Digest, GENESIS, RequestId, Store};
-use bft_store::{DataDir, Fsync, Ledger, LedgerReport, Owner, StoreError, check_chain};
+use bft_store::{
+    ChainFault, DataDir, Fsync, Ledger, LedgerReport, Owner, SnapshotMark, StoreError, check_chain,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -279,8 +281,8 @@ fn ledgers_that_agree_share_a_prefix_and_a_fork_is_located() {
 /// A replica that installed a snapshot: its ledger holds slots 1–3, then
 /// resumes after the snapshot's block at slot 10. It reads back, checks as
 /// a chain, agrees with a full ledger; a snapshot of another block is a
-/// fork, one that does not lead to the next decision a broken chain, and
-/// one below the tip is refused.
+/// fork, one that does not lead to the next decision a broken chain, one
+/// below the tip is refused, and decisions lost before it are found.
 #[test]
 fn a_ledger_resumes_after_an_installed_snapshot() {
     let dir = scratch("snapshot");
@@ -306,7 +308,11 @@ fn a_ledger_resumes_after_an_installed_snapshot() {
     let (_, opened) = open(&dir, Fsync::Always).expect("reopens");
     assert_eq!(opened.committed_tip, 12);
     let ledger = Ledger::read(&dir).expect("reads");
-    assert_eq!(ledger.snapshots, BTreeMap::from([(10, block_at(10))]));
+    let mark = SnapshotMark {
+        after: 3,
+        block: block_at(10),
+    };
+    assert_eq!(ledger.snapshots, BTreeMap::from([(10, mark)]));
     assert_eq!(ledger.tip(), 12);
     assert_eq!(
         check_chain(&ledger.decisions, &ledger.snapshots),
@@ -319,8 +325,25 @@ fn a_ledger_resumes_after_an_installed_snapshot() {
     wrong.insert(10, Digest::of("test/other", &[]));
     let report = LedgerReport::compare(&[full, wrong]);
     assert_eq!(report.fork.map(|f| f.slot), Some(10));
-    let elsewhere = BTreeMap::from([(10, block_at(9))]);
+    let elsewhere = BTreeMap::from([(
+        10,
+        SnapshotMark {
+            block: block_at(9),
+            ..mark
+        },
+    )]);
     assert!(check_chain(&ledger.decisions, &elsewhere).is_err());
+    // Decisions lost just before the snapshot are not hidden by it.
+    let mut lost = ledger.decisions.clone();
+    lost.remove(2);
+    assert_eq!(
+        check_chain(&lost, &ledger.snapshots),
+        Err(ChainFault::SnapshotMisplaced {
+            slot: 10,
+            after: 3,
+            tip: 2
+        })
+    );
 }
 
 /// A bit flipped anywhere in the file: the directory opens with exactly
