@@ -21,8 +21,9 @@
 //!   and checks them by re-hashing its ledger chain up to the proven state.
 //!   Replicas keep executed batches `state_transfer_depth` slots below h; a
 //!   fetch from below that is answered with the responder's snapshots
-//!   (one per checkpoint, `bft_core::snapshot`), and the lagging replica
-//!   installs the one f+1 peers offer alike, skipping ledger slots. A state
+//!   (one per stable checkpoint, with its q-proof, `bft_core::snapshot`),
+//!   and the lagging replica installs the one f+1 peers offer alike whose
+//!   proof checks, skipping ledger slots and moving h there. A state
 //!   transfer also carries the responder's executed slots above h with
 //!   their q COMMITs (the committed tail), and a replica alone in a view
 //!   change asks for that tail whenever it re-sends its VIEW-CHANGE, so it
