@@ -48,7 +48,7 @@ pub use protocol::{
 };
 pub use serve::ServeBudget;
 pub use snapshot::{
-    SNAPSHOTS_KEPT, Snapshot, SnapshotFault, SnapshotTip, SnapshotVotes, Snapshots,
+    OverBudget, SNAPSHOTS_KEPT, Snapshot, SnapshotFault, SnapshotTip, SnapshotVotes, Snapshots,
 };
 pub use store::{Fsync, LedgerEntry, Store, StoreError};
 

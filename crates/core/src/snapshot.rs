@@ -35,6 +35,7 @@
 use crate::bytes_array::Digest;
 use crate::ids::{NodeId, Time};
 use crate::pool::Executed;
+use crate::serve::ServeBudget;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -149,7 +150,31 @@ impl<T: Clone> Snapshots<T> {
     pub fn newest(&self) -> u64 {
         self.kept.back().map_or(0, |s| s.slot)
     }
+
+    /// Serving (rule 3): the kept snapshots above `slot` for `peer`, one
+    /// answer drawn from its serve budget before anything is built; empty,
+    /// and nothing drawn, when none is above `slot`.
+    pub fn serve(
+        &self,
+        budget: &mut ServeBudget,
+        peer: NodeId,
+        slot: u64,
+        now: Time,
+    ) -> Result<Vec<Snapshot<T>>, OverBudget> {
+        if self.newest() <= slot {
+            return Ok(Vec::new());
+        }
+        if !budget.try_take(peer, now) {
+            return Err(OverBudget);
+        }
+        Ok(self.above(slot))
+    }
 }
+
+/// A peer asked for more snapshots than its serve budget allows; each
+/// protocol counts it as `serve-limited`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverBudget;
 
 /// Why an offer of snapshots is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

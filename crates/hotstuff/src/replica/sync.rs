@@ -76,7 +76,9 @@ impl HotStuff {
     /// behind fetches parents as before: nothing changes in a run where
     /// nobody falls far behind.
     pub(super) fn fetch_high_qc_block(&mut self, now: Time, out: &mut Out) {
-        self.far_behind &= self.lacks_high_qc_block();
+        // Runs after every input: the flag first, so a replica near the tip
+        // pays nothing.
+        self.far_behind = self.far_behind && self.lacks_high_qc_block();
         if !self.far_behind || !self.fetching.is_empty() {
             return;
         }
@@ -184,20 +186,37 @@ impl HotStuff {
             return Err(HotStuffError::UnsolicitedBlock);
         }
         self.fetching_after = None;
+        let oldest_first = chain.into_iter().rev().map(|b| (b.hash(), b));
+        let (result, last) = self.accept_fetched(now, from, oldest_first, out);
+        if let Some(hash) = last {
+            self.forward_tip = hash;
+        }
+        result
+    }
+
+    /// Checks and stores fetched blocks like any (`accept_block`), oldest
+    /// first, skipping those already held or at or below the committed
+    /// height; returns the first rejection and the last block accepted.
+    fn accept_fetched(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        oldest_first: impl Iterator<Item = (Digest, Block)>,
+        out: &mut Out,
+    ) -> (Result<(), HotStuffError>, Option<Digest>) {
         let mut result = Ok(());
-        for block in chain.into_iter().rev() {
-            let hash = block.hash();
+        let mut last = None;
+        for (hash, block) in oldest_first {
             if self.blocks.contains_key(&hash) || block.height <= self.committed.height {
                 continue;
             }
-            let accepted = self.accept_block(now, from, block, hash, false, out);
-            if accepted.is_ok() {
-                self.forward_tip = hash;
-            } else if result.is_ok() {
-                result = accepted;
+            match self.accept_block(now, from, block, hash, false, out) {
+                Ok(()) => last = Some(hash),
+                Err(e) if result.is_ok() => result = Err(e),
+                Err(_) => {}
             }
         }
-        result
+        (result, last)
     }
 
     /// Whether highQC certifies a block above the committed tip that the
@@ -310,17 +329,8 @@ impl HotStuff {
                 break;
             }
         }
-        let mut result = Ok(());
-        for (hash, block) in linked.into_iter().rev() {
-            if self.blocks.contains_key(&hash) || block.height <= self.committed.height {
-                continue;
-            }
-            let accepted = self.accept_block(now, from, block, hash, false, out);
-            if result.is_ok() {
-                result = accepted;
-            }
-        }
-        result
+        self.accept_fetched(now, from, linked.into_iter().rev(), out)
+            .0
     }
 
     /// Holds a block until its parent arrives. The pool is bounded so that
@@ -448,16 +458,18 @@ impl HotStuff {
         slot: u64,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
-        if from == self.id || self.snapshots.newest() <= slot {
+        if from == self.id {
             return Ok(());
         }
-        if !self.serve.try_take(from, now) {
-            return Err(HotStuffError::ServeLimited(from));
+        let offer = (self.snapshots)
+            .serve(&mut self.serve, from, slot, now)
+            .map_err(|_| HotStuffError::ServeLimited(from))?;
+        if !offer.is_empty() {
+            out.push(Action::Resend {
+                to: from,
+                msg: Message::Snapshot(offer),
+            });
         }
-        out.push(Action::Resend {
-            to: from,
-            msg: Message::Snapshot(self.snapshots.above(slot)),
-        });
         Ok(())
     }
 

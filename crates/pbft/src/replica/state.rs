@@ -163,3 +163,30 @@ pub(super) fn backed_off(
     }
     due
 }
+
+/// Introspection (tests, metrics).
+impl super::Pbft {
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    /// h, the last stable checkpoint.
+    pub fn low_watermark(&self) -> u64 {
+        self.low
+    }
+    pub fn last_executed(&self) -> u64 {
+        self.last_executed
+    }
+    /// True between sending VIEW-CHANGE and accepting the NEW-VIEW.
+    pub fn is_changing_view(&self) -> bool {
+        !self.active
+    }
+    /// A stable checkpoint this replica has proof of but has not reached yet
+    /// (it is fetching the batches up to it).
+    pub fn behind_to(&self) -> Option<u64> {
+        self.catch_up.as_ref().map(|c| c.seq)
+    }
+    /// Sequence numbers currently in the log.
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+}

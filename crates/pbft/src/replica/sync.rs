@@ -89,18 +89,7 @@ impl Pbft {
         if !covered {
             // Already discarded: offer our snapshots instead (the fetcher
             // asks the others for theirs).
-            let above = fetch.from_seq.saturating_sub(1);
-            if self.snapshots.newest() <= above {
-                return Ok(());
-            }
-            if !self.serve.try_take(from, now) {
-                return Err(PbftError::ServeLimited(from));
-            }
-            out.push(Action::Resend {
-                to: from,
-                msg: PbftMessage::Snapshot(self.snapshots.above(above)),
-            });
-            return Ok(());
+            return self.on_snapshot_request(now, from, fetch.from_seq.saturating_sub(1), out);
         }
         if !self.serve.try_take(from, now) {
             return Err(PbftError::ServeLimited(from));
@@ -192,16 +181,18 @@ impl Pbft {
         slot: u64,
         out: &mut Out,
     ) -> Result<(), PbftError> {
-        if from == self.id || self.snapshots.newest() <= slot {
+        if from == self.id {
             return Ok(());
         }
-        if !self.serve.try_take(from, now) {
-            return Err(PbftError::ServeLimited(from));
+        let offer = (self.snapshots)
+            .serve(&mut self.serve, from, slot, now)
+            .map_err(|_| PbftError::ServeLimited(from))?;
+        if !offer.is_empty() {
+            out.push(Action::Resend {
+                to: from,
+                msg: PbftMessage::Snapshot(offer),
+            });
         }
-        out.push(Action::Resend {
-            to: from,
-            msg: PbftMessage::Snapshot(self.snapshots.above(slot)),
-        });
         Ok(())
     }
 

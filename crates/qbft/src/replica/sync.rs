@@ -27,6 +27,12 @@ impl Qbft {
     /// at once and one per half base round timeout (`serve-limited`).
     /// Never triggered when nobody falls behind, so it adds nothing to
     /// fault-free counts.
+    ///
+    /// Beyond-archive rule: a peer whose announced height is below our
+    /// archive gets our snapshots in place of DECIDEDs (the heights it
+    /// needs are gone here), within the same once-per-round and budget
+    /// limits; it then asks every peer and installs one f+1 offer alike
+    /// (`Qbft::on_snapshot`).
     pub(super) fn help_lagging_peer(
         &mut self,
         now: Time,
@@ -108,16 +114,18 @@ impl Qbft {
         slot: u64,
         out: &mut Out,
     ) -> Result<(), QbftError> {
-        if from == self.id || self.snapshots.newest() <= slot {
+        if from == self.id {
             return Ok(());
         }
-        if !self.serve.try_take(from, now) {
-            return Err(QbftError::ServeLimited(from));
+        let offer = (self.snapshots)
+            .serve(&mut self.serve, from, slot, now)
+            .map_err(|_| QbftError::ServeLimited(from))?;
+        if !offer.is_empty() {
+            out.push(Action::Resend {
+                to: from,
+                msg: QbftMessage::Snapshot(offer),
+            });
         }
-        out.push(Action::Resend {
-            to: from,
-            msg: QbftMessage::Snapshot(self.snapshots.above(slot)),
-        });
         Ok(())
     }
 
