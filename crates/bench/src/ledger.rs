@@ -8,18 +8,30 @@
 //! every request a client saw committed is in it (a ledger that skipped
 //! slots by a snapshot does not hold the requests of those slots: the
 //! ones not found are then reported as skipped, not as a problem).
-//! Certificates are not in the ledger yet (each decision is stored as
-//! `Decision`: slot, view, block, parent, request ids), so verify cannot
-//! re-check signatures; it says so in its report.
+//! With the cluster file it also re-checks every decision's commit
+//! certificate with the cluster's public keys
+//! ([`bft_core::Protocol::check_certificate`]: PBFT's q COMMITs or stable
+//! checkpoint proof, QBFT's q commit seals, HotStuff's QC). A decision
+//! without one (PBFT's state transfer between two checkpoints) must be
+//! followed in its hash chain by a certified one, which then certifies it;
+//! so must a snapshot the replica installed (the first decision after it
+//! names its block as parent, and each protocol's certificate binds the
+//! parent).
 //!
 //! `diff` compares several directories: the common prefix they agree on,
 //! how far each is behind the longest, and the first slot where two differ.
 
 use crate::BenchError;
-use bft_core::RequestId;
+use crate::protocols::BenchProtocol;
+use crate::scenario::ProtocolName;
+use crate::with_protocol;
+use bft_core::{Certified, Committee, Crypto, Decision, RequestId};
 use bft_store::{Ledger, LedgerReport};
 use std::collections::BTreeSet;
 use std::path::Path;
+
+/// Beyond this many, further bad certificates are counted, not described.
+const DESCRIBED_CERTIFICATES: usize = 10;
 
 /// What `verify` found; `problems` empty means it passed.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -39,7 +51,17 @@ pub struct Verified {
     /// Requests the `--requests` file named, all found if `problems` is
     /// empty.
     pub expected_requests: Option<u64>,
+    /// With `--cluster`: the decisions whose own certificate checked, and
+    /// those certified by a later certified decision of their chain.
+    pub certificates: Option<CertificateCount>,
     pub problems: Vec<String>,
+}
+
+/// What the certificate check counted (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CertificateCount {
+    pub quorum: u64,
+    pub by_chain: u64,
 }
 
 /// Reads and checks `dir` (see the module doc). A directory that cannot be
@@ -51,8 +73,10 @@ pub fn verify(
 ) -> Result<Verified, BenchError> {
     let ledger = Ledger::read(dir)?;
     let mut problems = Vec::new();
+    let mut certificates = None;
     if let Some(file) = cluster {
-        let n = bft_net::ClusterFile::load(file)?.nodes.len();
+        let committee = bft_net::ClusterFile::load(file)?.committee()?;
+        let n = committee.n();
         if usize::from(ledger.meta.node) >= n {
             problems.push(format!(
                 "the directory belongs to replica {}, but {} has replicas 0..{n}",
@@ -60,6 +84,31 @@ pub fn verify(
                 file.display()
             ));
         }
+        let name: ProtocolName =
+            ledger
+                .meta
+                .protocol
+                .parse()
+                .map_err(|reason| BenchError::Invalid {
+                    file: ledger.dir.join(bft_store::FILE_NAME),
+                    key: "meta.protocol".into(),
+                    value: ledger.meta.protocol.clone(),
+                    reason,
+                })?;
+        let keys = bft_crypto::VerifiedKeys::new(&committee).map_err(|e| BenchError::Invalid {
+            file: file.to_path_buf(),
+            key: "nodes".into(),
+            value: String::new(),
+            reason: e.to_string(),
+        })?;
+        let crypto = bft_crypto::RealCrypto::verifier(keys, bft_crypto::CostModel::default());
+        let (count, found) = with_protocol!(name, P => check_certificates::<P>(
+            &ledger.decisions,
+            &committee,
+            &crypto,
+        ));
+        certificates = Some(count);
+        problems.extend(found);
     }
     let mut seen = BTreeSet::new();
     for d in &ledger.decisions {
@@ -102,8 +151,66 @@ pub fn verify(
         requests: seen.len() as u64,
         skipped_requests: skipped,
         expected_requests: expected,
+        certificates,
         problems,
     })
+}
+
+/// Checks each decision's certificate in slot order (see the module doc):
+/// what it counted, and the problems found.
+fn check_certificates<P: BenchProtocol>(
+    decisions: &[Decision],
+    committee: &Committee,
+    crypto: &dyn Crypto,
+) -> (CertificateCount, Vec<String>) {
+    let mut count = CertificateCount::default();
+    let mut problems = Vec::new();
+    let mut bad = 0usize;
+    // The uncertified slots since the last certified one, as (first, last).
+    let mut pending: Option<(u64, u64)> = None;
+    let mut previous: Option<u64> = None;
+    let unproven = |(first, last): (u64, u64)| {
+        format!(
+            "slots {first}..={last} carry no certificate and no certified block of their chain follows them"
+        )
+    };
+    for d in decisions {
+        if previous.is_some_and(|p| p + 1 != d.slot)
+            && let Some(gap) = pending.take()
+        {
+            problems.push(unproven(gap));
+        }
+        previous = Some(d.slot);
+        match P::check_certificate(d, committee, crypto) {
+            Ok(Certified::Quorum) => {
+                count.quorum += 1;
+                pending = None;
+            }
+            Ok(Certified::ByChain) => {
+                count.by_chain += 1;
+                pending = Some((pending.map_or(d.slot, |(first, _)| first), d.slot));
+            }
+            Err(e) => {
+                bad += 1;
+                if bad <= DESCRIBED_CERTIFICATES {
+                    problems.push(format!(
+                        "slot {}: its certificate does not prove its block: {e}",
+                        d.slot
+                    ));
+                }
+            }
+        }
+    }
+    if bad > DESCRIBED_CERTIFICATES {
+        problems.push(format!(
+            "{} more slots with a certificate that does not prove their block",
+            bad - DESCRIBED_CERTIFICATES
+        ));
+    }
+    if let Some(gap) = pending {
+        problems.push(unproven(gap));
+    }
+    (count, problems)
 }
 
 /// Compares the ledgers of `dirs`, which must all be of one protocol.

@@ -43,8 +43,8 @@ pub use leaders::LeaderSchedule;
 pub use node::{KindCount, MsgStats, Node, NodeInput, Output, Tally};
 pub use pool::{Executed, RequestPool};
 pub use protocol::{
-    Action, BatchConfig, CLIENT_REQUEST_DOMAIN, ConfigIssue, Decision, GENESIS, Input, NodeContext,
-    Protocol, Rejection, Request, Status, WireMessage, batch_digest,
+    Action, BatchConfig, CLIENT_REQUEST_DOMAIN, Certified, ConfigIssue, Decision, GENESIS, Input,
+    NodeContext, Protocol, Rejection, Request, Status, WireMessage, batch_digest,
 };
 pub use serve::ServeBudget;
 pub use snapshot::{

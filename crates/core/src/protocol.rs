@@ -7,6 +7,7 @@ use crate::bytes_array::Digest;
 use crate::committee::Committee;
 use crate::crypto::Crypto;
 use crate::ids::{NodeId, RequestId, Time};
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
@@ -52,17 +53,40 @@ pub struct Decision {
     /// was committed under each id, so an oracle or an auditor can compare
     /// it with what the client signed (an id alone does not say).
     pub request_digests: Vec<Digest>,
+    /// The protocol's commit certificate for `block` at `slot`, encoded by
+    /// the protocol (PBFT: q COMMITs, or the q CHECKPOINTs of a stable
+    /// checkpoint at this slot; QBFT: q commit seals; HotStuff: the QC
+    /// over the block): what lets anyone holding the committee's public
+    /// keys re-check offline that a quorum committed it
+    /// ([`Protocol::check_certificate`]). Empty when the replica learned
+    /// the block inside certified history and holds no certificate of its
+    /// own for it (PBFT's state transfer between two checkpoints): the
+    /// block is then certified by the next certified block its hash chain
+    /// leads to.
+    pub certificate: Bytes,
+}
+
+/// What [`Protocol::check_certificate`] found in a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Certified {
+    /// Its certificate proves that a quorum committed its block at its slot.
+    Quorum,
+    /// It carries none: certified only through a later certified block of
+    /// the same hash chain.
+    ByChain,
 }
 
 impl Decision {
     /// The decision at `slot` that executes `fresh` (the requests of the
-    /// block not executed before, in block order).
+    /// block not executed before, in block order), with the protocol's
+    /// encoded `certificate` (empty: none, see [`Decision::certificate`]).
     pub fn executing(
         slot: u64,
         view: u64,
         block: Digest,
         parent: Digest,
         fresh: &[&Request],
+        certificate: Bytes,
     ) -> Decision {
         Decision {
             slot,
@@ -71,6 +95,7 @@ impl Decision {
             parent,
             requests: fresh.iter().map(|r| r.id()).collect(),
             request_digests: fresh.iter().map(|r| r.digest()).collect(),
+            certificate,
         }
     }
 }
@@ -269,6 +294,18 @@ pub trait Protocol: Send + 'static {
     /// where a leader replacement, the view change every runtime reports,
     /// starts.
     fn is_view_timeout(timer: &Self::Timer) -> bool;
+
+    /// Re-checks `d.certificate` against `committee`'s public keys, with no
+    /// state of a replica: `Quorum` if it proves that a quorum committed
+    /// `d.block` at `d.slot`, `ByChain` if `d` carries none, an error naming
+    /// what is wrong otherwise. `bftbench ledger verify --cluster` runs it
+    /// on every stored decision, and the simulator's oracle on every
+    /// decision an honest replica commits.
+    fn check_certificate(
+        d: &Decision,
+        committee: &Committee,
+        crypto: &dyn Crypto,
+    ) -> Result<Certified, Self::Error>;
 }
 
 #[cfg(test)]

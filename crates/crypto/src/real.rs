@@ -30,7 +30,8 @@ use std::time::Duration;
 /// One node's real crypto: its secret keys plus the committee's checked keys.
 pub struct RealCrypto {
     me: NodeId,
-    secret: SecretKeys,
+    /// None for a verifier ([`RealCrypto::verifier`]).
+    secret: Option<SecretKeys>,
     keys: Arc<VerifiedKeys>,
     /// The clients' public keys (none until [`RealCrypto::with_clients`]).
     clients: Arc<ClientKeys>,
@@ -61,13 +62,31 @@ impl RealCrypto {
         }
         Ok(RealCrypto {
             me: id,
-            secret,
+            secret: Some(secret),
             keys,
             clients: Arc::new(ClientKeys::Listed(Vec::new())),
             cost,
             cpu: CpuMeter::default(),
             last_signer_key: Mutex::new(None),
         })
+    }
+
+    /// Crypto that only verifies, with the committee's public keys and no
+    /// secret: for re-checking certificates offline (`bftbench ledger
+    /// verify --cluster`). It belongs to no member (`me()` is an id outside
+    /// the committee), and what it signs is all zeros, which no
+    /// verification accepts (strict Ed25519 refuses a small-order R; the
+    /// zero bytes are no compressed BLS point).
+    pub fn verifier(keys: Arc<VerifiedKeys>, cost: CostModel) -> RealCrypto {
+        RealCrypto {
+            me: NodeId(u16::MAX),
+            secret: None,
+            keys,
+            clients: Arc::new(ClientKeys::Listed(Vec::new())),
+            cost,
+            cpu: CpuMeter::default(),
+            last_signer_key: Mutex::new(None),
+        }
     }
 
     /// The client keys requests are verified against.
@@ -144,7 +163,10 @@ impl Crypto for RealCrypto {
     fn sign(&self, domain: &'static str, msg: &[u8]) -> Signature {
         self.cpu.charge(self.cost.sign, 1);
         let digest = Digest::of(domain, &[msg]);
-        Signature(self.secret.ed25519().sign(digest.as_bytes()).to_bytes())
+        match &self.secret {
+            Some(secret) => Signature(secret.ed25519().sign(digest.as_bytes()).to_bytes()),
+            None => Signature([0; 64]),
+        }
     }
 
     /// Rule: Ed25519 verification is *strict* (RFC 8032 plus rejection of a
@@ -213,12 +235,15 @@ impl Crypto for RealCrypto {
     fn bls_sign(&self, domain: &'static str, msg: &[u8]) -> BlsSignature {
         self.cpu.charge(self.cost.bls_sign, 1);
         let digest = Digest::of(domain, &[msg]);
-        BlsSignature(
-            self.secret
-                .bls()
-                .sign(digest.as_bytes(), BLS_SIG_DST, &[])
-                .compress(),
-        )
+        match &self.secret {
+            Some(secret) => BlsSignature(
+                secret
+                    .bls()
+                    .sign(digest.as_bytes(), BLS_SIG_DST, &[])
+                    .compress(),
+            ),
+            None => BlsSignature([0; 48]),
+        }
     }
 
     /// Rule: a single BLS signature is group-checked before the pairing

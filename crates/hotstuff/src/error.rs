@@ -14,6 +14,10 @@ pub enum HotStuffError {
     QcTooFewSigners { signers: usize, quorum: usize },
     #[error("QC aggregate signature does not verify over (view, block)")]
     QcBadSignature,
+    #[error("ledger certificate does not decode")]
+    MalformedCertificate,
+    #[error("ledger certificate is a QC for another block or view than the decision's")]
+    CertificateMismatch,
 
     // --- proposals and blocks ---
     #[error("proposal for view {view} from {from}, whose leader is {leader}")]
@@ -77,6 +81,8 @@ impl Rejection for HotStuffError {
             HotStuffError::QcBadBitmap => "qc-bad-bitmap",
             HotStuffError::QcTooFewSigners { .. } => "qc-too-few-signers",
             HotStuffError::QcBadSignature => "qc-bad-signature",
+            HotStuffError::MalformedCertificate => "malformed-certificate",
+            HotStuffError::CertificateMismatch => "certificate-mismatch",
             HotStuffError::WrongProposer { .. } => "wrong-proposer",
             HotStuffError::StaleProposal { .. } => "stale-proposal",
             HotStuffError::ViewTooFar { .. } => "view-too-far",

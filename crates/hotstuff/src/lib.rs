@@ -22,6 +22,7 @@
 //! and voted on but not committed (see [`replica`] on empty blocks).
 
 pub mod byzantine;
+pub mod certificate;
 pub mod config;
 pub mod error;
 pub mod pacemaker;
@@ -30,6 +31,7 @@ pub mod replica;
 pub mod rules;
 pub mod types;
 
+pub use certificate::{LedgerCertificate, check_certificate};
 pub use config::HotStuffConfig;
 #[cfg(feature = "mutants")]
 pub use config::HotStuffMutant;

@@ -45,6 +45,8 @@ pub enum PbftError {
     BadNewView(&'static str),
     #[error("NEW-VIEW's O differs from the O recomputed from its V")]
     NewViewMismatch,
+    #[error("invalid ledger certificate: {0}")]
+    BadCertificate(&'static str),
     #[error("invalid state transfer: {0}")]
     BadState(&'static str),
     #[error("{0} asked for more state transfers than its serve budget allows")]
@@ -79,6 +81,7 @@ impl Rejection for PbftError {
             PbftError::BadState(_) => "bad-state",
             PbftError::ServeLimited(_) => "serve-limited",
             PbftError::BadSnapshot(_) => "bad-snapshot",
+            PbftError::BadCertificate(_) => "bad-certificate",
         }
     }
 }

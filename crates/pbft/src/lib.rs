@@ -43,6 +43,7 @@
 //!   fuzzer; each site is marked `// MUTANT(<name>):`.
 
 mod byzantine;
+mod certificate;
 mod config;
 mod error;
 mod messages;
@@ -51,6 +52,7 @@ mod rules;
 mod verified;
 
 pub use byzantine::{capped_timeout, liveness_bound};
+pub use certificate::{LedgerCertificate, check_certificate};
 pub use config::PbftConfig;
 #[cfg(feature = "mutants")]
 pub use config::PbftMutant;

@@ -63,6 +63,8 @@ pub enum QbftError {
     TooFarInFuture { height: u64 },
     #[error("{0} asked for more relays than its serve budget allows")]
     ServeLimited(NodeId),
+    #[error("ledger certificate does not decode")]
+    MalformedCertificate,
     #[error("snapshot offer refused: {0}")]
     BadSnapshot(bft_core::SnapshotFault),
 }
@@ -97,6 +99,7 @@ impl Rejection for QbftError {
             QbftError::TooFarInFuture { .. } => "too-far-in-future",
             QbftError::ServeLimited(_) => "serve-limited",
             QbftError::BadSnapshot(_) => "bad-snapshot",
+            QbftError::MalformedCertificate => "malformed-certificate",
         }
     }
 }

@@ -43,12 +43,14 @@
 //!
 
 pub mod byzantine;
+pub mod certificate;
 pub mod config;
 pub mod error;
 pub mod messages;
 pub mod replica;
 pub mod rules;
 
+pub use certificate::{LedgerCertificate, check_certificate};
 pub use config::QbftConfig;
 #[cfg(feature = "mutants")]
 pub use config::QbftMutant;
@@ -58,7 +60,9 @@ pub use messages::{Block, QbftMessage};
 pub use replica::{Qbft, QbftDurable, QbftTimer, next_round0_slot, proposer};
 
 use bft_core::protocol::ConfigIssue;
-use bft_core::{Action, Input, NodeContext, Protocol, Status, Time};
+use bft_core::{
+    Action, Certified, Committee, Crypto, Decision, Input, NodeContext, Protocol, Status, Time,
+};
 
 impl Protocol for Qbft {
     const NAME: &'static str = "qbft";
@@ -88,6 +92,14 @@ impl Protocol for Qbft {
 
     fn recover(ctx: NodeContext, cfg: &QbftConfig, durable: QbftDurable) -> Self {
         Qbft::recover(ctx, cfg, durable)
+    }
+
+    fn check_certificate(
+        d: &Decision,
+        committee: &Committee,
+        crypto: &dyn Crypto,
+    ) -> Result<Certified, QbftError> {
+        certificate::check_certificate(d, committee, crypto)
     }
 
     fn check_config(cfg: &QbftConfig) -> Result<(), ConfigIssue> {

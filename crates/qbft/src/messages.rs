@@ -10,7 +10,6 @@ use bft_core::{
     Committee, Crypto, Digest, NodeId, Request, Signature, SignedItem, WireMessage, batch_digest,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 pub const DOMAIN_PROPOSAL: &str = "bftbench/qbft/proposal/v1";
 pub const DOMAIN_PREPARE: &str = "bftbench/qbft/prepare/v1";
@@ -276,30 +275,7 @@ impl CommitCertificate {
         if self.block.hash() != self.digest {
             return Err(QbftError::DigestMismatch);
         }
-        if self.seals.len() > committee.n() {
-            return Err(QbftError::OversizedJustification {
-                len: self.seals.len(),
-            });
-        }
-        let mut signers = BTreeSet::new();
-        for (signer, seal) in &self.seals {
-            if !committee.contains(*signer) {
-                return Err(QbftError::UnknownSigner(*signer));
-            }
-            if !signers.insert(*signer) {
-                return Err(QbftError::DuplicateSigner(*signer));
-            }
-            crypto
-                .verify(*signer, DOMAIN_COMMIT_SEAL, self.digest.as_bytes(), seal)
-                .map_err(|_| QbftError::BadSignature)?;
-        }
-        if signers.len() < q {
-            return Err(QbftError::InsufficientSeals {
-                got: signers.len(),
-                need: q,
-            });
-        }
-        Ok(())
+        crate::certificate::check_seals(crypto, committee, q, &self.digest, &self.seals)
     }
 }
 

@@ -5,6 +5,11 @@
 //! - **total order**: each replica commits slots 1, 2, 3, … with no gap;
 //! - **hash chain**: each decision's parent is the replica's previous block;
 //! - **at most once**: a request appears in one slot only, once;
+//! - **certificate**: each decision's commit certificate, if it carries one,
+//!   proves that a quorum committed its block
+//!   ([`bft_core::Protocol::check_certificate`], with the committee's public
+//!   keys and no replica's state), so what a replica writes to its ledger
+//!   can be re-checked offline;
 //! - **validity**: only requests a client submitted are committed, each
 //!   with the payload the client signed (its [`bft_core::Request::digest`],
 //!   not its id alone: a leader that commits its own payload under a real
@@ -18,9 +23,10 @@
 //! so they use the fast Fx hash (no iteration order can leak, and there is
 //! no adversary choosing keys to collide).
 
-use bft_core::{Decision, Digest, GENESIS, NodeId, RequestId};
-use rustc_hash::FxHashMap;
+use bft_core::{Committee, Crypto, Decision, Digest, GENESIS, NodeId, Protocol, RequestId};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Oracle {
@@ -32,8 +38,28 @@ pub struct Oracle {
     submitted: FxHashMap<RequestId, Digest>,
     /// Per replica: last committed (slot, block).
     heads: Vec<(u64, Digest)>,
+    /// What certificates are checked with, if they are.
+    certificates: Option<Certificates>,
     violations: Vec<String>,
 }
+
+/// The committee's public keys and a crypto instance of the oracle's own
+/// (its verifications charge no replica's clock), and the certificates
+/// that passed: replicas often hold the same certificate for a slot (one
+/// QC, one set of seals), and each is checked once.
+#[derive(Debug)]
+struct Certificates {
+    committee: Arc<Committee>,
+    crypto: Arc<dyn Crypto>,
+    passed: FxHashSet<Digest>,
+    /// Certificates that failed so far: a planted bug (a smaller quorum)
+    /// fails every one of them, and only the first few are described so
+    /// that the violations it causes besides stay visible.
+    failed: usize,
+}
+
+/// Failed certificates described, at most.
+const DESCRIBED_CERTIFICATES: usize = 10;
 
 /// Beyond this many, further violations are counted but not described.
 const MAX_DESCRIBED: usize = 100;
@@ -45,7 +71,71 @@ impl Oracle {
             request_slot: FxHashMap::default(),
             submitted: FxHashMap::default(),
             heads: vec![(0, GENESIS); n],
+            certificates: None,
             violations: Vec::new(),
+        }
+    }
+
+    /// Also checks every decision's certificate against `committee`, with
+    /// `crypto`, an instance no replica uses (None: certificates are not
+    /// checked).
+    pub fn checking_certificates(
+        mut self,
+        committee: Arc<Committee>,
+        crypto: Option<Arc<dyn Crypto>>,
+    ) -> Oracle {
+        let Some(crypto) = crypto else {
+            return self;
+        };
+        self.certificates = Some(Certificates {
+            committee,
+            crypto,
+            passed: FxHashSet::default(),
+            failed: 0,
+        });
+        self
+    }
+
+    /// Checks the certificate of decision `d` by honest replica `node`
+    /// (nothing if certificates are not checked, see
+    /// [`Oracle::checking_certificates`]).
+    pub fn certificate<P: Protocol>(&mut self, node: NodeId, d: &Decision) {
+        let Some(c) = self.certificates.as_mut() else {
+            return;
+        };
+        if d.certificate.is_empty() {
+            return;
+        }
+        let key = Digest::of(
+            "bftbench/oracle/certificate/v1",
+            &[
+                &d.slot.to_le_bytes(),
+                &d.view.to_le_bytes(),
+                d.block.as_bytes(),
+                d.parent.as_bytes(),
+                &d.certificate,
+            ],
+        );
+        if c.passed.contains(&key) {
+            return;
+        }
+        match P::check_certificate(d, &c.committee, c.crypto.as_ref()) {
+            Ok(_) => {
+                c.passed.insert(key);
+            }
+            Err(e) => {
+                c.failed += 1;
+                if c.failed <= DESCRIBED_CERTIFICATES {
+                    self.violation(format!(
+                        "certificate: {node:?} committed slot {} with a certificate that does not prove it: {e}",
+                        d.slot
+                    ));
+                } else if c.failed == DESCRIBED_CERTIFICATES + 1 {
+                    self.violation(
+                        "certificate: … further failed certificates not described".into(),
+                    );
+                }
+            }
         }
     }
 
@@ -247,6 +337,7 @@ mod tests {
                 .map(|&number| RequestId { client: 0, number })
                 .collect(),
             request_digests: reqs.iter().map(|&number| signed(number)).collect(),
+            certificate: bytes::Bytes::new(),
         }
     }
 

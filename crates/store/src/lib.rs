@@ -7,7 +7,9 @@
 //!   was ever written and the ledger's tip;
 //! - `state`: the replica's durable state (`Node::durable_state`), replaced
 //!   whole at every write;
-//! - `ledger`: the committed decisions by slot, a hash chain from genesis;
+//! - `ledger`: the committed decisions by slot, a hash chain from genesis,
+//!   each with its commit certificate (`Decision::certificate`, checked by
+//!   `bftbench ledger verify --cluster`);
 //! - `snapshots`: by slot, the block of each snapshot the replica installed
 //!   (state sync from beyond its peers' archives): the chain resumes there.
 //!
@@ -49,7 +51,7 @@ use std::path::{Path, PathBuf};
 /// The file inside a data directory.
 pub const FILE_NAME: &str = "replica.redb";
 /// [`Meta::format`]; a directory of another format is refused.
-pub const FORMAT: &str = "bftbench-store/2";
+pub const FORMAT: &str = "bftbench-store/3";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");

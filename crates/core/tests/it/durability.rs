@@ -56,6 +56,14 @@ impl Protocol for Counter {
     fn client_requests(_: &Count) -> &[Request] {
         &[]
     }
+    /// It commits nothing.
+    fn check_certificate(
+        _: &bft_core::Decision,
+        _: &bft_core::Committee,
+        _: &dyn bft_core::Crypto,
+    ) -> Result<bft_core::Certified, Never> {
+        Ok(bft_core::Certified::ByChain)
+    }
     fn recover(ctx: NodeContext, cfg: &bool, count: u64) -> Counter {
         Counter {
             count,

@@ -391,3 +391,29 @@ fn kinds_report_themselves_and_their_node() {
         }
     }
 }
+
+/// `RealCrypto::verifier`: the committee's public keys, no secret. It
+/// verifies what members signed (one signature, an aggregate), and what it
+/// signs itself verifies as no member's.
+#[test]
+fn a_verifier_without_secrets_verifies_members_and_signs_nothing_valid() {
+    let (committee, c) = cluster(4, 42, CryptoKind::Real, CostModel::zero()).unwrap();
+    let keys = bft_crypto::VerifiedKeys::new(&committee).unwrap();
+    let verifier = bft_crypto::RealCrypto::verifier(keys, CostModel::zero());
+    assert!(!committee.contains(verifier.me()));
+    let sig = c[2].sign(DOMAIN, MSG);
+    verifier.verify(NodeId(2), DOMAIN, MSG, &sig).unwrap();
+    assert!(verifier.verify(NodeId(1), DOMAIN, MSG, &sig).is_err());
+    let agg = c[0].bls_aggregate(&votes(&c, &[0, 1, 3])).unwrap();
+    verifier.bls_verify_aggregate(DOMAIN, MSG, &agg).unwrap();
+    let own = verifier.sign(DOMAIN, MSG);
+    let own_bls = verifier.bls_sign(DOMAIN, MSG);
+    for id in 0..4 {
+        assert!(verifier.verify(NodeId(id), DOMAIN, MSG, &own).is_err());
+        assert!(
+            verifier
+                .bls_verify(NodeId(id), DOMAIN, MSG, &own_bls)
+                .is_err()
+        );
+    }
+}

@@ -45,8 +45,9 @@ use crate::rules::{Candidate, ChainLink, SafetyState};
 use crate::types::{Block, Message, QuorumCert, Timer, Vote};
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
-    Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Height, Input, NodeContext, NodeId,
-    Protocol, Request, RequestPool, ServeBudget, SnapshotVotes, Snapshots, Status, Time, View,
+    Action, BatchConfig, Certified, Committee, Crypto, Decision, Digest, GENESIS, Height, Input,
+    NodeContext, NodeId, Protocol, Request, RequestPool, ServeBudget, SnapshotVotes, Snapshots,
+    Status, Time, View,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -222,6 +223,14 @@ impl Protocol for HotStuff {
 
     fn recover(ctx: NodeContext, cfg: &HotStuffConfig, durable: HotStuffDurable) -> Self {
         HotStuff::recover(ctx, cfg, durable)
+    }
+
+    fn check_certificate(
+        d: &Decision,
+        committee: &Committee,
+        crypto: &dyn Crypto,
+    ) -> Result<Certified, HotStuffError> {
+        crate::certificate::check_certificate(d, committee, crypto)
     }
 
     fn new(ctx: NodeContext, cfg: &HotStuffConfig) -> Self {

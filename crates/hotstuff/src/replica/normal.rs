@@ -3,13 +3,14 @@
 //! block tree, and the leader proposing.
 
 use super::{ARCHIVE, CommittedTip, HotStuff, Orphan, Out, link};
+use crate::certificate::LedgerCertificate;
 use crate::error::HotStuffError;
 use crate::pacemaker::{rebuild_pending, timeout_certified};
 use crate::rules::{
     BlockRef, check_batch_size, check_first_proposal, check_horizon, check_justify, check_orphan,
     check_parent_link, check_proposer, lock_after,
 };
-use crate::types::{Block, MAX_FETCH_CHAIN, Message, Timer};
+use crate::types::{Block, MAX_FETCH_CHAIN, Message, QuorumCert, Timer};
 use bft_core::{Action, Decision, Digest, Height, NodeId, Request, RequestId, Time, View};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -206,32 +207,38 @@ impl HotStuff {
         };
         // Commit rule: only a direct three-chain commits.
         if self.commit_rule(&link(b2_hash, b2), &link(b1_hash, b1), &link(b0_hash, b0)) {
-            self.commit_through(b0_hash, out)?;
+            let b0_qc = b1.justify.clone();
+            self.commit_through(b0_hash, b0_qc, out)?;
         }
         Ok(())
     }
 
     /// Commits `hash` and its uncommitted ancestors, oldest first: one
-    /// Decision per block, slot = height. Each request is executed at most
-    /// once (`RequestPool::execute` returns only the fresh ones). Then prunes
-    /// the tree below the new committed block.
+    /// Decision per block, slot = height, each with the QC over its block
+    /// as its ledger certificate (`crate::certificate`): `qc` for `hash`,
+    /// and for each ancestor the QC its child carries (a block's parent is
+    /// the block its justify QC names, `check_parent_link`). Each request
+    /// is executed at most once (`RequestPool::execute` returns only the
+    /// fresh ones). Then prunes the tree below the new committed block.
     pub(super) fn commit_through(
         &mut self,
         hash: Digest,
+        qc: QuorumCert,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
         let mut chain = Vec::new();
-        let mut cursor = hash;
+        let mut cursor = (hash, qc);
         loop {
-            let Some(block) = self.blocks.get(&cursor) else {
+            let Some(block) = self.blocks.get(&cursor.0) else {
                 return Err(HotStuffError::ConflictingCommit);
             };
             if block.height <= self.committed.height {
                 break;
             }
-            chain.push(cursor);
-            cursor = block.parent;
+            let next = (block.parent, block.justify.clone());
+            chain.push(std::mem::replace(&mut cursor, next));
         }
+        let cursor = cursor.0;
         if chain.is_empty() {
             return Ok(());
         }
@@ -240,7 +247,7 @@ impl HotStuff {
         if cursor != self.committed.hash {
             return Err(HotStuffError::ConflictingCommit);
         }
-        for block_hash in chain.into_iter().rev() {
+        for (block_hash, qc) in chain.into_iter().rev() {
             let Some(block) = self.blocks.get(&block_hash) else {
                 return Err(HotStuffError::ConflictingCommit);
             };
@@ -251,6 +258,7 @@ impl HotStuff {
                 block_hash,
                 block.parent,
                 &fresh,
+                LedgerCertificate(qc).encode(),
             )));
             self.committed = CommittedTip {
                 hash: block_hash,

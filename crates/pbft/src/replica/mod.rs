@@ -65,8 +65,9 @@ use crate::rules::{Rules, ViewGate, Watermarks, check_watermarks, view_gate};
 use crate::verified::Verified;
 use bft_core::protocol::ConfigIssue;
 use bft_core::{
-    Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Input, NodeContext, NodeId, Protocol,
-    Request, RequestId, RequestPool, ServeBudget, SnapshotVotes, Snapshots, Status, Time,
+    Action, BatchConfig, Certified, Committee, Crypto, Decision, Digest, GENESIS, Input,
+    NodeContext, NodeId, Protocol, Request, RequestId, RequestPool, ServeBudget, SnapshotVotes,
+    Snapshots, Status, Time,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -462,6 +463,14 @@ impl Protocol for Pbft {
 
     fn recover(ctx: NodeContext, cfg: &PbftConfig, durable: PbftDurable) -> Pbft {
         Pbft::recover(ctx, cfg, durable)
+    }
+
+    fn check_certificate(
+        d: &Decision,
+        committee: &Committee,
+        crypto: &dyn Crypto,
+    ) -> Result<Certified, PbftError> {
+        crate::certificate::check_certificate(d, committee, crypto)
     }
 
     fn new(ctx: NodeContext, cfg: &PbftConfig) -> Pbft {

@@ -3,6 +3,7 @@
 //! in sequence order.
 
 use super::{Out, Pbft, PbftTimer};
+use crate::certificate::LedgerCertificate;
 use crate::error::PbftError;
 use crate::messages::{
     ExecutedBatch, PbftMessage, PrePrepare, PreparedCert, Vote, domain, pre_prepare_payload,
@@ -13,6 +14,7 @@ use crate::rules::{
     prepared_certificate,
 };
 use bft_core::{Action, Decision, Digest, NodeId, Request, Time};
+use bytes::Bytes;
 
 impl Pbft {
     pub(super) fn on_request(&mut self, now: Time, req: Request) {
@@ -255,17 +257,43 @@ impl Pbft {
                 batch: pp.batch.clone(),
             };
             let digest = pp.digest;
-            self.execute(executed, digest, out);
+            let certificate = self.commit_certificate(seq);
+            self.execute(executed, digest, certificate, out);
             if seq.is_multiple_of(self.cfg.checkpoint_interval) {
                 self.send_checkpoint(seq, out);
             }
         }
     }
 
+    /// The ledger certificate of committed slot `seq`: the quorum of its
+    /// COMMITs that match its pre-prepare (`committed_local` held).
+    fn commit_certificate(&self, seq: u64) -> Bytes {
+        let Some((pp, slot)) = self
+            .log
+            .get(&seq)
+            .and_then(|s| Some((s.pre_prepare.as_ref()?, s)))
+        else {
+            return Bytes::new();
+        };
+        let matching = slot
+            .commits
+            .values()
+            .filter(|c| c.view == pp.view && c.digest == pp.digest)
+            .take(self.rules().quorum());
+        LedgerCertificate::of_commits(pp.digest, matching).encode()
+    }
+
     /// Executes slot `last_executed + 1`: the requests not executed before,
-    /// a Commit extending the hash chain, and the batch kept for lagging
+    /// a Commit extending the hash chain with the slot's ledger
+    /// `certificate` (`crate::certificate`), and the batch kept for lagging
     /// replicas.
-    pub(super) fn execute(&mut self, executed: ExecutedBatch, digest: Digest, out: &mut Out) {
+    pub(super) fn execute(
+        &mut self,
+        executed: ExecutedBatch,
+        digest: Digest,
+        certificate: Bytes,
+        out: &mut Out,
+    ) {
         for r in &executed.batch {
             self.reproposed.remove(&r.id());
         }
@@ -280,6 +308,7 @@ impl Pbft {
             block,
             self.head,
             &fresh,
+            certificate,
         )));
         self.head = block;
         self.last_executed = executed.seq;

@@ -4,6 +4,7 @@
 //! further behind than its peers' history (`bft_core::snapshot`).
 
 use super::{Out, Pbft, PbftTimer};
+use crate::certificate::LedgerCertificate;
 use crate::error::PbftError;
 use crate::messages::{
     CommittedBatch, ExecutedBatch, Fetch, PbftMessage, StableProof, StateTransfer, domain,
@@ -12,6 +13,7 @@ use crate::messages::{
 use crate::rules::{check_checkpoint_proof, check_state_transfer};
 use crate::verified::SigBatch;
 use bft_core::{Action, Digest, NodeId, Snapshot, Time, batch_digest};
+use bytes::Bytes;
 use std::collections::BTreeSet;
 
 impl Pbft {
@@ -125,8 +127,16 @@ impl Pbft {
         let digests =
             check_state_transfer(&self.rules(), self.last_executed, self.head, &st, &mut sigs)?;
         sigs.verify(self.crypto.as_ref(), &mut self.verified, "state")?;
+        let proof =
+            LedgerCertificate::Checkpoint(st.proof.iter().map(|c| (c.replica, c.sig)).collect())
+                .encode();
         for (b, d) in st.batches.into_iter().zip(digests) {
-            self.execute(b, d, out);
+            let certificate = if b.seq == st.seq {
+                proof.clone()
+            } else {
+                Bytes::new()
+            };
+            self.execute(b, d, certificate, out);
         }
         self.own_states.insert(st.seq, st.state);
         self.advance_low(st.seq, st.state, st.proof);
@@ -342,6 +352,7 @@ impl Pbft {
         for (c, digest) in tail.into_iter().zip(digests) {
             let pp = c.pre_prepare;
             let seq = pp.seq;
+            let certificate = LedgerCertificate::of_commits(pp.digest, c.commits.iter()).encode();
             self.execute(
                 ExecutedBatch {
                     seq,
@@ -349,6 +360,7 @@ impl Pbft {
                     batch: pp.batch,
                 },
                 digest,
+                certificate,
                 out,
             );
             if seq.is_multiple_of(self.cfg.checkpoint_interval) {

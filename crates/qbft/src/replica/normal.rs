@@ -6,6 +6,7 @@ use super::state::{Instance, MAX_COMMIT_DIGESTS_PER_ROUND};
 use super::{
     ARCHIVE_HEIGHTS, ChainTip, Out, PreparedCertificate, Qbft, QbftTimer, next_round0_slot,
 };
+use crate::certificate::LedgerCertificate;
 use crate::error::QbftError;
 use crate::messages::{
     Block, CommitCertificate, CommitPayload, PreparePayload, Proposal, ProposalPayload,
@@ -262,6 +263,7 @@ impl Qbft {
             cert.digest,
             block.parent,
             &fresh,
+            LedgerCertificate::of(&cert).encode(),
         )));
         self.tip = ChainTip {
             height: block.height,

@@ -58,6 +58,7 @@ impl<P: Adversarial> Simulation<P> {
         );
         if honest {
             self.oracle.commit(node, &d);
+            self.oracle.certificate::<P>(node, &d);
             if self.replacements.is_open() {
                 let totals = self.totals();
                 self.replacements.decided(depart, d.view, totals);

@@ -125,6 +125,7 @@ impl<P: Adversarial> Simulation<P> {
     pub fn new(cfg: SimConfig, proto: P::Config) -> Result<Simulation<P>, SimError> {
         P::check_config(&proto).map_err(SimError::Protocol)?;
         let (committee, cryptos) = bft_crypto::cluster(cfg.nodes, cfg.seed, cfg.crypto, cfg.cost)?;
+        let auditor = bft_crypto::cluster(cfg.nodes, cfg.seed, cfg.crypto, cfg.cost)?.1;
         let committee = match &cfg.leaders {
             None => committee,
             Some(schedule) => Arc::new(
@@ -205,7 +206,8 @@ impl<P: Adversarial> Simulation<P> {
                 .collect(),
             payload: Bytes::from(vec![0u8; cfg.load.tx_size]),
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
-            oracle: Oracle::new(committee.n()),
+            oracle: Oracle::new(committee.n())
+                .checking_certificates(committee.clone(), auditor.into_iter().next()),
             committee,
             cryptos,
             replicas,

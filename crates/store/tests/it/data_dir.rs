@@ -42,6 +42,7 @@ fn chain(from: u64, to: u64) -> Vec<Decision> {
                 number: slot,
             }],
             request_digests: vec![Digest::of("test/request", &[&slot.to_le_bytes()])],
+            certificate: bytes::Bytes::from(slot.to_le_bytes().to_vec()),
         })
         .collect()
 }

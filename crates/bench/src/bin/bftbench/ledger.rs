@@ -13,9 +13,10 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum LedgerCommand {
     /// Re-check one data directory: every checksum, the hash chain from
-    /// genesis, no request ordered twice, the replica a member of the
-    /// cluster, and (with --requests) every request a client saw committed
-    /// present. Exit 1 if anything is wrong.
+    /// genesis, no request ordered twice, and (with --cluster) the replica
+    /// a member of the cluster and every commit certificate valid under
+    /// the cluster's public keys, and (with --requests) every request a
+    /// client saw committed present. Exit 1 if anything is wrong.
     Verify {
         dir: PathBuf,
         /// The cluster file the replica ran in
@@ -58,7 +59,13 @@ pub fn run(args: Args) -> Result<std::process::ExitCode> {
                 }
             );
             println!("  checksums and hash chain: ok");
-            println!("  certificates: not stored in the ledger yet, not checked");
+            match v.certificates {
+                Some(c) => println!(
+                    "  certificates checked with the cluster's keys: {} by their own quorum, {} by a later certified block",
+                    c.quorum, c.by_chain
+                ),
+                None => println!("  certificates: not checked (no --cluster)"),
+            }
             if let Some(n) = v.expected_requests
                 && v.problems.is_empty()
             {

@@ -14,10 +14,16 @@
 //!   request's payload under its id is refused and counted, and the same
 //!   run with signature checks planted away is caught by the oracle.
 //!
+//! - commit certificates, [`certificates`]: every decision carries one the
+//!   cluster's public keys verify offline (`bftbench ledger verify
+//!   --cluster`), and an altered, moved or missing one is found, there and
+//!   by the oracle.
+//!
 //! Exact fault-free message counts are each protocol's own formula and live
 //! with it (`crates/*/tests/it/sim`); the fuzzer's fixed seeds are `fuzz`.
 
 mod behaviours;
+mod certificates;
 mod client_signatures;
 mod restart;
 mod state_sync;

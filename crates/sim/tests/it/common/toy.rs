@@ -184,6 +184,7 @@ impl Toy {
             block,
             self.last_block,
             &fresh,
+            bytes::Bytes::new(),
         )));
         self.last_slot = slot;
         self.last_block = block;
@@ -202,6 +203,16 @@ impl Protocol for Toy {
 
     fn durable(&self) -> (u64, bft_core::Digest) {
         (self.last_slot, self.last_block)
+    }
+
+    /// The toy commits on its leader's word: its decisions carry no
+    /// certificate.
+    fn check_certificate(
+        _: &Decision,
+        _: &bft_core::Committee,
+        _: &dyn bft_core::Crypto,
+    ) -> Result<bft_core::Certified, ToyError> {
+        Ok(bft_core::Certified::ByChain)
     }
 
     fn client_requests(msg: &ToyMsg) -> &[Request] {
