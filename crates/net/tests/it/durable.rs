@@ -1,6 +1,8 @@
 //! Data directories over real QUIC, in process: a replica killed and
 //! restarted on its directory resumes at the slot it had written, commits
-//! again, and the four ledgers it leaves are one chain; each protocol.
+//! again, and the four ledgers it leaves are one chain; restarted after the
+//! others went past what they keep for lagging peers, it installs a
+//! snapshot and reaches the tip. Each protocol.
 
 use bft_core::{BatchConfig, Fsync, NodeId, Protocol};
 use bft_load::LoadConfig;
@@ -99,4 +101,110 @@ async fn qbft_replica_restarted_on_its_data_directory_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hotstuff_replica_restarted_on_its_data_directory_resumes() {
     restart_resumes::<bft_hotstuff::HotStuff>(bft_hotstuff::HotStuffConfig::default()).await;
+}
+
+/// Waits (at most `limit`) until node `i` has committed more than `above`.
+async fn wait_longer<P: Protocol>(
+    c: &LocalCluster<P>,
+    i: usize,
+    above: u64,
+    limit: Duration,
+) -> u64 {
+    let deadline = Instant::now() + limit;
+    while committed(c, i) <= above && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    committed(c, i)
+}
+
+/// Beyond the archives over QUIC: a replica killed while the others commit
+/// `gap` more slots than any of them keeps for lagging peers (PBFT 256
+/// batches below its stable checkpoint, QBFT 64 heights, HotStuff 256
+/// blocks) restarts on its directory, installs a snapshot f+1 peers offer
+/// alike, and commits past the tip it came back to; its ledger skips the
+/// slots before the snapshot and agrees with the others on every slot it
+/// holds. Node 0 leads (weight 1000, as in the simulator's state-sync
+/// test), so that the killed replica's turns as leader do not slow the
+/// others down.
+async fn restart_past_the_archives<P: Protocol>(proto: P::Config, gap: u64) {
+    let dir = std::env::temp_dir().join(format!("net-archives-{}-{}", P::NAME, std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = LocalClusterConfig {
+        nodes: 4,
+        seed: 5,
+        batch: BatchConfig {
+            max_size: 1,
+            max_delay: Duration::from_millis(1),
+        },
+        store: Some(StoreConfig {
+            dir: dir.clone(),
+            fsync: Fsync::Never,
+        }),
+        leaders: Some(bft_core::LeaderSchedule::favouring(4, NodeId(0), 1000)),
+        ..LocalClusterConfig::default()
+    };
+    let mut cluster = LocalCluster::<P>::start(cfg, proto).await.unwrap();
+    let load = cluster
+        .client_setup(LoadConfig::open(400.0, 4, 64), Duration::from_secs(30))
+        .unwrap();
+    let clients = tokio::spawn(run_load(load, std::future::pending()));
+
+    assert!(wait_for(&cluster, 3, 5).await > 5, "{}: commits", P::NAME);
+    let killed = cluster.kill(NodeId(3)).await.unwrap();
+    let at_kill = killed.status.committed;
+    let far = at_kill + gap;
+    assert!(
+        wait_longer(&cluster, 0, far, Duration::from_secs(20)).await > far,
+        "{}: the others commit {gap} more slots",
+        P::NAME
+    );
+    cluster.restart(NodeId(3)).await.unwrap();
+    let tip = committed(&cluster, 0);
+    assert!(
+        wait_longer(&cluster, 3, tip, Duration::from_secs(20)).await > tip,
+        "{}: the restarted replica commits past the tip it came back to ({tip})",
+        P::NAME
+    );
+    clients.abort();
+    let nodes = cluster.stop().await.unwrap();
+    let restarted = nodes.iter().find(|n| n.id == NodeId(3)).unwrap();
+    assert_eq!(restarted.resumed_at, Some(at_kill), "{}", P::NAME);
+    assert!(
+        restarted.stats.snapshots_installed >= 1,
+        "{}: it caught up through a snapshot",
+        P::NAME
+    );
+
+    let ledgers: Vec<Ledger> = (0..4)
+        .map(|i| Ledger::read(&dir.join(format!("node-{i}"))).unwrap())
+        .collect();
+    assert!(
+        !ledgers[3].snapshots.is_empty(),
+        "{}: the snapshot is in its ledger",
+        P::NAME
+    );
+    let slices: Vec<_> = ledgers.iter().map(bft_store::Ledger::blocks).collect();
+    let report = LedgerReport::compare(&slices);
+    assert_eq!(report.fork, None, "{}: {report:?}", P::NAME);
+    assert!(ledgers[3].tip() > tip, "{}", P::NAME);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pbft_replica_restarted_past_the_archives_installs_a_snapshot() {
+    restart_past_the_archives::<bft_pbft::Pbft>(bft_pbft::PbftConfig::default(), 520).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qbft_replica_restarted_past_the_archives_installs_a_snapshot() {
+    restart_past_the_archives::<bft_qbft::Qbft>(bft_qbft::QbftConfig::default(), 120).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotstuff_replica_restarted_past_the_archives_installs_a_snapshot() {
+    restart_past_the_archives::<bft_hotstuff::HotStuff>(
+        bft_hotstuff::HotStuffConfig::default(),
+        400,
+    )
+    .await;
 }
