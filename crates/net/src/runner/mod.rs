@@ -4,12 +4,13 @@
 //! clients for each committed decision.
 //!
 //! With a store (a data directory), the outputs of each batch of events are
-//! held until the batch's durable state and committed decisions are written
-//! (one [`Store::write`] per batch, on a writer thread that merges batches
-//! queued behind a write in progress: a group commit), then released in
-//! order: nothing a peer or a client sees depends on state a crash could
-//! take back. The replica handles its next events meanwhile. A failed write
-//! stops the replica.
+//! held until the batch's durable state and committed decisions are written,
+//! then released in order: nothing a peer or a client sees depends on state
+//! a crash could take back. One [`Store::write`] is in progress at a time,
+//! on a writer thread; the replica handles its next events meanwhile, and
+//! the batches handled during a write go together into the next one (a
+//! group commit), with the durable state encoded once for it. A failed
+//! write stops the replica.
 //!
 //! Timer semantics are the simulator's: a `SetTimer` for a key replaces the
 //! pending one (the old deadline never fires), `CancelTimer` removes it, and
@@ -202,9 +203,9 @@ pub async fn run_replica<P: Protocol>(
 /// Events handled per wake-up before the driver looks at timers and the
 /// other channel again.
 const DRAIN: usize = 256;
-/// Batches waiting for their write, at most, before the replica stops
-/// handling new events until one is done.
-const MAX_WRITES_IN_FLIGHT: usize = 64;
+/// Batches waiting for the next write, at most, before the replica stops
+/// handling new events until the write in progress is done.
+const MAX_BATCHES_WAITING: usize = 64;
 /// How often, at most, the replica publishes its [`Snapshot`].
 const PUBLISH_EVERY: Duration = Duration::from_millis(5);
 /// Scrapes that may wait for a metrics refresh at once (more are served
@@ -231,13 +232,18 @@ struct Driver<P: Protocol> {
     /// Prometheus bookkeeping, when an endpoint serves it.
     metrics: Option<MetricsState>,
     /// The data directory's writer; with it, `held` keeps the batch's
-    /// outputs until [`Driver::flush`] hands the batch to it, and
-    /// `in_flight` keeps them until that write is done.
+    /// outputs until [`Driver::flush`] hands the batch to it (or to
+    /// `waiting`, while a write is in progress), and `in_flight` keeps them
+    /// until that write is done.
     writer: Option<Writer>,
     done: Option<mpsc::UnboundedReceiver<Done>>,
     held: Vec<Output<P::Timer>>,
     /// Outputs waiting for write `seq`, in submission order.
     in_flight: std::collections::VecDeque<(u64, Vec<Output<P::Timer>>)>,
+    /// Outputs of the batches handled while a write was in progress: they
+    /// go out after the next write, and how many batches they are.
+    waiting: Vec<Output<P::Timer>>,
+    batches_waiting: usize,
     next_write: u64,
     /// The durable state changed since the last write.
     dirty: bool,
@@ -273,6 +279,8 @@ impl<P: Protocol> Driver<P> {
             done: None,
             held: Vec::new(),
             in_flight: std::collections::VecDeque::new(),
+            waiting: Vec::new(),
+            batches_waiting: 0,
             next_write: 0,
             dirty: false,
             committed: Vec::new(),
@@ -307,9 +315,9 @@ impl<P: Protocol> Driver<P> {
                 deadline.map_or_else(far_future, tokio::time::Instant::from_std),
             );
             // Backpressure: with this many batches waiting for the disk, the
-            // replica handles nothing new until a write is done (each
-            // waiting batch holds its outputs and a copy of the state).
-            let open = self.in_flight.len() < MAX_WRITES_IN_FLIGHT;
+            // replica handles nothing new until the write is done (each
+            // waiting batch holds its outputs).
+            let open = self.batches_waiting < MAX_BATCHES_WAITING;
             tokio::select! {
                 _ = &mut shutdown => break,
                 ev = inbound.recv(), if open => {
@@ -346,7 +354,7 @@ impl<P: Protocol> Driver<P> {
                 }
             }
             let t0 = cpu_now();
-            if self.in_flight.len() < MAX_WRITES_IN_FLIGHT {
+            if self.batches_waiting < MAX_BATCHES_WAITING {
                 self.fire_due();
             }
             self.flush();

@@ -1,49 +1,37 @@
-//! The driver's side of the data directory: handing each batch to the
-//! writer thread, releasing batches as their writes finish, and closing
-//! the store at the end.
+//! The driver's side of the data directory: handing batches to the writer
+//! thread, one write at a time (the batches handled during a write go into
+//! the next: a group commit), releasing them as their writes finish, and
+//! closing the store at the end.
 
 use super::{Done, Driver};
-use bft_core::Protocol;
+use bft_core::{Output, Protocol};
 use tokio::sync::mpsc;
 
 impl<P: Protocol> Driver<P> {
-    /// With a store: hands the writer the durable state (if it changed) and
-    /// the decisions committed since the last write, and parks the held
-    /// outputs until that write is done. A batch with nothing to write
-    /// waits behind the writes in flight (its outputs may depend on them),
-    /// or goes out at once if there are none.
+    /// With a store: the batch just handled goes to the disk. With no write
+    /// in progress, its durable state (if it changed) and the ledger
+    /// entries since the last write are handed to the writer, and its
+    /// outputs wait for that write. During a write, they wait for the next
+    /// one ([`Driver::written`] starts it), unless the batch changed
+    /// nothing durable and no batch waits before it: its outputs can then
+    /// depend only on what the write in progress holds, and go out with
+    /// it. A batch with nothing to write and no write in progress goes out
+    /// at once.
     pub(super) fn flush(&mut self) {
-        let Some(writer) = self.writer.as_ref() else {
-            return;
-        };
-        if self.store_failed.is_some() {
+        if self.writer.is_none() || self.store_failed.is_some() {
             return;
         }
         let held = std::mem::take(&mut self.held);
-        if self.dirty || !self.committed.is_empty() {
-            let state = if self.dirty {
-                match self.node.durable_state() {
-                    Ok(bytes) => Some(bytes),
-                    Err(e) => {
-                        self.store_failed = Some(crate::NetError::StoreWrite(Box::new(e)));
-                        return;
-                    }
-                }
+        let to_write = self.dirty || !self.committed.is_empty();
+        if let Some((_, outputs)) = self.in_flight.back_mut() {
+            if to_write || !self.waiting.is_empty() {
+                self.waiting.extend(held);
+                self.batches_waiting += 1;
             } else {
-                None
-            };
-            self.next_write += 1;
-            let committed = std::mem::take(&mut self.committed);
-            if !writer.submit(self.next_write, state, committed) {
-                self.store_failed = Some(crate::NetError::StoreWrite(
-                    "the store's writer stopped".into(),
-                ));
-                return;
+                outputs.extend(held);
             }
-            self.dirty = false;
-            self.in_flight.push_back((self.next_write, held));
-        } else if let Some((_, waiting)) = self.in_flight.back_mut() {
-            waiting.extend(held);
+        } else if to_write {
+            self.submit(held);
         } else {
             for o in held {
                 self.output(o);
@@ -51,9 +39,39 @@ impl<P: Protocol> Driver<P> {
         }
     }
 
+    /// Hands the writer the durable state (encoded now, once for every
+    /// batch this write covers) and the ledger entries since the last
+    /// write; `outputs` go out when it is done.
+    fn submit(&mut self, outputs: Vec<Output<P::Timer>>) {
+        let Some(writer) = self.writer.as_ref() else {
+            return;
+        };
+        let state = if self.dirty {
+            match self.node.durable_state() {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    self.store_failed = Some(crate::NetError::StoreWrite(Box::new(e)));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        self.next_write += 1;
+        let committed = std::mem::take(&mut self.committed);
+        if !writer.submit(self.next_write, state, committed) {
+            self.store_failed = Some(crate::NetError::StoreWrite(
+                "the store's writer stopped".into(),
+            ));
+            return;
+        }
+        self.dirty = false;
+        self.in_flight.push_back((self.next_write, outputs));
+    }
+
     /// Write `d.seq` (and every one before it) is done: release what waited
-    /// for it, in order. A failed write releases nothing and stops the
-    /// replica.
+    /// for it, in order, then start the write the batches handled meanwhile
+    /// wait for. A failed write releases nothing and stops the replica.
     pub(super) fn written(&mut self, d: Done) {
         if let Err(e) = d.result {
             tracing::error!(node = self.summary.id.0, "data directory: {e}; stopping");
@@ -66,6 +84,17 @@ impl<P: Protocol> Driver<P> {
         while self.in_flight.front().is_some_and(|(seq, _)| *seq <= d.seq) {
             if let Some((_, outputs)) = self.in_flight.pop_front() {
                 for o in outputs {
+                    self.output(o);
+                }
+            }
+        }
+        if self.in_flight.is_empty() && self.batches_waiting > 0 {
+            let waiting = std::mem::take(&mut self.waiting);
+            self.batches_waiting = 0;
+            if self.dirty || !self.committed.is_empty() {
+                self.submit(waiting);
+            } else {
+                for o in waiting {
                     self.output(o);
                 }
             }

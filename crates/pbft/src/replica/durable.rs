@@ -26,7 +26,7 @@
 
 use super::{Pbft, Slot};
 use crate::config::PbftConfig;
-use crate::messages::{Checkpoint, NewView, PrePrepare, PreparedCert, ViewChange};
+use crate::messages::{Checkpoint, NewView, PrePrepare, PreparedCert, ViewChange, Vote};
 use bft_core::{Digest, Executed, NodeContext, Protocol, RequestPool};
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,38 @@ struct DurableSlot {
     pre_prepare: Option<PrePrepare>,
     prepared: bool,
     committed: bool,
-    cert: Option<PreparedCert>,
+    cert: Option<DurableCert>,
+}
+
+/// A slot's prepared certificate without a second copy of its batch: in
+/// the common case the certificate's pre-prepare is the one the slot holds
+/// (`None` here), and a batch is written once per slot, not twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct DurableCert {
+    /// The certificate's pre-prepare if it is not the slot's.
+    pre_prepare: Option<PrePrepare>,
+    prepares: Vec<Vote>,
+}
+
+impl DurableCert {
+    fn of(cert: &PreparedCert, slot: Option<&PrePrepare>) -> DurableCert {
+        DurableCert {
+            pre_prepare: (slot != Some(&cert.pre_prepare)).then(|| cert.pre_prepare.clone()),
+            prepares: cert.prepares.clone(),
+        }
+    }
+
+    /// The certificate again; None if it named the slot's pre-prepare and
+    /// the slot has none (a state no replica writes).
+    fn restore(self, slot: Option<&PrePrepare>) -> Option<PreparedCert> {
+        Some(PreparedCert {
+            pre_prepare: match self.pre_prepare {
+                Some(pp) => pp,
+                None => slot?.clone(),
+            },
+            prepares: self.prepares,
+        })
+    }
 }
 
 /// What identifies a change of the durable state, cheaply: view and
@@ -93,7 +124,10 @@ impl Pbft {
                     pre_prepare: s.pre_prepare.clone(),
                     prepared: s.prepared,
                     committed: s.committed,
-                    cert: s.cert.clone(),
+                    cert: s
+                        .cert
+                        .as_ref()
+                        .map(|c| DurableCert::of(c, s.pre_prepare.as_ref())),
                 })
                 .collect(),
             low: self.low,
@@ -120,11 +154,12 @@ impl Pbft {
             .log
             .into_iter()
             .map(|s| {
+                let cert = s.cert.and_then(|c| c.restore(s.pre_prepare.as_ref()));
                 let slot = Slot {
                     pre_prepare: s.pre_prepare,
                     prepared: s.prepared,
                     committed: s.committed,
-                    cert: s.cert,
+                    cert,
                     ..Slot::default()
                 };
                 (s.seq, slot)

@@ -10,7 +10,8 @@
 //!   so it never PREPAREs a second block in a round it already voted in
 //!   (safety rules 2 and 3) and, as proposer, never proposes twice;
 //! - whether its COMMIT for that round went out;
-//! - its latest prepared round and value with the block and the q PREPAREs,
+//! - its latest prepared round and value with the block (written once when
+//!   it is the accepted block) and the q PREPAREs,
 //!   which its ROUND-CHANGEs must carry: a replica that forgot it could let
 //!   a round change re-propose a different block after a decision.
 //!
@@ -20,7 +21,7 @@
 
 use super::{ChainTip, PreparedCertificate, Qbft, state::Instance};
 use crate::config::QbftConfig;
-use crate::messages::Block;
+use crate::messages::{Block, PreparePayload, Signed};
 use bft_core::{Digest, Executed, NodeContext, RequestPool};
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +35,46 @@ pub struct QbftDurable {
     round: u64,
     accepted: Option<(Digest, Block)>,
     sent_commit: bool,
-    prepared: Option<PreparedCertificate>,
+    prepared: Option<DurablePrepared>,
+}
+
+/// The prepared certificate without a second copy of its block: usually it
+/// prepared the block accepted in the current round (`block` None here),
+/// and a block is written once, not twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct DurablePrepared {
+    round: u64,
+    digest: Digest,
+    /// The prepared block if it is not the accepted one.
+    block: Option<Block>,
+    prepares: Vec<Signed<PreparePayload>>,
+}
+
+impl DurablePrepared {
+    fn of(p: &PreparedCertificate, accepted: Option<&(Digest, Block)>) -> DurablePrepared {
+        let same = accepted.is_some_and(|(d, _)| *d == p.digest);
+        DurablePrepared {
+            round: p.round,
+            digest: p.digest,
+            block: (!same).then(|| p.block.clone()),
+            prepares: p.prepares.clone(),
+        }
+    }
+
+    /// The certificate again; None if it named the accepted block and none
+    /// was accepted (a state no replica writes).
+    fn restore(self, accepted: Option<&(Digest, Block)>) -> Option<PreparedCertificate> {
+        let block = match self.block {
+            Some(b) => b,
+            None => accepted.filter(|(d, _)| *d == self.digest)?.1.clone(),
+        };
+        Some(PreparedCertificate {
+            round: self.round,
+            digest: self.digest,
+            block,
+            prepares: self.prepares,
+        })
+    }
 }
 
 /// What identifies a change of the durable state, cheaply: the fields above
@@ -62,7 +102,11 @@ impl Qbft {
             round: self.inst.round,
             accepted: self.inst.accepted.clone(),
             sent_commit: self.inst.sent_commit,
-            prepared: self.inst.prepared.clone(),
+            prepared: self
+                .inst
+                .prepared
+                .as_ref()
+                .map(|p| DurablePrepared::of(p, self.inst.accepted.as_ref())),
         }
     }
 
@@ -81,12 +125,13 @@ impl Qbft {
         if let Some((digest, block)) = &d.accepted {
             inst.remember_block(d.round, *digest, block);
         }
-        if let Some(p) = &d.prepared {
+        let prepared = d.prepared.and_then(|p| p.restore(d.accepted.as_ref()));
+        if let Some(p) = &prepared {
             inst.remember_block(p.round, p.digest, &p.block);
         }
         inst.accepted = d.accepted;
         inst.sent_commit = d.sent_commit;
-        inst.prepared = d.prepared;
+        inst.prepared = prepared;
         q.inst = inst;
         q.replayed_height = q.inst.height;
         q

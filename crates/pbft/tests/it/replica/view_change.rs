@@ -213,6 +213,34 @@ fn view_change_carries_the_prepared_certificate() {
     );
 }
 
+/// The durable state keeps a slot's batch once (the prepared certificate
+/// names the slot's pre-prepare), and a replica restarted from it has it
+/// all again: the same durable state, and a VIEW-CHANGE that carries the
+/// certificate with its batch.
+#[test]
+fn a_replica_restarted_from_its_durable_state_still_carries_its_prepared_certificate() {
+    let (s, mut r) = backup();
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+    feed(&mut r, msg(2, PbftMessage::Prepare(s.prepare(2, 0, 1, d))));
+    let durable = r.durable();
+    let bytes = bft_core::codec::encode(&durable, usize::MAX).unwrap();
+    let decoded = bft_core::codec::decode(&bytes, usize::MAX).unwrap();
+    let ctx = bft_testkit::context(&s.committee, &s.cryptos, NodeId(1), ONE);
+    let mut restarted = Pbft::recover(ctx, &cfg(), decoded);
+    assert_eq!(restarted.durable(), durable);
+    let (out, err) = feed(&mut restarted, Input::Timeout(PbftTimer::Request));
+    assert_eq!(err, None);
+    let vc = match broadcasts(&out)[..] {
+        [PbftMessage::ViewChange(vc)] => vc.clone(),
+        ref other => panic!("expected one VIEW-CHANGE, got {other:?}"),
+    };
+    assert_eq!(vc.prepared.len(), 1);
+    assert_eq!(vc.prepared[0].pre_prepare.batch, vec![request(1, 0)]);
+    assert_eq!(vc.prepared[0].prepares.len(), 2);
+}
+
 #[test]
 fn f_plus_1_view_changes_make_a_replica_join_the_smallest_higher_view() {
     let s = Signer::new(4, CryptoKind::Real);

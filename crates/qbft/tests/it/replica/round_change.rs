@@ -37,6 +37,53 @@ fn round_timeout_sends_round_change_carrying_the_prepared_certificate() {
     assert_eq!(replica.status().view_changes, 1);
 }
 
+/// The durable state writes the prepared block once (it is the accepted
+/// one), and a replica restarted from it has the same state and still
+/// sends the prepared certificate with its block.
+#[test]
+fn a_replica_restarted_from_its_durable_state_still_carries_its_prepared_certificate() {
+    let net = Signer::new(4, CryptoKind::Real);
+    let mut replica = net.replica(2);
+    let block = block1(0, 1);
+    let d = block.hash();
+    deliver(&mut replica, 0, net.proposal(0, 0, &block, vec![], vec![]))
+        .0
+        .unwrap();
+    for s in [0, 1] {
+        deliver(
+            &mut replica,
+            s,
+            QbftMessage::Prepare(net.prepare(s, 1, 0, d)),
+        )
+        .0
+        .unwrap();
+    }
+    let durable = replica.durable();
+    let bytes = bft_core::codec::encode(&durable, usize::MAX).unwrap();
+    let decoded = bft_core::codec::decode(&bytes, usize::MAX).unwrap();
+    let ctx = bft_testkit::context(
+        &net.committee,
+        &net.cryptos,
+        NodeId(2),
+        bft_core::BatchConfig::default(),
+    );
+    let mut restarted = Qbft::recover(ctx, &QbftConfig::default(), decoded);
+    assert_eq!(restarted.durable(), durable);
+    let mut started = Vec::new();
+    restarted.handle(at(0), Input::Start, &mut started).unwrap();
+    let out = fire_round_timer(&mut restarted);
+    let rc = out
+        .iter()
+        .find_map(|a| match a {
+            Action::Broadcast(QbftMessage::RoundChange(rc)) => Some(rc.clone()),
+            _ => None,
+        })
+        .expect("round change broadcast");
+    assert_eq!(rc.signed.payload.prepared(), Some((0, d)));
+    assert_eq!(rc.prepared_block.as_ref(), Some(&block));
+    assert_eq!(rc.prepares.len(), 3);
+}
+
 #[test]
 fn new_leader_reproposes_the_highest_prepared_block_not_its_own() {
     let net = Signer::new(4, CryptoKind::Real);
