@@ -101,9 +101,17 @@ impl<P: Protocol> Driver<P> {
         }
     }
 
-    /// Lets the writes in flight finish and records a clean stop in the
-    /// store, unless a write failed (that failure is the replica's result).
+    /// Writes what the batches still waiting changed (their outputs are
+    /// dropped: the replica stops), lets the writes finish and records a
+    /// clean stop in the store, unless a write failed (that failure is the
+    /// replica's result). A replica stopped cleanly has written everything
+    /// it committed.
     pub(super) fn close_store(&mut self) -> Result<(), crate::NetError> {
+        if self.store_failed.is_none() && (self.dirty || !self.committed.is_empty()) {
+            self.batches_waiting = 0;
+            let waiting = std::mem::take(&mut self.waiting);
+            self.submit(waiting);
+        }
         if let Some(e) = self.store_failed.take() {
             return Err(e);
         }

@@ -218,3 +218,37 @@ fn a_failed_write_releases_nothing_and_stops_the_replica() {
             .expect_err("the failure is the replica's result");
     assert!(e.to_string().contains("disk full"), "{e}");
 }
+
+/// A replica stopped cleanly writes what the batches still waiting for the
+/// next write changed, so that it resumes at everything it committed.
+#[test]
+fn a_clean_stop_writes_the_batches_still_waiting() {
+    let mut h = Harness::started();
+    while h.entered.try_recv().is_ok() {}
+    let before = h.writes.lock().unwrap().len();
+    h.d.step(NodeInput::Request(bft_testkit::signed_request(
+        CryptoKind::Model,
+        1,
+        1,
+    )));
+    h.d.flush();
+    h.entered.recv().expect("write 1 started");
+    h.d.step(NodeInput::Request(bft_testkit::signed_request(
+        CryptoKind::Model,
+        1,
+        2,
+    )));
+    h.d.flush();
+    assert_eq!(h.d.batches_waiting, 1, "the second batch waits");
+    for _ in 0..2 {
+        h.permits.send(()).unwrap();
+    }
+    h.d.close_store().unwrap();
+    let writes = h.writes.lock().unwrap();
+    assert_eq!(
+        writes.len(),
+        before + 2,
+        "its state was written at the stop"
+    );
+    assert_eq!(writes.last(), Some(&(true, vec![])));
+}
