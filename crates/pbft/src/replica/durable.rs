@@ -16,9 +16,11 @@
 //!   request);
 //! - the last stable checkpoint with its proof, its own state digests at
 //!   later checkpoints, the executed sequence number, the head of its hash
-//!   chain and the request ids executed so far.
+//!   chain and the request ids executed so far;
+//! - for a slot committed but not yet executed, the COMMITs that committed
+//!   it: its ledger certificate once it executes.
 //!
-//! Other replicas' PREPAREs and COMMITs are not kept: a slot a restarted
+//! Other replicas' PREPAREs and COMMITs are not kept otherwise: a slot a restarted
 //! replica can no longer complete is brought in by state transfer once the
 //! others make a checkpoint of it stable. Everything else — the pool,
 //! CHECKPOINTs and VIEW-CHANGEs of others, the batches kept for lagging
@@ -56,6 +58,10 @@ struct DurableSlot {
     prepared: bool,
     committed: bool,
     cert: Option<DurableCert>,
+    /// For a slot committed but not yet executed: the COMMITs that made it
+    /// committed-local, which become its ledger certificate when it
+    /// executes (a committed slot takes no more COMMITs). Empty otherwise.
+    commits: Vec<Vote>,
 }
 
 /// A slot's prepared certificate without a second copy of its batch: in
@@ -128,6 +134,11 @@ impl Pbft {
                         .cert
                         .as_ref()
                         .map(|c| DurableCert::of(c, s.pre_prepare.as_ref())),
+                    commits: if s.committed && seq > self.last_executed {
+                        s.commits.values().cloned().collect()
+                    } else {
+                        Vec::new()
+                    },
                 })
                 .collect(),
             low: self.low,
@@ -160,6 +171,7 @@ impl Pbft {
                     prepared: s.prepared,
                     committed: s.committed,
                     cert,
+                    commits: s.commits.into_iter().map(|c| (c.replica, c)).collect(),
                     ..Slot::default()
                 };
                 (s.seq, slot)

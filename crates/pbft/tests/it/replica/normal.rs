@@ -155,3 +155,61 @@ fn prepared_replica_with_2f_commits_does_not_execute_until_the_2f_plus_1st() {
     );
     assert_eq!(r.last_executed(), 1);
 }
+
+/// A slot committed before the one below it and the replica restarted in
+/// between: once the gap fills, the slot executes with the COMMITs that
+/// committed it as its ledger certificate, which checks (its durable state
+/// kept them; a committed slot takes no more COMMITs).
+#[test]
+fn a_slot_committed_before_a_restart_executes_with_a_valid_certificate() {
+    let (s, mut r) = backup();
+    let commit_slot = |r: &mut Pbft, seq: u64, req: u64| {
+        let pp = s.pre_prepare(0, seq, vec![request(1, req)]);
+        let d = pp.digest;
+        feed(r, msg(0, PbftMessage::PrePrepare(pp)));
+        for by in [2, 3] {
+            feed(r, msg(by, PbftMessage::Prepare(s.prepare(by, 0, seq, d))));
+        }
+        for by in [0, 2, 3] {
+            feed(r, msg(by, PbftMessage::Commit(s.commit(by, 0, seq, d))));
+        }
+    };
+    commit_slot(&mut r, 2, 1);
+    assert_eq!(r.status().committed, 0, "slot 1 is missing");
+    let durable = bft_core::codec::encode(&r.durable(), usize::MAX).unwrap();
+    let ctx = bft_testkit::context(&s.committee, &s.cryptos, NodeId(1), ONE);
+    let mut restarted = Pbft::recover(
+        ctx,
+        &cfg(),
+        bft_core::codec::decode(&durable, usize::MAX).unwrap(),
+    );
+    let mut out = Vec::new();
+    restarted.handle(Time(1), Input::Start, &mut out).unwrap();
+    let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
+    let d = pp.digest;
+    let mut decided = Vec::new();
+    for m in [PbftMessage::PrePrepare(pp)]
+        .into_iter()
+        .map(|m| msg(0, m))
+        .chain([2, 3].map(|by| msg(by, PbftMessage::Prepare(s.prepare(by, 0, 1, d)))))
+        .chain([0, 2, 3].map(|by| msg(by, PbftMessage::Commit(s.commit(by, 0, 1, d)))))
+    {
+        let (out, _) = feed(&mut restarted, m);
+        decided.extend(out.into_iter().filter_map(|a| match a {
+            Action::Commit(d) => Some(d),
+            _ => None,
+        }));
+    }
+    assert_eq!(
+        decided.iter().map(|d| d.slot).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    for d in &decided {
+        assert_eq!(
+            Pbft::check_certificate(d, &s.committee, s.cryptos[0].as_ref()),
+            Ok(bft_core::Certified::Quorum),
+            "slot {}",
+            d.slot
+        );
+    }
+}
