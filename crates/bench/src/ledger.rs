@@ -12,11 +12,13 @@
 //! certificate with the cluster's public keys
 //! ([`bft_core::Protocol::check_certificate`]: PBFT's q COMMITs or stable
 //! checkpoint proof, QBFT's q commit seals, HotStuff's QC). A decision
-//! without one (PBFT's state transfer between two checkpoints) must be
-//! followed in its hash chain by a certified one, which then certifies it;
-//! so must a snapshot the replica installed (the first decision after it
-//! names its block as parent, and each protocol's certificate binds the
-//! parent).
+//! without one (PBFT's state transfer between two checkpoints; QBFT and
+//! HotStuff refuse it) must be followed in its hash chain by a certified
+//! one, which then certifies it. A certificate proves that a quorum
+//! committed the block (HotStuff: voted for it, see its `certificate`
+//! module); the slot and parent are checked by the hash chain, and by the
+//! certificate itself for PBFT, whose block hash verify recomputes. Snapshot
+//! marks carry no certificate of their own.
 //!
 //! `diff` compares several directories: the common prefix they agree on,
 //! how far each is behind the longest, and the first slot where two differ.

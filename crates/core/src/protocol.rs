@@ -60,9 +60,9 @@ pub struct Decision {
     /// keys re-check offline that a quorum committed it
     /// ([`Protocol::check_certificate`]). Empty when the replica learned
     /// the block inside certified history and holds no certificate of its
-    /// own for it (PBFT's state transfer between two checkpoints): the
-    /// block is then certified by the next certified block its hash chain
-    /// leads to.
+    /// own for it (PBFT's state transfer between two checkpoints; QBFT and
+    /// HotStuff always have one): the block is then certified by the next
+    /// certified block its hash chain leads to.
     pub certificate: Bytes,
 }
 

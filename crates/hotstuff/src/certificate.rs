@@ -4,10 +4,14 @@
 //! A committed block's certificate is the QC over it: n − f votes for
 //! (view, block) aggregated into one BLS signature with its signer bitmap
 //! (`verify_qc`), the QC its child carries as justify. A QC proves that a
-//! quorum voted for the block; the block is committed because the chain
-//! above it in the ledger (and the two blocks its commit rule needed above
-//! the last committed one) is certified the same way. The decision's view
-//! is the block's; a QC from another view than the block's is refused.
+//! quorum voted for the block, not the three-chain that committed it: for
+//! every block but the ledger's last two, the QCs of the blocks above it in
+//! the ledger complete that chain; the last ones were committed by QCs of
+//! blocks the ledger does not hold. The QC names the block's hash, which
+//! binds its height and parent; the ledger does not hold the block's
+//! contents to recompute it, so `slot` and `parent` are checked by the
+//! ledger's hash chain. The decision's view is the block's; a QC from
+//! another view is refused, and so is a decision without one.
 
 use crate::error::HotStuffError;
 use crate::rules::verify_qc;
@@ -35,7 +39,8 @@ pub fn check_certificate(
     crypto: &dyn Crypto,
 ) -> Result<Certified, HotStuffError> {
     if d.certificate.is_empty() {
-        return Ok(Certified::ByChain);
+        // Every HotStuff commit names its QC: none is a fault.
+        return Err(HotStuffError::MalformedCertificate);
     }
     let limit = 256 + committee.n().div_ceil(8);
     let LedgerCertificate(qc) =

@@ -7,8 +7,12 @@
 //! certificate: the same [`CommitCertificate`] a replica archives and
 //! relays to lagging peers, without the block's contents. Since a seal
 //! names only the hash, the decision's round is informational here as in
-//! the protocol; which block is final at the slot is what is proven, and
-//! the block's hash binds its height and parent.
+//! the protocol. What the check proves is that a quorum committed the block
+//! with this hash; the hash binds the block's height and parent, but the
+//! ledger does not hold the block's contents to recompute it, so the
+//! decision's `slot` and `parent` are checked by the ledger's hash chain,
+//! not by the seals. A decision without a certificate is refused: QBFT
+//! decides nothing without its seals.
 
 use crate::error::QbftError;
 use crate::messages::{CommitCertificate, DOMAIN_COMMIT_SEAL};
@@ -45,7 +49,8 @@ pub fn check_certificate(
     crypto: &dyn Crypto,
 ) -> Result<Certified, QbftError> {
     if d.certificate.is_empty() {
-        return Ok(Certified::ByChain);
+        // Every QBFT decision is taken with its seals: none is a fault.
+        return Err(QbftError::MalformedCertificate);
     }
     let limit = 16 + committee.n() * 96;
     let cert: LedgerCertificate =

@@ -103,9 +103,6 @@ impl Oracle {
         let Some(c) = self.certificates.as_mut() else {
             return;
         };
-        if d.certificate.is_empty() {
-            return;
-        }
         let key = Digest::of(
             "bftbench/oracle/certificate/v1",
             &[

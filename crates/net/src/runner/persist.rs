@@ -25,8 +25,10 @@ impl<P: Protocol> Driver<P> {
         let to_write = self.dirty || !self.committed.is_empty();
         if let Some((_, outputs)) = self.in_flight.back_mut() {
             if to_write || !self.waiting.is_empty() {
+                if to_write || !held.is_empty() {
+                    self.batches_waiting += 1;
+                }
                 self.waiting.extend(held);
-                self.batches_waiting += 1;
             } else {
                 outputs.extend(held);
             }
