@@ -112,6 +112,16 @@ impl Harness {
         h
     }
 
+    /// Client 1's request `number` handled as one batch, then flushed.
+    fn request(&mut self, number: u64) {
+        self.d.step(NodeInput::Request(bft_testkit::signed_request(
+            CryptoKind::Model,
+            1,
+            number,
+        )));
+        self.d.flush();
+    }
+
     fn sent(&mut self) -> usize {
         self.rx
             .iter_mut()
@@ -164,20 +174,10 @@ fn batches_are_released_in_write_order_and_those_handled_during_a_write_share_th
     let mut h = Harness::started();
     while h.entered.try_recv().is_ok() {}
     let before = h.writes.lock().unwrap().len();
-    h.d.step(NodeInput::Request(bft_testkit::signed_request(
-        CryptoKind::Model,
-        1,
-        1,
-    )));
-    h.d.flush();
+    h.request(1);
     h.entered.recv().expect("write 1 started");
     for number in 2..=3 {
-        h.d.step(NodeInput::Request(bft_testkit::signed_request(
-            CryptoKind::Model,
-            1,
-            number,
-        )));
-        h.d.flush();
+        h.request(number);
     }
     assert_eq!(
         (h.d.in_flight.len(), h.d.batches_waiting),
@@ -197,21 +197,11 @@ fn batches_are_released_in_write_order_and_those_handled_during_a_write_share_th
 fn a_failed_write_releases_nothing_and_stops_the_replica() {
     let mut h = Harness::started();
     h.failing.store(true, Ordering::Relaxed);
-    h.d.step(NodeInput::Request(bft_testkit::signed_request(
-        CryptoKind::Model,
-        1,
-        1,
-    )));
-    h.d.flush();
+    h.request(1);
     h.complete_one();
     assert_eq!(h.sent(), 0, "nothing of the failed batch leaves");
     assert!(h.d.store_failed.is_some());
-    h.d.step(NodeInput::Request(bft_testkit::signed_request(
-        CryptoKind::Model,
-        1,
-        2,
-    )));
-    h.d.flush();
+    h.request(2);
     assert_eq!(h.sent(), 0, "a stopped replica handles nothing more");
     let e =
         h.d.close_store()
@@ -226,19 +216,9 @@ fn a_clean_stop_writes_the_batches_still_waiting() {
     let mut h = Harness::started();
     while h.entered.try_recv().is_ok() {}
     let before = h.writes.lock().unwrap().len();
-    h.d.step(NodeInput::Request(bft_testkit::signed_request(
-        CryptoKind::Model,
-        1,
-        1,
-    )));
-    h.d.flush();
+    h.request(1);
     h.entered.recv().expect("write 1 started");
-    h.d.step(NodeInput::Request(bft_testkit::signed_request(
-        CryptoKind::Model,
-        1,
-        2,
-    )));
-    h.d.flush();
+    h.request(2);
     assert_eq!(h.d.batches_waiting, 1, "the second batch waits");
     for _ in 0..2 {
         h.permits.send(()).unwrap();

@@ -3,8 +3,9 @@
 
 use super::*;
 
-#[test]
-fn round_timeout_sends_round_change_carrying_the_prepared_certificate() {
+/// Replica 2 of four, prepared in round 0 of height 1: the proposal of
+/// validator 0 and PREPAREs from 0 and 1 (with its own, a quorum).
+fn prepared_in_round_0() -> (Signer, Qbft, Block) {
     let net = Signer::new(4, CryptoKind::Real);
     let mut replica = net.replica(2);
     let block = block1(0, 1);
@@ -21,6 +22,13 @@ fn round_timeout_sends_round_change_carrying_the_prepared_certificate() {
         .0
         .unwrap();
     }
+    (net, replica, block)
+}
+
+#[test]
+fn round_timeout_sends_round_change_carrying_the_prepared_certificate() {
+    let (_, mut replica, block) = prepared_in_round_0();
+    let d = block.hash();
     let out = fire_round_timer(&mut replica);
     assert_eq!(replica.round(), 1);
     let rc = out
@@ -42,22 +50,8 @@ fn round_timeout_sends_round_change_carrying_the_prepared_certificate() {
 /// sends the prepared certificate with its block.
 #[test]
 fn a_replica_restarted_from_its_durable_state_still_carries_its_prepared_certificate() {
-    let net = Signer::new(4, CryptoKind::Real);
-    let mut replica = net.replica(2);
-    let block = block1(0, 1);
+    let (net, replica, block) = prepared_in_round_0();
     let d = block.hash();
-    deliver(&mut replica, 0, net.proposal(0, 0, &block, vec![], vec![]))
-        .0
-        .unwrap();
-    for s in [0, 1] {
-        deliver(
-            &mut replica,
-            s,
-            QbftMessage::Prepare(net.prepare(s, 1, 0, d)),
-        )
-        .0
-        .unwrap();
-    }
     let durable = replica.durable();
     let bytes = bft_core::codec::encode(&durable, usize::MAX).unwrap();
     let decoded = bft_core::codec::decode(&bytes, usize::MAX).unwrap();
