@@ -371,6 +371,9 @@ impl<P: Protocol> Driver<P> {
                 self.refresh_metrics(inbound.len(), clients.len());
             }
         }
+        // The writes still in flight report to this receiver while the
+        // store is closed: dropped now, they would find no one listening.
+        self.done = done;
         snapshots.send_replace(self.snapshot());
         self.summary.wall = self.start.elapsed();
         self.refresh_metrics(inbound.len(), clients.len());

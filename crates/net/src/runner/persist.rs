@@ -62,13 +62,29 @@ impl<P: Protocol> Driver<P> {
         self.next_write += 1;
         let committed = std::mem::take(&mut self.committed);
         if !writer.submit(self.next_write, state, committed) {
-            self.store_failed = Some(crate::NetError::StoreWrite(
-                "the store's writer stopped".into(),
-            ));
+            self.store_failed = Some(crate::NetError::StoreWrite(self.why_the_writer_stopped()));
             return;
         }
         self.dirty = false;
         self.in_flight.push_back((self.next_write, outputs));
+    }
+
+    /// The writer stops only after a failed write: that failure, still
+    /// waiting in the completions if the driver has not heard it yet.
+    fn why_the_writer_stopped(&mut self) -> bft_core::StoreError {
+        self.unheard_failure()
+            .unwrap_or_else(|| "the store's writer stopped".into())
+    }
+
+    /// A failed write among the completions the driver has not handled
+    /// (the event loop may have ended before it heard them).
+    fn unheard_failure(&mut self) -> Option<bft_core::StoreError> {
+        while let Some(Ok(d)) = self.done.as_mut().map(mpsc::UnboundedReceiver::try_recv) {
+            if let Err(e) = d.result {
+                return Some(e);
+            }
+        }
+        None
     }
 
     /// Write `d.seq` (and every one before it) is done: release what waited
@@ -109,6 +125,9 @@ impl<P: Protocol> Driver<P> {
     /// replica's result). A replica stopped cleanly has written everything
     /// it committed.
     pub(super) fn close_store(&mut self) -> Result<(), crate::NetError> {
+        if let Some(e) = self.unheard_failure() {
+            self.store_failed = Some(crate::NetError::StoreWrite(e));
+        }
         if self.store_failed.is_none() && (self.dirty || !self.committed.is_empty()) {
             self.batches_waiting = 0;
             let waiting = std::mem::take(&mut self.waiting);

@@ -232,3 +232,37 @@ fn a_clean_stop_writes_the_batches_still_waiting() {
     );
     assert_eq!(writes.last(), Some(&(true, vec![])));
 }
+
+/// The writer thread keeps writing when nobody hears its completions any
+/// more (the event loop ended while a write was in flight): the stop that
+/// follows still writes what the replica committed and closes the store.
+#[test]
+fn the_store_closes_after_its_completions_went_unheard() {
+    let mut h = Harness::started();
+    while h.entered.try_recv().is_ok() {}
+    let before = h.writes.lock().unwrap().len();
+    h.request(1);
+    h.entered.recv().expect("write 1 started");
+    h.request(2);
+    drop(h.d.done.take());
+    h.permits.send(()).unwrap();
+    // The thread has finished write 1 once it takes the next job or
+    // exits; give it the time to do either before the stop.
+    let thread_ended = || {
+        h.d.writer
+            .as_ref()
+            .and_then(|w| w.thread.as_ref())
+            .is_none_or(std::thread::JoinHandle::is_finished)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    while h.writes.lock().unwrap().len() == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    while !thread_ended() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!thread_ended(), "the writer outlives its listener");
+    h.permits.send(()).unwrap();
+    h.d.close_store().expect("the stop writes and closes");
+    assert_eq!(h.writes.lock().unwrap().len(), before + 2);
+}

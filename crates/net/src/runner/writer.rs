@@ -30,7 +30,7 @@ pub(super) struct Done {
 
 pub(super) struct Writer {
     jobs: Option<std_mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<Box<dyn Store>>>,
+    pub(super) thread: Option<std::thread::JoinHandle<Box<dyn Store>>>,
 }
 
 impl Writer {
@@ -57,7 +57,11 @@ impl Writer {
                         result,
                         took: t0.elapsed(),
                     };
-                    if done_tx.send(done).is_err() || failed {
+                    // Nobody listening (the event loop ended) is no reason
+                    // to stop: the runner still closes the store through
+                    // this thread, after the writes it queued.
+                    let _ = done_tx.send(done);
+                    if failed {
                         break;
                     }
                 }
