@@ -43,6 +43,10 @@ pub enum PbftError {
     BadViewChange(&'static str),
     #[error("invalid NEW-VIEW: {0}")]
     BadNewView(&'static str),
+    #[error(
+        "a view change names batches by digest, but the pre-prepare for seq {seq} carries its batch"
+    )]
+    BatchNotByDigest { seq: u64 },
     #[error("NEW-VIEW's O differs from the O recomputed from its V")]
     NewViewMismatch,
     #[error("invalid ledger certificate: {0}")]
@@ -77,6 +81,7 @@ impl Rejection for PbftError {
             PbftError::BadPreparedCert(_) => "bad-prepared-cert",
             PbftError::BadViewChange(_) => "bad-view-change",
             PbftError::BadNewView(_) => "bad-new-view",
+            PbftError::BatchNotByDigest { .. } => "batch-not-by-digest",
             PbftError::NewViewMismatch => "new-view-mismatch",
             PbftError::BadState(_) => "bad-state",
             PbftError::ServeLimited(_) => "serve-limited",

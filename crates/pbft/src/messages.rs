@@ -49,7 +49,9 @@ pub struct Checkpoint {
 }
 
 /// A prepared certificate: a pre-prepare and 2f matching PREPAREs from
-/// distinct backups of its view.
+/// distinct backups of its view. A replica keeps its own with the batch; in
+/// a VIEW-CHANGE the pre-prepare names its batch by digest only
+/// ([`PrePrepare::by_digest`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreparedCert {
     pub pre_prepare: PrePrepare,
@@ -59,6 +61,12 @@ pub struct PreparedCert {
 /// `<VIEW-CHANGE, v+1, n, C, P, i>_σi`: `stable_seq` = n, `checkpoint_proof`
 /// = C (2f+1 CHECKPOINTs for n; empty when n = 0), `prepared` = P (for every
 /// seq above n, the prepared certificate from the highest view).
+///
+/// P names batches by digest, as the paper's view change does (TOCS 2002
+/// §4.4: "requests are not included"): a VIEW-CHANGE carrying every
+/// prepared batch above the stable checkpoint outgrew the transport's frame
+/// limit once batches were large (2000 requests of 512 B, a window of
+/// them), and the view change could then never complete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewChange {
     pub new_view: u64,
@@ -71,7 +79,11 @@ pub struct ViewChange {
 }
 
 /// `<NEW-VIEW, v+1, V, O>_σp`: V = 2f+1 VIEW-CHANGEs for `view`, O = the
-/// pre-prepares the new primary re-proposes (signed for `view`).
+/// pre-prepares the new primary re-proposes (signed for `view`), each
+/// naming its batch by digest. A replica takes each batch from what it
+/// holds (its prepared certificate or the pre-prepare it had for that
+/// slot); one it lacks it still votes for, and fetches as part of a
+/// committed tail before executing it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewView {
     pub view: u64,
@@ -288,11 +300,58 @@ impl PrePrepare {
         .signed_by(crypto)
     }
 
+    /// PRE-PREPARE(view, seq, d) naming its batch by digest only, signed by
+    /// `crypto`'s node: what NEW-VIEW's O re-proposes.
+    pub fn signed_by_digest(
+        crypto: &dyn Crypto,
+        view: u64,
+        seq: u64,
+        digest: Digest,
+    ) -> PrePrepare {
+        PrePrepare {
+            view,
+            seq,
+            digest,
+            batch: Vec::new(),
+            sig: Signature::default(),
+        }
+        .signed_by(crypto)
+    }
+
+    /// The same pre-prepare without its batch (the signature covers only
+    /// (view, seq, digest), so it still verifies).
+    pub fn by_digest(&self) -> PrePrepare {
+        PrePrepare {
+            view: self.view,
+            seq: self.seq,
+            digest: self.digest,
+            batch: Vec::new(),
+            sig: self.sig,
+        }
+    }
+
+    /// False for a pre-prepare named by digest whose batch is not here
+    /// (the null request's empty batch is its whole batch).
+    pub fn has_batch(&self) -> bool {
+        !self.batch.is_empty() || self.digest == batch_digest(&[])
+    }
+
     /// This pre-prepare signed over its current (view, seq, digest).
     pub fn signed_by(mut self, crypto: &dyn Crypto) -> PrePrepare {
         let payload = pre_prepare_payload(self.view, self.seq, &self.digest);
         self.sig = crypto.sign(domain::PRE_PREPARE, &payload);
         self
+    }
+}
+
+impl PreparedCert {
+    /// The certificate as a VIEW-CHANGE carries it: its pre-prepare by
+    /// digest.
+    pub fn by_digest(&self) -> PreparedCert {
+        PreparedCert {
+            pre_prepare: self.pre_prepare.by_digest(),
+            prepares: self.prepares.clone(),
+        }
     }
 }
 

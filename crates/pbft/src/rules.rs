@@ -19,7 +19,7 @@ use crate::messages::{
     domain, pre_prepare_payload, view_change_payload, vote_payload,
 };
 use crate::verified::SigBatch;
-use bft_core::{Committee, Digest, GENESIS, NodeId, Request, batch_digest};
+use bft_core::{Committee, Digest, GENESIS, NodeId, batch_digest};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The parameters the checks depend on.
@@ -389,8 +389,19 @@ pub fn push_pre_prepare(rules: &Rules<'_>, pp: &PrePrepare, sigs: &mut SigBatch)
     );
 }
 
-/// A prepared certificate is a pre-prepare for (v, n, d), bound to its batch,
-/// plus at least quorum − 1 (2f when n = 3f+1) PREPAREs for exactly (v, n, d) from distinct backups of
+/// **By digest** (§4.4): a pre-prepare in VIEW-CHANGE's P or NEW-VIEW's O
+/// names its batch by digest and carries no batch (`batch-not-by-digest`),
+/// so a view change stays a few kilobytes per slot whatever the batch size.
+pub fn check_by_digest(pp: &PrePrepare) -> Result<(), PbftError> {
+    if pp.batch.is_empty() {
+        Ok(())
+    } else {
+        Err(PbftError::BatchNotByDigest { seq: pp.seq })
+    }
+}
+
+/// A prepared certificate is a pre-prepare for (v, n, d), named by digest
+/// ([`check_by_digest`]), plus at least quorum − 1 (2f when n = 3f+1) PREPAREs for exactly (v, n, d) from distinct backups of
 /// v — the primary's PREPARE does not count (wrong in the wild: counting the
 /// primary as a preparer).
 pub fn check_prepared_cert(
@@ -399,7 +410,7 @@ pub fn check_prepared_cert(
     sigs: &mut SigBatch,
 ) -> Result<(), PbftError> {
     let pp = &cert.pre_prepare;
-    check_batch(pp, rules.max_batch).map_err(|_| PbftError::BadPreparedCert("batch"))?;
+    check_by_digest(pp)?;
     push_pre_prepare(rules, pp, sigs);
     let primary = rules.primary(pp.view);
     let mut signers = BTreeSet::new();
@@ -526,9 +537,9 @@ pub struct NewViewPlan {
     pub stable_proof: Vec<Checkpoint>,
     /// max-s: the highest seq of a prepared certificate in V (min-s if none).
     pub max_s: u64,
-    /// One entry per seq in (min-s, max-s], in order: the digest and batch to
+    /// One entry per seq in (min-s, max-s], in order: the digest to
     /// re-propose.
-    pub entries: Vec<(u64, Digest, Vec<Request>)>,
+    pub entries: Vec<(u64, Digest)>,
 }
 
 /// Computes O from V (TOCS 2002, §4.4, "new-view message"):
@@ -591,8 +602,8 @@ fn plan_new_view_by(view_changes: &[ViewChange], prefer: Prefer) -> NewViewPlan 
     let max_s = chosen.keys().next_back().copied().unwrap_or(min_s);
     let entries = (min_s.saturating_add(1)..=max_s)
         .map(|seq| match chosen.get(&seq) {
-            Some(pp) => (seq, pp.digest, pp.batch.clone()),
-            None => (seq, batch_digest(&[]), Vec::new()),
+            Some(pp) => (seq, pp.digest),
+            None => (seq, batch_digest(&[])),
         })
         .collect();
     NewViewPlan {

@@ -106,7 +106,7 @@ fn resign_new_view(crypto: &dyn Crypto, view: u64, view_changes: Vec<ViewChange>
     let o: Vec<PrePrepare> = plan_new_view(&view_changes)
         .entries
         .into_iter()
-        .map(|(seq, _, batch)| PrePrepare::signed(crypto, view, seq, batch))
+        .map(|(seq, digest)| PrePrepare::signed_by_digest(crypto, view, seq, digest))
         .collect();
     let sig = crypto.sign(domain::NEW_VIEW, &new_view_payload(view, &view_changes, &o));
     NewView {

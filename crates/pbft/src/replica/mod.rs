@@ -26,8 +26,10 @@
 //! 6. **View change**: VIEW-CHANGE carries the stable-checkpoint proof and the
 //!    highest-view prepared certificate for every seq above it; NEW-VIEW's O
 //!    re-proposes the highest-view certificate per seq and nulls in the gaps;
-//!    backups recompute O from V and reject a mismatch. →
-//!    `rules::view_change_place`, `rules::check_view_change`,
+//!    backups recompute O from V and reject a mismatch. Both name batches by
+//!    digest (`rules::check_by_digest`); a replica lacking a re-proposed
+//!    batch votes for it and fetches it with a committed tail before
+//!    executing it. → `rules::view_change_place`, `rules::check_view_change`,
 //!    `rules::plan_new_view`, [`Pbft::on_new_view`]
 //! 7. **Catch-up**: transferred batches are executed only if they continue
 //!    the replica's own ledger and re-hash to a state certified by q
@@ -451,9 +453,10 @@ impl Protocol for Pbft {
         Pbft::durable(self)
     }
 
-    /// A PRE-PREPARE's batch. A NEW-VIEW's O re-issues batches its V
-    /// certifies (2f+1 PREPAREs each), and STATE carries batches under a
-    /// stable checkpoint proof: certified, so not listed.
+    /// A PRE-PREPARE's batch. A NEW-VIEW's O names batches by digest that
+    /// its V certifies (2f+1 PREPAREs each), and STATE carries batches
+    /// under a stable checkpoint proof or q COMMITs: certified, so not
+    /// listed.
     fn client_requests(msg: &PbftMessage) -> &[Request] {
         match msg {
             PbftMessage::PrePrepare(pp) => &pp.batch,

@@ -207,7 +207,9 @@ impl Pbft {
         out.push(Action::Broadcast(PbftMessage::Commit(commit.clone())));
         if let Some(slot) = self.log.get_mut(&seq) {
             slot.prepared = true;
-            slot.cert = Some(cert);
+            if let Some(replaced) = slot.cert.replace(cert) {
+                slot.keep_earlier(replaced.pre_prepare);
+            }
             slot.commits.insert(self.id, commit);
         }
         self.log_epoch += 1;
@@ -239,7 +241,8 @@ impl Pbft {
 
     /// Executes committed slots in seq order: each extends the hash chain and
     /// executes only the requests not executed before (exactly-once). Every
-    /// K-th seq multicasts a CHECKPOINT of the chain head.
+    /// K-th seq multicasts a CHECKPOINT of the chain head. A slot committed
+    /// by digest whose batch is not here waits for it ([`Pbft::watch_gap`]).
     pub(super) fn execute_ready(&mut self, out: &mut Out) {
         loop {
             let seq = self.last_executed + 1;
@@ -248,6 +251,7 @@ impl Pbft {
                 .get(&seq)
                 .filter(|s| s.committed)
                 .and_then(|s| s.pre_prepare.as_ref())
+                .filter(|pp| pp.has_batch())
             else {
                 return;
             };

@@ -33,6 +33,12 @@ pub(super) struct Slot {
     /// The prepared certificate from the highest view this replica prepared
     /// in; survives view changes and goes into VIEW-CHANGE's P.
     pub(super) cert: Option<PreparedCert>,
+    /// Pre-prepares (with their batches) this replica held for the slot in
+    /// views it left, or in certificates a newer one replaced, the newest
+    /// last, at most [`Slot::EARLIER_KEPT`] with distinct digests: NEW-VIEW
+    /// names batches by digest, and one this replica does not hold in its
+    /// certificate may be here.
+    pub(super) earlier: Vec<PrePrepare>,
 }
 
 impl Slot {
@@ -40,11 +46,29 @@ impl Slot {
         1 + self.prepares.len()
             + self.commits.len()
             + self.cert.as_ref().map_or(0, |c| 1 + c.prepares.len())
+            + self.earlier.len()
     }
-    /// Forgets the current view's pre-prepare and votes, keeping the
-    /// certificate (the replica's P entry).
+    pub(super) const EARLIER_KEPT: usize = 3;
+
+    /// Keeps `pp`'s batch among the earlier ones (if it has one), the
+    /// oldest forgotten beyond [`Slot::EARLIER_KEPT`].
+    pub(super) fn keep_earlier(&mut self, pp: PrePrepare) {
+        if !pp.has_batch() {
+            return;
+        }
+        self.earlier.retain(|e| e.digest != pp.digest);
+        self.earlier.push(pp);
+        if self.earlier.len() > Self::EARLIER_KEPT {
+            self.earlier.remove(0);
+        }
+    }
+    /// Forgets the current view's votes and keeps its pre-prepare as the
+    /// earlier one if it holds its batch; the certificate stays (the
+    /// replica's P entry).
     pub(super) fn leave_view(&mut self) {
-        self.pre_prepare = None;
+        if let Some(pp) = self.pre_prepare.take() {
+            self.keep_earlier(pp);
+        }
         self.prepares.clear();
         self.commits.clear();
         self.prepared = false;

@@ -7,8 +7,8 @@ use super::{Out, Pbft, PbftTimer};
 use crate::certificate::LedgerCertificate;
 use crate::error::PbftError;
 use crate::messages::{
-    CommittedBatch, ExecutedBatch, Fetch, PbftMessage, StableProof, StateTransfer, domain,
-    vote_payload,
+    CommittedBatch, ExecutedBatch, Fetch, PbftMessage, PrePrepare, StableProof, StateTransfer,
+    domain, vote_payload,
 };
 use crate::rules::{check_checkpoint_proof, check_state_transfer};
 use crate::verified::SigBatch;
@@ -65,8 +65,8 @@ impl Pbft {
             .history
             .first_key_value()
             .is_some_and(|(&first, _)| first <= fetch.from_seq);
-        if self.low == 0 {
-            return Ok(()); // nothing stable to give
+        if fetch.from_seq == 0 {
+            return Ok(()); // slot 0 is genesis: nothing to give
         }
         if fetch.from_seq > self.low {
             // At or past our stable checkpoint: only the committed tail.
@@ -289,20 +289,41 @@ impl Pbft {
     }
 }
 
+/// What a committed tail carries at most, in request bytes (payload and
+/// a fixed allowance per request for its id and signature): half the QUIC
+/// runtime's default 16 MiB frame, so that one tail always fits.
+pub const TAIL_BYTES: usize = 8 << 20;
+
+fn request_bytes(r: &bft_core::Request) -> usize {
+    r.payload().len().saturating_add(128)
+}
+
 impl Pbft {
     /// This replica's executed slots above its stable checkpoint with
     /// their commit certificates, in order, up to the first it no longer
-    /// holds q matching COMMITs for (a view change forgets them).
+    /// holds q matching COMMITs for (a view change forgets them) or the
+    /// batch for, and at most
+    /// [`TAIL_BYTES`] of requests (at least one slot): the receiver asks
+    /// again for the rest.
     fn committed_tail(&self) -> Vec<CommittedBatch> {
         let quorum = self.rules().quorum();
         let mut tail = Vec::new();
+        let mut bytes = 0usize;
         for seq in self.low.saturating_add(1)..=self.last_executed {
+            if bytes >= TAIL_BYTES {
+                break;
+            }
             let Some(slot) = self.log.get(&seq) else {
                 break;
             };
-            let Some(pp) = slot.pre_prepare.as_ref().filter(|_| slot.committed) else {
+            let Some(pp) = slot
+                .pre_prepare
+                .as_ref()
+                .filter(|pp| slot.committed && pp.has_batch())
+            else {
                 break;
             };
+            bytes = bytes.saturating_add(pp.batch.iter().map(request_bytes).sum());
             let commits: Vec<_> = slot
                 .commits
                 .values()
@@ -368,6 +389,12 @@ impl Pbft {
             }
         }
         self.execute_ready(out);
+        // A tail cut at its byte budget: the next peer in turn (each has
+        // its own serve budget) for the rest, now. Every answer executed
+        // at least one certified slot, so this ends.
+        if self.has_gap() {
+            self.ask_tail(out);
+        }
         Ok(())
     }
 }
@@ -437,14 +464,18 @@ impl Pbft {
         });
     }
 
-    /// The next slot is not committed here, a later one is.
+    /// The next slot is not committed here and a later one is, or it is
+    /// committed by digest without its batch (a NEW-VIEW re-proposed a
+    /// batch this replica never received).
     fn has_gap(&self) -> bool {
         let next = self.last_executed.saturating_add(1);
-        !self.log.get(&next).is_some_and(|s| s.committed)
-            && self
+        match self.log.get(&next) {
+            Some(s) if s.committed => !s.pre_prepare.as_ref().is_some_and(PrePrepare::has_batch),
+            _ => self
                 .log
                 .range(next.saturating_add(1)..)
-                .any(|(_, s)| s.committed)
+                .any(|(_, s)| s.committed),
+        }
     }
 
     /// On the fetch timer: the gap it was armed for is still there, so ask

@@ -9,11 +9,11 @@ use crate::messages::{
     NewView, PbftMessage, PrePrepare, PreparedCert, ViewChange, domain, new_view_payload,
 };
 use crate::rules::{
-    NewViewPlan, ViewChangePlace, check_batch, check_sender, check_view_change, push_pre_prepare,
-    view_change_place,
+    NewViewPlan, ViewChangePlace, check_by_digest, check_sender, check_view_change,
+    push_pre_prepare, view_change_place,
 };
 use crate::verified::SigBatch;
-use bft_core::{Action, NodeId, Time};
+use bft_core::{Action, NodeId, Time, batch_digest};
 use std::collections::{BTreeSet, VecDeque};
 
 impl Pbft {
@@ -49,7 +49,7 @@ impl Pbft {
 
     /// §4.4: move to view `target` and multicast VIEW-CHANGE(v+1, n, C, P, i)
     /// with the last stable checkpoint's proof C and, for every seq above it,
-    /// the prepared certificate from the highest view.
+    /// the prepared certificate from the highest view, by digest.
     pub(super) fn start_view_change(&mut self, now: Time, target: u64, out: &mut Out) {
         self.leave_view(now, out);
         self.view = target;
@@ -58,7 +58,7 @@ impl Pbft {
         let prepared: Vec<PreparedCert> = self
             .log
             .range(self.low + 1..=self.high())
-            .filter_map(|(_, s)| s.cert.clone())
+            .filter_map(|(_, s)| s.cert.as_ref().map(PreparedCert::by_digest))
             .collect();
         let vc = ViewChange {
             new_view: target,
@@ -212,7 +212,8 @@ impl Pbft {
     }
 
     /// New primary with q VIEW-CHANGEs for its view: V = the first q by
-    /// replica id, O = `plan_new_view(V)` signed as pre-prepares of the view.
+    /// replica id, O = `plan_new_view(V)` signed as pre-prepares of the
+    /// view, by digest.
     pub(super) fn send_new_view(&mut self, now: Time, out: &mut Out) {
         let view = self.view;
         let quorum = self.rules().quorum();
@@ -221,7 +222,9 @@ impl Pbft {
         let o: Vec<PrePrepare> = plan
             .entries
             .iter()
-            .map(|(seq, _, batch)| self.sign_pre_prepare(view, *seq, batch.clone()))
+            .map(|&(seq, digest)| {
+                PrePrepare::signed_by_digest(self.crypto.as_ref(), view, seq, digest)
+            })
             .collect();
         let sig = self
             .crypto
@@ -242,7 +245,7 @@ impl Pbft {
     /// Safety rule 6 at a backup: NEW-VIEW for v+1 from primary(v+1), signed,
     /// with q valid VIEW-CHANGEs for v+1 from distinct replicas, and an O
     /// equal to the one recomputed from V (same seqs, same digests, each a
-    /// pre-prepare of v+1 signed by its primary and bound to its batch).
+    /// pre-prepare of v+1 signed by its primary, by digest).
     pub(super) fn on_new_view(
         &mut self,
         now: Time,
@@ -283,11 +286,11 @@ impl Pbft {
         if nv.pre_prepares.len() != plan.entries.len() {
             return Err(PbftError::NewViewMismatch);
         }
-        for (pp, (seq, digest, _)) in nv.pre_prepares.iter().zip(&plan.entries) {
+        for (pp, (seq, digest)) in nv.pre_prepares.iter().zip(&plan.entries) {
             if pp.view != nv.view || pp.seq != *seq || pp.digest != *digest {
                 return Err(PbftError::NewViewMismatch);
             }
-            check_batch(pp, rules.max_batch)?;
+            check_by_digest(pp)?;
             push_pre_prepare(&rules, pp, &mut sigs);
         }
         sigs.push(
@@ -313,9 +316,10 @@ impl Pbft {
     }
 
     /// Enters view `view` with O: adopts min-s as stable checkpoint if it has
-    /// reached it, accepts every pre-prepare of O (multicasting PREPARE at a
-    /// backup, also for seqs it already executed, so others can complete), and
-    /// replays messages that arrived early for this view.
+    /// reached it, accepts every pre-prepare of O with the batch it holds
+    /// for it ([`Pbft::with_batch`]; multicasting PREPARE at a backup, also
+    /// for seqs it already executed, so others can complete), and replays
+    /// messages that arrived early for this view.
     pub(super) fn enter_view(
         &mut self,
         now: Time,
@@ -354,6 +358,7 @@ impl Pbft {
             if self.in_window(pp.seq).is_err() {
                 continue;
             }
+            let pp = self.with_batch(pp);
             if primary && pp.seq > self.last_executed {
                 self.reproposed.extend(pp.batch.iter().map(|r| r.id()));
             }
@@ -365,6 +370,35 @@ impl Pbft {
             .max(self.last_executed)
             .saturating_add(1);
         self.replay_future(now, out);
+    }
+
+    /// A pre-prepare of O, named by digest, with its batch if this replica
+    /// holds one with that digest for its slot: in its prepared
+    /// certificate, the pre-prepares it kept from earlier views and
+    /// certificates, or the slot's executed batch. Without, it goes into the log by digest:
+    /// the replica votes for it, and executes it once a committed tail
+    /// brings the batch ([`Pbft::watch_gap`]).
+    fn with_batch(&self, mut pp: PrePrepare) -> PrePrepare {
+        if pp.has_batch() {
+            return pp;
+        }
+        let slot = self.log.get(&pp.seq);
+        let held = slot
+            .and_then(|s| s.cert.as_ref().map(|c| &c.pre_prepare))
+            .into_iter()
+            .chain(slot.into_iter().flat_map(|s| s.earlier.iter().rev()))
+            .find(|h| h.digest == pp.digest && h.has_batch())
+            .map(|h| h.batch.clone())
+            .or_else(|| {
+                self.history
+                    .get(&pp.seq)
+                    .filter(|b| batch_digest(&b.batch) == pp.digest)
+                    .map(|b| b.batch.clone())
+            });
+        if let Some(batch) = held {
+            pp.batch = batch;
+        }
+        pp
     }
 
     // ----- messages for views not yet entered -------------------------------

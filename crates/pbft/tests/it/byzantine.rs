@@ -46,7 +46,7 @@ fn new_view(s: &Signer, view: u64, v: Vec<ViewChange>) -> NewView {
     let o: Vec<_> = plan_new_view(&v)
         .entries
         .into_iter()
-        .map(|(seq, _, batch)| s.pre_prepare(view, seq, batch))
+        .map(|(seq, digest)| s.pre_prepare_by_digest(view, seq, digest))
         .collect();
     let sig =
         s.cryptos[s.primary(view).index()].sign(domain::NEW_VIEW, &new_view_payload(view, &v, &o));

@@ -56,6 +56,11 @@ impl Signer {
         let primary = self.primary(view).index();
         PrePrepare::signed(self.cryptos[primary].as_ref(), view, seq, batch)
     }
+    /// A pre-prepare naming its batch by digest, as NEW-VIEW's O does.
+    pub fn pre_prepare_by_digest(&self, view: u64, seq: u64, digest: Digest) -> PrePrepare {
+        let primary = self.primary(view).index();
+        PrePrepare::signed_by_digest(self.cryptos[primary].as_ref(), view, seq, digest)
+    }
     fn vote(&self, dom: &'static str, by: u16, view: u64, seq: u64, digest: Digest) -> Vote {
         let vote = Vote {
             view,
@@ -96,13 +101,14 @@ impl Signer {
             prepares,
         }
     }
+    /// VIEW-CHANGE(new_view) from `by` with P = `prepared`, by digest.
     pub fn view_change(&self, by: u16, new_view: u64, prepared: Vec<PreparedCert>) -> ViewChange {
         let vc = ViewChange {
             new_view,
             stable_seq: 0,
             stable_state: bft_core::GENESIS,
             checkpoint_proof: Vec::new(),
-            prepared,
+            prepared: prepared.iter().map(PreparedCert::by_digest).collect(),
             replica: NodeId(by),
             sig: Signature::default(),
         };

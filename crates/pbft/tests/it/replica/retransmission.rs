@@ -120,7 +120,7 @@ fn a_new_view_at_n_64_fits_in_one_frame() {
     let o: Vec<PrePrepare> = plan_new_view(&v)
         .entries
         .into_iter()
-        .map(|(seq, _, batch)| s.pre_prepare(1, seq, batch))
+        .map(|(seq, digest)| s.pre_prepare_by_digest(1, seq, digest))
         .collect();
     let nv = PbftMessage::NewView(new_view(&s, 1, v, o));
     let body = encode(&nv, DEFAULT_MAX_FRAME).expect("fits one frame");

@@ -8,7 +8,7 @@ fn o_takes_the_highest_view_certificate_and_fills_gaps_with_nulls() {
     let (_, v) = mixed_views();
     let plan = plan_new_view(&v);
     assert_eq!((plan.min_s, plan.max_s), (0, 3));
-    let digests: Vec<_> = plan.entries.iter().map(|(s, d, _)| (*s, *d)).collect();
+    let digests: Vec<_> = plan.entries.clone();
     assert_eq!(
         digests,
         vec![
@@ -24,9 +24,9 @@ fn new_view_with_correct_o_is_accepted_and_o_is_prepared() {
     let (s, v) = mixed_views();
     let mut r = s.replica(1, &cfg(), ONE);
     let o = vec![
-        s.pre_prepare(2, 1, vec![request(2, 0)]),
-        s.pre_prepare(2, 2, vec![]),
-        s.pre_prepare(2, 3, vec![request(3, 0)]),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(2, 0)])),
+        s.pre_prepare_by_digest(2, 2, batch_digest(&vec![])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
     ];
     let (out, err) = feed(&mut r, msg(2, PbftMessage::NewView(new_view(&s, 2, v, o))));
     assert_eq!(err, None);
@@ -48,9 +48,9 @@ fn new_view_whose_o_uses_the_lowest_view_certificate_is_rejected() {
     let (s, v) = mixed_views();
     let mut r = s.replica(1, &cfg(), ONE);
     let o = vec![
-        s.pre_prepare(2, 1, vec![request(1, 0)]), // view 0's A instead of view 1's B
-        s.pre_prepare(2, 2, vec![]),
-        s.pre_prepare(2, 3, vec![request(3, 0)]),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(1, 0)])), // view 0's A instead of view 1's B
+        s.pre_prepare_by_digest(2, 2, batch_digest(&vec![])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
     ];
     let (out, err) = feed(&mut r, msg(2, PbftMessage::NewView(new_view(&s, 2, v, o))));
     assert_eq!(err, Some("new-view-mismatch"));
@@ -62,8 +62,8 @@ fn new_view_whose_o_uses_the_lowest_view_certificate_is_rejected() {
 fn new_view_whose_o_has_a_gap_instead_of_a_null_is_rejected() {
     let (s, v) = mixed_views();
     let gap = vec![
-        s.pre_prepare(2, 1, vec![request(2, 0)]),
-        s.pre_prepare(2, 3, vec![request(3, 0)]),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(2, 0)])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
     ];
     let mut r = s.replica(1, &cfg(), ONE);
     let (_, err) = feed(
@@ -73,9 +73,9 @@ fn new_view_whose_o_has_a_gap_instead_of_a_null_is_rejected() {
     assert_eq!(err, Some("new-view-mismatch"));
     // Filling the gap with a client request instead of a null is no better.
     let filled = vec![
-        s.pre_prepare(2, 1, vec![request(2, 0)]),
-        s.pre_prepare(2, 2, vec![request(4, 0)]),
-        s.pre_prepare(2, 3, vec![request(3, 0)]),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(2, 0)])),
+        s.pre_prepare_by_digest(2, 2, batch_digest(&vec![request(4, 0)])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
     ];
     let (_, err) = feed(
         &mut r,
@@ -90,9 +90,9 @@ fn new_view_without_a_quorum_is_rejected_and_a_relayed_one_accepted() {
     let (s, mut v) = mixed_views();
     let mut r = s.replica(1, &cfg(), ONE);
     let o = vec![
-        s.pre_prepare(2, 1, vec![request(2, 0)]),
-        s.pre_prepare(2, 2, vec![]),
-        s.pre_prepare(2, 3, vec![request(3, 0)]),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(2, 0)])),
+        s.pre_prepare_by_digest(2, 2, batch_digest(&vec![])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
     ];
     let nv = new_view(&s, 2, v.clone(), o.clone());
     // Relayed by 3, it is still primary(2)'s NEW-VIEW (self-certifying,
@@ -237,8 +237,38 @@ fn a_replica_restarted_from_its_durable_state_still_carries_its_prepared_certifi
         ref other => panic!("expected one VIEW-CHANGE, got {other:?}"),
     };
     assert_eq!(vc.prepared.len(), 1);
-    assert_eq!(vc.prepared[0].pre_prepare.batch, vec![request(1, 0)]);
+    assert_eq!(vc.prepared[0].pre_prepare.digest, d);
+    assert!(
+        vc.prepared[0].pre_prepare.batch.is_empty(),
+        "P names it by digest"
+    );
     assert_eq!(vc.prepared[0].prepares.len(), 2);
+}
+
+/// A view change names batches by digest (TOCS 2002 §4.4): a VIEW-CHANGE
+/// whose certificate carries its batch, and a NEW-VIEW whose O does, are
+/// refused. With whole batches a VIEW-CHANGE outgrew the 16 MiB frame at
+/// 2000-request batches, and PBFT could never change view under load.
+#[test]
+fn a_view_change_carrying_batches_is_refused() {
+    let (s, v) = mixed_views();
+    let mut r = s.replica(1, &cfg(), ONE);
+    let mut vc = v[0].clone();
+    vc.prepared = vec![s.cert(0, 1, vec![request(1, 0)])];
+    let signer = s.cryptos[vc.replica.index()].clone();
+    let vc = vc.signed_by(signer.as_ref());
+    assert_eq!(
+        feed(&mut r, msg(vc.replica.0, PbftMessage::ViewChange(vc))).1,
+        Some("batch-not-by-digest")
+    );
+    let o = vec![
+        s.pre_prepare(2, 1, vec![request(2, 0)]),
+        s.pre_prepare_by_digest(2, 2, batch_digest(&[])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&[request(3, 0)])),
+    ];
+    let (_, err) = feed(&mut r, msg(2, PbftMessage::NewView(new_view(&s, 2, v, o))));
+    assert_eq!(err, Some("batch-not-by-digest"));
+    assert_eq!(r.status().view, 0);
 }
 
 #[test]
@@ -463,4 +493,56 @@ fn replica_that_missed_the_new_view_rejoins_when_f_plus_1_replicas_are_in_it() {
     );
     assert_eq!(net.ledgers[3][0].requests, vec![request(1, 0).id()]);
     net.assert_safe();
+}
+
+/// Regression: with batches of 2000 requests of 512 B a VIEW-CHANGE carried
+/// about 1 MB per prepared slot above the stable checkpoint and outgrew the
+/// QUIC runtime's 16 MiB frame (`outbound-too-large`), so PBFT at
+/// `bench-configs/perf/quic-n4.toml` could never change view. Named by
+/// digest, its size no longer depends on the batches: 20 prepared slots of
+/// 1 MB each make a VIEW-CHANGE of a few kilobytes.
+#[test]
+fn a_view_change_over_large_batches_stays_small() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let pbft = PbftConfig {
+        checkpoint_interval: 64,
+        window: 128,
+        ..PbftConfig::default()
+    };
+    let batch = bft_core::BatchConfig {
+        max_size: 2000,
+        ..ONE
+    };
+    let mut r = s.replica(1, &pbft, batch);
+    for seq in 1..=20u64 {
+        let requests: Vec<bft_core::Request> = (0..2000u64)
+            .map(|i| {
+                let id = bft_core::RequestId {
+                    client: 1,
+                    number: seq * 2000 + i,
+                };
+                bft_core::Request::unsigned(id, bytes::Bytes::from(vec![7u8; 512]))
+            })
+            .collect();
+        let pp = s.pre_prepare(0, seq, requests);
+        let d = pp.digest;
+        assert_eq!(feed(&mut r, msg(0, PbftMessage::PrePrepare(pp))).1, None);
+        assert_eq!(
+            feed(
+                &mut r,
+                msg(2, PbftMessage::Prepare(s.prepare(2, 0, seq, d)))
+            )
+            .1,
+            None
+        );
+    }
+    let (out, err) = feed(&mut r, Input::Timeout(PbftTimer::Request));
+    assert_eq!(err, None);
+    let vc = match broadcasts(&out)[..] {
+        [PbftMessage::ViewChange(vc)] => vc.clone(),
+        ref other => panic!("expected one VIEW-CHANGE, got {other:?}"),
+    };
+    assert_eq!(vc.prepared.len(), 20, "every prepared slot is in P");
+    let body = bft_core::codec::encode(&PbftMessage::ViewChange(vc), usize::MAX).unwrap();
+    assert!(body.len() < 64 << 10, "{} bytes", body.len());
 }

@@ -105,6 +105,8 @@ fn restarted_old_primary_rejoins_the_new_view_and_catches_up() {
 /// and B at seq 2 in view 0, but seq 1 reaches nobody and seq 2 reaches only
 /// backups 1 and 2; its own COMMIT for seq 2 is dropped. So seq 2 is prepared
 /// at 1 and 2 and committed nowhere, and seq 1 has no certificate at all.
+/// Replica 3 never received B: NEW-VIEW names it by digest, 3 votes for it
+/// and executes it once a peer's committed tail brings the batch.
 #[test]
 fn prepared_request_is_carried_into_the_new_view_and_an_empty_slot_becomes_null() {
     let mut cfg = sim_config(4, LoadConfig::none());
@@ -122,6 +124,7 @@ fn prepared_request_is_carried_into_the_new_view_and_an_empty_slot_becomes_null(
     let report = sim.run();
     assert!(report.violations.is_empty(), "{:?}", report.violations);
     assert_eq!(report.requests_committed, 2);
+    assert!(sent(&report, "state") >= 1, "3 fetched B's batch");
     for i in 1..4u16 {
         let l = sim.ledger(NodeId(i));
         assert_eq!(l.len(), 3, "replica {i}: null, B, then A re-proposed");
