@@ -39,6 +39,8 @@ pub struct Measured {
     /// [`Record::store`] and [`Record::fsync`].
     pub store: &'static str,
     pub fsync: Option<&'static str>,
+    /// [`Record::peak_rss_bytes`].
+    pub peak_rss_bytes: Option<u64>,
     pub wall: Duration,
 }
 
@@ -172,6 +174,7 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         store: m.store.into(),
         fsync: m.fsync.map(String::from),
         signed_requests: s.load.signed,
+        peak_rss_bytes: m.peak_rss_bytes,
         wall_s: m.wall.as_secs_f64(),
         latency_cdf: m.latency_cdf,
     }

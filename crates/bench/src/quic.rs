@@ -83,6 +83,7 @@ pub fn run_local_with<P: Protocol>(
         store: store.config.clone(),
         ..LocalClusterConfig::default()
     };
+    let peak_rss = reset_peak_rss();
     let r = runtime()?.block_on(bft_net::run_local_cluster::<P>(cfg, proto))?;
     let load_s = r.load_wall.as_secs_f64();
     let measured = Measured {
@@ -127,9 +128,35 @@ pub fn run_local_with<P: Protocol>(
             "none"
         },
         fsync: store.config.as_ref().map(|s| s.fsync.as_str()),
+        peak_rss_bytes: peak_rss.and_then(|()| peak_rss_bytes()),
         wall: r.wall,
     };
     Ok(record(s, measured))
+}
+
+/// Resets the process's peak resident set (Linux: 5 written to
+/// `/proc/self/clear_refs`), so that [`peak_rss_bytes`] measures one run
+/// even when a command runs several in one process. None where it cannot.
+fn reset_peak_rss() -> Option<()> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()
+}
+
+/// The process's peak resident set since the last reset, bytes (`VmHWM`
+/// in `/proc/self/status`).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_hwm(&status)
+}
+
+/// `VmHWM:   123456 kB` → 123456 · 1024.
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let mut fields = line.split_whitespace().skip(1);
+    let value: u64 = fields.next()?.parse().ok()?;
+    match fields.next()? {
+        "kB" => value.checked_mul(1024),
+        _ => None,
+    }
 }
 
 /// Where an in-process QUIC run's replicas persist: the `--data-dir` given
@@ -302,6 +329,7 @@ pub fn client_record(s: &Scenario, n: usize, c: &bft_net::ClientSummary) -> Reco
         // What the nodes did is in each node's own JSON.
         store: "unknown",
         fsync: None,
+        peak_rss_bytes: None,
         wall: c.wall,
     };
     record(&s, measured)
@@ -333,4 +361,17 @@ pub async fn shutdown_signal() {
 /// Used by tests: a shutdown after a fixed time.
 pub async fn after(d: Duration) {
     tokio::time::sleep(d).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_vm_hwm;
+
+    #[test]
+    fn vm_hwm_is_read_in_bytes() {
+        let status = "Name:\tbftbench\nVmPeak:\t  900 kB\nVmHWM:\t   12345 kB\nVmRSS:\t 100 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(12345 * 1024));
+        assert_eq!(parse_vm_hwm("VmRSS:\t 100 kB\n"), None);
+        assert_eq!(parse_vm_hwm("VmHWM:\t 100 MB\n"), None);
+    }
 }

@@ -164,6 +164,16 @@ pub struct Record {
     /// per replica, the same for every protocol.
     #[serde(default = "signed_by_default")]
     pub signed_requests: bool,
+    /// Peak resident memory of the process that ran the replicas, bytes:
+    /// for an in-process QUIC run (`bftbench run --runtime quic`, `compare`
+    /// and `saturate` over QUIC) every replica and the load generator
+    /// together, reset at the start of each run (Linux `VmHWM` after
+    /// writing 5 to `/proc/self/clear_refs`). None in the simulator (its
+    /// memory is the simulation's, not a replica's), for `bftbench client`
+    /// (the replicas are other processes) and where the reset or the
+    /// reading is not available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
     pub wall_s: f64,
     /// Latency CDF points (ms, fraction), for plots.
     #[serde(default)]

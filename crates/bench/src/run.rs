@@ -269,6 +269,7 @@ fn run_sim<P: Adversarial>(
         catch_up_kinds: P::CATCH_UP_KINDS,
         store: "model",
         fsync: Some(scenario.storage.fsync.as_str()),
+        peak_rss_bytes: None,
         wall: started.elapsed(),
     };
     Ok(record(scenario, measured))
@@ -325,9 +326,22 @@ pub fn summary(r: &Record) -> String {
     let vc = match (r.view_changes, r.view_change_s) {
         (Some(k), Some(s)) => format!("{k} (mean {:.0} ms)", s * 1e3),
         (Some(k), None) => k.to_string(),
-        (None, _) => "not tracked over QUIC".into(),
+        (None, _) => format!(
+            "{} by the protocol's own counter (leader replacements are timed in the simulator only)",
+            r.protocol_view_changes
+        ),
     };
     line(&mut out, "view changes", vc);
+    if let Some(bytes) = r.peak_rss_bytes {
+        line(
+            &mut out,
+            "peak memory",
+            format!(
+                "{:.1} MiB resident (the whole process)",
+                bytes as f64 / (1 << 20) as f64
+            ),
+        );
+    }
     let rejected: u64 = r.rejected.values().sum();
     line(
         &mut out,
