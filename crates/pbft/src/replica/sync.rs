@@ -290,9 +290,10 @@ impl Pbft {
 }
 
 /// What a committed tail carries at most, in request bytes (payload and
-/// a fixed allowance per request for its id and signature): half the QUIC
-/// runtime's default 16 MiB frame, so that one tail always fits.
-pub const TAIL_BYTES: usize = 8 << 20;
+/// a fixed allowance per request for its id and signature): an eighth of
+/// the 64 MiB frame ([`bft_core::codec::DEFAULT_MAX_FRAME`]), so that one
+/// tail always fits with its COMMITs.
+pub const TAIL_BYTES: usize = bft_core::codec::DEFAULT_MAX_FRAME / 8;
 
 fn request_bytes(r: &bft_core::Request) -> usize {
     r.payload().len().saturating_add(128)

@@ -247,7 +247,7 @@ fn a_replica_restarted_from_its_durable_state_still_carries_its_prepared_certifi
 
 /// A view change names batches by digest (TOCS 2002 §4.4): a VIEW-CHANGE
 /// whose certificate carries its batch, and a NEW-VIEW whose O does, are
-/// refused. With whole batches a VIEW-CHANGE outgrew the 16 MiB frame at
+/// refused. With whole batches a VIEW-CHANGE outgrew the 64 MiB frame at
 /// 2000-request batches, and PBFT could never change view under load.
 #[test]
 fn a_view_change_carrying_batches_is_refused() {
@@ -496,8 +496,8 @@ fn replica_that_missed_the_new_view_rejoins_when_f_plus_1_replicas_are_in_it() {
 }
 
 /// Regression: with batches of 2000 requests of 512 B a VIEW-CHANGE carried
-/// about 1 MB per prepared slot above the stable checkpoint and outgrew the
-/// QUIC runtime's 16 MiB frame (`outbound-too-large`), so PBFT at
+/// about 1 MB per prepared slot above the stable checkpoint and, with 60 or
+/// more such slots, outgrew the 64 MiB frame (`outbound-too-large`), so PBFT at
 /// `bench-configs/perf/quic-n4.toml` could never change view. Named by
 /// digest, its size no longer depends on the batches: 20 prepared slots of
 /// 1 MB each make a VIEW-CHANGE of a few kilobytes.
