@@ -86,7 +86,7 @@ impl Scenario {
             return Err(bad(
                 "batch.max_size",
                 self.batch.max_size.to_string(),
-                "batch.max_size × load.tx_size exceeds half the 16 MiB frame limit",
+                "batch.max_size × load.tx_size exceeds half the 64 MiB frame limit",
             ));
         }
         if let LoadMode::Open { rate } = self.load.mode
