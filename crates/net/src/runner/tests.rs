@@ -16,6 +16,8 @@ struct TestStore {
     permits: std::sync::mpsc::Receiver<()>,
     /// Told when a write starts (before it waits for its permit).
     entered: std::sync::mpsc::Sender<()>,
+    /// Set when the store is closed (a clean stop recorded).
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store for TestStore {
@@ -39,6 +41,7 @@ impl Store for TestStore {
         Ok(())
     }
     fn close(&mut self) -> Result<(), StoreError> {
+        self.closed.store(true, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -52,6 +55,7 @@ struct Harness {
     failing: Arc<std::sync::atomic::AtomicBool>,
     permits: std::sync::mpsc::Sender<()>,
     entered: std::sync::mpsc::Receiver<()>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Harness {
@@ -80,12 +84,14 @@ impl Harness {
         let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (permits, permits_rx) = std::sync::mpsc::channel();
         let (entered_tx, entered) = std::sync::mpsc::channel();
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut d = Driver::new(node, links, Arc::new(LinkLosses::default()));
         let (writer, done) = Writer::start(Box::new(TestStore {
             writes: writes.clone(),
             failing: failing.clone(),
             permits: permits_rx,
             entered: entered_tx,
+            closed: closed.clone(),
         }));
         d.writer = Some(writer);
         d.done = Some(done);
@@ -96,6 +102,7 @@ impl Harness {
             failing,
             permits,
             entered,
+            closed,
         }
     }
 
@@ -265,4 +272,23 @@ fn the_store_closes_after_its_completions_went_unheard() {
     h.permits.send(()).unwrap();
     h.d.close_store().expect("the stop writes and closes");
     assert_eq!(h.writes.lock().unwrap().len(), before + 2);
+}
+
+/// The last write, submitted by the stop itself, fails: the stop returns
+/// that failure and the store is not marked as cleanly closed (a replica
+/// restarted on it must not trust a clean stop it did not make).
+#[test]
+fn a_write_failing_at_the_stop_is_the_result_and_the_store_stays_unclean() {
+    let mut h = Harness::started();
+    while h.entered.try_recv().is_ok() {}
+    h.request(1);
+    h.entered.recv().expect("write 1 started");
+    h.request(2);
+    h.failing.store(true, Ordering::Relaxed);
+    h.permits.send(()).unwrap();
+    let e =
+        h.d.close_store()
+            .expect_err("the failed write is the result");
+    assert!(e.to_string().contains("disk full"), "{e}");
+    assert!(!h.closed.load(Ordering::Relaxed), "no clean stop recorded");
 }

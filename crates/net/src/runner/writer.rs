@@ -28,9 +28,13 @@ pub(super) struct Done {
     pub took: Duration,
 }
 
+/// What the writer thread hands back: the store, and the write that
+/// failed if one did (then the store is not closed as clean).
+type Stopped = (Box<dyn Store>, Option<StoreError>);
+
 pub(super) struct Writer {
     jobs: Option<std_mpsc::Sender<Job>>,
-    pub(super) thread: Option<std::thread::JoinHandle<Box<dyn Store>>>,
+    pub(super) thread: Option<std::thread::JoinHandle<Stopped>>,
 }
 
 impl Writer {
@@ -51,21 +55,29 @@ impl Writer {
                     }
                     let t0 = Instant::now();
                     let result = store.write(job.state.as_deref(), &job.committed);
-                    let failed = result.is_err();
-                    let done = Done {
-                        seq: job.seq,
-                        result,
-                        took: t0.elapsed(),
-                    };
+                    let took = t0.elapsed();
                     // Nobody listening (the event loop ended) is no reason
                     // to stop: the runner still closes the store through
                     // this thread, after the writes it queued.
-                    let _ = done_tx.send(done);
-                    if failed {
-                        break;
+                    match result {
+                        Ok(()) => {
+                            let _ = done_tx.send(Done {
+                                seq: job.seq,
+                                result: Ok(()),
+                                took,
+                            });
+                        }
+                        Err(e) => {
+                            let _ = done_tx.send(Done {
+                                seq: job.seq,
+                                result: Err(e.to_string().into()),
+                                took,
+                            });
+                            return (store, Some(e));
+                        }
                     }
                 }
-                store
+                (store, None)
             })
             .ok();
         let writer = Writer {
@@ -92,16 +104,20 @@ impl Writer {
             .is_some_and(|jobs| jobs.send(job).is_ok())
     }
 
-    /// Lets the queued writes finish, then records a clean stop in the store.
+    /// Lets the queued writes finish, then records a clean stop in the
+    /// store, unless a write failed: that failure is returned and the
+    /// store is left as it is (not marked clean).
     pub(super) fn close(mut self) -> Result<(), StoreError> {
         self.jobs = None;
-        let store = self
+        let (mut store, failed) = self
             .thread
             .take()
             .ok_or("the store's writer thread did not start")?
             .join()
             .map_err(|_| "the store's writer thread panicked")?;
-        let mut store = store;
-        store.close()
+        match failed {
+            Some(e) => Err(e),
+            None => store.close(),
+        }
     }
 }

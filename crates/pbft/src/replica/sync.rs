@@ -83,7 +83,7 @@ impl Pbft {
                     state: self.stable_state,
                     proof: self.stable_proof.clone(),
                     batches: Vec::new(),
-                    committed: self.committed_tail(),
+                    committed: self.committed_tail(fetch.from_seq),
                 }),
             });
             return Ok(());
@@ -108,7 +108,7 @@ impl Pbft {
                 state: self.stable_state,
                 proof: self.stable_proof.clone(),
                 batches,
-                committed: self.committed_tail(),
+                committed: self.committed_tail(self.low.saturating_add(1)),
             }),
         });
         Ok(())
@@ -289,6 +289,24 @@ impl Pbft {
     }
 }
 
+impl Pbft {
+    /// `pp` with its batch: its own, or the one this replica executed at
+    /// its slot if that hashes to its digest (a slot committed by digest
+    /// and executed from a peer's tail holds its batch only there).
+    fn batch_of(&self, pp: &PrePrepare) -> Option<PrePrepare> {
+        if pp.has_batch() {
+            return Some(pp.clone());
+        }
+        let executed = self
+            .history
+            .get(&pp.seq)
+            .filter(|b| batch_digest(&b.batch) == pp.digest)?;
+        let mut filled = pp.clone();
+        filled.batch = executed.batch.clone();
+        Some(filled)
+    }
+}
+
 /// What a committed tail carries at most, in request bytes (payload and
 /// a fixed allowance per request for its id and signature): an eighth of
 /// the 64 MiB frame ([`bft_core::codec::DEFAULT_MAX_FRAME`]), so that one
@@ -300,17 +318,17 @@ fn request_bytes(r: &bft_core::Request) -> usize {
 }
 
 impl Pbft {
-    /// This replica's executed slots above its stable checkpoint with
-    /// their commit certificates, in order, up to the first it no longer
-    /// holds q matching COMMITs for (a view change forgets them) or the
-    /// batch for, and at most
-    /// [`TAIL_BYTES`] of requests (at least one slot): the receiver asks
-    /// again for the rest.
-    fn committed_tail(&self) -> Vec<CommittedBatch> {
+    /// This replica's executed slots from `from` (at least its stable
+    /// checkpoint + 1) with their commit certificates, in order, up to the
+    /// first it no longer holds q matching COMMITs for (a view change
+    /// forgets them) or the batch for (in the slot or, executed from a
+    /// tail, in its history), and at most [`TAIL_BYTES`] of requests (at
+    /// least one slot): the receiver asks again from where it got to.
+    fn committed_tail(&self, from: u64) -> Vec<CommittedBatch> {
         let quorum = self.rules().quorum();
         let mut tail = Vec::new();
         let mut bytes = 0usize;
-        for seq in self.low.saturating_add(1)..=self.last_executed {
+        for seq in from.max(self.low.saturating_add(1))..=self.last_executed {
             if bytes >= TAIL_BYTES {
                 break;
             }
@@ -320,7 +338,8 @@ impl Pbft {
             let Some(pp) = slot
                 .pre_prepare
                 .as_ref()
-                .filter(|pp| slot.committed && pp.has_batch())
+                .filter(|_| slot.committed)
+                .and_then(|pp| self.batch_of(pp))
             else {
                 break;
             };
@@ -336,7 +355,7 @@ impl Pbft {
                 break;
             }
             tail.push(CommittedBatch {
-                pre_prepare: pp.clone(),
+                pre_prepare: pp,
                 commits,
             });
         }
@@ -452,12 +471,19 @@ impl Pbft {
     /// for its committed tail ([`Pbft::fetch_tail`]). Without it a replica
     /// that caught up to the last stable checkpoint stayed a few slots
     /// behind for as long as no later checkpoint came (regression test:
-    /// `conformance::state_sync`).
+    /// `conformance::state_sync`). A next slot committed by digest whose
+    /// batch is not here is asked for at once.
     pub(super) fn watch_gap(&mut self, out: &mut Out) {
         if self.catch_up.is_some() || self.fetch_timer || !self.has_gap() {
             return;
         }
-        self.tail_gap = Some(self.last_executed.saturating_add(1));
+        let next = self.last_executed.saturating_add(1);
+        // Committed by digest without its batch: nothing else will bring
+        // it, so ask now (the timer then retries with the next peer).
+        if self.log.get(&next).is_some_and(|s| s.committed) {
+            self.ask_tail(out);
+        }
+        self.tail_gap = Some(next);
         self.fetch_timer = true;
         out.push(Action::SetTimer {
             timer: PbftTimer::Fetch,

@@ -310,3 +310,64 @@ fn a_snapshot_is_installed_only_at_a_proven_stable_checkpoint() {
     assert!(installed(&out), "one copy carries the q-proof");
     assert_eq!((r.last_executed(), r.low_watermark()), (4, 4));
 }
+
+/// A committed tail starts where the asker is, not at the responder's
+/// stable checkpoint: tails are capped at `TAIL_BYTES` (8 MiB) of
+/// requests, and a replica missing slot 9 of ten 1.3 MB slots got slots
+/// 1–7 from every peer, every time, and never reached 9 until a later
+/// checkpoint (found in review of the view change by digest).
+#[test]
+fn a_committed_tail_starts_at_the_slot_asked_for() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let pbft = PbftConfig {
+        checkpoint_interval: 32,
+        window: 64,
+        ..PbftConfig::default()
+    };
+    let batch = bft_core::BatchConfig {
+        max_size: 2000,
+        ..ONE
+    };
+    let mut r = s.replica(1, &pbft, batch);
+    for seq in 1..=10u64 {
+        let requests: Vec<bft_core::Request> = (0..2000u64)
+            .map(|i| {
+                let id = bft_core::RequestId {
+                    client: 1,
+                    number: seq * 2000 + i,
+                };
+                bft_core::Request::unsigned(id, bytes::Bytes::from(vec![7u8; 512]))
+            })
+            .collect();
+        let pp = s.pre_prepare(0, seq, requests);
+        let d = pp.digest;
+        feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+        feed(
+            &mut r,
+            msg(2, PbftMessage::Prepare(s.prepare(2, 0, seq, d))),
+        );
+        for by in [0, 2, 3] {
+            feed(
+                &mut r,
+                msg(by, PbftMessage::Commit(s.commit(by, 0, seq, d))),
+            );
+        }
+    }
+    assert_eq!(r.last_executed(), 10);
+    let (out, err) = feed(
+        &mut r,
+        msg(3, PbftMessage::Fetch(bft_pbft::Fetch { from_seq: 9 })),
+    );
+    assert_eq!(err, None);
+    let tail: Vec<u64> = out
+        .iter()
+        .find_map(|a| match a {
+            Action::Resend {
+                msg: PbftMessage::State(st),
+                ..
+            } => Some(st.committed.iter().map(|c| c.pre_prepare.seq).collect()),
+            _ => None,
+        })
+        .expect("a STATE answer");
+    assert_eq!(tail, vec![9, 10]);
+}

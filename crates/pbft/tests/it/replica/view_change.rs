@@ -24,9 +24,9 @@ fn new_view_with_correct_o_is_accepted_and_o_is_prepared() {
     let (s, v) = mixed_views();
     let mut r = s.replica(1, &cfg(), ONE);
     let o = vec![
-        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(2, 0)])),
-        s.pre_prepare_by_digest(2, 2, batch_digest(&vec![])),
-        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&[request(2, 0)])),
+        s.pre_prepare_by_digest(2, 2, batch_digest(&[])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&[request(3, 0)])),
     ];
     let (out, err) = feed(&mut r, msg(2, PbftMessage::NewView(new_view(&s, 2, v, o))));
     assert_eq!(err, None);
@@ -48,9 +48,9 @@ fn new_view_whose_o_uses_the_lowest_view_certificate_is_rejected() {
     let (s, v) = mixed_views();
     let mut r = s.replica(1, &cfg(), ONE);
     let o = vec![
-        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(1, 0)])), // view 0's A instead of view 1's B
-        s.pre_prepare_by_digest(2, 2, batch_digest(&vec![])),
-        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&[request(1, 0)])), // view 0's A instead of view 1's B
+        s.pre_prepare_by_digest(2, 2, batch_digest(&[])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&[request(3, 0)])),
     ];
     let (out, err) = feed(&mut r, msg(2, PbftMessage::NewView(new_view(&s, 2, v, o))));
     assert_eq!(err, Some("new-view-mismatch"));
@@ -62,8 +62,8 @@ fn new_view_whose_o_uses_the_lowest_view_certificate_is_rejected() {
 fn new_view_whose_o_has_a_gap_instead_of_a_null_is_rejected() {
     let (s, v) = mixed_views();
     let gap = vec![
-        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(2, 0)])),
-        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&[request(2, 0)])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&[request(3, 0)])),
     ];
     let mut r = s.replica(1, &cfg(), ONE);
     let (_, err) = feed(
@@ -73,9 +73,9 @@ fn new_view_whose_o_has_a_gap_instead_of_a_null_is_rejected() {
     assert_eq!(err, Some("new-view-mismatch"));
     // Filling the gap with a client request instead of a null is no better.
     let filled = vec![
-        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(2, 0)])),
-        s.pre_prepare_by_digest(2, 2, batch_digest(&vec![request(4, 0)])),
-        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&[request(2, 0)])),
+        s.pre_prepare_by_digest(2, 2, batch_digest(&[request(4, 0)])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&[request(3, 0)])),
     ];
     let (_, err) = feed(
         &mut r,
@@ -90,9 +90,9 @@ fn new_view_without_a_quorum_is_rejected_and_a_relayed_one_accepted() {
     let (s, mut v) = mixed_views();
     let mut r = s.replica(1, &cfg(), ONE);
     let o = vec![
-        s.pre_prepare_by_digest(2, 1, batch_digest(&vec![request(2, 0)])),
-        s.pre_prepare_by_digest(2, 2, batch_digest(&vec![])),
-        s.pre_prepare_by_digest(2, 3, batch_digest(&vec![request(3, 0)])),
+        s.pre_prepare_by_digest(2, 1, batch_digest(&[request(2, 0)])),
+        s.pre_prepare_by_digest(2, 2, batch_digest(&[])),
+        s.pre_prepare_by_digest(2, 3, batch_digest(&[request(3, 0)])),
     ];
     let nv = new_view(&s, 2, v.clone(), o.clone());
     // Relayed by 3, it is still primary(2)'s NEW-VIEW (self-certifying,
