@@ -52,7 +52,7 @@ impl Pbft {
 
     /// Serves a lagging replica: the batches from `from_seq` up to this
     /// replica's stable checkpoint, with its proof — if it still has them
-    /// (else its snapshots), and if the peer's serve budget allows ([`SERVE_BURST`](super::SERVE_BURST)
+    /// and they are at most [`TRANSFER_BYTES`] (else its snapshots), and if the peer's serve budget allows ([`SERVE_BURST`](super::SERVE_BURST)
     /// at once, then one per fetch timeout; else `serve-limited`).
     pub(super) fn on_fetch(
         &mut self,
@@ -88,9 +88,17 @@ impl Pbft {
             });
             return Ok(());
         }
-        if !covered {
-            // Already discarded: offer our snapshots instead (the fetcher
-            // asks the others for theirs).
+        let too_large = || {
+            self.history
+                .range(fetch.from_seq..=self.low)
+                .map(|(_, b)| b.batch.iter().map(request_bytes).sum::<usize>())
+                .sum::<usize>()
+                > TRANSFER_BYTES
+        };
+        if !covered || too_large() {
+            // Already discarded, or more than one message carries: offer
+            // our snapshots instead (the fetcher asks the others for
+            // theirs).
             return self.on_snapshot_request(now, from, fetch.from_seq.saturating_sub(1), out);
         }
         if !self.serve.try_take(from, now) {
@@ -312,6 +320,13 @@ impl Pbft {
 /// the 64 MiB frame ([`bft_core::codec::DEFAULT_MAX_FRAME`]), so that one
 /// tail always fits with its COMMITs.
 pub const TAIL_BYTES: usize = bft_core::codec::DEFAULT_MAX_FRAME / 8;
+
+/// What the batches of a state transfer carry at most, in request bytes:
+/// a quarter of the 64 MiB frame. Beyond it (large batches far behind) the
+/// lagging replica is offered snapshots instead: a STATE must reach the
+/// proven checkpoint whole, and one that outgrew the frame was never sent
+/// (`outbound-too-large`), so the replica never caught up.
+pub const TRANSFER_BYTES: usize = bft_core::codec::DEFAULT_MAX_FRAME / 4;
 
 fn request_bytes(r: &bft_core::Request) -> usize {
     r.payload().len().saturating_add(128)

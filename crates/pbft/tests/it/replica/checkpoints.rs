@@ -371,3 +371,78 @@ fn a_committed_tail_starts_at_the_slot_asked_for() {
         .expect("a STATE answer");
     assert_eq!(tail, vec![9, 10]);
 }
+
+/// A state transfer must reach the proven checkpoint whole, and one
+/// carrying more than `TRANSFER_BYTES` (16 MiB) of batches is answered with
+/// the replica's snapshots instead: sixteen slots of 1.3 MB below the stable
+/// checkpoint would have made a STATE of about 20 MB, and with 2000-request
+/// batches a whole history (256 slots, 330 MB) outgrew the 64 MiB frame and
+/// was never sent, so the lagging replica never caught up.
+#[test]
+fn a_state_transfer_larger_than_its_budget_is_offered_as_snapshots() {
+    let s = Signer::new(4, CryptoKind::Model);
+    let pbft = PbftConfig {
+        checkpoint_interval: 8,
+        window: 16,
+        ..PbftConfig::default()
+    };
+    let batch = bft_core::BatchConfig {
+        max_size: 2000,
+        ..ONE
+    };
+    let mut r = s.replica(1, &pbft, batch);
+    for seq in 1..=16u64 {
+        let requests: Vec<bft_core::Request> = (0..2000u64)
+            .map(|i| {
+                let id = bft_core::RequestId {
+                    client: 1,
+                    number: seq * 2000 + i,
+                };
+                bft_core::Request::unsigned(id, bytes::Bytes::from(vec![7u8; 512]))
+            })
+            .collect();
+        let pp = s.pre_prepare(0, seq, requests);
+        let d = pp.digest;
+        feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
+        feed(
+            &mut r,
+            msg(2, PbftMessage::Prepare(s.prepare(2, 0, seq, d))),
+        );
+        let mut out = Vec::new();
+        for by in [0, 2, 3] {
+            out.extend(
+                feed(
+                    &mut r,
+                    msg(by, PbftMessage::Commit(s.commit(by, 0, seq, d))),
+                )
+                .0,
+            );
+        }
+        let own = broadcasts(&out).into_iter().find_map(|m| match m {
+            PbftMessage::Checkpoint(cp) => Some(cp.state),
+            _ => None,
+        });
+        if let Some(state) = own {
+            for by in [0, 2] {
+                feed(
+                    &mut r,
+                    msg(by, PbftMessage::Checkpoint(s.checkpoint(by, seq, state))),
+                );
+            }
+        }
+    }
+    assert_eq!((r.last_executed(), r.low_watermark()), (16, 16));
+    let (out, err) = feed(
+        &mut r,
+        msg(3, PbftMessage::Fetch(bft_pbft::Fetch { from_seq: 1 })),
+    );
+    assert_eq!(err, None);
+    let answers: Vec<&str> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Resend { msg, .. } => Some(bft_core::WireMessage::kind(msg)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers, vec!["snapshot"]);
+}
