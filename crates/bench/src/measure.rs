@@ -17,6 +17,8 @@ pub struct Measured {
     /// Of those (same replica), the ones that ordered no request.
     pub empty_decisions: u64,
     pub requests_issued: u64,
+    /// [`Record::rejected_requests`].
+    pub rejected_requests: u64,
     pub requests_committed: u64,
     pub duration_s: f64,
     pub throughput_tx_s: f64,
@@ -124,6 +126,7 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         environment: env,
         decisions,
         requests_issued: m.requests_issued,
+        rejected_requests: m.rejected_requests,
         requests_committed: m.requests_committed,
         duration_s: m.duration_s,
         warmup_s: s.load.warmup.as_secs_f64(),

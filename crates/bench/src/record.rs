@@ -63,6 +63,12 @@ pub struct Record {
     /// Slots committed by every honest replica without a fault.
     pub decisions: u64,
     pub requests_issued: u64,
+    /// Requests the load generator's clients refused themselves, never
+    /// sent: the admission policy at the client edge (`[load]
+    /// max_pending`, a bound on each client's pending requests). The same
+    /// definition for every protocol and runtime; 0 without a policy.
+    #[serde(default)]
+    pub rejected_requests: u64,
     pub requests_committed: u64,
     /// Virtual (sim) or wall-clock (quic) seconds the run covered.
     pub duration_s: f64,

@@ -236,6 +236,7 @@ fn run_sim<P: Adversarial>(
             .max_by_key(|n| n.status.committed)
             .map_or(0, |n| n.empty_decisions),
         requests_issued: r.requests_issued,
+        rejected_requests: r.requests_rejected,
         requests_committed: r.requests_committed,
         duration_s: r.end_time.as_secs_f64(),
         throughput_tx_s: r.throughput(scenario.load.warmup),
@@ -332,6 +333,16 @@ pub fn summary(r: &Record) -> String {
         ),
     };
     line(&mut out, "view changes", vc);
+    if r.rejected_requests > 0 {
+        line(
+            &mut out,
+            "rejected requests",
+            format!(
+                "{} refused at the client edge ([load] max_pending)",
+                r.rejected_requests
+            ),
+        );
+    }
     if let Some(bytes) = r.peak_rss_bytes {
         line(
             &mut out,

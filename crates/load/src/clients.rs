@@ -38,6 +38,22 @@ pub struct Clients {
     /// Reports of a pending request by a replica that had already reported
     /// it (ignored).
     repeated_replies: u64,
+    /// Generated requests pending per client (for `max_pending`).
+    pending_per_client: Vec<u32>,
+    /// Requests refused at the client edge ([`LoadConfig::max_pending`]).
+    rejected: u64,
+}
+
+/// What [`Clients::issue`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Issue {
+    /// Send this request.
+    Send(RequestId),
+    /// Refused at the client edge: the client has `max_pending` requests
+    /// pending. Counted; an open-loop schedule goes on.
+    Refused,
+    /// Nothing more to issue (the total is reached, or no such client).
+    Done,
 }
 
 /// Latency percentiles over the measured requests.
@@ -81,8 +97,9 @@ fn unreachable_histogram() -> Histogram<u64> {
 
 impl Clients {
     pub fn new(load: LoadConfig, reply_quorum: usize) -> Clients {
+        let n = load.clients as usize;
         Clients {
-            next_number: vec![0; load.clients as usize],
+            next_number: vec![0; n],
             load,
             reply_quorum,
             issued: 0,
@@ -91,6 +108,8 @@ impl Clients {
             committed: 0,
             committed_measured: 0,
             repeated_replies: 0,
+            pending_per_client: vec![0; n],
+            rejected: 0,
         }
     }
 
@@ -103,12 +122,24 @@ impl Clients {
         self.load.total.is_none_or(|t| self.issued < t)
     }
 
-    /// A new request id for `client`, recorded as pending.
-    pub fn issue(&mut self, client: u32, intended: Time) -> Option<RequestId> {
+    /// A new request id for `client`, recorded as pending; or refused, if
+    /// the client already has `max_pending` pending (the admission policy,
+    /// [`LoadConfig::max_pending`]).
+    pub fn issue(&mut self, client: u32, intended: Time) -> Issue {
         if !self.may_issue() {
-            return None;
+            return Issue::Done;
         }
-        let counter = self.next_number.get_mut(client as usize)?;
+        let Some(pending) = self.pending_per_client.get_mut(client as usize) else {
+            return Issue::Done;
+        };
+        if self.load.max_pending.is_some_and(|max| *pending >= max) {
+            self.rejected += 1;
+            return Issue::Refused;
+        }
+        *pending += 1;
+        let Some(counter) = self.next_number.get_mut(client as usize) else {
+            return Issue::Done;
+        };
         let id = RequestId {
             client,
             number: *counter,
@@ -123,7 +154,7 @@ impl Clients {
                 manual: false,
             },
         );
-        Some(id)
+        Issue::Send(id)
     }
 
     /// Records a request submitted by hand.
@@ -154,6 +185,9 @@ impl Clients {
         }
         let (intended, manual) = (p.intended, p.manual);
         self.pending.remove(&id);
+        if !manual && let Some(n) = self.pending_per_client.get_mut(id.client as usize) {
+            *n = n.saturating_sub(1);
+        }
         self.committed += 1;
         if intended >= Time::from_duration(self.load.warmup) {
             self.committed_measured += 1;
@@ -178,10 +212,51 @@ impl Clients {
     pub fn repeated_replies(&self) -> u64 {
         self.repeated_replies
     }
+    /// Requests refused at the client edge (never sent).
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
     pub fn latency(&self) -> LatencySummary {
         LatencySummary::from_histogram(&self.latency)
     }
     pub fn histogram(&self) -> &Histogram<u64> {
         &self.latency
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Clients, Issue};
+    use crate::LoadConfig;
+    use bft_core::{NodeId, Time};
+
+    /// A client at its window refuses (counted) until a pending request
+    /// completes; another client has its own window.
+    #[test]
+    fn a_client_at_max_pending_refuses_until_one_completes() {
+        let mut c = Clients::new(LoadConfig::open(100.0, 2, 8).with_max_pending(2), 2);
+        let t = Time::ZERO;
+        let Issue::Send(first) = c.issue(0, t) else {
+            panic!("first is sent")
+        };
+        assert!(matches!(c.issue(0, t), Issue::Send(_)));
+        assert_eq!(c.issue(0, t), Issue::Refused);
+        assert!(
+            matches!(c.issue(1, t), Issue::Send(_)),
+            "client 1's own window"
+        );
+        assert_eq!((c.issued(), c.rejected()), (3, 1));
+        c.reply(first, NodeId(0), t);
+        assert_eq!(
+            c.issue(0, t),
+            Issue::Refused,
+            "one report does not complete it"
+        );
+        c.reply(first, NodeId(1), t);
+        assert!(
+            matches!(c.issue(0, t), Issue::Send(_)),
+            "completed: room again"
+        );
+        assert_eq!(c.rejected(), 2);
     }
 }

@@ -32,6 +32,15 @@ pub struct LoadConfig {
     /// from committing a payload of its own under a real request id (the
     /// oracle still reports it).
     pub signed: bool,
+    /// Open loop, the admission policy at the client edge: a client keeps
+    /// at most this many requests pending (sent, not yet reported committed
+    /// by f+1 replicas); a request its schedule calls for beyond that is
+    /// refused by the client itself, never sent, and counted as rejected
+    /// (`rejected_requests`). Past saturation this bounds what the replicas
+    /// hold and so the latency of what they commit, at the price of the
+    /// refused requests; None (the default) sends every request however
+    /// many are pending.
+    pub max_pending: Option<u32>,
 }
 
 /// The `[load]` table as written in a scenario file.
@@ -57,6 +66,10 @@ pub struct LoadTable {
     pub warmup: Duration,
     #[serde(default = "yes")]
     pub signed: bool,
+    /// Open loop: requests pending per client at most (see
+    /// [`LoadConfig::max_pending`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pending: Option<u32>,
 }
 
 impl TryFrom<LoadTable> for LoadConfig {
@@ -67,11 +80,22 @@ impl TryFrom<LoadTable> for LoadConfig {
                 if t.rate.is_some() {
                     return Err("rate: only for mode = \"open\"".into());
                 }
+                if t.max_pending.is_some() {
+                    return Err(
+                        "max_pending: only for mode = \"open\" (a closed loop keeps `outstanding` pending)"
+                            .into(),
+                    );
+                }
                 LoadMode::Closed {
                     outstanding: t.outstanding.unwrap_or(1),
                 }
             }
             "open" => {
+                if t.max_pending == Some(0) {
+                    return Err(
+                        "max_pending = 0: a client must keep at least one request pending".into(),
+                    );
+                }
                 if t.outstanding.is_some() {
                     return Err("outstanding: only for mode = \"closed\"".into());
                 }
@@ -93,6 +117,7 @@ impl TryFrom<LoadTable> for LoadConfig {
             total: t.total,
             warmup: t.warmup,
             signed: t.signed,
+            max_pending: t.max_pending,
         })
     }
 }
@@ -112,6 +137,7 @@ impl From<LoadConfig> for LoadTable {
             total: c.total,
             warmup: c.warmup,
             signed: c.signed,
+            max_pending: c.max_pending,
         }
     }
 }
@@ -135,6 +161,7 @@ impl LoadConfig {
             total: None,
             warmup: Duration::ZERO,
             signed: true,
+            max_pending: None,
         }
     }
     pub fn open(rate: f64, clients: u32, tx_size: usize) -> LoadConfig {
@@ -145,6 +172,7 @@ impl LoadConfig {
             total: None,
             warmup: Duration::ZERO,
             signed: true,
+            max_pending: None,
         }
     }
     /// No generated load (tests submit requests by hand).
@@ -157,6 +185,12 @@ impl LoadConfig {
     }
     pub fn with_warmup(mut self, warmup: Duration) -> LoadConfig {
         self.warmup = warmup;
+        self
+    }
+    /// At most `n` requests pending per client (see
+    /// [`LoadConfig::max_pending`]).
+    pub fn with_max_pending(mut self, n: u32) -> LoadConfig {
+        self.max_pending = Some(n);
         self
     }
     /// Unsigned requests, unchecked (see [`LoadConfig::signed`]).

@@ -7,5 +7,5 @@
 pub mod clients;
 pub mod config;
 
-pub use clients::{Clients, LatencySummary};
+pub use clients::{Clients, Issue, LatencySummary};
 pub use config::{LoadConfig, LoadMode, LoadTable};

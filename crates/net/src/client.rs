@@ -32,6 +32,8 @@ use tokio::task::JoinSet;
 #[derive(Clone, Debug)]
 pub struct ClientSummary {
     pub requests_issued: u64,
+    /// Refused at the client edge (`[load] max_pending`), never sent.
+    pub requests_rejected: u64,
     pub requests_committed: u64,
     /// Committed requests intended after the warm-up.
     pub requests_measured: u64,
@@ -300,7 +302,7 @@ impl Generator {
 
     /// Issues one request intended at `intended` to every replica.
     fn issue(&mut self, client: u32, intended: Time) {
-        let Some(id) = self.clients.issue(client, intended) else {
+        let bft_load::Issue::Send(id) = self.clients.issue(client, intended) else {
             return;
         };
         let mut req = Request::unsigned(id, self.payload.clone());
@@ -324,6 +326,7 @@ impl Generator {
     fn summary(&self) -> ClientSummary {
         ClientSummary {
             requests_issued: self.clients.issued(),
+            requests_rejected: self.clients.rejected(),
             requests_committed: self.clients.committed(),
             requests_measured: self.clients.committed_measured(),
             latency: self.clients.latency(),

@@ -106,6 +106,8 @@ pub struct QuicReport {
     /// that ordered no request.
     pub empty_decisions: u64,
     pub requests_issued: u64,
+    /// Refused at the client edge (`[load] max_pending`), never sent.
+    pub requests_rejected: u64,
     pub requests_committed: u64,
     pub requests_measured: u64,
     pub latency: LatencySummary,

@@ -466,6 +466,7 @@ pub fn report(nodes: &[NodeSummary], clients: &ClientSummary) -> QuicReport {
         max_decisions: committed.max().unwrap_or(0),
         empty_decisions: busiest.map_or(0, |n| n.stats.empty_decisions),
         requests_issued: clients.requests_issued,
+        requests_rejected: clients.requests_rejected,
         requests_committed: clients.requests_committed,
         requests_measured: clients.requests_measured,
         latency: clients.latency,

@@ -370,6 +370,7 @@ fn client_figure(rounds: usize) -> Figure {
         total: None,
         warmup: Duration::ZERO,
         signed: true,
+        max_pending: None,
     };
     let mut clients = Clients::new(load, 2);
     let payload = bytes::Bytes::from(vec![0u8; 512]);
@@ -377,7 +378,7 @@ fn client_figure(rounds: usize) -> Figure {
     measure("client_per_request", rounds, 1, || {
         k = k.wrapping_add(1);
         let now = bft_core::Time(u64::from(k));
-        if let Some(id) = clients.issue(k % 16, now) {
+        if let bft_sim::clients::Issue::Send(id) = clients.issue(k % 16, now) {
             let req = Request::unsigned(id, payload.clone());
             let _ = black_box(codec::encode(&req, codec::DEFAULT_MAX_FRAME));
             for r in 0..4u16 {

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+mod admission;
 mod calibrate;
 mod conformance;
 mod fuzz;

@@ -9,6 +9,7 @@ use crate::machine::{ClientWork, Waiter};
 use crate::network::{Endpoint, transit};
 use bft_core::codec;
 use bft_core::{Adversarial, Decision, NodeId, Request, RequestId, Time};
+use bft_load::Issue;
 use std::time::Duration;
 
 impl<P: Adversarial> Simulation<P> {
@@ -108,11 +109,25 @@ impl<P: Adversarial> Simulation<P> {
     /// Issues one generated request from `client`; an open-loop client also
     /// schedules its next one, whatever happened to this one.
     pub(super) fn client_issue(&mut self, client: u32) {
-        let Some(id) = self.clients.issue(client, self.now) else {
-            return;
-        };
+        match self.clients.issue(client, self.now) {
+            Issue::Send(id) => self.client_send(id),
+            Issue::Refused => {}
+            Issue::Done => return,
+        }
+        if let LoadMode::Open { rate } = self.cfg.load.mode {
+            let interval = Duration::from_secs_f64(f64::from(self.cfg.load.clients) / rate);
+            let next = self.now.saturating_add(interval);
+            if self.clients.may_issue() && next <= Time::from_duration(self.cfg.duration) {
+                self.push(next, Event::ClientIssue { client });
+            }
+        }
+    }
+
+    /// Signs request `id` and sends it to every replica (through the
+    /// generator's CPU on a shared machine).
+    fn client_send(&mut self, id: RequestId) {
         let mut req = Request::unsigned(id, self.payload.clone());
-        if let Some(signer) = self.signers.get(client as usize) {
+        if let Some(signer) = self.signers.get(id.client as usize) {
             signer.sign(&mut req);
         }
         if self.pool.is_some() {
@@ -131,13 +146,6 @@ impl<P: Adversarial> Simulation<P> {
             self.schedule_client_wake();
         } else {
             self.send_request(self.now, req);
-        }
-        if let LoadMode::Open { rate } = self.cfg.load.mode {
-            let interval = Duration::from_secs_f64(f64::from(self.cfg.load.clients) / rate);
-            let next = self.now.saturating_add(interval);
-            if self.clients.may_issue() && next <= Time::from_duration(self.cfg.duration) {
-                self.push(next, Event::ClientIssue { client });
-            }
         }
     }
 

@@ -33,6 +33,9 @@ pub struct SimReport {
     /// Committed slots, maximum over honest replicas.
     pub max_decisions: u64,
     pub requests_issued: u64,
+    /// Requests the load generator's clients refused themselves
+    /// (`[load] max_pending`), never sent.
+    pub requests_rejected: u64,
     /// Requests clients learned committed (f+1 replicas reported them).
     pub requests_committed: u64,
     /// Of those, the ones intended after the warm-up.
@@ -209,6 +212,7 @@ impl<P: Adversarial> Simulation<P> {
             decisions,
             max_decisions,
             requests_issued: self.clients.issued(),
+            requests_rejected: self.clients.rejected(),
             requests_committed: self.clients.committed(),
             requests_measured: self.clients.committed_measured(),
             stats,

@@ -310,12 +310,13 @@ fn one_replicas_repeated_replies_do_not_complete_a_request() {
         total: None,
         warmup: Duration::ZERO,
         signed: true,
+        max_pending: None,
     };
     let mut clients = Clients::new(load, 2);
     let at = Time::from_duration(Duration::from_millis(1));
-    let id = clients
-        .issue(0, Time::ZERO)
-        .expect("the generator may issue");
+    let bft_sim::clients::Issue::Send(id) = clients.issue(0, Time::ZERO) else {
+        panic!("the generator may issue");
+    };
     for _ in 0..100 {
         assert_eq!(clients.reply(id, NodeId(3), at), None);
     }

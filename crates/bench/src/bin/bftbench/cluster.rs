@@ -176,6 +176,7 @@ pub fn client(args: ClientArgs) -> Result<std::process::ExitCode> {
     let json = serde_json::json!({
         "protocol": s.protocol.as_str(),
         "requests_issued": c.requests_issued,
+        "requests_rejected": c.requests_rejected,
         "requests_committed": c.requests_committed,
         "throughput_tx_s": c.throughput(s.load.warmup),
         "latency_ms": {
