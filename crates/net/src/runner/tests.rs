@@ -119,6 +119,19 @@ impl Harness {
         h
     }
 
+    /// [`Harness::started`], then request 1's write in progress (waiting
+    /// for its permit) and request 2's batch waiting behind it; with the
+    /// number of writes done before them.
+    fn one_writing_one_waiting() -> (Harness, usize) {
+        let mut h = Harness::started();
+        while h.entered.try_recv().is_ok() {}
+        let before = h.writes.lock().unwrap().len();
+        h.request(1);
+        h.entered.recv().expect("write 1 started");
+        h.request(2);
+        (h, before)
+    }
+
     /// Client 1's request `number` handled as one batch, then flushed.
     fn request(&mut self, number: u64) {
         self.d.step(NodeInput::Request(bft_testkit::signed_request(
@@ -220,12 +233,7 @@ fn a_failed_write_releases_nothing_and_stops_the_replica() {
 /// next write changed, so that it resumes at everything it committed.
 #[test]
 fn a_clean_stop_writes_the_batches_still_waiting() {
-    let mut h = Harness::started();
-    while h.entered.try_recv().is_ok() {}
-    let before = h.writes.lock().unwrap().len();
-    h.request(1);
-    h.entered.recv().expect("write 1 started");
-    h.request(2);
+    let (mut h, before) = Harness::one_writing_one_waiting();
     assert_eq!(h.d.batches_waiting, 1, "the second batch waits");
     for _ in 0..2 {
         h.permits.send(()).unwrap();
@@ -245,12 +253,7 @@ fn a_clean_stop_writes_the_batches_still_waiting() {
 /// follows still writes what the replica committed and closes the store.
 #[test]
 fn the_store_closes_after_its_completions_went_unheard() {
-    let mut h = Harness::started();
-    while h.entered.try_recv().is_ok() {}
-    let before = h.writes.lock().unwrap().len();
-    h.request(1);
-    h.entered.recv().expect("write 1 started");
-    h.request(2);
+    let (mut h, before) = Harness::one_writing_one_waiting();
     drop(h.d.done.take());
     h.permits.send(()).unwrap();
     // The thread has finished write 1 once it takes the next job or
@@ -279,11 +282,7 @@ fn the_store_closes_after_its_completions_went_unheard() {
 /// restarted on it must not trust a clean stop it did not make).
 #[test]
 fn a_write_failing_at_the_stop_is_the_result_and_the_store_stays_unclean() {
-    let mut h = Harness::started();
-    while h.entered.try_recv().is_ok() {}
-    h.request(1);
-    h.entered.recv().expect("write 1 started");
-    h.request(2);
+    let (mut h, _) = Harness::one_writing_one_waiting();
     h.failing.store(true, Ordering::Relaxed);
     h.permits.send(()).unwrap();
     let e =

@@ -2,10 +2,29 @@
 //! the shared harness (`bft_testkit`: the hand-driven `Net`, `feed`, keys).
 #![allow(dead_code)]
 
+use bft_core::Action;
 use bft_core::{BatchConfig, Committee, Crypto, CryptoKind, Digest, NodeId, Request, Signature};
-use bft_pbft::{Checkpoint, Pbft, PbftConfig, PrePrepare, PreparedCert, ViewChange, Vote, domain};
+use bft_pbft::{
+    Checkpoint, Pbft, PbftConfig, PbftMessage, PbftTimer, PrePrepare, PreparedCert, ViewChange,
+    Vote, domain,
+};
 pub use bft_testkit::{broadcasts, feed, keys, msg, request};
 use std::sync::Arc;
+
+/// Slot `seq`'s batch in the large-batch tests: 2000 requests of 512 bytes
+/// from client 1, numbered from `seq` · 2000 (about 1.3 MB a batch, the
+/// size `bench-configs/perf/quic-n4.toml` reaches under load).
+pub fn large_batch(seq: u64) -> Vec<Request> {
+    (0..2000u64)
+        .map(|i| {
+            let id = bft_core::RequestId {
+                client: 1,
+                number: seq * 2000 + i,
+            };
+            Request::unsigned(id, bytes::Bytes::from(vec![7u8; 512]))
+        })
+        .collect()
+}
 
 /// One request per batch, cut after 1 ms: every slot holds one request.
 pub const ONE: BatchConfig = BatchConfig {
@@ -55,6 +74,40 @@ impl Signer {
     pub fn pre_prepare(&self, view: u64, seq: u64, batch: Vec<Request>) -> PrePrepare {
         let primary = self.primary(view).index();
         PrePrepare::signed(self.cryptos[primary].as_ref(), view, seq, batch)
+    }
+    /// Replica `id` with `pbft` and batches of up to 2000 requests (for
+    /// [`large_batch`]es).
+    pub fn large_replica(&self, id: u16, pbft: &PbftConfig) -> Pbft {
+        let batch = BatchConfig {
+            max_size: 2000,
+            ..ONE
+        };
+        self.replica(id, pbft, batch)
+    }
+    /// At backup 1 of view 0: the primary's PRE-PREPARE for `batch` at
+    /// `seq` and replica 2's PREPARE, both accepted (the slot prepares).
+    /// Returns the batch's digest.
+    pub fn prepare_at(&self, r: &mut Pbft, seq: u64, batch: Vec<Request>) -> Digest {
+        let pp = self.pre_prepare(0, seq, batch);
+        let d = pp.digest;
+        assert_eq!(feed(r, msg(0, PbftMessage::PrePrepare(pp))).1, None);
+        let prepare = self.prepare(2, 0, seq, d);
+        assert_eq!(feed(r, msg(2, PbftMessage::Prepare(prepare))).1, None);
+        d
+    }
+    /// At backup 1 of view 0: COMMITs for (`seq`, `d`) from 0, 2 and 3;
+    /// what the replica output.
+    pub fn commit_at(
+        &self,
+        r: &mut Pbft,
+        seq: u64,
+        d: Digest,
+    ) -> Vec<Action<PbftMessage, PbftTimer>> {
+        let mut out = Vec::new();
+        for by in [0, 2, 3] {
+            out.extend(feed(r, msg(by, PbftMessage::Commit(self.commit(by, 0, seq, d)))).0);
+        }
+        out
     }
     /// A pre-prepare naming its batch by digest, as NEW-VIEW's O does.
     pub fn pre_prepare_by_digest(&self, view: u64, seq: u64, digest: Digest) -> PrePrepare {

@@ -324,34 +324,10 @@ fn a_committed_tail_starts_at_the_slot_asked_for() {
         window: 64,
         ..PbftConfig::default()
     };
-    let batch = bft_core::BatchConfig {
-        max_size: 2000,
-        ..ONE
-    };
-    let mut r = s.replica(1, &pbft, batch);
+    let mut r = s.large_replica(1, &pbft);
     for seq in 1..=10u64 {
-        let requests: Vec<bft_core::Request> = (0..2000u64)
-            .map(|i| {
-                let id = bft_core::RequestId {
-                    client: 1,
-                    number: seq * 2000 + i,
-                };
-                bft_core::Request::unsigned(id, bytes::Bytes::from(vec![7u8; 512]))
-            })
-            .collect();
-        let pp = s.pre_prepare(0, seq, requests);
-        let d = pp.digest;
-        feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
-        feed(
-            &mut r,
-            msg(2, PbftMessage::Prepare(s.prepare(2, 0, seq, d))),
-        );
-        for by in [0, 2, 3] {
-            feed(
-                &mut r,
-                msg(by, PbftMessage::Commit(s.commit(by, 0, seq, d))),
-            );
-        }
+        let d = s.prepare_at(&mut r, seq, large_batch(seq));
+        s.commit_at(&mut r, seq, d);
     }
     assert_eq!(r.last_executed(), 10);
     let (out, err) = feed(
@@ -386,38 +362,10 @@ fn a_state_transfer_larger_than_its_budget_is_offered_as_snapshots() {
         window: 16,
         ..PbftConfig::default()
     };
-    let batch = bft_core::BatchConfig {
-        max_size: 2000,
-        ..ONE
-    };
-    let mut r = s.replica(1, &pbft, batch);
+    let mut r = s.large_replica(1, &pbft);
     for seq in 1..=16u64 {
-        let requests: Vec<bft_core::Request> = (0..2000u64)
-            .map(|i| {
-                let id = bft_core::RequestId {
-                    client: 1,
-                    number: seq * 2000 + i,
-                };
-                bft_core::Request::unsigned(id, bytes::Bytes::from(vec![7u8; 512]))
-            })
-            .collect();
-        let pp = s.pre_prepare(0, seq, requests);
-        let d = pp.digest;
-        feed(&mut r, msg(0, PbftMessage::PrePrepare(pp)));
-        feed(
-            &mut r,
-            msg(2, PbftMessage::Prepare(s.prepare(2, 0, seq, d))),
-        );
-        let mut out = Vec::new();
-        for by in [0, 2, 3] {
-            out.extend(
-                feed(
-                    &mut r,
-                    msg(by, PbftMessage::Commit(s.commit(by, 0, seq, d))),
-                )
-                .0,
-            );
-        }
+        let d = s.prepare_at(&mut r, seq, large_batch(seq));
+        let out = s.commit_at(&mut r, seq, d);
         let own = broadcasts(&out).into_iter().find_map(|m| match m {
             PbftMessage::Checkpoint(cp) => Some(cp.state),
             _ => None,

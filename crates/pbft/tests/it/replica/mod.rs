@@ -1,7 +1,7 @@
 //! Replica-level tests: one or a few replicas driven directly through
 //! `Protocol::handle` with hand-built, signed messages.
 
-use crate::common::{ONE, Signer, broadcasts, cfg, feed, msg, request};
+use crate::common::{ONE, Signer, broadcasts, cfg, feed, large_batch, msg, request};
 use bft_core::{
     Action, CryptoKind, GENESIS, Input, NodeId, Protocol, Signature, Time, batch_digest,
 };

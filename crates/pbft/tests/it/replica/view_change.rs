@@ -509,32 +509,9 @@ fn a_view_change_over_large_batches_stays_small() {
         window: 128,
         ..PbftConfig::default()
     };
-    let batch = bft_core::BatchConfig {
-        max_size: 2000,
-        ..ONE
-    };
-    let mut r = s.replica(1, &pbft, batch);
+    let mut r = s.large_replica(1, &pbft);
     for seq in 1..=20u64 {
-        let requests: Vec<bft_core::Request> = (0..2000u64)
-            .map(|i| {
-                let id = bft_core::RequestId {
-                    client: 1,
-                    number: seq * 2000 + i,
-                };
-                bft_core::Request::unsigned(id, bytes::Bytes::from(vec![7u8; 512]))
-            })
-            .collect();
-        let pp = s.pre_prepare(0, seq, requests);
-        let d = pp.digest;
-        assert_eq!(feed(&mut r, msg(0, PbftMessage::PrePrepare(pp))).1, None);
-        assert_eq!(
-            feed(
-                &mut r,
-                msg(2, PbftMessage::Prepare(s.prepare(2, 0, seq, d)))
-            )
-            .1,
-            None
-        );
+        s.prepare_at(&mut r, seq, large_batch(seq));
     }
     let (out, err) = feed(&mut r, Input::Timeout(PbftTimer::Request));
     assert_eq!(err, None);
