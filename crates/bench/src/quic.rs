@@ -31,6 +31,8 @@ pub struct QuicOptions {
     /// exactly this directory; in process, replica i in `node-<i>` below
     /// it. None: replicas keep nothing.
     pub store: Option<bft_net::durable::StoreConfig>,
+    /// `node` only: serve `POST /submit` ([`bft_net::ingress`]) there.
+    pub http: Option<bft_net::ingress::IngressConfig>,
 }
 
 /// The scenario's `[leaders]` as a leader schedule for a committee of `n`
@@ -259,6 +261,7 @@ pub fn run_node_with(
         store: options.store.clone(),
         leaders: leader_schedule(scenario, file.nodes.len(), Path::new("(scenario)"))?,
         unsigned_requests: !scenario.load.signed,
+        http: options.http.clone(),
     };
     let key_path = match key {
         Some(k) => k.to_path_buf(),

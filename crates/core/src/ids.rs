@@ -113,8 +113,55 @@ pub struct RequestId {
     pub number: u64,
 }
 
+/// Client ids at and above this one belong to replicas' HTTP ingresses
+/// (`bftbench node --http`), never to a load generator's logical clients,
+/// which count up from 0.
+///
+/// Layout: `INGRESS_CLIENT_BASE | node << 16 | epoch`. Each start of a
+/// replica's ingress takes a new `epoch` and numbers its requests from 0
+/// again, so a restarted ingress is a new client whose numbers no replica
+/// has executed yet (every replica remembers executed numbers per client).
+/// Its requests are signed with the node's own Ed25519 key.
+pub const INGRESS_CLIENT_BASE: u32 = 1 << 31;
+
+/// Nodes an ingress client id can name (15 bits).
+pub const MAX_INGRESS_NODES: usize = 1 << 15;
+
+impl RequestId {
+    /// The client id of node `node`'s ingress in its start `epoch`; None
+    /// for a node index that does not fit the layout.
+    pub fn ingress_client(node: NodeId, epoch: u16) -> Option<u32> {
+        (node.index() < MAX_INGRESS_NODES)
+            .then(|| INGRESS_CLIENT_BASE | (u32::from(node.0) << 16) | u32::from(epoch))
+    }
+
+    /// The node whose ingress issues client `client`'s requests; None for
+    /// a load generator's client.
+    pub fn ingress_node(client: u32) -> Option<NodeId> {
+        (client >= INGRESS_CLIENT_BASE)
+            .then_some(NodeId(((client & !INGRESS_CLIENT_BASE) >> 16) as u16))
+    }
+}
+
 impl fmt::Debug for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "c{}#{}", self.client, self.number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ingress_client_names_its_node_and_a_load_client_none() {
+        let c = RequestId::ingress_client(NodeId(3), 0xbeef).unwrap();
+        assert!(c >= INGRESS_CLIENT_BASE);
+        assert_eq!(RequestId::ingress_node(c), Some(NodeId(3)));
+        let top = RequestId::ingress_client(NodeId(0x7fff), u16::MAX).unwrap();
+        assert_eq!(RequestId::ingress_node(top), Some(NodeId(0x7fff)));
+        assert_eq!(RequestId::ingress_client(NodeId(0x8000), 0), None);
+        assert_eq!(RequestId::ingress_node(INGRESS_CLIENT_BASE - 1), None);
+        assert_eq!(RequestId::ingress_node(0), None);
     }
 }

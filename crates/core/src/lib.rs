@@ -38,7 +38,7 @@ pub use crypto::{
     AggregateSignature, BlsPop, BlsPublicKey, BlsSignature, Crypto, CryptoKind, Ed25519PublicKey,
     Signature, SignedItem, SignerBitmap,
 };
-pub use ids::{Height, NodeId, RequestId, Seq, Time, View};
+pub use ids::{Height, INGRESS_CLIENT_BASE, MAX_INGRESS_NODES, NodeId, RequestId, Seq, Time, View};
 pub use leaders::LeaderSchedule;
 pub use node::{KindCount, MsgStats, Node, NodeInput, Output, Tally};
 pub use pool::{Executed, RequestPool};

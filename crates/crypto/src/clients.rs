@@ -8,7 +8,12 @@
 //! - a cluster of separate processes lists one Ed25519 public key per
 //!   client in its cluster file (`[[clients]]`, client `c` is entry `c`)
 //!   and each client holds its secret in a key file
-//!   ([`ClientSigner::from_secret`], [`ClientKeys::Listed`]).
+//!   ([`ClientSigner::from_secret`], [`ClientKeys::Listed`]);
+//! - a replica's HTTP ingress signs the requests it takes in with the
+//!   node's own Ed25519 key, under a client id of its own
+//!   (`bft_core::INGRESS_CLIENT_BASE`), so a cluster file's listed keys
+//!   also hold each member's key for its ingress
+//!   ([`crate::SecretKeys::ingress_signer`], [`ClientKeys::with_ingress`]).
 //!
 //! Signing costs the client, not a replica, and the simulator does not
 //! model client CPU: signing is never charged. Verifying is, at the
@@ -16,7 +21,8 @@
 
 use crate::model::{message_digest, sign_tag};
 use bft_core::{
-    CLIENT_REQUEST_DOMAIN, CoreError, CryptoKind, Digest, Ed25519PublicKey, Request, Signature,
+    CLIENT_REQUEST_DOMAIN, CoreError, CryptoKind, Digest, Ed25519PublicKey, Request, RequestId,
+    Signature,
 };
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use std::collections::BTreeMap;
@@ -113,8 +119,13 @@ pub enum ClientKeys {
         seed: u64,
         derived: Mutex<BTreeMap<u32, VerifyingKey>>,
     },
-    /// Client `c`'s key is entry `c` (a cluster file's `[[clients]]`).
-    Listed(Vec<VerifyingKey>),
+    /// Client `c`'s key is `clients[c]` (a cluster file's `[[clients]]`);
+    /// an ingress client of node `i` (`RequestId::ingress_node`) signs with
+    /// `ingress[i]`, the node's own Ed25519 key.
+    Listed {
+        clients: Vec<VerifyingKey>,
+        ingress: Vec<VerifyingKey>,
+    },
 }
 
 impl ClientKeys {
@@ -125,25 +136,43 @@ impl ClientKeys {
         }
     }
 
-    /// Listed keys; a key that does not decode to a point is refused,
-    /// naming its position.
+    /// Listed keys (no ingress); a key that does not decode to a point is
+    /// refused, naming its position.
     pub fn listed(keys: &[Ed25519PublicKey]) -> Result<ClientKeys, crate::CryptoError> {
-        keys.iter()
-            .enumerate()
-            .map(|(c, k)| {
-                VerifyingKey::from_bytes(k.as_bytes())
-                    .ok()
-                    .filter(|key| !key.is_weak())
-                    .ok_or(crate::CryptoError::BadClientKey(c))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(ClientKeys::Listed)
+        Ok(ClientKeys::Listed {
+            clients: decode_keys(keys, crate::CryptoError::BadClientKey)?,
+            ingress: Vec::new(),
+        })
+    }
+
+    /// The same keys, and node `i`'s ingress signing with `nodes[i]` (the
+    /// members' Ed25519 keys, in id order). Seeded keys have no ingress.
+    pub fn with_ingress(
+        self,
+        nodes: &[Ed25519PublicKey],
+    ) -> Result<ClientKeys, crate::CryptoError> {
+        match self {
+            ClientKeys::Listed { clients, .. } => Ok(ClientKeys::Listed {
+                clients,
+                ingress: decode_keys(nodes, crate::CryptoError::BadNodeKey)?,
+            }),
+            seeded @ ClientKeys::Seeded { .. } => Ok(seeded),
+        }
     }
 
     /// Client `client`'s verifying key.
     pub(crate) fn key(&self, client: u32) -> Result<VerifyingKey, CoreError> {
+        if let Some(node) = RequestId::ingress_node(client) {
+            let ClientKeys::Listed { ingress, .. } = self else {
+                return Err(CoreError::UnknownClient(client));
+            };
+            return ingress
+                .get(node.index())
+                .copied()
+                .ok_or(CoreError::UnknownClient(client));
+        }
         match self {
-            ClientKeys::Listed(keys) => keys
+            ClientKeys::Listed { clients, .. } => clients
                 .get(client as usize)
                 .copied()
                 .ok_or(CoreError::UnknownClient(client)),
@@ -176,6 +205,23 @@ impl ClientKeys {
     }
 }
 
+/// Decodes public keys, refusing one that is not a point (or is weak) with
+/// `err` of its position.
+fn decode_keys(
+    keys: &[Ed25519PublicKey],
+    err: fn(usize) -> crate::CryptoError,
+) -> Result<Vec<VerifyingKey>, crate::CryptoError> {
+    keys.iter()
+        .enumerate()
+        .map(|(c, k)| {
+            VerifyingKey::from_bytes(k.as_bytes())
+                .ok()
+                .filter(|key| !key.is_weak())
+                .ok_or(err(c))
+        })
+        .collect()
+}
+
 /// Verifies `client`'s Ed25519 signature over `(domain, msg)` with `key`.
 pub(crate) fn verify_with(
     key: &VerifyingKey,
@@ -196,7 +242,12 @@ impl fmt::Debug for ClientKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientKeys::Seeded { seed, .. } => write!(f, "ClientKeys::Seeded({seed})"),
-            ClientKeys::Listed(keys) => write!(f, "ClientKeys::Listed({} keys)", keys.len()),
+            ClientKeys::Listed { clients, ingress } => write!(
+                f,
+                "ClientKeys::Listed({} clients, {} ingresses)",
+                clients.len(),
+                ingress.len()
+            ),
         }
     }
 }
@@ -282,6 +333,37 @@ mod tests {
         assert!(matches!(
             keys.verify(2, CLIENT_REQUEST_DOMAIN, &d.0, &sig),
             Err(CoreError::UnknownClient(2))
+        ));
+    }
+
+    /// An ingress client verifies against its node's key only, and only
+    /// once the listed keys carry the members' keys.
+    #[test]
+    fn an_ingress_client_verifies_against_its_nodes_key() {
+        let node = |seed| crate::SecretKeys::from_seed(seed, bft_core::NodeId(0));
+        let (n0, n1) = (node(1), node(2));
+        let public = |k: &crate::SecretKeys| k.member(bft_core::NodeId(0)).ed25519;
+        let client = RequestId::ingress_client(bft_core::NodeId(1), 5).unwrap();
+        let mut req = request(client);
+        n1.ingress_signer().sign(&mut req);
+        let (d, sig) = (req.digest(), *req.signature().unwrap());
+        let listed = ClientKeys::listed(&[]).unwrap();
+        assert!(matches!(
+            listed.verify(client, CLIENT_REQUEST_DOMAIN, &d.0, &sig),
+            Err(CoreError::UnknownClient(c)) if c == client
+        ));
+        let keys = listed.with_ingress(&[public(&n0), public(&n1)]).unwrap();
+        keys.verify(client, CLIENT_REQUEST_DOMAIN, &d.0, &sig)
+            .unwrap();
+        let other = RequestId::ingress_client(bft_core::NodeId(0), 5).unwrap();
+        assert!(
+            keys.verify(other, CLIENT_REQUEST_DOMAIN, &d.0, &sig)
+                .is_err()
+        );
+        let beyond = RequestId::ingress_client(bft_core::NodeId(2), 0).unwrap();
+        assert!(matches!(
+            keys.verify(beyond, CLIENT_REQUEST_DOMAIN, &d.0, &sig),
+            Err(CoreError::UnknownClient(_))
         ));
     }
 }

@@ -60,6 +60,15 @@ impl SecretKeys {
         }
     }
 
+    /// What this node's HTTP ingress signs the requests it takes in with:
+    /// the node's own Ed25519 key (replicas verify ingress clients against
+    /// the member's key, see [`crate::ClientKeys::with_ingress`]). The
+    /// client-request domain keeps these signatures apart from the
+    /// protocol's.
+    pub fn ingress_signer(&self) -> crate::ClientSigner {
+        crate::ClientSigner::Real(self.ed25519.clone())
+    }
+
     /// Ed25519 secret seed (32 bytes) followed by the BLS scalar (32 bytes,
     /// big-endian), for key files.
     pub fn to_bytes(&self) -> [u8; 64] {

@@ -54,6 +54,8 @@ pub enum CryptoError {
     KeyMismatch(NodeId),
     #[error("clients[{0}].ed25519 is not a valid Ed25519 public key")]
     BadClientKey(usize),
+    #[error("nodes[{0}].ed25519 is not a valid Ed25519 public key")]
+    BadNodeKey(usize),
     #[error("committee: {0}")]
     Committee(#[from] CoreError),
 }

@@ -64,7 +64,10 @@ impl RealCrypto {
             me: id,
             secret: Some(secret),
             keys,
-            clients: Arc::new(ClientKeys::Listed(Vec::new())),
+            clients: Arc::new(ClientKeys::Listed {
+                clients: Vec::new(),
+                ingress: Vec::new(),
+            }),
             cost,
             cpu: CpuMeter::default(),
             last_signer_key: Mutex::new(None),
@@ -82,7 +85,10 @@ impl RealCrypto {
             me: NodeId(u16::MAX),
             secret: None,
             keys,
-            clients: Arc::new(ClientKeys::Listed(Vec::new())),
+            clients: Arc::new(ClientKeys::Listed {
+                clients: Vec::new(),
+                ingress: Vec::new(),
+            }),
             cost,
             cpu: CpuMeter::default(),
             last_signer_key: Mutex::new(None),

@@ -114,7 +114,7 @@ pub async fn run_load(
         let (out_tx, out_rx) = mpsc::channel(setup.send_queue);
         let (conn_tx, conn_rx) = mpsc::channel(4);
         let cfg = client_config(&setup.identity, key, setup.profile)?;
-        tasks.spawn(link_writer(out_rx, conn_rx, losses.clone()));
+        tasks.spawn(link_writer(out_rx, conn_rx, losses.clone(), None));
         tasks.spawn(replica_loop(
             setup.endpoint.clone(),
             cfg,

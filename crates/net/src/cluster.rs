@@ -100,16 +100,28 @@ impl ClusterFile {
     }
 
     /// The clients' request keys, checked: client j is entry j.
+    /// The keys replicas check client requests against: each listed
+    /// client's, and each member's for its HTTP ingress.
     pub fn client_request_keys(&self) -> Result<bft_crypto::ClientKeys, NetError> {
         let keys: Vec<Ed25519PublicKey> = self
             .client_keys()?
             .into_iter()
             .map(Ed25519PublicKey)
             .collect();
-        bft_crypto::ClientKeys::listed(&keys).map_err(|e| NetError::Invalid {
-            key: "clients".into(),
+        let nodes: Vec<Ed25519PublicKey> = self
+            .committee()?
+            .members()
+            .iter()
+            .map(|m| m.ed25519)
+            .collect();
+        let invalid = |key: &str, e: bft_crypto::CryptoError| NetError::Invalid {
+            key: key.into(),
             reason: e.to_string(),
-        })
+        };
+        bft_crypto::ClientKeys::listed(&keys)
+            .map_err(|e| invalid("clients", e))?
+            .with_ingress(&nodes)
+            .map_err(|e| invalid("nodes", e))
     }
 
     pub fn client_keys(&self) -> Result<Vec<RawKey>, NetError> {

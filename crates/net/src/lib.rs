@@ -12,6 +12,8 @@
 //! - [`local`]: n replicas + clients in one process on 127.0.0.1.
 //! - [`cluster`]: cluster file, key files and [`keygen`], for one node per
 //!   process or host ([`run_node`], [`run_clients`]).
+//! - [`ingress`]: `POST /submit` over HTTP/1.1 for load tools nobody here
+//!   wrote, answered at this replica's commit ([`NodeOptions::http`]).
 //! - [`metrics`], [`metrics_http`]: per-replica Prometheus metrics (the
 //!   core's counters, exported) served as `GET /metrics` when asked
 //!   ([`NodeOptions::metrics`], [`LocalClusterConfig::metrics`]); metric
@@ -20,6 +22,7 @@
 pub mod client;
 pub mod cluster;
 pub mod durable;
+pub mod ingress;
 pub mod local;
 pub mod metrics;
 pub mod metrics_http;
@@ -78,6 +81,11 @@ pub enum NetError {
     Crypto(bft_crypto::CryptoError),
     #[error("cannot serve metrics on TCP {addr}: {source}")]
     MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot serve the HTTP ingress on TCP {addr}: {source}")]
+    IngressBind {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -167,6 +175,9 @@ pub struct NodeOptions {
     /// The cluster's clients do not sign their requests (`[load] signed =
     /// false`): check no client signature.
     pub unsigned_requests: bool,
+    /// Serve `POST /submit` ([`ingress`]) while the node runs; bound
+    /// before the node starts. None: no ingress.
+    pub http: Option<ingress::IngressConfig>,
 }
 
 /// Runs replica `id` of `cluster` until `shutdown` resolves, then returns
@@ -217,6 +228,7 @@ pub async fn run_node_with<P: Protocol>(
         .map(|e| e.address)
         .ok_or(NetError::NoSuchNode(id))?;
     let identity = cluster::node_identity(&key, id)?;
+    let ingress_signer = (!options.unsigned_requests).then(|| key.ingress_signer());
     let crypto = RealCrypto::new(keys, id, key, CostModel::default())
         .map_err(NetError::Crypto)?
         .with_clients(Arc::new(cluster.client_request_keys()?));
@@ -224,6 +236,28 @@ pub async fn run_node_with<P: Protocol>(
     let server = tls::server_config(&identity, peer_keys.clone(), tls::PathProfile::Network)?;
     let endpoint = crate::tls::bind_endpoint(addr, Some(server))?;
     let metrics = options.metrics.map(metrics_http::bind).transpose()?;
+    let ingress = match options.http {
+        Some(config) => {
+            let listener = ingress::bind(config.addr)?;
+            let epoch = ingress::next_epoch(options.store.as_ref().map(|s| s.dir.as_path()))?;
+            let client =
+                bft_core::RequestId::ingress_client(id, epoch).ok_or(NetError::Invalid {
+                    key: "--http".into(),
+                    reason: format!(
+                        "node {id}: an ingress needs a node id below {}",
+                        bft_core::MAX_INGRESS_NODES
+                    ),
+                })?;
+            tracing::info!(node = id.0, addr = %config.addr, client, "serving POST /submit");
+            Some(ingress::IngressSetup {
+                listener,
+                config,
+                client,
+                signer: ingress_signer,
+            })
+        }
+        None => None,
+    };
     if let Some(Ok(bound)) = metrics.as_ref().map(std::net::TcpListener::local_addr) {
         tracing::info!(node = id.0, %bound, "serving GET /metrics");
     }
@@ -251,6 +285,7 @@ pub async fn run_node_with<P: Protocol>(
         send_queue: 65_536,
         profile: tls::PathProfile::Network,
         metrics,
+        ingress,
     };
     let (snap_tx, _snap_rx) = tokio::sync::watch::channel(Snapshot::default());
     runner::run_replica(setup, shutdown, snap_tx).await

@@ -217,6 +217,7 @@ impl<P: Protocol> LocalCluster<P> {
             send_queue: self.cfg.send_queue,
             profile: self.cfg.path,
             metrics,
+            ingress: None,
         };
         let (stop, stop_rx) = oneshot::channel::<()>();
         let (snap_tx, snapshots) = watch::channel(Snapshot::default());

@@ -159,7 +159,7 @@ async fn serve_connection(
 /// Reads (and discards) what the client still sends, a bounded amount for a
 /// bounded time, so that closing with unread data does not reset the
 /// connection before the client has read the response.
-async fn drain(stream: &mut TcpStream) {
+pub(crate) async fn drain(stream: &mut TcpStream) {
     let discard = async {
         let mut chunk = [0u8; 4096];
         let mut left = DRAIN_LIMIT;

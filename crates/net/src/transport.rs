@@ -1,9 +1,12 @@
 //! Connections between replicas, and between clients and replicas.
 //!
 //! One long-lived QUIC connection per replica pair: the lower id dials the
-//! higher, so there are never two. Each side sends on ONE unidirectional
-//! stream it opens on that connection (a frame per message, many frames per
-//! write), and reads every unidirectional stream the other side opens. A
+//! higher, so there are never two. Each side sends its protocol messages on
+//! ONE unidirectional stream it opens on that connection (a frame per
+//! message, many frames per write), and the requests its HTTP ingress
+//! forwards on a second one; the first frame of each names which
+//! ([`StreamKind`]). It reads every unidirectional stream the other side
+//! opens. A
 //! broken connection is redialled with exponential backoff; the acceptor
 //! switches its writer to the newest connection from that peer (a restarted
 //! peer dials again).
@@ -13,7 +16,7 @@
 //! counted there by reason and dropped).
 
 use crate::tls::{Peer, PeerKeys, peer_of};
-use crate::wire::{FrameReader, FrameWriter, ReadEnd};
+use crate::wire::{FrameReader, FrameWriter, ReadEnd, StreamKind};
 use bft_core::node::reasons;
 use bft_core::{NodeId, Request, codec};
 use bytes::Bytes;
@@ -30,6 +33,10 @@ pub const TRUNCATED: &str = "truncated-frame";
 pub const MALFORMED_CLIENT: &str = "malformed-client-frame";
 /// Reason for an oversized client frame.
 pub const OVERSIZED_CLIENT: &str = "oversized-client-frame";
+/// Reason for a replica stream whose first frame names no [`StreamKind`].
+pub const UNKNOWN_STREAM: &str = "unknown-stream-kind";
+/// Reason for a forwarded-request frame that is not a request.
+pub const MALFORMED_FORWARDED: &str = "malformed-forwarded-request";
 
 /// What replica readers hand the node task.
 #[derive(Debug)]
@@ -42,7 +49,8 @@ pub enum PeerEvent {
     Rejected(&'static str),
 }
 
-/// What client-connection tasks hand the node task.
+/// What client-connection tasks (and the HTTP ingress, and the readers of
+/// requests other replicas' ingresses forward) hand the node task.
 #[derive(Debug)]
 pub enum ClientEvent {
     Connected {
@@ -57,6 +65,27 @@ pub enum ClientEvent {
     Disconnected {
         conn: u64,
     },
+    /// A request another replica's ingress took in (nobody here replies).
+    Forwarded {
+        from: NodeId,
+        req: Request,
+    },
+    /// A request this replica's HTTP ingress took in: the replica forwards
+    /// it to every other replica, takes it itself, and sends the slot that
+    /// commits it to `answer`.
+    Submitted {
+        req: Request,
+        answer: tokio::sync::oneshot::Sender<u64>,
+    },
+}
+
+/// Where a replica connection's readers hand what they read.
+#[derive(Clone)]
+pub struct ReplicaInbound {
+    pub frames: mpsc::Sender<PeerEvent>,
+    /// Forwarded requests go where client requests go.
+    pub requests: mpsc::Sender<ClientEvent>,
+    pub max_frame: usize,
 }
 
 /// Frames lost because a connection broke under them (not overload).
@@ -90,24 +119,25 @@ pub async fn connect_with_backoff(
 }
 
 /// Replica side, `me < peer`: keeps a connection to `peer` up, hands each
-/// new one to the link writer, and reads what the peer sends on it.
+/// new one to the link's writers, and reads what the peer sends on it.
 pub async fn dial_loop(
     endpoint: quinn::Endpoint,
     cfg: quinn::ClientConfig,
     addr: SocketAddr,
     peer: NodeId,
-    conns: mpsc::Sender<quinn::Connection>,
-    inbound: mpsc::Sender<PeerEvent>,
-    max_frame: usize,
+    conns: Vec<mpsc::Sender<quinn::Connection>>,
+    inbound: ReplicaInbound,
 ) {
     let mut backoff = Duration::from_millis(20);
     loop {
         let conn = connect_with_backoff(&endpoint, &cfg, addr, &mut backoff).await;
         let up = Instant::now();
-        if conns.send(conn.clone()).await.is_err() {
-            return;
+        for writer in &conns {
+            if writer.send(conn.clone()).await.is_err() {
+                return;
+            }
         }
-        read_replica_conn(conn, peer, inbound.clone(), max_frame).await;
+        read_replica_conn(conn, peer, inbound.clone()).await;
         if up.elapsed() > Duration::from_secs(1) {
             backoff = Duration::from_millis(20);
         }
@@ -117,18 +147,14 @@ pub async fn dial_loop(
 
 /// Reads every unidirectional stream of a replica connection until it
 /// closes; frames go to the node task tagged with the authenticated sender.
-pub async fn read_replica_conn(
-    conn: quinn::Connection,
-    from: NodeId,
-    inbound: mpsc::Sender<PeerEvent>,
-    max_frame: usize,
-) {
+pub async fn read_replica_conn(conn: quinn::Connection, from: NodeId, inbound: ReplicaInbound) {
     let mut streams = JoinSet::new();
     loop {
         tokio::select! {
             s = conn.accept_uni() => match s {
                 Ok(recv) => {
-                    streams.spawn(read_replica_stream(FrameReader::new(recv, max_frame), from, inbound.clone()));
+                    let reader = FrameReader::new(recv, inbound.max_frame);
+                    streams.spawn(read_replica_stream(reader, from, inbound.clone()));
                 }
                 Err(_) => break,
             },
@@ -138,7 +164,25 @@ pub async fn read_replica_conn(
     streams.shutdown().await;
 }
 
-async fn read_replica_stream(
+/// Reads the stream's kind, then its frames.
+async fn read_replica_stream(mut reader: FrameReader, from: NodeId, inbound: ReplicaInbound) {
+    let first = reader.next().await;
+    match first.as_deref().ok().and_then(StreamKind::parse) {
+        Some(StreamKind::Protocol) => read_protocol_stream(reader, from, inbound.frames).await,
+        Some(StreamKind::Requests) => read_forwarded_stream(reader, from, inbound).await,
+        None => {
+            if !matches!(first, Err(ReadEnd::Closed)) {
+                reader.stop();
+                let _ = inbound
+                    .frames
+                    .send(PeerEvent::Rejected(UNKNOWN_STREAM))
+                    .await;
+            }
+        }
+    }
+}
+
+async fn read_protocol_stream(
     mut reader: FrameReader,
     from: NodeId,
     inbound: mpsc::Sender<PeerEvent>,
@@ -160,13 +204,39 @@ async fn read_replica_stream(
     }
 }
 
-/// The writer of one peer link: sends queued bodies as frames on the
-/// current connection; switches when a newer connection arrives; frames lost
+/// Decodes forwarded requests in the reader task; a frame that is not a
+/// request is counted (under the replica's rejections) and dropped.
+async fn read_forwarded_stream(mut reader: FrameReader, from: NodeId, inbound: ReplicaInbound) {
+    loop {
+        let event = match reader.next().await {
+            Ok(body) => match codec::decode::<Request>(&body, inbound.max_frame) {
+                Ok(req) => ClientEvent::Forwarded { from, req },
+                Err(_) => ClientEvent::Rejected(MALFORMED_FORWARDED),
+            },
+            Err(ReadEnd::Closed) => return,
+            Err(ReadEnd::Truncated) => ClientEvent::Rejected(TRUNCATED),
+            Err(ReadEnd::Oversized) => {
+                reader.stop();
+                ClientEvent::Rejected(reasons::OVERSIZED)
+            }
+        };
+        let last = matches!(event, ClientEvent::Rejected(TRUNCATED | reasons::OVERSIZED));
+        if inbound.requests.send(event).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The writer of one peer link (or one client's replies): sends queued
+/// bodies as frames on the current connection, after a first frame naming
+/// the stream's `kind` when it has one (replica links; a client's reply
+/// stream has none); switches when a newer connection arrives; frames lost
 /// in a failed write are counted in `losses`.
 pub async fn link_writer(
     mut out: mpsc::Receiver<Bytes>,
     mut conns: mpsc::Receiver<quinn::Connection>,
     losses: Arc<LinkLosses>,
+    kind: Option<StreamKind>,
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     let mut next: Option<quinn::Connection> = None;
@@ -182,6 +252,11 @@ pub async fn link_writer(
             continue;
         };
         let mut writer = FrameWriter::new(send);
+        if let Some(kind) = kind
+            && writer.write(&[kind.frame()]).await.is_err()
+        {
+            continue;
+        }
         loop {
             tokio::select! {
                 c = conns.recv() => match c {
@@ -212,9 +287,10 @@ pub async fn link_writer(
 pub struct AcceptCtx {
     pub me: NodeId,
     pub keys: Arc<PeerKeys>,
-    /// Per peer id: where a connection from a lower id goes (its link writer).
-    pub link_conns: Vec<Option<mpsc::Sender<quinn::Connection>>>,
-    pub inbound: mpsc::Sender<PeerEvent>,
+    /// Per peer id: where a connection from a lower id goes (its link's
+    /// writers; none for this replica).
+    pub link_conns: Vec<Vec<mpsc::Sender<quinn::Connection>>>,
+    pub inbound: ReplicaInbound,
     pub clients: mpsc::Sender<ClientEvent>,
     pub max_frame: usize,
     pub next_conn: Arc<AtomicU64>,
@@ -245,11 +321,13 @@ async fn handle_incoming(incoming: quinn::Incoming, ctx: AcceptCtx) {
             // Only a lower id's connection is ours to write on (it dialled
             // us); a higher id's extra connection is read, never written.
             if peer < ctx.me
-                && let Some(Some(tx)) = ctx.link_conns.get(peer.index())
+                && let Some(writers) = ctx.link_conns.get(peer.index())
             {
-                let _ = tx.send(conn.clone()).await;
+                for tx in writers {
+                    let _ = tx.send(conn.clone()).await;
+                }
             }
-            read_replica_conn(conn, peer, ctx.inbound.clone(), ctx.max_frame).await;
+            read_replica_conn(conn, peer, ctx.inbound.clone()).await;
         }
         Some(Peer::Client(_)) => serve_client(conn, ctx).await,
         _ => conn.close(1u32.into(), b"not a peer of this replica"),
@@ -273,7 +351,7 @@ async fn serve_client(conn: quinn::Connection, ctx: AcceptCtx) {
     let _ = conn_tx.send(conn.clone()).await;
     let losses = Arc::new(LinkLosses::default());
     tokio::select! {
-        _ = link_writer(rx, conn_rx, losses) => {}
+        _ = link_writer(rx, conn_rx, losses, None) => {}
         _ = read_client_conn(conn.clone(), id, ctx.clients.clone(), ctx.max_frame) => {}
     }
     let _ = ctx

@@ -104,6 +104,38 @@ impl FrameWriter {
     }
 }
 
+/// What a unidirectional stream between two replicas carries. The
+/// opener's first frame is this one byte; the reader hands the rest of the
+/// stream to the node task as protocol frames or as client requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Protocol messages, decoded and counted by `Node::step`.
+    Protocol = 0,
+    /// Client requests an HTTP ingress took in and forwards to every
+    /// other replica (the same frames a client sends: an encoded
+    /// `Request` each), checked like any client's.
+    Requests = 1,
+}
+
+impl StreamKind {
+    /// The first frame's body.
+    pub fn frame(self) -> Bytes {
+        Bytes::from_static(match self {
+            StreamKind::Protocol => &[0],
+            StreamKind::Requests => &[1],
+        })
+    }
+
+    /// The kind a first frame names; None for anything else.
+    pub fn parse(body: &[u8]) -> Option<StreamKind> {
+        match body {
+            [0] => Some(StreamKind::Protocol),
+            [1] => Some(StreamKind::Requests),
+            _ => None,
+        }
+    }
+}
+
 /// Replica → client: the requests a decision ordered that this client
 /// connection submitted. One logical reply per request id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,10 +19,9 @@
 use crate::NetError;
 use crate::metrics::{MetricsState, NodeMetrics, RunnerFigures};
 use crate::metrics_http::RefreshRequest;
-use crate::tls::{PeerKeys, TlsIdentity, client_config};
+use crate::tls::{PeerKeys, TlsIdentity};
 use crate::transport::{
-    AcceptCtx, ClientEvent, INBOUND_QUEUE, LinkLosses, PeerEvent, accept_loop, dial_loop,
-    link_writer,
+    AcceptCtx, ClientEvent, INBOUND_QUEUE, LinkLosses, PeerEvent, ReplicaInbound, accept_loop,
 };
 use crate::wire::Reply;
 use bft_core::{MsgStats, Node, NodeId, NodeInput, Output, Protocol, Status, Store, Time, codec};
@@ -37,9 +36,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+mod ingress;
+mod links;
 mod persist;
 mod timers;
 mod writer;
+use ingress::Forwarder;
 use persist::next_done;
 use timers::Timers;
 use writer::{Done, Writer};
@@ -76,6 +78,12 @@ pub struct NodeSummary {
     /// committed (for a restarted one: restart to first commit); None if it
     /// committed nothing.
     pub first_commit_s: Option<f64>,
+    /// Copies of this replica's ingress requests handed to other replicas,
+    /// and copies dropped because a peer's queue was full.
+    pub forwarded_requests: u64,
+    pub dropped_forwards: u64,
+    /// What the HTTP ingress answered, by outcome; None without one.
+    pub ingress: Option<Arc<crate::ingress::IngressStats>>,
 }
 
 /// What a running replica publishes for its supervisor.
@@ -113,6 +121,8 @@ pub struct ReplicaSetup<P: Protocol> {
     pub store: Option<Box<dyn Store>>,
     /// What [`crate::durable::open_replica`] resumed at.
     pub resumed_at: Option<u64>,
+    /// An HTTP ingress to serve while the replica runs; None: none.
+    pub ingress: Option<crate::ingress::IngressSetup>,
 }
 
 /// Runs a replica until `shutdown` resolves; then stops every task it
@@ -122,50 +132,31 @@ pub async fn run_replica<P: Protocol>(
     shutdown: impl Future<Output = ()>,
     snapshots: watch::Sender<Snapshot>,
 ) -> Result<NodeSummary, NetError> {
-    let n = setup.addrs.len();
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
     let (clients_tx, clients_rx) = mpsc::channel(INBOUND_QUEUE);
     let losses = Arc::new(LinkLosses::default());
     let mut tasks = JoinSet::new();
-    let mut links = Vec::with_capacity(n);
-    let mut link_conns = Vec::with_capacity(n);
-    for j in 0..n {
-        let peer = NodeId(u16::try_from(j).map_err(|_| NetError::TooManyNodes(n))?);
-        if peer == setup.id {
-            links.push(None);
-            link_conns.push(None);
-            continue;
-        }
-        let (out_tx, out_rx) = mpsc::channel(setup.send_queue);
-        let (conn_tx, conn_rx) = mpsc::channel(4);
-        tasks.spawn(link_writer(out_rx, conn_rx, losses.clone()));
-        if peer > setup.id {
-            let expected = setup.keys.replicas.get(j).copied().unwrap_or_default();
-            let cfg = client_config(&setup.identity, expected, setup.profile)?;
-            tasks.spawn(dial_loop(
-                setup.endpoint.clone(),
-                cfg,
-                setup.addrs[j],
-                peer,
-                conn_tx.clone(),
-                inbound_tx.clone(),
-                setup.max_frame,
-            ));
-        }
-        links.push(Some(out_tx));
-        link_conns.push(Some(conn_tx));
-    }
+    let inbound = ReplicaInbound {
+        frames: inbound_tx,
+        requests: clients_tx.clone(),
+        max_frame: setup.max_frame,
+    };
+    let links = links::spawn(&setup, &inbound, &losses, &mut tasks)?;
     let ctx = AcceptCtx {
         me: setup.id,
         keys: setup.keys.clone(),
-        link_conns,
-        inbound: inbound_tx,
-        clients: clients_tx,
+        link_conns: links.conns,
+        inbound,
+        clients: clients_tx.clone(),
         max_frame: setup.max_frame,
         next_conn: Arc::new(AtomicU64::new(0)),
     };
     tasks.spawn(accept_loop(setup.endpoint.clone(), ctx));
-    let mut driver = Driver::new(setup.node, links, losses.clone());
+    let mut driver = Driver::new(setup.node, links.protocol, losses.clone());
+    driver.forwarder = Forwarder::new(setup.id, links.requests);
+    if let Some(ingress) = setup.ingress {
+        driver.summary.ingress = Some(crate::ingress::start(ingress, clients_tx, &mut tasks)?);
+    }
     if let Some(store) = setup.store {
         let (writer, done) = Writer::start(store);
         driver.writer = Some(writer);
@@ -231,6 +222,8 @@ struct Driver<P: Protocol> {
     losses: Arc<LinkLosses>,
     /// Prometheus bookkeeping, when an endpoint serves it.
     metrics: Option<MetricsState>,
+    /// Requests of the HTTP ingress: forwarded, and waited on.
+    forwarder: Forwarder,
     /// The data directory's writer; with it, `held` keeps the batch's
     /// outputs until [`Driver::flush`] hands the batch to it (or to
     /// `waiting`, while a write is in progress), and `in_flight` keeps them
@@ -275,6 +268,7 @@ impl<P: Protocol> Driver<P> {
             cpu: Duration::ZERO,
             losses,
             metrics: None,
+            forwarder: Forwarder::new(id, Vec::new()),
             writer: None,
             done: None,
             held: Vec::new(),
@@ -451,6 +445,11 @@ impl<P: Protocol> Driver<P> {
                 }
                 self.step(NodeInput::Request(req));
             }
+            ClientEvent::Forwarded { req, .. } => self.step(NodeInput::Request(req)),
+            ClientEvent::Submitted { req, answer } => {
+                self.forwarder.submitted(&req, answer);
+                self.step(NodeInput::Request(req));
+            }
         }
     }
 
@@ -505,6 +504,7 @@ impl<P: Protocol> Driver<P> {
                 if let Some(m) = self.metrics.as_mut() {
                     m.committed(&d.requests, Instant::now());
                 }
+                self.forwarder.committed(d.slot, &d.requests);
                 self.reply(d.slot, &d.requests);
             }
         }
@@ -558,6 +558,8 @@ impl<P: Protocol> Driver<P> {
         let mut s = self.summary.clone();
         s.stats = self.node.stats().clone();
         s.status = self.node.status();
+        s.forwarded_requests = self.forwarder.forwarded;
+        s.dropped_forwards = self.forwarder.dropped;
         s.cpu_s = self.cpu.as_secs_f64();
         s
     }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod durable;
+mod ingress;
 mod leaders;
 mod metrics;
 mod quic_counts;

@@ -9,6 +9,8 @@ use bft_load::LoadConfig;
 use bft_net::client::run_load;
 use bft_net::cluster::node_identity;
 use bft_net::tls::{PathProfile, TlsIdentity, client_config};
+use bft_net::transport::{MALFORMED_FORWARDED, UNKNOWN_STREAM};
+use bft_net::wire::StreamKind;
 use bft_net::{LocalCluster, LocalClusterConfig};
 use bft_pbft::{Pbft, PbftConfig};
 use bytes::Bytes;
@@ -118,8 +120,14 @@ async fn garbage_frames_are_counted_and_dropped_while_the_cluster_commits() {
     );
     let clients = tokio::spawn(run_load(load.unwrap(), std::future::pending()));
 
+    let frame = |body: Bytes| {
+        [
+            Bytes::copy_from_slice(&(body.len() as u32).to_be_bytes()),
+            body,
+        ]
+    };
     let mut send = conn.open_uni().await.unwrap();
-    let mut frames = Vec::new();
+    let mut frames = frame(StreamKind::Protocol.frame()).to_vec();
     for i in 0..10_000u32 {
         let body = garbage(i);
         frames.push(Bytes::copy_from_slice(&(body.len() as u32).to_be_bytes()));
@@ -130,6 +138,9 @@ async fn garbage_frames_are_counted_and_dropped_while_the_cluster_commits() {
     // A second stream declares a 1 GiB frame: refused before allocation,
     // that stream is stopped, the connection lives on.
     let mut huge = conn.open_uni().await.unwrap();
+    huge.write_all_chunks(&mut frame(StreamKind::Protocol.frame()))
+        .await
+        .unwrap();
     huge.write_all(&(1u32 << 30).to_be_bytes()).await.unwrap();
     // The replica may stop the stream as soon as it reads the header, before
     // these bytes go out: a stopped stream is the refusal this checks.
@@ -137,11 +148,23 @@ async fn garbage_frames_are_counted_and_dropped_while_the_cluster_commits() {
         Ok(()) | Err(quinn::WriteError::Stopped(_)) => {}
         Err(e) => panic!("the oversized stream failed otherwise: {e}"),
     }
+    // A stream naming no kind, and forwarded "requests" that are garbage.
+    for (kind, count) in [
+        (Bytes::from_static(&[7]), 1),
+        (StreamKind::Requests.frame(), 5),
+    ] {
+        let mut s = conn.open_uni().await.unwrap();
+        let mut frames = frame(kind).to_vec();
+        frames.extend((0..count).flat_map(|i| frame(garbage(i))));
+        // A stream of unknown kind may be stopped before it all goes out.
+        let _ = s.write_all_chunks(&mut frames).await;
+        let _ = s.finish();
+    }
 
     let done = clients.await.unwrap().unwrap();
     assert_eq!(done.requests_committed, 30, "the cluster kept committing");
     let start = Instant::now();
-    while cluster.snapshots()[0].unwrap().rejected < 10_001
+    while cluster.snapshots()[0].unwrap().rejected < 10_007
         && start.elapsed() < Duration::from_secs(10)
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -159,6 +182,8 @@ async fn garbage_frames_are_counted_and_dropped_while_the_cluster_commits() {
         "{rejected:?}"
     );
     assert_eq!(rejected.get(reasons::OVERSIZED), Some(&1), "{rejected:?}");
+    assert_eq!(rejected.get(UNKNOWN_STREAM), Some(&1), "{rejected:?}");
+    assert_eq!(rejected.get(MALFORMED_FORWARDED), Some(&5), "{rejected:?}");
     for n in &nodes[1..] {
         assert_eq!(n.stats.total_rejected(), 0, "node {:?}", n.id);
     }

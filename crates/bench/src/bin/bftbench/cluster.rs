@@ -77,6 +77,21 @@ pub struct NodeArgs {
     /// power loss). Only with --data-dir.
     #[arg(long, default_value = "always", requires = "data_dir")]
     fsync: bft_core::Fsync,
+    /// Serve an HTTP ingress on this TCP address: `POST /submit` with a
+    /// transaction as the body, answered 200 when this replica commits it
+    /// (503 when overloaded, 504 when not committed in time; every status
+    /// in docs/deployment.md#http-ingress)
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+    /// Ingress requests that may wait for their commit at once; more are
+    /// answered 503 (admission)
+    #[arg(long, value_name = "N", requires = "http", default_value_t = bft_net::ingress::DEFAULT_MAX_PENDING as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_max_pending: u64,
+    /// How long an ingress request waits for its commit before a 504
+    #[arg(long, value_name = "DURATION", requires = "http", default_value = "30s",
+          value_parser = humantime::parse_duration)]
+    http_commit_wait: Duration,
 }
 
 pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
@@ -89,10 +104,13 @@ pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
         metrics,
         data_dir,
         fsync,
+        http,
+        http_max_pending,
+        http_commit_wait,
     } = args;
     let s = Scenario::load(&display_path(&scenario), &Overrides::default())?;
     eprintln!(
-        "node {id}: {} of {}; Ctrl-C or SIGTERM stops it{}{}",
+        "node {id}: {} of {}; Ctrl-C or SIGTERM stops it{}{}{}",
         s.protocol,
         cluster.display(),
         metrics
@@ -101,6 +119,8 @@ pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
         data_dir
             .as_ref()
             .map(|d| format!("; data in {} (fsync {})", d.display(), fsync.as_str()))
+            .unwrap_or_default(),
+        http.map(|a| format!("; POST http://{a}/submit"))
             .unwrap_or_default()
     );
     let store = data_dir.map(|dir| bft_net::durable::StoreConfig { dir, fsync });
@@ -109,7 +129,16 @@ pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
         bft_core::NodeId(id),
         key.as_deref(),
         &s,
-        &bftbench::quic::QuicOptions { metrics, store },
+        &bftbench::quic::QuicOptions {
+            metrics,
+            store,
+            http: http.map(|addr| bft_net::ingress::IngressConfig {
+                addr,
+                max_pending: usize::try_from(http_max_pending).unwrap_or(usize::MAX),
+                commit_wait: http_commit_wait,
+                read_timeout: bft_net::ingress::DEFAULT_READ_TIMEOUT,
+            }),
+        },
         bftbench::quic::shutdown_signal(),
     )?;
     let json = serde_json::json!({
@@ -126,6 +155,9 @@ pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
         "first_commit_s": summary.first_commit_s,
         "store_writes": summary.store_writes,
         "store_s": summary.store_s,
+        "forwarded_requests": summary.forwarded_requests,
+        "dropped_forwards": summary.dropped_forwards,
+        "http": summary.ingress.as_ref().map(|s| s.to_sorted()),
     });
     println!("{}", serde_json::to_string_pretty(&json)?);
     if let Some(out) = out {

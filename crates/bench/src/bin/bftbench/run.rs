@@ -130,7 +130,14 @@ fn run_command(
                 "serving GET /metrics: replica i on {base} with port + i for the run's length"
             );
         }
-        bftbench::quic::run_scenario(&scenario, &bftbench::quic::QuicOptions { metrics, store })?
+        bftbench::quic::run_scenario(
+            &scenario,
+            &bftbench::quic::QuicOptions {
+                metrics,
+                store,
+                http: None,
+            },
+        )?
     } else {
         run::run(&scenario, &mut |fraction| bar.set(fraction))?
     };

@@ -1,0 +1,73 @@
+//! A replica's links to its peers: per peer, a protocol link and a
+//! forwarded-request link, each with its own writer task and stream on the
+//! pair's one connection, which the lower id dials.
+
+use super::ReplicaSetup;
+use crate::NetError;
+use crate::tls::client_config;
+use crate::transport::{LinkLosses, ReplicaInbound, dial_loop, link_writer};
+use crate::wire::StreamKind;
+use bft_core::{NodeId, Protocol};
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Per peer id (None or empty for this replica).
+pub(super) struct Links {
+    /// The protocol messages' queues.
+    pub(super) protocol: Vec<Option<mpsc::Sender<Bytes>>>,
+    /// The forwarded requests' queues.
+    pub(super) requests: Vec<Option<mpsc::Sender<Bytes>>>,
+    /// Where a new connection with the peer goes: both writers.
+    pub(super) conns: Vec<Vec<mpsc::Sender<quinn::Connection>>>,
+}
+
+/// Starts every peer's two writers, and a dial loop to each higher id.
+pub(super) fn spawn<P: Protocol>(
+    setup: &ReplicaSetup<P>,
+    inbound: &ReplicaInbound,
+    losses: &Arc<LinkLosses>,
+    tasks: &mut JoinSet<()>,
+) -> Result<Links, NetError> {
+    let n = setup.addrs.len();
+    let mut links = Links {
+        protocol: Vec::with_capacity(n),
+        requests: Vec::with_capacity(n),
+        conns: Vec::with_capacity(n),
+    };
+    for (j, &addr) in setup.addrs.iter().enumerate() {
+        let peer = NodeId(u16::try_from(j).map_err(|_| NetError::TooManyNodes(n))?);
+        if peer == setup.id {
+            links.protocol.push(None);
+            links.requests.push(None);
+            links.conns.push(Vec::new());
+            continue;
+        }
+        let mut writers = Vec::with_capacity(2);
+        for (kind, queues) in [
+            (StreamKind::Protocol, &mut links.protocol),
+            (StreamKind::Requests, &mut links.requests),
+        ] {
+            let (out_tx, out_rx) = mpsc::channel(setup.send_queue);
+            let (conn_tx, conn_rx) = mpsc::channel(4);
+            tasks.spawn(link_writer(out_rx, conn_rx, losses.clone(), Some(kind)));
+            queues.push(Some(out_tx));
+            writers.push(conn_tx);
+        }
+        if peer > setup.id {
+            let expected = setup.keys.replicas.get(j).copied().unwrap_or_default();
+            let cfg = client_config(&setup.identity, expected, setup.profile)?;
+            tasks.spawn(dial_loop(
+                setup.endpoint.clone(),
+                cfg,
+                addr,
+                peer,
+                writers.clone(),
+                inbound.clone(),
+            ));
+        }
+        links.conns.push(writers);
+    }
+    Ok(links)
+}
