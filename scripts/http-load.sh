@@ -58,11 +58,23 @@ mkdir -p "$OUT"
 work=$(mktemp -d "${TMPDIR:-/tmp}/bftbench-http.XXXXXX")
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    for p in ${pids[@]+"${pids[@]}"}; do kill -9 "$p" 2>/dev/null || true; done
     rm -rf "$work"
+}
+# Stops with the nodes' logs kept beside the results.
+fail() {
+    echo "FAIL: $1" >&2
+    for e in "$work"/*/node-*.err; do
+        [ -f "$e" ] && cp "$e" "$OUT/$(basename "$(dirname "$e")")-$(basename "$e")"
+    done
+    echo "node logs copied to $OUT" >&2
+    exit 1
 }
 trap cleanup EXIT
 
+case "$PROTO" in pbft|qbft|hotstuff) ;; *) echo "unknown protocol $PROTO" >&2; exit 2 ;; esac
+# oha keeps CONNECTIONS sockets open, each node a few more.
+ulimit -n "$(( $(ulimit -Hn) < 65536 ? $(ulimit -Hn) : 65536 ))" 2>/dev/null || true
 # The scenario with this protocol, rate and duration (the client's warm-up
 # plus measured window).
 total=$((WARMUP + DURATION))
@@ -72,8 +84,11 @@ sed -e "s/^protocol = .*/protocol = \"$PROTO\"/" \
     -e "s/^warmup = .*/warmup = \"${WARMUP}s\"/" \
     "$SCENARIO" >"$work/scenario.toml"
 "$BIN" validate "$work/scenario.toml" >/dev/null
-head -c 512 /dev/urandom >"$work/tx.bin"
+tx_size=$(sed -n 's/^tx_size = \([0-9]*\).*/\1/p' "$work/scenario.toml")
+head -c "${tx_size:-512}" /dev/urandom >"$work/tx.bin"
 
+# Loopback ports of this run (different for concurrent runs); a port in use
+# makes a node fail, which the readiness check below reports.
 base_port=$((21000 + ($$ % 1000) * 8))
 http_port=$((base_port + 4))
 
@@ -85,17 +100,26 @@ start_cluster() {
     "$BIN" keygen --nodes 4 --out-dir "$dir/keys" --base-addr "127.0.0.1:$base_port" >/dev/null
     pids=()
     for i in 0 1 2 3; do
-        local extra=()
-        [ "$mode" = http ] && [ "$i" = 0 ] && extra=(--http "127.0.0.1:$http_port")
+        local extra=(--out "$dir/node-$i.json")
+        [ "$mode" = http ] && [ "$i" = 0 ] && extra+=(--http "127.0.0.1:$http_port")
         "$BIN" node --cluster "$dir/keys/cluster.toml" --id "$i" --scenario "$work/scenario.toml" \
-            "${extra[@]}" --out "$dir/node-$i.json" >/dev/null 2>"$dir/node-$i.err" &
+            "${extra[@]}" >/dev/null 2>"$dir/node-$i.err" &
         pids+=($!)
     done
 }
 
+# Every node still running, or the run fails.
+check_alive() {
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || fail "a node exited: $1"; done
+}
+
 stop_cluster() {
-    for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     pids=()
 }
 
@@ -107,15 +131,23 @@ summary="$OUT/$PROTO-r$RATE.txt"
 
 # 1. oha against node 0's ingress.
 start_cluster "$work/http" http
+ready=0
 for _ in $(seq 100); do
-    curl -sf -o /dev/null -X POST --data-binary @"$work/tx.bin" "http://127.0.0.1:$http_port/submit" && break
-    sleep 0.1
+    if curl -sf --max-time 5 -o /dev/null -X POST --data-binary @"$work/tx.bin" \
+        "http://127.0.0.1:$http_port/submit"; then
+        ready=1
+        break
+    fi
+    sleep 0.2
 done
+[ "$ready" = 1 ] || fail "node 0's ingress committed nothing within a minute"
+check_alive "before oha's run"
 oha_args=(-q "$RATE" --latency-correction -c "$CONNECTIONS" -m POST -D "$work/tx.bin"
     --no-tui --output-format json "http://127.0.0.1:$http_port/submit")
 "$OHA" -z "${WARMUP}s" "${oha_args[@]}" >/dev/null
 echo "oha: load average $(load) before the measured run" | tee -a "$summary"
 "$OHA" -z "${DURATION}s" "${oha_args[@]}" >"$OUT/$PROTO-r$RATE.oha.json"
+check_alive "during oha's run"
 stop_cluster
 cp "$work/http/node-0.json" "$OUT/$PROTO-r$RATE.ingress-node.json"
 
@@ -123,9 +155,12 @@ cp "$work/http/node-0.json" "$OUT/$PROTO-r$RATE.ingress-node.json"
 sleep 2
 start_cluster "$work/client" client
 sleep 2
+check_alive "before the client's run"
 echo "bftbench client: load average $(load) before the run" | tee -a "$summary"
 "$BIN" client --cluster "$work/client/keys/cluster.toml" --scenario "$work/scenario.toml" \
-    --record "$OUT/$PROTO-r$RATE.client-record.json" >"$OUT/$PROTO-r$RATE.client.json"
+    --record "$OUT/$PROTO-r$RATE.client-record.json" >"$OUT/$PROTO-r$RATE.client.json" ||
+    fail "bftbench client failed"
+check_alive "during the client's run"
 stop_cluster
 
 # 3. In one process.
@@ -144,7 +179,8 @@ import json, sys
 oha, client, node, inproc = (json.load(open(p)) for p in sys.argv[1:5])
 rate, duration = int(sys.argv[5]), float(sys.argv[6])
 ok = oha.get("statusCodeDistribution", {}).get("200", 0)
-lat = oha.get("latencyPercentiles", {})
+# oha's percentiles are over every response, refusals (503/504) included.
+lat = {k: (v if v is not None else float("nan")) for k, v in oha.get("latencyPercentiles", {}).items()}
 c = client["latency_ms"]
 print(f"offered {rate} tx/s over {duration:.0f} s")
 print(f"{'load':<18}{'completed tx/s':>15}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}")

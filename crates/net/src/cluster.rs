@@ -99,9 +99,9 @@ impl ClusterFile {
         })
     }
 
-    /// The clients' request keys, checked: client j is entry j.
-    /// The keys replicas check client requests against: each listed
-    /// client's, and each member's for its HTTP ingress.
+    /// The keys replicas check client requests against, checked: listed
+    /// client j's is entry j, and each member's own key for its HTTP
+    /// ingress.
     pub fn client_request_keys(&self) -> Result<bft_crypto::ClientKeys, NetError> {
         let keys: Vec<Ed25519PublicKey> = self
             .client_keys()?
@@ -114,14 +114,14 @@ impl ClusterFile {
             .iter()
             .map(|m| m.ed25519)
             .collect();
-        let invalid = |key: &str, e: bft_crypto::CryptoError| NetError::Invalid {
-            key: key.into(),
+        let invalid = |e: bft_crypto::CryptoError| NetError::ClusterFile {
+            path: self.dir.join("cluster.toml"),
             reason: e.to_string(),
         };
         bft_crypto::ClientKeys::listed(&keys)
-            .map_err(|e| invalid("clients", e))?
+            .map_err(invalid)?
             .with_ingress(&nodes)
-            .map_err(|e| invalid("nodes", e))
+            .map_err(invalid)
     }
 
     pub fn client_keys(&self) -> Result<Vec<RawKey>, NetError> {

@@ -236,26 +236,8 @@ pub async fn run_node_with<P: Protocol>(
     let server = tls::server_config(&identity, peer_keys.clone(), tls::PathProfile::Network)?;
     let endpoint = crate::tls::bind_endpoint(addr, Some(server))?;
     let metrics = options.metrics.map(metrics_http::bind).transpose()?;
-    let ingress = match options.http {
-        Some(config) => {
-            let listener = ingress::bind(config.addr)?;
-            let epoch = ingress::next_epoch(options.store.as_ref().map(|s| s.dir.as_path()))?;
-            let client =
-                bft_core::RequestId::ingress_client(id, epoch).ok_or(NetError::Invalid {
-                    key: "--http".into(),
-                    reason: format!(
-                        "node {id}: an ingress needs a node id below {}",
-                        bft_core::MAX_INGRESS_NODES
-                    ),
-                })?;
-            tracing::info!(node = id.0, addr = %config.addr, client, "serving POST /submit");
-            Some(ingress::IngressSetup {
-                listener,
-                config,
-                client,
-                signer: ingress_signer,
-            })
-        }
+    let http = match options.http {
+        Some(config) => Some((ingress::bind(config.addr)?, config)),
         None => None,
     };
     if let Some(Ok(bound)) = metrics.as_ref().map(std::net::TcpListener::local_addr) {
@@ -267,11 +249,24 @@ pub async fn run_node_with<P: Protocol>(
         crypto: Arc::new(crypto) as Arc<dyn Crypto>,
         batch,
     };
+    let data_dir = options.store.as_ref().map(|s| s.dir.clone());
     let mut opened =
         durable::open_replica::<P>(ctx, &proto, options.store.map(|s| (s.dir, s.fsync)))?;
     opened
         .node
         .check_client_signatures(!options.unsigned_requests);
+    // After the data directory is open: its epoch file is this node's.
+    let ingress = match http {
+        Some((listener, config)) => Some(ingress::IngressSetup::new(
+            listener,
+            config,
+            id,
+            data_dir.as_deref(),
+            batch.max_size,
+            ingress_signer,
+        )?),
+        None => None,
+    };
     let setup = runner::ReplicaSetup {
         id,
         endpoint,

@@ -18,7 +18,7 @@
 use crate::tls::{Peer, PeerKeys, peer_of};
 use crate::wire::{FrameReader, FrameWriter, ReadEnd, StreamKind};
 use bft_core::node::reasons;
-use bft_core::{NodeId, Request, codec};
+use bft_core::{NodeId, Request, RequestId, codec};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +37,14 @@ pub const OVERSIZED_CLIENT: &str = "oversized-client-frame";
 pub const UNKNOWN_STREAM: &str = "unknown-stream-kind";
 /// Reason for a forwarded-request frame that is not a request.
 pub const MALFORMED_FORWARDED: &str = "malformed-forwarded-request";
+/// Reason for a forwarded request that is not the forwarding replica's own
+/// ingress's (a replica forwards only what its ingress took in).
+pub const FORWARDED_NOT_ITS_OWN: &str = "forwarded-not-its-own";
+/// Reason for a client's request under an ingress's client id.
+pub const CLIENT_UNDER_INGRESS_ID: &str = "client-under-ingress-id";
+/// The largest forwarded-request frame: the largest ingress body and the
+/// request's id and signature, with room to spare.
+pub const MAX_FORWARDED_FRAME: usize = crate::ingress::MAX_BODY + 1024;
 
 /// What replica readers hand the node task.
 #[derive(Debug)]
@@ -132,10 +140,8 @@ pub async fn dial_loop(
     loop {
         let conn = connect_with_backoff(&endpoint, &cfg, addr, &mut backoff).await;
         let up = Instant::now();
-        for writer in &conns {
-            if writer.send(conn.clone()).await.is_err() {
-                return;
-            }
+        if !hand_over(&conns, &conn).await {
+            return;
         }
         read_replica_conn(conn, peer, inbound.clone()).await;
         if up.elapsed() > Duration::from_secs(1) {
@@ -143,6 +149,24 @@ pub async fn dial_loop(
         }
         tokio::time::sleep(backoff).await;
     }
+}
+
+/// Hands a new connection with a peer to the link's writers: the protocol
+/// writer (first) waits for it; the forwarded-request writer gets it only if
+/// it has room (a writer that has not taken the last four is stuck in a
+/// write, and takes those first), so forwarded traffic never holds up the
+/// protocol's link. False once the writers are gone.
+async fn hand_over(writers: &[mpsc::Sender<quinn::Connection>], conn: &quinn::Connection) -> bool {
+    let Some((protocol, others)) = writers.split_first() else {
+        return true;
+    };
+    if protocol.send(conn.clone()).await.is_err() {
+        return false;
+    }
+    for writer in others {
+        let _ = writer.try_send(conn.clone());
+    }
+    true
 }
 
 /// Reads every unidirectional stream of a replica connection until it
@@ -169,7 +193,10 @@ async fn read_replica_stream(mut reader: FrameReader, from: NodeId, inbound: Rep
     let first = reader.next().await;
     match first.as_deref().ok().and_then(StreamKind::parse) {
         Some(StreamKind::Protocol) => read_protocol_stream(reader, from, inbound.frames).await,
-        Some(StreamKind::Requests) => read_forwarded_stream(reader, from, inbound).await,
+        Some(StreamKind::Requests) => {
+            reader.set_max_frame(MAX_FORWARDED_FRAME.min(inbound.max_frame));
+            read_forwarded_stream(reader, from, inbound).await;
+        }
         None => {
             if !matches!(first, Err(ReadEnd::Closed)) {
                 reader.stop();
@@ -205,12 +232,16 @@ async fn read_protocol_stream(
 }
 
 /// Decodes forwarded requests in the reader task; a frame that is not a
-/// request is counted (under the replica's rejections) and dropped.
+/// request, or a request that is not of `from`'s own ingress, is counted
+/// (under the replica's rejections) and dropped.
 async fn read_forwarded_stream(mut reader: FrameReader, from: NodeId, inbound: ReplicaInbound) {
     loop {
         let event = match reader.next().await {
-            Ok(body) => match codec::decode::<Request>(&body, inbound.max_frame) {
-                Ok(req) => ClientEvent::Forwarded { from, req },
+            Ok(body) => match codec::decode::<Request>(&body, MAX_FORWARDED_FRAME) {
+                Ok(req) if RequestId::ingress_node(req.id().client) == Some(from) => {
+                    ClientEvent::Forwarded { from, req }
+                }
+                Ok(_) => ClientEvent::Rejected(FORWARDED_NOT_ITS_OWN),
                 Err(_) => ClientEvent::Rejected(MALFORMED_FORWARDED),
             },
             Err(ReadEnd::Closed) => return,
@@ -323,9 +354,7 @@ async fn handle_incoming(incoming: quinn::Incoming, ctx: AcceptCtx) {
             if peer < ctx.me
                 && let Some(writers) = ctx.link_conns.get(peer.index())
             {
-                for tx in writers {
-                    let _ = tx.send(conn.clone()).await;
-                }
+                hand_over(writers, &conn).await;
             }
             read_replica_conn(conn, peer, ctx.inbound.clone()).await;
         }
@@ -392,6 +421,9 @@ async fn read_client_stream(
     loop {
         let event = match reader.next().await {
             Ok(body) => match codec::decode::<Request>(&body, max_frame) {
+                Ok(req) if RequestId::ingress_node(req.id().client).is_some() => {
+                    ClientEvent::Rejected(CLIENT_UNDER_INGRESS_ID)
+                }
                 Ok(req) => ClientEvent::Request { conn, req },
                 Err(_) => ClientEvent::Rejected(MALFORMED_CLIENT),
             },

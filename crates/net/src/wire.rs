@@ -55,6 +55,11 @@ impl FrameReader {
         }
     }
 
+    /// Lowers (or raises) the largest frame taken from here on.
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
+    }
+
     /// Stops the stream: the peer's writes to it fail, the connection lives.
     pub fn stop(&mut self) {
         let _ = self.recv.stop(0u32.into());

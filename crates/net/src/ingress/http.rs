@@ -1,9 +1,9 @@
 //! The HTTP/1.1 side of the ingress: request heads, answers, and the
 //! connection loop (keep-alive, pipelining, the bounds of the module above).
 
-use super::{Ingress, MAX_BODY, MAX_CONNECTIONS};
+use super::{Ingress, MAX_CONNECTIONS};
 use crate::metrics_http::{MAX_REQUEST_HEAD, drain, head_len, response};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -50,8 +50,10 @@ impl Answer {
             }
             return head;
         }
+        // `Connection: keep-alive` for HTTP/1.0 clients, which assume a close
+        // without it.
         let mut out = format!(
-            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n",
+            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n{}\r\n",
             self.status,
             self.content_type,
             self.body.len(),
@@ -72,6 +74,7 @@ pub struct Head {
     pub chunked: bool,
     pub expect_continue: bool,
     pub keep_alive: bool,
+    pub http11: bool,
 }
 
 /// Parses a complete request head; None if the request line or a header
@@ -89,11 +92,12 @@ pub fn parse_head(head: &[u8]) -> Option<Head> {
     if !target.starts_with('/') {
         return None;
     }
-    let mut keep_alive = match version {
+    let http11 = match version {
         "HTTP/1.1" => true,
         "HTTP/1.0" => false,
         _ => return None,
     };
+    let mut keep_alive = http11;
     let (mut content_length, mut chunked, mut expect_continue) = (None, false, false);
     for line in lines.take_while(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':')?;
@@ -106,7 +110,8 @@ pub fn parse_head(head: &[u8]) -> Option<Head> {
                 }
                 content_length = Some(n);
             }
-            "transfer-encoding" => chunked = !value.eq_ignore_ascii_case("identity"),
+            // Any transfer coding: the body is not framed by Content-Length.
+            "transfer-encoding" => chunked = true,
             "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
             "connection" => {
                 let tokens = || value.split(',').map(str::trim);
@@ -126,6 +131,7 @@ pub fn parse_head(head: &[u8]) -> Option<Head> {
         chunked,
         expect_continue,
         keep_alive,
+        http11,
     })
 }
 
@@ -172,7 +178,14 @@ async fn serve_connection(mut stream: TcpStream, ingress: Arc<Ingress>) {
             Next::Close(a) => (a, false),
             Next::Gone => return,
         };
-        if stream.write_all(&answer.encode(keep_alive)).await.is_err() {
+        // A client that stops reading holds its connection no longer than a
+        // slow sender would.
+        let bytes = answer.encode(keep_alive);
+        let write = stream.write_all(&bytes);
+        if !matches!(
+            tokio::time::timeout(ingress.read_timeout, write).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
         if !keep_alive {
@@ -258,13 +271,17 @@ async fn next_request(stream: &mut TcpStream, buf: &mut BytesMut, ingress: &Ingr
         }
         return Next::Answer(route_error(&head, ingress), keep_alive);
     };
-    if len > MAX_BODY {
-        let why = format!("a body of {len} bytes; at most {MAX_BODY}");
+    if len > ingress.max_body {
+        let why = format!("a body of {len} bytes; at most {}", ingress.max_body);
         return Next::Close(ingress.refuse(&stats.too_large, "413 Content Too Large", why));
     }
-    if head.expect_continue && buf.len() < len {
-        let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
+    if head.expect_continue && head.http11 && buf.len() < len {
+        let go_on = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        if !matches!(tokio::time::timeout(wait, go_on).await, Ok(Ok(()))) {
+            return Next::Gone;
+        }
     }
+    buf.reserve(len.saturating_sub(buf.len()));
     match fill(stream, buf, len, wait).await {
         Ok(()) => {}
         Err(Fill::Closed) => return Next::Gone,
@@ -273,7 +290,10 @@ async fn next_request(stream: &mut TcpStream, buf: &mut BytesMut, ingress: &Ingr
             return Next::Close(ingress.refuse(&stats.slow_client, "408 Request Timeout", why));
         }
     }
-    let body = buf.split_to(len).freeze();
+    // A copy of its own: a slice of `buf` would keep the connection's whole
+    // read buffer alive while the request sits in pools and queues.
+    let body = Bytes::copy_from_slice(buf.get(..len).unwrap_or(&[]));
+    buf.advance(len);
     if head.path != "/submit" || head.method != "POST" {
         return Next::Answer(route_error(&head, ingress), keep_alive);
     }
@@ -320,6 +340,7 @@ mod tests {
                 chunked: false,
                 expect_continue: false,
                 keep_alive: true,
+                http11: true,
             }
         );
         let h = parse_head(
@@ -356,7 +377,7 @@ mod tests {
         a.extra = "Retry-After: 1\r\n";
         let open = String::from_utf8(a.encode(true)).unwrap();
         assert!(open.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
-        assert!(open.contains("Retry-After: 1\r\n") && !open.contains("Connection: close"));
+        assert!(open.contains("Retry-After: 1\r\n") && open.contains("Connection: keep-alive\r\n"));
         assert!(open.ends_with("\r\n\r\n503 Service Unavailable: busy\n"));
         let closing = String::from_utf8(a.encode(false)).unwrap();
         assert!(closing.starts_with("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"));

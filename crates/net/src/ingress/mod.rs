@@ -36,7 +36,7 @@
 
 use crate::NetError;
 use crate::transport::ClientEvent;
-use bft_core::{Request, RequestId};
+use bft_core::{NodeId, Request, RequestId};
 use bft_crypto::ClientSigner;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -59,8 +59,10 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// How long a client may take to send a request's head, and its body, by
 /// default.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Requests waiting for their commit, by default.
-pub const DEFAULT_MAX_PENDING: usize = 16_384;
+/// Requests waiting for their commit, by default. Each connection has one
+/// request in progress at a time (pipelined ones wait their turn), so this
+/// is below [`MAX_CONNECTIONS`]: admission refuses before connections are.
+pub const DEFAULT_MAX_PENDING: usize = 2048;
 /// How long a request waits for its commit, by default.
 pub const DEFAULT_COMMIT_WAIT: Duration = Duration::from_secs(30);
 
@@ -75,6 +77,9 @@ pub struct IngressConfig {
     /// How long a client may take to send a request's head, and its body,
     /// before a 408.
     pub read_timeout: Duration,
+    /// The largest transaction taken, bytes (at most [`MAX_BODY`]); see
+    /// [`body_limit`].
+    pub max_body: usize,
 }
 
 impl IngressConfig {
@@ -84,8 +89,21 @@ impl IngressConfig {
             max_pending: DEFAULT_MAX_PENDING,
             commit_wait: DEFAULT_COMMIT_WAIT,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            max_body: MAX_BODY,
         }
     }
+}
+
+/// The largest transaction a cluster cutting batches of up to
+/// `batch_max_size` requests can take: a full batch of them stays within
+/// half the frame limit, the bound scenario validation puts on
+/// `batch.max_size × load.tx_size` (a larger batch could not be sent, and
+/// every leader would cut it again), and at most [`MAX_BODY`].
+pub fn body_limit(batch_max_size: usize) -> usize {
+    let per_request_overhead = 16 + 1 + bft_core::Signature::LEN;
+    (bft_core::codec::DEFAULT_MAX_FRAME / 2 / batch_max_size.max(1))
+        .saturating_sub(per_request_overhead)
+        .clamp(1, MAX_BODY)
 }
 
 /// Binds the ingress listener (before the node starts, so a bad address
@@ -105,6 +123,37 @@ pub struct IngressSetup {
     pub client: u32,
     /// Signs its requests; None in unsigned runs.
     pub signer: Option<ClientSigner>,
+}
+
+impl IngressSetup {
+    /// Node `id`'s ingress on `listener`: its client id for this start
+    /// ([`next_epoch`] in `data_dir`), its body limit for batches of
+    /// `batch_max_size` ([`body_limit`]).
+    pub fn new(
+        listener: std::net::TcpListener,
+        mut config: IngressConfig,
+        id: NodeId,
+        data_dir: Option<&std::path::Path>,
+        batch_max_size: usize,
+        signer: Option<ClientSigner>,
+    ) -> Result<IngressSetup, NetError> {
+        let epoch = next_epoch(data_dir)?;
+        let client = RequestId::ingress_client(id, epoch).ok_or(NetError::Invalid {
+            key: "--http".into(),
+            reason: format!(
+                "node {id}: an ingress needs a node id below {}",
+                bft_core::MAX_INGRESS_NODES
+            ),
+        })?;
+        config.max_body = config.max_body.min(body_limit(batch_max_size));
+        tracing::info!(node = id.0, addr = %config.addr, client, max_body = config.max_body, "serving POST /submit");
+        Ok(IngressSetup {
+            listener,
+            config,
+            client,
+            signer,
+        })
+    }
 }
 
 /// Starts serving `setup` in `tasks`, handing requests to the replica task
@@ -127,18 +176,27 @@ pub fn start(
 pub const EPOCH_FILE: &str = "ingress-epoch";
 
 /// The epoch of this start of a node's ingress (see
-/// `RequestId::ingress_client`): with a data directory, one more than the
-/// last start's, kept in [`EPOCH_FILE`] there (written and synced before
-/// the ingress takes anything); without one, the wall clock's seconds
-/// halved, modulo 2^16, so a restart reuses an epoch only if it comes a
-/// multiple of about 36 hours after an earlier start, within 2 s. A reused
-/// epoch would make the new start's requests look executed already.
+/// `RequestId::ingress_client`). A reused epoch would make the new start's
+/// requests look executed already (they would never commit), so:
+/// - with a data directory, one more than the last start's, kept in
+///   [`EPOCH_FILE`] there (written and synced before the ingress takes
+///   anything); a directory without the file (a new or wiped disk) starts
+///   from the clock's epoch below, not from 0;
+/// - without one, the wall clock's seconds halved, modulo 2^16: a restart
+///   reuses an epoch only if it comes within 2 s of an earlier start or a
+///   multiple of about 36 hours after one.
+///
+/// Call it after the data directory is opened (and locked), so that a
+/// mistaken second start on a live node's directory changes nothing.
 pub fn next_epoch(dir: Option<&std::path::Path>) -> Result<u16, NetError> {
-    let Some(dir) = dir else {
+    let clock = || {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        return Ok(((secs / 2) % (1 << 16)) as u16);
+        ((secs / 2) % (1 << 16)) as u16
+    };
+    let Some(dir) = dir else {
+        return Ok(clock());
     };
     let path = dir.join(EPOCH_FILE);
     let io = |source| NetError::Io {
@@ -153,7 +211,7 @@ pub fn next_epoch(dir: Option<&std::path::Path>) -> Result<u16, NetError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io(e)),
     };
-    let epoch = last.map_or(0, |e| e.wrapping_add(1));
+    let epoch = last.map_or_else(clock, |e| e.wrapping_add(1));
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!("{EPOCH_FILE}.tmp"));
     let write = || -> std::io::Result<()> {
@@ -213,6 +271,7 @@ pub struct Ingress {
     max_pending: usize,
     commit_wait: Duration,
     read_timeout: Duration,
+    max_body: usize,
     submit: mpsc::Sender<ClientEvent>,
     stats: Arc<IngressStats>,
 }
@@ -235,6 +294,7 @@ impl Ingress {
             max_pending: cfg.max_pending,
             commit_wait: cfg.commit_wait,
             read_timeout: cfg.read_timeout,
+            max_body: cfg.max_body.min(MAX_BODY),
             submit,
             stats: Arc::new(IngressStats::default()),
         }
@@ -253,6 +313,19 @@ impl Ingress {
                 self.max_pending
             ));
         };
+        // The queue's slot first, the number after: a number is taken only
+        // by a request that goes out, so the ingress's numbers have no
+        // holes (each replica remembers a client's executed numbers above
+        // the first hole one by one, in its durable state).
+        let slot = match self.submit.try_reserve() {
+            Ok(slot) => slot,
+            Err(mpsc::error::TrySendError::Full(())) => {
+                return self.overloaded("the replica's queue is full".into());
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                return self.overloaded("the replica stopped".into());
+            }
+        };
         let id = RequestId {
             client: self.client,
             number: self.next.fetch_add(1, Ordering::Relaxed),
@@ -262,12 +335,7 @@ impl Ingress {
             signer.sign(&mut req);
         }
         let (answer, committed) = oneshot::channel();
-        if let Err(e) = self.submit.try_send(ClientEvent::Submitted { req, answer }) {
-            return self.overloaded(match e {
-                mpsc::error::TrySendError::Full(_) => "the replica's queue is full".into(),
-                mpsc::error::TrySendError::Closed(_) => "the replica stopped".into(),
-            });
-        }
+        slot.send(ClientEvent::Submitted { req, answer });
         let outcome = tokio::time::timeout(self.commit_wait, committed).await;
         drop(permit);
         match outcome {
@@ -285,7 +353,9 @@ impl Ingress {
                 Answer::text(
                     "504 Gateway Timeout",
                     format!(
-                        "request {id:?} not committed within {:?}; it may still commit",
+                        "request {id:?} not seen committed here within {:?}; it may have \
+                         committed (this replica may have skipped its slot in a state \
+                         transfer) or commit later",
                         self.commit_wait
                     ),
                 )
@@ -311,11 +381,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_full_batch_of_the_largest_body_fits_half_a_frame() {
+        assert_eq!(body_limit(1), MAX_BODY);
+        assert_eq!(body_limit(0), MAX_BODY);
+        for batch in [2000, 10_000, 1 << 20] {
+            let limit = body_limit(batch);
+            let per_request = limit + 16 + 1 + bft_core::Signature::LEN;
+            assert!((1..MAX_BODY).contains(&limit));
+            assert!(batch * per_request <= bft_core::codec::DEFAULT_MAX_FRAME / 2 || limit == 1);
+        }
+    }
+
+    #[test]
     fn each_start_on_a_data_directory_takes_the_next_epoch() {
         let dir = std::env::temp_dir().join(format!("bftbench-epoch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(next_epoch(Some(&dir)).unwrap(), 0);
-        assert_eq!(next_epoch(Some(&dir)).unwrap(), 1);
+        let first = next_epoch(Some(&dir)).unwrap();
+        assert_eq!(next_epoch(Some(&dir)).unwrap(), first.wrapping_add(1));
         std::fs::write(dir.join(EPOCH_FILE), "65535\n").unwrap();
         assert_eq!(next_epoch(Some(&dir)).unwrap(), 0);
         std::fs::write(dir.join(EPOCH_FILE), "not a number").unwrap();

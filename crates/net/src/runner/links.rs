@@ -13,6 +13,11 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+/// Forwarded requests queued per peer before new ones are dropped (and
+/// counted): with the ingress's body limit, at most 4096 × 64 KiB held for
+/// a peer that stopped reading.
+pub(super) const FORWARD_QUEUE: usize = 4096;
+
 /// Per peer id (None or empty for this replica).
 pub(super) struct Links {
     /// The protocol messages' queues.
@@ -45,11 +50,11 @@ pub(super) fn spawn<P: Protocol>(
             continue;
         }
         let mut writers = Vec::with_capacity(2);
-        for (kind, queues) in [
-            (StreamKind::Protocol, &mut links.protocol),
-            (StreamKind::Requests, &mut links.requests),
+        for (kind, queues, capacity) in [
+            (StreamKind::Protocol, &mut links.protocol, setup.send_queue),
+            (StreamKind::Requests, &mut links.requests, FORWARD_QUEUE),
         ] {
-            let (out_tx, out_rx) = mpsc::channel(setup.send_queue);
+            let (out_tx, out_rx) = mpsc::channel(capacity);
             let (conn_tx, conn_rx) = mpsc::channel(4);
             tasks.spawn(link_writer(out_rx, conn_rx, losses.clone(), Some(kind)));
             queues.push(Some(out_tx));

@@ -152,8 +152,8 @@ pub async fn run_replica<P: Protocol>(
         next_conn: Arc::new(AtomicU64::new(0)),
     };
     tasks.spawn(accept_loop(setup.endpoint.clone(), ctx));
-    let mut driver = Driver::new(setup.node, links.protocol, losses.clone());
-    driver.forwarder = Forwarder::new(setup.id, links.requests);
+    let forwarder = Forwarder::new(setup.id, links.requests);
+    let mut driver = Driver::new(setup.node, links.protocol, forwarder, losses.clone());
     if let Some(ingress) = setup.ingress {
         driver.summary.ingress = Some(crate::ingress::start(ingress, clients_tx, &mut tasks)?);
     }
@@ -250,6 +250,7 @@ impl<P: Protocol> Driver<P> {
     fn new(
         node: Node<P>,
         links: Vec<Option<mpsc::Sender<Bytes>>>,
+        forwarder: Forwarder,
         losses: Arc<LinkLosses>,
     ) -> Self {
         let id = node.id();
@@ -268,7 +269,7 @@ impl<P: Protocol> Driver<P> {
             cpu: Duration::ZERO,
             losses,
             metrics: None,
-            forwarder: Forwarder::new(id, Vec::new()),
+            forwarder,
             writer: None,
             done: None,
             held: Vec::new(),
@@ -447,6 +448,9 @@ impl<P: Protocol> Driver<P> {
             }
             ClientEvent::Forwarded { req, .. } => self.step(NodeInput::Request(req)),
             ClientEvent::Submitted { req, answer } => {
+                if let Some(m) = self.metrics.as_mut() {
+                    m.arrivals.arrive(req.id(), Instant::now());
+                }
                 self.forwarder.submitted(&req, answer);
                 self.step(NodeInput::Request(req));
             }

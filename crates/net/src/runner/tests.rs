@@ -85,7 +85,8 @@ impl Harness {
         let (permits, permits_rx) = std::sync::mpsc::channel();
         let (entered_tx, entered) = std::sync::mpsc::channel();
         let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let mut d = Driver::new(node, links, Arc::new(LinkLosses::default()));
+        let forwarder = Forwarder::new(node.id(), Vec::new());
+        let mut d = Driver::new(node, links, forwarder, Arc::new(LinkLosses::default()));
         let (writer, done) = Writer::start(Box::new(TestStore {
             writes: writes.clone(),
             failing: failing.clone(),

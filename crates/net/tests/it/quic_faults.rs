@@ -9,7 +9,9 @@ use bft_load::LoadConfig;
 use bft_net::client::run_load;
 use bft_net::cluster::node_identity;
 use bft_net::tls::{PathProfile, TlsIdentity, client_config};
-use bft_net::transport::{MALFORMED_FORWARDED, UNKNOWN_STREAM};
+use bft_net::transport::{
+    CLIENT_UNDER_INGRESS_ID, FORWARDED_NOT_ITS_OWN, MALFORMED_FORWARDED, UNKNOWN_STREAM,
+};
 use bft_net::wire::StreamKind;
 use bft_net::{LocalCluster, LocalClusterConfig};
 use bft_pbft::{Pbft, PbftConfig};
@@ -160,11 +162,50 @@ async fn garbage_frames_are_counted_and_dropped_while_the_cluster_commits() {
         let _ = s.write_all_chunks(&mut frames).await;
         let _ = s.finish();
     }
+    // Well-formed requests forwarded by node 3 that are not its ingress's
+    // (a load client's id, node 1's ingress id).
+    let request = |client| {
+        let id = bft_core::RequestId { client, number: 0 };
+        bft_core::codec::encode(
+            &bft_core::Request::unsigned(id, Bytes::from_static(b"x")),
+            1 << 20,
+        )
+        .unwrap()
+    };
+    let node1_ingress = bft_core::RequestId::ingress_client(NodeId(1), 0).unwrap();
+    let mut s = conn.open_uni().await.unwrap();
+    let mut frames = frame(StreamKind::Requests.frame()).to_vec();
+    frames.extend(
+        [request(0), request(node1_ingress)]
+            .into_iter()
+            .flat_map(frame),
+    );
+    s.write_all_chunks(&mut frames).await.unwrap();
+    s.finish().unwrap();
+    // A load client sending under an ingress's client id.
+    let identity = cluster
+        .client_setup(LoadConfig::closed(1, 1, 64), Duration::from_secs(1))
+        .unwrap()
+        .identity;
+    let client_conn = ep
+        .connect_with(
+            client_config(&identity, key_of(0), PathProfile::Network).unwrap(),
+            node0,
+            "bftbench",
+        )
+        .unwrap()
+        .await
+        .unwrap();
+    let mut s = client_conn.open_uni().await.unwrap();
+    s.write_all_chunks(&mut frame(request(node1_ingress)))
+        .await
+        .unwrap();
+    s.finish().unwrap();
 
     let done = clients.await.unwrap().unwrap();
     assert_eq!(done.requests_committed, 30, "the cluster kept committing");
     let start = Instant::now();
-    while cluster.snapshots()[0].unwrap().rejected < 10_007
+    while cluster.snapshots()[0].unwrap().rejected < 10_010
         && start.elapsed() < Duration::from_secs(10)
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -184,6 +225,16 @@ async fn garbage_frames_are_counted_and_dropped_while_the_cluster_commits() {
     assert_eq!(rejected.get(reasons::OVERSIZED), Some(&1), "{rejected:?}");
     assert_eq!(rejected.get(UNKNOWN_STREAM), Some(&1), "{rejected:?}");
     assert_eq!(rejected.get(MALFORMED_FORWARDED), Some(&5), "{rejected:?}");
+    assert_eq!(
+        rejected.get(FORWARDED_NOT_ITS_OWN),
+        Some(&2),
+        "{rejected:?}"
+    );
+    assert_eq!(
+        rejected.get(CLIENT_UNDER_INGRESS_ID),
+        Some(&1),
+        "{rejected:?}"
+    );
     for n in &nodes[1..] {
         assert_eq!(n.stats.total_rejected(), 0, "node {:?}", n.id);
     }

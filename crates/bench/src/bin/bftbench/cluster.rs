@@ -133,10 +133,9 @@ pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
             metrics,
             store,
             http: http.map(|addr| bft_net::ingress::IngressConfig {
-                addr,
                 max_pending: usize::try_from(http_max_pending).unwrap_or(usize::MAX),
                 commit_wait: http_commit_wait,
-                read_timeout: bft_net::ingress::DEFAULT_READ_TIMEOUT,
+                ..bft_net::ingress::IngressConfig::new(addr)
             }),
         },
         bftbench::quic::shutdown_signal(),

@@ -102,6 +102,12 @@ async fn send_garbage_frame(cluster: &LocalCluster<Pbft>) -> (quinn::Endpoint, q
         .unwrap();
     let body = [0xff, 0xff, 0xff, 0xff, 0x0f];
     let mut send = conn.open_uni().await.unwrap();
+    // A protocol stream (its kind first), then a frame that never decodes.
+    let kind = bft_net::wire::StreamKind::Protocol.frame();
+    send.write_all(&(kind.len() as u32).to_be_bytes())
+        .await
+        .unwrap();
+    send.write_all(&kind).await.unwrap();
     send.write_all(&(body.len() as u32).to_be_bytes())
         .await
         .unwrap();
