@@ -29,7 +29,7 @@
 #   OUT         where the outputs go              (default results/http/<git revision>)
 #   BFTBENCH    the binary (default: target/release/bftbench, built if missing)
 #   OHA         oha (default: on PATH, or installed with `cargo install oha --locked`)
-#   INPROCESS=0 skips step 3
+#   STEPS       which of the three to run         (default "oha client inprocess")
 # Measure on an idle machine: nothing else building or running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -128,8 +128,16 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "== $PROTO at $RATE tx/s, $DURATION s measured after $WARMUP s; scenario $SCENARIO; oha $("$OHA" --version | head -1)"
 summary="$OUT/$PROTO-r$RATE.txt"
 : >"$summary"
+STEPS=${STEPS:-"oha client inprocess"}
+step() { [[ " $STEPS " == *" $1 "* ]]; }
+oha_out="$OUT/$PROTO-r$RATE.oha.json"
+node_out="$OUT/$PROTO-r$RATE.ingress-node.json"
+client_out="$OUT/$PROTO-r$RATE.client.json"
+inproc="$OUT/$PROTO-r$RATE.inprocess.json"
+for f in "$oha_out" "$node_out" "$client_out" "$inproc"; do echo '{}' >"$f"; done
 
 # 1. oha against node 0's ingress.
+if step oha; then
 start_cluster "$work/http" http
 ready=0
 for _ in $(seq 100); do
@@ -146,56 +154,61 @@ oha_args=(-q "$RATE" --latency-correction -c "$CONNECTIONS" -m POST -D "$work/tx
     --no-tui --output-format json "http://127.0.0.1:$http_port/submit")
 "$OHA" -z "${WARMUP}s" "${oha_args[@]}" >/dev/null
 echo "oha: load average $(load) before the measured run" | tee -a "$summary"
-"$OHA" -z "${DURATION}s" "${oha_args[@]}" >"$OUT/$PROTO-r$RATE.oha.json"
+/usr/bin/time -f "oha used %U s user + %S s system CPU over the measured run" -a -o "$summary" \
+    "$OHA" -z "${DURATION}s" "${oha_args[@]}" >"$oha_out"
 check_alive "during oha's run"
 stop_cluster
-cp "$work/http/node-0.json" "$OUT/$PROTO-r$RATE.ingress-node.json"
+cp "$work/http/node-0.json" "$node_out"
+sleep 2
+fi
 
 # 2. bftbench's own client against a fresh cluster.
-sleep 2
+if step client; then
 start_cluster "$work/client" client
 sleep 2
 check_alive "before the client's run"
 echo "bftbench client: load average $(load) before the run" | tee -a "$summary"
 "$BIN" client --cluster "$work/client/keys/cluster.toml" --scenario "$work/scenario.toml" \
-    --record "$OUT/$PROTO-r$RATE.client-record.json" >"$OUT/$PROTO-r$RATE.client.json" ||
+    --record "$OUT/$PROTO-r$RATE.client-record.json" >"$client_out" ||
     fail "bftbench client failed"
 check_alive "during the client's run"
 stop_cluster
-
-# 3. In one process.
-inproc="$OUT/$PROTO-r$RATE.inprocess.json"
-if [ "${INPROCESS:-1}" = 1 ]; then
-    sleep 2
-    echo "in process: load average $(load) before the run" | tee -a "$summary"
-    "$BIN" run "$work/scenario.toml" --out "$inproc" >/dev/null
-else
-    echo '{}' >"$inproc"
+sleep 2
 fi
 
-python3 - "$OUT/$PROTO-r$RATE.oha.json" "$OUT/$PROTO-r$RATE.client.json" \
-    "$OUT/$PROTO-r$RATE.ingress-node.json" "$inproc" "$RATE" "$DURATION" <<'PY' | tee -a "$summary"
+# 3. In one process.
+if step inprocess; then
+    echo "in process: load average $(load) before the run" | tee -a "$summary"
+    "$BIN" run "$work/scenario.toml" --out "$inproc" >/dev/null
+fi
+
+python3 - "$oha_out" "$client_out" "$node_out" "$inproc" "$RATE" "$DURATION" <<'PY' | tee -a "$summary"
 import json, sys
 oha, client, node, inproc = (json.load(open(p)) for p in sys.argv[1:5])
 rate, duration = int(sys.argv[5]), float(sys.argv[6])
 ok = oha.get("statusCodeDistribution", {}).get("200", 0)
 # oha's percentiles are over every response, refusals (503/504) included.
 lat = {k: (v if v is not None else float("nan")) for k, v in oha.get("latencyPercentiles", {}).items()}
-c = client["latency_ms"]
 print(f"offered {rate} tx/s over {duration:.0f} s")
 print(f"{'load':<18}{'completed tx/s':>15}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}")
-print(f"{'oha -> ingress':<18}{ok / duration:>15.0f}" + "".join(
-    f"{1e3 * lat.get(k, float('nan')):>10.1f}" for k in ("p50", "p90", "p99", "p99.9")))
-print(f"{'bftbench client':<18}{client['throughput_tx_s']:>15.0f}" + "".join(
-    f"{c[k]:>10.1f}" for k in ("p50", "p90", "p99", "p999")))
+if oha:
+    print(f"{'oha -> ingress':<18}{ok / duration:>15.0f}" + "".join(
+        f"{1e3 * lat.get(k, float('nan')):>10.1f}" for k in ("p50", "p90", "p99", "p99.9")))
+if client:
+    c = client["latency_ms"]
+    print(f"{'bftbench client':<18}{client['throughput_tx_s']:>15.0f}" + "".join(
+        f"{c[k]:>10.1f}" for k in ("p50", "p90", "p99", "p999")))
 if inproc:
     tput, m = inproc["throughput_tx_s"], inproc["latency_ms"]
     print(f"{'in one process':<18}{tput:>15.0f}" + "".join(
         f"{m[k]:>10.1f}" for k in ("p50", "p90", "p99", "p999")))
+if inproc and client:
     print(f"separate processes / one process: throughput {client['throughput_tx_s'] / tput:.3f}, "
           f"p50 {c['p50'] / m['p50']:.2f}x, p99 {c['p99'] / m['p99']:.2f}x")
-print("oha status codes:", oha.get("statusCodeDistribution"), "errors:", oha.get("errorDistribution"))
-print("ingress counters (node 0):", node.get("http"), "forwarded:", node.get("forwarded_requests"),
-      "dropped forwards:", node.get("dropped_forwards"))
+if oha:
+    print("oha status codes:", oha.get("statusCodeDistribution"), "errors:", oha.get("errorDistribution"))
+    print("ingress node 0: answers", node.get("http"), "forwarded", node.get("forwarded_requests"),
+          "dropped forwards", node.get("dropped_forwards"), "status", node.get("status"),
+          "rejected", node.get("rejected"))
 PY
 echo "== written to $OUT"
