@@ -43,6 +43,8 @@ pub struct Measured {
     pub fsync: Option<&'static str>,
     /// [`Record::peak_rss_bytes`].
     pub peak_rss_bytes: Option<u64>,
+    /// [`Record::over_time`].
+    pub series: Vec<bft_load::SeriesPoint>,
     pub wall: Duration,
 }
 
@@ -178,6 +180,7 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         fsync: m.fsync.map(String::from),
         signed_requests: s.load.signed,
         peak_rss_bytes: m.peak_rss_bytes,
+        over_time: m.series,
         wall_s: m.wall.as_secs_f64(),
         latency_cdf: m.latency_cdf,
     }

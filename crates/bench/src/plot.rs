@@ -10,9 +10,11 @@
 //! 3. throughput vs p50 latency as the offered load rises, a panel per
 //!    runtime, the saturation knee marked where a search found one;
 //! 4. latency CDF per protocol, a panel per runtime;
-//! 5. view-change cost vs n (messages and bytes per view change).
+//! 5. view-change cost vs n (messages and bytes per view change);
+//! 6. throughput, latency and memory over time for soaks ([`over_time`]).
 
 mod draw;
+pub mod over_time;
 
 pub use draw::{
     Figure, Mark, Panel, Series, Ticks, Unit, byte_label, draw_all, log_ticks, tick_label,
@@ -464,6 +466,7 @@ fn figures(records: &[(String, Record)], knees: &[Knee]) -> Vec<Figure> {
             caption: caption(records.iter().map(|(_, r)| r).filter(|r| faults(r) > 0)),
         });
     }
+    figs.extend(over_time::figure(records));
     figs
 }
 

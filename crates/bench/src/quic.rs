@@ -11,7 +11,7 @@ use bft_core::{NodeId, Protocol};
 use bft_net::{ClusterFile, LocalClusterConfig, NodeSummary};
 use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
     tokio::runtime::Builder::new_multi_thread()
@@ -86,7 +86,20 @@ pub fn run_local_with<P: Protocol>(
         ..LocalClusterConfig::default()
     };
     let peak_rss = reset_peak_rss();
-    let r = runtime()?.block_on(bft_net::run_local_cluster::<P>(cfg, proto))?;
+    let sampler = RssSampler::start();
+    let r = runtime()?.block_on(bft_net::run_local_cluster::<P>(cfg, proto));
+    let rss = sampler.stop();
+    let r = r?;
+    let mut series = r.series.clone();
+    let since_load = |at: Instant| {
+        at.checked_duration_since(r.load_started)
+            .map(|d| d.as_secs_f64())
+    };
+    let samples: Vec<(f64, u64)> = rss
+        .into_iter()
+        .filter_map(|(at, bytes)| since_load(at).map(|t| (t, bytes)))
+        .collect();
+    bft_load::series::add_rss(&mut series, &samples);
     let load_s = r.load_wall.as_secs_f64();
     let measured = Measured {
         runtime: "quic",
@@ -132,9 +145,45 @@ pub fn run_local_with<P: Protocol>(
         },
         fsync: store.config.as_ref().map(|s| s.fsync.as_str()),
         peak_rss_bytes: peak_rss.and_then(|()| peak_rss_bytes()),
+        series,
         wall: r.wall,
     };
     Ok(record(s, measured))
+}
+
+/// Samples this process's resident memory (`VmRSS`) once a second on a
+/// thread of its own, for [`Record::over_time`].
+struct RssSampler {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Vec<(Instant, u64)>>,
+}
+
+impl RssSampler {
+    fn start() -> RssSampler {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            loop {
+                if let Some(bytes) = std::fs::read_to_string("/proc/self/status")
+                    .ok()
+                    .and_then(|s| parse_status_kb(&s, "VmRSS:"))
+                {
+                    samples.push((Instant::now(), bytes));
+                }
+                match stopped.recv_timeout(std::time::Duration::from_secs(1)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return samples,
+                }
+            }
+        });
+        RssSampler { stop, thread }
+    }
+
+    /// The samples so far (none where `/proc` is not there).
+    fn stop(self) -> Vec<(Instant, u64)> {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap_or_default()
+    }
 }
 
 /// Resets the process's peak resident set (Linux: 5 written to
@@ -153,7 +202,12 @@ fn peak_rss_bytes() -> Option<u64> {
 
 /// `VmHWM:   123456 kB` → 123456 · 1024.
 fn parse_vm_hwm(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    parse_status_kb(status, "VmHWM:")
+}
+
+/// `FIELD   123456 kB` of `/proc/self/status` → 123456 · 1024.
+fn parse_status_kb(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let mut fields = line.split_whitespace().skip(1);
     let value: u64 = fields.next()?.parse().ok()?;
     match fields.next()? {
@@ -335,6 +389,7 @@ pub fn client_record(s: &Scenario, n: usize, c: &bft_net::ClientSummary) -> Reco
         store: "unknown",
         fsync: None,
         peak_rss_bytes: None,
+        series: c.series.clone(),
         wall: c.wall,
     };
     record(&s, measured)
@@ -378,5 +433,9 @@ mod tests {
         assert_eq!(parse_vm_hwm(status), Some(12345 * 1024));
         assert_eq!(parse_vm_hwm("VmRSS:\t 100 kB\n"), None);
         assert_eq!(parse_vm_hwm("VmHWM:\t 100 MB\n"), None);
+        assert_eq!(
+            super::parse_status_kb("VmRSS:\t 100 kB\n", "VmRSS:"),
+            Some(102_400)
+        );
     }
 }

@@ -180,6 +180,13 @@ pub struct Record {
     /// reading is not available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
+    /// Each second of the run since the load started (warm-up included):
+    /// requests completed in it, their p50 and p99 latency, and for an
+    /// in-process QUIC run the process's resident memory sampled in it
+    /// (`bft_load::series`; one definition for both runtimes and every
+    /// protocol). What `bftbench plot` draws over time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub over_time: Vec<bft_load::SeriesPoint>,
     pub wall_s: f64,
     /// Latency CDF points (ms, fraction), for plots.
     #[serde(default)]

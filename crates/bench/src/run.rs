@@ -271,6 +271,7 @@ fn run_sim<P: Adversarial>(
         store: "model",
         fsync: Some(scenario.storage.fsync.as_str()),
         peak_rss_bytes: None,
+        series: sim.series(),
         wall: started.elapsed(),
     };
     Ok(record(scenario, measured))

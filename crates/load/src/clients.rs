@@ -42,6 +42,8 @@ pub struct Clients {
     pending_per_client: Vec<u32>,
     /// Requests refused at the client edge ([`LoadConfig::max_pending`]).
     rejected: u64,
+    /// Completions per second, warm-up included ([`crate::series`]).
+    series: crate::SeriesRecorder,
 }
 
 /// What [`Clients::issue`] decided.
@@ -110,6 +112,7 @@ impl Clients {
             repeated_replies: 0,
             pending_per_client: vec![0; n],
             rejected: 0,
+            series: crate::SeriesRecorder::new(),
         }
     }
 
@@ -189,6 +192,10 @@ impl Clients {
             *n = n.saturating_sub(1);
         }
         self.committed += 1;
+        if !manual {
+            self.series
+                .completed(now.since(Time::ZERO), now.since(intended));
+        }
         if intended >= Time::from_duration(self.load.warmup) {
             self.committed_measured += 1;
             let nanos = now.since(intended).as_nanos();
@@ -221,6 +228,10 @@ impl Clients {
     }
     pub fn histogram(&self) -> &Histogram<u64> {
         &self.latency
+    }
+    /// Completions and latency per second so far.
+    pub fn series(&self) -> Vec<crate::SeriesPoint> {
+        self.series.points()
     }
 }
 

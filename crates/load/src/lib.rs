@@ -6,6 +6,8 @@
 
 pub mod clients;
 pub mod config;
+pub mod series;
 
 pub use clients::{Clients, Issue, LatencySummary};
 pub use config::{LoadConfig, LoadMode, LoadTable};
+pub use series::{SeriesPoint, SeriesRecorder};

@@ -52,6 +52,10 @@ pub struct ClientSummary {
     /// The requests seen committed (f+1 replies), in the order they were;
     /// empty unless [`ClientSetup::record_committed`].
     pub committed_ids: Vec<RequestId>,
+    /// When the load started (the series' time 0).
+    pub started: Instant,
+    /// Completions and latency per second ([`bft_load::series`]).
+    pub series: Vec<bft_load::SeriesPoint>,
 }
 
 impl ClientSummary {
@@ -337,6 +341,8 @@ impl Generator {
             dropped_link: 0,
             wall: self.wall,
             committed_ids: self.committed_ids.clone().unwrap_or_default(),
+            started: self.start,
+            series: self.clients.series(),
         }
     }
 }

@@ -144,6 +144,10 @@ pub struct QuicReport {
     pub dropped_overload: u64,
     /// Frames lost in writes to connections that broke.
     pub dropped_link: u64,
+    /// When the load started, and its completions and latency per second
+    /// ([`bft_load::series`]).
+    pub load_started: std::time::Instant,
+    pub series: Vec<bft_load::SeriesPoint>,
 }
 
 impl QuicReport {

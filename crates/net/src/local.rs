@@ -491,5 +491,7 @@ pub fn report(nodes: &[NodeSummary], clients: &ClientSummary) -> QuicReport {
                 .map(|n| n.dropped_overload + n.dropped_replies)
                 .sum::<u64>(),
         dropped_link: clients.dropped_link + nodes.iter().map(|n| n.dropped_link).sum::<u64>(),
+        load_started: clients.started,
+        series: clients.series.clone(),
     }
 }

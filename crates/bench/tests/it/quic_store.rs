@@ -49,3 +49,20 @@ fn a_quic_record_carries_its_runs_peak_memory() {
         None
     );
 }
+
+/// Each second of an in-process QUIC run: its completions (adding up to
+/// every committed request) and the process's memory, sampled once a
+/// second.
+#[test]
+fn a_quic_record_counts_each_second_and_samples_memory() {
+    let text = "protocol = \"pbft\"\nnodes = 4\nruntime = \"quic\"\nduration = \"4s\"\n\
+         [load]\nmode = \"open\"\nrate = 50\nclients = 2\ntx_size = 64\n\
+         [storage]\npersist = false\n";
+    let s = Scenario::parse(text, Path::new("quic-series.toml")).unwrap();
+    let r = bftbench::run::run(&s, &mut |_| {}).unwrap();
+    let completed: u64 = r.over_time.iter().map(|p| p.completed).sum();
+    assert_eq!(completed, r.requests_committed);
+    assert!(r.over_time.len() >= 4, "{:?}", r.over_time);
+    let sampled = r.over_time.iter().filter(|p| p.rss_bytes.is_some()).count();
+    assert!(sampled >= 2, "{:?}", r.over_time);
+}

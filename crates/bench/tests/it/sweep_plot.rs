@@ -96,6 +96,10 @@ fn sweep_of_two_protocols_by_two_n_writes_records_csv_and_plots() {
             "{expected} in {names:?}"
         );
     }
+    assert!(
+        !names.iter().any(|n| n.starts_with("over_time")),
+        "short runs draw nothing over time: {names:?}"
+    );
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         assert!(
@@ -377,4 +381,48 @@ fn recording_a_timeline_leaves_the_trace_hash_unchanged() {
     assert_eq!(plain, recorded);
     assert_eq!(none, None);
     assert!(some.unwrap_or(0) > 100);
+}
+
+/// A run's record counts each second's completions (warm-up included) and
+/// their latency: the seconds add up to every committed request, and a run
+/// of a minute or more is drawn over time.
+#[test]
+fn a_minute_long_run_is_counted_per_second_and_drawn_over_time() {
+    let s = bftbench::scenario::Scenario::parse(
+        "protocol = \"hotstuff\"\nnodes = 4\nduration = \"70s\"\n\
+         [load]\nmode = \"open\"\nrate = 200\nclients = 4\ntx_size = 64\nwarmup = \"5s\"\n",
+        std::path::Path::new("soak.toml"),
+    )
+    .unwrap();
+    let r = bftbench::run::run(&s, &mut |_| {}).unwrap();
+    let seconds = &r.over_time;
+    assert!(
+        (70..=72).contains(&seconds.len()),
+        "{} seconds",
+        seconds.len()
+    );
+    assert_eq!(
+        seconds.iter().map(|p| p.completed).sum::<u64>(),
+        r.requests_committed
+    );
+    for (i, p) in seconds.iter().enumerate() {
+        assert_eq!(p.t_s, i as f64);
+    }
+    let steady = &seconds[10..60];
+    assert!(
+        steady.iter().all(|p| (190..=210).contains(&p.completed)),
+        "{steady:?}"
+    );
+    assert!(
+        steady
+            .iter()
+            .all(|p| p.p50_ms > 0.0 && p.p99_ms >= p.p50_ms),
+        "{steady:?}"
+    );
+    let dir = temp_dir("over-time");
+    let files = bftbench::plot::plot(&[("soak".to_string(), r)], &[], &dir).unwrap();
+    assert!(
+        files.iter().any(|f| f.ends_with("over_time.png")),
+        "{files:?}"
+    );
 }

@@ -232,4 +232,10 @@ impl<P: Adversarial> Simulation<P> {
     pub fn latency_histogram(&self) -> &hdrhistogram::Histogram<u64> {
         self.clients.histogram()
     }
+
+    /// Completions and latency per second of virtual time
+    /// ([`bft_load::series`]).
+    pub fn series(&self) -> Vec<bft_load::SeriesPoint> {
+        self.clients.series()
+    }
 }
