@@ -63,16 +63,20 @@ impl SeriesRecorder {
         let _ = self.latency.record(nanos.clamp(1_000, 600_000_000_000));
     }
 
-    fn close_window(&mut self) {
+    /// The current second as it stands.
+    fn current_point(&self) -> SeriesPoint {
         let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1e6;
-        let point = SeriesPoint {
+        SeriesPoint {
             t_s: self.current as f64 * self.window.as_secs_f64(),
             completed: self.latency.len(),
             p50_ms: ms(0.5),
             p99_ms: ms(0.99),
             rss_bytes: None,
-        };
-        self.points.push(point);
+        }
+    }
+
+    fn close_window(&mut self) {
+        self.points.push(self.current_point());
         self.latency.reset();
         self.current += 1;
     }
@@ -81,14 +85,7 @@ impl SeriesRecorder {
     pub fn points(&self) -> Vec<SeriesPoint> {
         let mut out = self.points.clone();
         if !self.latency.is_empty() {
-            let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1e6;
-            out.push(SeriesPoint {
-                t_s: self.current as f64 * self.window.as_secs_f64(),
-                completed: self.latency.len(),
-                p50_ms: ms(0.5),
-                p99_ms: ms(0.99),
-                rss_bytes: None,
-            });
+            out.push(self.current_point());
         }
         out
     }
@@ -101,11 +98,13 @@ impl Default for SeriesRecorder {
 }
 
 /// Puts each memory sample (seconds since the load started, bytes) on the
-/// point of its second; the largest sample of a second wins.
+/// point of its second (points are one per second from 0, as
+/// [`SeriesRecorder::points`] makes them); the largest sample of a second
+/// wins.
 pub fn add_rss(points: &mut [SeriesPoint], samples: &[(f64, u64)]) {
     for &(t, bytes) in samples {
         let second = t.max(0.0).floor();
-        if let Some(p) = points.iter_mut().find(|p| p.t_s == second) {
+        if let Some(p) = points.get_mut(second as usize).filter(|p| p.t_s == second) {
             p.rss_bytes = Some(p.rss_bytes.map_or(bytes, |b| b.max(bytes)));
         }
     }

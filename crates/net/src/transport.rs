@@ -234,25 +234,51 @@ async fn read_protocol_stream(
 /// Decodes forwarded requests in the reader task; a frame that is not a
 /// request, or a request that is not of `from`'s own ingress, is counted
 /// (under the replica's rejections) and dropped.
-async fn read_forwarded_stream(mut reader: FrameReader, from: NodeId, inbound: ReplicaInbound) {
+async fn read_forwarded_stream(reader: FrameReader, from: NodeId, inbound: ReplicaInbound) {
+    let accept = |req: Request| {
+        if RequestId::ingress_node(req.id().client) == Some(from) {
+            ClientEvent::Forwarded { from, req }
+        } else {
+            ClientEvent::Rejected(FORWARDED_NOT_ITS_OWN)
+        }
+    };
+    let reasons = (MALFORMED_FORWARDED, reasons::OVERSIZED);
+    read_requests(
+        reader,
+        MAX_FORWARDED_FRAME,
+        reasons,
+        accept,
+        inbound.requests,
+    )
+    .await;
+}
+
+/// Decodes a stream of request frames in the reader task and hands each to
+/// the node task as `accept` makes it; a frame that is not a request is
+/// rejected as `malformed`. A truncated stream, or one whose header declares
+/// more than the cap (rejected as `oversized`, the stream stopped), ends
+/// the reading.
+async fn read_requests(
+    mut reader: FrameReader,
+    max_frame: usize,
+    (malformed, oversized): (&'static str, &'static str),
+    accept: impl Fn(Request) -> ClientEvent,
+    events: mpsc::Sender<ClientEvent>,
+) {
     loop {
-        let event = match reader.next().await {
-            Ok(body) => match codec::decode::<Request>(&body, MAX_FORWARDED_FRAME) {
-                Ok(req) if RequestId::ingress_node(req.id().client) == Some(from) => {
-                    ClientEvent::Forwarded { from, req }
-                }
-                Ok(_) => ClientEvent::Rejected(FORWARDED_NOT_ITS_OWN),
-                Err(_) => ClientEvent::Rejected(MALFORMED_FORWARDED),
+        let (event, last) = match reader.next().await {
+            Ok(body) => match codec::decode::<Request>(&body, max_frame) {
+                Ok(req) => (accept(req), false),
+                Err(_) => (ClientEvent::Rejected(malformed), false),
             },
             Err(ReadEnd::Closed) => return,
-            Err(ReadEnd::Truncated) => ClientEvent::Rejected(TRUNCATED),
+            Err(ReadEnd::Truncated) => (ClientEvent::Rejected(TRUNCATED), true),
             Err(ReadEnd::Oversized) => {
                 reader.stop();
-                ClientEvent::Rejected(reasons::OVERSIZED)
+                (ClientEvent::Rejected(oversized), true)
             }
         };
-        let last = matches!(event, ClientEvent::Rejected(TRUNCATED | reasons::OVERSIZED));
-        if inbound.requests.send(event).await.is_err() || last {
+        if events.send(event).await.is_err() || last {
             return;
         }
     }
@@ -413,33 +439,19 @@ async fn read_client_conn(
 /// Decodes requests in the reader task (in parallel with the node task);
 /// a frame that is not a request is counted and dropped.
 async fn read_client_stream(
-    mut reader: FrameReader,
+    reader: FrameReader,
     conn: u64,
     events: mpsc::Sender<ClientEvent>,
     max_frame: usize,
 ) {
-    loop {
-        let event = match reader.next().await {
-            Ok(body) => match codec::decode::<Request>(&body, max_frame) {
-                Ok(req) if RequestId::ingress_node(req.id().client).is_some() => {
-                    ClientEvent::Rejected(CLIENT_UNDER_INGRESS_ID)
-                }
-                Ok(req) => ClientEvent::Request { conn, req },
-                Err(_) => ClientEvent::Rejected(MALFORMED_CLIENT),
-            },
-            Err(ReadEnd::Closed) => return,
-            Err(ReadEnd::Truncated) => {
-                let _ = events.send(ClientEvent::Rejected(TRUNCATED)).await;
-                return;
-            }
-            Err(ReadEnd::Oversized) => {
-                reader.stop();
-                let _ = events.send(ClientEvent::Rejected(OVERSIZED_CLIENT)).await;
-                return;
-            }
-        };
-        if events.send(event).await.is_err() {
-            return;
+    // Ingress client ids are the replicas' own (see `RequestId::ingress_client`).
+    let accept = |req: Request| {
+        if RequestId::ingress_node(req.id().client).is_some() {
+            ClientEvent::Rejected(CLIENT_UNDER_INGRESS_ID)
+        } else {
+            ClientEvent::Request { conn, req }
         }
-    }
+    };
+    let reasons = (MALFORMED_CLIENT, OVERSIZED_CLIENT);
+    read_requests(reader, max_frame, reasons, accept, events).await;
 }

@@ -2,7 +2,7 @@
 //! connection loop (keep-alive, pipelining, the bounds of the module above).
 
 use super::{Ingress, MAX_CONNECTIONS};
-use crate::metrics_http::{MAX_REQUEST_HEAD, drain, head_len, response};
+use crate::metrics_http::{MAX_REQUEST_HEAD, drain, head_len};
 use bytes::{Buf, Bytes, BytesMut};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,27 +37,16 @@ impl Answer {
         )
     }
 
+    /// The response, with `Connection: keep-alive` (which HTTP/1.0 clients
+    /// need to keep the connection) or `close`.
     fn encode(&self, keep_alive: bool) -> Vec<u8> {
-        if !keep_alive {
-            let mut head = response(self.status, self.content_type, &self.body);
-            if !self.extra.is_empty() {
-                // After the status line.
-                let at = head
-                    .windows(2)
-                    .position(|w| w == b"\r\n")
-                    .map_or(0, |p| p + 2);
-                head.splice(at..at, self.extra.bytes());
-            }
-            return head;
-        }
-        // `Connection: keep-alive` for HTTP/1.0 clients, which assume a close
-        // without it.
+        let connection = if keep_alive { "keep-alive" } else { "close" };
         let mut out = format!(
-            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n{}\r\n",
+            "HTTP/1.1 {}\r\n{}Content-Type: {}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
             self.status,
+            self.extra,
             self.content_type,
             self.body.len(),
-            self.extra
         )
         .into_bytes();
         out.extend_from_slice(self.body.as_bytes());

@@ -4,6 +4,7 @@
 //! request not committed in time gets a 504; every bad request gets its
 //! status, is counted, and the node keeps serving.
 
+use crate::free_addr;
 use bft_core::{BatchConfig, NodeId, RequestId};
 use bft_net::ingress::{IngressConfig, IngressStats, MAX_BODY};
 use bft_net::{ClusterFile, NodeOptions, NodeSummary};
@@ -15,20 +16,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-fn free_addr(udp: bool) -> SocketAddr {
-    if udp {
-        std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    } else {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    }
-}
 
 /// A keygen'd cluster of four on free loopback ports.
 fn cluster(name: &str) -> (ClusterFile, PathBuf) {

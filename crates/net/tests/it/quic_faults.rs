@@ -91,6 +91,15 @@ async fn certificates_outside_the_committee_are_refused() {
     assert!(nodes.iter().all(|n| n.stats.total_rejected() == 0));
 }
 
+/// A connection from `ep` to node 0 at `addr` as `who`.
+async fn dial(ep: &quinn::Endpoint, who: &TlsIdentity, addr: SocketAddr) -> quinn::Connection {
+    let cfg = client_config(who, key_of(0), PathProfile::Network).unwrap();
+    ep.connect_with(cfg, addr, "bftbench")
+        .unwrap()
+        .await
+        .unwrap()
+}
+
 /// Body that can never decode as a PBFT message: its first varint (the
 /// enum variant) is 2^32 − 1.
 fn garbage(i: u32) -> Bytes {
@@ -107,15 +116,7 @@ async fn garbage_frames_are_counted_and_dropped_while_the_cluster_commits() {
     // node 0 (the real node 3 keeps running).
     let member3 = node_identity(&SecretKeys::from_seed(SEED, NodeId(3)), NodeId(3)).unwrap();
     let ep = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-    let conn = ep
-        .connect_with(
-            client_config(&member3, key_of(0), PathProfile::Network).unwrap(),
-            node0,
-            "bftbench",
-        )
-        .unwrap()
-        .await
-        .unwrap();
+    let conn = dial(&ep, &member3, node0).await;
     let load = cluster.client_setup(
         LoadConfig::closed(1, 1, 64).with_total(30),
         Duration::from_secs(20),
@@ -187,15 +188,7 @@ async fn garbage_frames_are_counted_and_dropped_while_the_cluster_commits() {
         .client_setup(LoadConfig::closed(1, 1, 64), Duration::from_secs(1))
         .unwrap()
         .identity;
-    let client_conn = ep
-        .connect_with(
-            client_config(&identity, key_of(0), PathProfile::Network).unwrap(),
-            node0,
-            "bftbench",
-        )
-        .unwrap()
-        .await
-        .unwrap();
+    let client_conn = dial(&ep, &identity, node0).await;
     let mut s = client_conn.open_uni().await.unwrap();
     s.write_all_chunks(&mut frame(request(node1_ingress)))
         .await

@@ -7,6 +7,7 @@
 //! series such a scrape holds, by labels they carry, and
 //! dashboards/prometheus.yml is a scrape config for /metrics.
 
+use crate::free_addr;
 use bft_core::{BatchConfig, NodeId};
 use bft_crypto::SecretKeys;
 use bft_load::LoadConfig;

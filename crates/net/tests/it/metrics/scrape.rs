@@ -116,21 +116,6 @@ fn replica_i_serves_on_base_port_plus_i() {
     assert!(bft_net::local::metrics_addr_for(high, NodeId(1)).is_err());
 }
 
-/// An address on 127.0.0.1 that was free a moment ago (TCP or UDP).
-fn free_addr(udp: bool) -> SocketAddr {
-    if udp {
-        std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    } else {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    }
-}
-
 /// `bftbench node --metrics ADDR`'s path: four `run_node_with` replicas
 /// from a cluster file, a load from `run_clients`, and each replica's
 /// scrape (once two scrapes agree) equal to the summary it returns at
