@@ -15,6 +15,7 @@ pub mod client_auth;
 pub mod codec;
 pub mod committee;
 pub mod crypto;
+pub mod durable;
 pub mod ids;
 pub mod leaders;
 pub mod mix;
@@ -50,7 +51,7 @@ pub use serve::ServeBudget;
 pub use snapshot::{
     OverBudget, SNAPSHOTS_KEPT, Snapshot, SnapshotFault, SnapshotTip, SnapshotVotes, Snapshots,
 };
-pub use store::{Fsync, LedgerEntry, Store, StoreError};
+pub use store::{DurableBatches, Fsync, LedgerEntry, StateWrite, Store, StoreError, StoredState};
 
 /// Errors of the core: committee setup, the codec and crypto checks.
 #[derive(Debug, thiserror::Error)]
@@ -99,4 +100,11 @@ pub enum CoreError {
     UnknownClient(u32),
     #[error("invalid signature of client {0}")]
     BadClientSignature(u32),
+
+    #[error("the durable state names batch {digest:?} and the store holds none")]
+    MissingBatch { digest: Digest },
+    #[error("the stored batch named {digest:?} does not hash to that digest")]
+    BatchDigest { digest: Digest },
+    #[error("the protocol's durable state names batch {digest:?} it does not hold")]
+    UnheldBatch { digest: Digest },
 }

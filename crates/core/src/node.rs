@@ -9,13 +9,15 @@ use crate::bytes_array::Digest;
 use crate::client_auth::ClientAuth;
 use crate::codec::{self, DEFAULT_MAX_FRAME};
 use crate::crypto::Crypto;
+use crate::durable;
 use crate::ids::{NodeId, Time};
 use crate::protocol::{
     Action, Decision, Input, NodeContext, Protocol, Rejection, Request, Status, WireMessage,
 };
+use crate::store::{StateWrite, StoredState};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -214,6 +216,9 @@ pub struct Node<P: Protocol> {
     audit: Option<P::Durable>,
     /// Client signatures already checked (see [`crate::client_auth`]).
     client_auth: ClientAuth,
+    /// The batches the runtime's store holds, as of the last
+    /// [`Node::durable_write`] (see [`crate::durable`]).
+    stored_batches: BTreeSet<Digest>,
 }
 
 impl<P: Protocol> Node<P> {
@@ -222,13 +227,20 @@ impl<P: Protocol> Node<P> {
         Node::around(P::new(ctx, cfg), id, n, crypto)
     }
 
-    /// A replica restarted from `state`, the last [`Output::Persist`] its
-    /// runtime wrote (see [`Protocol::recover`]). A state that does not
-    /// decode is an error, never a fresh start.
-    pub fn recover(ctx: NodeContext, cfg: &P::Config, state: &[u8]) -> Result<Node<P>, CoreError> {
-        let durable: P::Durable = codec::decode(state, usize::MAX)?;
+    /// A replica restarted from `stored`, what its runtime's store held of
+    /// the last [`Output::Persist`] (see [`Protocol::recover`]). A state that
+    /// does not decode, or names a batch the store lacks or holds damaged,
+    /// is an error, never a fresh start.
+    pub fn recover(
+        ctx: NodeContext,
+        cfg: &P::Config,
+        stored: &StoredState,
+    ) -> Result<Node<P>, CoreError> {
         let (id, n, crypto) = (ctx.id, ctx.committee.n(), ctx.crypto.clone());
-        Ok(Node::around(P::recover(ctx, cfg, durable), id, n, crypto))
+        let (protocol, held) = durable::restore(ctx, cfg, stored)?;
+        let mut node = Node::around(protocol, id, n, crypto);
+        node.stored_batches = held;
+        Ok(node)
     }
 
     fn around(protocol: P, id: NodeId, n: usize, crypto: Arc<dyn Crypto>) -> Node<P> {
@@ -244,6 +256,7 @@ impl<P: Protocol> Node<P> {
             persist: false,
             audit: None,
             client_auth: ClientAuth::default(),
+            stored_batches: BTreeSet::new(),
         }
     }
 
@@ -344,10 +357,19 @@ impl<P: Protocol> Node<P> {
         }
     }
 
-    /// The protocol's durable state, encoded: what a runtime writes on
-    /// [`Output::Persist`] and hands to [`Node::recover`] after a crash.
-    pub fn durable_state(&self) -> Result<Bytes, CoreError> {
-        codec::encode(&self.protocol.durable(), usize::MAX)
+    /// What a runtime writes on [`Output::Persist`]: the protocol's durable
+    /// state, encoded, and the change to the batches it names since the
+    /// last call (each batch is handed out once, while the state names it).
+    /// The runtime must write it, or stop the replica.
+    pub fn durable_write(&mut self) -> Result<StateWrite, CoreError> {
+        durable::write(&self.protocol, &mut self.stored_batches)
+    }
+
+    /// The durable state with every batch it names: what a store holds
+    /// after the last write (for a model store that captures it at a crash),
+    /// and what [`Node::recover`] takes.
+    pub fn durable_image(&self) -> Result<StoredState, CoreError> {
+        durable::image(&self.protocol)
     }
 
     /// Counts an input the runtime refused before it reached the node (for

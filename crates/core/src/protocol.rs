@@ -7,6 +7,7 @@ use crate::bytes_array::Digest;
 use crate::committee::Committee;
 use crate::crypto::Crypto;
 use crate::ids::{NodeId, RequestId, Time};
+use crate::store::DurableBatches;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -253,12 +254,36 @@ pub trait Protocol: Send + 'static {
     /// when its audit is on.
     fn durable(&self) -> Self::Durable;
 
+    /// The batches `durable` names by their digest ([`batch_digest`])
+    /// instead of holding them. A runtime writes each such batch once,
+    /// apart from the state (which is rewritten whole at every change and
+    /// should stay small), and hands them back to [`Protocol::recover`].
+    /// None by default: a protocol whose durable state holds its batches.
+    fn durable_batches(durable: &Self::Durable) -> Vec<Digest> {
+        let _ = durable;
+        Vec::new()
+    }
+
+    /// The requests of a batch the current durable state names (see
+    /// [`Protocol::durable_batches`]); None for any other digest.
+    fn durable_batch(&self, digest: &Digest) -> Option<&[Request]> {
+        let _ = digest;
+        None
+    }
+
     /// A replica restarted from `durable`, the last state it had made
     /// durable before it crashed: at the committed tip recorded there, with
     /// the votes, locks and certificates it had, and nothing else (no
     /// pool, no messages in flight). It then catches up like any replica
-    /// that fell behind. `Start` follows, as for a new replica.
-    fn recover(ctx: NodeContext, cfg: &Self::Config, durable: Self::Durable) -> Self;
+    /// that fell behind. `Start` follows, as for a new replica. `batches`
+    /// holds every batch `durable` names ([`Protocol::durable_batches`]),
+    /// each checked against its digest.
+    fn recover(
+        ctx: NodeContext,
+        cfg: &Self::Config,
+        durable: Self::Durable,
+        batches: &DurableBatches,
+    ) -> Self;
 
     /// Rejects impossible knob values before a run starts, naming the key
     /// (relative to the protocol's table, e.g. `"checkpoint_interval"`).

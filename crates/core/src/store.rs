@@ -4,7 +4,7 @@
 //! Protocols stay sans-IO: a protocol only emits [`crate::Action::Persist`]
 //! when its durable state changes, and [`crate::Node`] turns that into
 //! [`crate::Output::Persist`] ahead of the step's sends. A runtime that owns
-//! a [`Store`] then writes [`crate::Node::durable_state`] and the step's
+//! a [`Store`] then writes [`crate::Node::durable_write`] and the step's
 //! [`Decision`]s with one [`Store::write`], and releases the step's sends,
 //! timers and client replies only after it returned: nothing another replica
 //! or a client sees can depend on state that a crash could take back.
@@ -14,9 +14,10 @@
 //! for the QUIC runtime.
 
 use crate::bytes_array::Digest;
-use crate::protocol::Decision;
+use crate::protocol::{Decision, Request};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// When a store forces its writes to the disk. The same policy, with the
 /// same meaning, in the simulator's model store (`[storage] fsync`) and in
@@ -83,20 +84,65 @@ impl LedgerEntry {
     }
 }
 
+/// The batches a durable state names by digest
+/// ([`crate::Protocol::durable_batches`]), decoded and checked against
+/// their digests: what [`crate::Protocol::recover`] gets back.
+pub type DurableBatches = BTreeMap<Digest, Vec<Request>>;
+
+/// What a store holds of a replica's durable state: the state, encoded, and
+/// each batch it names, encoded once (a `Vec<Request>` in the codec).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredState {
+    pub state: Bytes,
+    pub batches: BTreeMap<Digest, Bytes>,
+}
+
+/// One write of the durable state: the state whole, and the change to the
+/// stored batches since the last write (`Some`: a batch the state now names
+/// that the store does not hold yet; `None`: one nothing names any more).
+/// Each batch is written once however many writes name it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateWrite {
+    pub state: Bytes,
+    pub batches: BTreeMap<Digest, Option<Bytes>>,
+}
+
+impl StateWrite {
+    /// A state that names no batch.
+    pub fn whole(state: impl Into<Bytes>) -> StateWrite {
+        StateWrite {
+            state: state.into(),
+            batches: BTreeMap::new(),
+        }
+    }
+
+    /// This write followed by `newer`, as one: the newer state, and each
+    /// batch as the later of the two left it.
+    pub fn merge(&mut self, newer: StateWrite) {
+        self.state = newer.state;
+        self.batches.extend(newer.batches);
+    }
+}
+
 /// A replica's durable state and committed ledger.
 pub trait Store: Send {
-    /// The durable state last written, or None for a store never written.
-    fn load_state(&self) -> Result<Option<Bytes>, StoreError>;
+    /// The durable state last written with the batches it names, or None
+    /// for a store never written.
+    fn load_state(&self) -> Result<Option<StoredState>, StoreError>;
 
     /// The highest committed slot in the ledger (0: none).
     fn committed_tip(&self) -> Result<u64, StoreError>;
 
-    /// Writes, as one atomic change, the durable state (None: unchanged
-    /// since the last write) and the ledger's entries since the last write
+    /// Writes, as one atomic change, the durable state and its batches
+    /// (None: unchanged since the last write) and the ledger's entries since the last write
     /// (decisions, snapshots installed), in order. Returns once the store's
     /// fsync policy is met; an error means nothing of this write may be
     /// relied on, and the runtime must stop the replica rather than send.
-    fn write(&mut self, state: Option<&[u8]>, ledger: &[LedgerEntry]) -> Result<(), StoreError>;
+    fn write(
+        &mut self,
+        state: Option<&StateWrite>,
+        ledger: &[LedgerEntry],
+    ) -> Result<(), StoreError>;
 
     /// Records that the replica stopped cleanly (after its last write).
     fn close(&mut self) -> Result<(), StoreError>;

@@ -90,8 +90,21 @@ impl Protocol for Qbft {
         }
     }
 
-    fn recover(ctx: NodeContext, cfg: &QbftConfig, durable: QbftDurable) -> Self {
-        Qbft::recover(ctx, cfg, durable)
+    fn durable_batches(durable: &QbftDurable) -> Vec<bft_core::Digest> {
+        durable.batches()
+    }
+
+    fn durable_batch(&self, digest: &bft_core::Digest) -> Option<&[bft_core::Request]> {
+        Qbft::durable_batch(self, digest)
+    }
+
+    fn recover(
+        ctx: NodeContext,
+        cfg: &QbftConfig,
+        durable: QbftDurable,
+        batches: &bft_core::DurableBatches,
+    ) -> Self {
+        Qbft::recover(ctx, cfg, durable, batches)
     }
 
     fn check_certificate(

@@ -1,12 +1,15 @@
 //! bft-store: a replica's data directory.
 //!
-//! One redb file, `DIR/replica.redb`, with three tables:
+//! One redb file, `DIR/replica.redb`, with these tables:
 //! - `meta`: one record ([`Meta`]): the format, the protocol and the replica
 //!   id the directory belongs to, the fsync policy it was written under,
 //!   whether the last process to write it shut down cleanly, whether a state
 //!   was ever written and the ledger's tip;
-//! - `state`: the replica's durable state (`Node::durable_state`), replaced
+//! - `state`: the replica's durable state (`Node::durable_write`), replaced
 //!   whole at every write;
+//! - `batches`: by digest, each batch of requests the state names
+//!   (`Protocol::durable_batches`), written once while it is named and
+//!   removed in the write after which nothing names it;
 //! - `ledger`: the committed decisions by slot, a hash chain from genesis,
 //!   each with its commit certificate (`Decision::certificate`, checked by
 //!   `bftbench ledger verify --cluster`);
@@ -41,22 +44,22 @@ pub use read::Ledger;
 
 pub use bft_core::Fsync;
 
-use bft_core::{Digest, GENESIS, LedgerEntry};
-use bytes::Bytes;
+use bft_core::{Digest, GENESIS, LedgerEntry, StateWrite, StoredState};
 use read::{Reader, guarded, open_db, put};
-use redb::{Database, Durability, TableDefinition};
+use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The file inside a data directory.
 pub const FILE_NAME: &str = "replica.redb";
 /// [`Meta::format`]; a directory of another format is refused.
-pub const FORMAT: &str = "bftbench-store/3";
+pub const FORMAT: &str = "bftbench-store/4";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 const LEDGER: TableDefinition<u64, &[u8]> = TableDefinition::new("ledger");
 const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
+const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
 const META_KEY: &str = "meta";
 const STATE_KEY: &str = "durable";
 
@@ -87,13 +90,15 @@ pub struct Meta {
     pub tip_block: Digest,
     /// Snapshots installed so far (entries of the `snapshots` table).
     pub snapshots: u64,
+    /// Batches the state names (entries of the `batches` table).
+    pub batches: u64,
 }
 
 /// What a data directory held when it was opened.
 #[derive(Clone, Debug, Default)]
 pub struct Opened {
-    /// The durable state, None for a new directory.
-    pub state: Option<Bytes>,
+    /// The durable state with its batches, None for a new directory.
+    pub state: Option<StoredState>,
     /// The highest committed slot in the ledger.
     pub committed_tip: u64,
 }
@@ -138,6 +143,7 @@ impl DataDir {
             tip: stored.as_ref().map_or(0, |m| m.tip),
             tip_block: stored.as_ref().map_or(GENESIS, |m| m.tip_block),
             snapshots: stored.as_ref().map_or(0, |m| m.snapshots),
+            batches: stored.as_ref().map_or(0, |m| m.batches),
         };
         let mut me = DataDir {
             db,
@@ -256,7 +262,7 @@ impl DataDir {
 }
 
 impl bft_core::Store for DataDir {
-    fn load_state(&self) -> Result<Option<Bytes>, bft_core::StoreError> {
+    fn load_state(&self) -> Result<Option<StoredState>, bft_core::StoreError> {
         let read = guarded(&self.file, || {
             Reader::new(&self.db, &self.file)?.checked(None)
         })?;
@@ -276,7 +282,7 @@ impl bft_core::Store for DataDir {
 
     fn write(
         &mut self,
-        state: Option<&[u8]>,
+        state: Option<&StateWrite>,
         ledger: &[LedgerEntry],
     ) -> Result<(), bft_core::StoreError> {
         let fresh = self.new_entries(ledger)?;
@@ -294,26 +300,44 @@ impl bft_core::Store for DataDir {
                 }
             }
         }
-        guarded(&self.file, || self.commit_write(state, &fresh, &meta))?;
+        meta.batches = guarded(&self.file, || self.commit_write(state, &fresh, &meta))?;
         self.meta = meta;
         Ok(())
     }
 }
 
 impl DataDir {
-    /// One write's transaction: the state, the new decisions and the meta
-    /// record that names the new tip.
+    /// One write's transaction: the state and its batches, the new
+    /// decisions and the meta record that names the new tip and counts the
+    /// batches held. Returns that count.
     fn commit_write(
         &self,
-        state: Option<&[u8]>,
+        state: Option<&StateWrite>,
         fresh: &[(u64, &LedgerEntry)],
         meta: &Meta,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
+        let mut meta = meta.clone();
         let tx = self.begin(Durability::Immediate)?;
         {
-            if let Some(bytes) = state {
+            if let Some(write) = state {
                 let mut table = tx.open_table(STATE).map_err(|e| self.engine(e))?;
-                put(&mut table, "state", STATE_KEY, bytes).map_err(|e| self.engine(e))?;
+                put(&mut table, "state", STATE_KEY, &write.state).map_err(|e| self.engine(e))?;
+                let mut batches = tx.open_table(BATCHES).map_err(|e| self.engine(e))?;
+                for (digest, body) in &write.batches {
+                    let key = digest.0.as_slice();
+                    match body {
+                        Some(bytes) => {
+                            let sealed = read::seal("batches", key, bytes);
+                            batches
+                                .insert(key, sealed.as_slice())
+                                .map_err(|e| self.engine(e))?;
+                        }
+                        None => {
+                            batches.remove(key).map_err(|e| self.engine(e))?;
+                        }
+                    }
+                }
+                meta.batches = batches.len().map_err(|e| self.engine(e))?;
             }
             let mut ledger = tx.open_table(LEDGER).map_err(|e| self.engine(e))?;
             let mut snapshots = tx.open_table(SNAPSHOTS).map_err(|e| self.engine(e))?;
@@ -340,9 +364,10 @@ impl DataDir {
                 }
             }
             let mut table = tx.open_table(META).map_err(|e| self.engine(e))?;
-            let body = self.encode(meta)?;
+            let body = self.encode(&meta)?;
             put(&mut table, "meta", META_KEY, &body).map_err(|e| self.engine(e))?;
         }
-        tx.commit().map_err(|e| self.engine(e))
+        tx.commit().map_err(|e| self.engine(e))?;
+        Ok(meta.batches)
     }
 }

@@ -2,10 +2,10 @@
 //! the offline [`Ledger`] that `bftbench ledger` reads.
 
 use crate::{
-    FILE_NAME, FORMAT, LEDGER, META, META_KEY, Meta, Owner, SNAPSHOTS, STATE, STATE_KEY,
+    BATCHES, FILE_NAME, FORMAT, LEDGER, META, META_KEY, Meta, Owner, SNAPSHOTS, STATE, STATE_KEY,
     SnapshotMark, StoreError, check_chain,
 };
-use bft_core::{Decision, Digest};
+use bft_core::{Decision, Digest, StoredState};
 use bytes::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
@@ -209,10 +209,10 @@ impl<'a> Reader<'a> {
         postcard::from_bytes(&bytes).map_err(|_| self.corrupt("meta", META_KEY.into()))
     }
 
-    /// The meta record, the state, the whole ledger and the snapshots it
-    /// installed, checked: the format and (if given) the owner; every
-    /// checksum; a state where the meta record says one was written; as
-    /// many snapshots as the meta record counts; the hash chain from slot 1
+    /// The meta record, the state with its batches, the whole ledger and
+    /// the snapshots it installed, checked: the format and (if given) the
+    /// owner; every checksum; a state where the meta record says one was
+    /// written; as many batches and snapshots as the meta record counts; the hash chain from slot 1
     /// (resuming after each snapshot) to the tip the meta record names.
     pub(crate) fn checked(&self, owner: Option<&Owner>) -> Result<Checked, StoreError> {
         let meta = self.meta()?;
@@ -232,6 +232,12 @@ impl<'a> Reader<'a> {
         if state.is_none() && meta.state_written {
             return Err(self.vanished("state", STATE_KEY.into()));
         }
+        let batches = self.batches()?;
+        if batches.len() as u64 != meta.batches {
+            let held = batches.len();
+            return Err(self.vanished("batches", format!("{held} of {}", meta.batches)));
+        }
+        let state = state.map(|state| StoredState { state, batches });
         let decisions = self.decisions()?;
         let snapshots = self.snapshots()?;
         if snapshots.len() as u64 != meta.snapshots {
@@ -254,6 +260,26 @@ impl<'a> Reader<'a> {
             decisions,
             snapshots,
         })
+    }
+
+    /// The batches the state names, by digest, checksum verified.
+    fn batches(&self) -> Result<BTreeMap<Digest, Bytes>, StoreError> {
+        let table = match self.tx.open_table(BATCHES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(self.engine(e)),
+        };
+        let mut out = BTreeMap::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (k, v) = entry.map_err(|e| self.engine(e))?;
+            let key = k.value();
+            let name = || key.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            let digest = <[u8; 32]>::try_from(key).map_err(|_| self.corrupt("batches", name()))?;
+            let bytes =
+                unseal("batches", key, v.value()).ok_or_else(|| self.corrupt("batches", name()))?;
+            out.insert(Digest(digest), Bytes::copy_from_slice(bytes));
+        }
+        Ok(out)
     }
 
     /// The snapshots installed, by slot, checksum verified.
@@ -322,7 +348,7 @@ impl<'a> Reader<'a> {
 /// What [`Reader::checked`] read.
 pub(crate) struct Checked {
     pub(crate) meta: Meta,
-    pub(crate) state: Option<Bytes>,
+    pub(crate) state: Option<StoredState>,
     pub(crate) decisions: Vec<Decision>,
     pub(crate) snapshots: BTreeMap<u64, SnapshotMark>,
 }

@@ -205,16 +205,19 @@ impl<P: Adversarial> Net<P> {
     }
 
     /// Crashes replica `at` and restarts it at once from its durable state
-    /// (encoded and decoded, as a store would), with `cfg` and `batch`:
+    /// (encoded and decoded, as a store would) and the batches it names, with `cfg` and `batch`:
     /// messages queued for it and its timers are lost. Then `Start`.
     pub fn restart(&mut self, at: NodeId, cfg: &P::Config, batch: BatchConfig) {
         let i = at.index();
-        let state = bft_core::codec::encode(&self.nodes[i].durable(), usize::MAX)
+        let now = self.nodes[i].durable();
+        let batches = bft_core::durable::batches_of(&self.nodes[i], &now)
+            .unwrap_or_else(|e| panic!("durable state of {at}: {e}"));
+        let state = bft_core::codec::encode(&now, usize::MAX)
             .unwrap_or_else(|e| panic!("durable state of {at} does not encode: {e}"));
         let durable = bft_core::codec::decode(&state, usize::MAX)
             .unwrap_or_else(|e| panic!("durable state of {at} does not decode: {e}"));
         let ctx = context(&self.committee, &self.cryptos, at, batch);
-        self.nodes[i] = P::recover(ctx, cfg, durable);
+        self.nodes[i] = P::recover(ctx, cfg, durable, &batches);
         self.queue.retain(|(_, to, _)| *to != at);
         self.timers.retain(|(node, _)| *node != at);
         self.input(at, Input::Start);

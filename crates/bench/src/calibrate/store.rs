@@ -40,7 +40,7 @@ fn store_writes(
         node: 0,
     };
     let (mut store, _) = bft_store::DataDir::open(&dir, &owner, fsync)?;
-    let state = vec![7u8; 1024];
+    let state = bft_core::StateWrite::whole(vec![7u8; 1024]);
     let mut tip = (0u64, bft_core::GENESIS);
     let mut failed = None;
     let figure = measure(name, rounds, 1, || {

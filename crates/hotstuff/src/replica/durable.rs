@@ -12,7 +12,9 @@
 //!   resumes the pacemaker where it was and can still re-send that vote;
 //! - the highest QC and the blocks from the committed tip up to the highQC's
 //!   block and to the locked block (those it holds), so the vote rule can
-//!   tell what extends the lock and the leader can extend highQC;
+//!   tell what extends the lock and the leader can extend highQC; each
+//!   block's batch named by digest and written once apart from the state
+//!   (`Protocol::durable_batches`: the state is rewritten at every vote);
 //! - the committed tip and the request ids executed so far, so it neither
 //!   re-commits a block nor executes a request twice.
 //!
@@ -24,7 +26,9 @@ use super::{CommittedTip, HotStuff};
 use crate::config::HotStuffConfig;
 use crate::rules::SafetyState;
 use crate::types::{Block, QuorumCert, Vote};
-use bft_core::{Digest, Executed, NodeContext, RequestPool, View};
+use bft_core::{
+    Digest, DurableBatches, Executed, Height, NodeContext, Request, RequestPool, View, batch_digest,
+};
 use serde::{Deserialize, Serialize};
 
 /// See the module documentation.
@@ -40,7 +44,50 @@ pub struct HotStuffDurable {
     executed: Executed,
     /// The committed tip's block and the uncommitted blocks above it that
     /// lead to the highQC's block or the locked block, by hash.
-    blocks: Vec<(Digest, Block)>,
+    blocks: Vec<(Digest, DurableBlock)>,
+}
+
+/// A block whose batch is named by its digest: the store holds the batch
+/// once, apart from the state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct DurableBlock {
+    parent: Digest,
+    view: View,
+    height: Height,
+    batch: Digest,
+    justify: QuorumCert,
+}
+
+impl DurableBlock {
+    fn of(b: &Block) -> DurableBlock {
+        DurableBlock {
+            parent: b.parent,
+            view: b.view,
+            height: b.height,
+            batch: batch_digest(&b.batch),
+            justify: b.justify.clone(),
+        }
+    }
+
+    /// The block with its batch again; None if `batches` lacks it (a state
+    /// `Node::recover` never hands over: it checks that every batch named
+    /// is there and hashes to its digest).
+    fn restore(self, batches: &DurableBatches) -> Option<Block> {
+        Some(Block {
+            parent: self.parent,
+            view: self.view,
+            height: self.height,
+            batch: batches.get(&self.batch)?.clone(),
+            justify: self.justify,
+        })
+    }
+}
+
+impl HotStuffDurable {
+    /// The batches its blocks name.
+    pub(crate) fn batches(&self) -> Vec<Digest> {
+        self.blocks.iter().map(|(_, b)| b.batch).collect()
+    }
 }
 
 /// What identifies a change of the durable state, cheaply: every field
@@ -104,13 +151,28 @@ impl HotStuff {
             blocks: self
                 .durable_chain()
                 .into_iter()
-                .filter_map(|h| self.blocks.get(&h).map(|b| (h, b.clone())))
+                .filter_map(|h| self.blocks.get(&h).map(|b| (h, DurableBlock::of(b))))
                 .collect(),
         }
     }
 
-    /// A replica restarted from `d` (see the module documentation).
-    pub fn recover(ctx: NodeContext, cfg: &HotStuffConfig, d: HotStuffDurable) -> HotStuff {
+    /// The batch `digest` of a block the durable state holds.
+    pub(crate) fn durable_batch(&self, digest: &Digest) -> Option<&[Request]> {
+        self.durable_chain()
+            .iter()
+            .filter_map(|h| self.blocks.get(h))
+            .find(|b| batch_digest(&b.batch) == *digest)
+            .map(|b| b.batch.as_slice())
+    }
+
+    /// A replica restarted from `d` and the batches it names (see the
+    /// module documentation).
+    pub fn recover(
+        ctx: NodeContext,
+        cfg: &HotStuffConfig,
+        d: HotStuffDurable,
+        batches: &DurableBatches,
+    ) -> HotStuff {
         let mut h = <HotStuff as bft_core::Protocol>::new(ctx, cfg);
         let (hash, view, height) = d.committed;
         h.committed = CommittedTip {
@@ -118,7 +180,11 @@ impl HotStuff {
             view,
             height: bft_core::Height(height),
         };
-        h.blocks = d.blocks.into_iter().collect();
+        h.blocks = d
+            .blocks
+            .into_iter()
+            .filter_map(|(hash, b)| Some((hash, b.restore(batches)?)))
+            .collect();
         h.safety = d.safety;
         h.proposed_in = d.proposed_in;
         h.view = d.view;

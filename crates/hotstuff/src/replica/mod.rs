@@ -221,8 +221,21 @@ impl Protocol for HotStuff {
         }
     }
 
-    fn recover(ctx: NodeContext, cfg: &HotStuffConfig, durable: HotStuffDurable) -> Self {
-        HotStuff::recover(ctx, cfg, durable)
+    fn durable_batches(durable: &HotStuffDurable) -> Vec<bft_core::Digest> {
+        durable.batches()
+    }
+
+    fn durable_batch(&self, digest: &bft_core::Digest) -> Option<&[bft_core::Request]> {
+        HotStuff::durable_batch(self, digest)
+    }
+
+    fn recover(
+        ctx: NodeContext,
+        cfg: &HotStuffConfig,
+        durable: HotStuffDurable,
+        batches: &bft_core::DurableBatches,
+    ) -> Self {
+        HotStuff::recover(ctx, cfg, durable, batches)
     }
 
     fn check_certificate(

@@ -42,14 +42,15 @@ impl<P: Protocol> Driver<P> {
     }
 
     /// Hands the writer the durable state (encoded now, once for every
-    /// batch this write covers) and the ledger entries since the last
+    /// batch of events this write covers, with the request batches it
+    /// names that no earlier write carried) and the ledger entries since the last
     /// write; `outputs` go out when it is done.
     fn submit(&mut self, outputs: Vec<Output<P::Timer>>) {
         let Some(writer) = self.writer.as_ref() else {
             return;
         };
         let state = if self.dirty {
-            match self.node.durable_state() {
+            match self.node.durable_write() {
                 Ok(bytes) => Some(bytes),
                 Err(e) => {
                     self.store_failed = Some(crate::NetError::StoreWrite(Box::new(e)));

@@ -21,13 +21,17 @@ struct TestStore {
 }
 
 impl Store for TestStore {
-    fn load_state(&self) -> Result<Option<Bytes>, StoreError> {
+    fn load_state(&self) -> Result<Option<bft_core::StoredState>, StoreError> {
         Ok(None)
     }
     fn committed_tip(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
-    fn write(&mut self, state: Option<&[u8]>, committed: &[LedgerEntry]) -> Result<(), StoreError> {
+    fn write(
+        &mut self,
+        state: Option<&bft_core::StateWrite>,
+        committed: &[LedgerEntry],
+    ) -> Result<(), StoreError> {
         if self.failing.load(Ordering::Relaxed) {
             return Err("disk full".into());
         }

@@ -2,13 +2,12 @@
 //!
 //! A thread owns the store and takes write jobs in order. Jobs that queued
 //! up behind a write in progress are merged into one (the newest durable
-//! state, every decision in order): the write and its fsync overlap with the
+//! state, each batch as the latest job left it, every decision in order): the write and its fsync overlap with the
 //! replica handling its next events, and under load one sync covers many
 //! batches. Each job is reported done (or failed) in order; the runner
 //! releases a batch's outputs only when its job is done.
 
-use bft_core::{LedgerEntry, Store, StoreError};
-use bytes::Bytes;
+use bft_core::{LedgerEntry, StateWrite, Store, StoreError};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -16,7 +15,7 @@ use tokio::sync::mpsc;
 /// One batch's write: numbered in submission order.
 struct Job {
     seq: u64,
-    state: Option<Bytes>,
+    state: Option<StateWrite>,
     committed: Vec<LedgerEntry>,
 }
 
@@ -48,13 +47,15 @@ impl Writer {
                 while let Ok(mut job) = jobs_rx.recv() {
                     while let Ok(next) = jobs_rx.try_recv() {
                         job.seq = next.seq;
-                        if next.state.is_some() {
-                            job.state = next.state;
+                        match (&mut job.state, next.state) {
+                            (Some(state), Some(newer)) => state.merge(newer),
+                            (state, newer @ Some(_)) => *state = newer,
+                            (_, None) => {}
                         }
                         job.committed.extend(next.committed);
                     }
                     let t0 = Instant::now();
-                    let result = store.write(job.state.as_deref(), &job.committed);
+                    let result = store.write(job.state.as_ref(), &job.committed);
                     let took = t0.elapsed();
                     // Nobody listening (the event loop ended) is no reason
                     // to stop: the runner still closes the store through
@@ -91,7 +92,7 @@ impl Writer {
     pub(super) fn submit(
         &self,
         seq: u64,
-        state: Option<Bytes>,
+        state: Option<StateWrite>,
         committed: Vec<LedgerEntry>,
     ) -> bool {
         let job = Job {

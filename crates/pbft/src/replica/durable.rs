@@ -9,7 +9,11 @@
 //! - as primary, the next sequence number to assign, so it never assigns a
 //!   sequence number twice in a view (safety rule 1 at the backups);
 //! - for every sequence number in its log: the pre-prepare it accepted in
-//!   the current view (it never PREPAREs a second digest for (v, n)),
+//!   the current view (it never PREPAREs a second digest for (v, n)), its
+//!   batch named by digest and written once apart from the state
+//!   (`Protocol::durable_batches`: the state is rewritten at every change,
+//!   and a log of up to K batches of hundreds of requests in it cost each
+//!   write megabytes),
 //!   whether it prepared and committed it, and its prepared certificate
 //!   from the highest view, which its VIEW-CHANGEs must carry (safety rule
 //!   6: a replica that forgot one could let a NEW-VIEW drop a committed
@@ -29,7 +33,7 @@
 use super::{Pbft, Slot};
 use crate::config::PbftConfig;
 use crate::messages::{Checkpoint, NewView, PrePrepare, PreparedCert, ViewChange, Vote};
-use bft_core::{Digest, Executed, NodeContext, Protocol, RequestPool};
+use bft_core::{Digest, DurableBatches, Executed, NodeContext, Protocol, RequestPool};
 use serde::{Deserialize, Serialize};
 
 /// See the module documentation.
@@ -54,7 +58,7 @@ pub struct PbftDurable {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct DurableSlot {
     seq: u64,
-    pre_prepare: Option<PrePrepare>,
+    pre_prepare: Option<DurablePrePrepare>,
     prepared: bool,
     committed: bool,
     cert: Option<DurableCert>,
@@ -64,34 +68,97 @@ struct DurableSlot {
     commits: Vec<Vote>,
 }
 
-/// A slot's prepared certificate without a second copy of its batch: in
-/// the common case the certificate's pre-prepare is the one the slot holds
-/// (`None` here), and a batch is written once per slot, not twice.
+/// A pre-prepare whose batch is named by its digest: the store holds the
+/// batch once, apart from the state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct DurablePrePrepare {
+    view: u64,
+    seq: u64,
+    digest: Digest,
+    sig: bft_core::Signature,
+    /// The replica held the batch ([`PrePrepare::has_batch`]): one a
+    /// NEW-VIEW re-proposed by digest may still be on its way, and is
+    /// then neither named nor restored.
+    held: bool,
+}
+
+impl DurablePrePrepare {
+    fn of(pp: &PrePrepare) -> DurablePrePrepare {
+        DurablePrePrepare {
+            view: pp.view,
+            seq: pp.seq,
+            digest: pp.digest,
+            sig: pp.sig,
+            held: pp.has_batch(),
+        }
+    }
+
+    /// The pre-prepare with its batch again; None if `batches` lacks it (a
+    /// state `Node::recover` never hands over: it checks that every batch
+    /// named is there and hashes to its digest).
+    fn restore(self, batches: &DurableBatches) -> Option<PrePrepare> {
+        let batch = match self.held {
+            true => batches.get(&self.digest)?.clone(),
+            false => Vec::new(),
+        };
+        Some(PrePrepare {
+            view: self.view,
+            seq: self.seq,
+            digest: self.digest,
+            batch,
+            sig: self.sig,
+        })
+    }
+
+    /// The batch it names, if it held one.
+    fn named(&self) -> Option<Digest> {
+        self.held.then_some(self.digest)
+    }
+}
+
+/// A slot's prepared certificate without a second copy of its pre-prepare:
+/// in the common case the certificate's pre-prepare is the one the slot
+/// holds (`None` here).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct DurableCert {
     /// The certificate's pre-prepare if it is not the slot's.
-    pre_prepare: Option<PrePrepare>,
+    pre_prepare: Option<DurablePrePrepare>,
     prepares: Vec<Vote>,
 }
 
 impl DurableCert {
     fn of(cert: &PreparedCert, slot: Option<&PrePrepare>) -> DurableCert {
         DurableCert {
-            pre_prepare: (slot != Some(&cert.pre_prepare)).then(|| cert.pre_prepare.clone()),
+            pre_prepare: (slot != Some(&cert.pre_prepare))
+                .then(|| DurablePrePrepare::of(&cert.pre_prepare)),
             prepares: cert.prepares.clone(),
         }
     }
 
     /// The certificate again; None if it named the slot's pre-prepare and
     /// the slot has none (a state no replica writes).
-    fn restore(self, slot: Option<&PrePrepare>) -> Option<PreparedCert> {
+    fn restore(self, slot: Option<&PrePrepare>, batches: &DurableBatches) -> Option<PreparedCert> {
         Some(PreparedCert {
             pre_prepare: match self.pre_prepare {
-                Some(pp) => pp,
+                Some(pp) => pp.restore(batches)?,
                 None => slot?.clone(),
             },
             prepares: self.prepares,
         })
+    }
+}
+
+impl PbftDurable {
+    /// The batches the log names: each slot's pre-prepare's and each
+    /// prepared certificate's of another pre-prepare.
+    pub(super) fn batches(&self) -> Vec<Digest> {
+        let mut digests = Vec::new();
+        for slot in &self.log {
+            digests.extend(slot.pre_prepare.as_ref().and_then(DurablePrePrepare::named));
+            let cert = slot.cert.as_ref().and_then(|c| c.pre_prepare.as_ref());
+            digests.extend(cert.and_then(DurablePrePrepare::named));
+        }
+        digests
     }
 }
 
@@ -127,7 +194,7 @@ impl Pbft {
                 .filter(|(_, s)| s.pre_prepare.is_some() || s.cert.is_some())
                 .map(|(&seq, s)| DurableSlot {
                     seq,
-                    pre_prepare: s.pre_prepare.clone(),
+                    pre_prepare: s.pre_prepare.as_ref().map(DurablePrePrepare::of),
                     prepared: s.prepared,
                     committed: s.committed,
                     cert: s
@@ -151,8 +218,27 @@ impl Pbft {
         }
     }
 
-    /// A replica restarted from `d` (see the module documentation).
-    pub fn recover(ctx: NodeContext, cfg: &PbftConfig, d: PbftDurable) -> Pbft {
+    /// The batch `digest` of a pre-prepare its log holds (in a slot or in a
+    /// prepared certificate).
+    pub(super) fn durable_batch(&self, digest: &Digest) -> Option<&[bft_core::Request]> {
+        self.log.values().find_map(|s| {
+            let certified = s.cert.as_ref().map(|c| &c.pre_prepare);
+            [s.pre_prepare.as_ref(), certified]
+                .into_iter()
+                .flatten()
+                .find(|pp| pp.digest == *digest && pp.has_batch())
+                .map(|pp| pp.batch.as_slice())
+        })
+    }
+
+    /// A replica restarted from `d` and the batches it names (see the
+    /// module documentation).
+    pub fn recover(
+        ctx: NodeContext,
+        cfg: &PbftConfig,
+        d: PbftDurable,
+        batches: &DurableBatches,
+    ) -> Pbft {
         let mut p = <Pbft as Protocol>::new(ctx, cfg);
         p.view = d.view;
         p.active = d.active;
@@ -165,9 +251,12 @@ impl Pbft {
             .log
             .into_iter()
             .map(|s| {
-                let cert = s.cert.and_then(|c| c.restore(s.pre_prepare.as_ref()));
+                let pre_prepare = s.pre_prepare.and_then(|pp| pp.restore(batches));
+                let cert = s
+                    .cert
+                    .and_then(|c| c.restore(pre_prepare.as_ref(), batches));
                 let slot = Slot {
-                    pre_prepare: s.pre_prepare,
+                    pre_prepare,
                     prepared: s.prepared,
                     committed: s.committed,
                     cert,

@@ -464,8 +464,21 @@ impl Protocol for Pbft {
         }
     }
 
-    fn recover(ctx: NodeContext, cfg: &PbftConfig, durable: PbftDurable) -> Pbft {
-        Pbft::recover(ctx, cfg, durable)
+    fn durable_batches(durable: &PbftDurable) -> Vec<Digest> {
+        durable.batches()
+    }
+
+    fn durable_batch(&self, digest: &Digest) -> Option<&[Request]> {
+        Pbft::durable_batch(self, digest)
+    }
+
+    fn recover(
+        ctx: NodeContext,
+        cfg: &PbftConfig,
+        durable: PbftDurable,
+        batches: &bft_core::DurableBatches,
+    ) -> Pbft {
+        Pbft::recover(ctx, cfg, durable, batches)
     }
 
     fn check_certificate(

@@ -32,7 +32,7 @@ impl<P: Adversarial> Simulation<P> {
             r.crashed = Some(f.end.map(Time::from_duration));
             // What it had written survives the crash: its durable state,
             // since every change was written in the step that made it.
-            r.stored = Some(r.node.durable_state());
+            r.stored = Some(r.node.durable_image());
             return;
         }
         r.crashed = None;

@@ -60,7 +60,7 @@ struct Replica<P: Adversarial> {
     /// (every change is written in the step that made it, so that is its
     /// durable state at the crash), read back at restart; an error if it
     /// did not encode.
-    stored: Option<Result<Bytes, bft_core::CoreError>>,
+    stored: Option<Result<bft_core::StoredState, bft_core::CoreError>>,
     busy_until: Time,
     cpu: Duration,
     /// Pending timer generations by key: a fired timer whose generation is

@@ -9,6 +9,11 @@ use bft_store::{
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// A durable state that names no batch.
+fn st(state: &[u8]) -> bft_core::StateWrite {
+    bft_core::StateWrite::whole(state.to_vec())
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bft-store-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -72,15 +77,20 @@ fn what_was_written_is_read_back_after_reopening() {
     assert!(opened.state.is_none());
     assert_eq!(opened.committed_tip, 0);
     store
-        .write(Some(b"state one"), &commits(chain(1, 3)))
+        .write(Some(&st(b"state one")), &commits(chain(1, 3)))
         .expect("write");
     store
         .write(None, &commits(chain(4, 5)))
         .expect("ledger only");
-    store.write(Some(b"state two"), &[]).expect("state only");
+    store
+        .write(Some(&st(b"state two")), &[])
+        .expect("state only");
     drop(store);
     let (store, opened) = open(&dir, Fsync::Always).expect("reopen");
-    assert_eq!(opened.state.as_deref(), Some(&b"state two"[..]));
+    assert_eq!(
+        opened.state.as_ref().map(|s| &s.state[..]),
+        Some(&b"state two"[..])
+    );
     assert_eq!(opened.committed_tip, 5);
     assert_eq!(store.committed_tip().expect("tip"), 5);
     drop(store);
@@ -93,6 +103,71 @@ fn what_was_written_is_read_back_after_reopening() {
     assert_eq!(ledger.meta.fsync, Fsync::Always);
     assert!(!ledger.meta.clean, "dropped without close");
     check_chain(&ledger.decisions, &ledger.snapshots).expect("a chain");
+}
+
+#[test]
+fn batches_are_written_once_read_back_with_the_state_and_removed_when_dropped() {
+    let dir = scratch("batches");
+    let (a, b) = (Digest([1; 32]), Digest([2; 32]));
+    let write = |state: &'static [u8], batches: Vec<(Digest, Option<&'static [u8]>)>| {
+        bft_core::StateWrite {
+            state: bytes::Bytes::from_static(state),
+            batches: batches
+                .into_iter()
+                .map(|(d, b)| (d, b.map(bytes::Bytes::from_static)))
+                .collect(),
+        }
+    };
+    let (mut store, _) = open(&dir, Fsync::Never).expect("new directory");
+    store
+        .write(Some(&write(b"one", vec![(a, Some(b"batch a"))])), &[])
+        .expect("write");
+    store
+        .write(Some(&write(b"two", vec![(b, Some(b"batch b"))])), &[])
+        .expect("write");
+    drop(store);
+    let (mut store, opened) = open(&dir, Fsync::Never).expect("reopen");
+    let stored = opened.state.expect("a state");
+    assert_eq!(&stored.state[..], b"two");
+    let held: Vec<(Digest, &[u8])> = stored.batches.iter().map(|(d, b)| (*d, &b[..])).collect();
+    assert_eq!(held, [(a, &b"batch a"[..]), (b, &b"batch b"[..])]);
+    store
+        .write(Some(&write(b"three", vec![(a, None)])), &[])
+        .expect("write");
+    drop(store);
+    let (store, opened) = open(&dir, Fsync::Never).expect("reopen");
+    let stored = opened.state.expect("a state");
+    assert_eq!(stored.batches.keys().collect::<Vec<_>>(), [&b]);
+    drop(store);
+    assert_eq!(Ledger::read(&dir).expect("read").meta.batches, 1);
+}
+
+#[test]
+fn a_batch_that_vanished_is_an_error_naming_the_table() {
+    let dir = scratch("batch-vanished");
+    let (mut store, _) = open(&dir, Fsync::Never).expect("new directory");
+    let write = bft_core::StateWrite {
+        state: bytes::Bytes::from_static(b"s"),
+        batches: [(Digest([3; 32]), Some(bytes::Bytes::from_static(b"b")))].into(),
+    };
+    store.write(Some(&write), &[]).expect("write");
+    drop(store);
+    {
+        let db = redb::Database::open(dir.join(bft_store::FILE_NAME)).expect("redb");
+        let tx = db.begin_write().expect("tx");
+        {
+            let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("batches");
+            let mut table = tx.open_table(def).expect("table");
+            table.remove([3u8; 32].as_slice()).expect("remove");
+        }
+        tx.commit().expect("commit");
+    }
+    let err = open(&dir, Fsync::Never).err().expect("refused");
+    assert!(
+        matches!(&err, StoreError::Vanished { table, .. } if table == "batches"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("replica.redb"), "{err}");
 }
 
 #[test]
@@ -154,19 +229,19 @@ fn a_directory_left_without_a_clean_close_opens_with_what_was_written() {
     let dir = scratch("never");
     let (mut store, _) = open(&dir, Fsync::Never).expect("new");
     store
-        .write(Some(b"s"), &commits(chain(1, 2)))
+        .write(Some(&st(b"s")), &commits(chain(1, 2)))
         .expect("write");
     store.close().expect("clean close");
     drop(store);
     let (mut store, opened) = open(&dir, Fsync::Never).expect("reopens");
-    assert_eq!(opened.state.as_deref(), Some(&b"s"[..]));
+    assert_eq!(opened.state.as_ref().map(|s| &s.state[..]), Some(&b"s"[..]));
     store
-        .write(Some(b"t"), &commits(chain(3, 3)))
+        .write(Some(&st(b"t")), &commits(chain(3, 3)))
         .expect("write");
     drop(store); // as a killed process would: no close
     assert!(!Ledger::read(&dir).expect("reads").meta.clean);
     let (_, opened) = open(&dir, Fsync::Always).expect("reopens");
-    assert_eq!(opened.state.as_deref(), Some(&b"t"[..]));
+    assert_eq!(opened.state.as_ref().map(|s| &s.state[..]), Some(&b"t"[..]));
     assert_eq!(opened.committed_tip, 3);
 }
 
@@ -178,7 +253,7 @@ fn fsync_always_forces_every_write_to_the_disk_and_never_forces_none() {
         let at_open = store.syncs();
         for slot in 1..=10 {
             store
-                .write(Some(b"s"), &commits(chain(slot, slot)))
+                .write(Some(&st(b"s")), &commits(chain(slot, slot)))
                 .expect("write");
         }
         let per_write = (store.syncs() - at_open) as f64 / 10.0;
@@ -204,7 +279,7 @@ fn directory_with_marked_state(name: &str) -> (PathBuf, PathBuf, usize) {
     let marker: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
     let (mut store, _) = open(&dir, Fsync::Always).expect("new");
     store
-        .write(Some(&marker), &commits(chain(1, 20)))
+        .write(Some(&st(&marker)), &commits(chain(1, 20)))
         .expect("write");
     store.close().expect("close");
     let file = dir.join(bft_store::FILE_NAME);
@@ -294,7 +369,7 @@ fn a_ledger_resumes_after_an_installed_snapshot() {
         block: block_at(10),
     });
     entries.extend(commits(chain(11, 12)));
-    store.write(Some(b"s"), &entries).expect("write");
+    store.write(Some(&st(b"s")), &entries).expect("write");
     let e = store
         .write(
             None,
@@ -363,7 +438,7 @@ fn a_bit_flipped_anywhere_is_refused_or_harmless() {
             Ok((store, opened)) => {
                 drop(store);
                 let state = opened.state.expect("state");
-                assert_eq!(state.len(), 4096, "flip at {at}");
+                assert_eq!(state.state.len(), 4096, "flip at {at}");
                 assert_eq!(opened.committed_tip, 20, "flip at {at}");
                 let ledger = Ledger::read(&dir).expect("a harmless flip reads");
                 assert_eq!(ledger.decisions, chain(1, 20), "flip at {at}");

@@ -16,6 +16,11 @@ use bftbench::run::sim_config;
 use bftbench::scenario::{ProtocolName, Scenario};
 use std::path::{Path, PathBuf};
 
+/// A durable state that names no batch.
+fn st(state: &[u8]) -> bft_core::StateWrite {
+    bft_core::StateWrite::whole(state.to_vec())
+}
+
 const SEED: u64 = 7;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -45,7 +50,7 @@ fn write_data_dir(protocol: ProtocolName, dir: &Path, decisions: Vec<Decision>) 
     };
     let (mut store, _) = bft_store::DataDir::open(dir, &owner, bft_store::Fsync::Never).unwrap();
     let entries: Vec<LedgerEntry> = decisions.into_iter().map(LedgerEntry::Commit).collect();
-    store.write(Some(b"state"), &entries).unwrap();
+    store.write(Some(&st(b"state")), &entries).unwrap();
     store.close().unwrap();
 }
 

@@ -176,12 +176,14 @@ fn a_slot_committed_before_a_restart_executes_with_a_valid_certificate() {
     };
     commit_slot(&mut r, 2, 1);
     assert_eq!(r.status().committed, 0, "slot 1 is missing");
+    let batches = bft_core::durable::batches_of(&r, &r.durable()).unwrap();
     let durable = bft_core::codec::encode(&r.durable(), usize::MAX).unwrap();
     let ctx = bft_testkit::context(&s.committee, &s.cryptos, NodeId(1), ONE);
     let mut restarted = Pbft::recover(
         ctx,
         &cfg(),
         bft_core::codec::decode(&durable, usize::MAX).unwrap(),
+        &batches,
     );
     let mut out = Vec::new();
     restarted.handle(Time(1), Input::Start, &mut out).unwrap();

@@ -228,7 +228,13 @@ fn a_replica_restarted_from_its_durable_state_still_carries_its_prepared_certifi
     let bytes = bft_core::codec::encode(&durable, usize::MAX).unwrap();
     let decoded = bft_core::codec::decode(&bytes, usize::MAX).unwrap();
     let ctx = bft_testkit::context(&s.committee, &s.cryptos, NodeId(1), ONE);
-    let mut restarted = Pbft::recover(ctx, &cfg(), decoded);
+    let batches = bft_core::durable::batches_of(&r, &durable).unwrap();
+    assert_eq!(
+        batches.len(),
+        1,
+        "the accepted pre-prepare's batch is named apart"
+    );
+    let mut restarted = Pbft::recover(ctx, &cfg(), decoded, &batches);
     assert_eq!(restarted.durable(), durable);
     let (out, err) = feed(&mut restarted, Input::Timeout(PbftTimer::Request));
     assert_eq!(err, None);

@@ -61,7 +61,13 @@ fn a_replica_restarted_from_its_durable_state_still_carries_its_prepared_certifi
         NodeId(2),
         bft_core::BatchConfig::default(),
     );
-    let mut restarted = Qbft::recover(ctx, &QbftConfig::default(), decoded);
+    let batches = bft_core::durable::batches_of(&replica, &durable).unwrap();
+    assert_eq!(
+        batches.len(),
+        1,
+        "the prepared block is the accepted one: one batch"
+    );
+    let mut restarted = Qbft::recover(ctx, &QbftConfig::default(), decoded, &batches);
     assert_eq!(restarted.durable(), durable);
     let mut started = Vec::new();
     restarted.handle(at(0), Input::Start, &mut started).unwrap();

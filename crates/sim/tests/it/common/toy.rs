@@ -222,7 +222,12 @@ impl Protocol for Toy {
         }
     }
 
-    fn recover(ctx: NodeContext, cfg: &ToyConfig, (slot, block): (u64, bft_core::Digest)) -> Toy {
+    fn recover(
+        ctx: NodeContext,
+        cfg: &ToyConfig,
+        (slot, block): (u64, bft_core::Digest),
+        _batches: &bft_core::DurableBatches,
+    ) -> Toy {
         let mut toy = Toy::new(ctx, cfg);
         toy.last_slot = slot;
         toy.last_block = block;
