@@ -127,10 +127,13 @@ struct DurableCert {
 }
 
 impl DurableCert {
+    /// Compares the two pre-prepares by what identifies them (view,
+    /// sequence number, digest, signature, whether the batch is held), not
+    /// request by request: equal digests mean equal batches.
     fn of(cert: &PreparedCert, slot: Option<&PrePrepare>) -> DurableCert {
+        let own = DurablePrePrepare::of(&cert.pre_prepare);
         DurableCert {
-            pre_prepare: (slot != Some(&cert.pre_prepare))
-                .then(|| DurablePrePrepare::of(&cert.pre_prepare)),
+            pre_prepare: (slot.map(DurablePrePrepare::of) != Some(own.clone())).then_some(own),
             prepares: cert.prepares.clone(),
         }
     }
