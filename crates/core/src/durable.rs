@@ -47,19 +47,14 @@ pub(crate) fn image<P: Protocol>(protocol: &P) -> Result<StoredState, CoreError>
 }
 
 /// The batches `durable` names, taken from the live `protocol` (for tests
-/// that restart a core without a store).
+/// that restart a core without a store), each checked against its digest.
 pub fn batches_of<P: Protocol>(
     protocol: &P,
     durable: &P::Durable,
 ) -> Result<DurableBatches, CoreError> {
     P::durable_batches(durable)
         .into_iter()
-        .map(|digest| {
-            let batch = protocol
-                .durable_batch(&digest)
-                .ok_or(CoreError::UnheldBatch { digest })?;
-            Ok((digest, batch.to_vec()))
-        })
+        .map(|digest| Ok((digest, held_batch(protocol, &digest)?.to_vec())))
         .collect()
 }
 
@@ -89,8 +84,20 @@ pub(crate) fn restore<P: Protocol>(
 }
 
 fn encode_batch<P: Protocol>(protocol: &P, digest: &Digest) -> Result<bytes::Bytes, CoreError> {
+    codec::encode(&held_batch(protocol, digest)?, usize::MAX)
+}
+
+/// The batch the protocol holds under `digest`; one that does not hash to
+/// that digest is an error here, not a store that fails at the restart.
+fn held_batch<'a, P: Protocol>(
+    protocol: &'a P,
+    digest: &Digest,
+) -> Result<&'a [Request], CoreError> {
     let batch = protocol
         .durable_batch(digest)
         .ok_or(CoreError::UnheldBatch { digest: *digest })?;
-    codec::encode(&batch, usize::MAX)
+    if batch_digest(batch) != *digest {
+        return Err(CoreError::BatchDigest { digest: *digest });
+    }
+    Ok(batch)
 }

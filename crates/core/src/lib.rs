@@ -103,7 +103,7 @@ pub enum CoreError {
 
     #[error("the durable state names batch {digest:?} and the store holds none")]
     MissingBatch { digest: Digest },
-    #[error("the stored batch named {digest:?} does not hash to that digest")]
+    #[error("the batch named {digest:?} does not hash to that digest")]
     BatchDigest { digest: Digest },
     #[error("the protocol's durable state names batch {digest:?} it does not hold")]
     UnheldBatch { digest: Digest },

@@ -174,7 +174,7 @@ pub enum Output<T> {
     },
     /// The protocol's durable state ([`Protocol::Durable`]) changed in this
     /// step. It comes before every other output of the step: a runtime
-    /// writes [`Node::durable_state`] (and the step's commits) before it lets
+    /// writes [`Node::durable_write`] (and the step's commits) before it lets
     /// any send leave. (The state is not attached, so that a runtime that
     /// writes it only when it must, like the simulator at a crash, does not
     /// pay for encoding it at every change.)
@@ -360,7 +360,10 @@ impl<P: Protocol> Node<P> {
     /// What a runtime writes on [`Output::Persist`]: the protocol's durable
     /// state, encoded, and the change to the batches it names since the
     /// last call (each batch is handed out once, while the state names it).
-    /// The runtime must write it, or stop the replica.
+    /// The runtime must write it, or stop the replica: the node counts the
+    /// batches as stored from this call on, so a write dropped or retried
+    /// without them would leave a store whose state names batches it lacks
+    /// (a restart from it fails with [`CoreError::MissingBatch`]).
     pub fn durable_write(&mut self) -> Result<StateWrite, CoreError> {
         durable::write(&self.protocol, &mut self.stored_batches)
     }

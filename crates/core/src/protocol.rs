@@ -259,6 +259,10 @@ pub trait Protocol: Send + 'static {
     /// apart from the state (which is rewritten whole at every change and
     /// should stay small), and hands them back to [`Protocol::recover`].
     /// None by default: a protocol whose durable state holds its batches.
+    /// A batch is stored once per digest, and [`batch_digest`] covers each
+    /// request's id and payload, not its signature bytes: two batches with
+    /// the same requests under different valid signatures (a Byzantine
+    /// client signing twice) come back with the first one's signatures.
     fn durable_batches(durable: &Self::Durable) -> Vec<Digest> {
         let _ = durable;
         Vec::new()

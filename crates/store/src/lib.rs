@@ -90,7 +90,8 @@ pub struct Meta {
     pub tip_block: Digest,
     /// Snapshots installed so far (entries of the `snapshots` table).
     pub snapshots: u64,
-    /// Batches the state names (entries of the `batches` table).
+    /// Batches held (entries of the `batches` table): after every write,
+    /// those the state names.
     pub batches: u64,
 }
 

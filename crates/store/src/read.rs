@@ -233,9 +233,12 @@ impl<'a> Reader<'a> {
             return Err(self.vanished("state", STATE_KEY.into()));
         }
         let batches = self.batches()?;
-        if batches.len() as u64 != meta.batches {
-            let held = batches.len();
+        let held = batches.len() as u64;
+        if held < meta.batches {
             return Err(self.vanished("batches", format!("{held} of {}", meta.batches)));
+        }
+        if held > meta.batches {
+            return Err(self.corrupt("batches", format!("{held} held, {} written", meta.batches)));
         }
         let state = state.map(|state| StoredState { state, batches });
         let decisions = self.decisions()?;
@@ -262,7 +265,8 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The batches the state names, by digest, checksum verified.
+    /// Every stored batch, by digest, checksum verified (after a complete
+    /// write: exactly those the state names).
     fn batches(&self) -> Result<BTreeMap<Digest, Bytes>, StoreError> {
         let table = match self.tx.open_table(BATCHES) {
             Ok(t) => t,

@@ -210,8 +210,18 @@ impl<P: Adversarial> Net<P> {
     pub fn restart(&mut self, at: NodeId, cfg: &P::Config, batch: BatchConfig) {
         let i = at.index();
         let now = self.nodes[i].durable();
+        // Each batch through the codec too, as a store keeps it.
         let batches = bft_core::durable::batches_of(&self.nodes[i], &now)
-            .unwrap_or_else(|e| panic!("durable state of {at}: {e}"));
+            .and_then(|batches| {
+                batches
+                    .into_iter()
+                    .map(|(digest, batch)| {
+                        let bytes = bft_core::codec::encode(&batch, usize::MAX)?;
+                        Ok((digest, bft_core::codec::decode(&bytes, usize::MAX)?))
+                    })
+                    .collect::<Result<bft_core::DurableBatches, bft_core::CoreError>>()
+            })
+            .unwrap_or_else(|e| panic!("durable batches of {at}: {e}"));
         let state = bft_core::codec::encode(&now, usize::MAX)
             .unwrap_or_else(|e| panic!("durable state of {at} does not encode: {e}"));
         let durable = bft_core::codec::decode(&state, usize::MAX)

@@ -51,7 +51,7 @@ impl<P: Protocol> Driver<P> {
         };
         let state = if self.dirty {
             match self.node.durable_write() {
-                Ok(bytes) => Some(bytes),
+                Ok(write) => Some(write),
                 Err(e) => {
                     self.store_failed = Some(crate::NetError::StoreWrite(Box::new(e)));
                     return;
