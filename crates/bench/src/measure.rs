@@ -41,8 +41,9 @@ pub struct Measured {
     /// [`Record::store`] and [`Record::fsync`].
     pub store: &'static str,
     pub fsync: Option<&'static str>,
-    /// [`Record::peak_rss_bytes`].
+    /// [`Record::peak_rss_bytes`] and [`Record::start_rss_bytes`].
     pub peak_rss_bytes: Option<u64>,
+    pub start_rss_bytes: Option<u64>,
     /// [`Record::over_time`].
     pub series: Vec<bft_load::SeriesPoint>,
     pub wall: Duration,
@@ -180,6 +181,7 @@ pub fn record(s: &Scenario, m: Measured) -> Record {
         fsync: m.fsync.map(String::from),
         signed_requests: s.load.signed,
         peak_rss_bytes: m.peak_rss_bytes,
+        start_rss_bytes: m.start_rss_bytes,
         over_time: m.series,
         wall_s: m.wall.as_secs_f64(),
         latency_cdf: m.latency_cdf,

@@ -86,6 +86,7 @@ pub fn run_local_with<P: Protocol>(
         ..LocalClusterConfig::default()
     };
     let peak_rss = reset_peak_rss();
+    let start_rss = peak_rss.and_then(|()| rss_bytes());
     let sampler = RssSampler::start();
     let r = runtime()?.block_on(bft_net::run_local_cluster::<P>(cfg, proto));
     let rss = sampler.stop();
@@ -145,6 +146,7 @@ pub fn run_local_with<P: Protocol>(
         },
         fsync: store.config.as_ref().map(|s| s.fsync.as_str()),
         peak_rss_bytes: peak_rss.and_then(|()| peak_rss_bytes()),
+        start_rss_bytes: start_rss,
         series,
         wall: r.wall,
     };
@@ -164,10 +166,7 @@ impl RssSampler {
         let thread = std::thread::spawn(move || {
             let mut samples = Vec::new();
             loop {
-                if let Some(bytes) = std::fs::read_to_string("/proc/self/status")
-                    .ok()
-                    .and_then(|s| parse_status_kb(&s, "VmRSS:"))
-                {
+                if let Some(bytes) = rss_bytes() {
                     samples.push((Instant::now(), bytes));
                 }
                 match stopped.recv_timeout(std::time::Duration::from_secs(1)) {
@@ -187,10 +186,18 @@ impl RssSampler {
 }
 
 /// Resets the process's peak resident set (Linux: 5 written to
-/// `/proc/self/clear_refs`), so that [`peak_rss_bytes`] measures one run
-/// even when a command runs several in one process. None where it cannot.
+/// `/proc/self/clear_refs`) to what is resident now, so that
+/// [`peak_rss_bytes`] does not carry an earlier run's peak; memory an
+/// earlier run freed but the allocator kept still counts (see
+/// [`crate::record::Record::start_rss_bytes`]). None where it cannot.
 fn reset_peak_rss() -> Option<()> {
     std::fs::write("/proc/self/clear_refs", "5").ok()
+}
+
+/// The process's resident set now, bytes (`VmRSS` in `/proc/self/status`).
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_status_kb(&status, "VmRSS:")
 }
 
 /// The process's peak resident set since the last reset, bytes (`VmHWM`
@@ -389,6 +396,7 @@ pub fn client_record(s: &Scenario, n: usize, c: &bft_net::ClientSummary) -> Reco
         store: "unknown",
         fsync: None,
         peak_rss_bytes: None,
+        start_rss_bytes: None,
         series: c.series.clone(),
         wall: c.wall,
     };

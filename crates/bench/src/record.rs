@@ -177,9 +177,19 @@ pub struct Record {
     /// writing 5 to `/proc/self/clear_refs`). None in the simulator (its
     /// memory is the simulation's, not a replica's), for `bftbench client`
     /// (the replicas are other processes) and where the reset or the
-    /// reading is not available.
+    /// reading is not available. The reset lowers the peak only to the
+    /// resident memory at that moment: where a command runs several runs
+    /// in one process (`saturate`, `sweep`, `compare`), memory an earlier
+    /// run freed but the allocator kept counts from the start, so read it
+    /// against [`Record::start_rss_bytes`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
+    /// Resident memory of that process when the run started, right after
+    /// the reset (Linux `VmRSS`): what [`Record::peak_rss_bytes`] cannot go
+    /// below. Near the process's baseline for the first run of a process;
+    /// after an earlier run in the same process, what that run left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_rss_bytes: Option<u64>,
     /// Each second of the run since the load started (warm-up included):
     /// requests completed in it, their p50 and p99 latency, and for an
     /// in-process QUIC run the process's resident memory sampled in it

@@ -271,6 +271,7 @@ fn run_sim<P: Adversarial>(
         store: "model",
         fsync: Some(scenario.storage.fsync.as_str()),
         peak_rss_bytes: None,
+        start_rss_bytes: None,
         series: sim.series(),
         wall: started.elapsed(),
     };
@@ -348,10 +349,17 @@ pub fn summary(r: &Record) -> String {
         line(
             &mut out,
             "peak memory",
-            format!(
-                "{:.1} MiB resident (the whole process)",
-                bytes as f64 / (1 << 20) as f64
-            ),
+            match r.start_rss_bytes {
+                Some(start) => format!(
+                    "{:.1} MiB resident (the whole process; {:.1} MiB at the start)",
+                    bytes as f64 / (1 << 20) as f64,
+                    start as f64 / (1 << 20) as f64
+                ),
+                None => format!(
+                    "{:.1} MiB resident (the whole process)",
+                    bytes as f64 / (1 << 20) as f64
+                ),
+            },
         );
     }
     let rejected: u64 = r.rejected.values().sum();

@@ -10,8 +10,15 @@ use crate::record::Record;
 /// for soaks, not for every short run of a sweep.
 pub const MIN_SECONDS: usize = 60;
 
+/// Protocol, runtime and n, and the offered rate of an open-loop run, so
+/// that the runs of one protocol in a search or sweep tell apart.
 fn label(r: &Record) -> String {
-    format!("{} ({}, n={})", r.protocol, r.runtime, r.n)
+    let open = r.scenario.pointer("/load/mode").and_then(|m| m.as_str()) == Some("open");
+    let rate = r.scenario.pointer("/load/rate").and_then(|v| v.as_f64());
+    match rate.filter(|_| open) {
+        Some(rate) => format!("{} ({}, n={}) at {rate:.0}/s", r.protocol, r.runtime, r.n),
+        None => format!("{} ({}, n={})", r.protocol, r.runtime, r.n),
+    }
 }
 
 fn line(

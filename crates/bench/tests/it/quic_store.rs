@@ -28,15 +28,20 @@ fn a_quic_run_persists_by_default_and_the_record_says_how() {
     assert_eq!((r.store.as_str(), r.fsync.as_deref()), ("none", None));
 }
 
-/// A QUIC run's record carries the process's peak resident memory, taken
-/// for that run alone (reset at its start): at least the few MiB a tokio
-/// runtime with four replicas holds, far below what several runs in one
-/// process would leave if it were not reset. The simulator's has none.
+/// A QUIC run's record carries the process's peak resident memory, reset
+/// at the run's start (at least the few MiB a tokio runtime with four
+/// replicas holds), and the resident memory at that start, which the peak
+/// cannot be below. The simulator's has neither.
 #[test]
 fn a_quic_record_carries_its_runs_peak_memory() {
     let r = quic(false);
     let peak = r.peak_rss_bytes.expect("Linux reports VmHWM");
     assert!(peak > 1 << 20, "{peak} bytes");
+    let start = r.start_rss_bytes.expect("Linux reports VmRSS");
+    assert!(
+        0 < start && start <= peak,
+        "{start} at the start, {peak} at the peak"
+    );
     let sim = Scenario::parse(
         "protocol = \"qbft\"\nnodes = 4\nduration = \"1s\"\n",
         Path::new("sim.toml"),
@@ -46,6 +51,12 @@ fn a_quic_record_carries_its_runs_peak_memory() {
         bftbench::run::run(&sim, &mut |_| {})
             .unwrap()
             .peak_rss_bytes,
+        None
+    );
+    assert_eq!(
+        bftbench::run::run(&sim, &mut |_| {})
+            .unwrap()
+            .start_rss_bytes,
         None
     );
 }
