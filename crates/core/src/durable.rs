@@ -58,6 +58,16 @@ pub fn batches_of<P: Protocol>(
         .collect()
 }
 
+/// The first of `batches` whose [`batch_digest`] is `digest`: how a
+/// protocol that holds whole blocks finds the batch its durable state names
+/// ([`Protocol::durable_batch`]).
+pub fn batch_named<'a>(
+    batches: impl IntoIterator<Item = &'a [Request]>,
+    digest: &Digest,
+) -> Option<&'a [Request]> {
+    batches.into_iter().find(|b| batch_digest(b) == *digest)
+}
+
 /// A protocol restarted from what a store held, and the batches that store
 /// holds. Every batch the state names must be there and hash to its name.
 pub(crate) fn restore<P: Protocol>(

@@ -158,11 +158,9 @@ impl HotStuff {
 
     /// The batch `digest` of a block the durable state holds.
     pub(crate) fn durable_batch(&self, digest: &Digest) -> Option<&[Request]> {
-        self.durable_chain()
-            .iter()
-            .filter_map(|h| self.blocks.get(h))
-            .find(|b| batch_digest(&b.batch) == *digest)
-            .map(|b| b.batch.as_slice())
+        let chain = self.durable_chain();
+        let blocks = chain.iter().filter_map(|h| self.blocks.get(h));
+        bft_core::durable::batch_named(blocks.map(|b| b.batch.as_slice()), digest)
     }
 
     /// A replica restarted from `d` and the batches it names (see the

@@ -401,17 +401,6 @@ impl Pbft {
         }
     }
 
-    /// Arms the VIEW-CHANGE retransmission timer (at the current timeout).
-    fn arm_resend(&mut self, out: &mut Out) {
-        if !self.resend_timer {
-            self.resend_timer = true;
-            out.push(Action::SetTimer {
-                timer: PbftTimer::Resend,
-                after: self.timeout(),
-            });
-        }
-    }
-
     /// After every input: the primary batches; a backup keeps its request
     /// timer running exactly while it waits for a request to execute.
     fn housekeeping(&mut self, now: Time, out: &mut Out) {
@@ -419,26 +408,8 @@ impl Pbft {
         self.request_timer_rule(out);
         self.watch_gap(out);
     }
-
-    /// §4.5.2: a backup starts the timer when it waits for a request and the
-    /// timer is not running; it stops it when it no longer waits for *that*
-    /// request, restarting it for the next waiting one. Timing one request at
-    /// a time (not "any progress") is what catches a primary that censors one
-    /// client while ordering everybody else's requests.
-    fn request_timer_rule(&mut self, out: &mut Out) {
-        let waiting = self.active && !self.is_primary() && !self.pool.is_empty();
-        let timed_done = self.request_timer.is_some_and(|id| !self.pool.contains(id));
-        if waiting && (self.request_timer.is_none() || timed_done) {
-            self.request_timer = self.pool.peek(1).next().map(|r| r.id());
-            out.push(Action::SetTimer {
-                timer: PbftTimer::Request,
-                after: self.timeout(),
-            });
-        } else if !waiting && self.request_timer.take().is_some() {
-            out.push(Action::CancelTimer(PbftTimer::Request));
-        }
-    }
 }
+
 impl Protocol for Pbft {
     const NAME: &'static str = "pbft";
     const CATCH_UP_KINDS: &'static [&'static str] =

@@ -519,3 +519,37 @@ impl Pbft {
         }
     }
 }
+
+/// The timers of liveness (§4.5.2): the request timer that starts a view
+/// change, and the VIEW-CHANGE retransmission.
+impl Pbft {
+    /// Arms the VIEW-CHANGE retransmission timer (at the current timeout).
+    pub(super) fn arm_resend(&mut self, out: &mut Out) {
+        if !self.resend_timer {
+            self.resend_timer = true;
+            out.push(Action::SetTimer {
+                timer: PbftTimer::Resend,
+                after: self.timeout(),
+            });
+        }
+    }
+
+    /// §4.5.2: a backup starts the timer when it waits for a request and the
+    /// timer is not running; it stops it when it no longer waits for *that*
+    /// request, restarting it for the next waiting one. Timing one request at
+    /// a time (not "any progress") is what catches a primary that censors one
+    /// client while ordering everybody else's requests.
+    pub(super) fn request_timer_rule(&mut self, out: &mut Out) {
+        let waiting = self.active && !self.is_primary() && !self.pool.is_empty();
+        let timed_done = self.request_timer.is_some_and(|id| !self.pool.contains(id));
+        if waiting && (self.request_timer.is_none() || timed_done) {
+            self.request_timer = self.pool.peek(1).next().map(|r| r.id());
+            out.push(Action::SetTimer {
+                timer: PbftTimer::Request,
+                after: self.timeout(),
+            });
+        } else if !waiting && self.request_timer.take().is_some() {
+            out.push(Action::CancelTimer(PbftTimer::Request));
+        }
+    }
+}

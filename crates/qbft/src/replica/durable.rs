@@ -170,11 +170,8 @@ impl Qbft {
     pub(crate) fn durable_batch(&self, digest: &Digest) -> Option<&[Request]> {
         let accepted = self.inst.accepted.as_ref().map(|(_, b)| b);
         let prepared = self.inst.prepared.as_ref().map(|p| &p.block);
-        [accepted, prepared]
-            .into_iter()
-            .flatten()
-            .find(|b| batch_digest(&b.requests) == *digest)
-            .map(|b| b.requests.as_slice())
+        let blocks = [accepted, prepared].into_iter().flatten();
+        bft_core::durable::batch_named(blocks.map(|b| b.requests.as_slice()), digest)
     }
 
     /// A replica restarted from `d` and the batches it names (see the
