@@ -238,7 +238,7 @@ pub async fn run_node_with<P: Protocol>(
         .with_clients(Arc::new(cluster.client_request_keys()?));
     let peer_keys = Arc::new(tls::PeerKeys::new(&committee, cluster.client_keys()?));
     let server = tls::server_config(&identity, peer_keys.clone(), tls::PathProfile::Network)?;
-    let endpoint = crate::tls::bind_endpoint(addr, Some(server))?;
+    let endpoint = crate::tls::bind_endpoint(addr, Some((server, &identity)))?;
     let metrics = options.metrics.map(metrics_http::bind).transpose()?;
     let http = match options.http {
         Some(config) => Some((ingress::bind(config.addr)?, config)),

@@ -171,7 +171,7 @@ impl<P: Protocol> LocalCluster<P> {
             .ok_or(NetError::NoSuchNode(id))?;
         let identity = node_identity(secret, id)?;
         let server = server_config(&identity, self.peer_keys.clone(), self.cfg.path)?;
-        crate::tls::bind_endpoint(addr, Some(server))
+        crate::tls::bind_endpoint(addr, Some((server, &identity)))
     }
 
     /// Starts replica `id` on its bound endpoint: resumed from its data

@@ -51,7 +51,7 @@ impl FramePipe {
         );
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let server = server_config(&b, keys, PathProfile::Loopback)?;
-        let b_end = bind_endpoint(any, Some(server))?;
+        let b_end = bind_endpoint(any, Some((server, &b)))?;
         let b_addr = b_end
             .local_addr()
             .map_err(|source| NetError::Bind { addr: any, source })?;

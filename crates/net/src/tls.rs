@@ -31,19 +31,47 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
 ];
 
+/// blake3 key-derivation context of [`TlsIdentity::reset_key`].
+const RESET_KEY_CONTEXT: &str = "bftbench 2026-12-05 QUIC stateless reset key";
+/// blake3 key-derivation context of [`TlsIdentity::endpoint_config`]'s
+/// connection-ID key.
+const CID_KEY_CONTEXT: &str = "bftbench 2026-12-05 QUIC connection id key";
+
+fn first_8(bytes: &[u8; 32]) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&bytes[..8]);
+    out
+}
+
 /// DER prefix of an Ed25519 PKCS#8 v1 private key (RFC 8410 §7).
 const ED25519_PKCS8_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
-/// A certificate and its private key, ready for rustls.
-#[derive(Clone, Debug)]
+/// A certificate and its private key, ready for rustls. Its `Debug` shows
+/// the public key only.
+#[derive(Clone)]
 pub struct TlsIdentity {
     pub cert: CertificateDer<'static>,
     /// PKCS#8 DER of the private key (kept as bytes: the rustls type is not
     /// `Clone`).
     key: Vec<u8>,
     pub public: RawKey,
+    /// Key of the endpoint's stateless-reset tokens, derived from the
+    /// secret ([`TlsIdentity::reset_key`]).
+    reset_secret: [u8; 32],
+    /// Key of its connection IDs' check ([`TlsIdentity::endpoint_config`]),
+    /// derived apart from `reset_secret`: connection IDs are public and
+    /// their check is no cryptographic hash.
+    cid_key: u64,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("public", &hex(&self.public))
+            .finish_non_exhaustive()
+    }
 }
 
 impl TlsIdentity {
@@ -68,7 +96,39 @@ impl TlsIdentity {
             cert: cert.der().clone(),
             key: der,
             public,
+            reset_secret: blake3::derive_key(RESET_KEY_CONTEXT, seed),
+            cid_key: u64::from_le_bytes(first_8(&blake3::derive_key(CID_KEY_CONTEXT, seed))),
         })
+    }
+
+    /// The key a replica's endpoint makes its stateless-reset tokens with
+    /// (RFC 9000 §10.3): the same for every run of the same node, so a
+    /// replica restarted after a crash (SIGKILL: no CONNECTION_CLOSE was
+    /// sent) answers its peers' packets on the dead connections with a
+    /// reset they accept, and they redial at once instead of sending into
+    /// the void until their idle timeout. Derived one-way from the node's
+    /// secret, so only that node can make its tokens (RFC 9000 §10.3.2: a
+    /// static key must stay secret; anyone holding it could end the node's
+    /// connections).
+    pub fn reset_key(&self) -> Arc<dyn quinn::crypto::HmacKey> {
+        Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &self.reset_secret,
+        ))
+    }
+
+    /// The endpoint configuration of this replica: [`TlsIdentity::reset_key`]
+    /// and connection IDs that its next run recognises as its own. quinn
+    /// answers a packet for an unknown connection with a reset only if the
+    /// connection ID passes its generator's check, and its default
+    /// generator's check is keyed by a random key per run.
+    pub fn endpoint_config(&self) -> quinn::EndpointConfig {
+        let mut cfg = quinn::EndpointConfig::new(self.reset_key());
+        let cid_key = self.cid_key;
+        cfg.cid_generator(move || {
+            Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+        });
+        cfg
     }
 
     /// blake3 of the certificate DER, hex: printed in the cluster file so an
@@ -339,12 +399,14 @@ fn transport(profile: PathProfile) -> Arc<quinn::TransportConfig> {
 /// and a congestion-window collapse.
 const SOCKET_BUFFER: usize = 8 << 20;
 
-/// Binds a QUIC endpoint on `addr` (a server too if `server` is given),
-/// allowing datagrams up to [`MTU_UPPER_BOUND`] and with large socket
-/// buffers (best effort).
+/// Binds a QUIC endpoint on `addr`, allowing datagrams up to
+/// [`MTU_UPPER_BOUND`] and with large socket buffers (best effort). A
+/// replica's (`server` given with its identity) serves and makes its
+/// stateless resets with [`TlsIdentity::reset_key`]; a client's gets a
+/// random reset key, as quinn's default.
 pub fn bind_endpoint(
     addr: std::net::SocketAddr,
-    server: Option<quinn::ServerConfig>,
+    server: Option<(quinn::ServerConfig, &TlsIdentity)>,
 ) -> Result<quinn::Endpoint, NetError> {
     let bind = |e| NetError::Bind { addr, source: e };
     let socket = std::net::UdpSocket::bind(addr).map_err(bind)?;
@@ -352,7 +414,10 @@ pub fn bind_endpoint(
         let _ = state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER);
         let _ = state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER);
     }
-    let mut cfg = quinn::EndpointConfig::default();
+    let (mut cfg, server) = match server {
+        Some((server, id)) => (id.endpoint_config(), Some(server)),
+        None => (quinn::EndpointConfig::default(), None),
+    };
     cfg.max_udp_payload_size(MTU_UPPER_BOUND)
         .map_err(|e| NetError::Tls(e.to_string()))?;
     quinn::Endpoint::new(cfg, server, socket, Arc::new(quinn::TokioRuntime)).map_err(bind)

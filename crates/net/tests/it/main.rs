@@ -9,6 +9,7 @@ mod leaders;
 mod metrics;
 mod quic_counts;
 mod quic_faults;
+mod restart_reset;
 
 /// An address on 127.0.0.1 that was free a moment ago (TCP or UDP).
 pub fn free_addr(udp: bool) -> std::net::SocketAddr {
