@@ -371,14 +371,17 @@ impl quinn::congestion::ControllerFactory for FixedWindowFactory {
 pub const MTU_UPPER_BOUND: u16 = 1472;
 
 /// Transport knobs shared by both sides: keep-alives so a dead peer is
-/// noticed in seconds, large windows so a 500 KB block is not throttled, and
+/// noticed in seconds and a restarted one within one keep-alive interval
+/// (its reset answers the first packet that reaches it,
+/// [`TlsIdentity::reset_key`]; a peer with nothing else to send sends a
+/// keep-alive after 100 ms idle), large windows so a 500 KB block is not throttled, and
 /// few concurrent streams (we use one per direction) to bound buffering.
 fn transport(profile: PathProfile) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     if profile == PathProfile::Loopback {
         t.congestion_controller_factory(Arc::new(FixedWindowFactory(16 << 20)));
     }
-    t.keep_alive_interval(Some(std::time::Duration::from_millis(500)));
+    t.keep_alive_interval(Some(std::time::Duration::from_millis(100)));
     t.max_idle_timeout(quinn::IdleTimeout::try_from(std::time::Duration::from_secs(3)).ok());
     t.max_concurrent_uni_streams(8u32.into());
     t.max_concurrent_bidi_streams(0u32.into());

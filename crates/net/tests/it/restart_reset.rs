@@ -81,7 +81,7 @@ fn a_restarted_replica_resets_the_connections_of_its_previous_run() {
     drop(first_run);
     let reason = main.block_on(async {
         // The second run, on the same address; the dialer's keep-alives
-        // (every 500 ms) reach it on the old connection.
+        // (after 100 ms idle) reach it on the old connection.
         serve(addr);
         tokio::time::timeout(Duration::from_secs(10), conn.1.closed())
             .await
