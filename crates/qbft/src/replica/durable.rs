@@ -209,6 +209,7 @@ impl Qbft {
         inst.prepared = prepared;
         q.inst = inst;
         q.replayed_height = q.inst.height;
+        q.restarted_at = Some(q.inst.height);
         q
     }
 }

@@ -53,7 +53,7 @@ use bft_core::{
     RequestPool, ServeBudget, SnapshotVotes, Snapshots, Status, Time,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use durable::QbftDurable;
@@ -184,6 +184,21 @@ pub struct Qbft {
     snapshots: Snapshots<u64>,
     /// Snapshots offered to this replica, until f+1 agree.
     snapshot_votes: SnapshotVotes<u64>,
+    /// Peers seen at least two heights ahead ([`Qbft::note_ahead`]).
+    ahead: Ahead,
+    /// The height this replica was restarted at, if it was
+    /// (`refresh_round_timer`'s rejoin rule).
+    restarted_at: Option<u64>,
+}
+
+/// The peers whose messages showed them at least two heights above
+/// `height` (ours when they were noted), and whether the behind rule fired
+/// for it ([`Qbft::note_ahead`]). At most n peers.
+#[derive(Debug, Default)]
+struct Ahead {
+    height: u64,
+    peers: BTreeSet<NodeId>,
+    fired: bool,
 }
 
 /// Relays one peer may draw at once, then one per half base round timeout.
@@ -233,6 +248,8 @@ impl Qbft {
             serve: ServeBudget::new(n, SERVE_BURST, 1, cfg.round_timeout / 2),
             snapshots: Snapshots::new(SNAPSHOT_INTERVAL),
             snapshot_votes: SnapshotVotes::new(weak_quorum, SNAPSHOT_INTERVAL),
+            ahead: Ahead::default(),
+            restarted_at: None,
         }
     }
 
@@ -348,6 +365,7 @@ impl Qbft {
         };
         let relayable = matches!(msg, QbftMessage::Decided(_));
         check_author(&self.quorum, from, author, relayable)?;
+        self.note_ahead(now, from, msg.height(), out);
         match height_gate(
             msg.height(),
             self.inst.height,

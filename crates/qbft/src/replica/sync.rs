@@ -2,7 +2,7 @@
 //! change for a height we have already decided, and snapshots for one
 //! further behind than the archive (`bft_core::snapshot`).
 
-use super::{ChainTip, Out, Qbft, state::Instance};
+use super::{Ahead, ChainTip, Out, Qbft, state::Instance};
 use crate::error::QbftError;
 use crate::messages::{QbftMessage, RoundChange, SignatureBatch};
 use bft_core::{Action, NodeId, Snapshot, Time};
@@ -93,6 +93,40 @@ impl Qbft {
 }
 
 impl Qbft {
+    /// Behind rule (liveness, outside the Dafny spec like the relay it
+    /// asks for): messages from f+1 distinct peers for heights at least two
+    /// above ours mean at least one honest replica decided our height and
+    /// the next without us. Waiting out our round timer (up to base ·
+    /// 2^cap, and a restarted replica may be in a late round) before the
+    /// ROUND-CHANGE that earns us a DECIDED relay (`help_lagging_peer`)
+    /// only delays the catch-up, so the round times out at once, once per
+    /// height. One height ahead does not count: that is the ordinary race
+    /// at a height's end (the COMMITs deciding ours are in flight while
+    /// the fastest peers start the next). Senders are counted as the
+    /// transport authenticated them, signatures unchecked: f peers cannot
+    /// fire it, and an early round timeout bears on liveness only.
+    pub(super) fn note_ahead(&mut self, now: Time, from: NodeId, height: u64, out: &mut Out) {
+        if height < self.inst.height.saturating_add(2) || from == self.id {
+            return;
+        }
+        if self.ahead.height != self.inst.height {
+            self.ahead = Ahead {
+                height: self.inst.height,
+                ..Ahead::default()
+            };
+        }
+        if self.ahead.fired {
+            return;
+        }
+        self.ahead.peers.insert(from);
+        if self.ahead.peers.len() < self.weak_quorum {
+            return;
+        }
+        self.ahead.fired = true;
+        self.round_timer = None; // `settle` arms it afresh
+        self.time_out_round(now, out);
+    }
+
     /// Snapshot point (`bft_core::snapshot` rule 1), after each decision.
     pub(super) fn take_snapshot(&mut self) {
         if self.snapshots.due(self.tip.height) {

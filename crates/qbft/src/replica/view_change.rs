@@ -87,6 +87,12 @@ impl Qbft {
         if armed != Some((self.inst.height, self.inst.round)) {
             return;
         }
+        self.time_out_round(now, out);
+    }
+
+    /// What a round timeout does, armed or not (`on_round_timeout`, and
+    /// the behind rule of `Qbft::note_ahead`).
+    pub(super) fn time_out_round(&mut self, now: Time, out: &mut Out) {
         if self.inst.round > 0 && self.inst.round_quorum != Some(self.inst.round) {
             let rc = match self.inst.round_changes.get(&self.id) {
                 Some(own) => own.clone(),
@@ -253,10 +259,22 @@ impl Qbft {
     }
 
     /// The round timer runs while there is something to decide: requests
-    /// pending, a proposal accepted, or a round change under way. An idle
-    /// replica has no timer pending (so a finished simulation is quiescent).
+    /// pending, a proposal accepted, or a round change under way, and at
+    /// the height a replica restarted at. An idle replica that has not
+    /// restarted has no timer pending (so a finished simulation is
+    /// quiescent).
     pub(super) fn refresh_round_timer(&mut self, out: &mut Out) {
-        let active = !self.pool.is_empty() || self.inst.round > 0 || self.inst.accepted.is_some();
+        // Rejoin rule: a replica restarted from its store runs its round
+        // timer at the height it restarted at even with nothing to propose,
+        // so that it announces a ROUND-CHANGE, and is relayed what was
+        // decided while it was down, even if no request and no message
+        // reaches it (its clients and the cluster may be idle, or waiting
+        // out a round it should have led).
+        let rejoining = self.restarted_at == Some(self.inst.height);
+        let active = rejoining
+            || !self.pool.is_empty()
+            || self.inst.round > 0
+            || self.inst.accepted.is_some();
         let want = active.then_some((self.inst.height, self.inst.round));
         if want == self.round_timer {
             return;

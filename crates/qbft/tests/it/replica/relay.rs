@@ -234,3 +234,44 @@ fn a_decided_block_is_applied_only_with_q_valid_seals_over_it() {
     assert_eq!(lagging.height(), 2);
     assert_eq!(lagging.last_certificate().map(|c| c.digest), Some(d));
 }
+
+/// The ROUND-CHANGEs a replica multicast or rebroadcast in `out`, as
+/// (height, round).
+fn announced_round_changes(out: &Actions) -> Vec<(u64, u64)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Broadcast(QbftMessage::RoundChange(rc))
+            | Action::Rebroadcast(QbftMessage::RoundChange(rc)) => {
+                Some((rc.signed.payload.height, rc.signed.payload.round))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Behind rule: a replica at height 1 that hears from f+1 = 2 peers at
+/// height 3 announces its round change at once (the relay it earns is its
+/// catch-up) instead of waiting out its round timer; one peer, or any
+/// number at height 2 (the ordinary race at a height's end), moves it not.
+/// Regression: a QBFT replica restarted over QUIC waited up to its round's
+/// timeout (800 ms in a late round) before asking, so its first commit came
+/// 970 ms after its restart (scripts/kill-restart.sh).
+#[test]
+fn a_replica_two_heights_behind_f_plus_1_peers_asks_for_the_relay_at_once() {
+    let net = Signer::new(4, CryptoKind::Real);
+    let mut lagging = net.replica(3);
+    give_request(&mut lagging, 1);
+    let d = block1(0, 1).hash();
+    for s in [0, 1, 2] {
+        let (_, out) = deliver(&mut lagging, s, net.commit(s, 2, 0, d));
+        assert!(announced_round_changes(&out).is_empty(), "one height ahead");
+    }
+    let (_, out) = deliver(&mut lagging, 0, net.commit(0, 3, 0, d));
+    assert!(announced_round_changes(&out).is_empty(), "f peers only");
+    let (_, out) = deliver(&mut lagging, 1, net.commit(1, 3, 0, d));
+    assert_eq!(announced_round_changes(&out), vec![(1, 1)]);
+    assert_eq!(lagging.round(), 1);
+    // Once per height: more peers ahead change nothing.
+    let (_, out) = deliver(&mut lagging, 2, net.commit(2, 4, 0, d));
+    assert!(announced_round_changes(&out).is_empty(), "fired once");
+}

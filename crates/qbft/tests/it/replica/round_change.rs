@@ -84,6 +84,51 @@ fn a_replica_restarted_from_its_durable_state_still_carries_its_prepared_certifi
     assert_eq!(rc.prepares.len(), 3);
 }
 
+/// Rejoin rule: a replica restarted from its store with nothing pending
+/// still runs its round timer at the height it restarted at, so it asks
+/// for what was decided while it was down even if nothing reaches it; a
+/// fresh idle replica runs none. Regression: over QUIC a restarted QBFT
+/// replica whose clients had not reconnected yet, in a cluster waiting out
+/// a round, heard nothing and asked nothing for 690 ms
+/// (scripts/kill-restart.sh).
+#[test]
+fn a_restarted_replica_with_nothing_pending_runs_its_round_timer() {
+    let net = Signer::new(4, CryptoKind::Real);
+    let round_timer_set = |out: &Actions| {
+        out.iter().any(|a| {
+            matches!(
+                a,
+                Action::SetTimer {
+                    timer: QbftTimer::Round,
+                    ..
+                }
+            )
+        })
+    };
+    let mut fresh = net.replica(2);
+    let mut started = Vec::new();
+    fresh.handle(at(0), Input::Start, &mut started).unwrap();
+    assert!(!round_timer_set(&started), "an idle fresh replica waits");
+    let durable = fresh.durable();
+    let batches = bft_core::durable::batches_of(&fresh, &durable).unwrap();
+    let ctx = bft_testkit::context(
+        &net.committee,
+        &net.cryptos,
+        NodeId(2),
+        bft_core::BatchConfig::default(),
+    );
+    let mut restarted = Qbft::recover(ctx, &QbftConfig::default(), durable, &batches);
+    let mut started = Vec::new();
+    restarted.handle(at(0), Input::Start, &mut started).unwrap();
+    assert!(round_timer_set(&started), "a restarted replica asks");
+    let out = fire_round_timer(&mut restarted);
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::Broadcast(QbftMessage::RoundChange(_)))),
+        "its round timeout announces a round change"
+    );
+}
+
 #[test]
 fn new_leader_reproposes_the_highest_prepared_block_not_its_own() {
     let net = Signer::new(4, CryptoKind::Real);
