@@ -104,9 +104,12 @@ impl TlsIdentity {
     /// The key a replica's endpoint makes its stateless-reset tokens with
     /// (RFC 9000 §10.3): the same for every run of the same node, so a
     /// replica restarted after a crash (SIGKILL: no CONNECTION_CLOSE was
-    /// sent) answers its peers' packets on the dead connections with a
-    /// reset they accept, and they redial at once instead of sending into
-    /// the void until their idle timeout. Derived one-way from the node's
+    /// sent) answers its peers' packets on the dead connections it had
+    /// accepted (from lower ids) with a reset they accept, and they redial
+    /// at once instead of sending into the void until their idle timeout.
+    /// (On the connections it had dialled, a peer addresses it by its
+    /// handshake connection ID, which carries no reset token; those peers
+    /// switch to its new connection when it dials again.) Derived one-way from the node's
     /// secret, so only that node can make its tokens (RFC 9000 §10.3.2: a
     /// static key must stay secret; anyone holding it could end the node's
     /// connections).

@@ -186,25 +186,29 @@ pub struct Qbft {
     snapshot_votes: SnapshotVotes<u64>,
     /// Peers seen at least two heights ahead ([`Qbft::note_ahead`]).
     ahead: Ahead,
-    /// The height this replica was restarted at, if it was
-    /// (`refresh_round_timer`'s rejoin rule).
+    /// The height this replica was restarted at, until a peer's message
+    /// for the height it is at arrives (`refresh_round_timer`'s rejoin
+    /// rule).
     restarted_at: Option<u64>,
 }
 
 /// The peers whose messages showed them at least two heights above
-/// `height` (ours when they were noted), and whether the behind rule fired
-/// for it ([`Qbft::note_ahead`]). At most n peers.
+/// `height` (ours when they were noted), and the height at which, and
+/// when, the behind rule last asked for a relay ([`Qbft::note_ahead`]).
+/// At most n peers.
 #[derive(Debug, Default)]
 struct Ahead {
     height: u64,
     peers: BTreeSet<NodeId>,
-    fired: bool,
+    asked: Option<(u64, Time)>,
 }
 
 /// Relays one peer may draw at once, then one per half base round timeout.
-/// An honest lagging replica announces at most one round change per round
-/// timeout (at least the base), so the budget only holds back a peer that
-/// announces new rounds faster than any honest one.
+/// An honest lagging replica announces a round change once per round
+/// timeout (at least the base), or, behind f+1 peers by two heights or
+/// more, once per height it reaches (the behind rule, `note_ahead`): then
+/// this budget sets the pace of its catch-up, up to
+/// `future_height_window` heights per relay from each helper.
 pub const SERVE_BURST: u32 = 2;
 
 impl Qbft {
@@ -378,7 +382,9 @@ impl Qbft {
                 return Ok(());
             }
             HeightGate::Future => return self.future.push(from, msg),
-            HeightGate::Current => {}
+            // A peer at our height: we are not behind it, the rejoin rule
+            // has done its part.
+            HeightGate::Current => self.restarted_at = None,
         }
         match msg {
             QbftMessage::Proposal(p) => self.on_proposal(now, *p, out),

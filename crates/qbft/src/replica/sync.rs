@@ -2,7 +2,7 @@
 //! change for a height we have already decided, and snapshots for one
 //! further behind than the archive (`bft_core::snapshot`).
 
-use super::{Ahead, ChainTip, Out, Qbft, state::Instance};
+use super::{ChainTip, Out, Qbft, state::Instance};
 use crate::error::QbftError;
 use crate::messages::{QbftMessage, RoundChange, SignatureBatch};
 use bft_core::{Action, NodeId, Snapshot, Time};
@@ -20,7 +20,8 @@ impl Qbft {
     /// Relay rule: once per (height, round) the peer announces, and again
     /// for the same (height, round) once half that round's timeout has
     /// passed — a replica waiting for its round's quorum re-sends the same
-    /// ROUND-CHANGE every timeout (`on_round_timeout`), and a relay lost to
+    /// ROUND-CHANGE every timeout (`on_round_timeout`) and, behind f+1
+    /// peers, once per relay (`note_ahead`), and a relay lost to
     /// a partition must be answered again. So a peer, honest or not, draws
     /// at most one relay per new round it announces and one per half
     /// timeout, and, whatever rounds it announces, at most [`SERVE_BURST`](super::SERVE_BURST)
@@ -99,30 +100,40 @@ impl Qbft {
     /// the next without us. Waiting out our round timer (up to base ·
     /// 2^cap, and a restarted replica may be in a late round) before the
     /// ROUND-CHANGE that earns us a DECIDED relay (`help_lagging_peer`)
-    /// only delays the catch-up, so the round times out at once, once per
-    /// height. One height ahead does not count: that is the ordinary race
-    /// at a height's end (the COMMITs deciding ours are in flight while
-    /// the fastest peers start the next). Senders are counted as the
-    /// transport authenticated them, signatures unchecked: f peers cannot
-    /// fire it, and an early round timeout bears on liveness only.
+    /// only delays the catch-up, so the round times out at once. One height
+    /// ahead does not count: that is the ordinary race at a height's end
+    /// (the COMMITs deciding ours are in flight while the fastest peers
+    /// start the next). Senders are counted as the transport authenticated
+    /// them, signatures unchecked: f peers cannot fire it, and an early
+    /// round timeout bears on liveness only.
+    ///
+    /// Once per relay: it fires again only once we are past every height
+    /// the last relay could carry (`future_height_window` from where we
+    /// asked), or when a helper would answer the same announcement again
+    /// (half the round's timeout, `help_lagging_peer`). Asking at each
+    /// height a relay brings us to would draw overlapping relays and spend
+    /// the helpers' serve budget on heights already on their way.
     pub(super) fn note_ahead(&mut self, now: Time, from: NodeId, height: u64, out: &mut Out) {
         if height < self.inst.height.saturating_add(2) || from == self.id {
             return;
         }
         if self.ahead.height != self.inst.height {
-            self.ahead = Ahead {
-                height: self.inst.height,
-                ..Ahead::default()
-            };
-        }
-        if self.ahead.fired {
-            return;
+            self.ahead.height = self.inst.height;
+            self.ahead.peers.clear();
         }
         self.ahead.peers.insert(from);
         if self.ahead.peers.len() < self.weak_quorum {
             return;
         }
-        self.ahead.fired = true;
+        let again_after = self.cfg.timeout_for_round(self.inst.round) / 2;
+        let due = self.ahead.asked.is_none_or(|(asked, at)| {
+            self.inst.height >= asked.saturating_add(self.cfg.future_height_window)
+                || now >= at.saturating_add(again_after)
+        });
+        if !due {
+            return;
+        }
+        self.ahead.asked = Some((self.inst.height, now));
         self.round_timer = None; // `settle` arms it afresh
         self.time_out_round(now, out);
     }

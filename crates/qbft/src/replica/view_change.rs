@@ -260,16 +260,19 @@ impl Qbft {
 
     /// The round timer runs while there is something to decide: requests
     /// pending, a proposal accepted, or a round change under way, and at
-    /// the height a replica restarted at. An idle replica that has not
-    /// restarted has no timer pending (so a finished simulation is
-    /// quiescent).
+    /// the height a replica restarted at until it hears a peer there. An
+    /// idle replica that has not restarted has no timer pending (so a
+    /// finished simulation is quiescent).
     pub(super) fn refresh_round_timer(&mut self, out: &mut Out) {
         // Rejoin rule: a replica restarted from its store runs its round
         // timer at the height it restarted at even with nothing to propose,
-        // so that it announces a ROUND-CHANGE, and is relayed what was
-        // decided while it was down, even if no request and no message
-        // reaches it (its clients and the cluster may be idle, or waiting
-        // out a round it should have led).
+        // until a peer's message for that height arrives, so that it
+        // announces a ROUND-CHANGE, and is relayed what was decided while
+        // it was down, even if no request and no message reaches it (its
+        // clients may not have reconnected, the cluster may be waiting out
+        // a round it should have led). Its cost in a cluster idle at that
+        // same height: this replica alone in round 1, announcing it every
+        // round-1 timeout until the load resumes.
         let rejoining = self.restarted_at == Some(self.inst.height);
         let active = rejoining
             || !self.pool.is_empty()

@@ -109,15 +109,18 @@ fn a_restarted_replica_with_nothing_pending_runs_its_round_timer() {
     let mut started = Vec::new();
     fresh.handle(at(0), Input::Start, &mut started).unwrap();
     assert!(!round_timer_set(&started), "an idle fresh replica waits");
-    let durable = fresh.durable();
-    let batches = bft_core::durable::batches_of(&fresh, &durable).unwrap();
-    let ctx = bft_testkit::context(
-        &net.committee,
-        &net.cryptos,
-        NodeId(2),
-        bft_core::BatchConfig::default(),
-    );
-    let mut restarted = Qbft::recover(ctx, &QbftConfig::default(), durable, &batches);
+    let recover = || {
+        let durable = fresh.durable();
+        let batches = bft_core::durable::batches_of(&fresh, &durable).unwrap();
+        let ctx = bft_testkit::context(
+            &net.committee,
+            &net.cryptos,
+            NodeId(2),
+            bft_core::BatchConfig::default(),
+        );
+        Qbft::recover(ctx, &QbftConfig::default(), durable, &batches)
+    };
+    let mut restarted = recover();
     let mut started = Vec::new();
     restarted.handle(at(0), Input::Start, &mut started).unwrap();
     assert!(round_timer_set(&started), "a restarted replica asks");
@@ -126,6 +129,16 @@ fn a_restarted_replica_with_nothing_pending_runs_its_round_timer() {
         out.iter()
             .any(|a| matches!(a, Action::Broadcast(QbftMessage::RoundChange(_)))),
         "its round timeout announces a round change"
+    );
+    // Hearing a peer at its height ends the rule: an idle replica waits.
+    let mut heard = recover();
+    let mut started = Vec::new();
+    heard.handle(at(0), Input::Start, &mut started).unwrap();
+    let (_, out) = deliver(&mut heard, 0, net.commit(0, 1, 0, block1(0, 1).hash()));
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::CancelTimer(QbftTimer::Round))),
+        "a peer at its height: the rejoin rule is over"
     );
 }
 
