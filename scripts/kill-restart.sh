@@ -10,11 +10,13 @@
 # and that the four ledgers are one common prefix (`bftbench ledger diff`).
 # Exit 0 when all of that holds for every protocol, 1 otherwise.
 #
-# The outage is kept short (1 s, with 40 ms batches: some 25-100 decisions):
-# a replica still catches up only from what its peers keep in memory (PBFT
+# The outage is short (1 s, with 40 ms batches: some 25-100 decisions), so
+# the restarted node catches up from what its peers keep in memory (PBFT
 # 256 batches below the stable checkpoint, QBFT 64 heights, HotStuff 256
-# blocks), so one that falls further behind stays behind. State sync from
-# any distance is not built yet (docs/status.md).
+# blocks); a restart further behind installs a snapshot first (tested in
+# process by bft-net's durable::*_past_the_archives_* tests, not here).
+# It prints the restarted node's time from its restart to its first commit
+# (results/recovery/README.md has the figures).
 #
 # Usage: scripts/kill-restart.sh [PROTOCOL...]   (default: pbft qbft hotstuff)
 # Environment: BFTBENCH (the binary; default target/release/bftbench, built
