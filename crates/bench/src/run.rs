@@ -346,21 +346,14 @@ pub fn summary(r: &Record) -> String {
         );
     }
     if let Some(bytes) = r.peak_rss_bytes {
-        line(
-            &mut out,
-            "peak memory",
-            match r.start_rss_bytes {
-                Some(start) => format!(
-                    "{:.1} MiB resident (the whole process; {:.1} MiB at the start)",
-                    bytes as f64 / (1 << 20) as f64,
-                    start as f64 / (1 << 20) as f64
-                ),
-                None => format!(
-                    "{:.1} MiB resident (the whole process)",
-                    bytes as f64 / (1 << 20) as f64
-                ),
-            },
-        );
+        line(&mut out, "peak memory", {
+            let mib = |b: u64| b as f64 / (1 << 20) as f64;
+            let start = r
+                .start_rss_bytes
+                .map(|s| format!("; {:.1} MiB at the start", mib(s)))
+                .unwrap_or_default();
+            format!("{:.1} MiB resident (the whole process{start})", mib(bytes))
+        });
     }
     let rejected: u64 = r.rejected.values().sum();
     line(

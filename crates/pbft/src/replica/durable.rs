@@ -133,7 +133,7 @@ impl DurableCert {
     fn of(cert: &PreparedCert, slot: Option<&PrePrepare>) -> DurableCert {
         let own = DurablePrePrepare::of(&cert.pre_prepare);
         DurableCert {
-            pre_prepare: (slot.map(DurablePrePrepare::of) != Some(own.clone())).then_some(own),
+            pre_prepare: (slot.map(DurablePrePrepare::of).as_ref() != Some(&own)).then_some(own),
             prepares: cert.prepares.clone(),
         }
     }
