@@ -1,7 +1,8 @@
 //! Connections between replicas, and between clients and replicas.
 //!
 //! One long-lived QUIC connection per replica pair: the lower id dials the
-//! higher, so there are never two. Each side sends its protocol messages on
+//! higher, so there is one at a time (besides a restart's announcement and
+//! the short overlap of a redial, below). Each side sends its protocol messages on
 //! ONE unidirectional stream it opens on that connection (a frame per
 //! message, many frames per write), and the requests its HTTP ingress
 //! forwards on a second one; the first frame of each names which
@@ -10,6 +11,14 @@
 //! broken connection is redialled with exponential backoff; the acceptor
 //! switches its writer to the newest connection from that peer (a restarted
 //! peer dials again).
+//!
+//! A replica restarted on its data directory announces it to each lower id
+//! ([`announce_restart`]: a connection it dials, holds a moment and
+//! closes), and that peer redials it at once ([`dial_loop`]) rather than
+//! go on sending into its connection to the previous run, which it would
+//! learn is dead (a stateless reset) only when its next packet gets there:
+//! after an outage with much unacknowledged, that is the next loss probe,
+//! whose interval doubles through the outage.
 //!
 //! Nothing here decodes protocol messages: readers hand bodies to the node
 //! task, whose `Node::step` decodes and counts them (a malformed body is
@@ -24,7 +33,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Reason a stream ended mid-frame (a peer died while writing, usually).
@@ -128,6 +137,15 @@ pub async fn connect_with_backoff(
 
 /// Replica side, `me < peer`: keeps a connection to `peer` up, hands each
 /// new one to the link's writers, and reads what the peer sends on it.
+///
+/// `restarts` counts the peer's restart announcements
+/// ([`announce_restart`]). One that comes after the current connection was
+/// up means the connection may lead into the peer's previous run: dial a
+/// fresh one at once and hand it over, and keep reading the old one for
+/// [`RETIRE_GRACE`] before closing it (if the peer had not restarted after
+/// all, nothing either side wrote on it before switching is lost). At most
+/// one such redial per [`RETIRE_GRACE`], so a peer announcing restarts in a
+/// loop costs only its own link a handshake a second.
 pub async fn dial_loop(
     endpoint: quinn::Endpoint,
     cfg: quinn::ClientConfig,
@@ -135,19 +153,88 @@ pub async fn dial_loop(
     peer: NodeId,
     conns: Vec<mpsc::Sender<quinn::Connection>>,
     inbound: ReplicaInbound,
+    mut restarts: watch::Receiver<u64>,
 ) {
     let mut backoff = Duration::from_millis(20);
+    let mut last_redial: Option<Instant> = None;
     loop {
         let conn = connect_with_backoff(&endpoint, &cfg, addr, &mut backoff).await;
         let up = Instant::now();
+        // Announcements that came while dialling are older than this
+        // connection: it reached the peer's current run.
+        restarts.borrow_and_update();
         if !hand_over(&conns, &conn).await {
             return;
         }
-        read_replica_conn(conn, peer, inbound.clone()).await;
-        if up.elapsed() > Duration::from_secs(1) {
-            backoff = Duration::from_millis(20);
+        let listen_from = last_redial.map_or(up, |t| t + RETIRE_GRACE).max(up);
+        let announced = async {
+            tokio::time::sleep_until(listen_from.into()).await;
+            if restarts.changed().await.is_err() {
+                // Nobody can announce any more: the replica is stopping.
+                std::future::pending::<()>().await;
+            }
+        };
+        let mut reader = Reader(tokio::spawn(read_replica_conn(
+            conn.clone(),
+            peer,
+            inbound.clone(),
+        )));
+        tokio::select! {
+            _ = &mut reader.0 => {
+                if up.elapsed() > Duration::from_secs(1) {
+                    backoff = Duration::from_millis(20);
+                }
+                tokio::time::sleep(backoff).await;
+            }
+            () = announced => {
+                last_redial = Some(Instant::now());
+                backoff = Duration::from_millis(20);
+                tokio::spawn(retire(conn, reader));
+            }
         }
-        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// How long a replaced connection is still read before it is closed.
+pub const RETIRE_GRACE: Duration = Duration::from_secs(1);
+
+/// A connection's reading task, stopped when dropped (with the dial loop
+/// that owns it).
+struct Reader(tokio::task::JoinHandle<()>);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Lets a replaced connection's reader go on for [`RETIRE_GRACE`] (the
+/// frames the peer wrote on it before it switched), then closes it.
+async fn retire(conn: quinn::Connection, mut reader: Reader) {
+    if tokio::time::timeout(RETIRE_GRACE, &mut reader.0)
+        .await
+        .is_err()
+    {
+        conn.close(0u32.into(), b"replaced");
+    }
+}
+
+/// Replica side, restarted on its data directory, to each lower id `peer`:
+/// dials it once, which tells it that this replica runs again (its
+/// [`dial_loop`] then redials at once), holds the connection for
+/// [`RETIRE_GRACE`] and closes it. Nothing is sent on it. Gives up quietly
+/// if the peer cannot be reached: it will dial this replica when it can.
+pub async fn announce_restart(
+    endpoint: quinn::Endpoint,
+    cfg: quinn::ClientConfig,
+    addr: SocketAddr,
+) {
+    let Ok(connecting) = endpoint.connect_with(cfg, addr, "bftbench") else {
+        return;
+    };
+    if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), connecting).await {
+        tokio::time::sleep(RETIRE_GRACE).await;
+        conn.close(0u32.into(), b"restart announced");
     }
 }
 
@@ -347,6 +434,9 @@ pub struct AcceptCtx {
     /// Per peer id: where a connection from a lower id goes (its link's
     /// writers; none for this replica).
     pub link_conns: Vec<Vec<mpsc::Sender<quinn::Connection>>>,
+    /// Per peer id: where a higher id's restart announcement goes (its
+    /// [`dial_loop`]'s counter; None for this replica and lower ids).
+    pub restarts: Vec<Option<watch::Sender<u64>>>,
     pub inbound: ReplicaInbound,
     pub clients: mpsc::Sender<ClientEvent>,
     pub max_frame: usize,
@@ -374,13 +464,19 @@ async fn handle_incoming(incoming: quinn::Incoming, ctx: AcceptCtx) {
         return;
     };
     match peer_of(&conn, &ctx.keys) {
-        Some(Peer::Replica(peer)) if peer != ctx.me => {
-            // Only a lower id's connection is ours to write on (it dialled
-            // us); a higher id's extra connection is read, never written.
-            if peer < ctx.me
-                && let Some(writers) = ctx.link_conns.get(peer.index())
-            {
+        Some(Peer::Replica(peer)) if peer < ctx.me => {
+            // A lower id dialled us: ours to write on.
+            if let Some(writers) = ctx.link_conns.get(peer.index()) {
                 hand_over(writers, &conn).await;
+            }
+            read_replica_conn(conn, peer, ctx.inbound.clone()).await;
+        }
+        Some(Peer::Replica(peer)) if peer > ctx.me => {
+            // A higher id dials us only to announce its restart
+            // ([`announce_restart`]): our dial loop to it redials. Whatever
+            // it sends on this connection is read, never answered on it.
+            if let Some(Some(restarts)) = ctx.restarts.get(peer.index()) {
+                restarts.send_modify(|n| *n = n.wrapping_add(1));
             }
             read_replica_conn(conn, peer, ctx.inbound.clone()).await;
         }

@@ -5,12 +5,12 @@
 use super::ReplicaSetup;
 use crate::NetError;
 use crate::tls::client_config;
-use crate::transport::{LinkLosses, ReplicaInbound, dial_loop, link_writer};
+use crate::transport::{LinkLosses, ReplicaInbound, announce_restart, dial_loop, link_writer};
 use crate::wire::StreamKind;
 use bft_core::{NodeId, Protocol};
 use bytes::Bytes;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Forwarded requests queued per peer before new ones are dropped (and
@@ -26,9 +26,13 @@ pub(super) struct Links {
     pub(super) requests: Vec<Option<mpsc::Sender<Bytes>>>,
     /// Where a new connection with the peer goes: both writers.
     pub(super) conns: Vec<Vec<mpsc::Sender<quinn::Connection>>>,
+    /// Where a higher id's restart announcement goes: its dial loop.
+    pub(super) restarts: Vec<Option<watch::Sender<u64>>>,
 }
 
-/// Starts every peer's two writers, and a dial loop to each higher id.
+/// Starts every peer's two writers, and a dial loop to each higher id; a
+/// replica resumed from its data directory announces its restart to each
+/// lower id.
 pub(super) fn spawn<P: Protocol>(
     setup: &ReplicaSetup<P>,
     inbound: &ReplicaInbound,
@@ -40,6 +44,7 @@ pub(super) fn spawn<P: Protocol>(
         protocol: Vec::with_capacity(n),
         requests: Vec::with_capacity(n),
         conns: Vec::with_capacity(n),
+        restarts: Vec::with_capacity(n),
     };
     for (j, &addr) in setup.addrs.iter().enumerate() {
         let peer = NodeId(u16::try_from(j).map_err(|_| NetError::TooManyNodes(n))?);
@@ -47,6 +52,7 @@ pub(super) fn spawn<P: Protocol>(
             links.protocol.push(None);
             links.requests.push(None);
             links.conns.push(Vec::new());
+            links.restarts.push(None);
             continue;
         }
         let mut writers = Vec::with_capacity(2);
@@ -60,9 +66,10 @@ pub(super) fn spawn<P: Protocol>(
             queues.push(Some(out_tx));
             writers.push(conn_tx);
         }
+        let expected = setup.keys.replicas.get(j).copied().unwrap_or_default();
+        let cfg = client_config(&setup.identity, expected, setup.profile)?;
         if peer > setup.id {
-            let expected = setup.keys.replicas.get(j).copied().unwrap_or_default();
-            let cfg = client_config(&setup.identity, expected, setup.profile)?;
+            let (restarts, announced) = watch::channel(0);
             tasks.spawn(dial_loop(
                 setup.endpoint.clone(),
                 cfg,
@@ -70,7 +77,14 @@ pub(super) fn spawn<P: Protocol>(
                 peer,
                 writers.clone(),
                 inbound.clone(),
+                announced,
             ));
+            links.restarts.push(Some(restarts));
+        } else {
+            if setup.resumed_at.is_some() {
+                tasks.spawn(announce_restart(setup.endpoint.clone(), cfg, addr));
+            }
+            links.restarts.push(None);
         }
         links.conns.push(writers);
     }

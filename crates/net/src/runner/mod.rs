@@ -146,6 +146,7 @@ pub async fn run_replica<P: Protocol>(
         me: setup.id,
         keys: setup.keys.clone(),
         link_conns: links.conns,
+        restarts: links.restarts,
         inbound,
         clients: clients_tx.clone(),
         max_frame: setup.max_frame,

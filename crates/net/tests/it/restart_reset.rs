@@ -92,3 +92,94 @@ fn a_restarted_replica_resets_the_connections_of_its_previous_run() {
         "the restarted replica's stateless reset ends the old connection, not the idle timeout: {reason:?}"
     );
 }
+
+/// Regression: a restarted replica announces itself to each lower id, whose
+/// dial loop then redials at once instead of waiting for its connection into
+/// the previous run to end. A primary that had sent much into the dead
+/// connection learned of the restart only at that connection's next loss
+/// probe, whose interval had doubled through the outage: its messages
+/// reached the restarted replica about 0.8 s after its restart, every time
+/// (scripts/kill-restart.sh, PBFT). Here replica 1 announces a restart with
+/// its first connection still up: replica 0 hands over a second connection
+/// without waiting for the first to end, and closes the first after the
+/// grace it reads it for.
+#[test]
+fn a_restart_announcement_makes_the_lower_peer_redial_at_once() {
+    use bft_net::transport::{AcceptCtx, ReplicaInbound, accept_loop, announce_restart, dial_loop};
+    use std::sync::atomic::AtomicU64;
+    use tokio::sync::{mpsc, watch};
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let addr1 = serve(loopback);
+        let id0 = identity(0);
+        let server0 = server_config(&id0, peer_keys(), PathProfile::Loopback).unwrap();
+        let ep0 = bind_endpoint(loopback, Some((server0, &id0))).unwrap();
+        let addr0 = ep0.local_addr().unwrap();
+
+        let (frames, _frames_rx) = mpsc::channel(64);
+        let (requests, _requests_rx) = mpsc::channel(64);
+        let inbound = ReplicaInbound {
+            frames,
+            requests: requests.clone(),
+            max_frame: 1 << 20,
+        };
+        let (handed_tx, mut handed) = mpsc::channel(4);
+        let (restarts, announced) = watch::channel(0);
+        let cfg = client_config(&id0, identity(1).public, PathProfile::Loopback).unwrap();
+        tokio::spawn(dial_loop(
+            ep0.clone(),
+            cfg,
+            addr1,
+            NodeId(1),
+            vec![handed_tx],
+            inbound.clone(),
+            announced,
+        ));
+        let ctx = AcceptCtx {
+            me: NodeId(0),
+            keys: peer_keys(),
+            link_conns: vec![Vec::new(), Vec::new()],
+            restarts: vec![None, Some(restarts)],
+            inbound,
+            clients: requests,
+            max_frame: 1 << 20,
+            next_conn: Arc::new(AtomicU64::new(0)),
+        };
+        tokio::spawn(accept_loop(ep0.clone(), ctx));
+
+        let wait = Duration::from_secs(10);
+        let first: quinn::Connection = tokio::time::timeout(wait, handed.recv())
+            .await
+            .expect("the dial loop connects")
+            .unwrap();
+
+        let id1 = identity(1);
+        let ep1 = bind_endpoint(loopback, None).unwrap();
+        let cfg1 = client_config(&id1, id0.public, PathProfile::Loopback).unwrap();
+        tokio::spawn(announce_restart(ep1, cfg1, addr0));
+
+        let second: quinn::Connection = tokio::time::timeout(wait, handed.recv())
+            .await
+            .expect("the announcement makes the dial loop hand over a new connection")
+            .unwrap();
+        assert_ne!(first.stable_id(), second.stable_id());
+        assert!(
+            first.close_reason().is_none(),
+            "redialled without waiting for the first connection to end"
+        );
+        let reason = tokio::time::timeout(wait, first.closed())
+            .await
+            .expect("the replaced connection is closed after its grace");
+        assert!(
+            matches!(reason, quinn::ConnectionError::LocallyClosed),
+            "{reason:?}"
+        );
+        assert!(second.close_reason().is_none(), "the new one stays up");
+    });
+}
