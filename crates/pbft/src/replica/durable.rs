@@ -276,6 +276,7 @@ impl Pbft {
         p.last_executed = d.last_executed;
         p.head = d.head;
         p.pool = RequestPool::with_executed(cfg.pool_capacity.max(1), d.executed);
+        p.rejoining = true;
         p
     }
 }

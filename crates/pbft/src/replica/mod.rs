@@ -216,6 +216,9 @@ pub struct Pbft {
     /// tails were asked for so far (to rotate the peer asked).
     tail_gap: Option<u64>,
     tails_asked: usize,
+    /// Restarted from its durable state and nothing executed since: its
+    /// first gap is asked for at once (rejoin rule, [`Pbft::watch_gap`]).
+    rejoining: bool,
     new_view_timer: bool,
     batch_timer: bool,
     resend_timer: bool,
@@ -513,6 +516,7 @@ impl Protocol for Pbft {
             fetch_timer: false,
             tail_gap: None,
             tails_asked: 0,
+            rejoining: false,
             new_view_timer: false,
             resend_timer: false,
             batch_timer: false,

@@ -298,6 +298,7 @@ impl Pbft {
         certificate: Bytes,
         out: &mut Out,
     ) {
+        self.rejoining = false;
         for r in &executed.batch {
             self.reproposed.remove(&r.id());
         }

@@ -488,6 +488,14 @@ impl Pbft {
     /// behind for as long as no later checkpoint came (regression test:
     /// `conformance::state_sync`). A next slot committed by digest whose
     /// batch is not here is asked for at once.
+    ///
+    /// Rejoin rule: a replica restarted from its durable state that has not
+    /// executed anything since asks for its first gap at once too. The
+    /// slots the cluster committed while it was down are what it is
+    /// missing, not a reordering the timer is there to wait out; without
+    /// the rule its first commit after a restart waited for the timer or
+    /// the next stable checkpoint, whichever came first (regression test:
+    /// `replica::normal::a_restarted_replica_asks_for_its_first_gap_at_once`).
     pub(super) fn watch_gap(&mut self, out: &mut Out) {
         if self.catch_up.is_some() || self.fetch_timer || !self.has_gap() {
             return;
@@ -495,7 +503,8 @@ impl Pbft {
         let next = self.last_executed.saturating_add(1);
         // Committed by digest without its batch: nothing else will bring
         // it, so ask now (the timer then retries with the next peer).
-        if self.log.get(&next).is_some_and(|s| s.committed) {
+        if self.rejoining || self.log.get(&next).is_some_and(|s| s.committed) {
+            self.rejoining = false;
             self.ask_tail(out);
         }
         self.tail_gap = Some(next);
