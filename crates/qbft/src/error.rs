@@ -63,6 +63,8 @@ pub enum QbftError {
     TooFarInFuture { height: u64 },
     #[error("{0} asked for more relays than its serve budget allows")]
     ServeLimited(NodeId),
+    #[error("relay of {heights} decided heights, more than {max}")]
+    OversizedRelay { heights: usize, max: usize },
     #[error("ledger certificate does not decode")]
     MalformedCertificate,
     #[error("snapshot offer refused: {0}")]
@@ -98,6 +100,7 @@ impl Rejection for QbftError {
             QbftError::FutureBufferFull(_) => "future-buffer-full",
             QbftError::TooFarInFuture { .. } => "too-far-in-future",
             QbftError::ServeLimited(_) => "serve-limited",
+            QbftError::OversizedRelay { .. } => "oversized-relay",
             QbftError::BadSnapshot(_) => "bad-snapshot",
             QbftError::MalformedCertificate => "malformed-certificate",
         }

@@ -32,9 +32,9 @@
 //! Catch-up: QBFT's four message kinds carry no state transfer (Besu runs a
 //! separate block-sync protocol). Here a replica that announces a
 //! ROUND-CHANGE for a height its peers have decided is sent, by f+1 of
-//! them, up to `future_height_window` decided heights (from an archive of
-//! the last 64), each as one DECIDED message: the block with its q commit
-//! seals, verified before it is applied, counted as its own kind
+//! them, the decided heights from its own on (from an archive of the last
+//! 64) in one DECIDED message: each block with its q commit seals,
+//! verified before it is applied, counted as its own kind
 //! (`decided`); it never happens in a run where nobody falls behind. A
 //! replica further behind than the archive is offered the helpers'
 //! snapshots instead (every 16 heights, `bft_core::snapshot`), asks every

@@ -279,16 +279,26 @@ impl CommitCertificate {
     }
 }
 
+/// Decided heights one DECIDED relay carries at most (the whole archive).
+pub const RELAY_HEIGHTS: usize = 64;
+
+/// Request bytes past which a DECIDED relay takes no further height (it
+/// always takes the first): with large batches the archive's 64 heights
+/// would approach the frame limit.
+pub const RELAY_BYTES: usize = 4 << 20;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QbftMessage {
     Proposal(Box<Proposal>),
     Prepare(Signed<PreparePayload>),
     Commit(Signed<CommitPayload>),
     RoundChange(Box<RoundChange>),
-    /// Catch-up: a decided block with its q commit seals, sent to a lagging
-    /// peer by its helpers (`Qbft::help_lagging_peer`) and applied once the
-    /// seals verify. Relayed data: its seals are others'.
-    Decided(Box<CommitCertificate>),
+    /// Catch-up: consecutive decided blocks, lowest first, each with its q
+    /// commit seals, sent to a lagging peer by its helpers
+    /// (`Qbft::help_lagging_peer`): at most [`RELAY_HEIGHTS`] of them, and
+    /// past [`RELAY_BYTES`] of requests no more. Applied in order, each once
+    /// its seals verify. Relayed data: its seals are others'.
+    Decided(Vec<CommitCertificate>),
     /// State sync from any distance (`bft_core::snapshot`): a replica
     /// beyond its helpers' archive asks every peer for their snapshots
     /// above its committed height `slot`.
@@ -308,7 +318,7 @@ impl QbftMessage {
             QbftMessage::Prepare(p) => p.payload.height,
             QbftMessage::Commit(c) => c.payload.height,
             QbftMessage::RoundChange(rc) => rc.signed.payload.height,
-            QbftMessage::Decided(c) => c.block.height,
+            QbftMessage::Decided(c) => c.first().map_or(0, |c| c.block.height),
             QbftMessage::SnapshotRequest { slot } => *slot,
             QbftMessage::Snapshot(s) => s.last().map_or(0, |s| s.slot),
         }
@@ -320,7 +330,7 @@ impl QbftMessage {
             QbftMessage::Prepare(p) => p.payload.round,
             QbftMessage::Commit(c) => c.payload.round,
             QbftMessage::RoundChange(rc) => rc.signed.payload.round,
-            QbftMessage::Decided(c) => c.round,
+            QbftMessage::Decided(c) => c.first().map_or(0, |c| c.round),
             QbftMessage::SnapshotRequest { .. } | QbftMessage::Snapshot(_) => 0,
         }
     }
@@ -334,7 +344,7 @@ impl QbftMessage {
             QbftMessage::Prepare(p) => Some(p.author),
             QbftMessage::Commit(c) => Some(c.author),
             QbftMessage::RoundChange(rc) => Some(rc.signed.author),
-            QbftMessage::Decided(c) => Some(c.block.proposer),
+            QbftMessage::Decided(c) => c.first().map(|c| c.block.proposer),
             QbftMessage::SnapshotRequest { .. } | QbftMessage::Snapshot(_) => None,
         }
     }

@@ -13,7 +13,7 @@
 
 use crate::error::QbftError;
 use crate::messages::{
-    Block, CommitPayload, PreparePayload, Proposal, RoundChange, RoundChangePayload,
+    Block, CommitPayload, PreparePayload, Proposal, RELAY_HEIGHTS, RoundChange, RoundChangePayload,
     SignatureBatch, Signed,
 };
 use bft_core::{Digest, NodeId};
@@ -340,6 +340,20 @@ pub fn decided(
         .into_iter()
         .find(|((_, digest), count)| *count >= q && known(digest))
         .map(|(key, _)| key)
+}
+
+/// A DECIDED relay carries at most [`RELAY_HEIGHTS`] heights (what an
+/// honest helper's archive holds), so a Byzantine one cannot make a replica
+/// decode and walk an unbounded list.
+pub fn check_relay_length(heights: usize) -> Result<(), QbftError> {
+    if heights <= RELAY_HEIGHTS {
+        Ok(())
+    } else {
+        Err(QbftError::OversizedRelay {
+            heights,
+            max: RELAY_HEIGHTS,
+        })
+    }
 }
 
 /// A block proposed at `height` extends the committed chain.

@@ -237,8 +237,8 @@ impl MessageEdit for QbftMessage {
                     v.signature = v.signature.corrupted();
                 }
             }
-            QbftMessage::Decided(c) => {
-                for (_, seal) in &mut c.seals {
+            QbftMessage::Decided(certs) => {
+                for (_, seal) in certs.iter_mut().flat_map(|c| &mut c.seals) {
                     *seal = seal.corrupted();
                 }
             }

@@ -46,7 +46,9 @@ use crate::config::QbftConfig;
 #[cfg(feature = "mutants")]
 use crate::config::QbftMutant;
 use crate::error::QbftError;
-use crate::messages::{Block, CommitCertificate, PreparePayload, QbftMessage, Signed};
+use crate::messages::{
+    Block, CommitCertificate, PreparePayload, QbftMessage, RELAY_HEIGHTS, Signed,
+};
 use crate::rules::{HeightGate, Quorum, check_author, height_gate};
 use bft_core::{
     Action, BatchConfig, Committee, Crypto, Digest, GENESIS, Input, NodeContext, NodeId,
@@ -70,9 +72,9 @@ pub enum QbftTimer {
 
 type Out = Vec<Action<QbftMessage, QbftTimer>>;
 
-/// Decided heights kept to relay to lagging peers (a relay sends at most
-/// `future_height_window` of them, what the peer can buffer).
-const ARCHIVE_HEIGHTS: usize = 64;
+/// Decided heights kept to relay to lagging peers (a relay sends all it
+/// has from the peer's height on, within [`RELAY_BYTES`]).
+const ARCHIVE_HEIGHTS: usize = RELAY_HEIGHTS;
 
 /// Heights between snapshot points (`bft_core::snapshot` rule 1): a
 /// quarter of the archive, so the heights after a kept snapshot are still
@@ -206,9 +208,10 @@ struct Ahead {
 /// Relays one peer may draw at once, then one per half base round timeout.
 /// An honest lagging replica announces a round change once per round
 /// timeout (at least the base), or, behind f+1 peers by two heights or
-/// more, once per height it reaches (the behind rule, `note_ahead`): then
-/// this budget sets the pace of its catch-up, up to
-/// `future_height_window` heights per relay from each helper.
+/// more, once per relay it receives (the behind rule, `note_ahead`): then
+/// this budget sets the pace of its catch-up, each relay carrying the
+/// helper's archive above it (up to [`RELAY_HEIGHTS`] heights and about
+/// [`crate::messages::RELAY_BYTES`]).
 pub const SERVE_BURST: u32 = 2;
 
 impl Qbft {
@@ -376,10 +379,12 @@ impl Qbft {
             self.cfg.future_height_window,
         )? {
             HeightGate::Past => {
-                if let QbftMessage::RoundChange(rc) = &msg {
-                    return self.help_lagging_peer(now, from, rc, out);
-                }
-                return Ok(());
+                return match msg {
+                    QbftMessage::RoundChange(rc) => self.help_lagging_peer(now, from, &rc, out),
+                    // A relay from below our height may reach above it.
+                    QbftMessage::Decided(certs) => self.on_decided(now, certs, out),
+                    _ => Ok(()),
+                };
             }
             HeightGate::Future => return self.future.push(from, msg),
             // A peer at our height: we are not behind it, the rejoin rule
@@ -391,7 +396,7 @@ impl Qbft {
             QbftMessage::Prepare(p) => self.on_prepare(now, p, out),
             QbftMessage::Commit(c) => self.on_commit(now, c, out),
             QbftMessage::RoundChange(rc) => self.on_round_change(now, *rc, out),
-            QbftMessage::Decided(cert) => self.on_decided(now, *cert, out),
+            QbftMessage::Decided(certs) => self.on_decided(now, certs, out),
             QbftMessage::SnapshotRequest { .. } | QbftMessage::Snapshot(_) => Ok(()),
         }
     }

@@ -13,8 +13,8 @@ use crate::messages::{
     QbftMessage, RoundChangePayload, SignatureBatch, Signed, signed_commit,
 };
 use crate::rules::{
-    check_extends, check_proposal, check_proposal_justification, commit_is_new, decided,
-    latest_is_new, prepared_certificate,
+    check_extends, check_proposal, check_proposal_justification, check_relay_length, commit_is_new,
+    decided, latest_is_new, prepared_certificate,
 };
 use bft_core::{Action, Decision, Digest, Time};
 
@@ -229,8 +229,12 @@ impl Qbft {
         self.finalize(now, cert, out);
     }
 
-    /// Catch-up (outside the Dafny spec): a decided block for this height
-    /// with its commit seals, sent by a helper. Applied only if the block
+    /// Catch-up (outside the Dafny spec): a helper's relay of consecutive
+    /// decided blocks with their commit seals (at most
+    /// `rules::check_relay_length`), applied in order from this height on;
+    /// blocks below it are skipped (another helper's relay got here first),
+    /// and the first block that fails its checks stops the rest and is
+    /// counted. Each block is applied only if it
     /// extends the committed chain (`rules::check_extends`) and carries q
     /// distinct valid seals over its hash (`CommitCertificate`): q seals
     /// mean at least q − f honest validators committed it, so by quorum
@@ -242,12 +246,18 @@ impl Qbft {
     pub(super) fn on_decided(
         &mut self,
         now: Time,
-        cert: CommitCertificate,
+        certs: Vec<CommitCertificate>,
         out: &mut Out,
     ) -> Result<(), QbftError> {
-        check_extends(&cert.block, self.inst.height, &self.tip.hash)?;
-        cert.verify_with_quorum(self.crypto.as_ref(), &self.committee, self.quorum.q)?;
-        self.finalize(now, cert, out);
+        check_relay_length(certs.len())?;
+        for cert in certs {
+            if cert.block.height < self.inst.height {
+                continue;
+            }
+            check_extends(&cert.block, self.inst.height, &self.tip.hash)?;
+            cert.verify_with_quorum(self.crypto.as_ref(), &self.committee, self.quorum.q)?;
+            self.finalize(now, cert, out);
+        }
         Ok(())
     }
 

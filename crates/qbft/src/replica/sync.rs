@@ -4,18 +4,25 @@
 
 use super::{ChainTip, Out, Qbft, state::Instance};
 use crate::error::QbftError;
-use crate::messages::{QbftMessage, RoundChange, SignatureBatch};
+use crate::messages::{
+    CommitCertificate, QbftMessage, RELAY_BYTES, RELAY_HEIGHTS, RoundChange, SignatureBatch,
+};
 use bft_core::{Action, NodeId, Snapshot, Time};
+
+/// A request's bytes on the wire besides its payload (id, signature,
+/// framing), for [`RELAY_BYTES`].
+const REQUEST_OVERHEAD: usize = 128;
 
 impl Qbft {
     /// Catch-up, outside the Dafny spec (which leaves block sync to the
     /// environment): a peer announcing a round change for a height we have
     /// decided is behind. f+1 designated helpers (the peer's f+1 successors
     /// in id order, so at least one honest) send it the archived heights
-    /// from its own on (as many as it buffers), each as one DECIDED message
-    /// (the block with its q commit seals, counted as its own kind), which
-    /// the peer applies once the seals verify (`Qbft::on_decided`); its
-    /// next round change at its new height asks for the next ones.
+    /// from its own on in one DECIDED message (each block with its q commit
+    /// seals; counted as its own kind): all of the archive above it, up to
+    /// [`RELAY_BYTES`] of requests, which the peer applies in order as the
+    /// seals verify (`Qbft::on_decided`); its next round change at its new
+    /// height asks for the next ones.
     ///
     /// Relay rule: once per (height, round) the peer announces, and again
     /// for the same (height, round) once half that round's timeout has
@@ -54,12 +61,11 @@ impl Qbft {
         if answered {
             return Ok(());
         }
-        let window = announced.0..announced.0.saturating_add(self.cfg.future_height_window);
         let beyond_archive = self
             .archive
             .first_key_value()
             .is_some_and(|(&first, _)| first > announced.0);
-        if !beyond_archive && self.archive.range(window.clone()).next().is_none() {
+        if !beyond_archive && self.archive.range(announced.0..).next().is_none() {
             return Ok(()); // nothing archived to give
         }
         if !self.serve.try_take(from, now) {
@@ -83,13 +89,29 @@ impl Qbft {
             }
             return Ok(());
         }
-        for cert in self.archive.range(window).map(|(_, c)| c) {
-            out.push(Action::Resend {
-                to: from,
-                msg: QbftMessage::Decided(Box::new(cert.clone())),
-            });
-        }
+        out.push(Action::Resend {
+            to: from,
+            msg: QbftMessage::Decided(self.relay_from(announced.0)),
+        });
         Ok(())
+    }
+
+    /// The archived heights from `height` on, lowest first: at most
+    /// [`RELAY_HEIGHTS`], and none after the one that brings the requests'
+    /// bytes to [`RELAY_BYTES`].
+    fn relay_from(&self, height: u64) -> Vec<CommitCertificate> {
+        let mut bytes = 0usize;
+        let mut relay = Vec::new();
+        for cert in self.archive.range(height..).map(|(_, c)| c) {
+            if relay.len() == RELAY_HEIGHTS || bytes >= RELAY_BYTES {
+                break;
+            }
+            bytes = (cert.block.requests.iter())
+                .map(|r| r.payload().len().saturating_add(REQUEST_OVERHEAD))
+                .fold(bytes, usize::saturating_add);
+            relay.push(cert.clone());
+        }
+        relay
     }
 }
 
@@ -107,12 +129,11 @@ impl Qbft {
     /// them, signatures unchecked: f peers cannot fire it, and an early
     /// round timeout bears on liveness only.
     ///
-    /// Once per relay: it fires again only once we are past every height
-    /// the last relay could carry (`future_height_window` from where we
-    /// asked), or when a helper would answer the same announcement again
-    /// (half the round's timeout, `help_lagging_peer`). Asking at each
-    /// height a relay brings us to would draw overlapping relays and spend
-    /// the helpers' serve budget on heights already on their way.
+    /// Once per relay: it fires again only once we have moved past the
+    /// height we asked at (a relay is applied in one piece), or when a
+    /// helper would answer the same announcement again (half the round's
+    /// timeout, `help_lagging_peer`). Asking again while a relay is on its
+    /// way would spend the helpers' serve budget on heights it brings.
     pub(super) fn note_ahead(&mut self, now: Time, from: NodeId, height: u64, out: &mut Out) {
         if height < self.inst.height.saturating_add(2) || from == self.id {
             return;
@@ -127,8 +148,7 @@ impl Qbft {
         }
         let again_after = self.cfg.timeout_for_round(self.inst.round) / 2;
         let due = self.ahead.asked.is_none_or(|(asked, at)| {
-            self.inst.height >= asked.saturating_add(self.cfg.future_height_window)
-                || now >= at.saturating_add(again_after)
+            self.inst.height > asked || now >= at.saturating_add(again_after)
         });
         if !due {
             return;

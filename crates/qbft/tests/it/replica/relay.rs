@@ -43,11 +43,13 @@ fn stale_round_change_is_answered_once_by_designated_helpers_with_the_decided_he
             _ => None,
         })
         .collect();
-    // One DECIDED per archived height: the block and its q commit seals.
+    // One DECIDED with the archived heights: each block and its q commit
+    // seals.
     assert_eq!(sent, vec![(3, "decided")]);
     assert!(out.iter().any(|a| matches!(
         a,
-        Action::Resend { msg: QbftMessage::Decided(c), .. } if c.digest == d && c.seals.len() == 3
+        Action::Resend { msg: QbftMessage::Decided(c), .. }
+            if c.len() == 1 && c[0].digest == d && c[0].seals.len() == 3
     )));
     // The same announcement again: nothing more.
     let (_, out) = deliver(&mut helper, 3, net.round_change(3, 1, 1, None, &[]));
@@ -93,7 +95,7 @@ fn height_decided_on_a_block_first_seen_in_a_round_change_is_relayed_with_its_bl
         matches!(
             a,
             Action::Resend { to, msg: QbftMessage::Decided(c) }
-                if to.0 == 0 && c.block.hash() == d && c.round == 1
+                if to.0 == 0 && c.first().is_some_and(|c| c.block.hash() == d && c.round == 1)
         )
     });
     assert!(relayed_block, "the decided block is relayed with its seals");
@@ -189,12 +191,12 @@ fn a_decided_block_is_applied_only_with_q_valid_seals_over_it() {
             .seal
     };
     let cert = |seals: Vec<(u16, bft_core::Signature)>, block: &Block| {
-        QbftMessage::Decided(Box::new(bft_qbft::CommitCertificate {
+        QbftMessage::Decided(vec![bft_qbft::CommitCertificate {
             block: block.clone(),
             digest: block.hash(),
             round: 0,
             seals: seals.into_iter().map(|(s, x)| (NodeId(s), x)).collect(),
-        }))
+        }])
     };
     let good: Vec<_> = [0, 1, 2].map(|s| (s, seal(s))).to_vec();
     let cases: Vec<(QbftMessage, &str)> = vec![
@@ -274,4 +276,61 @@ fn a_replica_two_heights_behind_f_plus_1_peers_asks_for_the_relay_at_once() {
     // Once per height: more peers ahead change nothing.
     let (_, out) = deliver(&mut lagging, 2, net.commit(2, 4, 0, d));
     assert!(announced_round_changes(&out).is_empty(), "fired once");
+}
+
+/// One relay carries every archived height above the lagging replica: cut
+/// off while heights 1-3 are decided, node 3 announces a round change and
+/// each of its f+1 = 2 helpers answers with one DECIDED holding all three,
+/// which it applies in order. Before, a relay was one DECIDED per height and
+/// at most `future_height_window` (8) heights, so a replica behind a cluster
+/// under load gained on it slowly (`conformance::state_sync`: QBFT reached
+/// the tip only once the load stopped).
+#[test]
+fn one_relay_carries_every_archived_height_above_the_lagging_replica() {
+    let net = Signer::new(4, CryptoKind::Real);
+    let batch = bft_core::BatchConfig {
+        max_size: 1,
+        max_delay: std::time::Duration::ZERO,
+    };
+    let mut cluster: bft_testkit::Net<Qbft> =
+        bft_testkit::Net::new(&net.committee, &net.cryptos, &QbftConfig::default(), batch);
+    let lagging = NodeId(3);
+    cluster.drop = Some(Box::new(move |_, to, _| to == lagging));
+    // Heights 1-3 are proposed by nodes 0, 1 and 2.
+    for number in 0..3 {
+        cluster.request_all(&request(number));
+        cluster.run();
+    }
+    assert!(cluster.ledgers[..3].iter().all(|l| l.len() == 3));
+    assert!(cluster.ledgers[3].is_empty());
+    cluster.drop = None;
+    cluster.fire(QbftTimer::Round, &[lagging]);
+    assert_eq!(cluster.sent("decided"), 2, "one relay from each helper");
+    assert_eq!(
+        cluster.ledgers[3]
+            .iter()
+            .map(|d| d.slot)
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    cluster.assert_safe();
+}
+
+/// A relay longer than any helper's archive is refused before any of it is
+/// looked at.
+#[test]
+fn a_relay_longer_than_the_archive_is_refused() {
+    let net = Signer::new(4, CryptoKind::Real);
+    let block = block1(0, 1);
+    let cert = bft_qbft::CommitCertificate {
+        digest: block.hash(),
+        block,
+        round: 0,
+        seals: Vec::new(),
+    };
+    let relay = vec![cert; bft_qbft::messages::RELAY_HEIGHTS + 1];
+    let mut lagging = net.replica(3);
+    let (r, out) = deliver(&mut lagging, 1, QbftMessage::Decided(relay));
+    assert_eq!(r.err().map(|e| e.reason()), Some("oversized-relay"));
+    assert!(decisions(&out).is_empty());
 }
