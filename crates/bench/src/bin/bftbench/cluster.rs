@@ -152,6 +152,7 @@ pub fn node(args: NodeArgs) -> Result<std::process::ExitCode> {
         "dropped_link": summary.dropped_link,
         "resumed_at": summary.resumed_at,
         "first_commit_s": summary.first_commit_s,
+        "snapshots_installed": summary.stats.snapshots_installed,
         "store_writes": summary.store_writes,
         "store_s": summary.store_s,
         "forwarded_requests": summary.forwarded_requests,
