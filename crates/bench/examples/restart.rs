@@ -130,14 +130,20 @@ fn main() -> anyhow::Result<()> {
         let s = scenario(protocol, rate, down)?;
         let r = bftbench::with_protocol!(protocol, P => recover::<P>(&s, P::config(&s), down))?;
         anyhow::ensure!(r.violations == 0, "{protocol}: the oracle found violations");
+        // No ratio when the cluster committed nothing meanwhile (waiting
+        // out a round the crashed replica should have led).
+        let ratio = if r.cluster_rate > 0.0 {
+            format!("{:.1}", r.catch_up_rate / r.cluster_rate)
+        } else {
+            "– (cluster idle)".into()
+        };
         println!(
-            "| {protocol} | {} | {} | {} | {:.0} slots/s | {:.0} slots/s | {:.1} |",
+            "| {protocol} | {} | {} | {} | {:.0} slots/s | {:.0} slots/s | {ratio} |",
             r.behind_at_restart,
             ms(r.first_commit),
             ms(r.caught_up),
             r.catch_up_rate,
             r.cluster_rate,
-            r.catch_up_rate / r.cluster_rate.max(f64::MIN_POSITIVE)
         );
     }
     Ok(())
