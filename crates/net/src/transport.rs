@@ -141,11 +141,13 @@ pub async fn connect_with_backoff(
 /// `restarts` counts the peer's restart announcements
 /// ([`announce_restart`]). One that comes after the current connection was
 /// up means the connection may lead into the peer's previous run: dial a
-/// fresh one at once and hand it over, and keep reading the old one for
-/// [`RETIRE_GRACE`] before closing it (if the peer had not restarted after
-/// all, nothing either side wrote on it before switching is lost). At most
-/// one such redial per [`RETIRE_GRACE`], so a peer announcing restarts in a
-/// loop costs only its own link a handshake a second.
+/// fresh one at once and hand it over, and keep reading the old one until
+/// then and for [`RETIRE_GRACE`] after before closing it (if the peer had
+/// not restarted after all, what either side wrote on it before switching
+/// has that long to arrive). One that comes while dialling starts the dial
+/// over with the shortest backoff. At most one redial of an up connection
+/// per [`RETIRE_GRACE`], so a peer announcing restarts in a loop costs only
+/// its own link a handshake a second.
 pub async fn dial_loop(
     endpoint: quinn::Endpoint,
     cfg: quinn::ClientConfig,
@@ -157,14 +159,31 @@ pub async fn dial_loop(
 ) {
     let mut backoff = Duration::from_millis(20);
     let mut last_redial: Option<Instant> = None;
+    // The connection an announcement replaced, with its reader: retired
+    // once the next one is handed over.
+    let mut replaced: Option<(quinn::Connection, Reader)> = None;
+    let mut retiring = JoinSet::new();
     loop {
-        let conn = connect_with_backoff(&endpoint, &cfg, addr, &mut backoff).await;
+        while retiring.try_join_next().is_some() {}
+        // An announcement while dialling (after a long outage the backoff
+        // has grown to seconds) starts the dial over at once.
+        let dialled = tokio::select! {
+            conn = connect_with_backoff(&endpoint, &cfg, addr, &mut backoff) => Some(conn),
+            Ok(()) = restarts.changed() => None,
+        };
+        let Some(conn) = dialled else {
+            backoff = Duration::from_millis(20);
+            continue;
+        };
         let up = Instant::now();
         // Announcements that came while dialling are older than this
         // connection: it reached the peer's current run.
         restarts.borrow_and_update();
         if !hand_over(&conns, &conn).await {
             return;
+        }
+        if let Some((old, reader)) = replaced.take() {
+            retiring.spawn(retire(old, reader));
         }
         let listen_from = last_redial.map_or(up, |t| t + RETIRE_GRACE).max(up);
         let announced = async {
@@ -189,7 +208,7 @@ pub async fn dial_loop(
             () = announced => {
                 last_redial = Some(Instant::now());
                 backoff = Duration::from_millis(20);
-                tokio::spawn(retire(conn, reader));
+                replaced = Some((conn, reader));
             }
         }
     }
