@@ -37,6 +37,10 @@ protocols=("$@")
 [ ${#protocols[@]} -gt 0 ] || protocols=(pbft qbft hotstuff)
 RATE=${RATE:-400}
 DOWN=${DOWN:-1}
+if ! [[ $DOWN =~ ^[0-9]+$ ]]; then
+    echo "DOWN=$DOWN: expected whole seconds (0, 1, 15, ...)" >&2
+    exit 2
+fi
 LOAD_S=$((DOWN + 9 > 10 ? DOWN + 9 : 10))
 KILLED=2
 

@@ -65,6 +65,8 @@ pub enum QbftError {
     ServeLimited(NodeId),
     #[error("relay of {heights} decided heights, more than {max}")]
     OversizedRelay { heights: usize, max: usize },
+    #[error("relay of no decided height")]
+    EmptyRelay,
     #[error("ledger certificate does not decode")]
     MalformedCertificate,
     #[error("snapshot offer refused: {0}")]
@@ -101,6 +103,7 @@ impl Rejection for QbftError {
             QbftError::TooFarInFuture { .. } => "too-far-in-future",
             QbftError::ServeLimited(_) => "serve-limited",
             QbftError::OversizedRelay { .. } => "oversized-relay",
+            QbftError::EmptyRelay => "empty-relay",
             QbftError::BadSnapshot(_) => "bad-snapshot",
             QbftError::MalformedCertificate => "malformed-certificate",
         }

@@ -84,7 +84,9 @@ pub fn check_author(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeightGate {
     /// Below: already decided here. Ignored, except that a ROUND-CHANGE
-    /// shows its sender is behind and is answered with the decided blocks.
+    /// shows its sender is behind and is answered with the decided blocks,
+    /// and a DECIDED relay starting below may reach above (applied from
+    /// our height on).
     Past,
     /// Above, within `future_height_window`: kept until the height starts
     /// (bounded per sender).
@@ -342,17 +344,20 @@ pub fn decided(
         .map(|(key, _)| key)
 }
 
-/// A DECIDED relay carries at most [`RELAY_HEIGHTS`] heights (what an
-/// honest helper's archive holds), so a Byzantine one cannot make a replica
-/// decode and walk an unbounded list.
+/// A DECIDED relay carries at least one height (an honest helper relays
+/// only when it has one) and at most [`RELAY_HEIGHTS`] (what an honest
+/// helper's archive holds), so a Byzantine one cannot make a replica decode
+/// and walk an unbounded list.
 pub fn check_relay_length(heights: usize) -> Result<(), QbftError> {
-    if heights <= RELAY_HEIGHTS {
-        Ok(())
-    } else {
+    if heights == 0 {
+        Err(QbftError::EmptyRelay)
+    } else if heights > RELAY_HEIGHTS {
         Err(QbftError::OversizedRelay {
             heights,
             max: RELAY_HEIGHTS,
         })
+    } else {
+        Ok(())
     }
 }
 

@@ -208,10 +208,15 @@ struct Ahead {
 /// Relays one peer may draw at once, then one per half base round timeout.
 /// An honest lagging replica announces a round change once per round
 /// timeout (at least the base), or, behind f+1 peers by two heights or
-/// more, once per relay it receives (the behind rule, `note_ahead`): then
+/// more, once per relay that moves it (the behind rule, `note_ahead`): then
 /// this budget sets the pace of its catch-up, each relay carrying the
 /// helper's archive above it (up to [`RELAY_HEIGHTS`] heights and about
-/// [`crate::messages::RELAY_BYTES`]).
+/// [`crate::messages::RELAY_BYTES`]). What any peer, honest or not, can
+/// draw from one helper is bounded in relays, not bytes: each relay is at
+/// most `RELAY_BYTES` of requests plus the one block that crosses it (a
+/// block holds at most a batch), so with a 200 ms base and batches of
+/// 2 000 × 512 B about 50 MB/s per requesting peer, of the same order as
+/// the eight whole blocks a relay carried before it carried the archive.
 pub const SERVE_BURST: u32 = 2;
 
 impl Qbft {
@@ -354,8 +359,9 @@ impl Qbft {
     }
 
     /// Routes a peer's message by height: past heights are dropped (a
-    /// ROUND-CHANGE for one may earn its sender a relay), future heights
-    /// buffered within a bound, the current height handled.
+    /// ROUND-CHANGE for one may earn its sender a relay; a DECIDED relay
+    /// starting at one may reach above ours and is applied), future
+    /// heights buffered within a bound, the current height handled.
     fn on_message(
         &mut self,
         now: Time,

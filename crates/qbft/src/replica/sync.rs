@@ -129,11 +129,12 @@ impl Qbft {
     /// them, signatures unchecked: f peers cannot fire it, and an early
     /// round timeout bears on liveness only.
     ///
-    /// Once per relay: it fires again only once we have moved past the
-    /// height we asked at (a relay is applied in one piece), or when a
-    /// helper would answer the same announcement again (half the round's
-    /// timeout, `help_lagging_peer`). Asking again while a relay is on its
-    /// way would spend the helpers' serve budget on heights it brings.
+    /// Once per relay: it fires again only once we are two heights past
+    /// the one we asked at (a relay, applied in one piece, moves us that
+    /// far; one ordinary decision does not), or when a helper would answer
+    /// the same announcement again (half the round's timeout,
+    /// `help_lagging_peer`). Asking again while a relay is on its way would
+    /// spend the helpers' serve budget on heights it brings.
     pub(super) fn note_ahead(&mut self, now: Time, from: NodeId, height: u64, out: &mut Out) {
         if height < self.inst.height.saturating_add(2) || from == self.id {
             return;
@@ -148,7 +149,7 @@ impl Qbft {
         }
         let again_after = self.cfg.timeout_for_round(self.inst.round) / 2;
         let due = self.ahead.asked.is_none_or(|(asked, at)| {
-            self.inst.height > asked || now >= at.saturating_add(again_after)
+            self.inst.height >= asked.saturating_add(2) || now >= at.saturating_add(again_after)
         });
         if !due {
             return;

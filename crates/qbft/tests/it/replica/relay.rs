@@ -316,10 +316,10 @@ fn one_relay_carries_every_archived_height_above_the_lagging_replica() {
     cluster.assert_safe();
 }
 
-/// A relay longer than any helper's archive is refused before any of it is
-/// looked at.
+/// A relay longer than any helper's archive, or empty, is refused before
+/// any of it is looked at.
 #[test]
-fn a_relay_longer_than_the_archive_is_refused() {
+fn a_relay_longer_than_the_archive_or_empty_is_refused() {
     let net = Signer::new(4, CryptoKind::Real);
     let block = block1(0, 1);
     let cert = bft_qbft::CommitCertificate {
@@ -333,4 +333,6 @@ fn a_relay_longer_than_the_archive_is_refused() {
     let (r, out) = deliver(&mut lagging, 1, QbftMessage::Decided(relay));
     assert_eq!(r.err().map(|e| e.reason()), Some("oversized-relay"));
     assert!(decisions(&out).is_empty());
+    let (r, _) = deliver(&mut lagging, 1, QbftMessage::Decided(Vec::new()));
+    assert_eq!(r.err().map(|e| e.reason()), Some("empty-relay"));
 }
