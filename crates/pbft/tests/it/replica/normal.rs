@@ -156,6 +156,43 @@ fn prepared_replica_with_2f_commits_does_not_execute_until_the_2f_plus_1st() {
     assert_eq!(r.last_executed(), 1);
 }
 
+/// Backup 1 commits `seq` (request `req` of client 1) in view 0: the
+/// primary's PRE-PREPARE, PREPAREs from 2 and 3, COMMITs from 0, 2 and 3.
+fn commit_slot(
+    s: &Signer,
+    r: &mut Pbft,
+    seq: u64,
+    req: u64,
+) -> Vec<Action<PbftMessage, PbftTimer>> {
+    let pp = s.pre_prepare(0, seq, vec![request(1, req)]);
+    let d = pp.digest;
+    let mut out = feed(r, msg(0, PbftMessage::PrePrepare(pp))).0;
+    for by in [2, 3] {
+        out.extend(feed(r, msg(by, PbftMessage::Prepare(s.prepare(by, 0, seq, d)))).0);
+    }
+    for by in [0, 2, 3] {
+        out.extend(feed(r, msg(by, PbftMessage::Commit(s.commit(by, 0, seq, d)))).0);
+    }
+    out
+}
+
+/// Backup 1 restarted from `r`'s durable state as it is now (through the
+/// codec, as a store keeps it), and the actions of its `Start`.
+fn restarted(s: &Signer, r: &Pbft) -> (Pbft, Vec<Action<PbftMessage, PbftTimer>>) {
+    let batches = bft_core::durable::batches_of(r, &r.durable()).unwrap();
+    let durable = bft_core::codec::encode(&r.durable(), usize::MAX).unwrap();
+    let ctx = bft_testkit::context(&s.committee, &s.cryptos, NodeId(1), ONE);
+    let mut restarted = Pbft::recover(
+        ctx,
+        &cfg(),
+        bft_core::codec::decode(&durable, usize::MAX).unwrap(),
+        &batches,
+    );
+    let mut out = Vec::new();
+    restarted.handle(Time(1), Input::Start, &mut out).unwrap();
+    (restarted, out)
+}
+
 /// Regression (rejoin rule): a replica restarted from its durable state
 /// that then sees a slot committed above a gap asks a peer for the
 /// committed tail at once; one that never restarted waits a fetch timeout
@@ -165,18 +202,6 @@ fn prepared_replica_with_2f_commits_does_not_execute_until_the_2f_plus_1st() {
 #[test]
 fn a_restarted_replica_asks_for_its_first_gap_at_once() {
     let (s, mut r) = backup();
-    let commit_slot = |r: &mut Pbft, seq: u64, req: u64| {
-        let pp = s.pre_prepare(0, seq, vec![request(1, req)]);
-        let d = pp.digest;
-        let mut out = feed(r, msg(0, PbftMessage::PrePrepare(pp))).0;
-        for by in [2, 3] {
-            out.extend(feed(r, msg(by, PbftMessage::Prepare(s.prepare(by, 0, seq, d)))).0);
-        }
-        for by in [0, 2, 3] {
-            out.extend(feed(r, msg(by, PbftMessage::Commit(s.commit(by, 0, seq, d)))).0);
-        }
-        out
-    };
     let fetches = |out: &[Action<PbftMessage, PbftTimer>]| -> Vec<u64> {
         out.iter()
             .filter_map(|a| match a {
@@ -188,28 +213,18 @@ fn a_restarted_replica_asks_for_its_first_gap_at_once() {
             })
             .collect()
     };
-    commit_slot(&mut r, 1, 0);
+    commit_slot(&s, &mut r, 1, 0);
     assert_eq!(r.last_executed(), 1);
-    let batches = bft_core::durable::batches_of(&r, &r.durable()).unwrap();
-    let durable = bft_core::codec::encode(&r.durable(), usize::MAX).unwrap();
+    let (mut restarted, out) = restarted(&s, &r);
+    assert_eq!(fetches(&out), Vec::<u64>::new(), "no gap yet");
 
     // Never restarted: slot 3 committed above the missing slot 2 arms the
     // fetch timer and asks nobody yet.
-    let out = commit_slot(&mut r, 3, 2);
+    let out = commit_slot(&s, &mut r, 3, 2);
     assert_eq!(r.last_executed(), 1);
     assert_eq!(fetches(&out), Vec::<u64>::new());
 
-    let ctx = bft_testkit::context(&s.committee, &s.cryptos, NodeId(1), ONE);
-    let mut restarted = Pbft::recover(
-        ctx,
-        &cfg(),
-        bft_core::codec::decode(&durable, usize::MAX).unwrap(),
-        &batches,
-    );
-    let mut out = Vec::new();
-    restarted.handle(Time(1), Input::Start, &mut out).unwrap();
-    assert_eq!(fetches(&out), Vec::<u64>::new(), "no gap yet");
-    let out = commit_slot(&mut restarted, 3, 2);
+    let out = commit_slot(&s, &mut restarted, 3, 2);
     assert_eq!(restarted.last_executed(), 1);
     assert_eq!(fetches(&out), vec![2], "asked at once for slot 2 on");
 }
@@ -221,30 +236,9 @@ fn a_restarted_replica_asks_for_its_first_gap_at_once() {
 #[test]
 fn a_slot_committed_before_a_restart_executes_with_a_valid_certificate() {
     let (s, mut r) = backup();
-    let commit_slot = |r: &mut Pbft, seq: u64, req: u64| {
-        let pp = s.pre_prepare(0, seq, vec![request(1, req)]);
-        let d = pp.digest;
-        feed(r, msg(0, PbftMessage::PrePrepare(pp)));
-        for by in [2, 3] {
-            feed(r, msg(by, PbftMessage::Prepare(s.prepare(by, 0, seq, d))));
-        }
-        for by in [0, 2, 3] {
-            feed(r, msg(by, PbftMessage::Commit(s.commit(by, 0, seq, d))));
-        }
-    };
-    commit_slot(&mut r, 2, 1);
+    commit_slot(&s, &mut r, 2, 1);
     assert_eq!(r.status().committed, 0, "slot 1 is missing");
-    let batches = bft_core::durable::batches_of(&r, &r.durable()).unwrap();
-    let durable = bft_core::codec::encode(&r.durable(), usize::MAX).unwrap();
-    let ctx = bft_testkit::context(&s.committee, &s.cryptos, NodeId(1), ONE);
-    let mut restarted = Pbft::recover(
-        ctx,
-        &cfg(),
-        bft_core::codec::decode(&durable, usize::MAX).unwrap(),
-        &batches,
-    );
-    let mut out = Vec::new();
-    restarted.handle(Time(1), Input::Start, &mut out).unwrap();
+    let (mut restarted, _) = restarted(&s, &r);
     let pp = s.pre_prepare(0, 1, vec![request(1, 0)]);
     let d = pp.digest;
     let mut decided = Vec::new();
