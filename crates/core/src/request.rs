@@ -56,6 +56,13 @@ impl Request {
         &self.payload
     }
 
+    /// About what the request takes on the wire: its payload plus 128
+    /// bytes for id, signature and framing. For the byte budgets of
+    /// catch-up answers, never for counting traffic (the codec counts).
+    pub fn approx_wire_bytes(&self) -> usize {
+        self.payload.len().saturating_add(128)
+    }
+
     pub fn signature(&self) -> Option<&Signature> {
         self.signature.as_ref()
     }

@@ -91,7 +91,12 @@ impl Pbft {
         let too_large = || {
             self.history
                 .range(fetch.from_seq..=self.low)
-                .map(|(_, b)| b.batch.iter().map(request_bytes).sum::<usize>())
+                .map(|(_, b)| {
+                    b.batch
+                        .iter()
+                        .map(bft_core::Request::approx_wire_bytes)
+                        .sum::<usize>()
+                })
                 .sum::<usize>()
                 > TRANSFER_BYTES
         };
@@ -328,10 +333,6 @@ pub const TAIL_BYTES: usize = bft_core::codec::DEFAULT_MAX_FRAME / 8;
 /// (`outbound-too-large`), so the replica never caught up.
 pub const TRANSFER_BYTES: usize = bft_core::codec::DEFAULT_MAX_FRAME / 4;
 
-fn request_bytes(r: &bft_core::Request) -> usize {
-    r.payload().len().saturating_add(128)
-}
-
 impl Pbft {
     /// This replica's executed slots from `from` (at least its stable
     /// checkpoint + 1) with their commit certificates, in order, up to the
@@ -358,7 +359,12 @@ impl Pbft {
             else {
                 break;
             };
-            bytes = bytes.saturating_add(pp.batch.iter().map(request_bytes).sum());
+            bytes = bytes.saturating_add(
+                pp.batch
+                    .iter()
+                    .map(bft_core::Request::approx_wire_bytes)
+                    .sum(),
+            );
             let commits: Vec<_> = slot
                 .commits
                 .values()

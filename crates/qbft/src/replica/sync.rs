@@ -9,10 +9,6 @@ use crate::messages::{
 };
 use bft_core::{Action, NodeId, Snapshot, Time};
 
-/// A request's bytes on the wire besides its payload (id, signature,
-/// framing), for [`RELAY_BYTES`].
-const REQUEST_OVERHEAD: usize = 128;
-
 impl Qbft {
     /// Catch-up, outside the Dafny spec (which leaves block sync to the
     /// environment): a peer announcing a round change for a height we have
@@ -107,7 +103,7 @@ impl Qbft {
                 break;
             }
             bytes = (cert.block.requests.iter())
-                .map(|r| r.payload().len().saturating_add(REQUEST_OVERHEAD))
+                .map(bft_core::Request::approx_wire_bytes)
                 .fold(bytes, usize::saturating_add);
             relay.push(cert.clone());
         }
