@@ -103,6 +103,10 @@ async fn hotstuff_replica_restarted_on_its_data_directory_resumes() {
     restart_resumes::<bft_hotstuff::HotStuff>(bft_hotstuff::HotStuffConfig::default()).await;
 }
 
+/// Frames a peer link queues in [`restart_past_the_archives`]: at 400
+/// slots a second, a fifth of a second of a link's traffic.
+const KILLED_QUEUE: usize = 128;
+
 /// Waits (at most `limit`) until node `i` has committed more than `above`.
 async fn wait_longer<P: Protocol>(
     c: &LocalCluster<P>,
@@ -127,6 +131,12 @@ async fn wait_longer<P: Protocol>(
 /// holds. Node 0 leads (weight 1000, as in the simulator's state-sync
 /// test), so that the killed replica's turns as leader do not slow the
 /// others down.
+/// A killed in-process replica closes its connections, so its peers' link
+/// writers keep what they send it queued (up to `send_queue` frames) and
+/// replay it once it is back, which a crashed process's peers cannot
+/// count on. The queue here holds `KILLED_QUEUE` frames, at least one a
+/// slot, and `gap` exceeds that plus the archive: the queued frames cannot
+/// carry the replica across the gap on their own.
 /// Also: every data directory holds only the request batches its durable
 /// state names (at most `max_batches`, far fewer than the slots committed:
 /// batches are dropped from the store once nothing names them).
@@ -145,6 +155,7 @@ async fn restart_past_the_archives<P: Protocol>(proto: P::Config, gap: u64, max_
             fsync: Fsync::Never,
         }),
         leaders: Some(bft_core::LeaderSchedule::favouring(4, NodeId(0), 1000)),
+        send_queue: KILLED_QUEUE,
         ..LocalClusterConfig::default()
     };
     let mut cluster = LocalCluster::<P>::start(cfg, proto).await.unwrap();
@@ -215,13 +226,13 @@ async fn pbft_replica_restarted_past_the_archives_installs_a_snapshot() {
     // certificates of other pre-prepares.
     let cfg = bft_pbft::PbftConfig::default();
     let max_batches = 2 * cfg.window;
-    restart_past_the_archives::<bft_pbft::Pbft>(cfg, 700, max_batches).await;
+    restart_past_the_archives::<bft_pbft::Pbft>(cfg, 900, max_batches).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qbft_replica_restarted_past_the_archives_installs_a_snapshot() {
     // The accepted and the prepared block.
-    restart_past_the_archives::<bft_qbft::Qbft>(bft_qbft::QbftConfig::default(), 120, 2).await;
+    restart_past_the_archives::<bft_qbft::Qbft>(bft_qbft::QbftConfig::default(), 300, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +241,7 @@ async fn hotstuff_replica_restarted_past_the_archives_installs_a_snapshot() {
     // the locked block: a handful in a cluster that commits.
     restart_past_the_archives::<bft_hotstuff::HotStuff>(
         bft_hotstuff::HotStuffConfig::default(),
-        400,
+        600,
         16,
     )
     .await;
