@@ -88,6 +88,14 @@ pub struct FrameWriter {
     chunks: Vec<Bytes>,
 }
 
+/// Bodies shorter than this are copied, header and all, into a chunk shared
+/// with their neighbours ([`frame_chunks`]); longer ones go to quinn as
+/// they are, after a chunk that ends with their header.
+pub const COALESCE_BELOW: usize = 16 << 10;
+
+/// A shared chunk is handed on once it holds this many bytes.
+pub const CHUNK_TARGET: usize = 64 << 10;
+
 impl FrameWriter {
     pub fn new(send: quinn::SendStream) -> FrameWriter {
         FrameWriter {
@@ -99,13 +107,40 @@ impl FrameWriter {
     /// Writes `bodies` as frames; an error means the stream or connection
     /// is gone.
     pub async fn write(&mut self, bodies: &[Bytes]) -> Result<(), quinn::WriteError> {
-        self.chunks.clear();
-        for body in bodies {
-            self.chunks
-                .push(Bytes::copy_from_slice(&frame_header(body.len())));
-            self.chunks.push(body.clone());
-        }
+        frame_chunks(bodies, &mut self.chunks);
         self.send.write_all_chunks(&mut self.chunks).await
+    }
+}
+
+/// `bodies` as frames (each body after its length header), in as few
+/// chunks as copying small bodies allows: runs of bodies shorter than
+/// [`COALESCE_BELOW`] share chunks of about [`CHUNK_TARGET`] bytes, and a
+/// longer body is a chunk of its own, not copied. quinn keeps every chunk
+/// written as one segment of the stream's send buffer until the peer
+/// acknowledges it, and finds the bytes of each packet it sends by walking
+/// those segments from the oldest: with one header and one body per frame
+/// (two segments each; a 512-byte request is 260 segments per 64 KiB in
+/// flight) that walk took a fifth of all CPU in a saturated run.
+pub fn frame_chunks(bodies: &[Bytes], chunks: &mut Vec<Bytes>) {
+    chunks.clear();
+    let mut shared = BytesMut::new();
+    for body in bodies {
+        if shared.capacity() - shared.len() < FRAME_HEADER_LEN {
+            shared.reserve(CHUNK_TARGET + FRAME_HEADER_LEN);
+        }
+        shared.extend_from_slice(&frame_header(body.len()));
+        if body.len() < COALESCE_BELOW {
+            shared.extend_from_slice(body);
+            if shared.len() >= CHUNK_TARGET {
+                chunks.push(shared.split().freeze());
+            }
+        } else {
+            chunks.push(shared.split().freeze());
+            chunks.push(body.clone());
+        }
+    }
+    if !shared.is_empty() {
+        chunks.push(shared.freeze());
     }
 }
 
@@ -147,4 +182,48 @@ impl StreamKind {
 pub struct Reply {
     pub slot: u64,
     pub requests: Vec<RequestId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the stream carries: each body after its header.
+    fn framed(bodies: &[Bytes]) -> Vec<u8> {
+        bodies
+            .iter()
+            .flat_map(|b| frame_header(b.len()).into_iter().chain(b.iter().copied()))
+            .collect()
+    }
+
+    fn chunks_of(bodies: &[Bytes]) -> Vec<Bytes> {
+        let mut chunks = Vec::new();
+        frame_chunks(bodies, &mut chunks);
+        assert_eq!(chunks.concat(), framed(bodies), "the same bytes in order");
+        chunks
+    }
+
+    #[test]
+    fn small_frames_share_chunks_of_the_target_size() {
+        let requests: Vec<Bytes> = (0..1000u32)
+            .map(|i| Bytes::from(vec![(i % 251) as u8; 512]))
+            .collect();
+        let chunks = chunks_of(&requests);
+        // 1000 × 516 bytes: seven chunks past 64 KiB and the rest.
+        assert_eq!(chunks.len(), 8);
+        assert!(chunks[..7].iter().all(|c| c.len() >= CHUNK_TARGET));
+        assert!(chunks_of(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_large_body_is_its_own_chunk_and_not_copied() {
+        let block = Bytes::from(vec![7u8; 1 << 20]);
+        let vote = Bytes::from_static(&[1, 2, 3]);
+        let chunks = chunks_of(&[vote.clone(), block.clone(), vote.clone()]);
+        // The vote and the block's header; the block; the last vote.
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[0].len(), 2 * FRAME_HEADER_LEN + vote.len());
+        assert_eq!(chunks[1].as_ptr(), block.as_ptr());
+        assert_eq!(chunks[2].len(), FRAME_HEADER_LEN + vote.len());
+    }
 }
