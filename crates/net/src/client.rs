@@ -11,6 +11,7 @@
 //! numbers) of this generator.
 
 use crate::NetError;
+use crate::queue::QueueRx;
 use crate::tls::{RawKey, TlsIdentity, client_config};
 use crate::transport::{LinkLosses, connect_with_backoff, link_writer};
 use crate::wire::{FrameReader, Reply};
@@ -118,7 +119,12 @@ pub async fn run_load(
         let (out_tx, out_rx) = mpsc::channel(setup.send_queue);
         let (conn_tx, conn_rx) = mpsc::channel(4);
         let cfg = client_config(&setup.identity, key, setup.profile)?;
-        tasks.spawn(link_writer(out_rx, conn_rx, losses.clone(), None));
+        tasks.spawn(link_writer(
+            QueueRx::unmetered(out_rx),
+            conn_rx,
+            losses.clone(),
+            None,
+        ));
         tasks.spawn(replica_loop(
             setup.endpoint.clone(),
             cfg,

@@ -27,6 +27,7 @@ pub mod local;
 pub mod metrics;
 pub mod metrics_http;
 pub mod pipe;
+pub mod queue;
 pub mod runner;
 pub mod tls;
 pub mod transport;

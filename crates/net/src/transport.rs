@@ -24,6 +24,7 @@
 //! task, whose `Node::step` decodes and counts them (a malformed body is
 //! counted there by reason and dropped).
 
+use crate::queue::QueueRx;
 use crate::tls::{Peer, PeerKeys, peer_of};
 use crate::wire::{FrameReader, FrameWriter, ReadEnd, StreamKind};
 use bft_core::node::reasons;
@@ -396,7 +397,7 @@ async fn read_requests(
 /// stream has none); switches when a newer connection arrives; frames lost
 /// in a failed write are counted in `losses`.
 pub async fn link_writer(
-    mut out: mpsc::Receiver<Bytes>,
+    mut out: QueueRx,
     mut conns: mpsc::Receiver<quinn::Connection>,
     losses: Arc<LinkLosses>,
     kind: Option<StreamKind>,
@@ -431,6 +432,7 @@ pub async fn link_writer(
                         return;
                     }
                     let failed = writer.write(&batch).await.is_err();
+                    out.written(&batch);
                     if failed {
                         losses.frames.fetch_add(batch.len() as u64, Ordering::Relaxed);
                     }
@@ -521,7 +523,7 @@ async fn serve_client(conn: quinn::Connection, ctx: AcceptCtx) {
     let _ = conn_tx.send(conn.clone()).await;
     let losses = Arc::new(LinkLosses::default());
     tokio::select! {
-        _ = link_writer(rx, conn_rx, losses, None) => {}
+        _ = link_writer(QueueRx::unmetered(rx), conn_rx, losses, None) => {}
         _ = read_client_conn(conn.clone(), id, ctx.clients.clone(), ctx.max_frame) => {}
     }
     let _ = ctx

@@ -3,10 +3,10 @@
 //! replica commits them; requests other replicas' ingresses forward are
 //! taken like a client's.
 
+use crate::queue::QueueTx;
 use bft_core::{NodeId, Request, RequestId, codec};
-use bytes::Bytes;
 use std::collections::BTreeMap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Waiters at which closed ones are first swept out; the threshold then
 /// doubles with what is left, so sweeping costs O(1) per request and the
@@ -17,7 +17,7 @@ const FIRST_SWEEP: usize = 1024;
 pub(super) struct Forwarder {
     me: NodeId,
     /// Per peer: its forwarded-request queue (None for this replica).
-    queues: Vec<Option<mpsc::Sender<Bytes>>>,
+    queues: Vec<Option<QueueTx>>,
     /// Requests of this replica's ingress not yet committed here.
     waiting: BTreeMap<RequestId, oneshot::Sender<u64>>,
     sweep_at: usize,
@@ -28,7 +28,7 @@ pub(super) struct Forwarder {
 }
 
 impl Forwarder {
-    pub(super) fn new(me: NodeId, queues: Vec<Option<mpsc::Sender<Bytes>>>) -> Forwarder {
+    pub(super) fn new(me: NodeId, queues: Vec<Option<QueueTx>>) -> Forwarder {
         Forwarder {
             me,
             queues,
@@ -81,6 +81,8 @@ impl Forwarder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::{LINK_QUEUE_BYTES, bounded};
+    use bytes::Bytes;
 
     fn request(node: u16, number: u64) -> Request {
         let client = RequestId::ingress_client(NodeId(node), 0).unwrap_or_default();
@@ -89,18 +91,18 @@ mod tests {
 
     #[test]
     fn a_request_goes_to_every_other_replica_and_its_commit_to_its_waiter() {
-        let (a, mut ra) = mpsc::channel(4);
-        let (b, mut rb) = mpsc::channel(1);
+        let (a, mut ra) = bounded(4, LINK_QUEUE_BYTES);
+        let (b, mut rb) = bounded(1, LINK_QUEUE_BYTES);
         let mut f = Forwarder::new(NodeId(1), vec![Some(a), None, Some(b)]);
         let (tx, mut rx) = oneshot::channel();
         let req = request(1, 0);
         f.submitted(&req, tx);
-        let sent = ra.try_recv().unwrap();
+        let sent = ra.try_recv().unwrap_or_default();
         assert_eq!(
             codec::decode::<Request>(&sent, usize::MAX).unwrap().id(),
             req.id()
         );
-        assert!(rb.try_recv().is_ok());
+        assert!(rb.try_recv().is_some());
         assert_eq!((f.forwarded, f.dropped), (2, 0));
         f.committed(7, &[request(2, 0).id(), req.id()]);
         assert_eq!(rx.try_recv(), Ok(7));
@@ -109,7 +111,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_the_copy_and_counts_it() {
-        let (b, _rb) = mpsc::channel(1);
+        let (b, _rb) = bounded(1, LINK_QUEUE_BYTES);
         let mut f = Forwarder::new(NodeId(0), vec![None, Some(b)]);
         for n in 0..3 {
             f.submitted(&request(0, n), oneshot::channel().0);

@@ -4,33 +4,33 @@
 
 use super::ReplicaSetup;
 use crate::NetError;
+use crate::queue::{self, LINK_QUEUE_BYTES, QueueTx};
 use crate::tls::client_config;
 use crate::transport::{LinkLosses, ReplicaInbound, announce_restart, dial_loop, link_writer};
 use crate::wire::StreamKind;
 use bft_core::{NodeId, Protocol};
-use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Forwarded requests queued per peer before new ones are dropped (and
-/// counted): with the ingress's body limit, at most 4096 × 64 KiB held for
-/// a peer that stopped reading.
+/// counted), and at most [`LINK_QUEUE_BYTES`] of them.
 pub(super) const FORWARD_QUEUE: usize = 4096;
 
 /// Per peer id (None or empty for this replica).
 pub(super) struct Links {
     /// The protocol messages' queues.
-    pub(super) protocol: Vec<Option<mpsc::Sender<Bytes>>>,
+    pub(super) protocol: Vec<Option<QueueTx>>,
     /// The forwarded requests' queues.
-    pub(super) requests: Vec<Option<mpsc::Sender<Bytes>>>,
+    pub(super) requests: Vec<Option<QueueTx>>,
     /// Where a new connection with the peer goes: both writers.
     pub(super) conns: Vec<Vec<mpsc::Sender<quinn::Connection>>>,
     /// Where a higher id's restart announcement goes: its dial loop.
     pub(super) restarts: Vec<Option<watch::Sender<u64>>>,
 }
 
-/// Starts every peer's two writers, and a dial loop to each higher id; a
+/// Starts every peer's two writers (each queue bounded in frames and in
+/// bytes, [`crate::queue`]), and a dial loop to each higher id; a
 /// replica resumed from its data directory announces its restart to each
 /// lower id.
 pub(super) fn spawn<P: Protocol>(
@@ -60,7 +60,7 @@ pub(super) fn spawn<P: Protocol>(
             (StreamKind::Protocol, &mut links.protocol, setup.send_queue),
             (StreamKind::Requests, &mut links.requests, FORWARD_QUEUE),
         ] {
-            let (out_tx, out_rx) = mpsc::channel(capacity);
+            let (out_tx, out_rx) = queue::bounded(capacity, LINK_QUEUE_BYTES);
             let (conn_tx, conn_rx) = mpsc::channel(4);
             tasks.spawn(link_writer(out_rx, conn_rx, losses.clone(), Some(kind)));
             queues.push(Some(out_tx));

@@ -19,6 +19,7 @@
 use crate::NetError;
 use crate::metrics::{MetricsState, NodeMetrics, RunnerFigures};
 use crate::metrics_http::RefreshRequest;
+use crate::queue::QueueTx;
 use crate::tls::{PeerKeys, TlsIdentity};
 use crate::transport::{
     AcceptCtx, ClientEvent, INBOUND_QUEUE, LinkLosses, PeerEvent, ReplicaInbound, accept_loop,
@@ -159,7 +160,7 @@ const MAX_ROUTED_CLIENTS: usize = 1 << 20;
 struct Driver<P: Protocol> {
     node: Node<P>,
     out: Vec<Output<P::Timer>>,
-    links: Vec<Option<mpsc::Sender<Bytes>>>,
+    links: Vec<Option<crate::queue::QueueTx>>,
     timers: Timers<P::Timer>,
     start: Instant,
     /// Client connection id → its reply queue.
@@ -199,7 +200,7 @@ struct Driver<P: Protocol> {
 impl<P: Protocol> Driver<P> {
     fn new(
         node: Node<P>,
-        links: Vec<Option<mpsc::Sender<Bytes>>>,
+        links: Vec<Option<crate::queue::QueueTx>>,
         forwarder: Forwarder,
         losses: Arc<LinkLosses>,
     ) -> Self {
@@ -336,7 +337,7 @@ impl<P: Protocol> Driver<P> {
             outbound_depths: self
                 .links
                 .iter()
-                .map(|l| l.as_ref().map(|tx| tx.max_capacity() - tx.capacity()))
+                .map(|l| l.as_ref().map(QueueTx::queued_frames))
                 .collect(),
             dropped_overload: self.summary.dropped_overload,
             dropped_replies: self.summary.dropped_replies,

@@ -50,7 +50,7 @@ impl Store for TestStore {
     }
 }
 
-type Links = Vec<Option<mpsc::Receiver<Bytes>>>;
+type Links = Vec<Option<crate::queue::QueueRx>>;
 
 struct Harness {
     d: Driver<bft_pbft::Pbft>,
@@ -80,7 +80,7 @@ impl Harness {
                 rx.push(None);
                 continue;
             }
-            let (tx, r) = mpsc::channel(64);
+            let (tx, r) = crate::queue::bounded(64, crate::queue::LINK_QUEUE_BYTES);
             links.push(Some(tx));
             rx.push(Some(r));
         }
@@ -151,7 +151,7 @@ impl Harness {
         self.rx
             .iter_mut()
             .flatten()
-            .map(|r| std::iter::from_fn(|| r.try_recv().ok()).count())
+            .map(|r| std::iter::from_fn(|| r.try_recv()).count())
             .sum()
     }
 
