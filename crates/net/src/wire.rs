@@ -124,9 +124,11 @@ impl FrameWriter {
 pub fn frame_chunks(bodies: &[Bytes], chunks: &mut Vec<Bytes>) {
     chunks.clear();
     let mut shared = BytesMut::new();
-    for body in bodies {
-        if shared.capacity() - shared.len() < FRAME_HEADER_LEN {
-            shared.reserve(CHUNK_TARGET + FRAME_HEADER_LEN);
+    for (i, body) in bodies.iter().enumerate() {
+        if shared.is_empty() {
+            // Exactly this chunk's bytes: a chunk pins its whole allocation
+            // until the peer acknowledges it.
+            shared = BytesMut::with_capacity(chunk_len(&bodies[i..]));
         }
         shared.extend_from_slice(&frame_header(body.len()));
         if body.len() < COALESCE_BELOW {
@@ -142,6 +144,23 @@ pub fn frame_chunks(bodies: &[Bytes], chunks: &mut Vec<Bytes>) {
     if !shared.is_empty() {
         chunks.push(shared.freeze());
     }
+}
+
+/// The length of the shared chunk [`frame_chunks`] starts with `bodies[0]`:
+/// its small frames until [`CHUNK_TARGET`], or up to a large body's header.
+fn chunk_len(bodies: &[Bytes]) -> usize {
+    let mut len = 0;
+    for body in bodies {
+        len += FRAME_HEADER_LEN;
+        if body.len() >= COALESCE_BELOW {
+            break;
+        }
+        len += body.len();
+        if len >= CHUNK_TARGET {
+            break;
+        }
+    }
+    len
 }
 
 /// What a unidirectional stream between two replicas carries. The
@@ -200,7 +219,27 @@ mod tests {
         let mut chunks = Vec::new();
         frame_chunks(bodies, &mut chunks);
         assert_eq!(chunks.concat(), framed(bodies), "the same bytes in order");
+        assert!(chunks.iter().all(|c| !c.is_empty()), "{chunks:?}");
         chunks
+    }
+
+    #[test]
+    fn large_bodies_first_in_a_row_or_at_the_threshold_each_go_alone() {
+        let large = Bytes::from(vec![9u8; COALESCE_BELOW]);
+        let small = Bytes::from(vec![1u8; COALESCE_BELOW - 1]);
+        let empty = Bytes::new();
+        let lens =
+            |bodies: &[Bytes]| -> Vec<usize> { chunks_of(bodies).iter().map(Bytes::len).collect() };
+        let h = FRAME_HEADER_LEN;
+        assert_eq!(lens(std::slice::from_ref(&large)), [h, COALESCE_BELOW]);
+        assert_eq!(
+            lens(&[large.clone(), large.clone()]),
+            [h, COALESCE_BELOW, h, COALESCE_BELOW]
+        );
+        assert_eq!(
+            lens(&[empty.clone(), small.clone(), empty, large]),
+            [4 * h + small.len(), COALESCE_BELOW]
+        );
     }
 
     #[test]
