@@ -98,7 +98,8 @@ impl QueueRx {
 
     /// One frame if one is queued, its bytes freed at once (for a reader
     /// that holds no write in progress).
-    pub fn try_recv(&mut self) -> Option<Bytes> {
+    #[cfg(test)]
+    pub(crate) fn try_recv(&mut self) -> Option<Bytes> {
         let body = self.rx.try_recv().ok()?;
         self.written(std::slice::from_ref(&body));
         Some(body)

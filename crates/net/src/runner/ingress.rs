@@ -97,7 +97,7 @@ mod tests {
         let (tx, mut rx) = oneshot::channel();
         let req = request(1, 0);
         f.submitted(&req, tx);
-        let sent = ra.try_recv().unwrap_or_default();
+        let sent = ra.try_recv().expect("a copy for replica 0");
         assert_eq!(
             codec::decode::<Request>(&sent, usize::MAX).unwrap().id(),
             req.id()

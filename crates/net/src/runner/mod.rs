@@ -160,7 +160,7 @@ const MAX_ROUTED_CLIENTS: usize = 1 << 20;
 struct Driver<P: Protocol> {
     node: Node<P>,
     out: Vec<Output<P::Timer>>,
-    links: Vec<Option<crate::queue::QueueTx>>,
+    links: Vec<Option<QueueTx>>,
     timers: Timers<P::Timer>,
     start: Instant,
     /// Client connection id → its reply queue.
@@ -200,7 +200,7 @@ struct Driver<P: Protocol> {
 impl<P: Protocol> Driver<P> {
     fn new(
         node: Node<P>,
-        links: Vec<Option<crate::queue::QueueTx>>,
+        links: Vec<Option<QueueTx>>,
         forwarder: Forwarder,
         losses: Arc<LinkLosses>,
     ) -> Self {

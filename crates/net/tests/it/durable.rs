@@ -103,9 +103,10 @@ async fn hotstuff_replica_restarted_on_its_data_directory_resumes() {
     restart_resumes::<bft_hotstuff::HotStuff>(bft_hotstuff::HotStuffConfig::default()).await;
 }
 
-/// Frames a peer link queues in [`restart_past_the_archives`]: at 400
-/// slots a second, a fifth of a second of a link's traffic.
-const KILLED_QUEUE: usize = 128;
+/// Frames a link queues in [`restart_past_the_archives`] (the load
+/// client's links too): at 400 slots a second and one or two frames a slot
+/// on a link, 0.3 to 0.6 s of its traffic.
+const KILLED_QUEUE: usize = 256;
 
 /// Waits (at most `limit`) until node `i` has committed more than `above`.
 async fn wait_longer<P: Protocol>(
@@ -232,7 +233,7 @@ async fn pbft_replica_restarted_past_the_archives_installs_a_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qbft_replica_restarted_past_the_archives_installs_a_snapshot() {
     // The accepted and the prepared block.
-    restart_past_the_archives::<bft_qbft::Qbft>(bft_qbft::QbftConfig::default(), 300, 2).await;
+    restart_past_the_archives::<bft_qbft::Qbft>(bft_qbft::QbftConfig::default(), 400, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
