@@ -128,11 +128,17 @@ pub enum Message {
     Proposal(Block),
     Vote(Vote),
     NewView(NewView),
+    /// Asks for `block` and its ancestors down to, not including, height
+    /// `above`: the requester holds a block at that height (or its
+    /// committed tip is there), so the ancestors below it would cross the
+    /// wire for nothing.
     BlockRequest {
         block: Digest,
+        above: Height,
     },
     /// The requested block first, then some of its ancestors, newest to
-    /// oldest: at most [`MAX_FETCH_CHAIN`] blocks.
+    /// oldest: at most [`MAX_FETCH_CHAIN`] blocks, none at or below the
+    /// request's `above` but the requested one.
     BlockResponse(Vec<Block>),
     /// Catch-up from far behind: the blocks after `block` on the
     /// responder's chain (its committed blocks, then the tree up to its

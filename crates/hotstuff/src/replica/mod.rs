@@ -482,7 +482,9 @@ impl HotStuff {
             Message::Proposal(block) => self.on_proposal(now, from, block, out),
             Message::Vote(vote) => self.on_vote(from, &vote, out),
             Message::NewView(nv) => self.on_new_view(from, nv, out),
-            Message::BlockRequest { block } => self.on_block_request(now, from, block, out),
+            Message::BlockRequest { block, above } => {
+                self.on_block_request(now, from, block, above, out)
+            }
             Message::BlockResponse(block) => self.on_block_response(now, from, block, out),
             Message::BlocksAfter { block } => self.on_blocks_after(now, from, block, out),
             Message::SnapshotRequest { slot } => self.on_snapshot_request(now, from, slot, out),

@@ -6,11 +6,12 @@
 use super::{CommittedTip, HotStuff, MAX_FETCHES, MAX_ORPHANS, Orphan, Out, SNAPSHOT_DISTANCE};
 use crate::error::HotStuffError;
 use crate::types::{Block, MAX_FETCH_CHAIN, Message, QuorumCert};
-use bft_core::{Action, Digest, GENESIS, NodeId, Snapshot, Time, View};
+use bft_core::{Action, Digest, GENESIS, Height, NodeId, Snapshot, Time, View};
 use std::collections::BTreeMap;
 
 impl HotStuff {
-    /// Asks `from` for `block`.
+    /// Asks `from` for `block` and its ancestors above height `above`
+    /// (see [`Self::held_below`]).
     ///
     /// Rule: a fetch still unanswered in a later view is re-sent, to `from`
     /// if it is another peer than the one asked (callers rotate the peer
@@ -20,7 +21,7 @@ impl HotStuff {
     /// replica that follows the others' QCs never times out (regression
     /// test `fetch_from_a_peer_that_omits_to_us_is_retried_elsewhere`). At
     /// most one request per missing block per view.
-    pub(super) fn fetch(&mut self, from: NodeId, block: Digest, out: &mut Out) {
+    pub(super) fn fetch(&mut self, from: NodeId, block: Digest, above: Height, out: &mut Out) {
         if from == self.id || self.orphans.iter().any(|o| o.hash == block) {
             return;
         }
@@ -33,7 +34,7 @@ impl HotStuff {
         self.fetching.insert(block, (from, self.view));
         out.push(Action::Resend {
             to: from,
-            msg: Message::BlockRequest { block },
+            msg: Message::BlockRequest { block, above },
         });
     }
 
@@ -49,16 +50,37 @@ impl HotStuff {
     /// never retried: every new block's parent is an orphan already.
     pub(super) fn fetch_parent(&mut self, from: NodeId, block: &Block, out: &mut Out) {
         let mut missing = block.parent;
+        let mut child_height = block.height;
         let mut certified_by = &block.justify;
         for _ in 0..self.orphans.len() {
             let Some(orphan) = self.orphans.iter().find(|o| o.hash == missing) else {
                 break;
             };
             missing = orphan.block.parent;
+            child_height = orphan.block.height;
             certified_by = &orphan.block.justify;
         }
         let peer = self.pick_voter(certified_by).unwrap_or(from);
-        self.fetch(peer, missing, out);
+        let above = self.held_below(Height(child_height.0.saturating_sub(1)));
+        self.fetch(peer, missing, above, out);
+    }
+
+    /// Rule: a fetch asks only for the blocks above the highest one held
+    /// below the missing block's `height` (the committed tip at least): a
+    /// block can overtake its parent on the way (another leader, another
+    /// connection), and the replica it overtakes already holds the
+    /// grandparent, so one block is enough (regression test
+    /// `a_parent_fetch_asks_only_above_the_blocks_held`). If the block held
+    /// at that height is on another fork, the answer does not link and the
+    /// next parent is fetched in turn, one block per round trip.
+    pub(super) fn held_below(&self, height: Height) -> Height {
+        self.blocks
+            .values()
+            .map(|b| b.height)
+            .filter(|&h| h < height)
+            .max()
+            .unwrap_or(self.committed.height)
+            .max(self.committed.height)
     }
 
     /// Rule: a replica far behind (a proposal came more than a fetch's
@@ -227,7 +249,7 @@ impl HotStuff {
 
     pub(super) fn fetch_certified(&mut self, qc: &QuorumCert, out: &mut Out) {
         if let Some(peer) = self.pick_voter(qc) {
-            self.fetch(peer, qc.block, out);
+            self.fetch(peer, qc.block, self.committed.height, out);
         }
     }
 
@@ -251,7 +273,8 @@ impl HotStuff {
     }
 
     /// Serves a fetch: the block and up to `MAX_FETCH_CHAIN − 1` of its
-    /// ancestors, from the tree or the archive of committed blocks, if the
+    /// ancestors above height `above`, from the tree or the archive of
+    /// committed blocks, if the
     /// peer's serve budget allows (`SERVE_BURST` at once, as many more per
     /// base view timeout; else `serve-limited`).
     pub(super) fn on_block_request(
@@ -259,6 +282,7 @@ impl HotStuff {
         now: Time,
         from: NodeId,
         block: Digest,
+        above: Height,
         out: &mut Out,
     ) -> Result<(), HotStuffError> {
         let mut chain = Vec::new();
@@ -271,6 +295,9 @@ impl HotStuff {
             else {
                 break;
             };
+            if !chain.is_empty() && b.height <= above {
+                break;
+            }
             cursor = b.parent;
             chain.push(b.clone());
         }

@@ -138,7 +138,7 @@ impl HotStuff {
         if nv.high_qc.view > self.high_qc.view {
             let qc = self.verified_qc(&nv.high_qc)?;
             if !self.blocks.contains_key(&qc.block) {
-                self.fetch(from, qc.block, out);
+                self.fetch(from, qc.block, self.committed.height, out);
             }
             // The QC moves our view on but keeps our backoff: a NEW-VIEW
             // says its sender timed out of every view up to `nv.view`, so

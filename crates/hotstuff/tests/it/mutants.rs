@@ -328,7 +328,7 @@ fn indirect_chain(seed: u64, mutant: Option<HotStuffMutant>) -> Outcome {
     let withheld: std::rc::Rc<std::cell::RefCell<Vec<bft_core::Digest>>> = Default::default();
     let withheld_in_filter = withheld.clone();
     sim.set_outbound_filter(NodeId(0), move |_, _, msg| {
-        if let Message::BlockRequest { block } = &msg
+        if let Message::BlockRequest { block, .. } = &msg
             && withheld_in_filter.borrow().contains(block)
         {
             return None;

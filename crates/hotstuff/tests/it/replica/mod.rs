@@ -167,7 +167,7 @@ fn block_requests(out: &Actions) -> Vec<(u16, Digest)> {
         .filter_map(|a| match a {
             Action::Resend {
                 to,
-                msg: Message::BlockRequest { block },
+                msg: Message::BlockRequest { block, .. },
             } => Some((to.0, *block)),
             _ => None,
         })
