@@ -107,47 +107,46 @@ impl CostModel {
     }
 }
 
-/// `store_write` and `store_fsync` of the default profile: two `bftbench
-/// calibrate` runs a minute apart on 2026-12-03, writing to a real data
-/// directory (1 KiB state, one decision of 16 requests; load average 0.66
-/// → 0.76 and 0.54 → 0.80): 46.9 and 53.6 µs per write, 258 and 469 µs
-/// more with fsync (the disk's own spread, 27–54 % within a run): their
-/// means.
-const STORE_WRITE_NS: u64 = 50_000;
-const STORE_FSYNC_NS: u64 = 360_000;
+/// `store_write` and `store_fsync` of the default profile (see
+/// [`CostModel::default`]): a write to a real data directory (1 KiB state,
+/// one decision of 16 requests), and what fsync adds to it.
+const STORE_WRITE_NS: u64 = 38_838;
+const STORE_FSYNC_NS: u64 = 143_886;
 
 impl Default for CostModel {
-    /// `bftbench calibrate` on this workbench's 2-core machine, idle (load
-    /// average 0.73 before, 0.77 after), 2026-12-02 at 5958996: the median of
-    /// 15 rounds each, every interquartile spread under 4 %. The same
-    /// figures are `bench-configs/costs/default.toml` (a test checks they
-    /// agree). Criterion (`cargo bench -p bft-crypto --bench crypto`) on the
-    /// same machine minutes earlier agreed within 10 %. Sized figures are
-    /// taken at n = 64: `batch_verify_per_sig` = one batch of 64 / 64,
+    /// `bftbench calibrate` on this workbench's 2-core machine, idle, twice
+    /// a minute apart on 2026-12-05 at b250dd1 (load average 0.28 -> 0.44,
+    /// then 0.44 -> 0.45): each figure the mean of the two runs' medians of
+    /// 15 rounds; the runs agreed within 5 % on every crypto figure, 2-3 %
+    /// on transport per KiB and 11 % on transport per message (0.12 and
+    /// 0.14 µs). The same figures are `bench-configs/costs/default.toml` (a
+    /// test checks they agree). Sized figures are taken at n = 64:
+    /// `batch_verify_per_sig` = one batch of 64 / 64,
     /// `bls_aggregate_per_sig` = aggregating 64 / 64, `bls_verify_aggregate`
     /// = a cold verification of a 63-of-64 aggregate. `handling` is the wall
     /// time per simulator event with free crypto (median of the three
     /// protocols), an upper bound on decode + state update + encode.
     ///
-    /// (The previous defaults, 2.0–3.8x these, were criterion medians taken
-    /// while builds shared the machine.) The transport and client figures
-    /// come from a later idle run (load average 0.66/0.72), the median of two
-    /// runs a minute apart.
+    /// The previous defaults (2026-12-02, also idle) were 1.5-1.8x these
+    /// crypto figures, also measured idle: this VM's speed moves between
+    /// days, so a profile holds for the machine and the day it was taken
+    /// (`bftbench calibrate` prints `default/here` to check). Their transport cost per message
+    /// (2.3 µs) was taken before small frames shared a chunk on the wire.
     fn default() -> CostModel {
         let ns = Duration::from_nanos;
         CostModel {
-            sign: ns(17_740),
-            verify: ns(45_288),
-            batch_verify_per_sig: ns(20_683),
-            bls_sign: ns(180_378),
-            bls_verify: ns(833_416),
-            bls_check: ns(67_169),
-            bls_aggregate_per_sig: ns(17_280),
-            bls_verify_aggregate: ns(983_313),
-            handling: ns(1_146),
-            transport_per_message: ns(2_300),
-            transport_per_kib: ns(3_200),
-            client_per_request: ns(130),
+            sign: ns(11_771),
+            verify: ns(28_644),
+            batch_verify_per_sig: ns(13_096),
+            bls_sign: ns(101_742),
+            bls_verify: ns(530_419),
+            bls_check: ns(37_847),
+            bls_aggregate_per_sig: ns(9_616),
+            bls_verify_aggregate: ns(607_132),
+            handling: ns(1_308),
+            transport_per_message: ns(130),
+            transport_per_kib: ns(1_956),
+            client_per_request: ns(86),
             store_write: ns(STORE_WRITE_NS),
             store_fsync: ns(STORE_FSYNC_NS),
         }
