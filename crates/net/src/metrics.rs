@@ -26,6 +26,7 @@
 //! | `bft_commit_latency_untracked_total` | counter | | arrivals evicted from the bounded pending map (never measured) |
 //! | `bft_queue_depth` | gauge | `queue` | `inbound` (peer frames) and `clients` (client events) waiting for the node task |
 //! | `bft_outbound_queue_depth` | gauge | `peer` | frames queued for each peer link |
+//! | `bft_outbound_queue_bytes` | gauge | `peer` | their body bytes, counted until their write is over (a link holds at most `LINK_QUEUE_BYTES`) |
 //! | `bft_dropped_total` | counter | `cause` | `overload` (peer queue full), `reply-overload` (client reply queue full), `link` (lost in a broken write) |
 //! | `bft_client_replies_total` | counter | | reply entries sent to clients (one per request id) |
 //! | `bft_client_reply_bytes_total` | counter | | their wire bytes |
@@ -100,6 +101,7 @@ pub struct NodeMetrics {
     latency_untracked: Counter,
     queue_depth: Family<QueueLabel, Gauge>,
     outbound_queue_depth: Family<PeerLabel, Gauge>,
+    outbound_queue_bytes: Family<PeerLabel, Gauge>,
     dropped: Family<CauseLabel, Counter>,
     client_replies: Counter,
     client_reply_bytes: Counter,
@@ -114,6 +116,8 @@ pub struct RunnerFigures {
     pub clients_depth: usize,
     /// Frames queued per peer id (None for this replica itself).
     pub outbound_depths: Vec<Option<usize>>,
+    /// Their body bytes, per peer id, until their write is over.
+    pub outbound_bytes: Vec<Option<usize>>,
     pub dropped_overload: u64,
     pub dropped_replies: u64,
     pub dropped_link: u64,
@@ -141,6 +145,7 @@ impl NodeMetrics {
             latency_untracked: Counter::default(),
             queue_depth: Family::default(),
             outbound_queue_depth: Family::default(),
+            outbound_queue_bytes: Family::default(),
             dropped: Family::default(),
             client_replies: Counter::default(),
             client_reply_bytes: Counter::default(),
@@ -196,6 +201,12 @@ impl NodeMetrics {
             "outbound_queue_depth",
             "Frames queued for a peer link",
             m.outbound_queue_depth.clone(),
+        );
+        r.register_with_unit(
+            "outbound_queue",
+            "Body bytes queued for a peer link, until their write is over",
+            Unit::Bytes,
+            m.outbound_queue_bytes.clone(),
         );
         r.register(
             "dropped",
@@ -264,6 +275,13 @@ impl NodeMetrics {
             };
             let gauge = self.outbound_queue_depth.get_or_create(&PeerLabel { peer });
             gauge.set(saturating_i64(*d as u64));
+        }
+        for (peer, b) in runner.outbound_bytes.iter().enumerate() {
+            let (Some(b), Ok(peer)) = (b, u16::try_from(peer)) else {
+                continue;
+            };
+            let gauge = self.outbound_queue_bytes.get_or_create(&PeerLabel { peer });
+            gauge.set(saturating_i64(*b as u64));
         }
         let dropped = |cause| self.dropped.get_or_create(&CauseLabel { cause });
         set_counter(&dropped("overload"), runner.dropped_overload);
@@ -450,6 +468,7 @@ mod tests {
         };
         let runner = RunnerFigures {
             outbound_depths: vec![Some(0), Some(4), None, Some(1)],
+            outbound_bytes: vec![Some(0), Some(2048), None, Some(512)],
             ..RunnerFigures::default()
         };
         m.refresh(&stats, &status, &runner);
@@ -462,6 +481,7 @@ mod tests {
             "bft_message_bytes_sent_total{node=\"3\",kind=\"prepare\"} 600",
             "bft_rejected_total{node=\"3\",reason=\"bad-signature\"} 2",
             "bft_outbound_queue_depth{node=\"3\",peer=\"1\"} 4",
+            "bft_outbound_queue_bytes{node=\"3\",peer=\"1\"} 2048",
             "bft_retained_entries{node=\"3\"} 7",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");

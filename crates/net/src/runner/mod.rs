@@ -339,6 +339,11 @@ impl<P: Protocol> Driver<P> {
                 .iter()
                 .map(|l| l.as_ref().map(QueueTx::queued_frames))
                 .collect(),
+            outbound_bytes: self
+                .links
+                .iter()
+                .map(|l| l.as_ref().map(QueueTx::queued_bytes))
+                .collect(),
             dropped_overload: self.summary.dropped_overload,
             dropped_replies: self.summary.dropped_replies,
             dropped_link: self.losses.frames.load(Ordering::Relaxed),

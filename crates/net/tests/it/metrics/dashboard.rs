@@ -73,6 +73,7 @@ async fn dashboard_queries_name_only_exported_series() {
         "bft_view",
         "bft_queue_depth",
         "bft_outbound_queue_depth",
+        "bft_outbound_queue_bytes",
         "bft_rejected_total",
         "bft_dropped_total",
         "bft_retained_entries",
