@@ -53,7 +53,13 @@ async fn load_and_quiesce(cluster: &LocalCluster<Pbft>, total: u64) {
         .run_clients(load, Duration::from_secs(20))
         .await
         .unwrap();
-    assert_eq!(clients.requests_committed, total);
+    assert_eq!(
+        clients.requests_committed,
+        total,
+        "{}; replicas: {:?}",
+        client_report(&clients),
+        cluster.snapshots()
+    );
     assert!(
         cluster
             .quiesce(Duration::from_millis(300), Duration::from_secs(10))
@@ -61,6 +67,20 @@ async fn load_and_quiesce(cluster: &LocalCluster<Pbft>, total: u64) {
         "the cluster did not go quiet: {:?}",
         cluster.snapshots()
     );
+}
+
+/// What a closed-loop client's run says about where a request went, for
+/// an assertion's message (a request lost on the way stalls these tests).
+fn client_report(c: &bft_net::ClientSummary) -> String {
+    format!(
+        "client: {} issued, {} committed, {} copies sent, {} refused by a full queue, {} lost in a broken write, wall {:?}",
+        c.requests_issued,
+        c.requests_committed,
+        c.client_messages,
+        c.dropped_overload,
+        c.dropped_link,
+        c.wall
+    )
 }
 
 /// Status line and body of the response to `request`, sent raw.

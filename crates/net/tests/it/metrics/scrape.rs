@@ -172,7 +172,22 @@ async fn run_node_serves_metrics_equal_to_its_summary() {
     let clients = bft_net::run_clients(&file, load, Duration::from_secs(30), false)
         .await
         .unwrap();
-    assert_eq!(clients.requests_committed, total);
+    if clients.requests_committed != total {
+        let mut replicas = String::new();
+        for addr in &metrics {
+            let (_, body) = get(*addr, "/metrics").await;
+            replicas.extend(
+                body.lines()
+                    .filter(|l| is_diagnostic(l))
+                    .map(|l| format!("{l}\n")),
+            );
+        }
+        panic!(
+            "{} committed of {total}; {}\n{replicas}",
+            clients.requests_committed,
+            super::client_report(&clients)
+        );
+    }
     let scrapes = scrape_when_delivered(&metrics, total).await;
     for stop in stops {
         let _ = stop.send(());
@@ -182,4 +197,21 @@ async fn run_node_serves_metrics_equal_to_its_summary() {
         assert_scrape_equals_summary(samples, &summary);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The series of a scrape that say where a stalled request stopped.
+fn is_diagnostic(line: &str) -> bool {
+    [
+        "bft_view{",
+        "bft_view_changes_total{",
+        "bft_messages_sent_total{",
+        "bft_messages_received_total{",
+        "bft_queue_depth{",
+        "bft_outbound_queue_depth{",
+        "bft_dropped_total{",
+        "bft_rejected_total{",
+        "bft_client_replies_total{",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
 }
