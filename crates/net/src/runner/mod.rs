@@ -24,8 +24,7 @@ use crate::tls::{PeerKeys, TlsIdentity};
 use crate::transport::{
     AcceptCtx, ClientEvent, INBOUND_QUEUE, LinkLosses, PeerEvent, ReplicaInbound, accept_loop,
 };
-use crate::wire::Reply;
-use bft_core::{Node, NodeId, NodeInput, Output, Protocol, Store, Time, codec};
+use bft_core::{Node, NodeId, NodeInput, Output, Protocol, Store, Time};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -39,11 +38,13 @@ use tokio::task::JoinSet;
 mod ingress;
 mod links;
 mod persist;
+mod replies;
 mod summary;
 mod timers;
 mod writer;
 use ingress::Forwarder;
 use persist::next_done;
+use replies::Unrouted;
 pub use summary::{NodeSummary, Snapshot};
 use timers::Timers;
 use writer::{Done, Writer};
@@ -167,6 +168,8 @@ struct Driver<P: Protocol> {
     client_conns: BTreeMap<u64, mpsc::Sender<Bytes>>,
     /// Logical client number → the connection that last submitted for it.
     owner: BTreeMap<u32, u64>,
+    /// Committed requests no connection could be told of yet.
+    unrouted: Unrouted,
     summary: NodeSummary,
     cpu: Duration,
     /// Frames lost in broken writes (the link writers count them).
@@ -213,6 +216,7 @@ impl<P: Protocol> Driver<P> {
             start: Instant::now(),
             client_conns: BTreeMap::new(),
             owner: BTreeMap::new(),
+            unrouted: Unrouted::default(),
             summary: NodeSummary {
                 id,
                 ..NodeSummary::default()
@@ -397,6 +401,9 @@ impl<P: Protocol> Driver<P> {
                 {
                     self.owner.insert(req.id().client, conn);
                 }
+                if self.answer_late(conn, req.id()) {
+                    return;
+                }
                 if let Some(m) = self.metrics.as_mut() {
                     m.arrivals.arrive(req.id(), Instant::now());
                 }
@@ -476,41 +483,6 @@ impl<P: Protocol> Driver<P> {
         };
         if link.try_send(body).is_err() {
             self.summary.dropped_overload += 1;
-        }
-    }
-
-    /// Sends each submitting connection the ids it submitted, one frame per
-    /// connection per decision.
-    fn reply(&mut self, slot: u64, requests: &[bft_core::RequestId]) {
-        let mut per_conn: BTreeMap<u64, Vec<bft_core::RequestId>> = BTreeMap::new();
-        for id in requests {
-            if let Some(conn) = self.owner.get(&id.client) {
-                per_conn.entry(*conn).or_default().push(*id);
-            }
-        }
-        for (conn, ids) in per_conn {
-            let Some(tx) = self.client_conns.get(&conn) else {
-                continue;
-            };
-            let count = ids.len() as u64;
-            let reply = Reply {
-                slot,
-                requests: ids,
-            };
-            let Ok(body) = codec::encode(&reply, codec::DEFAULT_MAX_FRAME) else {
-                continue;
-            };
-            let bytes = codec::wire_len(body.len());
-            match tx.try_send(body) {
-                Ok(()) => {
-                    self.summary.client_messages += count;
-                    self.summary.client_bytes += bytes;
-                }
-                Err(mpsc::error::TrySendError::Full(_)) => self.summary.dropped_replies += count,
-                // The client hung up (typically: it had f+1 replies and
-                // finished); nobody is waiting for this reply.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
-            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! stops the replica.
 
 use super::*;
-use bft_core::{BatchConfig, CryptoKind, LedgerEntry, StoreError};
+use bft_core::{BatchConfig, CryptoKind, LedgerEntry, StoreError, codec};
 use std::sync::Mutex;
 
 type Writes = Arc<Mutex<Vec<(bool, Vec<u64>)>>>;
@@ -295,4 +295,34 @@ fn a_write_failing_at_the_stop_is_the_result_and_the_store_stays_unclean() {
             .expect_err("the failed write is the result");
     assert!(e.to_string().contains("disk full"), "{e}");
     assert!(!h.closed.load(Ordering::Relaxed), "no clean stop recorded");
+}
+
+/// A replica that commits a request before its client's own copy arrives
+/// (the primary had it first) answers that copy when it comes: the core
+/// would drop it as executed, and a client waiting for f + 1 replies would
+/// wait for ever.
+#[test]
+fn a_request_committed_before_its_copy_arrived_is_answered_when_it_does() {
+    let mut h = Harness::started();
+    let req = bft_testkit::signed_request(CryptoKind::Model, 1, 1);
+    let id = req.id();
+    h.d.reply(7, &[id]);
+    let (tx, mut rx) = mpsc::channel(8);
+    h.d.client_event(ClientEvent::Connected {
+        conn: 3,
+        replies: tx,
+    });
+    h.d.client_event(ClientEvent::Request { conn: 3, req });
+    let body = rx.try_recv().expect("answered at once");
+    let reply: crate::wire::Reply = codec::decode(&body, codec::DEFAULT_MAX_FRAME).unwrap();
+    assert_eq!((reply.slot, reply.requests), (7, vec![id]));
+    assert_eq!(h.d.summary.client_messages, 1);
+    assert_eq!(h.sent(), 0, "not handed to the core: nothing proposed");
+    // A second copy is the core's again (answered once).
+    let again = bft_testkit::signed_request(CryptoKind::Model, 1, 1);
+    h.d.client_event(ClientEvent::Request {
+        conn: 3,
+        req: again,
+    });
+    assert!(rx.try_recv().is_err());
 }

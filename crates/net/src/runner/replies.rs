@@ -1,0 +1,148 @@
+//! Replies to clients. A decision's request ids go to the connection that
+//! last submitted for their client, one frame per connection per decision.
+//!
+//! Rule (PBFT §4.1: a replica re-sends its reply to a request it has
+//! already executed): a request can be committed here before its client's
+//! own copy arrives (the primary received it first and the cluster decided
+//! it while this replica's client connection was still being set up), and
+//! then this replica knows no connection to answer on. Such a decision's
+//! ids are remembered, a bounded number ([`MAX_UNROUTED`], oldest
+//! forgotten first), and a copy that arrives later is answered at once
+//! instead of being handed to the core, which would drop it as executed
+//! (regression test
+//! `a_request_committed_before_its_copy_arrived_is_answered_when_it_does`).
+//! The simulator's replicas reply on every commit, routed or not.
+
+use super::Driver;
+use crate::wire::Reply;
+use bft_core::{Protocol, RequestId, codec};
+use std::collections::{BTreeMap, VecDeque};
+use tokio::sync::mpsc;
+
+/// Committed requests remembered for a copy still to arrive.
+pub(super) const MAX_UNROUTED: usize = 1 << 16;
+
+/// Committed requests this replica could not answer yet, with their slots:
+/// a bounded map, the oldest forgotten first.
+#[derive(Debug, Default)]
+pub(super) struct Unrouted {
+    slots: BTreeMap<RequestId, (u64, u64)>,
+    /// Insertion order with each entry's stamp: an id taken and remembered
+    /// again is forgotten by its newer stamp, not the older one.
+    order: VecDeque<(RequestId, u64)>,
+    next_stamp: u64,
+}
+
+impl Unrouted {
+    pub(super) fn remember(&mut self, id: RequestId, slot: u64) {
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        self.slots.insert(id, (slot, stamp));
+        self.order.push_back((id, stamp));
+        while self.order.len() > MAX_UNROUTED {
+            if let Some((old, stamp)) = self.order.pop_front()
+                && self.slots.get(&old).is_some_and(|&(_, s)| s == stamp)
+            {
+                self.slots.remove(&old);
+            }
+        }
+    }
+
+    /// The slot `id` was committed in, if it is remembered (then no more).
+    pub(super) fn take(&mut self, id: RequestId) -> Option<u64> {
+        self.slots.remove(&id).map(|(slot, _)| slot)
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+impl<P: Protocol> Driver<P> {
+    /// Sends each submitting connection the ids of `requests` it submitted;
+    /// the others are remembered for their copy to arrive.
+    pub(super) fn reply(&mut self, slot: u64, requests: &[RequestId]) {
+        let mut per_conn: BTreeMap<u64, Vec<RequestId>> = BTreeMap::new();
+        for id in requests {
+            match self.owner.get(&id.client) {
+                Some(conn) if self.client_conns.contains_key(conn) => {
+                    per_conn.entry(*conn).or_default().push(*id);
+                }
+                _ => self.unrouted.remember(*id, slot),
+            }
+        }
+        for (conn, ids) in per_conn {
+            self.send_reply(conn, slot, ids);
+        }
+    }
+
+    /// A client's copy of `id` arrived on `conn`: if it was committed
+    /// before any connection could be answered, answer now. True if it was.
+    pub(super) fn answer_late(&mut self, conn: u64, id: RequestId) -> bool {
+        let Some(slot) = self.unrouted.take(id) else {
+            return false;
+        };
+        self.send_reply(conn, slot, vec![id]);
+        true
+    }
+
+    fn send_reply(&mut self, conn: u64, slot: u64, ids: Vec<RequestId>) {
+        let Some(tx) = self.client_conns.get(&conn) else {
+            return;
+        };
+        let count = ids.len() as u64;
+        let reply = Reply {
+            slot,
+            requests: ids,
+        };
+        let Ok(body) = codec::encode(&reply, codec::DEFAULT_MAX_FRAME) else {
+            return;
+        };
+        let bytes = codec::wire_len(body.len());
+        match tx.try_send(body) {
+            Ok(()) => {
+                self.summary.client_messages += count;
+                self.summary.client_bytes += bytes;
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => self.summary.dropped_replies += count,
+            // The client hung up (typically: it had f+1 replies and
+            // finished); nobody is waiting for this reply.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(number: u64) -> RequestId {
+        RequestId { client: 1, number }
+    }
+
+    #[test]
+    fn unrouted_forgets_the_oldest_beyond_its_bound() {
+        let mut u = Unrouted::default();
+        for n in 0..(MAX_UNROUTED as u64 + 10) {
+            u.remember(id(n), n);
+        }
+        assert_eq!(u.len(), MAX_UNROUTED);
+        assert_eq!(u.take(id(9)), None, "among the ten oldest");
+        assert_eq!(u.take(id(10)), Some(10));
+        assert_eq!(u.take(id(10)), None, "taken once");
+    }
+
+    #[test]
+    fn an_id_remembered_again_outlives_its_older_entry() {
+        let mut u = Unrouted::default();
+        u.remember(id(0), 5);
+        assert_eq!(u.take(id(0)), Some(5));
+        u.remember(id(0), 6);
+        for n in 1..(MAX_UNROUTED as u64) {
+            u.remember(id(n), n);
+        }
+        // The first entry of id 0 was pushed out; the second is kept.
+        assert_eq!(u.take(id(0)), Some(6));
+    }
+}
