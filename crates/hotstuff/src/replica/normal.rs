@@ -159,7 +159,7 @@ impl HotStuff {
                     self.fetch_high_qc_block(now, out);
                     return Err(HotStuffError::UnknownParent);
                 }
-                self.fetch_parent(from, &block, out);
+                self.fetch_parent(from, &block, proposal, out);
                 self.stash_orphan(Orphan {
                     hash,
                     from,

@@ -48,31 +48,44 @@ impl HotStuff {
     /// (from a voter of the QC certifying it). Otherwise a fetch that was
     /// lost, cleared on a view timeout or dropped with a stale orphan is
     /// never retried: every new block's parent is an orphan already.
-    pub(super) fn fetch_parent(&mut self, from: NodeId, block: &Block, out: &mut Out) {
+    ///
+    /// Rule: a proposal whose parent is missing but not an orphan was most
+    /// likely overtaken by it on the way (another leader, another
+    /// connection), and the replica holds the grandparent: the fetch asks
+    /// only above the highest block held below the parent
+    /// ([`Self::held_below`]), so one block comes back (regression test
+    /// `a_parent_fetch_asks_only_above_the_blocks_held`). A fetched block
+    /// that did not link, or a chain of orphans, means the replica is
+    /// behind or on another fork: the fetch asks above the committed tip,
+    /// so the answer links whenever the gap fits in one response.
+    pub(super) fn fetch_parent(
+        &mut self,
+        from: NodeId,
+        block: &Block,
+        proposal: bool,
+        out: &mut Out,
+    ) {
         let mut missing = block.parent;
-        let mut child_height = block.height;
         let mut certified_by = &block.justify;
         for _ in 0..self.orphans.len() {
             let Some(orphan) = self.orphans.iter().find(|o| o.hash == missing) else {
                 break;
             };
             missing = orphan.block.parent;
-            child_height = orphan.block.height;
             certified_by = &orphan.block.justify;
         }
         let peer = self.pick_voter(certified_by).unwrap_or(from);
-        let above = self.held_below(Height(child_height.0.saturating_sub(1)));
+        let overtaken = proposal && missing == block.parent;
+        let above = if overtaken {
+            self.held_below(Height(block.height.0.saturating_sub(1)))
+        } else {
+            self.committed.height
+        };
         self.fetch(peer, missing, above, out);
     }
 
-    /// Rule: a fetch asks only for the blocks above the highest one held
-    /// below the missing block's `height` (the committed tip at least): a
-    /// block can overtake its parent on the way (another leader, another
-    /// connection), and the replica it overtakes already holds the
-    /// grandparent, so one block is enough (regression test
-    /// `a_parent_fetch_asks_only_above_the_blocks_held`). If the block held
-    /// at that height is on another fork, the answer does not link and the
-    /// next parent is fetched in turn, one block per round trip.
+    /// The highest height held in the tree below `height`, the committed
+    /// tip's at least.
     pub(super) fn held_below(&self, height: Height) -> Height {
         self.blocks
             .values()
@@ -274,9 +287,8 @@ impl HotStuff {
 
     /// Serves a fetch: the block and up to `MAX_FETCH_CHAIN − 1` of its
     /// ancestors above height `above`, from the tree or the archive of
-    /// committed blocks, if the
-    /// peer's serve budget allows (`SERVE_BURST` at once, as many more per
-    /// base view timeout; else `serve-limited`).
+    /// committed blocks, if the peer's serve budget allows (`SERVE_BURST`
+    /// at once, as many more per base view timeout; else `serve-limited`).
     pub(super) fn on_block_request(
         &mut self,
         now: Time,

@@ -99,11 +99,9 @@ fn unknown_parent_is_fetched_then_the_block_is_voted_on() {
     assert_eq!((votes[0].1.view, votes[0].1.block), (View(2), b2.hash));
 }
 
-/// Regression: a proposal that overtook its parent on the way asks for the
-/// parent alone, not for the ancestors already held. The request names the
-/// highest block held below the parent's height; before, the answer carried
-/// up to sixteen blocks (some 7 MB at 2 000-request batches) to the replica
-/// that was already behind.
+/// A proposal that overtook its parent on the way asks for the parent
+/// alone, not for the ancestors already held: the request names the
+/// highest block held below the parent's height.
 #[test]
 fn a_parent_fetch_asks_only_above_the_blocks_held() {
     let fx = Signer::new(4);
@@ -127,6 +125,47 @@ fn a_parent_fetch_asks_only_above_the_blocks_held() {
         })
         .collect();
     assert_eq!(asked, vec![(b3.hash, b2.block.height)]);
+}
+
+/// The block held below the parent may be on another fork: the answer then
+/// does not link, and the fetch of the fetched block's parent asks above the
+/// committed tip, so the next answer links.
+#[test]
+fn a_fetched_block_that_does_not_link_asks_above_the_committed_tip() {
+    let fx = Signer::new(4);
+    let mut r = fx.replica(0);
+    let b1 = fx.child(&genesis(), 1, vec![request(0)]);
+    let fork = fx.child(&b1, 2, vec![request(5)]);
+    let b2 = fx.child(&b1, 3, vec![request(1)]);
+    let b3 = fx.child(&b2, 4, vec![]);
+    let b4 = fx.child(&b3, 5, vec![]);
+    must(fx.propose(&mut r, &b1));
+    must(fx.propose(&mut r, &fork));
+    let (res, out) = fx.propose(&mut r, &b4);
+    assert_eq!(reason(res), "unknown-parent");
+    let asked = block_requests_above(&out);
+    assert_eq!(asked.len(), 1);
+    assert_eq!((asked[0].1, asked[0].2), (b3.hash, fork.block.height));
+    let (_, out) = deliver(
+        &mut r,
+        asked[0].0,
+        Message::BlockResponse(vec![b3.block.clone()]),
+    );
+    let asked = block_requests_above(&out);
+    assert_eq!(asked.len(), 1);
+    assert_eq!((asked[0].1, asked[0].2), (b2.hash, Height(0)));
+}
+
+fn block_requests_above(out: &Actions) -> Vec<(u16, Digest, Height)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Resend {
+                to,
+                msg: Message::BlockRequest { block, above },
+            } => Some((to.0, *block, *above)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The server's side: a BLOCK-REQUEST is answered with the block and its
