@@ -107,9 +107,12 @@ impl CostModel {
     }
 }
 
-/// `store_write` and `store_fsync` of the default profile (see
-/// [`CostModel::default`]): a write to a real data directory (1 KiB state,
-/// one decision of 16 requests), and what fsync adds to it.
+/// `store_write` and `store_fsync` of the default profile: a write to a
+/// real data directory (1 KiB state, one decision of 16 requests), and what
+/// fsync adds to it, from the same two calibrate runs as
+/// [`CostModel::default`] (38.7 and 39.0 µs; 143.6 and 144.1 µs more with
+/// fsync). The previous figures (50 and 360 µs, 2026-12-03) had a spread
+/// of 27-54 % within a run on this VM's disk.
 const STORE_WRITE_NS: u64 = 38_838;
 const STORE_FSYNC_NS: u64 = 143_886;
 
@@ -127,11 +130,12 @@ impl Default for CostModel {
     /// time per simulator event with free crypto (median of the three
     /// protocols), an upper bound on decode + state update + encode.
     ///
-    /// The previous defaults (2026-12-02, also idle) were 1.5-1.8x these
-    /// crypto figures, also measured idle: this VM's speed moves between
-    /// days, so a profile holds for the machine and the day it was taken
-    /// (`bftbench calibrate` prints `default/here` to check). Their transport cost per message
-    /// (2.3 µs) was taken before small frames shared a chunk on the wire.
+    /// The previous defaults (2026-12-02, measured idle too) were 1.5-1.8x
+    /// these crypto figures: this VM's speed moves between days, so a
+    /// profile holds for the machine and the day it was taken (`bftbench
+    /// calibrate` prints `default/here` to check). Their transport cost per
+    /// message (2.3 µs) was taken before small frames shared a chunk on the
+    /// wire.
     fn default() -> CostModel {
         let ns = Duration::from_nanos;
         CostModel {

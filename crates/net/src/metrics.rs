@@ -26,7 +26,7 @@
 //! | `bft_commit_latency_untracked_total` | counter | | arrivals evicted from the bounded pending map (never measured) |
 //! | `bft_queue_depth` | gauge | `queue` | `inbound` (peer frames) and `clients` (client events) waiting for the node task |
 //! | `bft_outbound_queue_depth` | gauge | `peer` | frames queued for each peer link |
-//! | `bft_outbound_queue_bytes` | gauge | `peer` | their body bytes, counted until their write is over (a link holds at most `LINK_QUEUE_BYTES`) |
+//! | `bft_outbound_queue_bytes` | gauge | `peer` | body bytes of the frames queued or being written on each peer link (at most `LINK_QUEUE_BYTES`) |
 //! | `bft_dropped_total` | counter | `cause` | `overload` (peer queue full), `reply-overload` (client reply queue full), `link` (lost in a broken write) |
 //! | `bft_client_replies_total` | counter | | reply entries sent to clients (one per request id) |
 //! | `bft_client_reply_bytes_total` | counter | | their wire bytes |

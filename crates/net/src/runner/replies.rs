@@ -69,11 +69,18 @@ impl<P: Protocol> Driver<P> {
                 Some(conn) if self.client_conns.contains_key(conn) => {
                     per_conn.entry(*conn).or_default().push(*id);
                 }
+                // The HTTP ingress answers its own requests (`Forwarder`);
+                // no client connection ever submits under its ids.
+                _ if RequestId::ingress_node(id.client).is_some() => {}
                 _ => self.unrouted.remember(*id, slot),
             }
         }
         for (conn, ids) in per_conn {
-            self.send_reply(conn, slot, ids);
+            if let Err(ids) = self.send_reply(conn, slot, ids) {
+                for id in ids {
+                    self.unrouted.remember(id, slot);
+                }
+            }
         }
     }
 
@@ -83,13 +90,23 @@ impl<P: Protocol> Driver<P> {
         let Some(slot) = self.unrouted.take(id) else {
             return false;
         };
-        self.send_reply(conn, slot, vec![id]);
+        if self.send_reply(conn, slot, vec![id]).is_err() {
+            self.unrouted.remember(id, slot);
+        }
         true
     }
 
-    fn send_reply(&mut self, conn: u64, slot: u64, ids: Vec<RequestId>) {
+    /// Sends `ids` to `conn`; hands them back if its connection is gone
+    /// (they wait for a copy on another), and counts them dropped if its
+    /// reply queue is full.
+    fn send_reply(
+        &mut self,
+        conn: u64,
+        slot: u64,
+        ids: Vec<RequestId>,
+    ) -> Result<(), Vec<RequestId>> {
         let Some(tx) = self.client_conns.get(&conn) else {
-            return;
+            return Err(ids);
         };
         let count = ids.len() as u64;
         let reply = Reply {
@@ -97,7 +114,7 @@ impl<P: Protocol> Driver<P> {
             requests: ids,
         };
         let Ok(body) = codec::encode(&reply, codec::DEFAULT_MAX_FRAME) else {
-            return;
+            return Ok(());
         };
         let bytes = codec::wire_len(body.len());
         match tx.try_send(body) {
@@ -107,9 +124,10 @@ impl<P: Protocol> Driver<P> {
             }
             Err(mpsc::error::TrySendError::Full(_)) => self.summary.dropped_replies += count,
             // The client hung up (typically: it had f+1 replies and
-            // finished); nobody is waiting for this reply.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            // finished); a copy on a new connection is answered then.
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(reply.requests),
         }
+        Ok(())
     }
 }
 

@@ -326,3 +326,29 @@ fn a_request_committed_before_its_copy_arrived_is_answered_when_it_does() {
     });
     assert!(rx.try_recv().is_err());
 }
+
+/// A decision whose client's connection has closed is kept for the copy
+/// the client sends on a new one.
+#[test]
+fn a_reply_to_a_closed_connection_waits_for_a_copy_on_a_new_one() {
+    let mut h = Harness::started();
+    let req = bft_testkit::signed_request(CryptoKind::Model, 1, 1);
+    let id = req.id();
+    let (gone, rx) = mpsc::channel(8);
+    drop(rx);
+    h.d.client_event(ClientEvent::Connected {
+        conn: 3,
+        replies: gone,
+    });
+    h.d.owner.insert(id.client, 3);
+    h.d.reply(7, &[id]);
+    let (tx, mut rx) = mpsc::channel(8);
+    h.d.client_event(ClientEvent::Connected {
+        conn: 4,
+        replies: tx,
+    });
+    h.d.client_event(ClientEvent::Request { conn: 4, req });
+    let body = rx.try_recv().expect("answered on the new connection");
+    let reply: crate::wire::Reply = codec::decode(&body, codec::DEFAULT_MAX_FRAME).unwrap();
+    assert_eq!((reply.slot, reply.requests), (7, vec![id]));
+}
