@@ -91,9 +91,7 @@ impl HotStuff {
             .values()
             .map(|b| b.height)
             .filter(|&h| h < height)
-            .max()
-            .unwrap_or(self.committed.height)
-            .max(self.committed.height)
+            .fold(self.committed.height, std::cmp::max)
     }
 
     /// Rule: a replica far behind (a proposal came more than a fetch's

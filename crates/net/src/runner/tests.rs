@@ -307,15 +307,9 @@ fn a_request_committed_before_its_copy_arrived_is_answered_when_it_does() {
     let req = bft_testkit::signed_request(CryptoKind::Model, 1, 1);
     let id = req.id();
     h.d.reply(7, &[id]);
-    let (tx, mut rx) = mpsc::channel(8);
-    h.d.client_event(ClientEvent::Connected {
-        conn: 3,
-        replies: tx,
-    });
+    let mut rx = connect(&mut h, 3);
     h.d.client_event(ClientEvent::Request { conn: 3, req });
-    let body = rx.try_recv().expect("answered at once");
-    let reply: crate::wire::Reply = codec::decode(&body, codec::DEFAULT_MAX_FRAME).unwrap();
-    assert_eq!((reply.slot, reply.requests), (7, vec![id]));
+    assert_eq!(reply_in(&mut rx, "answered at once"), (7, vec![id]));
     assert_eq!(h.d.summary.client_messages, 1);
     assert_eq!(h.sent(), 0, "not handed to the core: nothing proposed");
     // A second copy is the core's again (answered once).
@@ -342,13 +336,24 @@ fn a_reply_to_a_closed_connection_waits_for_a_copy_on_a_new_one() {
     });
     h.d.owner.insert(id.client, 3);
     h.d.reply(7, &[id]);
-    let (tx, mut rx) = mpsc::channel(8);
-    h.d.client_event(ClientEvent::Connected {
-        conn: 4,
-        replies: tx,
-    });
+    let mut rx = connect(&mut h, 4);
     h.d.client_event(ClientEvent::Request { conn: 4, req });
-    let body = rx.try_recv().expect("answered on the new connection");
+    assert_eq!(
+        reply_in(&mut rx, "answered on the new connection"),
+        (7, vec![id])
+    );
+}
+
+/// A client connection `conn`, and the receiver of its replies.
+fn connect(h: &mut Harness, conn: u64) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(8);
+    h.d.client_event(ClientEvent::Connected { conn, replies: tx });
+    rx
+}
+
+/// The next reply `rx` holds: its slot and request ids.
+fn reply_in(rx: &mut mpsc::Receiver<Bytes>, what: &str) -> (u64, Vec<bft_core::RequestId>) {
+    let body = rx.try_recv().expect(what);
     let reply: crate::wire::Reply = codec::decode(&body, codec::DEFAULT_MAX_FRAME).unwrap();
-    assert_eq!((reply.slot, reply.requests), (7, vec![id]));
+    (reply.slot, reply.requests)
 }

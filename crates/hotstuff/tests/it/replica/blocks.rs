@@ -114,15 +114,9 @@ fn a_parent_fetch_asks_only_above_the_blocks_held() {
     must(fx.propose(&mut r, &b2));
     let (res, out) = fx.propose(&mut r, &b4);
     assert_eq!(reason(res), "unknown-parent");
-    let asked: Vec<(Digest, Height)> = out
-        .iter()
-        .filter_map(|a| match a {
-            Action::Resend {
-                msg: Message::BlockRequest { block, above },
-                ..
-            } => Some((*block, *above)),
-            _ => None,
-        })
+    let asked: Vec<(Digest, Height)> = block_requests_above(&out)
+        .into_iter()
+        .map(|(_, block, above)| (block, above))
         .collect();
     assert_eq!(asked, vec![(b3.hash, b2.block.height)]);
 }
@@ -154,18 +148,6 @@ fn a_fetched_block_that_does_not_link_asks_above_the_committed_tip() {
     let asked = block_requests_above(&out);
     assert_eq!(asked.len(), 1);
     assert_eq!((asked[0].1, asked[0].2), (b2.hash, Height(0)));
-}
-
-fn block_requests_above(out: &Actions) -> Vec<(u16, Digest, Height)> {
-    out.iter()
-        .filter_map(|a| match a {
-            Action::Resend {
-                to,
-                msg: Message::BlockRequest { block, above },
-            } => Some((to.0, *block, *above)),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The server's side: a BLOCK-REQUEST is answered with the block and its

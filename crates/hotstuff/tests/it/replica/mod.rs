@@ -163,12 +163,21 @@ fn commits(out: &Actions) -> Vec<bft_core::Decision> {
 }
 
 fn block_requests(out: &Actions) -> Vec<(u16, Digest)> {
+    block_requests_above(out)
+        .into_iter()
+        .map(|(to, block, _)| (to, block))
+        .collect()
+}
+
+/// The BLOCK-REQUESTs in `out`: to whom, for which block, above which
+/// height.
+fn block_requests_above(out: &Actions) -> Vec<(u16, Digest, Height)> {
     out.iter()
         .filter_map(|a| match a {
             Action::Resend {
                 to,
-                msg: Message::BlockRequest { block, .. },
-            } => Some((to.0, *block)),
+                msg: Message::BlockRequest { block, above },
+            } => Some((to.0, *block, *above)),
             _ => None,
         })
         .collect()
