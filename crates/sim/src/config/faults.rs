@@ -14,9 +14,10 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// Stops handling anything at `start`. With `end` it restarts then:
-    /// with its state (timers that fell due while down fire at restart), or,
-    /// with `amnesia`, as a fresh replica that forgot its last voted view,
-    /// lock and prepared certificates (Byzantine-equivalent).
+    /// from what it had written to its store (its durable state and the
+    /// batches it names; no pool, no timers, no messages in flight to it),
+    /// or, with `amnesia`, as a fresh replica that forgot its last voted
+    /// view, lock and prepared certificates (Byzantine-equivalent).
     Crash { amnesia: bool },
     /// Keeps receiving but sends nothing.
     Silent,
