@@ -11,7 +11,9 @@
 //! `FUZZ_SCALE` (a float, default 1) scales the counts for a quick local run
 //! (the exhaustive enumeration is then cut to its first cases).
 
-use bftbench::fuzz::{Finding, FuzzOptions, FuzzSummary, TwinsBound, fuzz, to_toml};
+use bftbench::fuzz::{
+    Finding, FuzzOptions, FuzzSummary, TwinsBound, case_seed, fuzz, generate, to_toml,
+};
 use bftbench::scenario::{ProtocolName, Scenario};
 use std::path::Path;
 
@@ -118,6 +120,53 @@ fn within_f(protocol: ProtocolName) {
     assert!(n4_faults.runs + n4_twins.runs >= scaled(10_000));
     assert_clean(&campaign(protocol, 7, scaled(200), 3, false, None));
     assert_clean(&campaign(protocol, 7, scaled(100), 4, true, None));
+}
+
+/// The sampled n = 4 campaign of [`within_f`] (seed 1, 6 000 cases) restarts
+/// replicas from what they had written, under both fsync policies, for every
+/// protocol: a crash with an end inside the run and without amnesia. Counts
+/// the cases the generator draws (no simulation), so a generator change that
+/// stopped drawing them fails here, not silently in a campaign that still
+/// passes.
+#[test]
+fn the_ci_campaign_restarts_replicas_from_disk_under_both_fsync_policies() {
+    for protocol in [
+        ProtocolName::Pbft,
+        ProtocolName::Qbft,
+        ProtocolName::Hotstuff,
+    ] {
+        let opts = FuzzOptions {
+            base: base(protocol, 4),
+            scenarios: 6_000,
+            seed: 1,
+            twins: false,
+            exhaustive: None,
+            faulty: None,
+            threads: 1,
+            stop_at_first: false,
+            time_box: None,
+            verbose: false,
+        };
+        let mut restarts = [0u32; 2];
+        for i in 0..opts.scenarios {
+            let s = generate(&opts, case_seed(opts.seed, i));
+            let from_disk = s.faults.iter().any(|f| {
+                matches!(f.kind, bft_sim::FaultKind::Crash { amnesia: false })
+                    && f.end.is_some_and(|end| end < s.duration)
+            });
+            if from_disk {
+                restarts[usize::from(s.storage.fsync == bft_sim::Fsync::Always)] += 1;
+            }
+        }
+        eprintln!(
+            "{protocol}: {} cases restart from disk with fsync never, {} with always",
+            restarts[0], restarts[1]
+        );
+        assert!(
+            restarts.iter().all(|&r| r >= 50),
+            "{protocol}: {restarts:?}"
+        );
+    }
 }
 
 #[test]
