@@ -2,8 +2,9 @@
 //!
 //! - At most f faulty: over 10 000 scenarios per protocol at n = 4 — every
 //!   Twins scenario of 2 rounds with one twin (4 096, exhaustive: Bano et
-//!   al., 2022) and 6 000 sampled fault lists — and a few hundred sampled
-//!   at n = 7 (fault lists and Twins) must all be safe and live.
+//!   al., 2022) and 6 000 sampled fault lists, plus 500 sampled with the
+//!   durability audit on — and a few hundred sampled at n = 7 (fault lists
+//!   and Twins) must all be safe and live.
 //! - Controls: f+1 twinned identities must produce an agreement violation
 //!   for every protocol — the oracle can see a fork when one happens — when
 //!   sampled, and for PBFT in the exhaustive enumeration of one round.
@@ -38,8 +39,19 @@ fn campaign(
     twins: bool,
     faulty: Option<usize>,
 ) -> FuzzSummary {
+    campaign_on(base(protocol, n), scenarios, seed, twins, faulty)
+}
+
+/// [`campaign`] on a given base scenario.
+fn campaign_on(
+    base: Scenario,
+    scenarios: u64,
+    seed: u64,
+    twins: bool,
+    faulty: Option<usize>,
+) -> FuzzSummary {
     run(FuzzOptions {
-        base: base(protocol, n),
+        base,
         scenarios,
         seed,
         twins,
@@ -118,6 +130,13 @@ fn within_f(protocol: ProtocolName) {
     assert_clean(&n4_twins);
     assert_eq!(n4_twins.runs, scaled(all).min(all));
     assert!(n4_faults.runs + n4_twins.runs >= scaled(10_000));
+    // 500 more at n = 4 with the durability audit (about eight times
+    // slower): every step of every replica checks that a durable state that
+    // changed was written (`Action::Persist`), so the restarts from disk
+    // these cases draw start from what a real store would hold.
+    let mut audited = base(protocol, 4);
+    audited.storage.audit = true;
+    assert_clean(&campaign_on(audited, scaled(500), 8, false, None));
     assert_clean(&campaign(protocol, 7, scaled(200), 3, false, None));
     assert_clean(&campaign(protocol, 7, scaled(100), 4, true, None));
 }
