@@ -269,20 +269,8 @@ impl NodeMetrics {
         let depth = |queue| self.queue_depth.get_or_create(&QueueLabel { queue });
         depth("inbound").set(saturating_i64(runner.inbound_depth as u64));
         depth("clients").set(saturating_i64(runner.clients_depth as u64));
-        for (peer, d) in runner.outbound_depths.iter().enumerate() {
-            let (Some(d), Ok(peer)) = (d, u16::try_from(peer)) else {
-                continue;
-            };
-            let gauge = self.outbound_queue_depth.get_or_create(&PeerLabel { peer });
-            gauge.set(saturating_i64(*d as u64));
-        }
-        for (peer, b) in runner.outbound_bytes.iter().enumerate() {
-            let (Some(b), Ok(peer)) = (b, u16::try_from(peer)) else {
-                continue;
-            };
-            let gauge = self.outbound_queue_bytes.get_or_create(&PeerLabel { peer });
-            gauge.set(saturating_i64(*b as u64));
-        }
+        set_per_peer(&self.outbound_queue_depth, &runner.outbound_depths);
+        set_per_peer(&self.outbound_queue_bytes, &runner.outbound_bytes);
         let dropped = |cause| self.dropped.get_or_create(&CauseLabel { cause });
         set_counter(&dropped("overload"), runner.dropped_overload);
         set_counter(&dropped("reply-overload"), runner.dropped_replies);
@@ -306,6 +294,19 @@ impl NodeMetrics {
 
 /// Raises a counter to `value` (the source is monotonic; a lower value,
 /// which cannot happen, leaves it unchanged).
+/// Sets each peer's gauge in `family` from `values`, indexed by peer id
+/// (None: no link, this replica itself).
+fn set_per_peer(family: &Family<PeerLabel, Gauge>, values: &[Option<usize>]) {
+    for (peer, v) in values.iter().enumerate() {
+        let (Some(v), Ok(peer)) = (v, u16::try_from(peer)) else {
+            continue;
+        };
+        family
+            .get_or_create(&PeerLabel { peer })
+            .set(saturating_i64(*v as u64));
+    }
+}
+
 fn set_counter(counter: &Counter, value: u64) {
     let current = counter.get();
     if value > current {

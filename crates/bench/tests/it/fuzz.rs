@@ -50,7 +50,18 @@ fn campaign_on(
     twins: bool,
     faulty: Option<usize>,
 ) -> FuzzSummary {
-    run(FuzzOptions {
+    run(sampled(base, scenarios, seed, twins, faulty))
+}
+
+/// A sampled campaign's options, as CI runs them.
+fn sampled(
+    base: Scenario,
+    scenarios: u64,
+    seed: u64,
+    twins: bool,
+    faulty: Option<usize>,
+) -> FuzzOptions {
+    FuzzOptions {
         base,
         scenarios,
         seed,
@@ -63,7 +74,7 @@ fn campaign_on(
         stop_at_first: faulty.is_some(),
         time_box: None,
         verbose: false,
-    })
+    }
 }
 
 /// Every Twins scenario of `rounds` rounds at n = 4 (up to `cap`), with
@@ -150,23 +161,8 @@ fn within_f(protocol: ProtocolName) {
 /// passes.
 #[test]
 fn the_ci_campaign_restarts_replicas_from_disk_under_both_fsync_policies() {
-    for protocol in [
-        ProtocolName::Pbft,
-        ProtocolName::Qbft,
-        ProtocolName::Hotstuff,
-    ] {
-        let opts = FuzzOptions {
-            base: base(protocol, 4),
-            scenarios: 6_000,
-            seed: 1,
-            twins: false,
-            exhaustive: None,
-            faulty: None,
-            threads: 1,
-            stop_at_first: false,
-            time_box: None,
-            verbose: false,
-        };
+    for protocol in ProtocolName::ALL {
+        let opts = sampled(base(protocol, 4), 6_000, 1, false, None);
         let mut restarts = [0u32; 2];
         for i in 0..opts.scenarios {
             let s = generate(&opts, case_seed(opts.seed, i));

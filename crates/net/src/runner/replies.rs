@@ -16,7 +16,7 @@
 use super::Driver;
 use crate::wire::Reply;
 use bft_core::{Protocol, RequestId, codec};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
 /// Committed requests remembered for a copy still to arrive.
@@ -26,10 +26,10 @@ pub(super) const MAX_UNROUTED: usize = 1 << 16;
 /// a bounded map, the oldest forgotten first.
 #[derive(Debug, Default)]
 pub(super) struct Unrouted {
+    /// Each id's slot and the stamp of its entry in `by_age`.
     slots: BTreeMap<RequestId, (u64, u64)>,
-    /// Insertion order with each entry's stamp: an id taken and remembered
-    /// again is forgotten by its newer stamp, not the older one.
-    order: VecDeque<(RequestId, u64)>,
+    /// The ids by insertion stamp, oldest first.
+    by_age: BTreeMap<u64, RequestId>,
     next_stamp: u64,
 }
 
@@ -37,20 +37,22 @@ impl Unrouted {
     pub(super) fn remember(&mut self, id: RequestId, slot: u64) {
         let stamp = self.next_stamp;
         self.next_stamp += 1;
-        self.slots.insert(id, (slot, stamp));
-        self.order.push_back((id, stamp));
-        while self.order.len() > MAX_UNROUTED {
-            if let Some((old, stamp)) = self.order.pop_front()
-                && self.slots.get(&old).is_some_and(|&(_, s)| s == stamp)
-            {
-                self.slots.remove(&old);
+        if let Some((_, old)) = self.slots.insert(id, (slot, stamp)) {
+            self.by_age.remove(&old);
+        }
+        self.by_age.insert(stamp, id);
+        while self.slots.len() > MAX_UNROUTED {
+            if let Some((_, oldest)) = self.by_age.pop_first() {
+                self.slots.remove(&oldest);
             }
         }
     }
 
     /// The slot `id` was committed in, if it is remembered (then no more).
     pub(super) fn take(&mut self, id: RequestId) -> Option<u64> {
-        self.slots.remove(&id).map(|(slot, _)| slot)
+        let (slot, stamp) = self.slots.remove(&id)?;
+        self.by_age.remove(&stamp);
+        Some(slot)
     }
 
     #[cfg(test)]
